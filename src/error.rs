@@ -1,0 +1,157 @@
+//! The one error type of the crate.
+//!
+//! An [`Error`] carries an [`ErrorKind`] a caller can match on, the URL (or
+//! path) it concerns, a sentence for people, and — when a part failed on every
+//! alternative — the error of each alternative. The kind decides the exit code
+//! of the command-line tool; the text is never parsed.
+
+use std::fmt;
+
+/// What went wrong, coarse enough to match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server answered 404 or 410.
+    NotFound,
+    /// The server answered another status that is not a success.
+    Status(u16),
+    /// Name resolution, connecting, a reset, or a timeout.
+    Network,
+    /// The TLS handshake or the TLS stream failed (certificate, protocol).
+    Tls,
+    /// The server broke HTTP/1.1: a malformed head, bad framing, a short body.
+    Protocol,
+    /// A redirect could not be followed: too many hops, a loop, a bad target.
+    Redirect,
+    /// A URL that does not parse, or that this client cannot fetch.
+    Url,
+    /// A `.parts` manifest is malformed, loops, or nests too deep.
+    Manifest,
+    /// A file sequence is truncated or claims more than allowed.
+    Sequence,
+    /// Bytes do not match the size or digest they were promised to have.
+    Integrity,
+    /// A local file or stream could not be read or written.
+    Io,
+    /// A configured limit was exceeded (the message names the limit).
+    Limit,
+}
+
+/// An error with its kind, the URL or path it concerns, and its causes.
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    subject: Option<String>,
+    message: String,
+    causes: Vec<Error>,
+}
+
+impl Error {
+    /// An error of `kind` described by `message`, about no particular URL.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            subject: None,
+            message: message.into(),
+            causes: Vec::new(),
+        }
+    }
+
+    /// Names the URL or path this error concerns, unless one is named already.
+    pub fn with_subject(mut self, subject: impl fmt::Display) -> Error {
+        if self.subject.is_none() {
+            self.subject = Some(subject.to_string());
+        }
+        self
+    }
+
+    /// Attaches the errors that led to this one (one per alternative tried).
+    pub fn with_causes(mut self, causes: Vec<Error>) -> Error {
+        self.causes = causes;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The URL or path concerned, when known.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// The description, without the subject.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The errors of each alternative, when several were tried.
+    pub fn causes(&self) -> &[Error] {
+        &self.causes
+    }
+
+    /// An error for a local file or stream, naming its path.
+    pub(crate) fn io(err: std::io::Error, path: impl fmt::Display) -> Error {
+        Error::new(ErrorKind::Io, err.to_string()).with_subject(path)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(subject) = &self.subject {
+            write!(f, ": {subject}")?;
+        }
+        for cause in &self.causes {
+            write!(f, "\n  - {}", cause.to_string().replace('\n', "\n    "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(err: Error) -> std::io::Error {
+        let kind = match err.kind {
+            ErrorKind::NotFound => std::io::ErrorKind::NotFound,
+            ErrorKind::Network => std::io::ErrorKind::ConnectionAborted,
+            ErrorKind::Protocol | ErrorKind::Manifest | ErrorKind::Sequence => {
+                std::io::ErrorKind::InvalidData
+            }
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, err)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_subject_and_every_cause() {
+        let err = Error::new(ErrorKind::Manifest, "every alternative of part 2 failed")
+            .with_subject("http://h/a.parts")
+            .with_causes(vec![
+                Error::new(ErrorKind::NotFound, "not found (404)").with_subject("http://a/x"),
+                Error::new(ErrorKind::Network, "connection refused").with_subject("http://b/x"),
+            ]);
+        let text = err.to_string();
+        assert!(text.starts_with("every alternative of part 2 failed: http://h/a.parts"));
+        assert!(text.contains("\n  - not found (404): http://a/x"));
+        assert!(text.contains("\n  - connection refused: http://b/x"));
+    }
+
+    #[test]
+    fn subject_is_not_overwritten_by_outer_layers() {
+        let err = Error::new(ErrorKind::Network, "reset")
+            .with_subject("http://inner/")
+            .with_subject("http://outer/");
+        assert_eq!(err.subject(), Some("http://inner/"));
+    }
+}
