@@ -92,7 +92,7 @@ impl Error {
     }
 
     /// An error for a local file or stream, naming its path.
-    pub(crate) fn io(err: std::io::Error, path: impl fmt::Display) -> Error {
+    pub fn io(err: std::io::Error, path: impl fmt::Display) -> Error {
         Error::new(ErrorKind::Io, err.to_string()).with_subject(path)
     }
 }

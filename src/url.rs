@@ -77,9 +77,9 @@ impl Url {
         let scheme = parts.scheme.ok_or_else(|| {
             Error::new(ErrorKind::Url, "not an absolute URL (no scheme)").with_subject(input)
         })?;
-        let authority = parts.authority.ok_or_else(|| {
-            Error::new(ErrorKind::Url, "URL has no host").with_subject(input)
-        })?;
+        let authority = parts
+            .authority
+            .ok_or_else(|| Error::new(ErrorKind::Url, "URL has no host").with_subject(input))?;
         Url::from_parts(
             scheme,
             authority,
@@ -141,7 +141,9 @@ impl Url {
             None => (None, authority),
         };
         if let Some(info) = userinfo {
-            check_chars(info, |b| is_unreserved(b) || is_sub_delim(b) || b == b':' || b == b'%')?;
+            check_chars(info, |b| {
+                is_unreserved(b) || is_sub_delim(b) || b == b':' || b == b'%'
+            })?;
         }
         let (host, port_text) = if host_port.starts_with('[') {
             let close = host_port.find(']').ok_or_else(|| {
@@ -267,6 +269,14 @@ impl Url {
         self.path.rsplit('/').next().unwrap_or("")
     }
 
+    /// This URL with `userinfo` as its credentials.
+    pub fn with_userinfo(&self, userinfo: Option<&str>) -> Url {
+        Url {
+            userinfo: userinfo.map(str::to_owned),
+            ..self.clone()
+        }
+    }
+
     /// The URL without credentials, for messages and logs.
     pub fn redacted(&self) -> Url {
         Url {
@@ -329,7 +339,10 @@ fn split_reference(input: &str) -> Result<Reference<'_>> {
     let mut scheme = None;
     if let Some(colon) = rest.find(':') {
         let candidate = &rest[..colon];
-        let valid = candidate.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        let valid = candidate
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
             && candidate
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -513,7 +526,11 @@ mod tests {
             ("https://x:8443/y", "https://x:8443/y"),
         ];
         for (reference, expected) in cases {
-            assert_eq!(base.join(reference).unwrap().to_string(), expected, "{reference}");
+            assert_eq!(
+                base.join(reference).unwrap().to_string(),
+                expected,
+                "{reference}"
+            );
         }
     }
 

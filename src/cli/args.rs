@@ -1,0 +1,343 @@
+//! Command-line arguments, parsed by hand.
+//!
+//! Owns the options, their values and the usage text. Long options take
+//! `--name VALUE` or `--name=VALUE`; `-H VALUE` and `-HVALUE` both work; `--`
+//! ends the options. Turning the options into a client is `cli::run`'s job.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the user asked for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// `--help`
+    Help,
+    /// `--version`
+    Version,
+    /// Download a URL.
+    Download(Download),
+}
+
+/// Where the stream goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// `-`: standard output.
+    Stdout,
+    /// A named file.
+    File(PathBuf),
+    /// No name given: the last segment of the URL's path.
+    FromUrl,
+}
+
+/// The options of a download.
+#[derive(Debug, PartialEq)]
+pub struct Download {
+    pub url: String,
+    pub output: Output,
+    pub quiet: bool,
+    pub progress: bool,
+    pub cacert: Vec<PathBuf>,
+    pub proxy: Option<String>,
+    pub connect_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub max_redirects: Option<u32>,
+    pub headers: Vec<(String, String)>,
+    pub user_agent: Option<String>,
+    /// `Some(true)` for `--sequence`, `Some(false)` for `--no-sequence`.
+    pub sequence: Option<bool>,
+    pub cache_limit: Option<u64>,
+}
+
+/// A usage mistake, said in a sentence.
+#[derive(Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+/// The text of `--help`.
+pub const USAGE: &str = "\
+Usage: partfetch [OPTIONS] URL [FILE]
+
+Downloads URL, streaming it while it downloads. A URL whose path ends in
+.parts (or served as text/parts-manifest) is a manifest: the stream is its
+parts, in order. A URL containing -seq is a file sequence, saved as
+FILE-file1, FILE-file2, ...
+
+  FILE                    where to save; '-' for standard output; default:
+                          the last segment of the URL's path
+Options:
+  -H, --header 'N: V'     add a request header (repeatable)
+      --user-agent TEXT   replace the User-Agent header
+      --proxy URL         use this HTTP proxy (else http_proxy, https_proxy;
+                          no_proxy is honoured)
+      --cacert FILE       also trust the CA certificates in this PEM file
+      --connect-timeout S seconds to connect to one address (default 15)
+      --timeout S         seconds without data before failing (default 30)
+      --max-redirects N   redirects to follow (default 20)
+      --sequence          treat the stream as a file sequence
+      --no-sequence       do not, even if the URL contains -seq
+      --cache-limit SIZE  memory for (*) parts of a manifest (default 64M)
+  -q, --quiet             no progress line
+      --progress          a progress line even when stderr is not a terminal
+  -h, --help              this text
+  -V, --version           the version
+
+Exit status: 0 success, 1 other failure (protocol, manifest, redirect, URL),
+2 usage, 3 not found (404, 410), 4 other HTTP status, 5 network or TLS,
+6 integrity (size or digest mismatch), 7 local file or stream.
+";
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
+    let mut args = args.into_iter().map(|a| {
+        a.into_string()
+            .map_err(|a| UsageError(format!("argument is not valid UTF-8: {a:?}")))
+    });
+    let mut positional = Vec::new();
+    let mut d = Download {
+        url: String::new(),
+        output: Output::FromUrl,
+        quiet: false,
+        progress: false,
+        cacert: Vec::new(),
+        proxy: None,
+        connect_timeout: None,
+        idle_timeout: None,
+        max_redirects: None,
+        headers: Vec::new(),
+        user_agent: None,
+        sequence: None,
+        cache_limit: None,
+    };
+    let mut options_ended = false;
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        if options_ended || arg == "-" || !arg.starts_with('-') {
+            positional.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            options_ended = true;
+            continue;
+        }
+        let (name, inline) = split_option(&arg);
+        let mut value = |what: &str| -> Result<String, UsageError> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => args
+                    .next()
+                    .transpose()?
+                    .ok_or_else(|| UsageError(format!("option {name} needs {what}"))),
+            }
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "-q" | "--quiet" => d.quiet = true,
+            "--progress" => d.progress = true,
+            "--sequence" => d.sequence = Some(true),
+            "--no-sequence" => d.sequence = Some(false),
+            "-H" | "--header" => {
+                let header = value("a header 'Name: value'")?;
+                let (n, v) = header.split_once(':').ok_or_else(|| {
+                    UsageError(format!(
+                        "header {header:?} is not of the form 'Name: value'"
+                    ))
+                })?;
+                d.headers.push((n.trim().to_owned(), v.trim().to_owned()));
+            }
+            "--user-agent" => d.user_agent = Some(value("a text")?),
+            "--proxy" => d.proxy = Some(value("a URL")?),
+            "--cacert" => d.cacert.push(PathBuf::from(value("a file")?)),
+            "--connect-timeout" => d.connect_timeout = Some(seconds(&name, &value("seconds")?)?),
+            "--timeout" => d.idle_timeout = Some(seconds(&name, &value("seconds")?)?),
+            "--max-redirects" => {
+                let v = value("a number")?;
+                d.max_redirects =
+                    Some(v.parse().map_err(|_| {
+                        UsageError(format!("{name} takes a whole number, not {v:?}"))
+                    })?);
+            }
+            "--cache-limit" => d.cache_limit = Some(size(&name, &value("a size")?)?),
+            _ => return Err(UsageError(format!("unknown option {name}"))),
+        }
+        if inline.is_some() && !takes_value(&name) {
+            return Err(UsageError(format!("option {name} takes no value")));
+        }
+    }
+    let mut positional = positional.into_iter();
+    d.url = positional
+        .next()
+        .ok_or_else(|| UsageError("no URL given".to_owned()))?;
+    d.output = match positional.next() {
+        None => Output::FromUrl,
+        Some(f) if f == "-" => Output::Stdout,
+        Some(f) if f.is_empty() => return Err(UsageError("FILE is empty".to_owned())),
+        Some(f) => Output::File(PathBuf::from(f)),
+    };
+    if let Some(extra) = positional.next() {
+        return Err(UsageError(format!("unexpected argument {extra:?}")));
+    }
+    Ok(Command::Download(d))
+}
+
+fn takes_value(name: &str) -> bool {
+    matches!(
+        name,
+        "-H" | "--header"
+            | "--user-agent"
+            | "--proxy"
+            | "--cacert"
+            | "--connect-timeout"
+            | "--timeout"
+            | "--max-redirects"
+            | "--cache-limit"
+    )
+}
+
+/// `--name=value` → (`--name`, `value`); `-Hvalue` → (`-H`, `value`).
+fn split_option(arg: &str) -> (String, Option<String>) {
+    if let Some(long) = arg.strip_prefix("--") {
+        return match long.split_once('=') {
+            Some((n, v)) => (format!("--{n}"), Some(v.to_owned())),
+            None => (arg.to_owned(), None),
+        };
+    }
+    let mut chars = arg.chars();
+    chars.next();
+    match chars.next() {
+        Some(c) if arg.len() > 2 && c.is_ascii_alphabetic() => {
+            (format!("-{c}"), Some(arg[2..].to_owned()))
+        }
+        _ => (arg.to_owned(), None),
+    }
+}
+
+fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{name} takes a positive number of seconds, not {text:?}"
+            ))
+        })
+}
+
+/// `1048576`, `512K`, `64M`, `2G` (powers of 1024).
+pub fn size(name: &str, text: &str) -> Result<u64, UsageError> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let multiplier: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => 0,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| multiplier != 0)
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{name} takes a size like 512K or 64M, not {text:?}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Command, UsageError> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    fn download(args: &[&str]) -> Download {
+        match parse_strs(args).unwrap() {
+            Command::Download(d) => d,
+            other => panic!("expected a download, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn url_and_output_forms() {
+        assert_eq!(download(&["http://h/x"]).output, Output::FromUrl);
+        assert_eq!(download(&["http://h/x", "-"]).output, Output::Stdout);
+        assert_eq!(
+            download(&["http://h/x", "out"]).output,
+            Output::File(PathBuf::from("out"))
+        );
+        assert_eq!(download(&["--", "-weird", "f"]).url, "-weird");
+    }
+
+    #[test]
+    fn options_take_values_inline_or_next() {
+        let d = download(&[
+            "-H",
+            "A: b",
+            "--header=C:d",
+            "-HE: f",
+            "--timeout",
+            "0.5",
+            "--connect-timeout=2",
+            "--max-redirects",
+            "3",
+            "--cache-limit",
+            "1M",
+            "http://h/",
+        ]);
+        assert_eq!(
+            d.headers,
+            vec![
+                ("A".into(), "b".into()),
+                ("C".into(), "d".into()),
+                ("E".into(), "f".into())
+            ]
+        );
+        assert_eq!(d.idle_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(d.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(d.max_redirects, Some(3));
+        assert_eq!(d.cache_limit, Some(1 << 20));
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors() {
+        for bad in [
+            &["--nope", "http://h/"][..],
+            &[],
+            &["http://h/", "a", "b"],
+            &["--timeout", "x", "http://h/"],
+            &["--timeout", "-1", "http://h/"],
+            &["-H", "no colon", "http://h/"],
+            &["--quiet=yes", "http://h/"],
+            &["--proxy"],
+        ] {
+            assert!(parse_strs(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert_eq!(parse_strs(&["http://h/", "--help"]).unwrap(), Command::Help);
+        assert_eq!(parse_strs(&["-V"]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(size("s", "512K").unwrap(), 512 << 10);
+        assert_eq!(size("s", "2GiB").unwrap(), 2 << 30);
+        assert_eq!(size("s", "17").unwrap(), 17);
+        assert!(size("s", "1X").is_err());
+        assert!(size("s", "").is_err());
+    }
+}

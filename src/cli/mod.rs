@@ -1,0 +1,176 @@
+//! The `partfetch` command: arguments in, a file or standard output out, an
+//! exit status that says what happened.
+//!
+//! Owns turning options into a [`Client`], choosing the output, pulling the
+//! stream into it with a progress line, and the exit codes. The downloading
+//! itself is the library's.
+
+pub mod args;
+pub mod output;
+pub mod progress;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+
+use partfetch::{ByteSource, Client, Error, ErrorKind, Url};
+
+use args::{Command, Download, Output};
+use output::{Sink, WriteError};
+use progress::{Mode, Progress};
+
+/// Exit statuses, as `--help` documents them.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// A failure with no code of its own (protocol, manifest, redirect, URL).
+    pub const OTHER: i32 = 1;
+    /// A usage mistake.
+    pub const USAGE: i32 = 2;
+    /// 404 or 410.
+    pub const NOT_FOUND: i32 = 3;
+    /// Another unsuccessful HTTP status.
+    pub const HTTP_STATUS: i32 = 4;
+    /// Connecting, resolving, timeouts, TLS.
+    pub const NETWORK: i32 = 5;
+    /// A size or digest mismatch.
+    pub const INTEGRITY: i32 = 6;
+    /// A local file or stream could not be written or read.
+    pub const LOCAL_IO: i32 = 7;
+}
+
+/// The exit status for an error of `kind`.
+pub fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::NotFound => exit::NOT_FOUND,
+        ErrorKind::Status(_) => exit::HTTP_STATUS,
+        ErrorKind::Network | ErrorKind::Tls => exit::NETWORK,
+        ErrorKind::Integrity => exit::INTEGRITY,
+        ErrorKind::Io => exit::LOCAL_IO,
+        _ => exit::OTHER,
+    }
+}
+
+/// Runs the command with `args` (without the program name); returns the
+/// exit status.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let download = match args::parse(args) {
+        Ok(Command::Help) => {
+            print!("{}", args::USAGE);
+            return exit::OK;
+        }
+        Ok(Command::Version) => {
+            println!("partfetch {}", env!("CARGO_PKG_VERSION"));
+            return exit::OK;
+        }
+        Ok(Command::Download(d)) => d,
+        Err(args::UsageError(message)) => {
+            eprintln!("partfetch: {message}\nTry 'partfetch --help' for more information.");
+            return exit::USAGE;
+        }
+    };
+    match download_to_output(&download) {
+        Ok(()) => exit::OK,
+        Err(Failure::Usage(message)) => {
+            eprintln!("partfetch: {message}");
+            exit::USAGE
+        }
+        Err(Failure::Error(err)) => {
+            eprintln!("partfetch: {err}");
+            exit_code(err.kind())
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Failure {
+        Failure::Error(err)
+    }
+}
+
+fn build_client(d: &Download) -> Result<Client, Error> {
+    let mut builder = Client::builder().on_warning(|w| eprintln!("partfetch: {w}"));
+    if let Some(t) = d.connect_timeout {
+        builder = builder.connect_timeout(t);
+    }
+    if let Some(t) = d.idle_timeout {
+        builder = builder.idle_timeout(t);
+    }
+    if let Some(n) = d.max_redirects {
+        builder = builder.max_redirects(n);
+    }
+    if let Some(agent) = &d.user_agent {
+        builder = builder.user_agent(agent.clone());
+    }
+    for (name, value) in &d.headers {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    if let Some(proxy) = &d.proxy {
+        builder = builder.proxy(proxy.clone());
+    }
+    for ca in &d.cacert {
+        builder = builder.ca_file(ca.clone());
+    }
+    builder.build()
+}
+
+fn progress_mode(d: &Download) -> Mode {
+    let terminal = std::io::stderr().is_terminal();
+    match (d.quiet, d.progress, terminal) {
+        (true, _, _) => Mode::Off,
+        (false, _, true) => Mode::Terminal,
+        (false, true, false) => Mode::Log,
+        (false, false, false) => Mode::Off,
+    }
+}
+
+fn download_to_output(d: &Download) -> Result<(), Failure> {
+    let url = Url::parse(&d.url)?;
+    let target = match &d.output {
+        Output::Stdout => None,
+        Output::File(path) => Some(path.clone()),
+        Output::FromUrl => Some(output::name_from_url(&url).map_err(Failure::Usage)?),
+    };
+    let client = build_client(d)?;
+    let mut progress = Progress::new(progress_mode(d));
+    let response = client.get(&url)?;
+    progress.set_total(response.content_length());
+    let mut body = response.into_body();
+    let mut sink = match &target {
+        None => Sink::stdout()?,
+        Some(path) => Sink::file(path)?,
+    };
+    let result = pump(&mut body, &mut sink, &mut progress);
+    match result {
+        Ok(()) => match sink.finish() {
+            Ok(()) | Err(WriteError::Closed) => {
+                progress.finish();
+                Ok(())
+            }
+            Err(WriteError::Failed(e)) => Err(Failure::Error(e)),
+        },
+        Err(WriteError::Closed) => Ok(()),
+        Err(WriteError::Failed(e)) => {
+            progress.clear();
+            sink.abandon();
+            Err(Failure::Error(e))
+        }
+    }
+}
+
+/// Pulls every chunk of `source` into `sink`.
+fn pump(
+    source: &mut dyn ByteSource,
+    sink: &mut Sink,
+    progress: &mut Progress,
+) -> Result<(), WriteError> {
+    while let Some(chunk) = source.next_chunk().map_err(WriteError::Failed)? {
+        sink.write(chunk)?;
+        progress.add(chunk.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Where the stream is written: a file that appears only when complete, or
+//! standard output.
+//!
+//! Owns the temporary name (`FILE.partfetch`), the rename into place, the
+//! name derived from a URL when none is given (refusing names that would
+//! escape the current directory), and telling a closed standard output apart
+//! from a failed write.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use partfetch::http::request::percent_decode;
+use partfetch::{Error, Url};
+
+/// The suffix of a file being written.
+pub const TEMP_SUFFIX: &str = ".partfetch";
+
+/// Writes are gathered up to this size: small chunks (a chunked body's) then
+/// cost one system call per 128 KiB, and larger ones pass straight through.
+const WRITE_BUFFER: usize = 128 * 1024;
+
+/// Why a write did not happen.
+pub enum WriteError {
+    /// The reader of standard output has gone: stop quietly.
+    Closed,
+    /// A real failure.
+    Failed(Error),
+}
+
+/// An output being written.
+pub enum Sink {
+    /// Standard output.
+    Stdout(BufWriter<File>),
+    /// A file under its temporary name.
+    File {
+        writer: BufWriter<File>,
+        temp: PathBuf,
+        target: PathBuf,
+    },
+}
+
+impl Sink {
+    /// Standard output, written without Rust's line buffering.
+    pub fn stdout() -> Result<Sink, Error> {
+        use std::os::fd::AsFd;
+        let fd = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::io(e, "standard output"))?;
+        Ok(Sink::Stdout(BufWriter::with_capacity(
+            WRITE_BUFFER,
+            File::from(fd),
+        )))
+    }
+
+    /// `target`, written as `target.partfetch` until [`Sink::finish`].
+    pub fn file(target: &Path) -> Result<Sink, Error> {
+        let temp = temp_path(target);
+        let file = File::create(&temp).map_err(|e| Error::io(e, temp.display()))?;
+        Ok(Sink::File {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            temp,
+            target: target.to_owned(),
+        })
+    }
+
+    /// Writes all of `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        match self {
+            Sink::Stdout(w) => w.write_all(bytes).map_err(stdout_error),
+            Sink::File { writer, temp, .. } => writer
+                .write_all(bytes)
+                .map_err(|e| WriteError::Failed(Error::io(e, temp.display()))),
+        }
+    }
+
+    /// Flushes, and moves a file to its final name.
+    pub fn finish(self) -> Result<(), WriteError> {
+        match self {
+            Sink::Stdout(mut w) => w.flush().map_err(stdout_error),
+            Sink::File {
+                writer,
+                temp,
+                target,
+            } => {
+                let file = writer
+                    .into_inner()
+                    .map_err(|e| WriteError::Failed(Error::io(e.into_error(), temp.display())))?;
+                drop(file);
+                std::fs::rename(&temp, &target)
+                    .map_err(|e| WriteError::Failed(Error::io(e, target.display())))
+            }
+        }
+    }
+
+    /// Gives up: a file's temporary name is removed, so nothing is left that
+    /// looks like a download.
+    pub fn abandon(self) {
+        if let Sink::File { writer, temp, .. } = self {
+            drop(writer);
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+fn stdout_error(e: io::Error) -> WriteError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        WriteError::Closed
+    } else {
+        WriteError::Failed(Error::io(e, "standard output"))
+    }
+}
+
+/// `FILE.partfetch`
+pub fn temp_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_owned();
+    name.push(TEMP_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The file name for a URL given without one: its last path segment,
+/// percent-decoded. Names that are empty, `.` or `..`, or that hold a slash,
+/// a backslash or a control character are refused.
+pub fn name_from_url(url: &Url) -> Result<PathBuf, String> {
+    let segment = url.last_segment();
+    let decoded = percent_decode(segment);
+    let refuse = |why: &str| {
+        Err(format!(
+            "cannot name the output after {url}: {why}; give FILE (or - for standard output)"
+        ))
+    };
+    let Ok(name) = String::from_utf8(decoded) else {
+        return refuse("its last path segment is not UTF-8");
+    };
+    if name.is_empty() {
+        return refuse("its path ends with /");
+    }
+    if name == "." || name == ".." {
+        return refuse("its last path segment is . or ..");
+    }
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return refuse("its last path segment holds a slash or a control character");
+    }
+    Ok(PathBuf::from(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(url: &str) -> Result<PathBuf, String> {
+        name_from_url(&Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn names_come_from_the_last_segment_decoded() {
+        assert_eq!(
+            name("http://h/a/file.iso?x=1").unwrap(),
+            PathBuf::from("file.iso")
+        );
+        assert_eq!(
+            name("http://h/my%20file").unwrap(),
+            PathBuf::from("my file")
+        );
+    }
+
+    #[test]
+    fn names_that_escape_or_hide_are_refused() {
+        for url in [
+            "http://h/",
+            "http://h/dir/",
+            "http://h/a/%2E%2E",
+            "http://h/a/..%2Fetc",
+            "http://h/a%2Fb",
+            "http://h/a%5Cb",
+            "http://h/a%0Ab",
+            "http://h/%FF",
+        ] {
+            assert!(name(url).is_err(), "{url}");
+        }
+    }
+}

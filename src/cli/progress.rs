@@ -1,0 +1,183 @@
+//! The progress line on standard error.
+//!
+//! Owns when to draw (at most ten times a second on a terminal, rewritten in
+//! place; one plain line every few seconds elsewhere, when asked) and what a
+//! line says: bytes, total and percent when known, rate, time left.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// How often a terminal line is redrawn at most.
+const TERMINAL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a line is printed when standard error is not a terminal.
+const LOG_INTERVAL: Duration = Duration::from_secs(3);
+
+/// How the progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing.
+    Off,
+    /// One line rewritten in place with `\r`.
+    Terminal,
+    /// A new line every few seconds, for logs.
+    Log,
+}
+
+/// Counts bytes and draws the line.
+pub struct Progress {
+    mode: Mode,
+    started: Instant,
+    last_draw: Instant,
+    bytes: u64,
+    total: Option<u64>,
+    parts: Option<u64>,
+    files: Option<u64>,
+    width: usize,
+}
+
+impl Progress {
+    /// A progress display in `mode`.
+    pub fn new(mode: Mode) -> Progress {
+        let now = Instant::now();
+        Progress {
+            mode,
+            started: now,
+            last_draw: now,
+            bytes: 0,
+            total: None,
+            parts: None,
+            files: None,
+            width: 0,
+        }
+    }
+
+    /// Sets the expected total, when the server announced one.
+    pub fn set_total(&mut self, total: Option<u64>) {
+        self.total = total;
+    }
+
+    /// Sets the number of manifest parts done.
+    pub fn set_parts(&mut self, parts: u64) {
+        self.parts = Some(parts);
+    }
+
+    /// Sets the number of sequence files written.
+    pub fn set_files(&mut self, files: u64) {
+        self.files = Some(files);
+    }
+
+    /// Adds `n` received bytes, redrawing when it is time.
+    pub fn add(&mut self, n: usize) {
+        self.bytes += n as u64;
+        if self.mode == Mode::Off {
+            return;
+        }
+        let interval = match self.mode {
+            Mode::Terminal => TERMINAL_INTERVAL,
+            _ => LOG_INTERVAL,
+        };
+        let now = Instant::now();
+        if now.duration_since(self.last_draw) >= interval {
+            self.last_draw = now;
+            self.draw(false);
+        }
+    }
+
+    /// Draws the final line and ends it.
+    pub fn finish(&mut self) {
+        if self.mode != Mode::Off {
+            self.draw(true);
+        }
+    }
+
+    /// Clears a terminal line before an error message is printed.
+    pub fn clear(&mut self) {
+        if self.mode == Mode::Terminal && self.width > 0 {
+            let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(self.width));
+            self.width = 0;
+        }
+    }
+
+    fn draw(&mut self, last: bool) {
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = self.bytes as f64 / elapsed;
+        let mut line = format!("{}", human(self.bytes));
+        if let Some(total) = self.total {
+            let percent = (self.bytes as f64 * 100.0 / total.max(1) as f64).min(100.0);
+            line.push_str(&format!(" / {} {percent:3.0}%", human(total)));
+        }
+        line.push_str(&format!("  {}/s", human(rate as u64)));
+        if let Some(parts) = self.parts {
+            line.push_str(&format!("  parts {parts}"));
+        }
+        if let Some(files) = self.files {
+            line.push_str(&format!("  files {files}"));
+        }
+        if last {
+            line.push_str(&format!("  in {}", clock(elapsed)));
+        } else if let Some(total) = self.total {
+            if rate > 0.0 && total > self.bytes {
+                line.push_str(&format!(
+                    "  ETA {}",
+                    clock((total - self.bytes) as f64 / rate)
+                ));
+            }
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = match self.mode {
+            Mode::Terminal => {
+                let pad = self.width.saturating_sub(line.len());
+                self.width = line.len();
+                write!(
+                    err,
+                    "\r{line}{}{}",
+                    " ".repeat(pad),
+                    if last { "\n" } else { "" }
+                )
+            }
+            _ => writeln!(err, "{line}"),
+        };
+        let _ = err.flush();
+    }
+}
+
+/// `12.3 MiB`
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1:02:03` or `2:03`
+fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_times_read_like_a_person_writes_them() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(64 << 20), "64.0 MiB");
+        assert_eq!(clock(65.0), "1:05");
+        assert_eq!(clock(3725.0), "1:02:05");
+    }
+}

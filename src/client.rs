@@ -1,0 +1,208 @@
+//! The entry point: a configured client that opens URLs as byte streams.
+//!
+//! Owns the options a user sets once (timeouts, proxies, trust anchors,
+//! headers) and the shared state they configure (the connection pool, the
+//! TLS configuration). [`Client::open`] is the one call most users need; it
+//! decides which layers a URL's stream goes through.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Result;
+#[cfg(not(feature = "tls"))]
+use crate::error::{Error, ErrorKind};
+use crate::http::conn::ConnectSettings;
+use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
+use crate::http::pool::Pool;
+use crate::http::proxy::ProxySettings;
+use crate::http::redirect::DEFAULT_MAX_REDIRECTS;
+use crate::http::request::check_header;
+use crate::source::{ByteSource, FixedChunks};
+use crate::url::Url;
+
+/// The default time to establish a TCP connection to one address.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The default time a transfer may go without receiving a byte.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options for a [`Client`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    max_redirects: u32,
+    user_agent: String,
+    headers: Vec<(String, String)>,
+    proxy: Option<String>,
+    env_proxy: bool,
+    ca_files: Vec<PathBuf>,
+    warn: Option<WarningSink>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            user_agent: concat!("partfetch/", env!("CARGO_PKG_VERSION")).to_owned(),
+            headers: Vec::new(),
+            proxy: None,
+            env_proxy: true,
+            ca_files: Vec::new(),
+            warn: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// How long connecting to one address may take (default 15 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a transfer may receive nothing before it fails (default 30 s).
+    /// A slow but steady stream never times out.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The most redirects followed for one request (default 20).
+    pub fn max_redirects(mut self, max: u32) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Replaces `User-Agent: partfetch/VERSION`.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Adds a header to every request. `Authorization` and `Cookie` headers
+    /// are not sent to another origin after a redirect.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends every request through this HTTP proxy (overrides the
+    /// environment's `http_proxy`/`https_proxy`; `no_proxy` still applies).
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// Ignores the proxy environment variables.
+    pub fn no_env_proxy(mut self) -> Self {
+        self.env_proxy = false;
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file too, as curl's `--cacert`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_files.push(path.into());
+        self
+    }
+
+    /// Calls `sink` with warnings a person should see, such as a redirect
+    /// from HTTPS to plain HTTP.
+    pub fn on_warning(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.warn = Some(Arc::new(sink));
+        self
+    }
+
+    /// Checks the options and builds the client.
+    pub fn build(self) -> Result<Client> {
+        for (name, value) in &self.headers {
+            check_header(name, value)?;
+        }
+        check_header("User-Agent", &self.user_agent)?;
+        let mut proxies = if self.env_proxy {
+            ProxySettings::from_env()?
+        } else {
+            ProxySettings::default()
+        };
+        if let Some(proxy) = &self.proxy {
+            proxies.set_all(proxy)?;
+        }
+        #[cfg(not(feature = "tls"))]
+        if let Some(path) = self.ca_files.first() {
+            return Err(Error::new(
+                ErrorKind::Url,
+                "--cacert needs HTTPS support, which this build of partfetch lacks",
+            )
+            .with_subject(path.display()));
+        }
+        let connect = ConnectSettings {
+            connect_timeout: self.connect_timeout,
+            idle_timeout: self.idle_timeout,
+            #[cfg(feature = "tls")]
+            tls: crate::http::tls::client_config(&self.ca_files)?,
+        };
+        Ok(Client {
+            http: Arc::new(HttpSettings {
+                connect,
+                pool: Arc::new(Pool::new()),
+                proxies,
+                user_agent: self.user_agent,
+                headers: self.headers,
+                max_redirects: self.max_redirects,
+                warn: self.warn,
+            }),
+        })
+    }
+}
+
+/// A configured client. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: Arc<HttpSettings>,
+}
+
+impl Client {
+    /// A client with the default options (proxies from the environment).
+    pub fn new() -> Result<Client> {
+        ClientBuilder::default().build()
+    }
+
+    /// Options for a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Sends `request` and returns the response, whatever its status.
+    pub fn send(&self, request: &Request) -> Result<Response> {
+        exchange::send(&self.http, request)
+    }
+
+    /// `GET`s `url`; a status that is not 2xx is an error.
+    pub fn get(&self, url: &Url) -> Result<Response> {
+        self.send(&Request::get(url.clone()))?.error_for_status()
+    }
+
+    /// Opens `url` as a stream of bytes.
+    pub fn open(&self, url: &str) -> Result<Box<dyn ByteSource + Send>> {
+        let url = Url::parse(url)?;
+        Ok(Box::new(self.get(&url)?.into_body()))
+    }
+
+    /// The stream of `url` in chunks of exactly `chunk_size` bytes, except
+    /// the last, which may be shorter.
+    pub fn download_file(
+        &self,
+        url: &str,
+        chunk_size: usize,
+    ) -> Result<FixedChunks<Box<dyn ByteSource + Send>>> {
+        Ok(FixedChunks::new(self.open(url)?, chunk_size))
+    }
+
+    /// How many idle connections the pool holds (for tests and diagnostics).
+    pub fn idle_connections(&self) -> usize {
+        self.http.pool.idle_count()
+    }
+}

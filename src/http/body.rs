@@ -1,0 +1,230 @@
+//! A response body as a [`ByteSource`] lending slices of the read buffer.
+//!
+//! Owns reading the body that `response::framing` delimited: exactly
+//! `Content-Length` bytes, chunks through the [`ChunkedDecoder`], or bytes
+//! until the server closes. A body that ends early is an error, never a short
+//! stream. A body read to its end on a reusable connection gives the
+//! connection back to the pool.
+
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::conn::Connection;
+use crate::http::pool::{Pool, PoolKey};
+use crate::http::response::Framing;
+use crate::source::ByteSource;
+use crate::url::Url;
+
+enum State {
+    Length { remaining: u64 },
+    Chunked(ChunkedDecoder),
+    UntilClose,
+    Done,
+}
+
+/// Where a connection goes back to once its body is read.
+pub(crate) struct ReturnTo {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) key: PoolKey,
+}
+
+/// The body of a response.
+pub struct HttpBody {
+    conn: Option<Connection>,
+    state: State,
+    return_to: Option<ReturnTo>,
+    url: Url,
+    received: u64,
+}
+
+impl HttpBody {
+    pub(crate) fn new(
+        conn: Connection,
+        framing: Framing,
+        return_to: Option<ReturnTo>,
+        url: Url,
+    ) -> HttpBody {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(n) => State::Length { remaining: n },
+            Framing::Chunked => State::Chunked(ChunkedDecoder::new()),
+            Framing::UntilClose => State::UntilClose,
+        };
+        let mut body = HttpBody {
+            conn: Some(conn),
+            state,
+            return_to,
+            url,
+            received: 0,
+        };
+        body.release_if_done();
+        body
+    }
+
+    /// How many body bytes have been handed out.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// True once the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Reads and discards the rest of a body of at most `limit` more bytes,
+    /// so that its connection can be reused; a longer body is dropped with
+    /// its connection. Errors are ignored: this is only an optimisation.
+    pub fn discard(mut self, limit: u64) {
+        let small = match &self.state {
+            State::Length { remaining } => *remaining <= limit,
+            State::Chunked(_) => true,
+            _ => false,
+        };
+        if !small {
+            return;
+        }
+        let start = self.received;
+        while self.received - start <= limit {
+            match self.next_chunk() {
+                Ok(Some(_)) => {}
+                _ => return,
+            }
+        }
+    }
+
+    fn release_if_done(&mut self) {
+        if !matches!(self.state, State::Done) {
+            return;
+        }
+        if let (Some(conn), Some(ret)) = (self.conn.take(), self.return_to.take()) {
+            if conn.buffered().is_empty() {
+                ret.pool.put(ret.key, conn);
+            }
+        }
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
+        self.conn = None;
+        self.state = State::Done;
+        self.return_to = None;
+        err.with_subject(self.url.redacted())
+    }
+
+    fn truncated(&mut self, detail: String) -> Error {
+        let err = Error::new(
+            ErrorKind::Protocol,
+            format!("connection closed early: {detail}"),
+        );
+        self.fail(err)
+    }
+
+    /// Fills the connection's buffer when it is empty; false at end of stream.
+    fn ensure_buffered(&mut self) -> Result<bool> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false);
+        };
+        if !conn.buffered().is_empty() {
+            return Ok(true);
+        }
+        match conn.fill() {
+            Ok(n) => Ok(n > 0),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+impl ByteSource for HttpBody {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        loop {
+            match self.state {
+                State::Done => {
+                    self.release_if_done();
+                    return Ok(None);
+                }
+                State::Length { remaining } => {
+                    if !self.ensure_buffered()? {
+                        let detail = format!(
+                            "received {} of {} bytes",
+                            self.received,
+                            self.received + remaining
+                        );
+                        return Err(self.truncated(detail));
+                    }
+                    let conn = self
+                        .conn
+                        .as_mut()
+                        .expect("ensure_buffered keeps the connection");
+                    let n = (conn.buffered().len() as u64).min(remaining) as usize;
+                    let start = conn.consume(n);
+                    self.received += n as u64;
+                    self.state = if n as u64 == remaining {
+                        State::Done
+                    } else {
+                        State::Length {
+                            remaining: remaining - n as u64,
+                        }
+                    };
+                    let conn = self.conn.as_ref().expect("still held");
+                    return Ok(Some(&conn.buffer()[start..start + n]));
+                }
+                State::UntilClose => {
+                    if !self.ensure_buffered()? {
+                        self.state = State::Done;
+                        self.conn = None;
+                        return Ok(None);
+                    }
+                    let conn = self
+                        .conn
+                        .as_mut()
+                        .expect("ensure_buffered keeps the connection");
+                    let n = conn.buffered().len();
+                    let start = conn.consume(n);
+                    self.received += n as u64;
+                    let conn = self.conn.as_ref().expect("still held");
+                    return Ok(Some(&conn.buffer()[start..start + n]));
+                }
+                State::Chunked(ref mut decoder) => {
+                    let Some(conn) = self.conn.as_mut() else {
+                        return Ok(None);
+                    };
+                    let decoded = decoder.decode(conn.buffered());
+                    let (used, data) = match decoded {
+                        Ok(step) => step,
+                        Err(e) => return Err(self.fail(e)),
+                    };
+                    let done = decoder.is_done();
+                    let start = conn.consume(used);
+                    if done {
+                        self.state = State::Done;
+                    }
+                    if let Some(range) = data {
+                        if !range.is_empty() {
+                            self.received += range.len() as u64;
+                            let conn = self.conn.as_ref().expect("still held");
+                            return Ok(Some(
+                                &conn.buffer()[start + range.start..start + range.end],
+                            ));
+                        }
+                    }
+                    if done {
+                        continue;
+                    }
+                    if !self.ensure_buffered()? {
+                        let detail = format!(
+                            "chunked body cut before its last chunk after {} bytes",
+                            self.received
+                        );
+                        return Err(self.truncated(detail));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HttpBody {
+    fn drop(&mut self) {
+        self.release_if_done();
+    }
+}

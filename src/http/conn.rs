@@ -1,0 +1,359 @@
+//! One connection to a server: the socket, TLS over it, and its read buffer.
+//!
+//! Owns connecting (every resolved address in order, each with the connect
+//! timeout; through a proxy, a `CONNECT` tunnel for HTTPS), the idle-read
+//! timeout, and the buffer that response heads and bodies are read into.
+//! What the bytes mean is decided by `response`, `chunked` and `body`.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::response::{parse_head, Head, MAX_HEAD_BYTES};
+use crate::url::{Scheme, Url};
+
+/// The size of a connection's read buffer. Large reads cut system calls on
+/// fast links (256 KiB reads move a GiB in 4096 calls); the buffer is also
+/// where chunks are lent from, so it bounds the size of a chunk.
+pub const READ_BUFFER: usize = 256 * 1024;
+
+/// Timeouts and trust settings that every connection of a client shares.
+#[derive(Clone)]
+pub struct ConnectSettings {
+    /// How long one address may take to accept the TCP connection.
+    pub connect_timeout: Duration,
+    /// How long a read may wait for the next byte before the transfer fails.
+    pub idle_timeout: Duration,
+    #[cfg(feature = "tls")]
+    /// The TLS configuration (roots, protocol versions).
+    pub tls: std::sync::Arc<rustls::ClientConfig>,
+}
+
+/// The byte stream under HTTP: plain TCP, or TLS over TCP.
+enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => match s.read(buf) {
+                // A peer that closes without close_notify: the body framing
+                // decides whether that truncated anything.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A connection with its read buffer.
+pub struct Connection {
+    stream: Stream,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    idle_timeout: Duration,
+}
+
+impl Connection {
+    /// Opens a connection to `url`'s origin, directly or through `proxy`.
+    ///
+    /// Through a proxy, plain HTTP goes to the proxy as is (the request line
+    /// names the absolute URL) and HTTPS is tunnelled with `CONNECT`.
+    pub fn open(url: &Url, proxy: Option<&Url>, settings: &ConnectSettings) -> Result<Connection> {
+        let first_hop = proxy.unwrap_or(url);
+        let tcp = connect_tcp(first_hop, settings)?;
+        let mut conn = Connection::over(Stream::Plain(tcp), settings.idle_timeout);
+        if url.scheme() == Scheme::Https {
+            if let Some(proxy) = proxy {
+                conn.tunnel(url, proxy)?;
+            }
+            conn = conn.start_tls(url, settings)?;
+        }
+        Ok(conn)
+    }
+
+    fn over(stream: Stream, idle_timeout: Duration) -> Connection {
+        Connection {
+            stream,
+            buf: vec![0; READ_BUFFER],
+            pos: 0,
+            end: 0,
+            idle_timeout,
+        }
+    }
+
+    /// Asks the proxy for a tunnel to `url`'s origin.
+    fn tunnel(&mut self, url: &Url, proxy: &Url) -> Result<()> {
+        let authority = format!("{}:{}", url.host(), url.port());
+        let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+        if let Some(credentials) = proxy.userinfo() {
+            request.push_str(&format!(
+                "Proxy-Authorization: Basic {}\r\n",
+                crate::http::request::basic_credentials(credentials)
+            ));
+        }
+        request.push_str("\r\n");
+        self.send(request.as_bytes())
+            .map_err(|e| network(e, "cannot write to the proxy").with_subject(proxy.redacted()))?;
+        let head = self
+            .read_head()
+            .map_err(|e| e.with_subject(proxy.redacted()))?;
+        if !(200..300).contains(&head.status) {
+            return Err(Error::new(
+                ErrorKind::Network,
+                format!("proxy refused the tunnel ({} {})", head.status, head.reason),
+            )
+            .with_subject(proxy.redacted()));
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "tls")]
+    fn start_tls(self, url: &Url, settings: &ConnectSettings) -> Result<Connection> {
+        let Stream::Plain(mut tcp) = self.stream else {
+            return Ok(self);
+        };
+        let name = rustls::pki_types::ServerName::try_from(url.host_for_connect().to_owned())
+            .map_err(|_| Error::new(ErrorKind::Tls, "host is not a valid TLS server name"))?;
+        let mut tls = rustls::ClientConnection::new(settings.tls.clone(), name)
+            .map_err(|e| Error::new(ErrorKind::Tls, e.to_string()))?;
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp).map_err(tls_error)?;
+        }
+        Ok(Connection::over(
+            Stream::Tls(Box::new(rustls::StreamOwned::new(tls, tcp))),
+            settings.idle_timeout,
+        ))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(self, _url: &Url, _settings: &ConnectSettings) -> Result<Connection> {
+        Err(Error::new(
+            ErrorKind::Url,
+            "https is not supported: partfetch was built without the `tls` feature",
+        ))
+    }
+
+    /// Writes all of `bytes` (a request head).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Reads until a whole response head is buffered and returns it; the
+    /// bytes after it stay in the buffer. Interim 1xx responses are skipped.
+    pub fn read_head(&mut self) -> Result<Head> {
+        loop {
+            if let Some((head, used)) = parse_head(self.buffered())? {
+                self.consume(used);
+                if (100..200).contains(&head.status) && head.status != 101 {
+                    continue;
+                }
+                return Ok(head);
+            }
+            if self.end - self.pos >= MAX_HEAD_BYTES {
+                return Err(parse_head(self.buffered())
+                    .err()
+                    .unwrap_or_else(|| Error::new(ErrorKind::Limit, "response head too large")));
+            }
+            if self.fill()? == 0 {
+                return Err(Error::new(
+                    if self.end == self.pos {
+                        ErrorKind::Network
+                    } else {
+                        ErrorKind::Protocol
+                    },
+                    "connection closed before a complete response head",
+                ));
+            }
+        }
+    }
+
+    /// The bytes read and not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    /// Marks `n` buffered bytes consumed; returns where they started.
+    pub fn consume(&mut self, n: usize) -> usize {
+        let start = self.pos;
+        self.pos = (self.pos + n).min(self.end);
+        start
+    }
+
+    /// The buffer, for lending the range a caller consumed.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reads more bytes into the buffer; 0 means the peer closed.
+    ///
+    /// Unconsumed bytes are moved to the front first, so a read always has
+    /// room. A read that waits longer than the idle timeout is an error.
+    pub fn fill(&mut self) -> Result<usize> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(Error::new(
+                        ErrorKind::Network,
+                        format!(
+                            "no data received for {} (idle timeout)",
+                            describe_duration(self.idle_timeout)
+                        ),
+                    ))
+                }
+                Err(e) => return Err(read_error(e)),
+            }
+        }
+    }
+
+    /// True when the peer has closed or sent unasked-for bytes while idle:
+    /// such a connection must not carry another request.
+    pub fn is_stale(&self) -> bool {
+        if self.pos != self.end {
+            return true;
+        }
+        let tcp = self.stream.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        let stale =
+            !matches!(tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+        stale || tcp.set_nonblocking(false).is_err()
+    }
+}
+
+fn connect_tcp(url: &Url, settings: &ConnectSettings) -> Result<TcpStream> {
+    let addresses: Vec<SocketAddr> = (url.host_for_connect(), url.port())
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Network,
+                format!("cannot resolve host {} ({e})", url.host()),
+            )
+            .with_subject(url.redacted())
+        })?
+        .collect();
+    let mut last_error = None;
+    for address in &addresses {
+        match TcpStream::connect_timeout(address, settings.connect_timeout) {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                tcp.set_read_timeout(Some(settings.idle_timeout))
+                    .and_then(|()| tcp.set_write_timeout(Some(settings.idle_timeout)))
+                    .map_err(|e| network(e, "cannot configure socket"))?;
+                return Ok(tcp);
+            }
+            Err(e) => last_error = Some((address, e)),
+        }
+    }
+    Err(match last_error {
+        Some((address, e)) if e.kind() == io::ErrorKind::TimedOut => Error::new(
+            ErrorKind::Network,
+            format!(
+                "connection to {address} timed out after {}",
+                describe_duration(settings.connect_timeout)
+            ),
+        ),
+        Some((address, e)) => network(e, &format!("cannot connect to {address}")),
+        None => Error::new(
+            ErrorKind::Network,
+            format!("host {} has no address", url.host()),
+        ),
+    }
+    .with_subject(url.redacted()))
+}
+
+fn network(e: io::Error, context: &str) -> Error {
+    Error::new(ErrorKind::Network, format!("{context} ({e})"))
+}
+
+fn read_error(e: io::Error) -> Error {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return Error::new(ErrorKind::Tls, format!("TLS error: {tls}"));
+    }
+    network(e, "read failed")
+}
+
+#[cfg(feature = "tls")]
+fn tls_error(e: io::Error) -> Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(reason)) => Error::new(
+            ErrorKind::Tls,
+            format!("TLS certificate not accepted: {reason:?}"),
+        ),
+        Some(other) => Error::new(ErrorKind::Tls, format!("TLS handshake failed: {other}")),
+        None => Error::new(ErrorKind::Tls, format!("TLS handshake failed ({e})")),
+    }
+}
+
+/// `1.5 s`, `30 s`: durations as a person reads them in an error.
+pub fn describe_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.1} s")
+    }
+}

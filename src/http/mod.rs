@@ -1,0 +1,27 @@
+//! A small HTTP/1.1 client: exactly what downloading needs, and no more.
+//!
+//! In scope: `GET` and `HEAD` over TCP or TLS, response heads parsed with
+//! `httparse`, body framing (`Content-Length`, chunked, until close),
+//! redirects, keep-alive, `Range`, proxies, timeouts.
+//! Out of scope: request bodies, compression, cookies jars, HTTP/2.
+//!
+//! The protocol is kept apart from I/O so it can be tested and fuzzed with
+//! byte slices: [`request`] writes heads into a buffer, [`response`] parses
+//! them and decides the framing, [`chunked`] decodes in place, [`redirect`]
+//! decides where to go. [`conn`], [`body`], [`pool`] and [`exchange`] do the
+//! reading and writing.
+
+pub mod body;
+pub mod chunked;
+pub mod conn;
+pub mod exchange;
+pub mod pool;
+pub mod proxy;
+pub mod redirect;
+pub mod request;
+pub mod response;
+#[cfg(feature = "tls")]
+pub mod tls;
+
+pub use body::HttpBody;
+pub use exchange::{Request, Response};

@@ -1,0 +1,170 @@
+//! Choosing a proxy for a URL.
+//!
+//! Owns the rules curl users know: `http_proxy` for `http://` URLs,
+//! `https_proxy` for `https://` URLs (upper-case forms too, except
+//! `HTTP_PROXY`'s lower-case form wins), `no_proxy` to bypass, and an explicit
+//! proxy that overrides the environment. How a request travels through the
+//! proxy (absolute-form, or `CONNECT`) is `request`'s and `conn`'s.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::url::{Scheme, Url};
+
+/// Which proxy each scheme uses, and which hosts bypass it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// The proxy for `http://` URLs.
+    pub http: Option<Url>,
+    /// The proxy for `https://` URLs.
+    pub https: Option<Url>,
+    /// Host patterns that bypass the proxy (`no_proxy`).
+    pub no_proxy: Vec<String>,
+}
+
+impl ProxySettings {
+    /// Reads `http_proxy`, `https_proxy`, `no_proxy` and their upper-case forms.
+    pub fn from_env() -> Result<ProxySettings> {
+        ProxySettings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`ProxySettings::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ProxySettings> {
+        let var = |lower: &str, upper: &str| {
+            lookup(lower)
+                .or_else(|| lookup(upper))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let http = var("http_proxy", "HTTP_PROXY")
+            .map(|v| parse_proxy(&v))
+            .transpose()?;
+        let https = var("https_proxy", "HTTPS_PROXY")
+            .map(|v| parse_proxy(&v))
+            .transpose()?;
+        let no_proxy = var("no_proxy", "NO_PROXY")
+            .map(|v| parse_no_proxy(&v))
+            .unwrap_or_default();
+        Ok(ProxySettings {
+            http,
+            https,
+            no_proxy,
+        })
+    }
+
+    /// One proxy for every scheme, as `--proxy` gives it; `no_proxy` is kept.
+    pub fn set_all(&mut self, proxy: &str) -> Result<()> {
+        let proxy = parse_proxy(proxy)?;
+        self.http = Some(proxy.clone());
+        self.https = Some(proxy);
+        Ok(())
+    }
+
+    /// The proxy to use for `url`, if any.
+    pub fn for_url(&self, url: &Url) -> Option<&Url> {
+        let proxy = match url.scheme() {
+            Scheme::Http => self.http.as_ref(),
+            Scheme::Https => self.https.as_ref(),
+        }?;
+        let host = url.host_for_connect();
+        let bypass = self.no_proxy.iter().any(|pattern| {
+            pattern == "*"
+                || host.eq_ignore_ascii_case(pattern)
+                || host.len().checked_sub(pattern.len()).is_some_and(|cut| {
+                    host[cut..].eq_ignore_ascii_case(pattern)
+                        && (pattern.starts_with('.') || host[..cut].ends_with('.'))
+                })
+        });
+        (!bypass).then_some(proxy)
+    }
+}
+
+fn parse_proxy(value: &str) -> Result<Url> {
+    let value = value.trim();
+    let with_scheme = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        Error::new(ErrorKind::Url, format!("invalid proxy ({})", e.message())).with_subject(value)
+    })?;
+    if url.scheme() != Scheme::Http {
+        return Err(
+            Error::new(ErrorKind::Url, "only http:// proxies are supported").with_subject(value),
+        );
+    }
+    Ok(url)
+}
+
+fn parse_no_proxy(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            // A port in the pattern is ignored, as curl does for host matches.
+            let p = p.trim_start_matches('[');
+            let p = match p.find(']') {
+                Some(close) => &p[..close],
+                None if p.matches(':').count() == 1 => &p[..p.find(':').unwrap_or(p.len())],
+                None => p,
+            };
+            p.strip_prefix("*.")
+                .map_or(p.to_owned(), |rest| format!(".{rest}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> ProxySettings {
+        ProxySettings::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    fn proxy_for(settings: &ProxySettings, url: &str) -> Option<String> {
+        settings
+            .for_url(&Url::parse(url).unwrap())
+            .map(Url::to_string)
+    }
+
+    #[test]
+    fn each_scheme_uses_its_own_variable() {
+        let s = settings(&[("http_proxy", "p1:3128"), ("HTTPS_PROXY", "http://p2:8080")]);
+        assert_eq!(
+            proxy_for(&s, "http://h/").as_deref(),
+            Some("http://p1:3128/")
+        );
+        assert_eq!(
+            proxy_for(&s, "https://h/").as_deref(),
+            Some("http://p2:8080/")
+        );
+    }
+
+    #[test]
+    fn no_proxy_matches_hosts_and_subdomains_only() {
+        let s = settings(&[
+            ("http_proxy", "p:1"),
+            ("no_proxy", "example.com, .internal,10.0.0.1:80,*.wild"),
+        ]);
+        assert_eq!(proxy_for(&s, "http://example.com/"), None);
+        assert_eq!(proxy_for(&s, "http://www.example.com/"), None);
+        assert!(proxy_for(&s, "http://badexample.com/").is_some());
+        assert_eq!(proxy_for(&s, "http://a.internal/"), None);
+        assert_eq!(proxy_for(&s, "http://10.0.0.1/"), None);
+        assert_eq!(proxy_for(&s, "http://x.wild/"), None);
+        let all = settings(&[("http_proxy", "p:1"), ("no_proxy", "*")]);
+        assert_eq!(proxy_for(&all, "http://anything/"), None);
+    }
+
+    #[test]
+    fn an_https_proxy_url_is_refused() {
+        let mut s = ProxySettings::default();
+        assert!(s.set_all("https://p:1").is_err());
+        assert!(s.set_all("p:1").is_ok());
+    }
+}

@@ -1,0 +1,141 @@
+//! Following redirects.
+//!
+//! Owns which statuses redirect, where a `Location` leads (resolved against
+//! the URL that answered), which targets are refused, and which headers stop
+//! at an origin's border: `Authorization`, `Cookie` and
+//! `Proxy-Authorization` are never carried to another scheme, host or port
+//! (curl's CVE-2018-1000007 and CVE-2022-27776).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::url::{Scheme, Url};
+
+/// The default bound on redirect hops, as curl's and browsers' 20.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 20;
+
+/// Headers that carry credentials and belong to one origin.
+const ORIGIN_BOUND_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// True for the statuses this client follows.
+pub fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The URL a redirect from `from` with `location` leads to.
+pub fn target(from: &Url, location: Option<&str>) -> Result<Url> {
+    let location = location
+        .filter(|l| !l.trim().is_empty())
+        .ok_or_else(|| Error::new(ErrorKind::Redirect, "redirect without a Location header"))?;
+    let mut next = from.join(location).map_err(|e| {
+        Error::new(
+            ErrorKind::Redirect,
+            format!(
+                "redirect to an unusable location {location:?} ({})",
+                e.message()
+            ),
+        )
+    })?;
+    if next.userinfo().is_none() && next.origin() == from.origin() {
+        // Credentials given in the first URL stay with its origin.
+        next = next.with_userinfo(from.userinfo());
+    }
+    Ok(next)
+}
+
+/// True when following `from` → `to` downgrades HTTPS to plain HTTP.
+pub fn is_downgrade(from: &Url, to: &Url) -> bool {
+    from.scheme() == Scheme::Https && to.scheme() == Scheme::Http
+}
+
+/// The user's headers that may be sent to `to` after starting at `first`.
+pub fn headers_for(first: &Url, to: &Url, headers: &[(String, String)]) -> Vec<(String, String)> {
+    let same_origin = first.origin() == to.origin();
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            same_origin
+                || !ORIGIN_BOUND_HEADERS
+                    .iter()
+                    .any(|bound| name.eq_ignore_ascii_case(bound))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The error for a chain longer than allowed, naming every hop.
+pub fn too_many(chain: &[Url], max: u32) -> Error {
+    let hops: Vec<String> = chain.iter().map(|u| u.redacted().to_string()).collect();
+    Error::new(
+        ErrorKind::Redirect,
+        format!("more than {max} redirects: {}", hops.join(" -> ")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn relative_locations_resolve_against_the_answering_url() {
+        let next = target(&url("http://h/a/b"), Some("../c?d")).unwrap();
+        assert_eq!(next.to_string(), "http://h/c?d");
+    }
+
+    #[test]
+    fn non_http_targets_and_missing_locations_are_refused() {
+        let from = url("http://h/");
+        assert_eq!(
+            target(&from, Some("ftp://h/x")).unwrap_err().kind(),
+            ErrorKind::Redirect
+        );
+        assert_eq!(target(&from, None).unwrap_err().kind(), ErrorKind::Redirect);
+        assert_eq!(
+            target(&from, Some("  ")).unwrap_err().kind(),
+            ErrorKind::Redirect
+        );
+    }
+
+    #[test]
+    fn userinfo_follows_only_within_the_origin() {
+        let from = url("http://u:p@h/a");
+        assert_eq!(target(&from, Some("/b")).unwrap().userinfo(), Some("u:p"));
+        assert_eq!(
+            target(&from, Some("http://other/b")).unwrap().userinfo(),
+            None
+        );
+        assert_eq!(
+            target(&from, Some("http://h:81/b")).unwrap().userinfo(),
+            None
+        );
+        assert_eq!(target(&from, Some("https://h/b")).unwrap().userinfo(), None);
+    }
+
+    #[test]
+    fn redirect_to_other_origin_drops_credentials_headers() {
+        let headers = vec![
+            ("Authorization".to_string(), "Bearer x".to_string()),
+            ("cookie".to_string(), "a=b".to_string()),
+            ("Proxy-Authorization".to_string(), "Basic y".to_string()),
+            ("X-Other".to_string(), "kept".to_string()),
+        ];
+        let first = url("http://h/");
+        for other in ["http://h2/", "http://h:8080/", "https://h/"] {
+            let kept = headers_for(&first, &url(other), &headers);
+            assert_eq!(kept.len(), 1, "{other}");
+            assert_eq!(kept[0].0, "X-Other");
+        }
+        assert_eq!(
+            headers_for(&first, &url("http://h/other"), &headers).len(),
+            4
+        );
+    }
+
+    #[test]
+    fn https_to_http_is_a_downgrade() {
+        assert!(is_downgrade(&url("https://h/"), &url("http://h/")));
+        assert!(!is_downgrade(&url("http://h/"), &url("https://h/")));
+    }
+}

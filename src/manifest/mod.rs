@@ -1,0 +1,1 @@
+//! `.parts` manifests (being written).

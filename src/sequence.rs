@@ -1,0 +1,1 @@
+//! File sequences (being written).
