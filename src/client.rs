@@ -18,7 +18,10 @@ use crate::http::pool::Pool;
 use crate::http::proxy::ProxySettings;
 use crate::http::redirect::DEFAULT_MAX_REDIRECTS;
 use crate::http::request::check_header;
-use crate::source::{ByteSource, FixedChunks};
+use crate::manifest::cache::DEFAULT_CACHE_LIMIT;
+use crate::manifest::expand::{is_manifest, ManifestStream};
+use crate::source::FixedChunks;
+use crate::stream::Stream;
 use crate::url::Url;
 
 /// The default time to establish a TCP connection to one address.
@@ -39,6 +42,7 @@ pub struct ClientBuilder {
     env_proxy: bool,
     ca_files: Vec<PathBuf>,
     warn: Option<WarningSink>,
+    cache_limit: u64,
 }
 
 impl Default for ClientBuilder {
@@ -53,6 +57,7 @@ impl Default for ClientBuilder {
             env_proxy: true,
             ca_files: Vec::new(),
             warn: None,
+            cache_limit: DEFAULT_CACHE_LIMIT,
         }
     }
 }
@@ -116,6 +121,12 @@ impl ClientBuilder {
         self
     }
 
+    /// The most bytes of `(*)` parts kept per download (default 64 MiB).
+    pub fn cache_limit(mut self, bytes: u64) -> Self {
+        self.cache_limit = bytes;
+        self
+    }
+
     /// Checks the options and builds the client.
     pub fn build(self) -> Result<Client> {
         for (name, value) in &self.headers {
@@ -154,6 +165,7 @@ impl ClientBuilder {
                 max_redirects: self.max_redirects,
                 warn: self.warn,
             }),
+            cache_limit: self.cache_limit,
         })
     }
 }
@@ -162,6 +174,7 @@ impl ClientBuilder {
 #[derive(Clone)]
 pub struct Client {
     http: Arc<HttpSettings>,
+    cache_limit: u64,
 }
 
 impl Client {
@@ -185,19 +198,25 @@ impl Client {
         self.send(&Request::get(url.clone()))?.error_for_status()
     }
 
-    /// Opens `url` as a stream of bytes.
-    pub fn open(&self, url: &str) -> Result<Box<dyn ByteSource + Send>> {
+    /// Opens `url` as a stream of bytes: its body, or, when it is a
+    /// manifest, the concatenation of its parts.
+    pub fn open(&self, url: &str) -> Result<Stream> {
         let url = Url::parse(url)?;
-        Ok(Box::new(self.get(&url)?.into_body()))
+        let response = self.get(&url)?;
+        if is_manifest(&url, &response) {
+            let stream = ManifestStream::new(self.clone(), url, response, self.cache_limit)?;
+            return Ok(Stream::Manifest(Box::new(stream)));
+        }
+        let length = response.content_length();
+        Ok(Stream::Body {
+            body: response.into_body(),
+            length,
+        })
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except
     /// the last, which may be shorter.
-    pub fn download_file(
-        &self,
-        url: &str,
-        chunk_size: usize,
-    ) -> Result<FixedChunks<Box<dyn ByteSource + Send>>> {
+    pub fn download_file(&self, url: &str, chunk_size: usize) -> Result<FixedChunks<Stream>> {
         Ok(FixedChunks::new(self.open(url)?, chunk_size))
     }
 

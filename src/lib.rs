@@ -18,14 +18,20 @@
 
 pub mod client;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod manifest;
+pub mod part;
 pub mod sequence;
 pub mod sha256;
 pub mod source;
+pub mod stream;
 pub mod url;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, Result};
+pub use sequence::files_from_sequence;
 pub use source::ByteSource;
+pub use stream::Stream;
 pub use url::Url;

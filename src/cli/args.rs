@@ -16,7 +16,7 @@ pub enum Command {
     /// `--version`
     Version,
     /// Download a URL.
-    Download(Download),
+    Download(Box<Download>),
 }
 
 /// Where the stream goes.
@@ -177,7 +177,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     if let Some(extra) = positional.next() {
         return Err(UsageError(format!("unexpected argument {extra:?}")));
     }
-    Ok(Command::Download(d))
+    Ok(Command::Download(Box::new(d)))
 }
 
 fn takes_value(name: &str) -> bool {
@@ -264,7 +264,7 @@ mod tests {
 
     fn download(args: &[&str]) -> Download {
         match parse_strs(args).unwrap() {
-            Command::Download(d) => d,
+            Command::Download(d) => *d,
             other => panic!("expected a download, got {other:?}"),
         }
     }

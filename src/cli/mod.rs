@@ -12,7 +12,8 @@ pub mod progress;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
-use partfetch::{ByteSource, Client, Error, ErrorKind, Url};
+use partfetch::sequence::SequenceFiles;
+use partfetch::{ByteSource, Client, Error, ErrorKind, Stream, Url};
 
 use args::{Command, Download, Output};
 use output::{Sink, WriteError};
@@ -115,6 +116,9 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     for ca in &d.cacert {
         builder = builder.ca_file(ca.clone());
     }
+    if let Some(limit) = d.cache_limit {
+        builder = builder.cache_limit(limit);
+    }
     builder.build()
 }
 
@@ -137,40 +141,88 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     };
     let client = build_client(d)?;
     let mut progress = Progress::new(progress_mode(d));
-    let response = client.get(&url)?;
-    progress.set_total(response.content_length());
-    let mut body = response.into_body();
-    let mut sink = match &target {
-        None => Sink::stdout()?,
-        Some(path) => Sink::file(path)?,
+    let mut stream = client.open(&d.url)?;
+    progress.set_total(stream.length());
+    let is_sequence = d.sequence.unwrap_or_else(|| d.url.contains("-seq"));
+    let outcome = match &target {
+        Some(base) if is_sequence => save_sequence(stream, base, &mut progress),
+        _ => save_stream(&mut stream, target.as_deref(), &mut progress),
     };
-    let result = pump(&mut body, &mut sink, &mut progress);
-    match result {
-        Ok(()) => match sink.finish() {
-            Ok(()) | Err(WriteError::Closed) => {
-                progress.finish();
-                Ok(())
-            }
-            Err(WriteError::Failed(e)) => Err(Failure::Error(e)),
-        },
-        Err(WriteError::Closed) => Ok(()),
+    match outcome {
+        Ok(()) | Err(WriteError::Closed) => {
+            progress.finish();
+            Ok(())
+        }
         Err(WriteError::Failed(e)) => {
             progress.clear();
-            sink.abandon();
             Err(Failure::Error(e))
         }
     }
 }
 
-/// Pulls every chunk of `source` into `sink`.
-fn pump(
-    source: &mut dyn ByteSource,
-    sink: &mut Sink,
+/// Writes the whole stream to one output.
+fn save_stream(
+    stream: &mut Stream,
+    target: Option<&std::path::Path>,
     progress: &mut Progress,
 ) -> Result<(), WriteError> {
-    while let Some(chunk) = source.next_chunk().map_err(WriteError::Failed)? {
+    let mut sink = match target {
+        None => Sink::stdout(),
+        Some(path) => Sink::file(path),
+    }
+    .map_err(WriteError::Failed)?;
+    match pump(stream, &mut sink, progress) {
+        Ok(()) => sink.finish(),
+        Err(e) => {
+            sink.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Splits a file sequence into `BASE-file1`, `BASE-file2`, …, each renamed
+/// into place when complete.
+fn save_sequence(
+    stream: Stream,
+    base: &std::path::Path,
+    progress: &mut Progress,
+) -> Result<(), WriteError> {
+    let mut files = SequenceFiles::new(stream);
+    let mut written = 0u64;
+    progress.set_files(0);
+    while let Some(mut file) = files.next_file().map_err(WriteError::Failed)? {
+        written += 1;
+        let mut name = base.as_os_str().to_owned();
+        name.push(format!("-file{written}"));
+        let mut sink = Sink::file(std::path::Path::new(&name)).map_err(WriteError::Failed)?;
+        let copied = (|| {
+            while let Some(chunk) = file.next_chunk().map_err(WriteError::Failed)? {
+                sink.write(chunk)?;
+                progress.add(chunk.len());
+            }
+            Ok(())
+        })();
+        match copied {
+            Ok(()) => sink.finish()?,
+            Err(e) => {
+                sink.abandon();
+                return Err(e);
+            }
+        }
+        progress.set_files(written);
+    }
+    Ok(())
+}
+
+/// Pulls every chunk of `source` into `sink`.
+fn pump(stream: &mut Stream, sink: &mut Sink, progress: &mut Progress) -> Result<(), WriteError> {
+    while let Some(chunk) = stream.next_chunk().map_err(WriteError::Failed)? {
         sink.write(chunk)?;
-        progress.add(chunk.len());
+        let len = chunk.len();
+        if let Some(parts) = stream.parts_done() {
+            progress.set_parts(parts);
+        }
+        progress.add(len);
     }
     Ok(())
 }

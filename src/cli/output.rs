@@ -16,9 +16,13 @@ use partfetch::{Error, Url};
 /// The suffix of a file being written.
 pub const TEMP_SUFFIX: &str = ".partfetch";
 
-/// Writes are gathered up to this size: small chunks (a chunked body's) then
-/// cost one system call per 128 KiB, and larger ones pass straight through.
+/// Small writes (a chunked body's small chunks) are gathered up to this size,
+/// so they cost one system call per 128 KiB.
 const WRITE_BUFFER: usize = 128 * 1024;
+
+/// Chunks this large are written straight from the network buffer: copying
+/// them into the write buffer first costs a copy of every byte for nothing.
+const DIRECT_WRITE: usize = 16 * 1024;
 
 /// Why a write did not happen.
 pub enum WriteError {
@@ -68,9 +72,8 @@ impl Sink {
     /// Writes all of `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         match self {
-            Sink::Stdout(w) => w.write_all(bytes).map_err(stdout_error),
-            Sink::File { writer, temp, .. } => writer
-                .write_all(bytes)
+            Sink::Stdout(w) => write_through(w, bytes).map_err(stdout_error),
+            Sink::File { writer, temp, .. } => write_through(writer, bytes)
                 .map_err(|e| WriteError::Failed(Error::io(e, temp.display()))),
         }
     }
@@ -102,6 +105,15 @@ impl Sink {
             let _ = std::fs::remove_file(temp);
         }
     }
+}
+
+/// Writes `bytes` after what is buffered, bypassing the buffer when large.
+fn write_through(writer: &mut BufWriter<File>, bytes: &[u8]) -> io::Result<()> {
+    if bytes.len() < DIRECT_WRITE {
+        return writer.write_all(bytes);
+    }
+    writer.flush()?;
+    writer.get_mut().write_all(bytes)
 }
 
 fn stdout_error(e: io::Error) -> WriteError {

@@ -102,7 +102,7 @@ impl Progress {
     fn draw(&mut self, last: bool) {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = self.bytes as f64 / elapsed;
-        let mut line = format!("{}", human(self.bytes));
+        let mut line = human(self.bytes).to_string();
         if let Some(total) = self.total {
             let percent = (self.bytes as f64 * 100.0 / total.max(1) as f64).min(100.0);
             line.push_str(&format!(" / {} {percent:3.0}%", human(total)));

@@ -36,6 +36,8 @@ pub struct HttpBody {
     return_to: Option<ReturnTo>,
     url: Url,
     received: u64,
+    /// The range of the connection buffer lent by the last chunk.
+    lent: std::ops::Range<usize>,
 }
 
 impl HttpBody {
@@ -57,9 +59,31 @@ impl HttpBody {
             return_to,
             url,
             received: 0,
+            lent: 0..0,
         };
         body.release_if_done();
         body
+    }
+
+    /// The chunk the last call to `next_chunk` returned (empty if none).
+    ///
+    /// Lets a wrapper decide what to do with a chunk, then lend it again
+    /// without holding the first borrow across its own bookkeeping.
+    pub fn last_chunk(&self) -> &[u8] {
+        match &self.conn {
+            Some(conn) => &conn.buffer()[self.lent.clone()],
+            None => &[],
+        }
+    }
+
+    fn lend(&mut self, range: std::ops::Range<usize>) -> &[u8] {
+        self.received += range.len() as u64;
+        self.lent = range.clone();
+        let conn = self
+            .conn
+            .as_ref()
+            .expect("a chunk is lent only from a held connection");
+        &conn.buffer()[range]
     }
 
     /// How many body bytes have been handed out.
@@ -157,7 +181,6 @@ impl ByteSource for HttpBody {
                         .expect("ensure_buffered keeps the connection");
                     let n = (conn.buffered().len() as u64).min(remaining) as usize;
                     let start = conn.consume(n);
-                    self.received += n as u64;
                     self.state = if n as u64 == remaining {
                         State::Done
                     } else {
@@ -165,8 +188,7 @@ impl ByteSource for HttpBody {
                             remaining: remaining - n as u64,
                         }
                     };
-                    let conn = self.conn.as_ref().expect("still held");
-                    return Ok(Some(&conn.buffer()[start..start + n]));
+                    return Ok(Some(self.lend(start..start + n)));
                 }
                 State::UntilClose => {
                     if !self.ensure_buffered()? {
@@ -180,9 +202,7 @@ impl ByteSource for HttpBody {
                         .expect("ensure_buffered keeps the connection");
                     let n = conn.buffered().len();
                     let start = conn.consume(n);
-                    self.received += n as u64;
-                    let conn = self.conn.as_ref().expect("still held");
-                    return Ok(Some(&conn.buffer()[start..start + n]));
+                    return Ok(Some(self.lend(start..start + n)));
                 }
                 State::Chunked(ref mut decoder) => {
                     let Some(conn) = self.conn.as_mut() else {

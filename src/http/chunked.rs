@@ -90,6 +90,18 @@ impl ChunkedDecoder {
         let mut i = 0;
         while i < input.len() {
             let byte = input[i];
+            if matches!(
+                self.state,
+                State::TrailerStart | State::TrailerLine | State::TrailerLf { .. }
+            ) {
+                self.trailer_bytes += 1;
+                if self.trailer_bytes > MAX_HEAD_BYTES {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!("chunked trailers larger than {MAX_HEAD_BYTES} bytes"),
+                    ));
+                }
+            }
             match self.state {
                 State::Done => return Ok((i, None)),
                 State::Data { remaining } => {
@@ -197,18 +209,6 @@ impl ChunkedDecoder {
                     b'\n' => self.state = State::TrailerStart,
                     _ => return Err(protocol("trailer line: CR not followed by LF".into())),
                 },
-            }
-            if matches!(
-                self.state,
-                State::TrailerStart | State::TrailerLine | State::TrailerLf { .. }
-            ) {
-                self.trailer_bytes += 1;
-                if self.trailer_bytes > MAX_HEAD_BYTES {
-                    return Err(Error::new(
-                        ErrorKind::Limit,
-                        format!("chunked trailers larger than {MAX_HEAD_BYTES} bytes"),
-                    ));
-                }
             }
             i += 1;
         }

@@ -22,6 +22,7 @@ pub mod request;
 pub mod response;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod watchdog;
 
 pub use body::HttpBody;
 pub use exchange::{Request, Response};

@@ -51,3 +51,114 @@ pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::Cli
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// The most ciphertext read from the socket at once. rustls reads 4 KiB at
+/// a time from whatever it is given; handing it bytes from a buffer filled
+/// by large reads cuts the system calls of a download sixteen-fold.
+const CIPHERTEXT_BUFFER: usize = 64 * 1024;
+
+/// A TLS client stream over TCP that reads the socket in large pieces.
+pub struct TlsStream {
+    tls: rustls::ClientConnection,
+    tcp: std::net::TcpStream,
+    incoming: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl TlsStream {
+    /// Performs the handshake over `tcp`.
+    pub fn connect(
+        tls: rustls::ClientConnection,
+        tcp: std::net::TcpStream,
+    ) -> std::io::Result<TlsStream> {
+        let mut stream = TlsStream {
+            tls,
+            tcp,
+            incoming: vec![0; CIPHERTEXT_BUFFER],
+            start: 0,
+            end: 0,
+            eof: false,
+        };
+        while stream.tls.is_handshaking() {
+            stream.flush_tls()?;
+            if stream.tls.is_handshaking() && stream.tls.wants_read() && stream.receive()? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed during the TLS handshake",
+                ));
+            }
+        }
+        stream.flush_tls()?;
+        Ok(stream)
+    }
+
+    /// The TCP socket under the stream.
+    pub fn tcp(&self) -> &std::net::TcpStream {
+        &self.tcp
+    }
+
+    /// Writes pending TLS records to the socket.
+    fn flush_tls(&mut self) -> std::io::Result<()> {
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut self.tcp)?;
+        }
+        Ok(())
+    }
+
+    /// Reads ciphertext from the socket (if none is buffered) and gives it to
+    /// rustls; returns how many bytes rustls took (0 at end of stream).
+    fn receive(&mut self) -> std::io::Result<usize> {
+        use std::io::Read;
+        if self.start == self.end && !self.eof {
+            let n = loop {
+                match self.tcp.read(&mut self.incoming) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            self.start = 0;
+            self.end = n;
+            self.eof = n == 0;
+        }
+        let mut pending = &self.incoming[self.start..self.end];
+        let taken = self.tls.read_tls(&mut pending)?;
+        self.start += taken;
+        self.tls
+            .process_new_packets()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok(taken)
+    }
+}
+
+impl std::io::Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if self.receive()? == 0 && self.eof {
+                        // rustls now knows of the end and answers the next
+                        // read with Ok(0) or UnexpectedEof.
+                        continue;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl std::io::Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.tls.writer().write(buf)?;
+        self.flush_tls()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tls.writer().flush()?;
+        self.flush_tls()
+    }
+}

@@ -1,0 +1,407 @@
+//! The bodies of the fuzz targets, kept in the library so that `cargo test`
+//! replays every saved input on stable Rust and the targets in `fuzz/` stay
+//! one line each.
+//!
+//! Each function takes arbitrary bytes and panics only when it finds a bug:
+//! a parser that panics, disagrees with itself over different splits of its
+//! input, or breaks a stated invariant.
+
+use crate::http::body::HttpBody;
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::conn::Connection;
+use crate::http::response::{framing, parse_head, Framing};
+use crate::manifest::parse;
+use crate::sequence::{encode, SequenceFiles};
+use crate::source::ByteSource;
+use crate::url::Url;
+
+/// Splits `data` into a small control prefix and the payload: the first byte
+/// seeds the split points of incremental parsers.
+fn control(data: &[u8]) -> (u8, &[u8]) {
+    match data.split_first() {
+        Some((first, rest)) => (*first, rest),
+        None => (0, data),
+    }
+}
+
+/// Cuts `payload` at points derived from `seed`: 1 to 64-byte pieces.
+pub fn pieces(seed: u8, payload: &[u8]) -> Vec<&[u8]> {
+    let mut state = u32::from(seed) | 0x9e37_0000;
+    let mut out = Vec::new();
+    let mut rest = payload;
+    while !rest.is_empty() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let len = (state % 64 + 1) as usize;
+        let (piece, tail) = rest.split_at(len.min(rest.len()));
+        out.push(piece);
+        rest = tail;
+    }
+    out
+}
+
+/// Response head parsing and the framing decision.
+pub fn http_head(data: &[u8]) {
+    let Ok(Some((head, used))) = parse_head(data) else {
+        return;
+    };
+    assert!(used <= data.len());
+    for request_was_head in [false, true] {
+        if let Ok(plan) = framing(&head, request_was_head) {
+            if let Framing::Length(n) = plan.framing {
+                assert_eq!(head.content_length(), Some(n));
+            }
+            if request_was_head {
+                assert_eq!(plan.framing, Framing::Empty);
+            }
+        }
+    }
+}
+
+/// The chunked decoder fed arbitrary splits, against a whole-buffer
+/// reference decoder written plainly.
+pub fn chunked(data: &[u8]) {
+    let (seed, payload) = control(data);
+    let mut decoder = ChunkedDecoder::new();
+    let mut body = Vec::new();
+    let mut outcome: Result<bool, ()> = Ok(false);
+    'feed: for piece in pieces(seed, payload) {
+        let mut offset = 0;
+        while offset < piece.len() && !decoder.is_done() {
+            match decoder.decode(&piece[offset..]) {
+                Ok((used, data)) => {
+                    assert!(
+                        used > 0 && offset + used <= piece.len(),
+                        "decoder made no progress"
+                    );
+                    if let Some(range) = data {
+                        body.extend_from_slice(&piece[offset..][range]);
+                    }
+                    offset += used;
+                }
+                Err(_) => {
+                    outcome = Err(());
+                    break 'feed;
+                }
+            }
+        }
+    }
+    if outcome.is_ok() {
+        outcome = Ok(decoder.is_done());
+    }
+    let (reference_body, reference) = reference_chunked(payload);
+    match (outcome, reference) {
+        (Ok(done), Reference::Done) => {
+            assert!(done);
+            assert_eq!(body, reference_body);
+        }
+        (Ok(done), Reference::Incomplete) => {
+            assert!(!done);
+            assert_eq!(body, reference_body);
+        }
+        (Err(()), Reference::Invalid) => {}
+        (ours, theirs) => panic!("decoder says {ours:?}, reference says {theirs:?}"),
+    }
+}
+
+#[derive(Debug)]
+enum Reference {
+    Done,
+    Incomplete,
+    Invalid,
+}
+
+/// The grammar `ChunkedDecoder` accepts, decoded from a whole buffer: hex
+/// size (1 to 16 digits), optional spaces or tabs, optional `;extension` up
+/// to 4096 bytes, CRLF or LF; data; CRLF or LF; after the zero chunk,
+/// trailer lines until an empty one (at most 100 fields, 64 KiB).
+fn reference_chunked(input: &[u8]) -> (Vec<u8>, Reference) {
+    let mut body = Vec::new();
+    let mut i = 0;
+    let line_end = |i: usize| -> Option<(usize, usize)> {
+        // (end of line content, start of next line)
+        let nl = input[i..].iter().position(|&b| b == b'\n')? + i;
+        Some(if nl > i && input[nl - 1] == b'\r' {
+            (nl - 1, nl + 1)
+        } else {
+            (nl, nl + 1)
+        })
+    };
+    loop {
+        let digits = input[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        if digits > 16 {
+            return (body, Reference::Invalid);
+        }
+        if i + digits == input.len() {
+            return (body, Reference::Incomplete);
+        }
+        if digits == 0 {
+            return (body, Reference::Invalid);
+        }
+        let text = std::str::from_utf8(&input[i..i + digits]).unwrap_or("0");
+        let size = u64::from_str_radix(text, 16).unwrap_or(0);
+        let mut j = i + digits;
+        while j < input.len() && matches!(input[j], b' ' | b'\t') {
+            j += 1;
+        }
+        if j < input.len() && input[j] == b';' {
+            let ext_start = j + 1;
+            while j < input.len() && input[j] != b'\r' && input[j] != b'\n' {
+                j += 1;
+            }
+            if j - ext_start > 4096 {
+                return (body, Reference::Invalid);
+            }
+        }
+        if j == input.len() {
+            return (body, Reference::Incomplete);
+        }
+        match input[j] {
+            b'\n' => j += 1,
+            b'\r' if j + 1 == input.len() => return (body, Reference::Incomplete),
+            b'\r' if input[j + 1] == b'\n' => j += 2,
+            _ => return (body, Reference::Invalid),
+        }
+        if size == 0 {
+            i = j;
+            break;
+        }
+        let available = (input.len() - j) as u64;
+        let take = available.min(size) as usize;
+        body.extend_from_slice(&input[j..j + take]);
+        if (take as u64) < size {
+            return (body, Reference::Incomplete);
+        }
+        j += take;
+        match input.get(j) {
+            None => return (body, Reference::Incomplete),
+            Some(b'\n') => j += 1,
+            Some(b'\r') => match input.get(j + 1) {
+                None => return (body, Reference::Incomplete),
+                Some(b'\n') => j += 2,
+                Some(_) => return (body, Reference::Invalid),
+            },
+            Some(_) => return (body, Reference::Invalid),
+        }
+        i = j;
+    }
+    let mut fields = 0;
+    let trailer_start = i;
+    loop {
+        let Some((content_end, next)) = line_end(i) else {
+            let over = input.len() - trailer_start > 64 * 1024;
+            let bare_cr_inside = input[i..].iter().rev().skip(1).any(|&b| b == b'\r');
+            return (
+                body,
+                if over || bare_cr_inside {
+                    Reference::Invalid
+                } else {
+                    Reference::Incomplete
+                },
+            );
+        };
+        if input[i..content_end].contains(&b'\r') {
+            return (body, Reference::Invalid);
+        }
+        if next - trailer_start > 64 * 1024 {
+            return (body, Reference::Invalid);
+        }
+        if content_end == i {
+            return (body, Reference::Done);
+        }
+        fields += 1;
+        if fields > 100 {
+            return (body, Reference::Invalid);
+        }
+        i = next;
+    }
+}
+
+/// URL parsing and resolution: a parsed or resolved URL parses again to
+/// itself.
+pub fn url(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (base_text, reference) = text.split_once('\n').unwrap_or((text, ""));
+    let Ok(base) = Url::parse(base_text) else {
+        return;
+    };
+    let again = Url::parse(&base.to_string()).expect("a parsed URL parses again");
+    assert_eq!(again, base);
+    if let Ok(resolved) = base.join(reference) {
+        let again = Url::parse(&resolved.to_string()).expect("a resolved URL parses again");
+        assert_eq!(again, resolved);
+    }
+}
+
+/// A whole response, head and body, through the client's read path over an
+/// in-memory connection: the outcome is bytes or an error, never a panic.
+pub fn response(data: &[u8]) {
+    let mut conn = Connection::from_bytes(data.to_vec());
+    let Ok(head) = conn.read_head() else {
+        return;
+    };
+    let Ok(plan) = framing(&head, false) else {
+        return;
+    };
+    let url = Url::parse("http://fuzz.invalid/").expect("a fixed valid URL");
+    let mut body = HttpBody::new(conn, plan.framing, None, url);
+    let mut total = 0u64;
+    let ended_cleanly = loop {
+        match body.next_chunk() {
+            Ok(Some(chunk)) => {
+                assert!(!chunk.is_empty(), "a chunk is never empty");
+                total += chunk.len() as u64;
+                assert!(total <= data.len() as u64);
+            }
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    // A body that ends without an error is whole: never a short file.
+    if let (true, Framing::Length(n)) = (ended_cleanly, plan.framing) {
+        assert_eq!(total, n);
+    }
+}
+
+/// The manifest parser fed the payload in pieces: the same parts (or the
+/// same error) as from the whole buffer, and never more than one line held.
+pub fn manifest(data: &[u8]) {
+    let (seed, payload) = control(data);
+    let base = Url::parse("http://fuzz.invalid/dir/m.parts").expect("a fixed valid URL");
+    let whole = parse::parse_all(&base, payload);
+    let mut parser = parse::ManifestParser::new(base);
+    let mut parts = Vec::new();
+    let piecewise = (|| -> crate::Result<Vec<parse::PartSpec>> {
+        for piece in pieces(seed, payload) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let (used, part) = parser.feed(rest)?;
+                assert!(used <= rest.len());
+                assert!(used > 0 || part.is_some(), "feed makes progress");
+                rest = &rest[used..];
+                parts.extend(part);
+            }
+        }
+        parts.extend(parser.finish()?);
+        Ok(std::mem::take(&mut parts))
+    })();
+    match (whole, piecewise) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("whole {a:?} but piecewise {b:?}"),
+    }
+}
+
+/// A source that hands out the given pieces, skipping empty ones.
+struct Pieces<'a> {
+    pieces: std::vec::IntoIter<&'a [u8]>,
+}
+
+impl ByteSource for Pieces<'_> {
+    fn next_chunk(&mut self) -> crate::Result<Option<&[u8]>> {
+        Ok(self.pieces.by_ref().find(|p| !p.is_empty()))
+    }
+}
+
+/// The sequence splitter over arbitrary chunkings: the files it yields
+/// re-encode to a prefix of the input (all of it when it ends cleanly), and
+/// any chunking gives the same files and the same error.
+pub fn sequence(data: &[u8]) {
+    let (seed, payload) = control(data);
+    let split = |pieces: Vec<&[u8]>| {
+        let mut files = SequenceFiles::new(Pieces {
+            pieces: pieces.into_iter(),
+        });
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let end = loop {
+            match files.next_file() {
+                Ok(Some(mut file)) => {
+                    let length = file.length();
+                    let mut bytes = Vec::new();
+                    let read = loop {
+                        match file.next_chunk() {
+                            Ok(Some(chunk)) => bytes.extend_from_slice(chunk),
+                            Ok(None) => break Ok(()),
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    assert!(bytes.len() as u64 <= length);
+                    if let Err(e) = read {
+                        break Err(e.to_string());
+                    }
+                    assert_eq!(bytes.len() as u64, length);
+                    out.push(bytes);
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        (out, end)
+    };
+    let (files, end) = split(pieces(seed, payload));
+    let encoded = encode(files.iter().map(Vec::as_slice)).expect("small files");
+    assert!(payload.starts_with(&encoded), "files re-encode to a prefix");
+    if end.is_ok() {
+        assert_eq!(encoded.len(), payload.len());
+    }
+    assert_eq!(split(vec![payload]), (files, end));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays every saved input of every target: the seed corpora and the
+    /// inputs that once found a bug.
+    #[test]
+    fn replay_saved_fuzz_inputs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        type Target = fn(&[u8]);
+        let targets: [(&str, Target); 6] = [
+            ("http_head", http_head),
+            ("manifest", manifest),
+            ("sequence", sequence),
+            ("chunked", chunked),
+            ("url", url),
+            ("response", response),
+        ];
+        let mut replayed = 0;
+        for (name, target) in targets {
+            for dir in ["corpus", "regressions"] {
+                let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let bytes = std::fs::read(entry.path()).expect("readable input");
+                    target(&bytes);
+                    replayed += 1;
+                }
+            }
+        }
+        assert!(
+            replayed > 0,
+            "no saved fuzz inputs under {}",
+            root.display()
+        );
+    }
+
+    #[test]
+    fn reference_and_decoder_agree_on_samples() {
+        for sample in [
+            &b"\x005;a=b\r\nhello\r\n0\r\nX: y\r\n\r\n"[..],
+            b"\x073\nabc\n0\n\n",
+            b"\x015\r\nhel",
+            b"\x02+5\r\n",
+            b"\x030\r\n\r",
+            b"\x040\r\nX\rY\r\n\r\n",
+        ] {
+            chunked(sample);
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! One part of a stream, fetched from the first of its alternatives that
+//! works, and continued on the next one if it breaks midway.
+//!
+//! Owns the rules of a part's alternatives: they are tried in order; a
+//! failure before any byte was handed on moves to the next; a failure after
+//! that continues on the next alternative at the same offset with a `Range`
+//! request (a server that answers 200 is read and skipped up to the offset),
+//! so no byte is repeated or skipped. It checks `(size=N)` as bytes arrive
+//! and holds a part with `(sha256=…)` until its digest matches, so a corrupt
+//! copy never reaches the consumer. When every alternative fails, the error
+//! lists each one and its cause.
+//!
+//! An alternative that turns out to be a manifest is handed back to the
+//! caller ([`Opened::Manifest`]): expanding manifests is `manifest::expand`'s.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpBody, Request, Response};
+use crate::sha256::{self, Sha256};
+use crate::source::ByteSource;
+use crate::url::Url;
+
+/// A part held for verification is kept in memory up to this size, and
+/// beyond it in a temporary file, so a large part does not cost its size
+/// in memory.
+pub const HOLD_IN_MEMORY: usize = 8 * 1024 * 1024;
+
+/// The size of the chunks a held part is handed out in.
+const HELD_CHUNK: usize = 256 * 1024;
+
+/// What a part is: where it may come from and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartPlan {
+    /// Sources of the same bytes, in order of preference.
+    pub alternatives: Vec<Url>,
+    /// The exact length, when known.
+    pub size: Option<u64>,
+    /// The SHA-256 of the part's bytes, when known.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// The outcome of opening a part.
+pub enum Opened {
+    /// The part streams from a plain alternative.
+    Plain(PartReader),
+    /// Alternative `index` answered with a manifest: its stream is the part.
+    Manifest {
+        /// Which alternative.
+        index: usize,
+        /// The response, its body the manifest text.
+        response: Response,
+        /// What was tried before it, for the error if everything fails.
+        causes: Vec<Error>,
+    },
+}
+
+/// Decides whether a response is a manifest; supplied by the caller so that
+/// this module does not know the manifest rules.
+pub type IsManifest = fn(&Url, &Response) -> bool;
+
+/// Opens the part from alternative `start` onwards; `causes` are the
+/// failures of the alternatives before it.
+pub fn open(
+    client: &Client,
+    plan: PartPlan,
+    start: usize,
+    mut causes: Vec<Error>,
+    is_manifest: IsManifest,
+) -> Result<Opened> {
+    for index in start..plan.alternatives.len() {
+        let url = &plan.alternatives[index];
+        let response = match client.get(url) {
+            Ok(response) => response,
+            Err(err) => {
+                causes.push(err.with_subject(url.redacted()));
+                continue;
+            }
+        };
+        if is_manifest(url, &response) {
+            return Ok(Opened::Manifest {
+                index,
+                response,
+                causes,
+            });
+        }
+        if let (Some(size), Some(announced)) = (plan.size, response.content_length()) {
+            if size != announced {
+                causes.push(
+                    Error::new(
+                        ErrorKind::Integrity,
+                        format!("server announces {announced} bytes, the manifest says {size}"),
+                    )
+                    .with_subject(url.redacted()),
+                );
+                continue;
+            }
+        }
+        let mut reader = PartReader {
+            client: client.clone(),
+            plan,
+            index,
+            next: index + 1,
+            body: Some(response.into_body()),
+            skip: 0,
+            chunk_skip: 0,
+            offset: 0,
+            causes,
+            held: None,
+            is_manifest,
+        };
+        if reader.plan.sha256.is_some() {
+            reader.hold_verified()?;
+        }
+        return Ok(Opened::Plain(reader));
+    }
+    Err(all_failed(&plan, causes))
+}
+
+/// The error for a part none of whose alternatives worked.
+///
+/// Its kind is the kind all causes share, else the first alternative's, so
+/// that a part missing everywhere exits as "not found".
+pub fn all_failed(plan: &PartPlan, causes: Vec<Error>) -> Error {
+    let kind = match causes.first() {
+        Some(first) if causes.iter().all(|c| c.kind() == first.kind()) => first.kind(),
+        Some(first) => first.kind(),
+        None => ErrorKind::Manifest,
+    };
+    let what = match plan.alternatives.len() {
+        0 => "part has no source".to_owned(),
+        1 => "the part's only source failed".to_owned(),
+        n => format!("all {n} sources of the part failed"),
+    };
+    Error::new(kind, what).with_causes(causes)
+}
+
+/// A part being streamed, with failover to its remaining alternatives.
+pub struct PartReader {
+    client: Client,
+    plan: PartPlan,
+    /// The alternative serving now.
+    index: usize,
+    /// The next alternative to try on failure.
+    next: usize,
+    body: Option<HttpBody>,
+    /// Bytes of the current body to drop (a 200 answer to a `Range`).
+    skip: u64,
+    /// Bytes at the start of the body's last chunk that were skipped.
+    chunk_skip: usize,
+    /// Bytes handed on so far.
+    offset: u64,
+    causes: Vec<Error>,
+    held: Option<Held>,
+    is_manifest: IsManifest,
+}
+
+impl PartReader {
+    /// Bytes of the part handed on so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The alternative that is serving (or served) the part.
+    pub fn serving_url(&self) -> &Url {
+        &self.plan.alternatives[self.index]
+    }
+
+    /// Reads the whole part from the alternatives in turn until one gives
+    /// bytes with the right digest, keeping them for handing out.
+    fn hold_verified(&mut self) -> Result<()> {
+        let expected = self.plan.sha256.unwrap_or([0; 32]);
+        loop {
+            let outcome = self.fill_held();
+            match outcome {
+                Ok(held) => {
+                    if held.digest == expected {
+                        self.held = Some(held);
+                        return Ok(());
+                    }
+                    let url = self.serving_url().redacted();
+                    self.causes.push(
+                        Error::new(
+                            ErrorKind::Integrity,
+                            format!(
+                                "SHA-256 mismatch: got {}, the manifest says {}",
+                                sha256::to_hex(&held.digest),
+                                sha256::to_hex(&expected)
+                            ),
+                        )
+                        .with_subject(url),
+                    );
+                }
+                Err(err) => {
+                    let url = self.serving_url().redacted();
+                    self.causes.push(err.with_subject(url));
+                }
+            }
+            self.body = None;
+            self.reopen_at(0)?;
+        }
+    }
+
+    /// Reads the current alternative's whole body into a [`Held`].
+    fn fill_held(&mut self) -> Result<Held> {
+        let mut held = Held::new();
+        let mut hasher = Sha256::new();
+        let body = self
+            .body
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, "no body"))?;
+        while let Some(chunk) = body.next_chunk()? {
+            if let Some(size) = self.plan.size {
+                if held.len + chunk.len() as u64 > size {
+                    return Err(size_error(size, "more"));
+                }
+            }
+            hasher.update(chunk);
+            held.push(chunk)?;
+        }
+        if let Some(size) = self.plan.size {
+            if held.len != size {
+                return Err(size_error(size, "fewer"));
+            }
+        }
+        held.digest = hasher.finish();
+        Ok(held)
+    }
+
+    /// Opens the next alternative that can serve the part from `offset`.
+    fn reopen_at(&mut self, offset: u64) -> Result<()> {
+        while self.next < self.plan.alternatives.len() {
+            let index = self.next;
+            self.next += 1;
+            let url = self.plan.alternatives[index].clone();
+            match self.open_range(&url, offset) {
+                Ok((body, skip)) => {
+                    self.index = index;
+                    self.body = Some(body);
+                    self.skip = skip;
+                    return Ok(());
+                }
+                Err(err) => self.causes.push(err.with_subject(url.redacted())),
+            }
+        }
+        let mut err = all_failed(&self.plan, std::mem::take(&mut self.causes));
+        if offset > 0 {
+            err = Error::new(
+                err.kind(),
+                format!("no source could continue the part at byte {offset}"),
+            )
+            .with_causes(err.causes().to_vec());
+        }
+        Err(err)
+    }
+
+    /// A body positioned at `offset`, and how many bytes of it to skip.
+    fn open_range(&self, url: &Url, offset: u64) -> Result<(HttpBody, u64)> {
+        let request = if offset > 0 {
+            Request::get(url.clone()).range(offset, None)
+        } else {
+            Request::get(url.clone())
+        };
+        let response = self.client.send(&request)?.error_for_status()?;
+        if (self.is_manifest)(url, &response) {
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                "a manifest cannot continue a part midway",
+            ));
+        }
+        match (response.status(), response.content_range()) {
+            (206, Some((first, _, _))) if first == offset => Ok((response.into_body(), 0)),
+            (206, _) => Err(Error::new(
+                ErrorKind::Protocol,
+                format!("206 answer does not start at byte {offset}"),
+            )),
+            (_, _) => Ok((response.into_body(), offset)),
+        }
+    }
+}
+
+fn size_error(size: u64, more_or_fewer: &str) -> Error {
+    Error::new(
+        ErrorKind::Integrity,
+        format!("{more_or_fewer} bytes than the {size} the manifest says"),
+    )
+}
+
+impl PartReader {
+    /// Moves to the next chunk; false at the end of the part. The chunk is
+    /// then [`PartReader::chunk`]. (Split in two so that a caller can look at
+    /// the outcome and still lend the chunk after its own bookkeeping.)
+    pub fn advance(&mut self) -> Result<bool> {
+        if let Some(held) = self.held.as_mut() {
+            let more = held.advance()?;
+            self.offset += held.chunk().len() as u64;
+            return Ok(more);
+        }
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return Ok(false);
+            };
+            let outcome = match body.next_chunk() {
+                Ok(Some(chunk)) => {
+                    let skip = self.skip.min(chunk.len() as u64) as usize;
+                    let len = chunk.len() - skip;
+                    match self.plan.size {
+                        Some(size) if self.offset + len as u64 > size => {
+                            Err(size_error(size, "more"))
+                        }
+                        _ => Ok(Some((skip, len))),
+                    }
+                }
+                Ok(None) => match self.plan.size {
+                    Some(size) if self.offset != size => Err(size_error(size, "fewer")),
+                    _ if self.skip > 0 => Err(Error::new(
+                        ErrorKind::Protocol,
+                        "body ended before the offset to continue from",
+                    )),
+                    _ => Ok(None),
+                },
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Ok(Some((skip, len))) => {
+                    self.skip -= skip as u64;
+                    if len == 0 {
+                        continue;
+                    }
+                    self.chunk_skip = skip;
+                    self.offset += len as u64;
+                    return Ok(true);
+                }
+                Ok(None) => {
+                    self.body = None;
+                    return Ok(false);
+                }
+                Err(err) => {
+                    let url = self.serving_url().redacted();
+                    self.causes.push(err.with_subject(url));
+                    self.body = None;
+                    self.reopen_at(self.offset)?;
+                }
+            }
+        }
+    }
+
+    /// The chunk the last successful [`PartReader::advance`] moved to.
+    pub fn chunk(&self) -> &[u8] {
+        if let Some(held) = &self.held {
+            return held.chunk();
+        }
+        match &self.body {
+            Some(body) => &body.last_chunk()[self.chunk_skip..],
+            None => &[],
+        }
+    }
+}
+
+impl ByteSource for PartReader {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        Ok(if self.advance()? {
+            Some(self.chunk())
+        } else {
+            None
+        })
+    }
+}
+
+/// A verified part's bytes, in memory or spilled to a temporary file.
+struct Held {
+    memory: Vec<u8>,
+    file: Option<(File, PathBuf)>,
+    len: u64,
+    read: u64,
+    buffer: Vec<u8>,
+    current: std::ops::Range<usize>,
+    digest: [u8; 32],
+}
+
+impl Held {
+    fn new() -> Held {
+        Held {
+            memory: Vec::new(),
+            file: None,
+            len: 0,
+            read: 0,
+            buffer: Vec::new(),
+            current: 0..0,
+            digest: [0; 32],
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        self.len += bytes.len() as u64;
+        if self.file.is_none() && self.memory.len() + bytes.len() <= HOLD_IN_MEMORY {
+            self.memory.extend_from_slice(bytes);
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let path = temp_file_path();
+            let mut file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Error::io(e, path.display()))?;
+            file.write_all(&self.memory)
+                .map_err(|e| Error::io(e, path.display()))?;
+            self.memory = Vec::new();
+            self.file = Some((file, path));
+        }
+        if let Some((file, path)) = self.file.as_mut() {
+            file.write_all(bytes)
+                .map_err(|e| Error::io(e, path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self) -> Result<bool> {
+        self.current = 0..0;
+        if self.read >= self.len {
+            return Ok(false);
+        }
+        match self.file.as_mut() {
+            None => {
+                let start = self.read as usize;
+                let end = (start + HELD_CHUNK).min(self.memory.len());
+                self.read = end as u64;
+                self.current = start..end;
+            }
+            Some((file, path)) => {
+                if self.read == 0 {
+                    file.seek(SeekFrom::Start(0))
+                        .map_err(|e| Error::io(e, path.display()))?;
+                }
+                let want = (self.len - self.read).min(HELD_CHUNK as u64) as usize;
+                self.buffer.resize(want, 0);
+                file.read_exact(&mut self.buffer)
+                    .map_err(|e| Error::io(e, path.display()))?;
+                self.read += want as u64;
+                self.current = 0..want;
+            }
+        }
+        Ok(true)
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self.file {
+            None => &self.memory[self.current.clone()],
+            Some(_) => &self.buffer[self.current.clone()],
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((_, path)) = self.file.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn temp_file_path() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("partfetch-held-{}-{n}", std::process::id()))
+}

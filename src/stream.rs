@@ -1,0 +1,54 @@
+//! What [`Client::open`](crate::Client::open) returns: the stream of a URL,
+//! whichever layers it goes through.
+//!
+//! Owns the choice between a plain body and an expanded manifest, and what a
+//! caller may ask of either (the announced length, the parts done). The
+//! layers themselves are `http::body` and `manifest::expand`.
+
+use crate::error::Result;
+use crate::http::HttpBody;
+use crate::manifest::expand::ManifestStream;
+use crate::source::ByteSource;
+
+/// The stream of a URL: a response body, or the stream a manifest stands for.
+// One `Stream` exists per download, so the plain body (the hot, common case)
+// stays inline and only the rarer manifest state is boxed.
+#[allow(clippy::large_enum_variant)]
+pub enum Stream {
+    /// A plain resource.
+    Body {
+        /// Its body.
+        body: HttpBody,
+        /// Its `Content-Length`, when announced.
+        length: Option<u64>,
+    },
+    /// A manifest, expanded part by part.
+    Manifest(Box<ManifestStream>),
+}
+
+impl Stream {
+    /// The total length, when known before the end.
+    pub fn length(&self) -> Option<u64> {
+        match self {
+            Stream::Body { length, .. } => *length,
+            Stream::Manifest(_) => None,
+        }
+    }
+
+    /// For a manifest, the parts streamed to their end so far.
+    pub fn parts_done(&self) -> Option<u64> {
+        match self {
+            Stream::Body { .. } => None,
+            Stream::Manifest(m) => Some(m.parts_done()),
+        }
+    }
+}
+
+impl ByteSource for Stream {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        match self {
+            Stream::Body { body, .. } => body.next_chunk(),
+            Stream::Manifest(m) => m.next_chunk(),
+        }
+    }
+}

@@ -1,0 +1,1122 @@
+//! The `partfetch` command over plain HTTP, black-box: the built binary
+//! against the in-process test server in `support`. One test per
+//! behaviour of the command's contract (README "Using the command").
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use support::cli::{self, Outcome, DEADLINE, VERSION};
+use support::{test_data, Blackhole, Body, Chunk, Reply, Request, Server, Step, TempDir};
+
+// ---------------------------------------------------------------- helpers
+
+/// Runs `partfetch [extra...] URL DIR/out.bin`; returns the outcome, the
+/// directory and the output path.
+fn fetch_to_file(url: &str, extra: &[&str]) -> (Outcome, TempDir, PathBuf) {
+    let dir: TempDir = TempDir::new("out");
+    let out: PathBuf = dir.join("out.bin");
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push(url);
+    let out_str: String = out.to_str().expect("utf-8 temp path").to_owned();
+    args.push(&out_str);
+    let outcome: Outcome = cli::run(&args);
+    (outcome, dir, out)
+}
+
+/// Runs `partfetch [extra...] URL -`.
+fn fetch_to_stdout(url: &str, extra: &[&str]) -> Outcome {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push(url);
+    args.push("-");
+    cli::run(&args)
+}
+
+/// Runs `partfetch URL` (no FILE) in a fresh current directory.
+fn fetch_into_current_dir(url: &str) -> (Outcome, TempDir) {
+    let dir: TempDir = TempDir::new("cwd");
+    let mut cmd: Command = cli::command();
+    cmd.arg(url).current_dir(dir.path());
+    (cli::run_command(cmd), dir)
+}
+
+/// A value a handler needs that is only known once the server has started
+/// (such as the URL of the server itself).
+type Later = Arc<OnceLock<String>>;
+
+fn later() -> Later {
+    Arc::new(OnceLock::new())
+}
+
+fn get(later: &Later) -> &str {
+    later.get().expect("set after start")
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    let listener: TcpListener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A server where `/hopNx` redirects to `/hop(N+1)x` until `/hop{last}x`,
+/// which answers 200 "arrived".
+fn hop_server(last: usize) -> Server {
+    Server::start(move |r: &Request| {
+        let n: usize = r
+            .path()
+            .strip_prefix("/hop")
+            .and_then(|p| p.strip_suffix('x'))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX);
+        if n < last {
+            Reply::redirect(302, &format!("/hop{}x", n + 1))
+        } else if n == last {
+            Reply::ok("arrived")
+        } else {
+            Reply::status(404)
+        }
+    })
+}
+
+fn read_file(path: &PathBuf) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------- output
+
+#[test]
+fn saves_body_to_named_file() {
+    let server: Server = Server::start(|_| Reply::ok("hello, file\n"));
+    let (outcome, dir, out) = fetch_to_file(&server.url("/a/b.txt"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(read_file(&out), b"hello, file\n");
+    assert!(
+        outcome.stdout.is_empty(),
+        "nothing on stdout when saving to a file"
+    );
+    assert_eq!(
+        dir.entries(),
+        vec!["out.bin"],
+        "only the finished file is left"
+    );
+}
+
+#[test]
+fn dash_writes_body_to_stdout() {
+    let server: Server = Server::start(|_| Reply::ok("to stdout\n"));
+    let outcome: Outcome = fetch_to_stdout(&server.url("/x"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"to stdout\n");
+}
+
+#[test]
+fn empty_body_saves_an_empty_file() {
+    let server: Server = Server::start(|_| Reply::ok(""));
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/empty"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(read_file(&out), b"");
+}
+
+#[test]
+fn without_file_saves_under_last_path_segment() {
+    let server: Server = Server::start(|_| Reply::ok("named by the URL"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/name.bin"));
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries(), vec!["name.bin"]);
+    assert_eq!(read_file(&dir.join("name.bin")), b"named by the URL");
+}
+
+#[test]
+fn default_name_is_percent_decoded() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/my%20file.txt"));
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries(), vec!["my file.txt"]);
+}
+
+#[test]
+fn default_name_ignores_the_query() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/f.txt?version=2&x=y"));
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries(), vec!["f.txt"]);
+}
+
+#[test]
+fn default_name_refuses_an_empty_last_segment() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/"));
+    outcome.assert_code(2).assert_error_mentions(&[]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+}
+
+#[test]
+fn default_name_refuses_dot_dot() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/%2E%2E"));
+    outcome.assert_code(2).assert_error_mentions(&[]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+}
+
+#[test]
+fn default_name_refuses_a_single_dot() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/%2e"));
+    outcome.assert_code(2).assert_error_mentions(&[]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+}
+
+#[test]
+fn default_name_refuses_an_encoded_slash() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/a%2Fb"));
+    outcome.assert_code(2).assert_error_mentions(&[]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+}
+
+#[test]
+fn file_is_written_under_temporary_name_until_complete() {
+    let server: Server = Server::start(|_| {
+        Reply::new(200)
+            .header("Content-Length", "6")
+            .body(Body::Steps(vec![
+                Step::Write(b"abc".to_vec()),
+                Step::Sleep(Duration::from_millis(1500)),
+                Step::Write(b"def".to_vec()),
+            ]))
+    });
+    let dir: TempDir = TempDir::new("temp-name");
+    let out: PathBuf = dir.join("out.bin");
+    let temp: PathBuf = dir.join("out.bin.partfetch");
+    let mut cmd: Command = cli::command();
+    cmd.arg(server.url("/slow"))
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child: Child = cmd.spawn().expect("spawn");
+    let start: Instant = Instant::now();
+    while !temp.exists() && start.elapsed() < Duration::from_millis(1300) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let temp_seen: bool = temp.exists();
+    let final_seen_early: bool = out.exists();
+    let status: ExitStatus = cli::wait_with_deadline(&mut child, DEADLINE);
+    assert!(
+        temp_seen,
+        "out.bin.partfetch should exist while downloading"
+    );
+    assert!(
+        !final_seen_early,
+        "out.bin must not exist before the download completes"
+    );
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(read_file(&out), b"abcdef");
+    assert!(!temp.exists(), "the temporary file is renamed away");
+}
+
+#[test]
+fn closed_stdout_reader_exits_0_quietly() {
+    let data: Arc<Vec<u8>> = Arc::new(test_data(32 << 20, 7));
+    let served: Arc<Vec<u8>> = Arc::clone(&data);
+    let server: Server = Server::start(move |_| Reply::ok(served.to_vec()));
+    let mut cmd: Command = cli::command();
+    cmd.arg(server.url("/big"))
+        .arg("-")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child: Child = cmd.spawn().expect("spawn");
+    let mut stderr_pipe = child.stderr.take().expect("stderr");
+    let stderr_reader: JoinHandle<String> = thread::spawn(move || {
+        let mut s: String = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first: [u8; 10] = [0; 10];
+    stdout.read_exact(&mut first).expect("read the first bytes");
+    assert_eq!(&first[..], &data[..10]);
+    drop(stdout); // like `| head -c 10`
+    let status: ExitStatus = cli::wait_with_deadline(&mut child, DEADLINE);
+    let stderr: String = stderr_reader.join().expect("stderr reader");
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert_eq!(stderr, "", "nothing on stderr when the reader goes away");
+}
+
+#[test]
+fn large_body_saved_to_file_is_byte_identical() {
+    let data: Arc<Vec<u8>> = Arc::new(test_data(32 << 20, 1));
+    let served: Arc<Vec<u8>> = Arc::clone(&data);
+    let server: Server = Server::start(move |_| Reply::ok(served.to_vec()));
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/big.bin"), &[]);
+    outcome.assert_quiet_success();
+    let got: Vec<u8> = read_file(&out);
+    assert_eq!(got.len(), data.len());
+    assert!(got == *data, "the saved file differs from the body");
+}
+
+#[test]
+fn large_body_to_stdout_is_byte_identical() {
+    let data: Arc<Vec<u8>> = Arc::new(test_data(32 << 20, 2));
+    let served: Arc<Vec<u8>> = Arc::clone(&data);
+    let server: Server = Server::start(move |_| Reply::ok(served.to_vec()));
+    let outcome: Outcome = fetch_to_stdout(&server.url("/big.bin"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout.len(), data.len());
+    assert!(outcome.stdout == *data, "stdout differs from the body");
+}
+
+// ---------------------------------------------------------------- statuses and exit codes
+
+#[test]
+fn not_found_exits_3_naming_the_url_and_leaves_no_file() {
+    let server: Server = Server::start(|_| Reply::status(404));
+    let url: String = server.url("/missing");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(3).assert_error_mentions(&["404", &url]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn gone_410_exits_3() {
+    let server: Server = Server::start(|_| Reply::status(410));
+    let url: String = server.url("/gone");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(3).assert_error_mentions(&[&url]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn server_error_exits_4_and_leaves_no_file() {
+    let server: Server = Server::start(|_| Reply::status(503));
+    let url: String = server.url("/busy");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(4).assert_error_mentions(&["503", &url]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn forbidden_exits_4() {
+    let server: Server = Server::start(|_| Reply::status(403));
+    let url: String = server.url("/secret");
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(4).assert_error_mentions(&["403", &url]);
+    assert!(
+        outcome.stdout.is_empty(),
+        "an error body is not the download"
+    );
+}
+
+#[test]
+fn missing_output_directory_exits_7() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let dir: TempDir = TempDir::new("no-dir");
+    let out: PathBuf = dir.join("does-not-exist/out.bin");
+    let outcome: Outcome = cli::run(&[&server.url("/x"), out.to_str().unwrap()]);
+    outcome.assert_code(7).assert_error_mentions(&[]);
+}
+
+#[test]
+fn connection_refused_exits_5_naming_the_url() {
+    let url: String = format!("http://127.0.0.1:{}/x", closed_port());
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(5).assert_error_mentions(&[&url]);
+}
+
+#[test]
+fn connect_timeout_fails_an_unanswered_connect_with_exit_5() {
+    let blackhole: Blackhole = Blackhole::new();
+    let url: String = format!("http://{}/x", blackhole.addr());
+    let outcome: Outcome = fetch_to_stdout(&url, &["--connect-timeout", "0.5"]);
+    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(4),
+        "--connect-timeout 0.5 took {:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn unsupported_url_scheme_exits_1() {
+    let outcome: Outcome = fetch_to_stdout("ftp://127.0.0.1/file", &[]);
+    outcome.assert_code(1).assert_error_mentions(&[]);
+}
+
+#[test]
+fn malformed_url_exits_1() {
+    let outcome: Outcome = fetch_to_stdout("http://[::1/file", &[]);
+    outcome.assert_code(1).assert_error_mentions(&[]);
+}
+
+// ---------------------------------------------------------------- usage
+
+#[test]
+fn help_prints_usage_with_the_options() {
+    let outcome: Outcome = cli::run(&["--help"]);
+    outcome.assert_code(0);
+    let text: String = String::from_utf8_lossy(&outcome.stdout).into_owned();
+    assert!(text.contains("Usage"), "{text}");
+    for option in [
+        "--header",
+        "--user-agent",
+        "--proxy",
+        "--cacert",
+        "--connect-timeout",
+        "--timeout",
+        "--max-redirects",
+        "--quiet",
+        "--progress",
+        "--help",
+        "--version",
+    ] {
+        assert!(
+            text.contains(option),
+            "--help should mention {option}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    let outcome: Outcome = cli::run(&["--version"]);
+    outcome.assert_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout).trim_end(),
+        format!("partfetch {VERSION}")
+    );
+}
+
+#[test]
+fn unknown_option_exits_2() {
+    let outcome: Outcome = cli::run(&["--no-such-option", "http://127.0.0.1:9/x"]);
+    outcome
+        .assert_code(2)
+        .assert_error_mentions(&["--no-such-option"]);
+}
+
+#[test]
+fn missing_url_exits_2() {
+    let outcome: Outcome = cli::run(&[]);
+    outcome.assert_code(2).assert_error_mentions(&[]);
+}
+
+#[test]
+fn invalid_option_value_exits_2() {
+    let outcome: Outcome = cli::run(&["--timeout", "soon", "http://127.0.0.1:9/x", "-"]);
+    outcome.assert_code(2).assert_error_mentions(&["--timeout"]);
+}
+
+// ---------------------------------------------------------------- progress
+
+#[test]
+fn quiet_success_prints_nothing_on_stderr() {
+    let server: Server = Server::start(|_| Reply::ok(vec![b'q'; 100_000]));
+    let (outcome, _dir, _out) = fetch_to_file(&server.url("/q"), &["--quiet"]);
+    outcome.assert_quiet_success();
+}
+
+#[test]
+fn progress_option_prints_a_line_when_stderr_is_not_a_terminal() {
+    let server: Server = Server::start(|_| Reply::ok(vec![b'p'; 100_000]));
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/p"), &["--progress"]);
+    outcome.assert_code(0);
+    assert!(
+        !outcome.stderr.trim().is_empty(),
+        "--progress printed nothing on stderr"
+    );
+    assert!(
+        outcome.stderr.ends_with('\n'),
+        "the progress line is ended: {:?}",
+        outcome.stderr
+    );
+    assert_eq!(read_file(&out).len(), 100_000);
+}
+
+#[test]
+fn no_progress_by_default_when_stderr_is_not_a_terminal() {
+    let server: Server = Server::start(|_| Reply::ok(vec![b'n'; 100_000]));
+    let (outcome, _dir, _out) = fetch_to_file(&server.url("/n"), &[]);
+    outcome.assert_quiet_success();
+}
+
+// ---------------------------------------------------------------- request headers
+
+#[test]
+fn sends_host_user_agent_accept_encoding_and_keep_alive() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    fetch_to_stdout(&server.url("/path/file?q=1&r=%20"), &[]).assert_quiet_success();
+    let r: Request = server.last_request();
+    assert_eq!(r.method, "GET");
+    assert_eq!(r.target, "/path/file?q=1&r=%20");
+    assert_eq!(r.version, "HTTP/1.1");
+    assert_eq!(
+        r.header_all("host"),
+        vec![format!("127.0.0.1:{}", server.port())]
+    );
+    assert_eq!(
+        r.header_all("user-agent"),
+        vec![format!("partfetch/{VERSION}")]
+    );
+    assert_eq!(r.header_all("accept-encoding"), vec!["identity"]);
+    let connection: Vec<String> = r
+        .header_all("connection")
+        .iter()
+        .map(|v| v.to_ascii_lowercase())
+        .collect();
+    assert_eq!(connection, vec!["keep-alive"]);
+}
+
+#[test]
+fn user_agent_option_replaces_the_default() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    fetch_to_stdout(&server.url("/"), &["--user-agent", "Tester/9 (x)"]).assert_quiet_success();
+    assert_eq!(
+        server.last_request().header_all("user-agent"),
+        vec!["Tester/9 (x)"]
+    );
+}
+
+#[test]
+fn header_options_add_request_headers() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    fetch_to_stdout(
+        &server.url("/"),
+        &["-H", "X-A: b", "--header", "X-C: d e", "--header=X-F: g"],
+    )
+    .assert_quiet_success();
+    let r: Request = server.last_request();
+    assert_eq!(r.header_all("x-a"), vec!["b"]);
+    assert_eq!(r.header_all("x-c"), vec!["d e"]);
+    assert_eq!(r.header_all("x-f"), vec!["g"]);
+}
+
+#[test]
+fn url_userinfo_becomes_basic_authorization() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let url: String = format!("http://user:pw@127.0.0.1:{}/private", server.port());
+    fetch_to_stdout(&url, &[]).assert_quiet_success();
+    let r: Request = server.last_request();
+    assert_eq!(r.header_all("authorization"), vec!["Basic dXNlcjpwdw=="]);
+    assert_eq!(
+        r.header_all("host"),
+        vec![format!("127.0.0.1:{}", server.port())]
+    );
+}
+
+// ---------------------------------------------------------------- redirects
+
+fn follows_redirect_status(status: u16) {
+    let server: Server = Server::start(move |r| match r.path() {
+        "/from" => Reply::redirect(status, "/to"),
+        "/to" => Reply::ok(format!("after {status}")),
+        _ => Reply::status(404),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/from"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, format!("after {status}").as_bytes());
+    let methods: Vec<String> = server.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, vec!["GET", "GET"]);
+}
+
+#[test]
+fn follows_301_redirect() {
+    follows_redirect_status(301);
+}
+
+#[test]
+fn follows_302_redirect() {
+    follows_redirect_status(302);
+}
+
+#[test]
+fn follows_303_redirect() {
+    follows_redirect_status(303);
+}
+
+#[test]
+fn follows_307_redirect() {
+    follows_redirect_status(307);
+}
+
+#[test]
+fn follows_308_redirect() {
+    follows_redirect_status(308);
+}
+
+#[test]
+fn follows_absolute_location_to_another_server() {
+    let target: Server = Server::start(|_| Reply::ok("on the other server"));
+    let target_url: String = target.url("/landed?k=v");
+    let origin: Server = Server::start(move |_| Reply::redirect(301, &target_url));
+    let outcome: Outcome = fetch_to_stdout(&origin.url("/start"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"on the other server");
+    assert_eq!(target.last_request().target, "/landed?k=v");
+}
+
+#[test]
+fn follows_relative_location() {
+    let server: Server = Server::start(|r| match r.path() {
+        "/a/b/start" => Reply::redirect(302, "../c/end?x=1"),
+        "/a/c/end" => Reply::ok("relative resolved"),
+        _ => Reply::status(404),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/a/b/start"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"relative resolved");
+    assert_eq!(server.last_request().target, "/a/c/end?x=1");
+}
+
+#[test]
+fn follows_absolute_path_location() {
+    let server: Server = Server::start(|r| match r.path() {
+        "/deep/start" => Reply::redirect(307, "/top"),
+        "/top" => Reply::ok("absolute path resolved"),
+        _ => Reply::status(404),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/deep/start"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"absolute path resolved");
+}
+
+#[test]
+fn twenty_redirects_are_followed_by_default() {
+    let server: Server = hop_server(20);
+    let outcome: Outcome = fetch_to_stdout(&server.url("/hop0x"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"arrived");
+}
+
+#[test]
+fn twenty_first_redirect_is_an_error_naming_the_chain() {
+    let server: Server = hop_server(21);
+    let first: String = server.url("/hop0x");
+    let outcome: Outcome = fetch_to_stdout(&first, &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&[&first, "/hop20x"]);
+    assert!(server.requests().len() <= 21, "no request after the limit");
+    assert!(outcome.stdout.is_empty());
+}
+
+#[test]
+fn max_redirects_option_sets_the_limit() {
+    let server: Server = hop_server(3);
+    fetch_to_stdout(&server.url("/hop0x"), &["--max-redirects", "3"]).assert_quiet_success();
+    let outcome: Outcome = fetch_to_stdout(&server.url("/hop0x"), &["--max-redirects", "2"]);
+    outcome.assert_code(1).assert_error_mentions(&["/hop0x"]);
+}
+
+#[test]
+fn redirect_to_non_http_scheme_is_an_error() {
+    let server: Server = Server::start(|_| Reply::redirect(302, "ftp://127.0.0.1/file"));
+    let url: String = server.url("/start");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["ftp://127.0.0.1/file"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn redirect_chain_uses_one_connection() {
+    let server: Server = Server::start(|r| match r.path() {
+        "/r1" => Reply::redirect(301, "/r2"),
+        "/r2" => Reply::redirect(302, "/r3"),
+        "/r3" => Reply::redirect(307, "/final"),
+        "/final" => Reply::ok("one connection"),
+        _ => Reply::status(404),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/r1"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"one connection");
+    assert_eq!(server.requests().len(), 4);
+    assert_eq!(
+        server.connections(),
+        1,
+        "same-origin redirects reuse the connection"
+    );
+}
+
+#[test]
+fn redirect_to_other_host_drops_authorization_from_userinfo() {
+    // 127.0.0.1 and localhost reach the same server but are different origins.
+    let other: Later = later();
+    let location: Later = Arc::clone(&other);
+    let server: Server = Server::start(move |r| match r.path() {
+        "/start" => Reply::redirect(302, get(&location)),
+        _ => Reply::ok("landed"),
+    });
+    other.set(server.url_on("localhost", "/end")).unwrap();
+    let url: String = format!("http://user:pw@127.0.0.1:{}/start", server.port());
+    fetch_to_stdout(&url, &[]).assert_quiet_success();
+    let log: Vec<Request> = server.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].header("authorization"), Some("Basic dXNlcjpwdw=="));
+    assert_eq!(
+        log[1].header("host"),
+        Some(format!("localhost:{}", server.port()).as_str())
+    );
+    assert_eq!(
+        log[1].header("authorization"),
+        None,
+        "Authorization sent to another host"
+    );
+}
+
+#[test]
+fn redirect_to_other_port_drops_authorization_header() {
+    let other: Server = Server::start(|_| Reply::ok("landed"));
+    let location: String = other.url("/end");
+    let origin: Server = Server::start(move |_| Reply::redirect(307, &location));
+    fetch_to_stdout(
+        &origin.url("/start"),
+        &["-H", "Authorization: Bearer s3cret"],
+    )
+    .assert_quiet_success();
+    assert_eq!(
+        origin.last_request().header("authorization"),
+        Some("Bearer s3cret")
+    );
+    assert_eq!(other.requests().len(), 1);
+    assert_eq!(
+        other.last_request().header("authorization"),
+        None,
+        "Authorization sent to another port"
+    );
+}
+
+#[test]
+fn redirect_to_other_origin_drops_cookie() {
+    let other: Server = Server::start(|_| Reply::ok("landed"));
+    let location: String = other.url("/end");
+    let origin: Server = Server::start(move |_| Reply::redirect(302, &location));
+    fetch_to_stdout(&origin.url("/start"), &["-H", "Cookie: session=abc"]).assert_quiet_success();
+    assert_eq!(origin.last_request().header("cookie"), Some("session=abc"));
+    assert_eq!(
+        other.last_request().header("cookie"),
+        None,
+        "Cookie sent to another origin"
+    );
+}
+
+#[test]
+fn same_origin_redirect_keeps_authorization_and_cookie() {
+    let server: Server = Server::start(|r| match r.path() {
+        "/start" => Reply::redirect(301, "/end"),
+        _ => Reply::ok("landed"),
+    });
+    let url: String = format!("http://user:pw@127.0.0.1:{}/start", server.port());
+    fetch_to_stdout(&url, &["-H", "Cookie: session=abc"]).assert_quiet_success();
+    let log: Vec<Request> = server.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].target, "/end");
+    assert_eq!(log[1].header("authorization"), Some("Basic dXNlcjpwdw=="));
+    assert_eq!(log[1].header("cookie"), Some("session=abc"));
+}
+
+#[test]
+fn same_origin_redirect_keeps_authorization_header_option() {
+    let server: Server = Server::start(|r| match r.path() {
+        "/start" => Reply::redirect(308, "/end"),
+        _ => Reply::ok("landed"),
+    });
+    fetch_to_stdout(
+        &server.url("/start"),
+        &["-H", "Authorization: Bearer s3cret"],
+    )
+    .assert_quiet_success();
+    assert_eq!(
+        server.last_request().header("authorization"),
+        Some("Bearer s3cret")
+    );
+}
+
+// ---------------------------------------------------------------- body framing
+
+#[test]
+fn chunked_body_with_extensions_is_decoded() {
+    let server: Server = Server::start(|_| {
+        Reply::new(200).body(Body::Chunked {
+            chunks: vec![
+                Chunk {
+                    data: b"hello ".to_vec(),
+                    extension: ";name=value".to_owned(),
+                },
+                Chunk {
+                    data: b"chunked ".to_vec(),
+                    extension: ";a;b=\"q s\"".to_owned(),
+                },
+                Chunk {
+                    data: b"world".to_vec(),
+                    extension: String::new(),
+                },
+            ],
+            trailers: vec![],
+            complete: true,
+        })
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/c"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"hello chunked world");
+}
+
+#[test]
+fn chunked_trailers_are_dropped() {
+    let server: Server = Server::start(|_| {
+        Reply::new(200).body(Body::Chunked {
+            chunks: vec![Chunk {
+                data: b"body".to_vec(),
+                extension: String::new(),
+            }],
+            trailers: vec![("X-Checksum".to_owned(), "trailer-value".to_owned())],
+            complete: true,
+        })
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/t"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"body");
+}
+
+#[test]
+fn large_chunked_body_of_odd_chunk_sizes_is_byte_identical() {
+    let data: Arc<Vec<u8>> = Arc::new(test_data(3 << 20, 3));
+    let served: Arc<Vec<u8>> = Arc::clone(&data);
+    let server: Server = Server::start(move |_| {
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let mut at: usize = 0;
+        let mut size: usize = 1;
+        while at < served.len() {
+            let end: usize = (at + size).min(served.len());
+            chunks.push(served[at..end].to_vec());
+            at = end;
+            size = size * 7 % 65_521 + 1;
+        }
+        Reply::chunked(chunks)
+    });
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/odd"), &[]);
+    outcome.assert_quiet_success();
+    assert!(read_file(&out) == *data, "chunked body differs");
+}
+
+#[test]
+fn close_delimited_body_is_saved() {
+    let server: Server = Server::start(|_| Reply::close_delimited(vec![b'c'; 300_000]));
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/close"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(read_file(&out), vec![b'c'; 300_000]);
+}
+
+#[test]
+fn truncated_body_leaves_no_file() {
+    let server: Server = Server::start(|_| Reply::truncated(100_000, vec![b't'; 1000]));
+    let url: String = server.url("/short");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(
+        !out.exists(),
+        "a truncated download must not appear finished"
+    );
+}
+
+#[test]
+fn truncated_body_to_stdout_exits_1() {
+    let server: Server = Server::start(|_| Reply::truncated(100_000, vec![b't'; 1000]));
+    let url: String = server.url("/short");
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+}
+
+#[test]
+fn chunked_body_cut_before_last_chunk_is_an_error() {
+    let server: Server = Server::start(|_| {
+        Reply::new(200).body(Body::Chunked {
+            chunks: vec![Chunk {
+                data: b"partial".to_vec(),
+                extension: String::new(),
+            }],
+            trailers: vec![],
+            complete: false,
+        })
+    });
+    let url: String = server.url("/cut");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn conflicting_content_lengths_are_an_error() {
+    let server: Server = Server::start(|_| {
+        Reply::new(200)
+            .header("Content-Length", "5")
+            .header("Content-Length", "6")
+            .body(Body::Sized(b"hello!".to_vec()))
+    });
+    let url: String = server.url("/dup");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn chunked_wins_over_content_length() {
+    let server: Server = Server::start(|_| {
+        Reply::chunked(vec!["chunked ", "wins ", "over length"]).header("Content-Length", "3")
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/both"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"chunked wins over length");
+}
+
+#[test]
+fn chunk_size_overflow_is_an_error() {
+    let server: Server = Server::start(|_| {
+        Reply::raw_steps(vec![
+            Step::Write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc"
+                    .to_vec(),
+            ),
+            Step::Sleep(Duration::from_secs(30)),
+        ])
+    });
+    let url: String = server.url("/overflow");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        outcome.elapsed
+    );
+    assert!(!out.exists());
+}
+
+// ---------------------------------------------------------------- head bounds
+
+/// A response head with `count` header fields `X-Hn: <filler>`, then
+/// Content-Length: 2 (so `count + 1` fields), then the body "ok".
+fn head_with_fields(count: usize, filler: usize) -> Vec<u8> {
+    let mut head: String = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..count {
+        head.push_str(&format!("X-H{i}: {}\r\n", "v".repeat(filler)));
+    }
+    head.push_str("Content-Length: 2\r\n\r\nok");
+    head.into_bytes()
+}
+
+#[test]
+fn head_over_64_kib_is_an_error_without_hanging() {
+    // 20 fields of 4000 bytes: about 80 KiB, and the head never ends.
+    let mut head: String = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..20 {
+        head.push_str(&format!("X-Big{i}: {}\r\n", "b".repeat(4000)));
+    }
+    let server: Server = Server::start(move |_| {
+        Reply::raw_steps(vec![
+            Step::Write(head.clone().into_bytes()),
+            Step::Sleep(Duration::from_secs(30)),
+        ])
+    });
+    let url: String = server.url("/bighead");
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn head_just_under_64_kib_is_accepted() {
+    // 15 fields of 4000 bytes: about 60 KiB in all.
+    let head: Vec<u8> = head_with_fields(15, 4000);
+    assert!(head.len() < 64 * 1024 - 1024);
+    let server: Server = Server::start(move |_| Reply::raw(head.clone()));
+    let outcome: Outcome = fetch_to_stdout(&server.url("/h"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"ok");
+}
+
+#[test]
+fn more_than_100_headers_is_an_error_without_hanging() {
+    // 100 + Content-Length = 101 fields; the connection then stays open.
+    let head: Vec<u8> = head_with_fields(100, 1);
+    let server: Server = Server::start(move |_| {
+        Reply::raw_steps(vec![
+            Step::Write(head.clone()),
+            Step::Sleep(Duration::from_secs(30)),
+        ])
+    });
+    let url: String = server.url("/many");
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn exactly_100_headers_are_accepted() {
+    // 99 + Content-Length = 100 fields.
+    let head: Vec<u8> = head_with_fields(99, 1);
+    let server: Server = Server::start(move |_| Reply::raw(head.clone()));
+    let outcome: Outcome = fetch_to_stdout(&server.url("/hundred"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"ok");
+}
+
+// ---------------------------------------------------------------- timeouts
+
+#[test]
+fn stalled_body_times_out_with_exit_5_and_leaves_no_file() {
+    let server: Server =
+        Server::start(|_| Reply::stall(100_000, vec![b's'; 1000], Duration::from_secs(30)));
+    let url: String = server.url("/stall");
+    let (outcome, _dir, out) = fetch_to_file(&url, &["--timeout", "1"]);
+    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed >= Duration::from_millis(900),
+        "timed out early: {:?}",
+        outcome.elapsed
+    );
+    assert!(
+        outcome.elapsed < Duration::from_secs(4),
+        "--timeout 1 took {:?}",
+        outcome.elapsed
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn timeout_accepts_fractional_seconds() {
+    let server: Server =
+        Server::start(|_| Reply::stall(100, b"s".to_vec(), Duration::from_secs(30)));
+    let outcome: Outcome = fetch_to_stdout(&server.url("/stall"), &["--timeout", "0.5"]);
+    outcome.assert_code(5);
+    assert!(
+        outcome.elapsed < Duration::from_millis(2500),
+        "--timeout 0.5 took {:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn server_silent_before_the_head_times_out_with_exit_5() {
+    let server: Server = Server::start(|_| Reply::ok("too late").delay(Duration::from_secs(30)));
+    let url: String = server.url("/silent");
+    let outcome: Outcome = fetch_to_stdout(&url, &["--timeout", "1"]);
+    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(4),
+        "took {:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn slow_steady_trickle_does_not_time_out() {
+    // A byte every 200 ms for 2 s, with a 1 s idle timeout.
+    let server: Server =
+        Server::start(|_| Reply::paced(b"0123456789", 1, Duration::from_millis(200)));
+    let outcome: Outcome = fetch_to_stdout(&server.url("/trickle"), &["--timeout", "1"]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"0123456789");
+}
+
+// ---------------------------------------------------------------- proxies
+
+/// A proxy (the test server, answering absolute-form requests) and an
+/// origin that must not be contacted directly.
+fn proxy_and_origin() -> (Server, Server) {
+    let proxy: Server = Server::start(|_| Reply::ok("via proxy"));
+    let origin: Server = Server::start(|_| Reply::ok("direct"));
+    (proxy, origin)
+}
+
+fn assert_went_through_proxy(outcome: &Outcome, proxy: &Server, origin: &Server) {
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"via proxy");
+    assert_eq!(origin.connections(), 0, "the origin was contacted directly");
+    let r: Request = proxy.last_request();
+    assert_eq!(r.method, "GET");
+    assert_eq!(r.target, origin.url("/file?x=1"), "absolute-form target");
+    assert_eq!(
+        r.header("host"),
+        Some(format!("127.0.0.1:{}", origin.port()).as_str())
+    );
+}
+
+#[test]
+fn proxy_option_sends_absolute_form_to_the_proxy() {
+    let (proxy, origin) = proxy_and_origin();
+    let outcome: Outcome = fetch_to_stdout(&origin.url("/file?x=1"), &["--proxy", &proxy.url("")]);
+    assert_went_through_proxy(&outcome, &proxy, &origin);
+}
+
+#[test]
+fn http_proxy_variable_is_used() {
+    let (proxy, origin) = proxy_and_origin();
+    let mut cmd: Command = cli::command();
+    cmd.env("http_proxy", proxy.url(""))
+        .arg(origin.url("/file?x=1"))
+        .arg("-");
+    assert_went_through_proxy(&cli::run_command(cmd), &proxy, &origin);
+}
+
+#[test]
+fn upper_case_http_proxy_variable_is_used() {
+    let (proxy, origin) = proxy_and_origin();
+    let mut cmd: Command = cli::command();
+    cmd.env("HTTP_PROXY", proxy.url(""))
+        .arg(origin.url("/file?x=1"))
+        .arg("-");
+    assert_went_through_proxy(&cli::run_command(cmd), &proxy, &origin);
+}
+
+#[test]
+fn no_proxy_matching_the_host_bypasses_the_proxy() {
+    let (proxy, origin) = proxy_and_origin();
+    let mut cmd: Command = cli::command();
+    cmd.env("http_proxy", proxy.url(""))
+        .env("no_proxy", "example.com,127.0.0.1")
+        .arg(origin.url("/file"))
+        .arg("-");
+    let outcome: Outcome = cli::run_command(cmd);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"direct");
+    assert_eq!(proxy.connections(), 0, "no_proxy should bypass the proxy");
+    assert_eq!(origin.last_request().target, "/file");
+}
+
+#[test]
+fn proxy_refusing_connections_exits_5() {
+    let origin: Server = Server::start(|_| Reply::ok("direct"));
+    let proxy_url: String = format!("http://127.0.0.1:{}", closed_port());
+    let outcome: Outcome = fetch_to_stdout(&origin.url("/file"), &["--proxy", &proxy_url]);
+    outcome.assert_code(5).assert_error_mentions(&[]);
+    assert_eq!(origin.connections(), 0);
+}

@@ -1,0 +1,202 @@
+//! The `partfetch` command over HTTPS, black-box: certificates made at test
+//! time by `support::TestPki`, trusted through `--cacert`.
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use support::cli::{self, Outcome};
+use support::{test_data, Reply, Request, Server, TempDir, TestPki, TunnelProxy};
+
+fn cacert(pki: &TestPki) -> String {
+    pki.ca_pem_path()
+        .to_str()
+        .expect("utf-8 temp path")
+        .to_owned()
+}
+
+#[test]
+fn https_download_succeeds_with_cacert() {
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |_| Reply::ok("over TLS"));
+    let outcome: Outcome = cli::run(&[
+        "--cacert",
+        &cacert(&pki),
+        &server.url_on("localhost", "/s"),
+        "-",
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"over TLS");
+    let r: Request = server.last_request();
+    assert_eq!(
+        r.header("host"),
+        Some(format!("localhost:{}", server.port()).as_str())
+    );
+}
+
+#[test]
+fn https_to_an_ip_address_in_the_certificate_succeeds() {
+    let pki: TestPki = TestPki::for_names(&["localhost", "127.0.0.1"]);
+    let server: Server = Server::https(&pki, |_| Reply::ok("by address"));
+    let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &server.url("/s"), "-"]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"by address");
+}
+
+#[test]
+fn https_download_to_file_saves_it() {
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |_| Reply::ok("saved over TLS"));
+    let dir: TempDir = TempDir::new("tls-out");
+    let out: std::path::PathBuf = dir.join("f.txt");
+    let outcome: Outcome = cli::run(&[
+        "--cacert",
+        &cacert(&pki),
+        &server.url_on("localhost", "/f.txt"),
+        out.to_str().unwrap(),
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), b"saved over TLS");
+}
+
+#[test]
+fn untrusted_certificate_exits_5_naming_the_url() {
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
+    let url: String = server.url_on("localhost", "/s");
+    let outcome: Outcome = cli::run(&[&url, "-"]);
+    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    assert!(outcome.stdout.is_empty());
+    assert!(
+        server.requests().is_empty(),
+        "no request is sent over an unverified connection"
+    );
+}
+
+#[test]
+fn wrong_host_name_exits_5() {
+    // The certificate names localhost only; the URL names 127.0.0.1.
+    let pki: TestPki = TestPki::for_names(&["localhost"]);
+    let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
+    let url: String = server.url("/s");
+    let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &url, "-"]);
+    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    assert!(outcome.stdout.is_empty());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn chunked_and_close_delimited_bodies_over_tls() {
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |r| match r.path() {
+        "/chunked" => Reply::chunked(vec!["tls ", "chunked"]),
+        _ => Reply::close_delimited("tls closed"),
+    });
+    let ca: String = cacert(&pki);
+    let outcome: Outcome = cli::run(&[
+        "--cacert",
+        &ca,
+        &server.url_on("localhost", "/chunked"),
+        "-",
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"tls chunked");
+    let outcome: Outcome = cli::run(&["--cacert", &ca, &server.url_on("localhost", "/close"), "-"]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"tls closed");
+}
+
+#[test]
+fn large_https_body_is_byte_identical() {
+    let pki: TestPki = TestPki::new();
+    let data: Arc<Vec<u8>> = Arc::new(test_data(8 << 20, 5));
+    let served: Arc<Vec<u8>> = Arc::clone(&data);
+    let server: Server = Server::https(&pki, move |_| Reply::ok(served.to_vec()));
+    let outcome: Outcome = cli::run(&[
+        "--cacert",
+        &cacert(&pki),
+        &server.url_on("localhost", "/big"),
+        "-",
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout.len(), data.len());
+    assert!(outcome.stdout == *data, "the body differs");
+}
+
+#[test]
+fn redirect_from_http_to_https_drops_authorization_and_cookie() {
+    let pki: TestPki = TestPki::new();
+    let secure: Server = Server::https(&pki, |_| Reply::ok("secure side"));
+    let location: String = secure.url_on("localhost", "/end");
+    let plain: Server = Server::start(move |_| Reply::redirect(302, &location));
+    let url: String = format!("http://user:pw@localhost:{}/start", plain.port());
+    let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), "-H", "Cookie: c=1", &url, "-"]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"secure side");
+    assert_eq!(
+        plain.last_request().header("authorization"),
+        Some("Basic dXNlcjpwdw==")
+    );
+    let r: Request = secure.last_request();
+    assert_eq!(
+        r.header("authorization"),
+        None,
+        "Authorization sent after a scheme change"
+    );
+    assert_eq!(
+        r.header("cookie"),
+        None,
+        "Cookie sent after a scheme change"
+    );
+}
+
+#[test]
+fn https_through_proxy_uses_connect() {
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |_| Reply::ok("tunnelled"));
+    let proxy: TunnelProxy = TunnelProxy::start();
+    let url: String = server.url_on("localhost", "/t");
+    let outcome: Outcome = cli::run(&[
+        "--proxy",
+        &proxy.url(),
+        "--cacert",
+        &cacert(&pki),
+        &url,
+        "-",
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"tunnelled");
+    let connects: Vec<Request> = proxy.requests();
+    assert_eq!(connects.len(), 1);
+    assert_eq!(connects[0].method, "CONNECT");
+    assert_eq!(connects[0].target, format!("localhost:{}", server.port()));
+    assert_eq!(
+        server.last_request().target,
+        "/t",
+        "origin-form inside the tunnel"
+    );
+}
+
+#[test]
+fn https_proxy_variable_is_used_with_connect() {
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |_| Reply::ok("tunnelled by env"));
+    let proxy: TunnelProxy = TunnelProxy::start();
+    let mut cmd: Command = cli::command();
+    cmd.env("https_proxy", proxy.url()).args([
+        "--cacert",
+        &cacert(&pki),
+        &server.url_on("localhost", "/t"),
+        "-",
+    ]);
+    let outcome: Outcome = cli::run_command(cmd);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"tunnelled by env");
+    assert_eq!(proxy.requests().len(), 1);
+    assert_eq!(
+        proxy.requests()[0].target,
+        format!("localhost:{}", server.port())
+    );
+}

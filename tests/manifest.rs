@@ -1,0 +1,462 @@
+//! Manifests through the library: every rule of docs/manifest.md against the
+//! in-process server.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use partfetch::{ByteSource, Client, ErrorKind};
+use support::{test_data, Ranges, Reply, Request, Server};
+
+/// A server with fixed files; paths not listed get 404. Files ending in
+/// `.parts` are served as given (the tests use `{base}` for the server's
+/// own URL where an absolute URL is needed).
+fn serve(files: Vec<(&str, Vec<u8>)>) -> Server {
+    let files: HashMap<String, Vec<u8>> =
+        files.into_iter().map(|(p, b)| (p.to_string(), b)).collect();
+    Server::start(move |req: &Request| match files.get(req.path()) {
+        Some(body) => Reply::file(req, body, Ranges::Honour),
+        None => Reply::status(404),
+    })
+}
+
+fn client() -> Client {
+    Client::builder().no_env_proxy().build().unwrap()
+}
+
+fn read_all(url: &str) -> partfetch::Result<Vec<u8>> {
+    let mut stream = client().open(url)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next_chunk()? {
+        out.extend_from_slice(chunk);
+    }
+    Ok(out)
+}
+
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn count(server: &Server, path: &str) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == path)
+        .count()
+}
+
+#[test]
+fn parts_are_concatenated_in_order() {
+    let a = test_data(70_000, 1);
+    let b = test_data(5, 2);
+    let server = serve(vec![
+        ("/m.parts", b"a\n--\nb\n--\na\n".to_vec()),
+        ("/a", a.clone()),
+        ("/b", b.clone()),
+    ]);
+    let got = read_all(&server.url("/m.parts")).unwrap();
+    assert_eq!(got, [a.clone(), b, a].concat());
+}
+
+#[test]
+fn crlf_comments_blank_lines_and_trailing_separators_are_tolerated() {
+    let server = serve(vec![
+        (
+            "/m.parts",
+            b"# a comment\r\n\r\n  one  \r\n\t--\r\n--\r\n# another\r\ntwo\r\n--\r\n".to_vec(),
+        ),
+        ("/one", b"1".to_vec()),
+        ("/two", b"2".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"12");
+}
+
+#[test]
+fn an_empty_manifest_is_an_empty_stream() {
+    let server = serve(vec![("/m.parts", b"# nothing\n--\n".to_vec())]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"");
+}
+
+#[test]
+fn content_type_marks_a_manifest_without_the_suffix() {
+    let server = Server::start(|req: &Request| match req.path() {
+        "/list" => {
+            Reply::ok(b"/x\n".to_vec()).header("Content-Type", "Text/Parts-Manifest; charset=utf-8")
+        }
+        "/x" => Reply::ok(b"payload".to_vec()),
+        _ => Reply::status(404),
+    });
+    assert_eq!(read_all(&server.url("/list")).unwrap(), b"payload");
+}
+
+#[test]
+fn relative_urls_resolve_against_the_final_manifest_url() {
+    let server = Server::start(|req: &Request| match req.path() {
+        "/old/m.parts" => Reply::redirect(301, "/new/dir/m.parts"),
+        "/new/dir/m.parts" => Reply::ok(b"part\n--\n../up\n".to_vec()),
+        "/new/dir/part" => Reply::ok(b"A".to_vec()),
+        "/new/up" => Reply::ok(b"B".to_vec()),
+        _ => Reply::status(404),
+    });
+    assert_eq!(read_all(&server.url("/old/m.parts")).unwrap(), b"AB");
+}
+
+#[test]
+fn a_redirect_to_a_parts_path_is_a_manifest() {
+    let server = Server::start(|req: &Request| match req.path() {
+        "/latest" => Reply::redirect(302, "/v2.parts"),
+        "/v2.parts" => Reply::ok(b"x\n".to_vec()),
+        "/x" => Reply::ok(b"X".to_vec()),
+        _ => Reply::status(404),
+    });
+    assert_eq!(read_all(&server.url("/latest")).unwrap(), b"X");
+}
+
+#[test]
+fn alternatives_are_tried_in_order_past_dead_hosts_and_errors() {
+    let server = Server::start(|req: &Request| match req.path() {
+        "/missing" => Reply::status(404),
+        "/broken" => Reply::status(500),
+        "/moved" => Reply::redirect(302, "/good"),
+        "/good" => Reply::ok(b"GOOD".to_vec()),
+        _ => Reply::status(404),
+    });
+    let dead = dead_port();
+    let manifest = format!(
+        "http://127.0.0.1:{dead}/x\n{}\n{}\n{}\n",
+        server.url("/missing"),
+        server.url("/broken"),
+        server.url("/moved")
+    );
+    let manifest_server = serve(vec![("/m.parts", manifest.into_bytes())]);
+    assert_eq!(read_all(&manifest_server.url("/m.parts")).unwrap(), b"GOOD");
+    assert_eq!(count(&server, "/missing"), 1);
+    assert_eq!(count(&server, "/broken"), 1);
+    assert_eq!(count(&server, "/good"), 1);
+}
+
+#[test]
+fn when_every_alternative_fails_the_error_lists_each_cause() {
+    let dead = dead_port();
+    let server = serve(vec![
+        (
+            "/m.parts",
+            format!("ok\n--\nhttp://127.0.0.1:{dead}/a\n/nope\n").into_bytes(),
+        ),
+        ("/ok", b"ok".to_vec()),
+    ]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 3"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{dead}/a")), "{text}");
+    assert!(text.contains("not found (404)"), "{text}");
+    assert_eq!(err.causes().len(), 2, "{text}");
+}
+
+#[test]
+fn nested_manifests_expand_in_place() {
+    let server = serve(vec![
+        ("/top.parts", b"a\n--\ninner.parts\n--\nc\n".to_vec()),
+        ("/inner.parts", b"b1\n--\nb2\n".to_vec()),
+        ("/a", b"a".to_vec()),
+        ("/b1", b"b1".to_vec()),
+        ("/b2", b"b2".to_vec()),
+        ("/c", b"c".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/top.parts")).unwrap(), b"ab1b2c");
+}
+
+#[test]
+fn a_failing_nested_manifest_falls_back_to_the_next_alternative() {
+    let server = serve(vec![
+        ("/top.parts", b"bad.parts\nplain\n".to_vec()),
+        ("/bad.parts", b"(colour=red)\nx\n".to_vec()),
+        ("/plain", b"plain".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/top.parts")).unwrap(), b"plain");
+}
+
+#[test]
+fn a_manifest_that_only_refers_to_itself_is_a_loop_error() {
+    let server = serve(vec![("/self.parts", b"self.parts\n".to_vec())]);
+    let err = read_all(&server.url("/self.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Manifest);
+    assert!(err.to_string().contains("loop"), "{err}");
+    assert!(err.to_string().contains("/self.parts"), "{err}");
+}
+
+#[test]
+fn a_manifest_whose_first_part_is_itself_is_a_loop_error() {
+    let server = serve(vec![
+        ("/head.parts", b"head.parts\n--\nx\n".to_vec()),
+        ("/x", b"x".to_vec()),
+    ]);
+    let err = read_all(&server.url("/head.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Manifest);
+    assert!(err.to_string().contains("loop"), "{err}");
+}
+
+#[test]
+fn nesting_deeper_than_64_is_an_error() {
+    let server = Server::start(|req: &Request| {
+        let path = req.path();
+        match path
+            .strip_prefix("/d")
+            .and_then(|p| p.strip_suffix(".parts"))
+        {
+            Some(n) => {
+                let n: u32 = n.parse().unwrap();
+                Reply::ok(format!("d{}.parts\n--\nx\n", n + 1).into_bytes())
+            }
+            None if path == "/x" => Reply::ok(b"x".to_vec()),
+            None => Reply::status(404),
+        }
+    });
+    let err = read_all(&server.url("/d0.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Manifest);
+    assert!(err.to_string().contains("64"), "{err}");
+    assert!(server.requests().len() <= 70);
+}
+
+#[test]
+fn cacheable_parts_are_fetched_once_and_others_every_time() {
+    let server = serve(vec![
+        (
+            "/m.parts",
+            b"(*)\nchorus\n--\nverse\n--\n(*)\nchorus\n--\nverse\n--\n(*)\nchorus\n".to_vec(),
+        ),
+        ("/chorus", b"C".to_vec()),
+        ("/verse", b"v".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"CvCvC");
+    assert_eq!(count(&server, "/chorus"), 1);
+    assert_eq!(count(&server, "/verse"), 2);
+}
+
+#[test]
+fn a_cached_url_skips_a_failing_alternative() {
+    let dead = dead_port();
+    let server = serve(vec![("/good", b"G".to_vec())]);
+    let manifest = format!(
+        "(*)\nhttp://127.0.0.1:{dead}/x\n{good}\n--\n(*)\n/elsewhere\n{good}\n",
+        good = server.url("/good")
+    );
+    let manifest_server = serve(vec![("/m.parts", manifest.into_bytes())]);
+    assert_eq!(read_all(&manifest_server.url("/m.parts")).unwrap(), b"GG");
+    assert_eq!(count(&server, "/good"), 1);
+    assert_eq!(count(&manifest_server, "/elsewhere"), 0);
+}
+
+#[test]
+fn an_unmarked_part_never_uses_the_cache() {
+    let server = serve(vec![
+        ("/m.parts", b"(*)\nc\n--\nc\n".to_vec()),
+        ("/c", b"c".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"cc");
+    assert_eq!(count(&server, "/c"), 2);
+}
+
+#[test]
+fn the_cache_does_not_outlive_a_download() {
+    let server = serve(vec![
+        ("/m.parts", b"(*)\nc\n".to_vec()),
+        ("/c", b"c".to_vec()),
+    ]);
+    let client = client();
+    for _ in 0..2 {
+        let mut stream = client.open(&server.url("/m.parts")).unwrap();
+        while stream.next_chunk().unwrap().is_some() {}
+    }
+    assert_eq!(count(&server, "/c"), 2);
+}
+
+#[test]
+fn a_part_larger_than_the_cache_limit_is_streamed_not_cached() {
+    let big = test_data(3000, 3);
+    let server = serve(vec![
+        ("/m.parts", b"(*)\nbig\n--\n(*)\nbig\n".to_vec()),
+        ("/big", big.clone()),
+    ]);
+    let client = Client::builder()
+        .no_env_proxy()
+        .cache_limit(1000)
+        .build()
+        .unwrap();
+    let mut stream = client.open(&server.url("/m.parts")).unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next_chunk().unwrap() {
+        got.extend_from_slice(chunk);
+    }
+    assert_eq!(got, [big.clone(), big].concat());
+    assert_eq!(count(&server, "/big"), 2);
+}
+
+#[test]
+fn a_size_mismatch_fails_the_alternative_and_the_next_serves() {
+    let server = serve(vec![
+        ("/m.parts", b"(size=4)\nshort\nright\n".to_vec()),
+        ("/short", b"abc".to_vec()),
+        ("/right", b"abcd".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"abcd");
+}
+
+#[test]
+fn a_digest_mismatch_fails_the_alternative_before_any_byte_is_handed_on() {
+    // sha256("good") and a copy that is corrupt.
+    let digest = "770e607624d689265ca6c44884d0807d9b054d23c473c106c72be9de08b7376c";
+    let manifest = format!("(sha256={digest})\ncorrupt\ngood\n");
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/corrupt", b"evil".to_vec()),
+        ("/good", b"good".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"good");
+}
+
+#[test]
+fn every_alternative_with_a_wrong_digest_is_an_integrity_error() {
+    let manifest = format!("(sha256={})\nbad\n", "00".repeat(32));
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/bad", b"x".to_vec()),
+    ]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+}
+
+#[test]
+fn an_unknown_attribute_is_refused_naming_the_line() {
+    let server = serve(vec![
+        ("/m.parts", b"x\n--\n(colour=red)\ny\n".to_vec()),
+        ("/x", b"x".to_vec()),
+    ]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Manifest);
+    let text = err.to_string();
+    assert!(text.contains("line 3") && text.contains("colour"), "{text}");
+}
+
+#[test]
+fn malformed_manifests_name_the_url_and_line() {
+    let long = format!("x\n--\n{}\n", "a".repeat(9000));
+    for (body, line) in [
+        (long.into_bytes(), "line 3"),
+        (b"x\n--\n\xff\xfe\n".to_vec(), "line 3"),
+        (b"x\n--\n(*)\n".to_vec(), "line 3"),
+        (b"x\n--\nhttp://[::g]/\n".to_vec(), "line 3"),
+    ] {
+        let server = serve(vec![("/m.parts", body), ("/x", b"x".to_vec())]);
+        let url = server.url("/m.parts");
+        let err = read_all(&url).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Manifest, "{text}");
+        assert!(text.contains(line) && text.contains("/m.parts"), "{text}");
+    }
+}
+
+#[test]
+fn a_failure_midway_continues_on_the_next_alternative_at_the_same_offset() {
+    let data = test_data(100_000, 9);
+    let cut = data[..40_000].to_vec();
+    let full = data.clone();
+    let ranges = Arc::new(Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"cut\nfull\n".to_vec()),
+        "/cut" => Reply::truncated(100_000, cut.clone()),
+        "/full" => {
+            seen.lock()
+                .unwrap()
+                .push(req.header("range").map(str::to_owned));
+            Reply::file(req, &full, Ranges::Honour)
+        }
+        _ => Reply::status(404),
+    });
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), data);
+    let ranges = ranges.lock().unwrap();
+    assert_eq!(ranges.len(), 1);
+    let asked = ranges[0].as_deref().unwrap();
+    let offset: usize = asked
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(offset > 0 && offset <= 40_000, "{asked}");
+}
+
+#[test]
+fn a_server_that_ignores_range_is_skipped_forward_not_repeated() {
+    let data = test_data(100_000, 10);
+    let cut = data[..30_000].to_vec();
+    let full = data.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"cut\nfull\n".to_vec()),
+        "/cut" => Reply::truncated(100_000, cut.clone()),
+        "/full" => Reply::file(req, &full, Ranges::Ignore),
+        _ => Reply::status(404),
+    });
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), data);
+}
+
+#[test]
+fn when_no_alternative_can_continue_the_error_says_so() {
+    let data = test_data(50_000, 11);
+    let cut = data[..20_000].to_vec();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"cut\n/nowhere\n".to_vec()),
+        "/cut" => Reply::truncated(50_000, cut.clone()),
+        _ => Reply::status(404),
+    });
+    let mut stream = client().open(&server.url("/m.parts")).unwrap();
+    let mut got = 0usize;
+    let err = loop {
+        match stream.next_chunk() {
+            Ok(Some(chunk)) => got += chunk.len(),
+            Ok(None) => panic!("a truncated part must not end the stream quietly"),
+            Err(err) => break err,
+        }
+    };
+    assert!(got <= 20_000);
+    assert!(err.to_string().contains("continue"), "{err}");
+}
+
+#[test]
+fn download_file_yields_chunks_of_exactly_the_asked_size() {
+    let data = test_data(10_000, 12);
+    let server = serve(vec![
+        ("/m.parts", b"a\n--\na\n--\na\n".to_vec()),
+        ("/a", data[..3333].to_vec()),
+    ]);
+    let chunks: Vec<Vec<u8>> = client()
+        .download_file(&server.url("/m.parts"), 1024)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(chunks[..chunks.len() - 1].iter().all(|c| c.len() == 1024));
+    assert_eq!(chunks.concat(), [&data[..3333]; 3].concat());
+}
+
+#[test]
+fn a_manifest_of_many_parts_uses_one_connection_when_fetched_sequentially() {
+    let mut manifest = String::new();
+    for i in 0..300 {
+        manifest.push_str(&format!("p{}\n--\n", i % 7));
+    }
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(manifest.clone().into_bytes()),
+        p if p.starts_with("/p") => Reply::ok(p.as_bytes().to_vec()),
+        _ => Reply::status(404),
+    });
+    let got = read_all(&server.url("/m.parts")).unwrap();
+    assert_eq!(
+        got.len(),
+        (0..300)
+            .map(|i| format!("/p{}", i % 7).len())
+            .sum::<usize>()
+    );
+    assert_eq!(server.connections(), 1);
+}
