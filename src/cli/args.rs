@@ -212,16 +212,35 @@ fn split_option(arg: &str) -> (String, Option<String>) {
     }
 }
 
+/// `30`, `2.5`, `0.25`: seconds, read without floating point (which would
+/// add 15 KB of parsing tables to the binary).
 fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            UsageError(format!(
-                "{name} takes a positive number of seconds, not {text:?}"
-            ))
-        })
+    let parse = || -> Option<Duration> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty())
+            || !digits(whole)
+            || !digits(fraction)
+            || whole.len() > 9
+        {
+            return None;
+        }
+        let secs: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let mut nanos = 0u32;
+        for (i, b) in fraction.bytes().take(9).enumerate() {
+            nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
+        }
+        Some(Duration::new(secs, nanos)).filter(|d| !d.is_zero())
+    };
+    parse().ok_or_else(|| {
+        UsageError(format!(
+            "{name} takes a positive number of seconds, not {text:?}"
+        ))
+    })
 }
 
 /// `1048576`, `512K`, `64M`, `2G` (powers of 1024).
@@ -339,5 +358,28 @@ mod tests {
         assert_eq!(size("s", "17").unwrap(), 17);
         assert!(size("s", "1X").is_err());
         assert!(size("s", "").is_err());
+    }
+
+    #[test]
+    fn seconds_are_read_with_fractions_and_bad_ones_refused() {
+        let ms = |t: &str| seconds("--timeout", t).map(|d| d.as_millis());
+        assert_eq!(ms("30").unwrap(), 30_000);
+        assert_eq!(ms("2.5").unwrap(), 2_500);
+        assert_eq!(ms("0.25").unwrap(), 250);
+        assert_eq!(ms(".5").unwrap(), 500);
+        for bad in [
+            "",
+            ".",
+            "0",
+            "0.0",
+            "-1",
+            "1e3",
+            "abc",
+            "1.2.3",
+            "9999999999",
+        ] {
+            let err = seconds("--timeout", bad).unwrap_err();
+            assert!(err.0.contains("--timeout"), "{bad}: {}", err.0);
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod args;
 pub mod output;
 pub mod progress;
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
@@ -145,7 +146,7 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     progress.set_total(stream.length());
     let is_sequence = d.sequence.unwrap_or_else(|| d.url.contains("-seq"));
     let outcome = match &target {
-        Some(base) if is_sequence => save_sequence(stream, base, &mut progress),
+        Some(base) if is_sequence => save_sequence(&mut stream, base, &mut progress),
         _ => save_stream(&mut stream, target.as_deref(), &mut progress),
     };
     match outcome {
@@ -183,11 +184,15 @@ fn save_stream(
 /// Splits a file sequence into `BASE-file1`, `BASE-file2`, …, each renamed
 /// into place when complete.
 fn save_sequence(
-    stream: Stream,
+    stream: &mut Stream,
     base: &std::path::Path,
     progress: &mut Progress,
 ) -> Result<(), WriteError> {
-    let mut files = SequenceFiles::new(stream);
+    let parts = Cell::new(None);
+    let mut files = SequenceFiles::new(PartsSeen {
+        stream: &mut *stream,
+        parts: &parts,
+    });
     let mut written = 0u64;
     progress.set_files(0);
     while let Some(mut file) = files.next_file().map_err(WriteError::Failed)? {
@@ -198,6 +203,9 @@ fn save_sequence(
         let copied = (|| {
             while let Some(chunk) = file.next_chunk().map_err(WriteError::Failed)? {
                 sink.write(chunk)?;
+                if let Some(done) = parts.get() {
+                    progress.set_parts(done);
+                }
                 progress.add(chunk.len());
             }
             Ok(())
@@ -211,7 +219,26 @@ fn save_sequence(
         }
         progress.set_files(written);
     }
+    drop(files);
+    if let Some(done) = stream.parts_done() {
+        progress.set_parts(done);
+    }
     Ok(())
+}
+
+/// The stream under a sequence splitter, noting for the progress line the
+/// manifest parts done before each pull (the splitter owns the stream, so
+/// it cannot be asked while files are being written).
+struct PartsSeen<'a> {
+    stream: &'a mut Stream,
+    parts: &'a Cell<Option<u64>>,
+}
+
+impl ByteSource for PartsSeen<'_> {
+    fn next_chunk(&mut self) -> partfetch::Result<Option<&[u8]>> {
+        self.parts.set(self.stream.parts_done());
+        self.stream.next_chunk()
+    }
 }
 
 /// Pulls every chunk of `source` into `sink`.
@@ -223,6 +250,10 @@ fn pump(stream: &mut Stream, sink: &mut Sink, progress: &mut Progress) -> Result
             progress.set_parts(parts);
         }
         progress.add(len);
+    }
+    // The last part is counted once the stream has ended.
+    if let Some(parts) = stream.parts_done() {
+        progress.set_parts(parts);
     }
     Ok(())
 }

@@ -100,14 +100,15 @@ impl Progress {
     }
 
     fn draw(&mut self, last: bool) {
-        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
-        let rate = self.bytes as f64 / elapsed;
+        // Integer arithmetic throughout: floats would add 20 KB to the binary.
+        let elapsed_ms = self.started.elapsed().as_millis().max(1);
+        let rate = (u128::from(self.bytes) * 1000 / elapsed_ms) as u64;
         let mut line = human(self.bytes).to_string();
         if let Some(total) = self.total {
-            let percent = (self.bytes as f64 * 100.0 / total.max(1) as f64).min(100.0);
-            line.push_str(&format!(" / {} {percent:3.0}%", human(total)));
+            let percent = (u128::from(self.bytes) * 100 / u128::from(total.max(1))).min(100);
+            line.push_str(&format!(" / {} {percent:3}%", human(total)));
         }
-        line.push_str(&format!("  {}/s", human(rate as u64)));
+        line.push_str(&format!("  {}/s", human(rate)));
         if let Some(parts) = self.parts {
             line.push_str(&format!("  parts {parts}"));
         }
@@ -115,12 +116,15 @@ impl Progress {
             line.push_str(&format!("  files {files}"));
         }
         if last {
-            line.push_str(&format!("  in {}", clock(elapsed)));
+            line.push_str(&format!(
+                "  in {}",
+                clock(((elapsed_ms + 500) / 1000) as u64)
+            ));
         } else if let Some(total) = self.total {
-            if rate > 0.0 && total > self.bytes {
+            if rate > 0 && total > self.bytes {
                 line.push_str(&format!(
                     "  ETA {}",
-                    clock((total - self.bytes) as f64 / rate)
+                    clock((total - self.bytes).div_ceil(rate))
                 ));
             }
         }
@@ -145,22 +149,20 @@ impl Progress {
 /// `12.3 MiB`
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
+    while unit < UNITS.len() - 1 && bytes >> (10 * unit) >= 1024 {
         unit += 1;
     }
     if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+        return format!("{bytes} B");
     }
+    let scale = 1u128 << (10 * unit);
+    let tenths = (u128::from(bytes) * 10 + scale / 2) / scale;
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
 }
 
 /// `1:02:03` or `2:03`
-fn clock(seconds: f64) -> String {
-    let s = seconds.round() as u64;
+fn clock(s: u64) -> String {
     if s >= 3600 {
         format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
     } else {
@@ -177,7 +179,9 @@ mod tests {
         assert_eq!(human(512), "512 B");
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(64 << 20), "64.0 MiB");
-        assert_eq!(clock(65.0), "1:05");
-        assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(human(1023 << 20), "1023.0 MiB");
+        assert_eq!(human((1 << 30) - 1), "1024.0 MiB");
+        assert_eq!(clock(65), "1:05");
+        assert_eq!(clock(3725), "1:02:05");
     }
 }

@@ -393,10 +393,11 @@ fn tls_error(e: io::Error) -> Error {
 
 /// `1.5 s`, `30 s`: durations as a person reads them in an error.
 pub fn describe_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs.fract() == 0.0 {
-        format!("{secs:.0} s")
+    // Integer arithmetic: float formatting would add 10 KB to the binary.
+    let tenths = (d.as_millis() + 50) / 100;
+    if d.subsec_millis() == 0 || tenths % 10 == 0 {
+        format!("{} s", tenths / 10)
     } else {
-        format!("{secs:.1} s")
+        format!("{}.{} s", tenths / 10, tenths % 10)
     }
 }
