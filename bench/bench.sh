@@ -134,6 +134,23 @@ done
 
 # ---------------------------------------------------------------- timing
 
+# nginx's worker CPU (user + sys, clock ticks): when it is busy for the
+# whole transfer, the server is what bounds the wall time, for either tool.
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx/nginx.pid")" | head -n 1)
+TICKS=$(getconf CLK_TCK)
+worker_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$NGINX_WORKER/stat"
+}
+
+# time_run, plus nginx's CPU seconds for the run appended to FILE.server.
+time_served() {
+  local out=$1 before
+  shift
+  before=$(worker_ticks)
+  time_run "$out" "$@"
+  awk -v a="$before" -v b="$(worker_ticks)" -v t="$TICKS" 'BEGIN { printf "%.2f\n", (b - a) / t }' >>"$out.server"
+}
+
 # Times both tools on URL, RUNS times each, alternating which goes first;
 # results in $WORK/<label>-partfetch and $WORK/<label>-curl.
 time_both() {
@@ -146,15 +163,17 @@ time_both() {
   fi
   : >"$WORK/$label-partfetch"
   : >"$WORK/$label-curl"
+  : >"$WORK/$label-partfetch.server"
+  : >"$WORK/$label-curl.server"
   for i in $(seq "$RUNS"); do
     if [ $((i % 2)) = 1 ]; then
-      time_run "$WORK/$label-partfetch" "${pf[@]}" "$url" -
-      time_run "$WORK/$label-curl" "${cu[@]}" "$url"
+      time_served "$WORK/$label-partfetch" "${pf[@]}" "$url" -
+      time_served "$WORK/$label-curl" "${cu[@]}" "$url"
     else
-      time_run "$WORK/$label-curl" "${cu[@]}" "$url"
-      time_run "$WORK/$label-partfetch" "${pf[@]}" "$url" -
+      time_served "$WORK/$label-curl" "${cu[@]}" "$url"
+      time_served "$WORK/$label-partfetch" "${pf[@]}" "$url" -
     fi
-    note "$label run $i/$RUNS: partfetch $(tail -n 1 "$WORK/$label-partfetch"), curl $(tail -n 1 "$WORK/$label-curl") (wall s, cpu s, rss KiB)"
+    note "$label run $i/$RUNS: partfetch $(tail -n 1 "$WORK/$label-partfetch") nginx $(tail -n 1 "$WORK/$label-partfetch.server"), curl $(tail -n 1 "$WORK/$label-curl") nginx $(tail -n 1 "$WORK/$label-curl.server") (wall s, cpu s, rss KiB; nginx cpu s)"
   done
 }
 time_both http "$HTTP_URL"
@@ -195,6 +214,14 @@ row() {
   esac
 }
 
+# The row of nginx's own CPU while serving each tool.
+server_row() {
+  local proto=$1 pf cu
+  pf=$(median "$WORK/$proto-partfetch.server" 1)
+  cu=$(median "$WORK/$proto-curl.server" 1)
+  echo "| ${proto^^} nginx worker CPU while serving (s) | $pf | $cu | $(ratio "$pf" "$cu") | | |"
+}
+
 mb() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1e6 }'; }
 
 cat <<EOF
@@ -212,9 +239,11 @@ TLS negotiated: partfetch ${TLS_PF:-?}, curl ${TLS_CURL:-?}.
 $(row http "wall (s)" 1)
 $(row http "CPU (s)" 2)
 $(row http "peak RSS (KiB)" 3)
+$(server_row http)
 $(row https "wall (s)" 1)
 $(row https "CPU (s)" 2)
 $(row https "peak RSS (KiB)" 3)
+$(server_row https)
 | binary, stripped, with TLS | $SIZE_TLS B ($(mb "$SIZE_TLS")) | | | ≤ 1.80 MB | $(meets "$SIZE_TLS" 1800000) |
 | binary, stripped, no TLS (\`--no-default-features\`) | $SIZE_NO_TLS B ($(mb "$SIZE_NO_TLS")) | | | ≤ 0.50 MB | $(meets "$SIZE_NO_TLS" 500000) |
 | crates besides partfetch, default features | $CRATES | | | ≤ 13 | $(meets "$CRATES" 13) |

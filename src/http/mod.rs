@@ -13,6 +13,7 @@
 
 pub mod body;
 pub mod chunked;
+pub mod coalesce;
 pub mod conn;
 pub mod exchange;
 pub mod pool;

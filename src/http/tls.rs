@@ -12,6 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::coalesce::Coalescer;
 
 /// Builds the configuration, trusting the Mozilla roots and `extra_roots`.
 pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::ClientConfig>> {
@@ -58,26 +59,6 @@ pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::Cli
 /// by large reads cuts the system calls of a download sixteen-fold.
 const CIPHERTEXT_BUFFER: usize = 64 * 1024;
 
-/// Read coalescing: once a response has brought this many bytes, a socket
-/// read that drains the socket with less than [`SMALL_READ`] bytes is
-/// followed by a pause of [`COALESCE_PAUSE`] before the next read.
-///
-/// Why: a receiver faster than its sender finds the socket nearly empty at
-/// every read and sleeps, so each arriving segment must wake it — and over
-/// loopback or a fast LAN the sender pays for those wake-ups. Measured
-/// against nginx on this machine (BENCHMARKS.md), the pause cuts nginx's CPU
-/// per GiB served over TLS by 10–15 % and partfetch's own system time by
-/// half, with no loss of throughput: the kernel buffers what arrives
-/// meanwhile (100 µs at 1 GB/s is 100 KB, well inside the receive buffer).
-/// It never applies to the first megabyte, so heads, small files and
-/// many-part manifests see no added latency; on a slow link the pause is
-/// tiny beside the time between segments.
-const COALESCE_AFTER: u64 = 1024 * 1024;
-/// See [`COALESCE_AFTER`].
-const SMALL_READ: usize = 32 * 1024;
-/// See [`COALESCE_AFTER`].
-const COALESCE_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
-
 /// A TLS client stream over TCP that reads the socket in large pieces.
 pub struct TlsStream {
     tls: rustls::ClientConnection,
@@ -86,10 +67,7 @@ pub struct TlsStream {
     start: usize,
     end: usize,
     eof: bool,
-    /// Ciphertext received since the last request was written.
-    received_since_write: u64,
-    /// The last socket read drained the socket with little: pause first.
-    pause_before_read: bool,
+    coalescer: Coalescer,
 }
 
 impl TlsStream {
@@ -105,8 +83,7 @@ impl TlsStream {
             start: 0,
             end: 0,
             eof: false,
-            received_since_write: 0,
-            pause_before_read: false,
+            coalescer: Coalescer::default(),
         };
         while stream.tls.is_handshaking() {
             stream.flush_tls()?;
@@ -139,9 +116,7 @@ impl TlsStream {
     fn receive(&mut self) -> std::io::Result<usize> {
         use std::io::Read;
         if self.start == self.end && !self.eof {
-            if std::mem::take(&mut self.pause_before_read) {
-                std::thread::sleep(COALESCE_PAUSE);
-            }
+            self.coalescer.before_read();
             let n = loop {
                 match self.tcp.read(&mut self.incoming) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -151,9 +126,7 @@ impl TlsStream {
             self.start = 0;
             self.end = n;
             self.eof = n == 0;
-            self.received_since_write += n as u64;
-            self.pause_before_read =
-                n > 0 && n < SMALL_READ && self.received_since_write > COALESCE_AFTER;
+            self.coalescer.after_read(n);
         }
         let mut pending = &self.incoming[self.start..self.end];
         let taken = self.tls.read_tls(&mut pending)?;
@@ -185,8 +158,7 @@ impl std::io::Read for TlsStream {
 
 impl std::io::Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.received_since_write = 0;
-        self.pause_before_read = false;
+        self.coalescer.on_write();
         let n = self.tls.writer().write(buf)?;
         self.flush_tls()?;
         Ok(n)

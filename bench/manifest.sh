@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Manifests: many small parts against curl, and an endless manifest's memory.
+# Prints a Markdown table for BENCHMARKS.md.
+#
+#   bench/manifest.sh            # 10 000 parts, 5 runs each; 1 GiB endless
+#   RUNS=9 bench/manifest.sh     # more runs
+#   bench/manifest.sh --quick    # 1 000 parts, 1 run; 128 MiB endless
+#
+# 1. A manifest of N parts of 4 KiB, each its own file on one nginx on
+#    127.0.0.1. partfetch streams the manifest to /dev/null; curl fetches
+#    the same N URLs in one invocation over one kept-alive connection
+#    (`curl -K list`). Alternating, medians. nginx's access log counts the
+#    connections each tool opened.
+# 2. An endless tail-recursive manifest (`block` then itself): partfetch
+#    streams it into `head -c SIZE`; GNU time reports its peak RSS.
+#
+# Everything lives in one directory under /tmp, removed on exit; the nginx
+# it starts is stopped on exit, Ctrl-C included.
+set -euo pipefail
+
+PARTS=10000
+ENDLESS=1G
+RUNS=${RUNS:-5}
+for arg in "$@"; do
+  case $arg in
+    --quick) PARTS=1000 ENDLESS=128M RUNS=1 ;;
+    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+  esac
+done
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+
+unset CARGO_TARGET_DIR
+note "building: cargo build --release"
+cargo build --release --quiet
+BIN=$REPO/target/release/partfetch
+
+bench_workdir
+mkdir -p "$WORK/www/p"
+note "writing $PARTS parts of 4 KiB"
+head -c 4096 /dev/urandom >"$WORK/part"
+for i in $(seq 0 $((PARTS - 1))); do
+  cp "$WORK/part" "$WORK/www/p/$i"
+done
+PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT
+for i in $(seq 0 $((PARTS - 1))); do
+  printf 'p/%s\n--\n' "$i"
+done >"$WORK/www/many.parts"
+for i in $(seq 0 $((PARTS - 1))); do
+  printf 'url = "%s/p/%s"\noutput = "/dev/null"\n' "$BASE" "$i"
+done >"$WORK/curl.list"
+head -c 1M /dev/urandom >"$WORK/www/block"
+printf 'block\n--\nendless.parts\n' >"$WORK/www/endless.parts"
+
+nginx_start "$WORK/nginx" "$(nginx_server "$PORT" "$WORK/www" "" "" "keepalive_requests 100000;")"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+
+# Correctness, untimed: the assembled stream is the parts in order.
+expected=$((PARTS * 4096))
+got=$("$BIN" -q "$BASE/many.parts" - | wc -c)
+[ "$got" = "$expected" ] || die "partfetch gave $got bytes of the manifest, not $expected"
+
+# Distinct connections that served USER_AGENT's requests since log line FROM.
+connections_of() {
+  tail -n +"$2" "$WORK/nginx/access.log" | grep "\"$1/[^\"]*\"\$" | awk '{ print $1 }' | sort -u | wc -l
+}
+
+: >"$WORK/many-partfetch"
+: >"$WORK/many-curl"
+for i in $(seq "$RUNS"); do
+  from=$(($(wc -l <"$WORK/nginx/access.log") + 1))
+  if [ $((i % 2)) = 1 ]; then
+    time_run "$WORK/many-partfetch" "$BIN" -q "$BASE/many.parts" -
+    time_run "$WORK/many-curl" curl -s -K "$WORK/curl.list"
+  else
+    time_run "$WORK/many-curl" curl -s -K "$WORK/curl.list"
+    time_run "$WORK/many-partfetch" "$BIN" -q "$BASE/many.parts" -
+  fi
+  PF_CONNS=$(connections_of partfetch "$from")
+  CURL_CONNS=$(connections_of curl "$from")
+  note "run $i/$RUNS: partfetch $(tail -n 1 "$WORK/many-partfetch") ($PF_CONNS connections), curl $(tail -n 1 "$WORK/many-curl") ($CURL_CONNS connections)"
+done
+
+note "endless manifest: $ENDLESS through head -c"
+# partfetch alone under GNU time, writing into a pipe whose reader stops
+# after ENDLESS bytes (partfetch then ends on the broken pipe).
+mkfifo "$WORK/fifo"
+head -c "$ENDLESS" <"$WORK/fifo" | wc -c >"$WORK/endless-bytes" &
+reader=$!
+/usr/bin/time -f '%e %U %S %M' -o "$WORK/endless-pf" "$BIN" -q "$BASE/endless.parts" - >"$WORK/fifo" 2>/dev/null || true
+wait "$reader" || true
+ENDLESS_BYTES=$(cat "$WORK/endless-bytes")
+ENDLESS_RSS=$(tail -n 1 "$WORK/endless-pf" | awk '{ print $4 }')
+ENDLESS_WALL=$(tail -n 1 "$WORK/endless-pf" | awk '{ print $1 }')
+nginx_stop "$WORK/nginx"
+
+PF=$(median "$WORK/many-partfetch" 1)
+CU=$(median "$WORK/many-curl" 1)
+R=$(ratio "$PF" "$CU")
+COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
+cat <<EOT
+
+## Manifests: $PARTS parts of 4 KiB, and an endless manifest
+
+$(date -u +%Y-%m-%d), $(nproc) cores, partfetch $COMMIT, curl $(curl --version | awk 'NR == 1 { print $2 }'),
+nginx on 127.0.0.1 (1 worker, \`keepalive_requests 100000\`). Medians of $RUNS runs,
+alternating. \`bench/manifest.sh\`.
+
+| measurement | partfetch | curl -K | partfetch / curl | target | met |
+| --- | ---: | ---: | ---: | --- | --- |
+| $PARTS parts, wall (s) | $PF | $CU | $R | ≤ 1.00 × curl | $(meets "$R" 1.0) |
+| $PARTS parts, CPU (s) | $(median "$WORK/many-partfetch" 2) | $(median "$WORK/many-curl" 2) | $(ratio "$(median "$WORK/many-partfetch" 2)" "$(median "$WORK/many-curl" 2)") | | |
+| $PARTS parts, connections (last run) | $PF_CONNS | $CURL_CONNS | | partfetch: 1 | $(meets "$PF_CONNS" 1) |
+| endless manifest, $ENDLESS_BYTES bytes streamed: peak RSS (KiB) | $ENDLESS_RSS | | | ≤ 8192 KiB | $(meets "$ENDLESS_RSS" 8192) |
+| endless manifest, wall (s) | $ENDLESS_WALL | | | | |
+EOT
