@@ -7,10 +7,11 @@
 #   bench/manifest.sh --quick    # 1 000 parts, 1 run; 128 MiB endless
 #
 # 1. A manifest of N parts of 4 KiB, each its own file on one nginx on
-#    127.0.0.1. partfetch streams the manifest to /dev/null; curl fetches
-#    the same N URLs in one invocation over one kept-alive connection
-#    (`curl -K list`). Alternating, medians. nginx's access log counts the
-#    connections each tool opened.
+#    127.0.0.1. partfetch streams the manifest to /dev/null, fetching each
+#    part when due (`-j 1`) and with its default window (8 parts at once);
+#    curl fetches the same N URLs in one invocation over one kept-alive
+#    connection (`curl -K list`). Alternating, medians. nginx's access log
+#    counts the connections each run opened.
 # 2. An endless tail-recursive manifest (`block` then itself): partfetch
 #    streams it into `head -c SIZE`; GNU time reports its peak RSS.
 #
@@ -66,26 +67,31 @@ expected=$((PARTS * 4096))
 got=$("$BIN" -q "$BASE/many.parts" - | wc -c)
 [ "$got" = "$expected" ] || die "partfetch gave $got bytes of the manifest, not $expected"
 
-# Distinct connections that served USER_AGENT's requests since log line FROM.
-connections_of() {
-  tail -n +"$2" "$WORK/nginx/access.log" | grep "\"$1/[^\"]*\"\$" | awk '{ print $1 }' | sort -u | wc -l
-}
-
 : >"$WORK/many-partfetch"
+: >"$WORK/many-parallel"
 : >"$WORK/many-curl"
-for i in $(seq "$RUNS"); do
+# Runs one of the three measurements and sets CONNS_<label> from the log.
+measure() {
+  local label=$1 from
+  shift
   from=$(($(wc -l <"$WORK/nginx/access.log") + 1))
+  time_run "$WORK/many-$label" "$@"
+  printf -v "CONNS_$label" '%s' "$(tail -n +"$from" "$WORK/nginx/access.log" | awk '{ print $1 }' | sort -u | wc -l)"
+}
+for i in $(seq "$RUNS"); do
   if [ $((i % 2)) = 1 ]; then
-    time_run "$WORK/many-partfetch" "$BIN" -q "$BASE/many.parts" -
-    time_run "$WORK/many-curl" curl -s -K "$WORK/curl.list"
+    measure partfetch "$BIN" -q -j 1 "$BASE/many.parts" -
+    measure parallel "$BIN" -q "$BASE/many.parts" -
+    measure curl curl -s -K "$WORK/curl.list"
   else
-    time_run "$WORK/many-curl" curl -s -K "$WORK/curl.list"
-    time_run "$WORK/many-partfetch" "$BIN" -q "$BASE/many.parts" -
+    measure curl curl -s -K "$WORK/curl.list"
+    measure parallel "$BIN" -q "$BASE/many.parts" -
+    measure partfetch "$BIN" -q -j 1 "$BASE/many.parts" -
   fi
-  PF_CONNS=$(connections_of partfetch "$from")
-  CURL_CONNS=$(connections_of curl "$from")
-  note "run $i/$RUNS: partfetch $(tail -n 1 "$WORK/many-partfetch") ($PF_CONNS connections), curl $(tail -n 1 "$WORK/many-curl") ($CURL_CONNS connections)"
+  note "run $i/$RUNS: partfetch -j1 $(tail -n 1 "$WORK/many-partfetch") ($CONNS_partfetch connections), -j8 $(tail -n 1 "$WORK/many-parallel") ($CONNS_parallel), curl $(tail -n 1 "$WORK/many-curl") ($CONNS_curl)"
 done
+PF_CONNS=$CONNS_partfetch
+CURL_CONNS=$CONNS_curl
 
 note "endless manifest: $ENDLESS through head -c"
 # partfetch alone under GNU time, writing into a pipe whose reader stops
@@ -114,9 +120,11 @@ alternating. \`bench/manifest.sh\`.
 
 | measurement | partfetch | curl -K | partfetch / curl | target | met |
 | --- | ---: | ---: | ---: | --- | --- |
-| $PARTS parts, wall (s) | $PF | $CU | $R | ≤ 1.00 × curl | $(meets "$R" 1.0) |
-| $PARTS parts, CPU (s) | $(median "$WORK/many-partfetch" 2) | $(median "$WORK/many-curl" 2) | $(ratio "$(median "$WORK/many-partfetch" 2)" "$(median "$WORK/many-curl" 2)") | | |
-| $PARTS parts, connections (last run) | $PF_CONNS | $CURL_CONNS | | partfetch: 1 | $(meets "$PF_CONNS" 1) |
+| $PARTS parts, \`-j 1\`, wall (s) | $PF | $CU | $R | ≤ 1.00 × curl | $(meets "$R" 1.0) |
+| $PARTS parts, \`-j 1\`, CPU (s) | $(median "$WORK/many-partfetch" 2) | $(median "$WORK/many-curl" 2) | $(ratio "$(median "$WORK/many-partfetch" 2)" "$(median "$WORK/many-curl" 2)") | | |
+| $PARTS parts, \`-j 1\`, connections (last run) | $PF_CONNS | $CURL_CONNS | | partfetch: 1 | $(meets "$PF_CONNS" 1) |
+| $PARTS parts, default window (8), wall (s) | $(median "$WORK/many-parallel" 1) | $CU | $(ratio "$(median "$WORK/many-parallel" 1)" "$CU") | | |
+| $PARTS parts, default window (8), connections (last run) | $CONNS_parallel | | | | |
 | endless manifest, $ENDLESS_BYTES bytes streamed: peak RSS (KiB) | $ENDLESS_RSS | | | ≤ 8192 KiB | $(meets "$ENDLESS_RSS" 8192) |
 | endless manifest, wall (s) | $ENDLESS_WALL | | | | |
 EOT

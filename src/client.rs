@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     ca_files: Vec<PathBuf>,
     warn: Option<WarningSink>,
     cache_limit: u64,
+    parallel: usize,
 }
 
 impl Default for ClientBuilder {
@@ -58,6 +59,7 @@ impl Default for ClientBuilder {
             ca_files: Vec::new(),
             warn: None,
             cache_limit: DEFAULT_CACHE_LIMIT,
+            parallel: crate::engine::DEFAULT_PARALLEL,
         }
     }
 }
@@ -127,6 +129,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How many parts of a manifest are fetched at once (default 8): the
+    /// current one and those after it, each into a bounded buffer. 1 reads
+    /// each part only when it is due, over one connection per server.
+    pub fn parallel(mut self, parts: usize) -> Self {
+        self.parallel = parts.max(1);
+        self
+    }
+
     /// Checks the options and builds the client.
     pub fn build(self) -> Result<Client> {
         for (name, value) in &self.headers {
@@ -166,6 +176,7 @@ impl ClientBuilder {
                 warn: self.warn,
             }),
             cache_limit: self.cache_limit,
+            parallel: self.parallel,
         })
     }
 }
@@ -175,6 +186,7 @@ impl ClientBuilder {
 pub struct Client {
     http: Arc<HttpSettings>,
     cache_limit: u64,
+    parallel: usize,
 }
 
 impl Client {
@@ -218,6 +230,11 @@ impl Client {
     /// the last, which may be shorter.
     pub fn download_file(&self, url: &str, chunk_size: usize) -> Result<FixedChunks<Stream>> {
         Ok(FixedChunks::new(self.open(url)?, chunk_size))
+    }
+
+    /// How many parts of a manifest are fetched at once.
+    pub fn parallel(&self) -> usize {
+        self.parallel
     }
 
     /// How many idle connections the pool holds (for tests and diagnostics).

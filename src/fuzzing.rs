@@ -195,9 +195,11 @@ fn reference_chunked(input: &[u8]) -> (Vec<u8>, Reference) {
         let Some((content_end, next)) = line_end(i) else {
             let over = input.len() - trailer_start > 64 * 1024;
             let bare_cr_inside = input[i..].iter().rev().skip(1).any(|&b| b == b'\r');
+            // A field is counted at its first byte, not at its line's end.
+            let field_too_many = input.get(i).is_some_and(|&b| b != b'\r') && fields >= 100;
             return (
                 body,
-                if over || bare_cr_inside {
+                if over || bare_cr_inside || field_too_many {
                     Reference::Invalid
                 } else {
                     Reference::Incomplete
@@ -240,7 +242,8 @@ pub fn url(data: &[u8]) {
 }
 
 /// A whole response, head and body, through the client's read path over an
-/// in-memory connection: the outcome is bytes or an error, never a panic.
+/// in-memory connection: the outcome is bytes or an error, never a panic;
+/// `last_chunk` lends again what `next_chunk` returned.
 pub fn response(data: &[u8]) {
     let mut conn = Connection::from_bytes(data.to_vec());
     let Ok(head) = conn.read_head() else {
@@ -258,6 +261,10 @@ pub fn response(data: &[u8]) {
                 assert!(!chunk.is_empty(), "a chunk is never empty");
                 total += chunk.len() as u64;
                 assert!(total <= data.len() as u64);
+                // `part` re-lends the chunk through `last_chunk`.
+                let chunk = chunk.to_vec();
+                assert_eq!(body.last_chunk(), chunk, "last_chunk is the chunk returned");
+                assert_eq!(body.received(), total);
             }
             Ok(None) => break true,
             Err(_) => break false,
@@ -389,6 +396,20 @@ mod tests {
             "no saved fuzz inputs under {}",
             root.display()
         );
+    }
+
+    #[test]
+    fn reference_and_decoder_agree_on_a_101st_trailer_field_cut_short() {
+        let mut sample = b"\x05".to_vec();
+        sample.extend_from_slice(b"3\r\nabc\r\n0\r\n");
+        for i in 0..100 {
+            sample.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        chunked(&sample);
+        sample.push(b'Y');
+        chunked(&sample);
+        sample.push(b'\r');
+        chunked(&sample);
     }
 
     #[test]

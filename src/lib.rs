@@ -1,6 +1,14 @@
 //! partfetch downloads a byte stream assembled from parts stored on many
 //! machines, and streams it while it downloads.
 //!
+//! Every layer is a [`ByteSource`]: the consumer pulls chunks, each a view
+//! into the layer's own buffer, so memory stays flat however long the
+//! stream. A `.parts` manifest ([`manifest`]) expands into the stream of its
+//! parts; a file sequence ([`sequence`]) splits any stream into files.
+//!
+//! Downloading a URL — a plain file or a manifest, detected by
+//! [`Client::open`]:
+//!
 //! ```no_run
 //! use partfetch::{ByteSource, Client};
 //!
@@ -13,10 +21,33 @@
 //! println!("{total} bytes");
 //! # Ok::<(), partfetch::Error>(())
 //! ```
+//!
+//! The layers compose over any source, here bytes in memory handed out
+//! three at a time: a file sequence of two files, split while it streams.
+//!
+//! ```
+//! use partfetch::source::SliceSource;
+//! use partfetch::{files_from_sequence, ByteSource};
+//!
+//! let stream = b"\0\0\0\x056.009\0\0\0\x06rules!";
+//! let mut source = SliceSource::chunked(&stream[..], 3);
+//! let mut seen = 0;
+//! while let Some(chunk) = source.next_chunk()? {
+//!     assert!(chunk.len() <= 3);
+//!     seen += chunk.len();
+//! }
+//! assert_eq!(seen, stream.len());
+//!
+//! let files = files_from_sequence(SliceSource::chunked(&stream[..], 3))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! assert_eq!(files, [b"6.009".to_vec(), b"rules!".to_vec()]);
+//! # Ok::<(), partfetch::Error>(())
+//! ```
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod engine;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

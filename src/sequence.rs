@@ -474,6 +474,42 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_claiming_4_gib_then_10_bytes_streams_the_10_then_fails() {
+        // The largest claim a prefix can make, 4 GiB - 1, then 10 bytes.
+        let mut stream = vec![0xff; PREFIX_LEN];
+        stream.extend_from_slice(b"0123456789");
+        let mut split = SequenceFiles::new(chunks(&stream, &[2, 9]));
+        let mut file = split.next_file().unwrap().unwrap();
+        assert_eq!(file.length(), u64::from(u32::MAX));
+        let mut got = Vec::new();
+        let err = loop {
+            match file.next_chunk() {
+                Ok(Some(chunk)) => got.extend_from_slice(chunk),
+                Ok(None) => panic!("a truncated file must not end cleanly"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, b"0123456789");
+        assert_eq!(err.kind(), ErrorKind::Sequence);
+        assert_eq!(
+            err.message(),
+            "the stream ended inside file 1: 4294967285 of its 4294967295 bytes missing"
+        );
+        assert!(split.next_file().unwrap().is_none());
+        // Collected whole, the claim is refused before any byte is kept.
+        let err = files_from_sequence(chunks(&stream, &[]))
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Limit);
+        assert_eq!(
+            err.message(),
+            "file 1 claims 4294967295 bytes, more than the maximum of 268435456 \
+             (the maximum file size)"
+        );
+    }
+
+    #[test]
     fn an_empty_stream_has_no_files() {
         assert!(files_from_sequence(chunks(&[], &[])).next().is_none());
     }

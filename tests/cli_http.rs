@@ -13,6 +13,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use support::cli::{self, Outcome, DEADLINE, VERSION};
+#[cfg(feature = "tls")]
+use support::TestPki;
 use support::{test_data, Blackhole, Body, Chunk, Reply, Request, Server, Step, TempDir};
 
 // ---------------------------------------------------------------- helpers
@@ -194,6 +196,21 @@ fn default_name_refuses_an_encoded_slash() {
         "nothing written: {:?}",
         dir.entries()
     );
+}
+
+#[test]
+fn default_name_refuses_a_control_character() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/a%1B%5B2Jb"));
+    outcome
+        .assert_code(2)
+        .assert_error_mentions(&["control character"]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+    assert!(server.requests().is_empty(), "refused before any request");
 }
 
 #[test]
@@ -640,6 +657,65 @@ fn redirect_to_non_http_scheme_is_an_error() {
 }
 
 #[test]
+fn redirect_loop_stops_at_the_limit() {
+    let server: Server = Server::start(|r| match r.path() {
+        "/a" => Reply::redirect(302, "/b"),
+        _ => Reply::redirect(302, "/a"),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/a"), &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["more than 20 redirects", "/a -> ", "/b"]);
+    assert_eq!(server.requests().len(), 21, "the first request and 20 hops");
+    assert!(outcome.stdout.is_empty());
+}
+
+#[test]
+fn thousand_hop_chain_stops_at_the_limit() {
+    let server: Server = hop_server(1000);
+    let outcome: Outcome = fetch_to_stdout(&server.url("/hop0x"), &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["more than 20 redirects", "/hop20x"]);
+    assert_eq!(server.requests().len(), 21, "no request after the limit");
+    assert!(outcome.stdout.is_empty());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn https_to_http_redirect_is_followed_with_a_warning_and_drops_credentials() {
+    let pki: TestPki = TestPki::new();
+    let plain: Server = Server::start(|_| Reply::ok("plain side"));
+    let location: String = plain.url("/end");
+    let secure: Server = Server::https(&pki, move |_| Reply::redirect(302, &location));
+    let url: String = format!("https://user:pw@localhost:{}/start", secure.port());
+    let ca: &str = pki.ca_pem_path().to_str().expect("utf-8 temp path");
+    let outcome: Outcome = cli::run(&["--cacert", ca, "-H", "Cookie: c=1", &url, "-"]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, b"plain side");
+    assert_eq!(
+        outcome.stderr,
+        format!(
+            "partfetch: warning: redirect from HTTPS to plain HTTP: \
+             https://localhost:{}/start -> {}\n",
+            secure.port(),
+            plain.url("/end")
+        ),
+        "one warning naming both URLs, without the credentials"
+    );
+    let first: Request = secure.last_request();
+    assert_eq!(first.header("authorization"), Some("Basic dXNlcjpwdw=="));
+    assert_eq!(first.header("cookie"), Some("c=1"));
+    let r: Request = plain.last_request();
+    assert_eq!(
+        r.header("authorization"),
+        None,
+        "Authorization sent over HTTP"
+    );
+    assert_eq!(r.header("cookie"), None, "Cookie sent over HTTP");
+}
+
+#[test]
 fn redirect_chain_uses_one_connection() {
     let server: Server = Server::start(|r| match r.path() {
         "/r1" => Reply::redirect(301, "/r2"),
@@ -912,6 +988,106 @@ fn chunk_size_overflow_is_an_error() {
     assert!(!out.exists());
 }
 
+#[test]
+fn malformed_length_and_coding_headers_are_errors() {
+    for (name, value, message) in [
+        ("Content-Length", "+5", "invalid Content-Length \"+5\""),
+        (
+            "Content-Length",
+            "5, 6",
+            "conflicting Content-Length values 5 and 6",
+        ),
+        (
+            "Transfer-Encoding",
+            "chunked, gzip",
+            "unsupported Transfer-Encoding \"chunked, gzip\"",
+        ),
+        (
+            "Transfer-Encoding",
+            "gzip, chunked",
+            "unsupported Transfer-Encoding \"gzip, chunked\"",
+        ),
+    ] {
+        let head: String =
+            format!("HTTP/1.1 200 OK\r\n{name}: {value}\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        let server: Server = Server::start(move |_| Reply::raw(head.clone()));
+        let url: String = server.url("/framing");
+        let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+        outcome
+            .assert_code(1)
+            .assert_error_mentions(&[message, &url]);
+        assert!(!out.exists(), "{name}: {value}");
+    }
+}
+
+#[test]
+fn body_longer_than_content_length_is_cut_at_the_length() {
+    let server: Server = Server::start(|_| {
+        Reply::raw(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and then some"[..])
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/long"), &[]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"hello");
+}
+
+#[test]
+fn one_megabyte_chunk_extension_is_an_error_without_hanging() {
+    let mut head: Vec<u8> = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;".to_vec();
+    head.resize(head.len() + 1_000_000, b'e');
+    let server: Server = Server::start(move |_| {
+        Reply::raw_steps(vec![
+            Step::Write(head.clone()),
+            Step::Sleep(Duration::from_secs(30)),
+        ])
+    });
+    let url: String = server.url("/ext");
+    let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["chunk extension longer than 4096 bytes", &url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        outcome.elapsed
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn endless_trailers_are_an_error_without_hanging() {
+    let start: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n";
+    // 10 000 trailer fields; and one trailer line that never ends.
+    let mut many: Vec<u8> = start.to_vec();
+    for i in 0..10_000 {
+        many.extend_from_slice(format!("X-T{i}: y\r\n").as_bytes());
+    }
+    let mut endless: Vec<u8> = start.to_vec();
+    endless.extend_from_slice(b"X-Endless: ");
+    endless.resize(endless.len() + (1 << 20), b'a');
+    for (bytes, message) in [
+        (many, "more than 100 chunked trailer fields"),
+        (endless, "chunked trailers larger than 65536 bytes"),
+    ] {
+        let server: Server = Server::start(move |_| {
+            Reply::raw_steps(vec![
+                Step::Write(bytes.clone()),
+                Step::Sleep(Duration::from_secs(30)),
+            ])
+        });
+        let url: String = server.url("/trailers");
+        let (outcome, _dir, out) = fetch_to_file(&url, &[]);
+        outcome
+            .assert_code(1)
+            .assert_error_mentions(&[message, &url]);
+        assert!(
+            outcome.elapsed < Duration::from_secs(5),
+            "took {:?}",
+            outcome.elapsed
+        );
+        assert!(!out.exists());
+    }
+}
+
 // ---------------------------------------------------------------- head bounds
 
 /// A response head with `count` header fields `X-Hn: <filler>`, then
@@ -972,6 +1148,27 @@ fn more_than_100_headers_is_an_error_without_hanging() {
     let url: String = server.url("/many");
     let outcome: Outcome = fetch_to_stdout(&url, &[]);
     outcome.assert_code(1).assert_error_mentions(&[&url]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn ten_thousand_headers_are_an_error_without_hanging() {
+    let head: Vec<u8> = head_with_fields(10_000, 1);
+    let server: Server = Server::start(move |_| {
+        Reply::raw_steps(vec![
+            Step::Write(head.clone()),
+            Step::Sleep(Duration::from_secs(30)),
+        ])
+    });
+    let url: String = server.url("/bomb");
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["response has more than 100 header fields", &url]);
     assert!(
         outcome.elapsed < Duration::from_secs(5),
         "took {:?}",
@@ -1045,6 +1242,30 @@ fn slow_steady_trickle_does_not_time_out() {
     let outcome: Outcome = fetch_to_stdout(&server.url("/trickle"), &["--timeout", "1"]);
     outcome.assert_quiet_success();
     assert_eq!(outcome.stdout, b"0123456789");
+}
+
+// ---------------------------------------------------------------- sequences
+
+#[test]
+fn sequence_prefix_claiming_4_gib_then_10_bytes_fails_and_leaves_no_file() {
+    // The largest claim a prefix can make (4 GiB - 1), then 10 bytes.
+    let server: Server = Server::start(|_| Reply::ok(&b"\xff\xff\xff\xff0123456789"[..]));
+    let url: String = server.url("/claim-seq.bin");
+    let (outcome, dir, _out) = fetch_to_file(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[
+        "the stream ended inside file 1",
+        "4294967285 of its 4294967295 bytes missing",
+    ]);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        outcome.elapsed
+    );
+    assert_eq!(
+        dir.entries(),
+        Vec::<String>::new(),
+        "no file, finished or not"
+    );
 }
 
 // ---------------------------------------------------------------- proxies

@@ -26,7 +26,11 @@ fn client() -> Client {
 }
 
 fn read_all(url: &str) -> partfetch::Result<Vec<u8>> {
-    let mut stream = client().open(url)?;
+    read_with(&client(), url)
+}
+
+fn read_with(client: &Client, url: &str) -> partfetch::Result<Vec<u8>> {
+    let mut stream = client.open(url)?;
     let mut out = Vec::new();
     while let Some(chunk) = stream.next_chunk()? {
         out.extend_from_slice(chunk);
@@ -217,7 +221,13 @@ fn nesting_deeper_than_64_is_an_error() {
     let err = read_all(&server.url("/d0.parts")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Manifest);
     assert!(err.to_string().contains("64"), "{err}");
-    assert!(server.requests().len() <= 70);
+    // 65 manifests, plus at most one window of prefetched `x` parts.
+    let bound = 65 + partfetch::engine::DEFAULT_PARALLEL;
+    assert!(
+        server.requests().len() <= bound,
+        "{}",
+        server.requests().len()
+    );
 }
 
 #[test]
@@ -425,6 +435,21 @@ fn when_no_alternative_can_continue_the_error_says_so() {
 }
 
 #[test]
+fn parts_served_chunked_arrive_whole() {
+    let a = test_data(70_000, 13);
+    let served = a.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"a\n--\n(size=7)\nb\n".to_vec()),
+        "/a" => Reply::chunked(served.chunks(9_999).map(<[u8]>::to_vec)),
+        "/b" => Reply::chunked(vec!["chu", "nked"]),
+        _ => Reply::status(404),
+    });
+    let got = read_all(&server.url("/m.parts")).unwrap();
+    assert_eq!(got.len(), a.len() + 7);
+    assert!(got == [a, b"chunked".to_vec()].concat(), "the bytes differ");
+}
+
+#[test]
 fn download_file_yields_chunks_of_exactly_the_asked_size() {
     let data = test_data(10_000, 12);
     let server = serve(vec![
@@ -451,7 +476,12 @@ fn a_manifest_of_many_parts_uses_one_connection_when_fetched_sequentially() {
         p if p.starts_with("/p") => Reply::ok(p.as_bytes().to_vec()),
         _ => Reply::status(404),
     });
-    let got = read_all(&server.url("/m.parts")).unwrap();
+    let sequential = Client::builder()
+        .no_env_proxy()
+        .parallel(1)
+        .build()
+        .unwrap();
+    let got = read_with(&sequential, &server.url("/m.parts")).unwrap();
     assert_eq!(
         got.len(),
         (0..300)
@@ -459,4 +489,112 @@ fn a_manifest_of_many_parts_uses_one_connection_when_fetched_sequentially() {
             .sum::<usize>()
     );
     assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn parts_fetched_in_parallel_arrive_in_order_whatever_their_sizes_and_delays() {
+    // 60 parts of pseudo-random sizes, each answered after a pseudo-random
+    // delay: later parts often finish first.
+    let sizes: Vec<usize> = (0..60u64)
+        .map(|i| ((i * 7919) % 300_000) as usize + 1)
+        .collect();
+    let manifest: String = (0..sizes.len()).map(|i| format!("p{i}\n--\n")).collect();
+    let served = sizes.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(manifest.clone().into_bytes()),
+        p => match p.strip_prefix("/p").and_then(|n| n.parse::<usize>().ok()) {
+            Some(i) if i < served.len() => Reply::ok(test_data(served[i], i as u64))
+                .delay(std::time::Duration::from_millis((i as u64 * 37) % 23)),
+            _ => Reply::status(404),
+        },
+    });
+    let expected: Vec<u8> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| test_data(n, i as u64))
+        .collect();
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), expected);
+    let connections = server.connections();
+    assert!(
+        (2..=1 + partfetch::engine::DEFAULT_PARALLEL).contains(&connections),
+        "{connections} connections"
+    );
+}
+
+#[test]
+fn failover_happens_inside_a_prefetched_part() {
+    let dead = dead_port();
+    let manifest = format!("a\n--\nhttp://127.0.0.1:{dead}/b\n/missing\n/b\n--\n/c\n");
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/a", test_data(100_000, 1)),
+        ("/b", test_data(50_000, 2)),
+        ("/c", test_data(10, 3)),
+    ]);
+    let expected = [
+        test_data(100_000, 1),
+        test_data(50_000, 2),
+        test_data(10, 3),
+    ]
+    .concat();
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), expected);
+    assert_eq!(count(&server, "/missing"), 1);
+}
+
+#[test]
+fn a_cached_url_is_fetched_once_even_when_its_parts_are_in_the_window_together() {
+    let server = serve(vec![
+        (
+            "/m.parts",
+            b"(*)\nc\n--\nx\n--\n(*)\nc\n--\n(*)\nc\n".to_vec(),
+        ),
+        ("/c", b"C".to_vec()),
+        ("/x", b"x".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"CxCC");
+    assert_eq!(count(&server, "/c"), 1);
+}
+
+#[test]
+fn a_part_failing_in_the_window_fails_the_download_with_its_line() {
+    let server = serve(vec![
+        ("/m.parts", b"a\n--\na\n--\nmissing\n--\na\n".to_vec()),
+        ("/a", b"A".to_vec()),
+    ]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("line 5"), "{err}");
+}
+
+#[test]
+fn the_first_part_streams_before_the_manifest_has_finished_arriving() {
+    // The manifest's first part arrives at once, the rest only after a long
+    // pause: the first part must not wait for it.
+    let pause = std::time::Duration::from_secs(20);
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/slow.parts" => {
+            let rest = b"b\n";
+            let first = b"a\n--\n";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                first.len() + rest.len()
+            );
+            Reply::raw_steps(vec![
+                support::Step::Write([head.as_bytes(), first].concat()),
+                support::Step::Sleep(pause),
+                support::Step::Write(rest.to_vec()),
+            ])
+        }
+        "/a" => Reply::ok(b"A".to_vec()),
+        "/b" => Reply::ok(b"B".to_vec()),
+        _ => Reply::status(404),
+    });
+    let started = std::time::Instant::now();
+    let mut stream = client().open(&server.url("/slow.parts")).unwrap();
+    assert_eq!(stream.next_chunk().unwrap(), Some(&b"A"[..]));
+    assert!(
+        started.elapsed() < pause / 2,
+        "the first part waited for the whole manifest"
+    );
+    assert_eq!(count(&server, "/b"), 0);
 }

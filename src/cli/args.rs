@@ -47,6 +47,8 @@ pub struct Download {
     /// `Some(true)` for `--sequence`, `Some(false)` for `--no-sequence`.
     pub sequence: Option<bool>,
     pub cache_limit: Option<u64>,
+    /// `-j/--parallel`: parts of a manifest fetched at once.
+    pub parallel: Option<usize>,
 }
 
 /// A usage mistake, said in a sentence.
@@ -76,6 +78,8 @@ Options:
       --sequence          treat the stream as a file sequence
       --no-sequence       do not, even if the URL contains -seq
       --cache-limit SIZE  memory for (*) parts of a manifest (default 64M)
+  -j, --parallel N        parts of a manifest fetched at once (default 8;
+                          1 fetches each part when due, one connection)
   -q, --quiet             no progress line
       --progress          a progress line even when stderr is not a terminal
   -h, --help              this text
@@ -107,6 +111,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         user_agent: None,
         sequence: None,
         cache_limit: None,
+        parallel: None,
     };
     let mut options_ended = false;
     while let Some(arg) = args.next() {
@@ -158,6 +163,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     })?);
             }
             "--cache-limit" => d.cache_limit = Some(size(&name, &value("a size")?)?),
+            "-j" | "--parallel" => d.parallel = Some(count(&name, &value("a number")?, 1, 64)?),
             _ => return Err(UsageError(format!("unknown option {name}"))),
         }
         if inline.is_some() && !takes_value(&name) {
@@ -191,6 +197,8 @@ fn takes_value(name: &str) -> bool {
             | "--timeout"
             | "--max-redirects"
             | "--cache-limit"
+            | "-j"
+            | "--parallel"
     )
 }
 
@@ -241,6 +249,18 @@ fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
             "{name} takes a positive number of seconds, not {text:?}"
         ))
     })
+}
+
+/// A whole number from `min` to `max`.
+fn count(name: &str, text: &str, min: usize, max: usize) -> Result<usize, UsageError> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{name} takes a whole number from {min} to {max}, not {text:?}"
+            ))
+        })
 }
 
 /// `1048576`, `512K`, `64M`, `2G` (powers of 1024).
@@ -313,6 +333,7 @@ mod tests {
             "3",
             "--cache-limit",
             "1M",
+            "-j3",
             "http://h/",
         ]);
         assert_eq!(
@@ -327,6 +348,10 @@ mod tests {
         assert_eq!(d.connect_timeout, Some(Duration::from_secs(2)));
         assert_eq!(d.max_redirects, Some(3));
         assert_eq!(d.cache_limit, Some(1 << 20));
+        assert_eq!(d.parallel, Some(3));
+        for bad in ["0", "65", "x"] {
+            assert!(parse_strs(&["--parallel", bad, "http://h/"]).is_err());
+        }
     }
 
     #[test]

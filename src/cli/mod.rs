@@ -117,6 +117,9 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     for ca in &d.cacert {
         builder = builder.ca_file(ca.clone());
     }
+    if let Some(parts) = d.parallel {
+        builder = builder.parallel(parts);
+    }
     if let Some(limit) = d.cache_limit {
         builder = builder.cache_limit(limit);
     }

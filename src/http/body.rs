@@ -96,6 +96,15 @@ impl HttpBody {
         matches!(self.state, State::Done)
     }
 
+    /// True when the next `next_chunk` can start without waiting for the
+    /// network: the body is over, or bytes of it have already arrived.
+    pub fn has_bytes_ready(&mut self) -> bool {
+        match (&self.state, self.conn.as_mut()) {
+            (State::Done, _) | (_, None) => true,
+            (_, Some(conn)) => conn.has_bytes_ready(),
+        }
+    }
+
     /// Reads and discards the rest of a body of at most `limit` more bytes,
     /// so that its connection can be reused; a longer body is dropped with
     /// its connection. Errors are ignored: this is only an optimisation.
@@ -220,11 +229,9 @@ impl ByteSource for HttpBody {
                     }
                     if let Some(range) = data {
                         if !range.is_empty() {
-                            self.received += range.len() as u64;
-                            let conn = self.conn.as_ref().expect("still held");
-                            return Ok(Some(
-                                &conn.buffer()[start + range.start..start + range.end],
-                            ));
+                            // Through `lend`, so that `last_chunk` (which
+                            // `part` reads) is this chunk too.
+                            return Ok(Some(self.lend(start + range.start..start + range.end)));
                         }
                     }
                     if done {
@@ -246,5 +253,70 @@ impl ByteSource for HttpBody {
 impl Drop for HttpBody {
     fn drop(&mut self) {
         self.release_if_done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of `framing` read from a connection whose peer sends `bytes`
+    /// and closes: the bytes handed on, and how the body ended.
+    fn read(bytes: &[u8], framing: Framing) -> (Vec<u8>, Result<()>) {
+        let url = Url::parse("http://body.test/x").unwrap();
+        let mut body = HttpBody::new(Connection::from_bytes(bytes.to_vec()), framing, None, url);
+        let mut out = Vec::new();
+        loop {
+            match body.next_chunk() {
+                Ok(Some(chunk)) => out.extend_from_slice(chunk),
+                Ok(None) => return (out, Ok(())),
+                Err(e) => return (out, Err(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn last_chunk_lends_the_chunk_just_returned_whatever_the_framing() {
+        for (bytes, framing) in [
+            (&b"hello"[..], Framing::Length(5)),
+            (b"hello", Framing::UntilClose),
+            (b"5\r\nhello\r\n0\r\n\r\n", Framing::Chunked),
+        ] {
+            let url = Url::parse("http://body.test/x").unwrap();
+            let conn = Connection::from_bytes(bytes.to_vec());
+            let mut body = HttpBody::new(conn, framing, None, url);
+            let chunk = body.next_chunk().unwrap().unwrap().to_vec();
+            assert_eq!(chunk, b"hello", "{framing:?}");
+            assert_eq!(body.last_chunk(), b"hello", "{framing:?}");
+            assert_eq!(body.received(), 5, "{framing:?}");
+        }
+    }
+
+    #[test]
+    fn a_body_longer_than_its_content_length_is_cut_at_the_length() {
+        let (out, end) = read(b"helloEXTRA BYTES", Framing::Length(5));
+        assert_eq!(out, b"hello");
+        assert!(end.is_ok());
+    }
+
+    #[test]
+    fn a_body_shorter_than_its_content_length_is_an_error_naming_both_counts() {
+        let (out, end) = read(b"hel", Framing::Length(5));
+        assert_eq!(out, b"hel");
+        let err = end.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol);
+        assert_eq!(
+            err.to_string(),
+            "connection closed early: received 3 of 5 bytes: http://body.test/x"
+        );
+    }
+
+    #[test]
+    fn a_chunked_body_cut_before_its_last_chunk_is_an_error() {
+        let (out, end) = read(b"5\r\nhello\r\n", Framing::Chunked);
+        assert_eq!(out, b"hello");
+        let err = end.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol);
+        assert!(err.message().contains("before its last chunk"), "{err}");
     }
 }

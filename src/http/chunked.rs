@@ -352,4 +352,47 @@ mod tests {
             ErrorKind::Limit
         );
     }
+
+    #[test]
+    fn an_endless_trailer_line_hits_the_byte_limit() {
+        let mut line = b"0\r\nX-Endless: ".to_vec();
+        line.resize(1 << 20, b'a');
+        let err = decode_in_steps(&line, 4096).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Limit);
+        assert_eq!(err.message(), "chunked trailers larger than 65536 bytes");
+    }
+
+    #[test]
+    fn a_101st_trailer_field_is_refused_at_its_first_byte() {
+        let mut trailers = b"0\r\n".to_vec();
+        for i in 0..MAX_HEADERS {
+            trailers.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        let (_, done) = decode_in_steps(&trailers, 7).unwrap();
+        assert!(!done);
+        trailers.push(b'Y');
+        let err = decode_in_steps(&trailers, 7).unwrap_err();
+        assert_eq!(err.message(), "more than 100 chunked trailer fields");
+    }
+
+    #[test]
+    fn size_errors_say_what_was_found() {
+        let message = |input: &[u8]| decode_in_steps(input, 64).unwrap_err().to_string();
+        assert_eq!(
+            message(b"+5\r\n"),
+            "invalid chunk size: expected a hex digit, found '+'"
+        );
+        assert_eq!(
+            message(b" 5\r\n"),
+            "invalid chunk size: expected a hex digit, found byte 0x20"
+        );
+        assert_eq!(
+            message(b"00000000000000005\r\n"),
+            "chunk size longer than 16 hex digits"
+        );
+        assert_eq!(
+            message(b"ffffffffffffffffff\r\n"),
+            "chunk size longer than 16 hex digits"
+        );
+    }
 }

@@ -301,23 +301,42 @@ impl Connection {
         )
     }
 
+    /// True when a read would not wait: bytes are buffered here or in TLS,
+    /// or have arrived on the socket (or it was closed).
+    pub fn has_bytes_ready(&mut self) -> bool {
+        if self.pos != self.end {
+            return true;
+        }
+        match &mut self.stream {
+            Stream::Plain(tcp) => socket_has_bytes(tcp),
+            Stream::Memory(_) => true,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.has_bytes_ready(),
+        }
+    }
+
     /// True when the peer has closed or sent unasked-for bytes while idle:
     /// such a connection must not carry another request.
     pub fn is_stale(&self) -> bool {
         if self.pos != self.end {
             return true;
         }
-        let Some(tcp) = self.stream.tcp() else {
-            return true;
-        };
-        if tcp.set_nonblocking(true).is_err() {
-            return true;
-        }
-        let mut probe = [0u8; 1];
-        let stale =
-            !matches!(tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
-        stale || tcp.set_nonblocking(false).is_err()
+        self.stream.tcp().map_or(true, socket_has_bytes)
     }
+}
+
+/// True when a read on `tcp` would not block: bytes have arrived, the peer
+/// closed, or the socket failed.
+pub(crate) fn socket_has_bytes(tcp: &TcpStream) -> bool {
+    if tcp.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut probe = [0u8; 1];
+    let ready =
+        !matches!(tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+    // A socket left non-blocking would fail the next read: treat it as ready
+    // so that read reports the problem.
+    ready || tcp.set_nonblocking(false).is_err()
 }
 
 fn connect_tcp(url: &Url, settings: &ConnectSettings) -> Result<TcpStream> {

@@ -134,6 +134,22 @@ mod tests {
     }
 
     #[test]
+    fn https_to_http_drops_credentials_headers_and_userinfo() {
+        let headers = vec![
+            ("Authorization".to_string(), "Bearer x".to_string()),
+            ("Cookie".to_string(), "a=b".to_string()),
+            ("Proxy-Authorization".to_string(), "Basic y".to_string()),
+            ("X-Other".to_string(), "kept".to_string()),
+        ];
+        let first = url("https://u:p@h/a");
+        let kept = headers_for(&first, &url("http://h/a"), &headers);
+        assert_eq!(kept, vec![("X-Other".to_string(), "kept".to_string())]);
+        let next = target(&first, Some("http://h/a")).unwrap();
+        assert_eq!(next.userinfo(), None);
+        assert!(is_downgrade(&first, &next));
+    }
+
+    #[test]
     fn https_to_http_is_a_downgrade() {
         assert!(is_downgrade(&url("https://h/"), &url("http://h/")));
         assert!(!is_downgrade(&url("http://h/"), &url("https://h/")));

@@ -275,6 +275,22 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_headers_are_refused_complete_or_cut_at_the_head_limit() {
+        let mut text = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..10_000 {
+            text.push_str(&format!("X-{i}: y\r\n"));
+        }
+        text.push_str("\r\n");
+        assert!(text.len() > MAX_HEAD_BYTES);
+        // Whole, and as much of it as a connection buffers before giving up.
+        for buf in [text.as_bytes(), &text.as_bytes()[..MAX_HEAD_BYTES]] {
+            let err = parse_head(buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Limit);
+            assert_eq!(err.message(), "response has more than 100 header fields");
+        }
+    }
+
+    #[test]
     fn content_length_frames_and_keeps_alive() {
         let p = plan("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").unwrap();
         assert_eq!(

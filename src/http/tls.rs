@@ -98,6 +98,19 @@ impl TlsStream {
         Ok(stream)
     }
 
+    /// True when a read would not wait for the network: plaintext or
+    /// ciphertext is buffered, or bytes have arrived on the socket.
+    pub fn has_bytes_ready(&mut self) -> bool {
+        if self.start < self.end {
+            return true;
+        }
+        match self.tls.process_new_packets() {
+            Ok(state) if state.plaintext_bytes_to_read() > 0 => true,
+            Ok(_) => crate::http::conn::socket_has_bytes(&self.tcp),
+            Err(_) => true,
+        }
+    }
+
     /// The TCP socket under the stream.
     pub fn tcp(&self) -> &std::net::TcpStream {
         &self.tcp

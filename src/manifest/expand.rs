@@ -14,9 +14,11 @@
 //! A part's own alternatives and mid-stream failover are `part`'s; parsing
 //! lines is `parse`'s.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::client::Client;
+use crate::engine::window::{Event, Prefetcher, Slot};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Response};
 use crate::manifest::cache::{Cache, CacheFill};
@@ -30,9 +32,12 @@ use crate::url::Url;
 /// bound keeps memory bounded.
 pub const MAX_NESTING: usize = 64;
 
-/// A manifest body up to this size is read whole before its first part is
-/// fetched, which frees its connection to fetch the parts (one connection
-/// for a whole download from one server). A longer one streams.
+/// Before its first part is fetched, a manifest body is read as far as it
+/// has already arrived, up to this size. A manifest that arrives at once
+/// (the usual case) is thus read whole, which frees its connection to fetch
+/// the parts: one connection for a whole download from one server. A
+/// manifest still on its way, or a longer one, streams: its first part
+/// starts without waiting for the rest.
 pub const MANIFEST_PREFETCH: usize = 1024 * 1024;
 
 /// The size of the chunks a cached part is handed out in.
@@ -65,6 +70,20 @@ struct Fallback {
     manifest: Url,
 }
 
+/// A part read from a manifest but not yet streamed, maybe being fetched.
+struct Upcoming {
+    spec: PartSpec,
+    slot: Option<Slot>,
+}
+
+/// What reading a manifest's next part gave.
+enum Read {
+    Part(PartSpec),
+    End,
+    /// Only with `wait == false`: the next part has not arrived yet.
+    NotYet,
+}
+
 /// One open manifest.
 struct Frame {
     url: Url,
@@ -73,7 +92,11 @@ struct Frame {
     pending: Vec<u8>,
     pending_pos: usize,
     finished: bool,
-    lookahead: Option<Result<Option<PartSpec>>>,
+    /// Parts read ahead, in order (the window prefetches from here).
+    ahead: VecDeque<Upcoming>,
+    /// Set once reading ahead met the manifest's end (or an error in it),
+    /// which comes after the parts in `ahead`.
+    ahead_end: Option<Result<()>>,
     /// The parts this frame's stream serves, innermost last; older entries
     /// come from frames that tail calls replaced.
     fallbacks: Vec<Fallback>,
@@ -87,7 +110,7 @@ impl Frame {
         let mut body = Some(response.into_body());
         let mut pending = Vec::new();
         while let Some(source) = body.as_mut() {
-            if pending.len() >= MANIFEST_PREFETCH {
+            if pending.len() >= MANIFEST_PREFETCH || !source.has_bytes_ready() {
                 break;
             }
             match source.next_chunk()? {
@@ -102,36 +125,88 @@ impl Frame {
             pending,
             pending_pos: 0,
             finished: false,
-            lookahead: None,
+            ahead: VecDeque::new(),
+            ahead_end: None,
             fallbacks,
         })
     }
 
-    /// The next part and whether it is the manifest's last.
-    fn next_part(&mut self) -> Result<Option<(PartSpec, bool)>> {
-        let current = match self.lookahead.take() {
-            Some(result) => result?,
-            None => self.read_part()?,
-        };
-        let Some(current) = current else {
-            return Ok(None);
-        };
-        let after = self.read_part();
-        let is_last = matches!(after, Ok(None));
-        self.lookahead = Some(after);
-        Ok(Some((current, is_last)))
+    /// The next part, with its prefetch slot if it has one.
+    fn next_part(&mut self) -> Result<Option<Upcoming>> {
+        if let Some(upcoming) = self.ahead.pop_front() {
+            return Ok(Some(upcoming));
+        }
+        match self.ahead_end.take() {
+            Some(end) => end.map(|()| None),
+            None => Ok(self.read_part()?.map(|spec| Upcoming { spec, slot: None })),
+        }
     }
 
+    /// Reads one more part into `ahead` if it has already arrived; false
+    /// when there is none to read now.
+    fn read_ahead(&mut self) -> bool {
+        if self.ahead_end.is_some() {
+            return false;
+        }
+        match self.read(false) {
+            Ok(Read::Part(spec)) => {
+                self.ahead.push_back(Upcoming { spec, slot: None });
+                true
+            }
+            Ok(Read::End) => {
+                self.ahead_end = Some(Ok(()));
+                false
+            }
+            Ok(Read::NotYet) => false,
+            Err(err) => {
+                self.ahead_end = Some(Err(err));
+                false
+            }
+        }
+    }
+
+    /// Whether the part `next_part` returned last is the manifest's last.
+    ///
+    /// Asked only when that part turns out to be a manifest (the one case
+    /// where tail position matters), because answering may wait for more
+    /// of this manifest to arrive: a plain first part streams at once.
+    fn last_part_was_last(&mut self) -> bool {
+        if !self.ahead.is_empty() {
+            return false;
+        }
+        if self.ahead_end.is_none() {
+            match self.read_part() {
+                Ok(Some(spec)) => {
+                    self.ahead.push_back(Upcoming { spec, slot: None });
+                    return false;
+                }
+                Ok(None) => self.ahead_end = Some(Ok(())),
+                Err(err) => self.ahead_end = Some(Err(err)),
+            }
+        }
+        // A parse error is not the end: it surfaces at the next part.
+        matches!(self.ahead_end, Some(Ok(())))
+    }
+
+    /// The next part, waiting for the manifest's bytes if need be.
     fn read_part(&mut self) -> Result<Option<PartSpec>> {
+        match self.read(true)? {
+            Read::Part(spec) => Ok(Some(spec)),
+            Read::End | Read::NotYet => Ok(None),
+        }
+    }
+
+    /// The next part; without `wait`, only from bytes already received.
+    fn read(&mut self, wait: bool) -> Result<Read> {
         loop {
             if self.finished {
-                return Ok(None);
+                return Ok(Read::End);
             }
             if self.pending_pos < self.pending.len() {
                 let (used, part) = self.parser.feed(&self.pending[self.pending_pos..])?;
                 self.pending_pos += used;
-                if part.is_some() {
-                    return Ok(part);
+                if let Some(part) = part {
+                    return Ok(Read::Part(part));
                 }
                 if used > 0 {
                     continue;
@@ -139,6 +214,14 @@ impl Frame {
             }
             self.pending.clear();
             self.pending_pos = 0;
+            if !wait
+                && self
+                    .body
+                    .as_mut()
+                    .is_some_and(|body| !body.has_bytes_ready())
+            {
+                return Ok(Read::NotYet);
+            }
             let chunk = match self.body.as_mut() {
                 Some(body) => body.next_chunk()?,
                 None => None,
@@ -148,7 +231,10 @@ impl Frame {
                 None => {
                     self.body = None;
                     self.finished = true;
-                    return self.parser.finish();
+                    return Ok(match self.parser.finish()? {
+                        Some(part) => Read::Part(part),
+                        None => Read::End,
+                    });
                 }
             }
         }
@@ -167,6 +253,23 @@ enum Current {
         position: usize,
         chunk: std::ops::Range<usize>,
     },
+    /// A part fetched ahead by the window, drained from its slot.
+    Prefetched {
+        slot: Slot,
+        data: Vec<u8>,
+        fallback: Box<Fallback>,
+        /// Some of the part's bytes were handed on already.
+        started: bool,
+    },
+}
+
+/// Where the part being opened sits, for tail calls.
+#[derive(Clone, Copy)]
+enum Position {
+    /// The part the top frame just yielded: a tail call if it is its last.
+    OfTopFrame,
+    /// A fallback of a frame that failed: never a tail call.
+    Nested,
 }
 
 /// Why an expansion step failed.
@@ -177,9 +280,32 @@ enum Failure {
     Fatal(Error),
 }
 
+/// The plan of a part as the manifest gives it.
+fn plan_of(spec: &PartSpec) -> PartPlan {
+    PartPlan {
+        alternatives: spec.alternatives.clone(),
+        size: spec.size,
+        sha256: spec.sha256,
+    }
+}
+
+/// The error for a part none of whose alternatives could be opened, naming
+/// the manifest line it comes from.
+fn part_failed(part: &Fallback, err: Error) -> Error {
+    Error::new(
+        err.kind(),
+        format!("part at line {} failed: {}", part.line, err.message()),
+    )
+    .with_subject(part.manifest.redacted())
+    .with_causes(err.causes().to_vec())
+}
+
 /// The stream a manifest stands for.
 pub struct ManifestStream {
     client: Client,
+    /// Parts fetched at once; 1 reads each part in place when it is due.
+    parallel: usize,
+    prefetcher: Prefetcher,
     stack: Vec<Frame>,
     current: Current,
     cache: Cache,
@@ -194,8 +320,11 @@ impl ManifestStream {
     pub fn new(client: Client, url: Url, response: Response, cache_limit: u64) -> Result<Self> {
         let frame = Frame::open(url.clone(), response, Vec::new())
             .map_err(|e| e.with_subject(url.redacted()))?;
+        let parallel = client.parallel();
         Ok(ManifestStream {
             client,
+            parallel,
+            prefetcher: Prefetcher::new(parallel),
             stack: vec![frame],
             current: Current::Idle,
             cache: Cache::new(cache_limit),
@@ -251,6 +380,57 @@ impl ManifestStream {
                     self.expanded_since_output.clear();
                     return Ok(true);
                 }
+                Current::Prefetched {
+                    slot,
+                    data,
+                    fallback,
+                    started,
+                } => match slot.next_event() {
+                    Event::Data(bytes) => {
+                        *data = bytes;
+                        *started = true;
+                        self.produced += data.len() as u64;
+                        self.expanded_since_output.clear();
+                        return Ok(true);
+                    }
+                    Event::End { .. } => self.finish_part(),
+                    Event::Failed(err) => {
+                        let err = if *started {
+                            err
+                        } else {
+                            part_failed(fallback, err)
+                        };
+                        self.current = Current::Idle;
+                        self.recover(err)?;
+                    }
+                    Event::Manifest {
+                        index,
+                        response,
+                        causes,
+                    } => {
+                        let mut part = *fallback.clone();
+                        self.current = Current::Idle;
+                        let opened = Ok(Opened::Manifest {
+                            index,
+                            response: *response,
+                            causes,
+                        });
+                        let taken = self
+                            .take_opened(&mut part, opened, Position::OfTopFrame, &mut Vec::new())
+                            .and_then(|done| {
+                                if done {
+                                    Ok(())
+                                } else {
+                                    self.open_alternatives(part, Position::OfTopFrame, Vec::new())
+                                }
+                            });
+                        match taken {
+                            Ok(()) => {}
+                            Err(Failure::Part(err)) => self.recover(err)?,
+                            Err(Failure::Fatal(err)) => return Err(err),
+                        }
+                    }
+                },
                 Current::Idle => {
                     let Some(frame) = self.stack.last_mut() else {
                         return Ok(false);
@@ -259,9 +439,22 @@ impl ManifestStream {
                         Ok(None) => {
                             self.stack.pop();
                         }
-                        Ok(Some((spec, is_last))) => {
+                        Ok(Some(Upcoming { spec, slot })) => {
                             let manifest = frame.url.clone();
-                            match self.start_part(spec, is_last, manifest) {
+                            let started = match slot {
+                                Some(slot) => {
+                                    self.current = Current::Prefetched {
+                                        slot,
+                                        fallback: Box::new(self.fallback_for(spec, manifest)),
+                                        data: Vec::new(),
+                                        started: false,
+                                    };
+                                    Ok(())
+                                }
+                                None => self.start_part(spec, manifest),
+                            };
+                            self.fill_window();
+                            match started {
                                 Ok(()) => {}
                                 Err(Failure::Part(err)) => self.recover(err)?,
                                 Err(Failure::Fatal(err)) => return Err(err),
@@ -281,6 +474,7 @@ impl ManifestStream {
         match &self.current {
             Current::Part { reader, .. } => reader.chunk(),
             Current::Cached { bytes, chunk, .. } => &bytes[chunk.clone()],
+            Current::Prefetched { data, .. } => data,
             Current::Idle => &[],
         }
     }
@@ -299,14 +493,22 @@ impl ManifestStream {
         self.parts_done += 1;
     }
 
-    fn start_part(&mut self, spec: PartSpec, is_last: bool, manifest: Url) -> Result<(), Failure> {
-        let plan = PartPlan {
-            alternatives: spec.alternatives,
-            size: spec.size,
-            sha256: spec.sha256,
-        };
+    /// The failover state of a part that starts now.
+    fn fallback_for(&self, spec: PartSpec, manifest: Url) -> Fallback {
+        Fallback {
+            plan: plan_of(&spec),
+            next: 0,
+            causes: Vec::new(),
+            cacheable: spec.cacheable,
+            started_at: self.produced,
+            line: spec.line,
+            manifest,
+        }
+    }
+
+    fn start_part(&mut self, spec: PartSpec, manifest: Url) -> Result<(), Failure> {
         if spec.cacheable {
-            if let Some(bytes) = self.cache.lookup(&plan.alternatives) {
+            if let Some(bytes) = self.cache.lookup(&spec.alternatives) {
                 self.current = Current::Cached {
                     bytes,
                     position: 0,
@@ -315,27 +517,62 @@ impl ManifestStream {
                 return Ok(());
             }
         }
-        let fallback = Fallback {
-            plan,
-            next: 0,
-            causes: Vec::new(),
-            cacheable: spec.cacheable,
-            started_at: self.produced,
-            line: spec.line,
-            manifest,
+        let fallback = self.fallback_for(spec, manifest);
+        self.open_alternatives(fallback, Position::OfTopFrame, Vec::new())
+    }
+
+    /// Starts fetching the parts after the current one, up to the window:
+    /// those the top manifest has already delivered, in order. Parts marked
+    /// `(*)` are left to be read in place when due, so that the cache sees
+    /// them in order: a cached URL is then never fetched twice.
+    fn fill_window(&mut self) {
+        if self.parallel <= 1 {
+            return;
+        }
+        let current = usize::from(matches!(self.current, Current::Prefetched { .. }));
+        let mut in_flight = current
+            + self
+                .stack
+                .iter()
+                .flat_map(|frame| &frame.ahead)
+                .filter(|upcoming| upcoming.slot.is_some())
+                .count();
+        let ManifestStream {
+            stack,
+            prefetcher,
+            client,
+            parallel,
+            ..
+        } = self;
+        let Some(frame) = stack.last_mut() else {
+            return;
         };
-        self.open_alternatives(fallback, is_last, Vec::new())
+        let mut index = 0;
+        while in_flight < *parallel {
+            if index == frame.ahead.len()
+                && (frame.ahead.len() >= 2 * *parallel || !frame.read_ahead())
+            {
+                break;
+            }
+            let upcoming = &mut frame.ahead[index];
+            if upcoming.slot.is_none() && !upcoming.spec.cacheable {
+                let plan = plan_of(&upcoming.spec);
+                upcoming.slot = Some(prefetcher.start(client, plan, is_manifest));
+                in_flight += 1;
+            }
+            index += 1;
+        }
     }
 
     /// Opens the first alternative of `part` from `part.next` that works. A
-    /// manifest alternative becomes a frame; `tail` says whether that frame
-    /// replaces the top one. `inherited` are older fallbacks the new frame
-    /// keeps.
+    /// manifest alternative becomes a frame, which replaces the top one when
+    /// `position` says the part is the last of the top frame. `inherited`
+    /// are older fallbacks the new frame keeps.
     fn open_alternatives(
         &mut self,
         mut part: Fallback,
-        tail: bool,
-        inherited: Vec<Fallback>,
+        position: Position,
+        mut inherited: Vec<Fallback>,
     ) -> Result<(), Failure> {
         loop {
             let opened = part::open(
@@ -345,75 +582,93 @@ impl ManifestStream {
                 std::mem::take(&mut part.causes),
                 is_manifest,
             );
-            match opened {
-                Err(err) => {
-                    let err = Error::new(
-                        err.kind(),
-                        format!("part at line {} failed: {}", part.line, err.message()),
-                    )
-                    .with_subject(part.manifest.redacted())
-                    .with_causes(err.causes().to_vec());
-                    return Err(Failure::Part(err));
+            if self.take_opened(&mut part, opened, position, &mut inherited)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Makes what opening `part` gave the current stream: true when done,
+    /// false when the alternatives after the one that answered must be
+    /// tried (it was a manifest that would not open).
+    fn take_opened(
+        &mut self,
+        part: &mut Fallback,
+        opened: Result<Opened>,
+        position: Position,
+        inherited: &mut Vec<Fallback>,
+    ) -> Result<bool, Failure> {
+        match opened {
+            Err(err) => Err(Failure::Part(part_failed(part, err))),
+            Ok(Opened::Plain(reader)) => {
+                let fill = part.cacheable.then(|| CacheFill::new(self.cache.room()));
+                self.current = Current::Part {
+                    reader: Box::new(reader),
+                    fill,
+                };
+                Ok(true)
+            }
+            Ok(Opened::Manifest {
+                index,
+                response,
+                causes,
+            }) => {
+                let url = part.plan.alternatives[index].clone();
+                part.next = index + 1;
+                part.causes = causes;
+                if self.expanded_since_output.contains(&url) {
+                    return Err(Failure::Fatal(
+                        Error::new(
+                            ErrorKind::Manifest,
+                            "manifest loop: expanded again before producing any byte",
+                        )
+                        .with_subject(url.redacted()),
+                    ));
                 }
-                Ok(Opened::Plain(reader)) => {
-                    let fill = part.cacheable.then(|| CacheFill::new(self.cache.room()));
-                    self.current = Current::Part {
-                        reader: Box::new(reader),
-                        fill,
-                    };
-                    return Ok(());
+                let tail = match position {
+                    Position::OfTopFrame => self
+                        .stack
+                        .last_mut()
+                        .is_some_and(|frame| frame.last_part_was_last()),
+                    Position::Nested => false,
+                };
+                let depth_after = self.stack.len() + usize::from(!tail);
+                if depth_after > MAX_NESTING {
+                    return Err(Failure::Fatal(
+                        Error::new(
+                            ErrorKind::Manifest,
+                            format!("more than {MAX_NESTING} manifests nested"),
+                        )
+                        .with_subject(url.redacted()),
+                    ));
                 }
-                Ok(Opened::Manifest {
-                    index,
-                    response,
-                    causes,
-                }) => {
-                    let url = part.plan.alternatives[index].clone();
-                    part.next = index + 1;
-                    part.causes = causes;
-                    if self.expanded_since_output.contains(&url) {
-                        return Err(Failure::Fatal(
-                            Error::new(
-                                ErrorKind::Manifest,
-                                "manifest loop: expanded again before producing any byte",
-                            )
-                            .with_subject(url.redacted()),
-                        ));
-                    }
-                    let depth_after = self.stack.len() + usize::from(!tail);
-                    if depth_after > MAX_NESTING {
-                        return Err(Failure::Fatal(
-                            Error::new(
-                                ErrorKind::Manifest,
-                                format!("more than {MAX_NESTING} manifests nested"),
-                            )
-                            .with_subject(url.redacted()),
-                        ));
-                    }
-                    match Frame::open(url.clone(), response, Vec::new()) {
-                        Ok(mut frame) => {
-                            let mut fallbacks = if tail {
-                                self.unused_fallbacks_of_top()
-                            } else {
-                                Vec::new()
-                            };
-                            fallbacks.extend(inherited);
-                            fallbacks.push(part);
-                            if fallbacks.len() > MAX_NESTING {
-                                // A chain of manifests that produce nothing
-                                // cannot grow this without bound.
-                                let excess = fallbacks.len() - MAX_NESTING;
-                                fallbacks.drain(..excess);
-                            }
-                            frame.fallbacks = fallbacks;
-                            if tail {
-                                self.stack.pop();
-                            }
-                            self.stack.push(frame);
-                            self.expanded_since_output.push(url);
-                            return Ok(());
+                match Frame::open(url.clone(), response, Vec::new()) {
+                    Ok(mut frame) => {
+                        let mut fallbacks = if tail {
+                            self.unused_fallbacks_of_top()
+                        } else {
+                            Vec::new()
+                        };
+                        fallbacks.append(inherited);
+                        fallbacks.push(part.clone());
+                        if fallbacks.len() > MAX_NESTING {
+                            // A chain of manifests that produce nothing
+                            // cannot grow this without bound.
+                            let excess = fallbacks.len() - MAX_NESTING;
+                            fallbacks.drain(..excess);
                         }
-                        Err(err) => part.causes.push(err.with_subject(url.redacted())),
+                        frame.fallbacks = fallbacks;
+                        if tail {
+                            self.stack.pop();
+                        }
+                        self.stack.push(frame);
+                        self.expanded_since_output.push(url);
+                        self.fill_window();
+                        Ok(true)
+                    }
+                    Err(err) => {
+                        part.causes.push(err.with_subject(url.redacted()));
+                        Ok(false)
                     }
                 }
             }
@@ -453,7 +708,7 @@ impl ManifestStream {
                 }
                 part.causes.push(err.with_subject(frame.url.redacted()));
                 let inherited = std::mem::take(&mut fallbacks);
-                match self.open_alternatives(part, false, inherited.clone()) {
+                match self.open_alternatives(part, Position::Nested, inherited.clone()) {
                     Ok(()) => return Ok(()),
                     Err(Failure::Fatal(e)) => return Err(e),
                     Err(Failure::Part(e)) => {

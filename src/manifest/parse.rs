@@ -440,6 +440,36 @@ mod tests {
     }
 
     #[test]
+    fn nul_and_control_bytes_in_a_url_line_are_refused_naming_the_line() {
+        for (text, shown) in [
+            (&b"x\n--\na\0b\n"[..], "0x00"),
+            (b"x\n--\nhttp://h/\x1b[2J\n", "0x1b"),
+            (b"x\n--\n\0\n", "0x00"),
+        ] {
+            let err = parse_all(&base(), text).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Manifest);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "line 3: bad URL: URL contains control character {shown}: \
+                     http://m.test/dir/list.parts"
+                )
+            );
+        }
+        // In a comment, a NUL is just a byte of the comment.
+        assert_eq!(parse("# \0\nx\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_naming_the_line() {
+        let err = parse_all(&base(), b"x\n\xc3\x28\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2: not UTF-8: http://m.test/dir/list.parts"
+        );
+    }
+
+    #[test]
     fn too_many_alternatives_are_refused() {
         let text = "x\n".repeat(MAX_ALTERNATIVES + 1);
         let err = parse(&text).unwrap_err();

@@ -1,0 +1,13 @@
+//! The parallel engine: work on worker threads, output still in order.
+//!
+//! - [`window`] fetches the next parts of a manifest ahead of the consumer,
+//!   each into a bounded buffer.
+//!
+//! std threads and channels only. The consumer always pulls in order; the
+//! engine only decides what is fetched ahead of it, so every layer above
+//! stays a plain [`ByteSource`](crate::ByteSource).
+
+pub mod window;
+
+/// Parts fetched at once by default (`-j/--parallel`).
+pub const DEFAULT_PARALLEL: usize = 8;
