@@ -290,6 +290,15 @@ fn size_error(size: u64, more_or_fewer: &str) -> Error {
 }
 
 impl PartReader {
+    /// True when the next `advance` can start without waiting for the
+    /// network (bytes arrived, the part is held in full, or it is over).
+    pub fn has_bytes_ready(&mut self) -> bool {
+        if self.held.is_some() {
+            return true;
+        }
+        self.body.as_mut().map_or(true, |body| body.has_bytes_ready())
+    }
+
     /// Moves to the next chunk; false at the end of the part. The chunk is
     /// then [`PartReader::chunk`]. (Split in two so that a caller can look at
     /// the outcome and still lend the chunk after its own bookkeeping.)

@@ -18,6 +18,7 @@
 //!      └──────────────── reads slot k to its end, then k+1 ───┘
 //! ```
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -31,9 +32,10 @@ use crate::url::Url;
 /// The most bytes of one part fetched ahead of the consumer.
 pub const PART_BUFFER: usize = 4 * 1024 * 1024;
 
-/// Chunks sent through a slot are at most this long (the HTTP layer's
-/// read buffer); the channel's bound is `PART_BUFFER` over this.
-const MAX_EVENT_BYTES: usize = 64 * 1024;
+/// A worker gathers up to this many bytes into one [`Event::Data`] (sooner
+/// when no more have arrived), because each hand-over between threads costs
+/// a wake-up; the channel's bound is `PART_BUFFER` over this.
+const MAX_EVENT_BYTES: usize = 128 * 1024;
 
 /// What a worker reports about its part, in order.
 pub enum Event {
@@ -59,9 +61,40 @@ pub enum Event {
     Failed(Error),
 }
 
+/// Buffers for [`Event::Data`], handed back by the consumer and reused by
+/// the workers. Why: a buffer allocated on a worker thread and freed on the
+/// consumer's scatters memory over the allocator's per-thread arenas; reuse
+/// keeps the process's memory flat on endless streams.
+struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Buffers kept for reuse at most.
+const POOL_BUFFERS: usize = 8;
+
+impl BufferPool {
+    fn take(&self) -> Vec<u8> {
+        let reused = self.free.lock().ok().and_then(|mut free| free.pop());
+        reused.unwrap_or_else(|| Vec::with_capacity(MAX_EVENT_BYTES))
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() < MAX_EVENT_BYTES {
+            return;
+        }
+        buffer.clear();
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < POOL_BUFFERS {
+                free.push(buffer);
+            }
+        }
+    }
+}
+
 /// One part being fetched ahead.
 pub struct Slot {
     events: Receiver<Event>,
+    pool: Arc<BufferPool>,
 }
 
 impl Slot {
@@ -76,6 +109,11 @@ impl Slot {
             ))
         })
     }
+
+    /// Gives back the buffer of an [`Event::Data`] once its bytes are used.
+    pub fn recycle(&self, buffer: Vec<u8>) {
+        self.pool.give(buffer);
+    }
 }
 
 struct Job {
@@ -83,24 +121,36 @@ struct Job {
     plan: PartPlan,
     is_manifest: IsManifest,
     events: SyncSender<Event>,
+    pool: Arc<BufferPool>,
 }
 
-/// A fixed set of worker threads, started on first use and stopped when
-/// dropped (a worker finishes the send it is blocked on, sees its slot gone,
-/// and takes the next job or ends).
+/// Up to a fixed number of worker threads, each started only when a job
+/// finds every existing one busy (a stream that keeps two parts in flight
+/// runs two threads, with two connections' buffers), and stopped when the
+/// prefetcher is dropped: a worker finishes the send it is blocked on, sees
+/// its slot gone, and ends.
 pub struct Prefetcher {
     workers: usize,
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
+    queue: Arc<Mutex<Receiver<Job>>>,
+    idle: Arc<AtomicUsize>,
     handles: Vec<JoinHandle<()>>,
+    pool: Arc<BufferPool>,
 }
 
 impl Prefetcher {
     /// Up to `workers` parts fetched at once.
     pub fn new(workers: usize) -> Prefetcher {
+        let (jobs, queue) = mpsc::channel::<Job>();
         Prefetcher {
             workers: workers.max(1),
-            jobs: None,
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+            idle: Arc::new(AtomicUsize::new(0)),
             handles: Vec::new(),
+            pool: Arc::new(BufferPool {
+                free: Mutex::new(Vec::new()),
+            }),
         }
     }
 
@@ -112,43 +162,37 @@ impl Prefetcher {
             plan,
             is_manifest,
             events,
+            pool: Arc::clone(&self.pool),
         };
-        let jobs = self.jobs.get_or_insert_with(|| {
-            let (sender, receiver) = mpsc::channel::<Job>();
-            let receiver = Arc::new(Mutex::new(receiver));
-            for _ in 0..self.workers {
-                let receiver = Arc::clone(&receiver);
-                self.handles
-                    .push(std::thread::spawn(move || work(&receiver)));
-            }
-            sender
-        });
-        // The workers live as long as `jobs`: sending cannot fail.
-        let _ = jobs.send(job);
-        Slot { events: receiver }
+        if self.idle.load(Ordering::SeqCst) == 0 && self.handles.len() < self.workers {
+            let queue = Arc::clone(&self.queue);
+            let idle = Arc::clone(&self.idle);
+            self.handles
+                .push(std::thread::spawn(move || work(&queue, &idle)));
+        }
+        // The queue lives as long as the prefetcher: sending cannot fail.
+        let _ = self.jobs.send(job);
+        Slot {
+            events: receiver,
+            pool: Arc::clone(&self.pool),
+        }
     }
 }
 
-impl Drop for Prefetcher {
-    fn drop(&mut self) {
-        // Closing the job queue ends each worker after its current part;
-        // they are not joined, so a worker stuck on a slow server does not
-        // hold up the consumer (its socket's idle timeout ends it).
-        self.jobs = None;
-        self.handles.clear();
-    }
-}
+// Dropping the prefetcher drops `jobs`, which closes the queue: each worker
+// ends after its current part. They are not joined, so a worker stuck on a
+// slow server does not hold up the consumer (its socket's idle timeout, or
+// its dropped slot, ends it).
 
-fn work(jobs: &Mutex<Receiver<Job>>) {
+fn work(jobs: &Mutex<Receiver<Job>>, idle: &AtomicUsize) {
     loop {
-        let job = {
-            let Ok(queue) = jobs.lock() else { return };
-            match queue.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            }
-        };
-        run(job);
+        idle.fetch_add(1, Ordering::SeqCst);
+        let job = jobs.lock().ok().and_then(|queue| queue.recv().ok());
+        idle.fetch_sub(1, Ordering::SeqCst);
+        match job {
+            Some(job) => run(job),
+            None => return,
+        }
     }
 }
 
@@ -175,18 +219,28 @@ fn run(job: Job) {
         }
         Ok(Opened::Plain(reader)) => reader,
     };
+    let mut buffer = job.pool.take();
     loop {
         let event = match reader.advance() {
             Ok(true) => {
-                let mut sent = Ok(());
-                for piece in reader.chunk().chunks(MAX_EVENT_BYTES) {
-                    sent = events.send(Event::Data(piece.to_vec()));
-                    if sent.is_err() {
-                        break;
+                let mut chunk = reader.chunk();
+                while !chunk.is_empty() {
+                    let take = chunk.len().min(MAX_EVENT_BYTES - buffer.len());
+                    buffer.extend_from_slice(&chunk[..take]);
+                    chunk = &chunk[take..];
+                    if buffer.len() == MAX_EVENT_BYTES {
+                        let full = std::mem::replace(&mut buffer, job.pool.take());
+                        if events.send(Event::Data(full)).is_err() {
+                            return;
+                        }
                     }
                 }
-                if sent.is_err() {
-                    return;
+                // Hand on what there is when waiting for more would delay it.
+                if !buffer.is_empty() && !reader.has_bytes_ready() {
+                    let partial = std::mem::replace(&mut buffer, job.pool.take());
+                    if events.send(Event::Data(partial)).is_err() {
+                        return;
+                    }
                 }
                 continue;
             }
@@ -195,6 +249,9 @@ fn run(job: Job) {
             },
             Err(err) => Event::Failed(err),
         };
+        if !buffer.is_empty() && events.send(Event::Data(buffer)).is_err() {
+            return;
+        }
         let _ = events.send(event);
         return;
     }

@@ -387,7 +387,7 @@ impl ManifestStream {
                     started,
                 } => match slot.next_event() {
                     Event::Data(bytes) => {
-                        *data = bytes;
+                        slot.recycle(std::mem::replace(data, bytes));
                         *started = true;
                         self.produced += data.len() as u64;
                         self.expanded_since_output.clear();
