@@ -296,7 +296,9 @@ impl PartReader {
         if self.held.is_some() {
             return true;
         }
-        self.body.as_mut().map_or(true, |body| body.has_bytes_ready())
+        self.body
+            .as_mut()
+            .map_or(true, |body| body.has_bytes_ready())
     }
 
     /// Moves to the next chunk; false at the end of the part. The chunk is

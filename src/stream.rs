@@ -5,6 +5,7 @@
 //! caller may ask of either (the announced length, the parts done). The
 //! layers themselves are `http::body` and `manifest::expand`.
 
+use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
 use crate::http::HttpBody;
 use crate::manifest::expand::ManifestStream;
@@ -24,6 +25,8 @@ pub enum Stream {
     },
     /// A manifest, expanded part by part.
     Manifest(Box<ManifestStream>),
+    /// A large resource fetched as pieces over several connections.
+    Segmented(Box<SegmentedStream>),
 }
 
 impl Stream {
@@ -32,13 +35,14 @@ impl Stream {
         match self {
             Stream::Body { length, .. } => *length,
             Stream::Manifest(_) => None,
+            Stream::Segmented(s) => Some(s.length()),
         }
     }
 
     /// For a manifest, the parts streamed to their end so far.
     pub fn parts_done(&self) -> Option<u64> {
         match self {
-            Stream::Body { .. } => None,
+            Stream::Body { .. } | Stream::Segmented(_) => None,
             Stream::Manifest(m) => Some(m.parts_done()),
         }
     }
@@ -49,6 +53,7 @@ impl ByteSource for Stream {
         match self {
             Stream::Body { body, .. } => body.next_chunk(),
             Stream::Manifest(m) => m.next_chunk(),
+            Stream::Segmented(s) => s.next_chunk(),
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct Download {
     pub cache_limit: Option<u64>,
     /// `-j/--parallel`: parts of a manifest fetched at once.
     pub parallel: Option<usize>,
+    /// `-n/--connections`: connections for one large file.
+    pub connections: Option<usize>,
 }
 
 /// A usage mistake, said in a sentence.
@@ -80,6 +82,9 @@ Options:
       --cache-limit SIZE  memory for (*) parts of a manifest (default 64M)
   -j, --parallel N        parts of a manifest fetched at once (default 8;
                           1 fetches each part when due, one connection)
+  -n, --connections N     connections for one file of 4 MiB or more whose
+                          server honours Range (default 4, at most 16;
+                          1: one plain request)
   -q, --quiet             no progress line
       --progress          a progress line even when stderr is not a terminal
   -h, --help              this text
@@ -112,6 +117,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         sequence: None,
         cache_limit: None,
         parallel: None,
+        connections: None,
     };
     let mut options_ended = false;
     while let Some(arg) = args.next() {
@@ -164,6 +170,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             }
             "--cache-limit" => d.cache_limit = Some(size(&name, &value("a size")?)?),
             "-j" | "--parallel" => d.parallel = Some(count(&name, &value("a number")?, 1, 64)?),
+            "-n" | "--connections" => {
+                d.connections = Some(count(&name, &value("a number")?, 1, 16)?);
+            }
             _ => return Err(UsageError(format!("unknown option {name}"))),
         }
         if inline.is_some() && !takes_value(&name) {
@@ -199,6 +208,8 @@ fn takes_value(name: &str) -> bool {
             | "--cache-limit"
             | "-j"
             | "--parallel"
+            | "-n"
+            | "--connections"
     )
 }
 
@@ -334,6 +345,7 @@ mod tests {
             "--cache-limit",
             "1M",
             "-j3",
+            "--connections=2",
             "http://h/",
         ]);
         assert_eq!(
@@ -349,6 +361,7 @@ mod tests {
         assert_eq!(d.max_redirects, Some(3));
         assert_eq!(d.cache_limit, Some(1 << 20));
         assert_eq!(d.parallel, Some(3));
+        assert_eq!(d.connections, Some(2));
         for bad in ["0", "65", "x"] {
             assert!(parse_strs(&["--parallel", bad, "http://h/"]).is_err());
         }

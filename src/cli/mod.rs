@@ -120,6 +120,9 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     if let Some(parts) = d.parallel {
         builder = builder.parallel(parts);
     }
+    if let Some(connections) = d.connections {
+        builder = builder.connections(connections);
+    }
     if let Some(limit) = d.cache_limit {
         builder = builder.cache_limit(limit);
     }

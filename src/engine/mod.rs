@@ -1,12 +1,15 @@
 //! The parallel engine: work on worker threads, output still in order.
 //!
 //! - [`window`] fetches the next parts of a manifest ahead of the consumer,
-//!   each into a bounded buffer.
+//!   each into a bounded buffer;
+//! - [`segments`] fetches one large resource as pieces over several
+//!   connections.
 //!
 //! std threads and channels only. The consumer always pulls in order; the
 //! engine only decides what is fetched ahead of it, so every layer above
 //! stays a plain [`ByteSource`](crate::ByteSource).
 
+pub mod segments;
 pub mod window;
 
 /// Parts fetched at once by default (`-j/--parallel`).

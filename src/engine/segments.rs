@@ -1,0 +1,445 @@
+//! Segmented downloads: one large resource fetched as pieces over several
+//! connections, handed on in order.
+//!
+//! Owns the piece schedule. The resource is cut into pieces of [`PIECE`]
+//! bytes; the consumer streams piece 0 straight from the first response
+//! (its first byte is not delayed), while worker threads, each with a
+//! kept-alive connection, claim the next unclaimed piece, fetch it with a
+//! bounded `Range` request and park it until the consumer reaches it.
+//! Claims stay within a window of pieces ahead of the consumer, so memory is
+//! bounded (window × piece) whatever the length, and a slow consumer slows
+//! the workers instead of filling memory.
+//!
+//! Why fixed pieces rather than long ranges split in half when a connection
+//! finishes (aria2, axel): a connection that finishes simply claims the next
+//! piece, so no connection is ever left with a long tail, and the output can
+//! stream in order with a small reorder buffer; a piece is also the unit a
+//! later swarm mode trades. Near the end, an idle worker fetches a copy of
+//! the oldest piece still outstanding, and whichever copy arrives first is
+//! used, so one slow connection cannot hold up the end.
+//!
+//! Every piece request carries `If-Range` with the first response's
+//! validator (a strong `ETag`, else `Last-Modified`): a resource that
+//! changes midway answers 200 instead of 206, and the download fails rather
+//! than mixing two versions.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpBody, Request, Response};
+use crate::source::ByteSource;
+use crate::url::Url;
+
+/// The size of a piece.
+pub const PIECE: u64 = 1024 * 1024;
+
+/// A resource is split only from this size on; below, one stream.
+pub const SEGMENT_THRESHOLD: u64 = 4 * 1024 * 1024;
+
+/// Connections per download by default (`-n/--connections`).
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
+/// The most connections to one host (`--max-per-host` may lower it).
+pub const MAX_PER_HOST: usize = 16;
+
+/// Attempts per piece for failures that may pass (reset, timeout, 408,
+/// 429, 5xx), with exponential backoff.
+pub const PIECE_ATTEMPTS: u32 = 5;
+
+/// What the first response told about the resource.
+pub struct Resource {
+    /// The URL after redirects: pieces are fetched from here.
+    pub url: Url,
+    /// The full length (from `Content-Range`).
+    pub length: u64,
+    /// `If-Range` value for the piece requests, when the server gave one.
+    pub validator: Option<String>,
+}
+
+impl Resource {
+    /// Reads length and validator from a 206 answer to `Range: bytes=0-…`.
+    /// `None` when the response does not allow segmenting.
+    pub fn from_partial(response: &Response) -> Option<Resource> {
+        if response.status() != 206 {
+            return None;
+        }
+        let (first, _, total) = response.content_range()?;
+        if first != 0 {
+            return None;
+        }
+        let validator = response
+            .header("etag")
+            .filter(|etag| !etag.starts_with("W/"))
+            .or_else(|| response.header("last-modified"))
+            .map(str::to_owned);
+        Some(Resource {
+            url: response.url().clone(),
+            length: total?,
+            validator,
+        })
+    }
+
+    fn pieces(&self) -> u64 {
+        self.length.div_ceil(PIECE)
+    }
+
+    /// Byte range (inclusive end) of piece `index`.
+    fn range(&self, index: u64) -> (u64, u64) {
+        let start = index * PIECE;
+        (start, (start + PIECE).min(self.length) - 1)
+    }
+}
+
+/// The schedule the consumer and the workers share.
+struct State {
+    /// The next piece no worker has claimed.
+    next_claim: u64,
+    /// The next piece the consumer will hand on.
+    next_out: u64,
+    /// Fetched pieces not yet handed on.
+    done: BTreeMap<u64, Vec<u8>>,
+    /// Pieces being fetched and since when (for duplicating a slow one).
+    claimed: BTreeMap<u64, Instant>,
+    /// The first failure that no retry could mend: the download ends.
+    failed: Option<Error>,
+    /// The consumer went away.
+    cancelled: bool,
+}
+
+struct Shared {
+    resource: Resource,
+    window: u64,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A worker that panicked mid-update cannot leave the schedule
+        // inconsistent in a way that matters more than ending the download.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A first piece that arrives at this rate or faster shows a connection
+/// that already runs at the speed of a fast LAN: more connections would
+/// only add copies between threads (measured on loopback: slower, not
+/// faster), so the rest comes as one stream.
+pub const FAST_ENOUGH_BYTES_PER_SEC: u64 = 100 * 1024 * 1024;
+
+/// Where the stream stands.
+enum Mode {
+    /// Piece 0, straight from the first response as it arrives.
+    First(HttpBody),
+    /// Everything after piece 0 as one response (a fast connection).
+    Rest(HttpBody),
+    /// Pieces from the workers (or fetched in turn when there are none).
+    Pieces,
+    Ended,
+}
+
+/// A resource streamed in order from pieces fetched in parallel.
+pub struct SegmentedStream {
+    shared: Arc<Shared>,
+    client: Client,
+    workers: usize,
+    mode: Mode,
+    started: Instant,
+    current: Vec<u8>,
+}
+
+impl SegmentedStream {
+    /// Streams `resource`, whose piece 0 is `first` (the body of the 206
+    /// answer to `Range: bytes=0-(PIECE-1)`), over `connections` in all.
+    /// The workers start once piece 0 has shown how fast one connection is.
+    pub fn start(
+        client: &Client,
+        resource: Resource,
+        first: HttpBody,
+        connections: usize,
+    ) -> SegmentedStream {
+        let workers = connections.clamp(1, MAX_PER_HOST) - 1;
+        let pieces = resource.pieces();
+        let shared = Arc::new(Shared {
+            // Each connection may be one piece ahead, plus as many again
+            // waiting for the consumer.
+            window: 2 * (workers as u64 + 1),
+            resource,
+            state: Mutex::new(State {
+                next_claim: 1,
+                next_out: 1,
+                done: BTreeMap::new(),
+                claimed: BTreeMap::new(),
+                failed: None,
+                cancelled: false,
+            }),
+            changed: Condvar::new(),
+        });
+        SegmentedStream {
+            shared,
+            client: client.clone(),
+            workers: workers.min(pieces.saturating_sub(1) as usize),
+            mode: Mode::First(first),
+            started: Instant::now(),
+            current: Vec::new(),
+        }
+    }
+
+    /// The resource's full length.
+    pub fn length(&self) -> u64 {
+        self.shared.resource.length
+    }
+
+    /// Piece 0 is in: either the rest as one stream, or the workers.
+    fn after_first_piece(&mut self) -> Result<()> {
+        let micros = self.started.elapsed().as_micros().max(1);
+        let rate = u128::from(PIECE) * 1_000_000 / micros;
+        if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+            for _ in 0..self.workers {
+                let shared = Arc::clone(&self.shared);
+                let client = self.client.clone();
+                std::thread::spawn(move || work(&client, &shared));
+            }
+            self.mode = Mode::Pieces;
+            return Ok(());
+        }
+        if self.workers == 0 {
+            self.mode = Mode::Pieces;
+            return Ok(());
+        }
+        let resource = &self.shared.resource;
+        let mut request = Request::get(resource.url.clone()).range(PIECE, None);
+        if let Some(validator) = &resource.validator {
+            request = request.if_range(validator.clone());
+        }
+        let response = self.client.send(&request)?.error_for_status()?;
+        check_range(&response, resource, PIECE, resource.length - 1)?;
+        self.mode = Mode::Rest(response.into_body());
+        Ok(())
+    }
+
+    /// Waits for the next piece in order (or fetches it, with no workers).
+    fn next_piece(&mut self) -> Result<Option<Vec<u8>>> {
+        let shared = &*self.shared;
+        if self.workers == 0 {
+            let index = shared.lock().next_out;
+            if index >= shared.resource.pieces() {
+                return Ok(None);
+            }
+            let piece = fetch_with_retries(&self.client, shared, index)?;
+            shared.lock().next_out += 1;
+            return Ok(Some(piece));
+        }
+        let mut state = shared.lock();
+        loop {
+            if state.next_out >= shared.resource.pieces() {
+                return Ok(None);
+            }
+            let index = state.next_out;
+            if let Some(piece) = state.done.remove(&index) {
+                state.next_out += 1;
+                shared.changed.notify_all();
+                return Ok(Some(piece));
+            }
+            if let Some(err) = &state.failed {
+                return Err(err.clone());
+            }
+            state = shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn step(&mut self) -> Result<bool> {
+        loop {
+            match &mut self.mode {
+                Mode::First(body) => match body.next_chunk()? {
+                    Some(_) => return Ok(true),
+                    None => self.after_first_piece()?,
+                },
+                Mode::Rest(body) => match body.next_chunk()? {
+                    Some(_) => return Ok(true),
+                    None => self.mode = Mode::Ended,
+                },
+                Mode::Pieces => match self.next_piece()? {
+                    Some(piece) => {
+                        self.current = piece;
+                        return Ok(true);
+                    }
+                    None => self.mode = Mode::Ended,
+                },
+                Mode::Ended => return Ok(false),
+            }
+        }
+    }
+}
+
+impl ByteSource for SegmentedStream {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        match self.step() {
+            Ok(true) => Ok(Some(match &self.mode {
+                Mode::First(body) | Mode::Rest(body) => body.last_chunk(),
+                Mode::Pieces | Mode::Ended => &self.current,
+            })),
+            Ok(false) => Ok(None),
+            Err(err) => {
+                self.mode = Mode::Ended;
+                Err(err)
+            }
+        }
+    }
+}
+
+impl Drop for SegmentedStream {
+    fn drop(&mut self) {
+        self.shared.lock().cancelled = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+/// What a worker does next.
+enum Claim {
+    Piece(u64),
+    Stop,
+}
+
+fn claim(shared: &Shared) -> Claim {
+    let pieces = shared.resource.pieces();
+    let mut state = shared.lock();
+    loop {
+        if state.cancelled || state.failed.is_some() {
+            return Claim::Stop;
+        }
+        if state.next_claim < pieces {
+            if state.next_claim < state.next_out + shared.window {
+                let index = state.next_claim;
+                state.next_claim += 1;
+                state.claimed.insert(index, Instant::now());
+                return Claim::Piece(index);
+            }
+        } else {
+            // Nothing left to claim: help with the oldest piece still
+            // outstanding if it has taken long, else wait for the end.
+            let oldest = state
+                .claimed
+                .iter()
+                .next()
+                .map(|(&index, &since)| (index, since));
+            match oldest {
+                None => return Claim::Stop,
+                Some((index, since)) if since.elapsed() > Duration::from_secs(1) => {
+                    state.claimed.insert(index, Instant::now());
+                    return Claim::Piece(index);
+                }
+                Some(_) => {}
+            }
+        }
+        state = shared
+            .changed
+            .wait_timeout(state, Duration::from_millis(250))
+            .map(|(guard, _)| guard)
+            .unwrap_or_else(|e| e.into_inner().0);
+    }
+}
+
+fn work(client: &Client, shared: &Shared) {
+    while let Claim::Piece(index) = claim(shared) {
+        let fetched = fetch_with_retries(client, shared, index);
+        let mut state = shared.lock();
+        match fetched {
+            Ok(piece) => {
+                state.claimed.remove(&index);
+                if index >= state.next_out {
+                    state.done.entry(index).or_insert(piece);
+                }
+            }
+            // A copy that failed does not matter once the other arrived.
+            Err(_) if index < state.next_out || state.done.contains_key(&index) => {}
+            Err(err) => {
+                if state.failed.is_none() {
+                    state.failed = Some(err);
+                }
+            }
+        }
+        shared.changed.notify_all();
+    }
+}
+
+fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Vec<u8>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_piece(client, &shared.resource, index) {
+            Ok(piece) => return Ok(piece),
+            Err(err) if attempt < PIECE_ATTEMPTS && is_transient(&err) => {
+                if shared.lock().cancelled {
+                    return Err(err);
+                }
+                std::thread::sleep(Duration::from_millis(100) * (1 << (attempt - 1)));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Failures that may pass: worth another attempt.
+fn is_transient(err: &Error) -> bool {
+    match err.kind() {
+        ErrorKind::Network | ErrorKind::Protocol => true,
+        ErrorKind::Status(code) => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
+fn fetch_piece(client: &Client, resource: &Resource, index: u64) -> Result<Vec<u8>> {
+    let (start, end) = resource.range(index);
+    let mut request = Request::get(resource.url.clone()).range(start, Some(end));
+    if let Some(validator) = &resource.validator {
+        request = request.if_range(validator.clone());
+    }
+    let response = client.send(&request)?.error_for_status()?;
+    check_range(&response, resource, start, end)?;
+    let expected = end - start + 1;
+    let mut body = response.into_body();
+    let mut piece = Vec::with_capacity(expected as usize);
+    while let Some(chunk) = body.next_chunk()? {
+        piece.extend_from_slice(chunk);
+    }
+    if piece.len() as u64 != expected {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!("piece {start}-{end}: {} of {expected} bytes", piece.len()),
+        )
+        .with_subject(resource.url.redacted()));
+    }
+    Ok(piece)
+}
+
+/// Checks that `response` is a 206 carrying exactly bytes `start..=end` of
+/// the resource as the first response described it.
+fn check_range(response: &Response, resource: &Resource, start: u64, end: u64) -> Result<()> {
+    match (response.status(), response.content_range()) {
+        (206, Some((first, last, total)))
+            if first == start && last == end && total == Some(resource.length) =>
+        {
+            Ok(())
+        }
+        (206, _) => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("asked for bytes {start}-{end}, the server sent another range"),
+        )
+        .with_subject(resource.url.redacted())),
+        (status, _) => Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "the resource changed during the download (status {status} to a ranged \
+                 request with If-Range)"
+            ),
+        )
+        .with_subject(resource.url.redacted())),
+    }
+}

@@ -1,0 +1,198 @@
+//! Segmented downloads through the library: one large resource fetched as
+//! pieces over several connections, against the in-process server.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use partfetch::engine::segments::PIECE;
+use partfetch::{ByteSource, Client, ErrorKind};
+use support::{test_data, Body, Ranges, Reply, Request, Server, Step};
+
+fn client(connections: usize) -> Client {
+    Client::builder()
+        .no_env_proxy()
+        .connections(connections)
+        .build()
+        .unwrap()
+}
+
+fn read_all(client: &Client, url: &str) -> partfetch::Result<Vec<u8>> {
+    let mut stream = client.open(url)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next_chunk()? {
+        out.extend_from_slice(chunk);
+    }
+    Ok(out)
+}
+
+fn file_server(body: Vec<u8>, ranges: Ranges) -> Server {
+    Server::start(move |req: &Request| Reply::file(req, &body, ranges))
+}
+
+/// The answer to a request for piece 0, sent slowly (64 KiB per
+/// millisecond at most): a connection well under the speed at which one
+/// stream is enough, so the download is split.
+fn slow_first_piece(req: &Request, body: &[u8]) -> Option<Reply> {
+    let range = req.header("range")?;
+    let last: usize = range.strip_prefix("bytes=0-")?.parse().ok()?;
+    let piece = &body[..=last.min(body.len() - 1)];
+    let mut steps = Vec::new();
+    for chunk in piece.chunks(64 * 1024) {
+        steps.push(Step::Write(chunk.to_vec()));
+        steps.push(Step::Sleep(std::time::Duration::from_millis(1)));
+    }
+    Some(
+        Reply::new(206)
+            .header(
+                "Content-Range",
+                &format!("bytes 0-{}/{}", piece.len() - 1, body.len()),
+            )
+            .header("Content-Length", &piece.len().to_string())
+            .body(Body::Steps(steps)),
+    )
+}
+
+/// A server of `body` that honours ranges and sends piece 0 slowly.
+fn slow_start_server(body: Vec<u8>) -> Server {
+    Server::start(move |req: &Request| {
+        slow_first_piece(req, &body).unwrap_or_else(|| Reply::file(req, &body, Ranges::Honour))
+    })
+}
+
+#[test]
+fn a_large_file_is_fetched_over_several_connections_in_order() {
+    let body = test_data(10 * PIECE as usize + 12_345, 5);
+    let server = slow_start_server(body.clone());
+    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    let requests = server.requests();
+    // One request per piece, every one a range.
+    assert_eq!(requests.len(), 11);
+    assert!(requests.iter().all(|r| r.header("range").is_some()));
+    assert!(server.connections() >= 2, "{}", server.connections());
+    assert!(server.connections() <= 4, "{}", server.connections());
+}
+
+#[test]
+fn one_connection_means_one_plain_request() {
+    let body = test_data(6 * PIECE as usize, 6);
+    let server = file_server(body.clone(), Ranges::Honour);
+    assert_eq!(read_all(&client(1), &server.url("/f")).unwrap(), body);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].header("range").is_none());
+}
+
+#[test]
+fn a_server_that_ignores_range_is_read_as_one_stream() {
+    let body = test_data(6 * PIECE as usize, 7);
+    let server = file_server(body.clone(), Ranges::Ignore);
+    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn small_and_empty_files_come_whole() {
+    for len in [
+        0,
+        1,
+        PIECE as usize - 1,
+        PIECE as usize,
+        PIECE as usize + 1,
+        3 << 20,
+    ] {
+        let body = test_data(len, 8);
+        let server = file_server(body.clone(), Ranges::Honour);
+        assert_eq!(
+            read_all(&client(4), &server.url("/f")).unwrap(),
+            body,
+            "{len}"
+        );
+        assert_eq!(server.connections(), 1, "{len} bytes need one connection");
+    }
+}
+
+#[test]
+fn a_piece_that_fails_for_a_moment_is_fetched_again() {
+    let body = test_data(8 * PIECE as usize, 9);
+    let served = body.clone();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&failures);
+    let third_piece = format!("bytes={}-", 3 * PIECE);
+    let server = Server::start(move |req: &Request| {
+        let is_third = req
+            .header("range")
+            .is_some_and(|r| r.starts_with(&third_piece));
+        if is_third && seen.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Reply::status(503);
+        }
+        slow_first_piece(req, &served).unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour))
+    });
+    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    assert_eq!(failures.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_piece_that_keeps_failing_fails_the_download() {
+    let body = test_data(8 * PIECE as usize, 10);
+    let third_piece = format!("bytes={}-", 3 * PIECE);
+    let server = Server::start(move |req: &Request| {
+        let is_third = req
+            .header("range")
+            .is_some_and(|r| r.starts_with(&third_piece));
+        if is_third {
+            return Reply::status(404);
+        }
+        slow_first_piece(req, &body).unwrap_or_else(|| Reply::file(req, &body, Ranges::Honour))
+    });
+    let err = read_all(&client(4), &server.url("/f")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn a_resource_that_changes_midway_fails_instead_of_mixing_versions() {
+    let old = test_data(8 * PIECE as usize, 11);
+    let new = test_data(8 * PIECE as usize, 12);
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    let server = Server::start(move |req: &Request| {
+        // The first answer comes from the old version; from then on the
+        // server holds the new one, and honours If-Range as RFC 9110 says.
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            return slow_first_piece(req, &old)
+                .expect("the first request asks for piece 0")
+                .header("ETag", "\"v1\"");
+        }
+        let current = req.header("if-range").map_or(true, |v| v == "\"v2\"");
+        let ranges = if current {
+            Ranges::Honour
+        } else {
+            Ranges::Ignore
+        };
+        Reply::file(req, &new, ranges).header("ETag", "\"v2\"")
+    });
+    let err = read_all(&client(4), &server.url("/f")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    assert!(err.to_string().contains("changed"), "{err}");
+}
+
+#[test]
+fn a_slow_consumer_holds_the_workers_back() {
+    let body = test_data(64 * PIECE as usize, 13);
+    let server = slow_start_server(body.clone());
+    let client = client(4);
+    let mut stream = client.open(&server.url("/f")).unwrap();
+    let mut got = stream.next_chunk().unwrap().unwrap().to_vec();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Piece 0 plus at most one window (two pieces per connection) ahead.
+    let asked = server.requests().len();
+    assert!(
+        asked <= 1 + 8,
+        "{asked} pieces requested ahead of the consumer"
+    );
+    while let Some(chunk) = stream.next_chunk().unwrap() {
+        got.extend_from_slice(chunk);
+    }
+    assert_eq!(got, body);
+}
