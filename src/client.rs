@@ -12,9 +12,9 @@ use std::time::Duration;
 use crate::engine::segments::{
     Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE, SEGMENT_THRESHOLD,
 };
-use crate::error::Result;
 #[cfg(not(feature = "tls"))]
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
 use crate::http::conn::ConnectSettings;
 use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
 use crate::http::pool::Pool;
@@ -229,9 +229,23 @@ impl Client {
     /// Opens `url` as a stream of bytes: its body, or, when it is a
     /// manifest, the concatenation of its parts.
     pub fn open(&self, url: &str) -> Result<Stream> {
-        let url = Url::parse(url)?;
-        if self.connections > 1 && !url.path().ends_with(".parts") {
-            return self.open_segmented(url);
+        self.open_mirrored(url, &[])
+    }
+
+    /// Opens `url` like [`Client::open`], with `mirrors` that serve the
+    /// same bytes: a large resource is then fetched from all of them at
+    /// once, each checked by its first answer (same length, same strong
+    /// `ETag` when both send one), and a source that fails is dropped while
+    /// the others finish. When `url` does not answer, the first mirror
+    /// that does takes its place.
+    pub fn open_mirrored(&self, url: &str, mirrors: &[&str]) -> Result<Stream> {
+        let mut sources = vec![Url::parse(url)?];
+        for mirror in mirrors {
+            sources.push(Url::parse(mirror)?);
+        }
+        let url = sources.remove(0);
+        if (self.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
+            return self.open_segmented(url, sources);
         }
         let response = self.get(&url)?;
         self.stream_of(url, response)
@@ -240,15 +254,34 @@ impl Client {
     /// Opens `url` asking for its first piece only: a server that honours
     /// `Range` tells the length, and a large resource is then fetched over
     /// several connections; otherwise the answer streams as usual.
-    fn open_segmented(&self, url: Url) -> Result<Stream> {
-        let request = Request::get(url.clone()).range(0, Some(PIECE - 1));
-        let response = self.send(&request)?;
+    fn open_segmented(&self, mut url: Url, mut mirrors: Vec<Url>) -> Result<Stream> {
+        let mut causes = Vec::new();
+        let response = loop {
+            let request = Request::get(url.clone()).range(0, Some(PIECE - 1));
+            match self.send(&request).and_then(|r| {
+                if r.status() == 416 {
+                    Ok(r)
+                } else {
+                    r.error_for_status()
+                }
+            }) {
+                Ok(response) => break response,
+                Err(err) if mirrors.is_empty() && causes.is_empty() => return Err(err),
+                Err(err) => {
+                    causes.push(err.with_subject(url.redacted()));
+                    if mirrors.is_empty() {
+                        let kind = causes[0].kind();
+                        return Err(Error::new(kind, "no source answered").with_causes(causes));
+                    }
+                    url = mirrors.remove(0);
+                }
+            }
+        };
         if response.status() == 416 {
             // An empty resource has no byte 0 to ask for.
             let response = self.get(&url)?;
             return self.stream_of(url, response);
         }
-        let response = response.error_for_status()?;
         let Some(resource) = Resource::from_partial(&response) else {
             return self.stream_of(url, response);
         };
@@ -273,7 +306,8 @@ impl Client {
         } else {
             self.connections
         };
-        let stream = SegmentedStream::start(self, resource, response.into_body(), connections);
+        let stream =
+            SegmentedStream::start(self, resource, response.into_body(), connections, mirrors);
         Ok(Stream::Segmented(Box::new(stream)))
     }
 

@@ -55,8 +55,12 @@ pub mod http;
 pub mod manifest;
 pub mod part;
 pub mod sequence;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sha256;
 pub mod source;
+#[cfg(feature = "serve")]
+pub mod split;
 pub mod stream;
 pub mod url;
 

@@ -120,7 +120,8 @@ impl Url {
                 url.path.push('/');
             }
             url.query = query.map(|q| normalise_component(q, true)).transpose()?;
-            Ok(url)
+            // Percent-encoding can triple a reference's length.
+            url.within_length_limit()
         };
         resolved.map_err(|e| e.with_subject(reference))
     }
@@ -195,13 +196,18 @@ impl Url {
             path,
             query,
         };
-        if url.to_string().len() > MAX_URL_LEN {
+        url.within_length_limit()
+    }
+
+    /// This URL, unless its text is longer than [`MAX_URL_LEN`].
+    fn within_length_limit(self) -> Result<Url> {
+        if self.to_string().len() > MAX_URL_LEN {
             return Err(Error::new(
                 ErrorKind::Limit,
                 format!("URL longer than {MAX_URL_LEN} bytes"),
             ));
         }
-        Ok(url)
+        Ok(self)
     }
 
     /// The scheme.
@@ -541,6 +547,25 @@ mod tests {
             let resolved = base.join(reference).unwrap();
             assert_eq!(Url::parse(&resolved.to_string()).unwrap(), resolved);
         }
+    }
+
+    #[test]
+    fn a_relative_reference_cannot_grow_a_url_past_the_limit() {
+        let base = Url::parse("http://h/dir/").unwrap();
+        // 6000 spaces are 18 000 bytes once percent-encoded.
+        for reference in [
+            format!("a{}b", " ".repeat(6000)),
+            format!("?a{}b", " ".repeat(6000)),
+        ] {
+            assert!(reference.len() < MAX_URL_LEN);
+            let err = base.join(&reference).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Limit);
+            assert_eq!(err.message(), "URL longer than 16384 bytes");
+        }
+        // Up to the limit, a resolved URL parses again to itself.
+        let fits = format!("a{}b", " ".repeat(5000));
+        let resolved = base.join(&fits).unwrap();
+        assert_eq!(Url::parse(&resolved.to_string()).unwrap(), resolved);
     }
 
     #[test]

@@ -196,3 +196,87 @@ fn a_slow_consumer_holds_the_workers_back() {
     }
     assert_eq!(got, body);
 }
+
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}/f", listener.local_addr().unwrap())
+}
+
+#[test]
+fn mirrors_serve_pieces_alongside_the_first_source() {
+    let body = test_data(16 * PIECE as usize, 20);
+    let primary = slow_start_server(body.clone());
+    let mirror_a = file_server(body.clone(), Ranges::Honour);
+    let mirror_b = file_server(body.clone(), Ranges::Honour);
+    let (a, b) = (mirror_a.url("/f"), mirror_b.url("/f"));
+    let mut stream = client(3)
+        .open_mirrored(&primary.url("/f"), &[&a, &b])
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next_chunk().unwrap() {
+        got.extend_from_slice(chunk);
+    }
+    assert_eq!(got, body);
+    assert!(!mirror_a.requests().is_empty(), "mirror a served nothing");
+    assert!(!mirror_b.requests().is_empty(), "mirror b served nothing");
+    let pieces = primary.requests().len() + mirror_a.requests().len() + mirror_b.requests().len();
+    assert!(pieces >= 16, "{pieces}");
+}
+
+#[test]
+fn dead_failing_and_different_mirrors_are_dropped_and_the_rest_finish() {
+    let body = test_data(12 * PIECE as usize, 21);
+    let primary = slow_start_server(body.clone());
+    let busy = Server::start(|_: &Request| Reply::status(503));
+    let other_file = file_server(test_data(12 * PIECE as usize + 1, 22), Ranges::Honour);
+    let dead = dead_url();
+    let mirrors = [dead.as_str(), &busy.url("/f"), &other_file.url("/f")];
+    let mut stream = client(4)
+        .open_mirrored(&primary.url("/f"), &mirrors)
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next_chunk().unwrap() {
+        got.extend_from_slice(chunk);
+    }
+    assert_eq!(got, body);
+    // The different file was asked once, seen to differ, and never again.
+    assert_eq!(other_file.requests().len(), 1);
+}
+
+#[test]
+fn when_the_first_source_does_not_answer_a_mirror_takes_its_place() {
+    let body = test_data(6 * PIECE as usize, 23);
+    let mirror = slow_start_server(body.clone());
+    let dead = dead_url();
+    let mut stream = client(2)
+        .open_mirrored(&dead, &[&mirror.url("/f")])
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next_chunk().unwrap() {
+        got.extend_from_slice(chunk);
+    }
+    assert_eq!(got, body);
+}
+
+#[test]
+fn when_every_source_fails_the_error_lists_each() {
+    let body = test_data(8 * PIECE as usize, 24);
+    let served = body.clone();
+    // Piece 0 comes; every later piece is refused everywhere.
+    let primary = Server::start(move |req: &Request| {
+        slow_first_piece(req, &served).unwrap_or_else(|| Reply::status(404))
+    });
+    let mirror = Server::start(|_: &Request| Reply::status(410));
+    let err = read_all_mirrored(&client(2), &primary.url("/f"), &[&mirror.url("/f")]).unwrap_err();
+    assert!(err.to_string().contains("all 2 sources failed"), "{err}");
+    assert_eq!(err.causes().len(), 2, "{err}");
+}
+
+fn read_all_mirrored(client: &Client, url: &str, mirrors: &[&str]) -> partfetch::Result<Vec<u8>> {
+    let mut stream = client.open_mirrored(url, mirrors)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next_chunk()? {
+        out.extend_from_slice(chunk);
+    }
+    Ok(out)
+}

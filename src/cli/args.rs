@@ -17,6 +17,15 @@ pub enum Command {
     Version,
     /// Download a URL.
     Download(Box<Download>),
+    #[cfg(feature = "serve")]
+    /// `split`: cut a file into parts over directories, write a manifest.
+    Split(Box<Split>),
+    #[cfg(feature = "serve")]
+    /// `serve`: serve a directory over HTTP.
+    Serve(Box<Serve>),
+    #[cfg(feature = "serve")]
+    /// `demo`: split, serve, break a server and download, all on 127.0.0.1.
+    Demo,
 }
 
 /// Where the stream goes.
@@ -51,6 +60,33 @@ pub struct Download {
     pub parallel: Option<usize>,
     /// `-n/--connections`: connections for one large file.
     pub connections: Option<usize>,
+    /// `--mirror URL` (repeatable): other sources of the same file.
+    pub mirrors: Vec<String>,
+}
+
+#[cfg(feature = "serve")]
+/// The options of `partfetch split`.
+#[derive(Debug, PartialEq)]
+pub struct Split {
+    pub files: Vec<PathBuf>,
+    pub cut: partfetch::split::Cut,
+    pub dirs: Vec<PathBuf>,
+    pub replicas: usize,
+    pub base_urls: Vec<String>,
+    /// `--seq`: pack the files into a file sequence first.
+    pub sequence: bool,
+    pub name: Option<String>,
+}
+
+#[cfg(feature = "serve")]
+/// The options of `partfetch serve`.
+#[derive(Debug, PartialEq)]
+pub struct Serve {
+    pub dir: PathBuf,
+    pub listen: std::net::SocketAddr,
+    pub rate_limit: Option<u64>,
+    pub delay: Duration,
+    pub max_connections: Option<usize>,
 }
 
 /// A usage mistake, said in a sentence.
@@ -85,6 +121,8 @@ Options:
   -n, --connections N     connections for one file of 4 MiB or more whose
                           server honours Range (default 4, at most 16;
                           1: one plain request)
+      --mirror URL        another source of the same file (repeatable): its
+                          pieces come from every source at once
   -q, --quiet             no progress line
       --progress          a progress line even when stderr is not a terminal
   -h, --help              this text
@@ -95,9 +133,48 @@ Exit status: 0 success, 1 other failure (protocol, manifest, redirect, URL),
 6 integrity (size or digest mismatch), 7 local file or stream.
 ";
 
+/// The text `--help` adds for the subcommands, after [`USAGE`].
+#[cfg(feature = "serve")]
+pub const PUBLISH_USAGE: &str = "
+Usage: partfetch split FILE (--parts N | --part-size SIZE) --to DIR... [OPTIONS]
+       partfetch serve DIR [--listen ADDR:PORT] [--rate-limit RATE] [--delay MS]
+       partfetch demo
+
+split cuts FILE into parts, writes each into R of the directories (so that
+losing any R-1 of them loses nothing) and writes NAME.parts into each:
+      --parts N           this many parts of equal size
+      --part-size SIZE    parts of this size (512K, 64M, ...)
+      --to DIR...         one directory per server
+      --replicas R        directories holding each part (default 1)
+      --base-url URL...   the URL each directory is served at, in order
+      --seq               FILE... are packed into a -seq file sequence first
+      --name NAME         the stream's name (default: the file's name)
+
+serve serves DIR over HTTP/1.1 (GET, HEAD, ranges, keep-alive), logging
+one line per request on stderr:
+      --listen ADDR:PORT  default 127.0.0.1:8000; port 0 lets the system choose
+      --rate-limit RATE   bytes per second for the whole server (10M, ...)
+      --delay MS          wait before each answer (for tests and demos)
+      --max-connections N at once; more get 503 (default 2048)
+
+demo runs three servers on 127.0.0.1, splits a sample over them, stops one
+and downloads the manifest: no network needed.
+";
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
-    let mut args = args.into_iter().map(|a| {
+    let mut args = args.into_iter().peekable();
+    let first = args.peek().and_then(|a| a.to_str().map(str::to_owned));
+    if let Some(name @ ("split" | "serve" | "demo")) = first.as_deref() {
+        args.next();
+        #[cfg(feature = "serve")]
+        return parse_subcommand(name, args);
+        #[cfg(not(feature = "serve"))]
+        return Err(UsageError(format!(
+            "{name}: this partfetch was built without the serve feature"
+        )));
+    }
+    let mut args = args.map(|a| {
         a.into_string()
             .map_err(|a| UsageError(format!("argument is not valid UTF-8: {a:?}")))
     });
@@ -118,6 +195,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         cache_limit: None,
         parallel: None,
         connections: None,
+        mirrors: Vec::new(),
     };
     let mut options_ended = false;
     while let Some(arg) = args.next() {
@@ -173,6 +251,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "-n" | "--connections" => {
                 d.connections = Some(count(&name, &value("a number")?, 1, 16)?);
             }
+            "--mirror" => d.mirrors.push(value("a URL")?),
             _ => return Err(UsageError(format!("unknown option {name}"))),
         }
         if inline.is_some() && !takes_value(&name) {
@@ -210,6 +289,7 @@ fn takes_value(name: &str) -> bool {
             | "--parallel"
             | "-n"
             | "--connections"
+            | "--mirror"
     )
 }
 
@@ -304,6 +384,163 @@ pub fn size(name: &str, text: &str) -> Result<u64, UsageError> {
         })
 }
 
+#[cfg(feature = "serve")]
+/// The arguments of a subcommand, after its name.
+fn parse_subcommand(
+    name: &str,
+    args: impl Iterator<Item = OsString>,
+) -> Result<Command, UsageError> {
+    let args = args
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| UsageError(format!("argument is not valid UTF-8: {a:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Command::Help);
+    }
+    let (positional, options) = sub_options(&args)?;
+    let one = |opt: &str| -> Result<Option<&String>, UsageError> {
+        match options.iter().find(|(n, _)| n == opt) {
+            None => Ok(None),
+            Some((_, v)) if v.len() == 1 => Ok(Some(&v[0])),
+            Some(_) => Err(UsageError(format!("option {opt} takes one value"))),
+        }
+    };
+    let number = |opt: &str, text: &str| -> Result<u64, UsageError> {
+        text.parse()
+            .map_err(|_| UsageError(format!("{opt} takes a whole number, not {text:?}")))
+    };
+    let allowed: &[&str] = match name {
+        "split" => &[
+            "--parts",
+            "--part-size",
+            "--to",
+            "--replicas",
+            "--base-url",
+            "--seq",
+            "--name",
+        ],
+        "serve" => &["--listen", "--rate-limit", "--delay", "--max-connections"],
+        _ => &[],
+    };
+    if let Some((bad, _)) = options.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+        return Err(UsageError(format!("unknown option {bad} for {name}")));
+    }
+    match name {
+        "demo" => match positional.first() {
+            None => Ok(Command::Demo),
+            Some(extra) => Err(UsageError(format!("unexpected argument {extra:?}"))),
+        },
+        "serve" => {
+            let [dir] = positional.as_slice() else {
+                return Err(UsageError("serve takes one directory".to_owned()));
+            };
+            let listen = one("--listen")?.map_or("127.0.0.1:8000", |s| s.as_str());
+            Ok(Command::Serve(Box::new(Serve {
+                dir: PathBuf::from(dir),
+                listen: listen.parse().map_err(|_| {
+                    UsageError(format!(
+                        "--listen takes ADDR:PORT like 127.0.0.1:8000, not {listen:?}"
+                    ))
+                })?,
+                rate_limit: one("--rate-limit")?
+                    .map(|r| size("--rate-limit", r))
+                    .transpose()?,
+                delay: Duration::from_millis(
+                    one("--delay")?.map_or(Ok(0), |d| number("--delay", d))?,
+                ),
+                max_connections: one("--max-connections")?
+                    .map(|n| number("--max-connections", n).map(|n| n as usize))
+                    .transpose()?,
+            })))
+        }
+        _ => {
+            let cut = match (one("--parts")?, one("--part-size")?) {
+                (Some(n), None) => partfetch::split::Cut::Parts(number("--parts", n)?),
+                (None, Some(s)) => partfetch::split::Cut::Size(size("--part-size", s)?),
+                _ => {
+                    return Err(UsageError(
+                        "split takes one of --parts N and --part-size SIZE".to_owned(),
+                    ))
+                }
+            };
+            let sequence = options.iter().any(|(n, _)| n == "--seq");
+            if positional.is_empty() || (positional.len() > 1 && !sequence) {
+                return Err(UsageError(
+                    "split takes one FILE (several with --seq)".to_owned(),
+                ));
+            }
+            let many = |opt: &str| {
+                options
+                    .iter()
+                    .filter(|(n, _)| n == opt)
+                    .flat_map(|(_, v)| v.iter().cloned())
+                    .collect::<Vec<_>>()
+            };
+            Ok(Command::Split(Box::new(Split {
+                files: positional.iter().map(PathBuf::from).collect(),
+                cut,
+                dirs: many("--to").into_iter().map(PathBuf::from).collect(),
+                replicas: one("--replicas")?.map_or(Ok(1), |r| number("--replicas", r))? as usize,
+                base_urls: many("--base-url"),
+                sequence,
+                name: one("--name")?.cloned(),
+            })))
+        }
+    }
+}
+
+/// A subcommand option and its values.
+#[cfg(feature = "serve")]
+type SubOption = (String, Vec<String>);
+
+#[cfg(feature = "serve")]
+/// Splits subcommand arguments into positionals and `(--option, values)`.
+/// `--to` and `--base-url` take every following argument up to the next
+/// option; `--seq` takes none; the others take one (`--name=value` too).
+fn sub_options(args: &[String]) -> Result<(Vec<String>, Vec<SubOption>), UsageError> {
+    let mut positional = Vec::new();
+    let mut options: Vec<SubOption> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if !arg.starts_with("--") {
+            positional.push(arg.clone());
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut values: Vec<String> = inline.into_iter().collect();
+        match name.as_str() {
+            "--seq" if values.is_empty() => {}
+            "--seq" => return Err(UsageError("option --seq takes no value".to_owned())),
+            "--to" | "--base-url" => {
+                while i < args.len() && !args[i].starts_with("--") {
+                    values.push(args[i].clone());
+                    i += 1;
+                }
+            }
+            _ if values.is_empty() => match args.get(i) {
+                Some(v) => {
+                    values.push(v.clone());
+                    i += 1;
+                }
+                None => return Err(UsageError(format!("option {name} needs a value"))),
+            },
+            _ => {}
+        }
+        if values.is_empty() && name != "--seq" {
+            return Err(UsageError(format!("option {name} needs a value")));
+        }
+        options.push((name, values));
+    }
+    Ok((positional, options))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +583,9 @@ mod tests {
             "1M",
             "-j3",
             "--connections=2",
+            "--mirror",
+            "http://m1/f",
+            "--mirror=http://m2/f",
             "http://h/",
         ]);
         assert_eq!(
@@ -362,6 +602,7 @@ mod tests {
         assert_eq!(d.cache_limit, Some(1 << 20));
         assert_eq!(d.parallel, Some(3));
         assert_eq!(d.connections, Some(2));
+        assert_eq!(d.mirrors, ["http://m1/f", "http://m2/f"]);
         for bad in ["0", "65", "x"] {
             assert!(parse_strs(&["--parallel", bad, "http://h/"]).is_err());
         }
@@ -418,6 +659,78 @@ mod tests {
         ] {
             let err = seconds("--timeout", bad).unwrap_err();
             assert!(err.0.contains("--timeout"), "{bad}: {}", err.0);
+        }
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn split_takes_lists_of_directories_and_urls() {
+        let Command::Split(s) = parse_strs(&[
+            "split",
+            "film.mkv",
+            "--parts",
+            "6",
+            "--to",
+            "a",
+            "b",
+            "c",
+            "--replicas=2",
+            "--base-url",
+            "http://a/",
+            "http://b/",
+            "http://c/",
+        ])
+        .unwrap() else {
+            panic!("expected split");
+        };
+        assert_eq!(s.files, [PathBuf::from("film.mkv")]);
+        assert_eq!(s.cut, partfetch::split::Cut::Parts(6));
+        assert_eq!(s.dirs.len(), 3);
+        assert_eq!(s.replicas, 2);
+        assert_eq!(s.base_urls, ["http://a/", "http://b/", "http://c/"]);
+        assert!(!s.sequence);
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn serve_and_demo_parse_and_mistakes_are_refused() {
+        let Command::Serve(s) = parse_strs(&[
+            "serve",
+            "www",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "1M",
+            "--delay=5",
+        ])
+        .unwrap() else {
+            panic!("expected serve");
+        };
+        assert_eq!(
+            (s.listen.port(), s.rate_limit, s.delay),
+            (0, Some(1 << 20), Duration::from_millis(5))
+        );
+        assert_eq!(parse_strs(&["demo"]).unwrap(), Command::Demo);
+        for bad in [
+            &["serve"][..],
+            &["serve", "a", "b"],
+            &["serve", "a", "--listen", "nowhere"],
+            &["split", "f", "--to", "a"],
+            &["split", "f", "g", "--parts", "2", "--to", "a"],
+            &[
+                "split",
+                "f",
+                "--parts",
+                "2",
+                "--part-size",
+                "1M",
+                "--to",
+                "a",
+            ],
+            &["split", "f", "--parts", "2", "--to", "a", "--bogus", "1"],
+            &["demo", "extra"],
+        ] {
+            assert!(parse_strs(bad).is_err(), "{bad:?}");
         }
     }
 }

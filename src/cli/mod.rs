@@ -6,8 +6,12 @@
 //! itself is the library's.
 
 pub mod args;
+#[cfg(feature = "serve")]
+pub mod demo;
 pub mod output;
 pub mod progress;
+#[cfg(feature = "serve")]
+pub mod publish;
 
 use std::cell::Cell;
 use std::ffi::OsString;
@@ -58,6 +62,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let download = match args::parse(args) {
         Ok(Command::Help) => {
             print!("{}", args::USAGE);
+            #[cfg(feature = "serve")]
+            print!("{}", args::PUBLISH_USAGE);
             return exit::OK;
         }
         Ok(Command::Version) => {
@@ -65,6 +71,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return exit::OK;
         }
         Ok(Command::Download(d)) => d,
+        #[cfg(feature = "serve")]
+        Ok(Command::Split(s)) => return publish::split(&s),
+        #[cfg(feature = "serve")]
+        Ok(Command::Serve(s)) => return publish::serve(&s),
+        #[cfg(feature = "serve")]
+        Ok(Command::Demo) => return demo::run(),
         Err(args::UsageError(message)) => {
             eprintln!("partfetch: {message}\nTry 'partfetch --help' for more information.");
             return exit::USAGE;
@@ -148,7 +160,8 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     };
     let client = build_client(d)?;
     let mut progress = Progress::new(progress_mode(d));
-    let mut stream = client.open(&d.url)?;
+    let mirrors: Vec<&str> = d.mirrors.iter().map(String::as_str).collect();
+    let mut stream = client.open_mirrored(&d.url, &mirrors)?;
     progress.set_total(stream.length());
     let is_sequence = d.sequence.unwrap_or_else(|| d.url.contains("-seq"));
     let outcome = match &target {

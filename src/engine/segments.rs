@@ -23,11 +23,12 @@
 //! changes midway answers 200 instead of 206, and the download fails rather
 //! than mixing two versions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::engine::sources::{backoff, Sources};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Request, Response};
 use crate::source::ByteSource;
@@ -57,6 +58,8 @@ pub struct Resource {
     pub length: u64,
     /// `If-Range` value for the piece requests, when the server gave one.
     pub validator: Option<String>,
+    /// Its strong `ETag`, which a mirror that sends one must match.
+    pub etag: Option<String>,
 }
 
 impl Resource {
@@ -70,15 +73,11 @@ impl Resource {
         if first != 0 {
             return None;
         }
-        let validator = response
-            .header("etag")
-            .filter(|etag| !etag.starts_with("W/"))
-            .or_else(|| response.header("last-modified"))
-            .map(str::to_owned);
         Some(Resource {
             url: response.url().clone(),
             length: total?,
-            validator,
+            validator: validator_of(response),
+            etag: strong_etag(response),
         })
     }
 
@@ -93,6 +92,20 @@ impl Resource {
     }
 }
 
+/// A response's strong `ETag`, if it has one.
+fn strong_etag(response: &Response) -> Option<String> {
+    response
+        .header("etag")
+        .filter(|etag| !etag.starts_with("W/"))
+        .map(str::to_owned)
+}
+
+/// The `If-Range` value a response allows: its strong `ETag`, else its
+/// `Last-Modified`.
+fn validator_of(response: &Response) -> Option<String> {
+    strong_etag(response).or_else(|| response.header("last-modified").map(str::to_owned))
+}
+
 /// The schedule the consumer and the workers share.
 struct State {
     /// The next piece no worker has claimed.
@@ -103,6 +116,9 @@ struct State {
     done: BTreeMap<u64, Vec<u8>>,
     /// Pieces being fetched and since when (for duplicating a slow one).
     claimed: BTreeMap<u64, Instant>,
+    /// Pieces whose fetch failed on a source, to be fetched again first.
+    retry: BTreeSet<u64>,
+    sources: Sources,
     /// The first failure that no retry could mend: the download ends.
     failed: Option<Error>,
     /// The consumer went away.
@@ -155,14 +171,22 @@ impl SegmentedStream {
     /// Streams `resource`, whose piece 0 is `first` (the body of the 206
     /// answer to `Range: bytes=0-(PIECE-1)`), over `connections` in all.
     /// The workers start once piece 0 has shown how fast one connection is.
+    ///
+    /// `mirrors` serve the same bytes from elsewhere: each is checked by its
+    /// first answer (same length, same strong `ETag` when both send one) and
+    /// serves pieces alongside the others; there is then at least one
+    /// connection per source.
     pub fn start(
         client: &Client,
         resource: Resource,
         first: HttpBody,
         connections: usize,
+        mirrors: Vec<Url>,
     ) -> SegmentedStream {
-        let workers = connections.clamp(1, MAX_PER_HOST) - 1;
+        let connections = connections.clamp(1, MAX_PER_HOST).max(1 + mirrors.len());
+        let workers = connections - 1;
         let pieces = resource.pieces();
+        let sources = Sources::new(resource.url.clone(), resource.validator.clone(), mirrors);
         let shared = Arc::new(Shared {
             // Each connection may be one piece ahead, plus as many again
             // waiting for the consumer.
@@ -173,6 +197,8 @@ impl SegmentedStream {
                 next_out: 1,
                 done: BTreeMap::new(),
                 claimed: BTreeMap::new(),
+                retry: BTreeSet::new(),
+                sources,
                 failed: None,
                 cancelled: false,
             }),
@@ -198,10 +224,11 @@ impl SegmentedStream {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(PIECE) * 1_000_000 / micros;
         if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
-            for _ in 0..self.workers {
+            for worker in 0..self.workers {
                 let shared = Arc::clone(&self.shared);
                 let client = self.client.clone();
-                std::thread::spawn(move || work(&client, &shared));
+                // Worker 0 starts on the first mirror, if any.
+                std::thread::spawn(move || work(&client, &shared, worker + 1));
             }
             self.mode = Mode::Pieces;
             return Ok(());
@@ -216,7 +243,13 @@ impl SegmentedStream {
             request = request.if_range(validator.clone());
         }
         let response = self.client.send(&request)?.error_for_status()?;
-        check_range(&response, resource, PIECE, resource.length - 1)?;
+        check_range(
+            &response,
+            &resource.url,
+            resource,
+            PIECE,
+            resource.length - 1,
+        )?;
         self.mode = Mode::Rest(response.into_body());
         Ok(())
     }
@@ -303,65 +336,99 @@ impl Drop for SegmentedStream {
 
 /// What a worker does next.
 enum Claim {
-    Piece(u64),
+    Piece { index: u64, source: usize },
     Stop,
 }
 
-fn claim(shared: &Shared) -> Claim {
+/// Claims the next piece for `worker` and a source to fetch it from,
+/// waiting while the window is full or every usable source is backing off.
+fn claim(shared: &Shared, worker: usize) -> Claim {
     let pieces = shared.resource.pieces();
     let mut state = shared.lock();
     loop {
         if state.cancelled || state.failed.is_some() {
             return Claim::Stop;
         }
-        if state.next_claim < pieces {
-            if state.next_claim < state.next_out + shared.window {
-                let index = state.next_claim;
-                state.next_claim += 1;
-                state.claimed.insert(index, Instant::now());
-                return Claim::Piece(index);
-            }
+        if state.sources.all_dropped() {
+            state.failed = Some(state.sources.exhausted());
+            shared.changed.notify_all();
+            return Claim::Stop;
+        }
+        let next_out = state.next_out;
+        let index = if let Some(&index) = state.retry.iter().next() {
+            Some(index)
+        } else if state.next_claim < pieces {
+            (state.next_claim < next_out + shared.window).then_some(state.next_claim)
         } else {
             // Nothing left to claim: help with the oldest piece still
-            // outstanding if it has taken long, else wait for the end.
-            let oldest = state
+            // outstanding if it has taken long.
+            state
                 .claimed
                 .iter()
                 .next()
-                .map(|(&index, &since)| (index, since));
-            match oldest {
-                None => return Claim::Stop,
-                Some((index, since)) if since.elapsed() > Duration::from_secs(1) => {
-                    state.claimed.insert(index, Instant::now());
-                    return Claim::Piece(index);
+                .filter(|(_, since)| since.elapsed() > Duration::from_secs(1))
+                .map(|(&index, _)| index)
+        };
+        if let Some(index) = index {
+            if let Some(source) = state.sources.pick(worker) {
+                state.retry.remove(&index);
+                if index == state.next_claim {
+                    state.next_claim += 1;
                 }
-                Some(_) => {}
+                state.claimed.insert(index, Instant::now());
+                return Claim::Piece { index, source };
             }
+        } else if state.next_claim >= pieces && state.claimed.is_empty() {
+            return Claim::Stop;
         }
         state = shared
             .changed
-            .wait_timeout(state, Duration::from_millis(250))
+            .wait_timeout(state, Duration::from_millis(100))
             .map(|(guard, _)| guard)
             .unwrap_or_else(|e| e.into_inner().0);
     }
 }
 
-fn work(client: &Client, shared: &Shared) {
-    while let Claim::Piece(index) = claim(shared) {
-        let fetched = fetch_with_retries(client, shared, index);
+fn work(client: &Client, shared: &Shared, worker: usize) {
+    while let Claim::Piece { index, source } = claim(shared, worker) {
+        let (url, validator, verified) = {
+            let state = shared.lock();
+            let s = state.sources.get(source);
+            (s.url.clone(), s.validator.clone(), s.verified)
+        };
+        let started = Instant::now();
+        let fetched = fetch_piece(
+            client,
+            &url,
+            validator.as_deref(),
+            &shared.resource,
+            index,
+            verified,
+        );
         let mut state = shared.lock();
         match fetched {
-            Ok(piece) => {
+            Ok((piece, seen_validator)) => {
+                state
+                    .sources
+                    .succeeded(source, piece.len() as u64, started.elapsed());
+                if !verified {
+                    state.sources.verify(source, seen_validator);
+                }
                 state.claimed.remove(&index);
                 if index >= state.next_out {
                     state.done.entry(index).or_insert(piece);
                 }
             }
-            // A copy that failed does not matter once the other arrived.
-            Err(_) if index < state.next_out || state.done.contains_key(&index) => {}
             Err(err) => {
-                if state.failed.is_none() {
-                    state.failed = Some(err);
+                // Another copy may have arrived meanwhile; if not, the piece
+                // goes back to be fetched, from another source if this one
+                // is dropped or backing off.
+                let needed = index >= state.next_out && !state.done.contains_key(&index);
+                let transient = is_transient(&err);
+                state.sources.failed(source, err, transient);
+                if needed {
+                    state.claimed.remove(&index);
+                    state.retry.insert(index);
                 }
             }
         }
@@ -370,16 +437,25 @@ fn work(client: &Client, shared: &Shared) {
 }
 
 fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Vec<u8>> {
+    let resource = &shared.resource;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match fetch_piece(client, &shared.resource, index) {
-            Ok(piece) => return Ok(piece),
+        let fetched = fetch_piece(
+            client,
+            &resource.url,
+            resource.validator.as_deref(),
+            resource,
+            index,
+            true,
+        );
+        match fetched {
+            Ok((piece, _)) => return Ok(piece),
             Err(err) if attempt < PIECE_ATTEMPTS && is_transient(&err) => {
                 if shared.lock().cancelled {
                     return Err(err);
                 }
-                std::thread::sleep(Duration::from_millis(100) * (1 << (attempt - 1)));
+                std::thread::sleep(backoff(attempt));
             }
             Err(err) => return Err(err),
         }
@@ -395,14 +471,35 @@ fn is_transient(err: &Error) -> bool {
     }
 }
 
-fn fetch_piece(client: &Client, resource: &Resource, index: u64) -> Result<Vec<u8>> {
+/// Fetches piece `index` from `url`; returns it and the validator the
+/// answer carried. A source's first answer (`validator` unknown) is checked
+/// against the resource: same length, same strong `ETag` when both have one.
+fn fetch_piece(
+    client: &Client,
+    url: &Url,
+    validator: Option<&str>,
+    resource: &Resource,
+    index: u64,
+    verified: bool,
+) -> Result<(Vec<u8>, Option<String>)> {
     let (start, end) = resource.range(index);
-    let mut request = Request::get(resource.url.clone()).range(start, Some(end));
-    if let Some(validator) = &resource.validator {
-        request = request.if_range(validator.clone());
+    let mut request = Request::get(url.clone()).range(start, Some(end));
+    if let Some(validator) = validator {
+        request = request.if_range(validator.to_owned());
     }
     let response = client.send(&request)?.error_for_status()?;
-    check_range(&response, resource, start, end)?;
+    if let (Some(theirs), Some(ours)) = (strong_etag(&response), &resource.etag) {
+        if &theirs != ours {
+            let what = if verified {
+                format!("the resource changed during the download (ETag {ours} became {theirs})")
+            } else {
+                format!("this source's ETag {theirs} differs from {ours}: not the same file")
+            };
+            return Err(Error::new(ErrorKind::Integrity, what).with_subject(url.redacted()));
+        }
+    }
+    check_range(&response, url, resource, start, end)?;
+    let seen_validator = validator_of(&response);
     let expected = end - start + 1;
     let mut body = response.into_body();
     let mut piece = Vec::with_capacity(expected as usize);
@@ -414,15 +511,29 @@ fn fetch_piece(client: &Client, resource: &Resource, index: u64) -> Result<Vec<u
             ErrorKind::Protocol,
             format!("piece {start}-{end}: {} of {expected} bytes", piece.len()),
         )
-        .with_subject(resource.url.redacted()));
+        .with_subject(url.redacted()));
     }
-    Ok(piece)
+    Ok((piece, seen_validator))
 }
 
 /// Checks that `response` is a 206 carrying exactly bytes `start..=end` of
 /// the resource as the first response described it.
-fn check_range(response: &Response, resource: &Resource, start: u64, end: u64) -> Result<()> {
+fn check_range(
+    response: &Response,
+    url: &Url,
+    resource: &Resource,
+    start: u64,
+    end: u64,
+) -> Result<()> {
     match (response.status(), response.content_range()) {
+        (206, Some((_, _, Some(total)))) if total != resource.length => Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "this source has {total} bytes, the resource {}: not the same file",
+                resource.length
+            ),
+        )
+        .with_subject(url.redacted())),
         (206, Some((first, last, total)))
             if first == start && last == end && total == Some(resource.length) =>
         {
@@ -432,7 +543,7 @@ fn check_range(response: &Response, resource: &Resource, start: u64, end: u64) -
             ErrorKind::Protocol,
             format!("asked for bytes {start}-{end}, the server sent another range"),
         )
-        .with_subject(resource.url.redacted())),
+        .with_subject(url.redacted())),
         (status, _) => Err(Error::new(
             ErrorKind::Integrity,
             format!(
@@ -440,6 +551,6 @@ fn check_range(response: &Response, resource: &Resource, start: u64, end: u64) -
                  request with If-Range)"
             ),
         )
-        .with_subject(resource.url.redacted())),
+        .with_subject(url.redacted())),
     }
 }

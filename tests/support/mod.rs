@@ -26,12 +26,14 @@
 
 pub mod cli;
 mod reply;
+pub mod serve_proc;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
 mod tunnel;
 
 pub use reply::{Body, Chunk, Ranges, Reply, Step};
+pub use serve_proc::ServeProcess;
 pub use server::{Options, Request, Server};
 #[cfg(feature = "tls")]
 pub use tls::TestPki;

@@ -1,0 +1,278 @@
+//! The sources of one resource — its URL and its mirrors — and what each
+//! has shown so far: whether it serves the same bytes, how fast it is, how
+//! often it failed.
+//!
+//! Owns the choice of source for the next piece. A source that fails for a
+//! moment (reset, timeout, 408, 429, 5xx) is tried again after a backoff
+//! and dropped after [`MAX_FAILURES`] failures in a row; one that fails for
+//! good (404, 410, TLS, different length or `ETag`) is dropped at once. A
+//! source far slower than the best gets no new pieces while others can
+//! take them. The download goes on as long as one source is left.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind};
+use crate::url::Url;
+
+/// Failures in a row after which a source is dropped.
+pub const MAX_FAILURES: u32 = 5;
+
+/// A source this many times slower than the fastest gets no new pieces.
+pub const SLOW_FACTOR: u64 = 8;
+
+/// One place the resource can be fetched from.
+#[derive(Debug)]
+pub struct Source {
+    /// Where.
+    pub url: Url,
+    /// Its `If-Range` value, once its first answer gave one.
+    pub validator: Option<String>,
+    /// Its first answer matched the resource (length, `ETag`).
+    pub verified: bool,
+    failures: u32,
+    /// Not before this instant (backoff after a failure).
+    not_before: Option<Instant>,
+    dropped: Option<Error>,
+    bytes: u64,
+    busy: Duration,
+    in_use: usize,
+}
+
+/// All sources of a resource.
+#[derive(Debug)]
+pub struct Sources {
+    list: Vec<Source>,
+}
+
+impl Sources {
+    /// The primary source (already verified by the first answer) and
+    /// mirrors (verified by their own first answer).
+    pub fn new(primary: Url, validator: Option<String>, mirrors: Vec<Url>) -> Sources {
+        let source = |url: Url, validator: Option<String>, verified: bool| Source {
+            url,
+            validator,
+            verified,
+            failures: 0,
+            not_before: None,
+            dropped: None,
+            bytes: 0,
+            busy: Duration::ZERO,
+            in_use: 0,
+        };
+        let mut list = vec![source(primary, validator, true)];
+        list.extend(mirrors.into_iter().map(|url| source(url, None, false)));
+        Sources { list }
+    }
+
+    /// How many sources there are, dropped ones included.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Never true: there is always the primary.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Source `index`.
+    pub fn get(&self, index: usize) -> &Source {
+        &self.list[index]
+    }
+
+    /// The source for worker `worker`'s next piece: its own (worker modulo
+    /// sources) when that one is usable, else the usable one with the
+    /// fewest pieces in flight. `None` when none is usable now;
+    /// [`Sources::all_dropped`] tells whether one may become usable.
+    pub fn pick(&mut self, worker: usize) -> Option<usize> {
+        let now = Instant::now();
+        let best = self.best_rate();
+        let usable = |s: &Source| {
+            s.dropped.is_none()
+                && s.not_before.is_none_or_past(now)
+                && !(best > 0 && s.rate() > 0 && s.rate() * SLOW_FACTOR < best)
+        };
+        let own = worker % self.list.len();
+        let chosen = if usable(&self.list[own]) {
+            Some(own)
+        } else {
+            (0..self.list.len())
+                .filter(|&i| usable(&self.list[i]))
+                .min_by_key(|&i| self.list[i].in_use)
+        };
+        if let Some(i) = chosen {
+            self.list[i].in_use += 1;
+        }
+        chosen
+    }
+
+    /// A piece of `bytes` came from `index` in `took`.
+    pub fn succeeded(&mut self, index: usize, bytes: u64, took: Duration) {
+        let source = &mut self.list[index];
+        source.in_use -= 1;
+        source.failures = 0;
+        source.not_before = None;
+        source.bytes += bytes;
+        source.busy += took;
+    }
+
+    /// `index` failed with `err`; returns how long to wait before it is
+    /// tried again (`None`: it is dropped).
+    pub fn failed(&mut self, index: usize, err: Error, transient: bool) -> Option<Duration> {
+        let source = &mut self.list[index];
+        source.in_use -= 1;
+        source.failures += 1;
+        if !transient || source.failures >= MAX_FAILURES {
+            source.dropped = Some(err);
+            return None;
+        }
+        let backoff = backoff(source.failures);
+        source.not_before = Some(Instant::now() + backoff);
+        Some(backoff)
+    }
+
+    /// Source `index` answered as the resource does; `validator` is what
+    /// its answers carry for `If-Range`.
+    pub fn verify(&mut self, index: usize, validator: Option<String>) {
+        let source = &mut self.list[index];
+        source.verified = true;
+        source.validator = validator;
+    }
+
+    /// Every source is dropped: the download cannot go on.
+    pub fn all_dropped(&self) -> bool {
+        self.list.iter().all(|s| s.dropped.is_some())
+    }
+
+    /// The error for a download whose sources are all dropped: each one's
+    /// last failure.
+    pub fn exhausted(&self) -> Error {
+        let causes: Vec<Error> = self
+            .list
+            .iter()
+            .filter_map(|s| s.dropped.clone().map(|e| e.with_subject(s.url.redacted())))
+            .collect();
+        let kind = causes.first().map_or(ErrorKind::Network, Error::kind);
+        let what = match self.list.len() {
+            1 => "the source failed".to_owned(),
+            n => format!("all {n} sources failed"),
+        };
+        Error::new(kind, what).with_causes(causes)
+    }
+
+    fn best_rate(&self) -> u64 {
+        self.list
+            .iter()
+            .filter(|s| s.dropped.is_none())
+            .map(Source::rate)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Source {
+    /// Bytes per second over the pieces it served; 0 until it served two.
+    fn rate(&self) -> u64 {
+        if self.bytes < 2 * super::segments::PIECE || self.busy.is_zero() {
+            return 0;
+        }
+        (u128::from(self.bytes) * 1_000_000 / self.busy.as_micros().max(1)) as u64
+    }
+}
+
+/// 100 ms, 200 ms, 400 ms, … with up to a quarter more at random (so that
+/// workers that failed together do not retry together), at most 10 s.
+pub fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_millis(100) * (1u32 << failures.saturating_sub(1).min(7));
+    let base = base.min(Duration::from_secs(10));
+    base + base.mul_f64(jitter() / 4.0)
+}
+
+/// A number in [0, 1) that differs from call to call; enough for jitter.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+trait PastOrNone {
+    fn is_none_or_past(&self, now: Instant) -> bool;
+}
+
+impl PastOrNone for Option<Instant> {
+    fn is_none_or_past(&self, now: Instant) -> bool {
+        self.map_or(true, |t| t <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(n: usize) -> Sources {
+        let url = |i: usize| Url::parse(&format!("http://s{i}.test/f")).unwrap();
+        Sources::new(url(0), None, (1..n).map(url).collect())
+    }
+
+    fn network() -> Error {
+        Error::new(ErrorKind::Network, "reset")
+    }
+
+    #[test]
+    fn workers_spread_over_sources_and_avoid_dropped_ones() {
+        let mut s = sources(3);
+        assert_eq!(s.pick(0), Some(0));
+        assert_eq!(s.pick(1), Some(1));
+        assert_eq!(s.pick(5), Some(2));
+        assert_eq!(
+            s.failed(1, Error::new(ErrorKind::NotFound, "gone"), false),
+            None
+        );
+        // Worker 1's own source is gone: it gets a usable one.
+        assert!(matches!(s.pick(1), Some(0 | 2)));
+        assert!(!s.all_dropped());
+    }
+
+    #[test]
+    fn a_source_is_dropped_after_repeated_transient_failures() {
+        let mut s = sources(2);
+        for attempt in 1..MAX_FAILURES {
+            assert_eq!(s.pick(1), Some(1));
+            assert!(s.failed(1, network(), true).is_some(), "attempt {attempt}");
+            // Backing off: worker 1 is sent to the other source meanwhile.
+            assert_eq!(s.pick(1), Some(0));
+            s.succeeded(0, 1, Duration::from_millis(1));
+            s.list[1].not_before = None;
+        }
+        assert_eq!(s.pick(1), Some(1));
+        assert_eq!(s.failed(1, network(), true), None);
+        assert_eq!(s.pick(1), Some(0));
+        s.succeeded(0, 1, Duration::from_millis(1));
+        let last = s.pick(0).unwrap();
+        assert_eq!(s.failed(last, network(), false), None);
+        assert!(s.all_dropped());
+        let err = s.exhausted();
+        assert_eq!(err.causes().len(), 2);
+        assert!(err.to_string().contains("all 2 sources failed"), "{err}");
+    }
+
+    #[test]
+    fn a_far_slower_source_gets_no_new_pieces() {
+        let mut s = sources(2);
+        let piece = super::super::segments::PIECE;
+        s.pick(0);
+        s.succeeded(0, 4 * piece, Duration::from_millis(40));
+        s.pick(1);
+        s.succeeded(1, 2 * piece, Duration::from_millis(2000));
+        assert_eq!(s.pick(1), Some(0), "the slow source is passed over");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(
+            backoff(1) >= Duration::from_millis(100) && backoff(1) < Duration::from_millis(126)
+        );
+        assert!(backoff(3) >= Duration::from_millis(400));
+        assert!(backoff(30) <= Duration::from_millis(12_500));
+    }
+}

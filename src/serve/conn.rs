@@ -1,0 +1,260 @@
+//! One client connection: read heads, answer them in order, until the
+//! client or a limit ends it.
+//!
+//! Owns the socket I/O and the per-connection limits: the wait for a next
+//! request ([`IDLE_TIMEOUT`]), the time a started head may take
+//! ([`HEAD_TIMEOUT`], against clients that trickle bytes), the head size
+//! (`request::parse`), and the time a client may go without taking any of
+//! the response ([`SEND_TIMEOUT`]). Pipelined requests are answered in
+//! order from the bytes already buffered. What to answer is `respond`'s.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::request::{self, RequestHead};
+use super::respond::{self, Body, Reply};
+use super::{LogLine, Shared};
+use crate::http::response::MAX_HEAD_BYTES;
+
+/// How long a kept-alive connection may wait for its next request. Short
+/// enough that idle clients give their thread back soon, long enough for a
+/// client working through a manifest part by part.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a head may take once its first byte arrived.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a client may take none of the response before it is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The buffer a file body is read into and written from: large enough
+/// that system calls cost little next to the copies, small enough that a
+/// thousand busy connections fit in memory.
+const FILE_BUFFER: usize = 256 << 10;
+
+/// Bytes per step under `--rate-limit`, so the pace is smooth.
+const RATE_STEP: usize = 16 << 10;
+
+/// How a head read ended.
+enum Next {
+    Request(RequestHead),
+    /// The client left or went quiet: close without answering.
+    Closed,
+    /// Answer this status, then close.
+    Refuse(u16),
+}
+
+/// Serves `stream` until it closes.
+pub fn serve(mut stream: TcpStream, shared: &Shared) {
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(SEND_TIMEOUT));
+    let mut buf = Vec::with_capacity(4096);
+    // Allocated on the first file sent, so idle connections cost no buffer.
+    let mut file_buf = Vec::new();
+    loop {
+        let head = match read_head(&mut stream, &mut buf, shared) {
+            Next::Request(head) => head,
+            Next::Closed => return,
+            Next::Refuse(status) => {
+                let mut reply = Reply::error(status);
+                reply.close = true;
+                let framing = Framing {
+                    is_head: false,
+                    close: true,
+                    http10_keep_alive: false,
+                };
+                let _ = send(&mut stream, reply, framing, &mut file_buf, shared);
+                return;
+            }
+        };
+        let started = Instant::now();
+        if !shared.delay.is_zero() {
+            std::thread::sleep(shared.delay);
+        }
+        let reply = respond::respond(&shared.root, &head);
+        let status = reply.status;
+        let close = reply.close || !head.keep_alive() || shared.stopping.load(Ordering::Relaxed);
+        let framing = Framing {
+            is_head: head.method == "HEAD",
+            close,
+            http10_keep_alive: head.minor_version == 0 && !close,
+        };
+        let (bytes, complete) = match send(&mut stream, reply, framing, &mut file_buf, shared) {
+            Ok(n) => (n, true),
+            Err(n) => (n, false),
+        };
+        (shared.log)(&LogLine {
+            server: shared.addr,
+            peer: &peer,
+            request: &head.line_for_log(),
+            target: &head.target,
+            status,
+            bytes,
+            complete,
+            millis: started.elapsed().as_millis() as u64,
+        });
+        if close || !complete {
+            return;
+        }
+    }
+}
+
+/// Reads until `buf` starts with a complete head.
+fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Next {
+    let waiting_since = Instant::now();
+    let mut head_started = None;
+    let mut fresh = buf.len();
+    loop {
+        if !buf.is_empty() {
+            if fresh > 0 && request::may_be_complete(buf, fresh) || buf.len() >= MAX_HEAD_BYTES {
+                match request::parse(buf) {
+                    Ok(Some((head, used))) => {
+                        buf.drain(..used);
+                        return Next::Request(head);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Next::Refuse(e.status()),
+                }
+            }
+            head_started.get_or_insert_with(Instant::now);
+        }
+        if shared.stopping.load(Ordering::Relaxed) {
+            return Next::Closed;
+        }
+        let deadline = match head_started {
+            Some(t) => t + HEAD_TIMEOUT,
+            None => waiting_since + IDLE_TIMEOUT,
+        };
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return match head_started {
+                Some(_) => Next::Refuse(408),
+                None => Next::Closed,
+            };
+        };
+        let _ = stream.set_read_timeout(Some(left));
+        let old = buf.len();
+        let want = (MAX_HEAD_BYTES + 1 - old).min(16 * 1024);
+        buf.resize(old + want, 0);
+        match stream.read(&mut buf[old..]) {
+            Ok(0) => {
+                buf.truncate(old);
+                return Next::Closed;
+            }
+            Ok(n) => {
+                buf.truncate(old + n);
+                fresh = n;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buf.truncate(old);
+                fresh = 0;
+            }
+            Err(_) => {
+                buf.truncate(old);
+                // A timeout with part of a head is answered 408 above.
+                if head_started.is_some() && Instant::now() >= deadline {
+                    continue;
+                }
+                return Next::Closed;
+            }
+        }
+    }
+}
+
+/// How the answer to one request is framed on this connection.
+#[derive(Clone, Copy)]
+struct Framing {
+    is_head: bool,
+    close: bool,
+    http10_keep_alive: bool,
+}
+
+/// Writes `reply`; the body bytes sent, `Err` with those sent so far when
+/// the connection failed (or a file shrank under us).
+fn send(
+    stream: &mut TcpStream,
+    reply: Reply,
+    framing: Framing,
+    file_buf: &mut Vec<u8>,
+    shared: &Shared,
+) -> Result<u64, u64> {
+    let mut out = Vec::with_capacity(512);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    respond::write_head(
+        &mut out,
+        &reply,
+        framing.close,
+        framing.http10_keep_alive,
+        now,
+    );
+    match reply.body {
+        Body::Bytes(bytes) if !framing.is_head => {
+            out.extend_from_slice(&bytes);
+            stream.write_all(&out).map_err(|_| 0u64)?;
+            Ok(bytes.len() as u64)
+        }
+        Body::File { file, start, len } if !framing.is_head => {
+            stream.write_all(&out).map_err(|_| 0u64)?;
+            send_file(stream, file, start, len, file_buf, shared)
+        }
+        _ => stream.write_all(&out).map(|_| 0).map_err(|_| 0u64),
+    }
+}
+
+/// Sends `len` bytes of `file` from `start`, paced by the server's token
+/// bucket when it has one.
+///
+/// Plain `read` + `write_all` through one large buffer: std's `io::copy`
+/// will not use `sendfile` from a file to a socket (a later change to the
+/// file could show in bytes already "sent"), and falls back to an 8 KiB
+/// buffer. With [`FILE_BUFFER`] the system calls are few and the cost is
+/// one extra copy through the cache (BENCHMARKS.md compares with nginx's
+/// `sendfile`).
+fn send_file(
+    stream: &mut TcpStream,
+    mut file: std::fs::File,
+    start: u64,
+    len: u64,
+    file_buf: &mut Vec<u8>,
+    shared: &Shared,
+) -> Result<u64, u64> {
+    file.seek(SeekFrom::Start(start)).map_err(|_| 0u64)?;
+    if file_buf.is_empty() {
+        file_buf.resize(FILE_BUFFER, 0);
+    }
+    let step = if shared.rate.is_some() {
+        RATE_STEP
+    } else {
+        FILE_BUFFER
+    };
+    let mut sent = 0;
+    while sent < len {
+        if shared.stopping.load(Ordering::Relaxed) {
+            return Err(sent);
+        }
+        let want = (len - sent).min(step as u64) as usize;
+        let n = match file.read(&mut file_buf[..want]) {
+            Ok(0) | Err(_) => return Err(sent), // the file shrank: the length was a lie
+            Ok(n) => n,
+        };
+        if let Some(bucket) = &shared.rate {
+            let wait = match bucket.lock() {
+                Ok(mut b) => b.take(n as u64, Instant::now()),
+                Err(_) => Duration::ZERO,
+            };
+            std::thread::sleep(wait);
+        }
+        stream.write_all(&file_buf[..n]).map_err(|_| sent)?;
+        sent += n as u64;
+    }
+    Ok(sent)
+}

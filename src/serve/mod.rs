@@ -1,0 +1,333 @@
+//! `partfetch serve`: a small HTTP/1.1 static file server for the parts
+//! that `split` writes, and for tests and demos of failover.
+//!
+//! In scope: GET and HEAD of regular files under one directory, `Range`
+//! (single ranges), `ETag`, `Last-Modified`, `If-Range`, keep-alive and
+//! pipelining, `text/parts-manifest` for `.parts`, plain-text directory
+//! listings, a whole-server rate limit and a per-request delay (to make
+//! failover visible), one log line per request, and stopping cleanly.
+//!
+//! Out of scope: TLS, request bodies (answered, then the connection is
+//! closed), `multipart/byteranges`, conditional GETs (`If-None-Match`,
+//! `If-Modified-Since` are ignored: the full answer is always correct),
+//! compression, HTTP/2.
+//!
+//! ```text
+//!   accept thread ──► at the cap? ──yes──► 503, close
+//!        │                 │no
+//!        │                 ▼
+//!        │        connection thread (small stack):
+//!        │          read head ─► respond ─► send ─► keep-alive? ─► read head …
+//!        ▼
+//!   stop(): no more accepts, every live socket shut down, threads awaited
+//! ```
+//!
+//! Concurrency: one thread per connection, at most
+//! [`DEFAULT_MAX_CONNECTIONS`], each with a [`THREAD_STACK`] stack. A pool
+//! of N workers each owning a connection would be starved by N idle
+//! keep-alive clients; with a thread per connection an idle client costs a
+//! parked thread and a few KiB, and the cap (connections beyond it get a
+//! 503 and are closed at once) with the idle and head timeouts of `conn`
+//! bound what hostile clients can hold. A thousand idle connections leave
+//! the next client served (tests/serve.rs).
+//!
+//! Protocol decisions (`request`, `range`, `respond`, `files`, `date`,
+//! `rate`) do no socket I/O and are tested with byte strings; `conn` and
+//! this module own the sockets.
+
+pub mod conn;
+pub mod date;
+pub mod files;
+pub mod range;
+pub mod rate;
+pub mod request;
+pub mod respond;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The most connections served at once. Each holds a thread; the kernel
+/// and memory bear a few thousand easily, and a client beyond the cap is
+/// told 503 rather than left waiting.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+
+/// The stack of a connection thread: the deepest path (httparse with 100
+/// fields on the stack, canonicalize, formatting) needs a fraction of it;
+/// 2048 of them reserve 512 MiB of address space, not memory.
+pub const THREAD_STACK: usize = 256 << 10;
+
+/// How long `stop` waits for connection threads to finish.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Receives one line per request.
+pub type LogSink = Arc<dyn Fn(&LogLine<'_>) + Send + Sync>;
+
+/// What the server logs about one request.
+#[derive(Debug)]
+pub struct LogLine<'a> {
+    /// The server's own address.
+    pub server: SocketAddr,
+    /// The client's address.
+    pub peer: &'a str,
+    /// The request line, control characters escaped.
+    pub request: &'a str,
+    /// The request target as sent.
+    pub target: &'a str,
+    /// The status answered.
+    pub status: u16,
+    /// Body bytes written.
+    pub bytes: u64,
+    /// Whether the whole answer was written.
+    pub complete: bool,
+    /// Time from the head to the end of the answer.
+    pub millis: u64,
+}
+
+impl fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} \"{}\" {} {} {}ms{}",
+            self.peer,
+            self.request,
+            self.status,
+            self.bytes,
+            self.millis,
+            if self.complete { "" } else { " (aborted)" }
+        )
+    }
+}
+
+/// How a server is set up.
+#[derive(Clone)]
+pub struct Config {
+    /// The directory served.
+    pub root: PathBuf,
+    /// Where to listen; port 0 lets the system choose.
+    pub listen: SocketAddr,
+    /// Bytes per second for the whole server, if limited.
+    pub rate_limit: Option<u64>,
+    /// A pause before each answer.
+    pub delay: Duration,
+    /// The most connections at once.
+    pub max_connections: usize,
+    /// Where request lines go (standard error by default).
+    pub log: LogSink,
+}
+
+impl Config {
+    /// Serves `root` on `listen` with the defaults: no rate limit, no
+    /// delay, [`DEFAULT_MAX_CONNECTIONS`], log lines on standard error.
+    pub fn new(root: impl Into<PathBuf>, listen: SocketAddr) -> Config {
+        Config {
+            root: root.into(),
+            listen,
+            rate_limit: None,
+            delay: Duration::ZERO,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            log: Arc::new(|line| eprintln!("{line}")),
+        }
+    }
+}
+
+/// State every connection thread shares.
+pub struct Shared {
+    root: PathBuf,
+    addr: SocketAddr,
+    rate: Option<Mutex<rate::TokenBucket>>,
+    delay: Duration,
+    stopping: AtomicBool,
+    log: LogSink,
+    live: Mutex<Live>,
+    drained: Condvar,
+}
+
+/// The connections being served, so `stop` can shut them down.
+#[derive(Default)]
+struct Live {
+    next_id: u64,
+    streams: HashMap<u64, TcpStream>,
+}
+
+/// A running server; stops when [`Server::stop`] is called or it is dropped.
+pub struct Server {
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds and starts accepting in a thread of its own.
+    pub fn start(config: Config) -> Result<Server> {
+        let root = config
+            .root
+            .canonicalize()
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Io, "not a directory").with_subject(config.root.display())
+            })?;
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| Error::io(e, format!("listening on {}", config.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(e, config.listen))?;
+        let shared = Arc::new(Shared {
+            root,
+            addr,
+            rate: config
+                .rate_limit
+                .map(|r| Mutex::new(rate::TokenBucket::new(r, Instant::now()))),
+            delay: config.delay,
+            stopping: AtomicBool::new(false),
+            log: config.log,
+            live: Mutex::new(Live::default()),
+            drained: Condvar::new(),
+        });
+        let max = config.max_connections.max(1);
+        let accept_shared = Arc::clone(&shared);
+        let accept = std::thread::Builder::new()
+            .name("serve-accept".into())
+            .spawn(move || accept_loop(listener, accept_shared, max))
+            .map_err(|e| Error::io(e, "starting the accept thread"))?;
+        Ok(Server {
+            shared,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address the server listens on (with the port the system chose).
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.live.lock().map_or(0, |l| l.streams.len())
+    }
+
+    /// Blocks until the server stops (for the command, forever).
+    pub fn wait(mut self) {
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+
+    /// Stops accepting, shuts down every live connection mid-answer (as a
+    /// crashed machine would), and waits a little for their threads.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the accept thread with a connection of our own.
+        let mut wake = self.shared.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        let Ok(mut live) = self.shared.live.lock() else {
+            return;
+        };
+        for stream in live.streams.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let deadline = Instant::now() + STOP_WAIT;
+        while !live.streams.is_empty() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            live = match self.shared.drained.wait_timeout(live, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            self.shut_down();
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max: usize) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(_) => {
+                // Out of descriptors, or a connection reset before accept:
+                // pause so a persistent error does not spin.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let id = match register(&shared, &stream, max) {
+            Some(id) => id,
+            None => {
+                refuse(stream);
+                continue;
+            }
+        };
+        let conn_shared = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                conn::serve(stream, &conn_shared);
+                unregister(&conn_shared, id);
+            });
+        if spawned.is_err() {
+            // The thread never ran; its stream was dropped with the closure.
+            unregister(&shared, id);
+        }
+    }
+}
+
+/// Records a live connection unless the cap is reached.
+fn register(shared: &Shared, stream: &TcpStream, max: usize) -> Option<u64> {
+    let mut live = shared.live.lock().ok()?;
+    if live.streams.len() >= max {
+        return None;
+    }
+    let clone = stream.try_clone().ok()?;
+    let id = live.next_id;
+    live.next_id += 1;
+    live.streams.insert(id, clone);
+    Some(id)
+}
+
+fn unregister(shared: &Shared, id: u64) {
+    if let Ok(mut live) = shared.live.lock() {
+        live.streams.remove(&id);
+        shared.drained.notify_all();
+    }
+}
+
+/// Tells a client beyond the cap to come back later. The answer fits in
+/// the socket buffer; the timeout covers a peer that advertises none.
+fn refuse(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+    );
+}

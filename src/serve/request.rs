@@ -1,0 +1,208 @@
+//! The request head: parsed out of a byte buffer with `httparse`, bounded
+//! as the client bounds response heads.
+//!
+//! Owns the request line and header fields, the size limits, and what the
+//! head says about the connection (keep-alive, a request body that would
+//! have to be skipped). No I/O: the connection loop owns the buffer, the
+//! socket and the timeouts; `Ok(None)` means "read more".
+
+use crate::http::response::{MAX_HEADERS, MAX_HEAD_BYTES};
+
+/// A parsed request line and header section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method, as sent (`GET`, `HEAD`, …).
+    pub method: String,
+    /// The request target, as sent (`/a/b?c`).
+    pub target: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// The header fields in the order received.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a head was refused; each maps to the status sent before closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not HTTP/1.x syntax.
+    Malformed,
+    /// Larger than [`MAX_HEAD_BYTES`] or more than [`MAX_HEADERS`] fields.
+    TooLarge,
+}
+
+impl HeadError {
+    /// The status that answers this error.
+    pub fn status(self) -> u16 {
+        match self {
+            HeadError::Malformed => 400,
+            HeadError::TooLarge => 431,
+        }
+    }
+}
+
+/// Parses a request head from the start of `buf`: `Ok(None)` when more
+/// bytes are needed, else the head and the bytes it took.
+pub fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut fields);
+    match request.parse(buf) {
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(len)) => Ok(Some((
+            RequestHead {
+                method: request.method.unwrap_or("").to_owned(),
+                target: request.path.unwrap_or("").to_owned(),
+                minor_version: request.version.unwrap_or(1),
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                    .collect(),
+            },
+            len,
+        ))),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Malformed),
+    }
+}
+
+/// Whether `buf`, which held no complete head before its last `new` bytes,
+/// may hold one now: a blank line ends every head. Parsing only then keeps
+/// a client that sends one byte at a time from costing a parse per byte.
+pub fn may_be_complete(buf: &[u8], new: usize) -> bool {
+    let from = buf.len().saturating_sub(new + 3);
+    let tail = &buf[from..];
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+}
+
+impl RequestHead {
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The value of header `name` when it occurs exactly once.
+    pub fn single<'a>(&'a self, name: &'a str) -> Option<&'a [u8]> {
+        let mut values = self.values(name);
+        let first = values.next()?;
+        values.next().is_none().then_some(first)
+    }
+
+    /// Whether a comma-separated header `name` lists `token`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.values(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    }
+
+    /// Whether the client lets the connection carry another request:
+    /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
+    /// `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        if self.minor_version == 0 {
+            self.has_token("connection", "keep-alive")
+        } else {
+            !self.has_token("connection", "close")
+        }
+    }
+
+    /// Whether a request body follows the head. This server reads none, so
+    /// such a connection is closed after the answer rather than guessing
+    /// where the next request starts.
+    pub fn has_body(&self) -> bool {
+        self.values("transfer-encoding").next().is_some()
+            || self
+                .values("content-length")
+                .any(|v| v.iter().any(|&b| b != b'0'))
+    }
+
+    /// The request line with control bytes escaped, for the log.
+    pub fn line_for_log(&self) -> String {
+        let mut line = String::new();
+        for c in format!(
+            "{} {} HTTP/1.{}",
+            self.method, self.target, self.minor_version
+        )
+        .chars()
+        {
+            if c.is_control() || c == '"' {
+                line.extend(c.escape_default());
+            } else {
+                line.push(c);
+            }
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> RequestHead {
+        parse(text.as_bytes()).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn parses_a_head_and_leaves_pipelined_bytes() {
+        let buf = b"GET /a?b HTTP/1.1\r\nHost: h\r\nRange: bytes=0-\r\n\r\nGET /next";
+        let (head, used) = parse(buf).unwrap().unwrap();
+        assert_eq!(head.method, "GET");
+        assert_eq!(head.target, "/a?b");
+        assert_eq!(head.single("range"), Some(&b"bytes=0-"[..]));
+        assert_eq!(&buf[used..], b"GET /next");
+    }
+
+    #[test]
+    fn partial_heads_ask_for_more_until_the_limit() {
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost:"), Ok(None));
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(MAX_HEAD_BYTES, b'a');
+        assert_eq!(parse(&big), Err(HeadError::TooLarge));
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&many), Err(HeadError::TooLarge));
+        assert_eq!(
+            parse(b"\x16\x03\x01 hello\r\n\r\n"),
+            Err(HeadError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_blank_line_is_looked_for_only_in_the_new_bytes() {
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(may_be_complete(buf, 1));
+        assert!(may_be_complete(buf, buf.len()));
+        assert!(!may_be_complete(b"GET / HTTP/1.1\r\nHo", 2));
+        assert!(may_be_complete(b"GET / HTTP/1.0\n\n", 1));
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_connection() {
+        assert!(head("GET / HTTP/1.1\r\n\r\n").keep_alive());
+        assert!(!head("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").keep_alive());
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive());
+        assert!(head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive());
+    }
+
+    #[test]
+    fn bodies_are_noticed() {
+        assert!(!head("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").has_body());
+        assert!(head("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").has_body());
+        assert!(head("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").has_body());
+    }
+
+    #[test]
+    fn log_line_escapes_what_a_terminal_would_act_on() {
+        let mut h = head("GET / HTTP/1.1\r\n\r\n");
+        h.target = "/\u{1b}[2J\"".to_owned();
+        assert_eq!(h.line_for_log(), "GET /\\u{1b}[2J\\\" HTTP/1.1");
+    }
+}

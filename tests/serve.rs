@@ -1,0 +1,397 @@
+//! `partfetch serve` over the wire: the binary on 127.0.0.1, asked with
+//! raw bytes (so every edge case is exactly what is sent), with the
+//! library's client, and with curl and aria2c.
+//!
+//! In scope: ranges (suffix, open, past the end, several), HEAD, If-Range,
+//! pipelined keep-alive, path escapes, the head-size limit, the connection
+//! cap, a thousand idle connections, the manifest type, listings, the log.
+//! curl and aria2c tests pass with a notice when the tool is missing,
+//! unless `CI` is set.
+#![cfg(feature = "serve")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use partfetch::http::response::{parse_head, Head};
+use partfetch::{ByteSource, Client};
+use support::{test_data, ServeProcess, TempDir};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A directory with `data.bin` (`len` bytes), `film.parts`, `empty`, `sub/`.
+fn served(len: usize) -> (TempDir, Vec<u8>, ServeProcess) {
+    let dir = TempDir::new("serve");
+    let data = test_data(len, 7);
+    std::fs::write(dir.join("data.bin"), &data).unwrap();
+    std::fs::write(dir.join("film.parts"), b"data.bin\n").unwrap();
+    std::fs::write(dir.join("empty"), b"").unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let server = ServeProcess::start(dir.path(), &[]);
+    (dir, data, server)
+}
+
+/// Splits raw bytes into responses (heads and bodies); `head_requests[i]`
+/// says whether the i-th answered a HEAD (no body whatever the length).
+fn responses(mut raw: &[u8], head_requests: &[bool]) -> Vec<(Head, Vec<u8>)> {
+    let mut out = Vec::new();
+    for &is_head in head_requests {
+        let (head, used) = parse_head(raw)
+            .expect("a valid head")
+            .expect("a complete head");
+        let len = if is_head {
+            0
+        } else {
+            head.content_length().expect("Content-Length") as usize
+        };
+        out.push((head, raw[used..used + len].to_vec()));
+        raw = &raw[used + len..];
+    }
+    assert!(raw.is_empty(), "bytes after the last response: {raw:?}");
+    out
+}
+
+fn get(server: &ServeProcess, target: &str, headers: &str) -> (Head, Vec<u8>) {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}\r\n");
+    let raw = server.raw(request.as_bytes(), WAIT);
+    responses(&raw, &[false]).remove(0)
+}
+
+#[test]
+fn ranges_suffix_open_past_the_end_and_several() {
+    let (_dir, data, server) = served(1000);
+    // (Range, status, the body as a slice of the file, Content-Range)
+    type Case<'a> = (&'a str, u16, Option<(usize, usize)>, Option<&'a str>);
+    let cases: [Case; 9] = [
+        ("bytes=0-99", 206, Some((0, 100)), Some("bytes 0-99/1000")),
+        (
+            "bytes=-10",
+            206,
+            Some((990, 1000)),
+            Some("bytes 990-999/1000"),
+        ),
+        (
+            "bytes=-5000",
+            206,
+            Some((0, 1000)),
+            Some("bytes 0-999/1000"),
+        ),
+        (
+            "bytes=900-",
+            206,
+            Some((900, 1000)),
+            Some("bytes 900-999/1000"),
+        ),
+        (
+            "bytes=900-5000",
+            206,
+            Some((900, 1000)),
+            Some("bytes 900-999/1000"),
+        ),
+        ("bytes=1000-", 416, None, Some("bytes */1000")),
+        ("bytes=-0", 416, None, Some("bytes */1000")),
+        ("bytes=0-0,10-20", 200, Some((0, 1000)), None),
+        ("bytes=2000-,3000-", 416, None, Some("bytes */1000")),
+    ];
+    for (range, status, body, content_range) in cases {
+        let (head, got) = get(&server, "/data.bin", &format!("Range: {range}\r\n"));
+        assert_eq!(head.status, status, "{range}");
+        assert_eq!(head.header("content-range"), content_range, "{range}");
+        if let Some((a, b)) = body {
+            assert!(got == data[a..b], "{range}: wrong bytes");
+        }
+    }
+    let (head, _) = get(&server, "/data.bin", "Range: bytes=5-1\r\n");
+    assert_eq!(head.status, 200, "a malformed range is ignored");
+    let (head, _) = get(&server, "/empty", "Range: bytes=0-\r\n");
+    assert_eq!(head.status, 416, "an empty file satisfies no range");
+}
+
+#[test]
+fn head_has_the_get_headers_and_no_body() {
+    let (_dir, _data, server) = served(1000);
+    let raw = server.raw(
+        b"HEAD /data.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /empty HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        WAIT,
+    );
+    let answers = responses(&raw, &[true, false]);
+    let head = &answers[0].0;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.content_length(), Some(1000));
+    assert_eq!(head.header("accept-ranges"), Some("bytes"));
+    assert!(head.header("etag").is_some() && head.header("last-modified").is_some());
+    assert_eq!(answers[1].0.status, 200);
+}
+
+#[test]
+fn if_range_gives_the_range_only_to_the_same_file() {
+    let (_dir, data, server) = served(1000);
+    let (full, _) = get(&server, "/data.bin", "");
+    let etag = full.header("etag").unwrap().to_owned();
+    let modified = full.header("last-modified").unwrap().to_owned();
+    for validator in [&etag, &modified] {
+        let (head, body) = get(
+            &server,
+            "/data.bin",
+            &format!("Range: bytes=500-\r\nIf-Range: {validator}\r\n"),
+        );
+        assert_eq!(head.status, 206, "If-Range: {validator}");
+        assert!(body == data[500..]);
+    }
+    for stale in ["\"0-0\"", "W/\"x\"", "Thu, 01 Jan 1970 00:00:00 GMT"] {
+        let (head, body) = get(
+            &server,
+            "/data.bin",
+            &format!("Range: bytes=500-\r\nIf-Range: {stale}\r\n"),
+        );
+        assert_eq!((head.status, body.len()), (200, 1000), "If-Range: {stale}");
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let (_dir, data, server) = served(100_000);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let request = "GET /data.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-9\r\n\r\n\
+                   HEAD /film.parts HTTP/1.1\r\nHost: t\r\n\r\n\
+                   GET /nope HTTP/1.1\r\nHost: t\r\n\r\n\
+                   GET /data.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let answers = responses(&raw, &[false, true, false, false]);
+    let statuses: Vec<u16> = answers.iter().map(|(h, _)| h.status).collect();
+    assert_eq!(statuses, [206, 200, 404, 200]);
+    assert_eq!(answers[0].1, data[..10]);
+    assert_eq!(
+        answers[1].0.header("content-type"),
+        Some("text/parts-manifest")
+    );
+    assert!(answers[3].1 == data);
+    assert_eq!(answers[3].0.header("connection"), Some("close"));
+    let log = server.wait_for_log(4);
+    assert_eq!(log.len(), 4, "one log line per request: {log:?}");
+    assert!(
+        log[0].contains("\"GET /data.bin HTTP/1.1\" 206 10"),
+        "{}",
+        log[0]
+    );
+}
+
+#[test]
+fn http10_closes_unless_asked_to_keep_alive() {
+    let (_dir, _data, server) = served(10);
+    let raw = server.raw(b"GET /empty HTTP/1.0\r\n\r\n", WAIT);
+    let (head, _) = responses(&raw, &[false]).remove(0);
+    assert_eq!(head.header("connection"), Some("close"));
+}
+
+#[test]
+fn path_escapes_are_refused() {
+    let (dir, _data, server) = served(10);
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.join("secret"), b"SECRET").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.join("secret"), dir.join("link")).unwrap();
+    let secret_name = outside
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for target in [
+        format!("/../{secret_name}/secret"),
+        format!("/%2e%2e/{secret_name}/secret"),
+        format!("/sub%2f..%2f..%2f{secret_name}%2fsecret"),
+        format!("/sub/..%5c..%5c{secret_name}%5csecret"),
+        "/link".to_owned(),
+        "/%00".to_owned(),
+        "/../../../../etc/passwd".to_owned(),
+    ] {
+        let (head, body) = get(&server, &target, "");
+        assert!(
+            head.status == 400 || head.status == 404,
+            "{target}: {}",
+            head.status
+        );
+        assert!(!body.windows(6).any(|w| w == b"SECRET"), "{target}");
+    }
+}
+
+#[test]
+fn listing_redirect_and_type() {
+    let (_dir, _data, server) = served(10);
+    let (head, body) = get(&server, "/", "");
+    assert_eq!(
+        head.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(body, b"data.bin\nempty\nfilm.parts\nsub/\n");
+    let (head, _) = get(&server, "/sub", "");
+    assert_eq!((head.status, head.header("location")), (301, Some("/sub/")));
+}
+
+#[test]
+fn oversized_heads_and_bad_requests_are_refused() {
+    let (_dir, _data, server) = served(10);
+    let mut big = b"GET / HTTP/1.1\r\nHost: t\r\nX: ".to_vec();
+    big.resize(70_000, b'a');
+    big.extend_from_slice(b"\r\n\r\n");
+    let raw = server.raw(&big, WAIT);
+    assert!(
+        raw.starts_with(b"HTTP/1.1 431 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let raw = server.raw(b"GET / HTTP/1.1\r\n\r\n", WAIT);
+    assert!(raw.starts_with(b"HTTP/1.1 400 "), "no Host");
+    let raw = server.raw(
+        b"DELETE /data.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        WAIT,
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 405 "));
+    let raw = server.raw(
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        WAIT,
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 400 "), "TLS to a plain port");
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503() {
+    let dir = TempDir::new("cap");
+    std::fs::write(dir.join("f"), b"x").unwrap();
+    let server = ServeProcess::start(dir.path(), &["--max-connections", "2"]);
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let raw = server.raw(b"GET /f HTTP/1.1\r\nHost: t\r\n\r\n", WAIT);
+    assert!(
+        raw.starts_with(b"HTTP/1.1 503 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let raw = server.raw(
+        b"GET /f HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        WAIT,
+    );
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200 "),
+        "served again once they left"
+    );
+}
+
+#[test]
+fn a_thousand_idle_connections_do_not_stop_a_new_client() {
+    let (_dir, data, server) = served(100_000);
+    let mut idle = Vec::new();
+    for i in 0..1000 {
+        let mut s = TcpStream::connect(server.addr).expect("connect an idle client");
+        // A third send half a head and stall, as slowloris does.
+        if i % 3 == 0 {
+            s.write_all(b"GET /data.bin HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    let started = Instant::now();
+    let client = Client::builder().no_env_proxy().build().unwrap();
+    let mut stream = client
+        .open(&server.url("data.bin"))
+        .expect("served despite 1000 idle");
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next_chunk().unwrap() {
+        got.extend_from_slice(chunk);
+    }
+    assert!(got == data);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+// ---------------------------------------------------------------- interop
+
+/// The tool at `path`, or `None` with a notice (a failure under `CI`).
+fn tool(path: &str) -> Option<&str> {
+    if std::path::Path::new(path).exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{path} is missing");
+    eprintln!("note: {path} is missing, skipping");
+    None
+}
+
+#[test]
+fn curl_downloads_whole_files_and_ranges() {
+    let Some(curl) = tool("/usr/bin/curl") else {
+        return;
+    };
+    let (dir, data, server) = served(3 << 20);
+    let out = dir.join("out");
+    let status = Command::new(curl)
+        .args(["-sSf", "--noproxy", "*", "-o"])
+        .arg(&out)
+        .arg(server.url("data.bin"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(std::fs::read(&out).unwrap() == data);
+    let ranged = Command::new(curl)
+        .args(["-sSf", "--noproxy", "*", "-r", "100-199"])
+        .arg(server.url("data.bin"))
+        .output()
+        .unwrap();
+    assert!(ranged.status.success());
+    assert_eq!(ranged.stdout, data[100..200]);
+    // Two URLs on one curl: keep-alive, and a resume with -C.
+    std::fs::write(&out, &data[..1000]).unwrap();
+    let resumed = Command::new(curl)
+        .args(["-sSf", "--noproxy", "*", "-C", "-", "-o"])
+        .arg(&out)
+        .arg(server.url("data.bin"))
+        .status()
+        .unwrap();
+    assert!(resumed.success());
+    assert!(std::fs::read(&out).unwrap() == data);
+}
+
+#[test]
+fn aria2c_downloads_with_four_connections() {
+    let Some(aria2c) = tool("/usr/bin/aria2c") else {
+        return;
+    };
+    let (dir, data, server) = served(8 << 20);
+    let out = dir.join("aria");
+    std::fs::create_dir(&out).unwrap();
+    let status = Command::new(aria2c)
+        .args([
+            "-q",
+            "-x4",
+            "-s4",
+            "--min-split-size=1M",
+            "--no-conf",
+            "--allow-overwrite=true",
+        ])
+        .args(["--all-proxy=", "-d"])
+        .arg(&out)
+        .args(["-o", "got.bin"])
+        .arg(server.url("data.bin"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(std::fs::read(out.join("got.bin")).unwrap() == data);
+    let log = server.log();
+    let ranged = log.iter().filter(|l| l.contains(" 206 ")).count();
+    assert!(ranged >= 2, "aria2c -x4 used ranges: {log:?}");
+}
