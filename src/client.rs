@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::segments::{
-    Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE, SEGMENT_THRESHOLD,
+    validator_of, Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE,
+    SEGMENT_THRESHOLD,
 };
 #[cfg(not(feature = "tls"))]
 use crate::error::ErrorKind;
@@ -196,6 +197,16 @@ impl ClientBuilder {
     }
 }
 
+/// Where a resumed download continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// At the offset asked for.
+    AtOffset,
+    /// From the first byte: the resource changed, or the server ignores
+    /// `Range`.
+    FromStart,
+}
+
 /// A configured client. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
@@ -296,6 +307,7 @@ impl Client {
         if resource.length <= PIECE {
             return Ok(Stream::Body {
                 length: Some(resource.length),
+                validator: resource.validator,
                 body: response.into_body(),
             });
         }
@@ -318,9 +330,69 @@ impl Client {
         }
         let length = response.content_length();
         Ok(Stream::Body {
+            validator: validator_of(&response),
             body: response.into_body(),
             length,
         })
+    }
+
+    /// Continues a download of `url` at byte `offset`, as long as the
+    /// resource is still the one `validator` (an earlier stream's
+    /// [`Stream::validator`]) describes: `Range` with `If-Range`.
+    ///
+    /// Returns the stream of the bytes from `offset` on and
+    /// [`Resumed::AtOffset`], or, when the resource changed or the server
+    /// ignores `Range`, the whole resource and [`Resumed::FromStart`] — the
+    /// caller must then start over. A resource exactly `offset` long gives
+    /// an empty stream.
+    pub fn resume(
+        &self,
+        url: &str,
+        offset: u64,
+        validator: Option<&str>,
+    ) -> Result<(Stream, Resumed)> {
+        let url = Url::parse(url)?;
+        if offset == 0 {
+            return Ok((self.open(&url.to_string())?, Resumed::FromStart));
+        }
+        let mut request = Request::get(url.clone()).range(offset, None);
+        if let Some(validator) = validator {
+            request = request.if_range(validator.to_owned());
+        }
+        let response = self.send(&request)?;
+        if response.status() == 416 {
+            let complete = response
+                .header("content-range")
+                .and_then(|v| v.strip_prefix("bytes */"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                == Some(offset);
+            if complete {
+                let empty = crate::http::HttpBody::empty(response.url().clone());
+                let stream = Stream::Body {
+                    body: empty,
+                    length: Some(0),
+                    validator: validator.map(str::to_owned),
+                };
+                return Ok((stream, Resumed::AtOffset));
+            }
+            // Shorter than what we have: it changed. Start over.
+            drop(response);
+            return Ok((self.open(&url.to_string())?, Resumed::FromStart));
+        }
+        let response = response.error_for_status()?;
+        let at_offset = response.status() == 206
+            && matches!(response.content_range(), Some((first, _, _)) if first == offset);
+        if !at_offset {
+            let stream = self.stream_of(url, response)?;
+            return Ok((stream, Resumed::FromStart));
+        }
+        let length = response.content_length();
+        let stream = Stream::Body {
+            validator: validator_of(&response),
+            length,
+            body: response.into_body(),
+        };
+        Ok((stream, Resumed::AtOffset))
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except

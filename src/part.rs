@@ -298,7 +298,7 @@ impl PartReader {
         }
         self.body
             .as_mut()
-            .map_or(true, |body| body.has_bytes_ready())
+            .is_none_or(|body| body.has_bytes_ready())
     }
 
     /// Moves to the next chunk; false at the end of the part. The chunk is

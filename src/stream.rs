@@ -22,6 +22,9 @@ pub enum Stream {
         body: HttpBody,
         /// Its `Content-Length`, when announced.
         length: Option<u64>,
+        /// What `If-Range` may carry to continue it later: its strong
+        /// `ETag`, else its `Last-Modified`.
+        validator: Option<String>,
     },
     /// A manifest, expanded part by part.
     Manifest(Box<ManifestStream>),
@@ -37,6 +40,22 @@ impl Stream {
             Stream::Manifest(_) => None,
             Stream::Segmented(s) => Some(s.length()),
         }
+    }
+
+    /// The `If-Range` value that lets a later request continue this
+    /// resource where it stopped (`None` for a manifest, which cannot be
+    /// continued at an offset, or when the server gave no validator).
+    pub fn validator(&self) -> Option<&str> {
+        match self {
+            Stream::Body { validator, .. } => validator.as_deref(),
+            Stream::Manifest(_) => None,
+            Stream::Segmented(s) => s.validator(),
+        }
+    }
+
+    /// Whether a download of this stream can be continued at an offset.
+    pub fn is_resumable(&self) -> bool {
+        !matches!(self, Stream::Manifest(_))
     }
 
     /// For a manifest, the parts streamed to their end so far.

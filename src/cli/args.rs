@@ -62,6 +62,14 @@ pub struct Download {
     pub connections: Option<usize>,
     /// `--mirror URL` (repeatable): other sources of the same file.
     pub mirrors: Vec<String>,
+    /// `--checksum sha256=HEX`: the SHA-256 the whole output must have.
+    pub checksum: Option<[u8; 32]>,
+    /// `--no-resume`: start over even if a partial download is there.
+    pub no_resume: bool,
+    /// `--resume`: asked for explicitly (an error where it cannot be done).
+    pub resume: bool,
+    /// `--limit-rate RATE`: bytes per second at most.
+    pub limit_rate: Option<u64>,
 }
 
 #[cfg(feature = "serve")]
@@ -125,6 +133,16 @@ Options:
                           pieces come from every source at once
   -q, --quiet             no progress line
       --progress          a progress line even when stderr is not a terminal
+      --checksum sha256=HEX  the SHA-256 the whole output must have; on a
+                          mismatch FILE is not created (the partial file is
+                          kept for inspection) and the exit status is 6.
+                          Bytes written to standard output before the end
+                          cannot be taken back: the status still says so
+      --no-resume         start over even if FILE.partfetch is there (by
+                          default, the same command run again resumes)
+      --resume            insist on resuming (refused for standard output)
+      --keep-partial      keep FILE.partfetch after a failure (the default)
+      --limit-rate RATE   at most RATE bytes per second (e.g. 500K, 2M)
   -h, --help              this text
   -V, --version           the version
 
@@ -183,6 +201,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         url: String::new(),
         output: Output::FromUrl,
         quiet: false,
+        checksum: None,
+        no_resume: false,
+        resume: false,
+        limit_rate: None,
         progress: false,
         cacert: Vec::new(),
         proxy: None,
@@ -222,6 +244,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "-q" | "--quiet" => d.quiet = true,
+            "--no-resume" => d.no_resume = true,
+            "--resume" => d.resume = true,
+            "--keep-partial" => {}
+            "--limit-rate" => d.limit_rate = Some(size(&name, &value("a rate")?)?),
+            "--checksum" => {
+                let v = value("sha256=HEX")?;
+                let digest = v
+                    .strip_prefix("sha256=")
+                    .and_then(partfetch::sha256::parse_hex)
+                    .ok_or_else(|| {
+                        UsageError(format!("{name} takes sha256= and 64 hex digits, not {v:?}"))
+                    })?;
+                d.checksum = Some(digest);
+            }
             "--progress" => d.progress = true,
             "--sequence" => d.sequence = Some(true),
             "--no-sequence" => d.sequence = Some(false),
@@ -268,6 +304,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         Some(f) if f.is_empty() => return Err(UsageError("FILE is empty".to_owned())),
         Some(f) => Output::File(PathBuf::from(f)),
     };
+    if d.resume && d.output == Output::Stdout {
+        return Err(UsageError(
+            "--resume: standard output cannot be resumed; give FILE".to_owned(),
+        ));
+    }
+    if d.resume && d.no_resume {
+        return Err(UsageError("--resume and --no-resume contradict".to_owned()));
+    }
     if let Some(extra) = positional.next() {
         return Err(UsageError(format!("unexpected argument {extra:?}")));
     }
@@ -290,6 +334,8 @@ fn takes_value(name: &str) -> bool {
             | "-n"
             | "--connections"
             | "--mirror"
+            | "--checksum"
+            | "--limit-rate"
     )
 }
 

@@ -12,13 +12,17 @@ pub mod output;
 pub mod progress;
 #[cfg(feature = "serve")]
 pub mod publish;
+pub mod resume;
 
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use partfetch::sequence::SequenceFiles;
-use partfetch::{ByteSource, Client, Error, ErrorKind, Stream, Url};
+use partfetch::sha256::{self, Sha256};
+use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, Stream, Url};
 
 use args::{Command, Download, Output};
 use output::{Sink, WriteError};
@@ -160,13 +164,20 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     };
     let client = build_client(d)?;
     let mut progress = Progress::new(progress_mode(d));
-    let mirrors: Vec<&str> = d.mirrors.iter().map(String::as_str).collect();
-    let mut stream = client.open_mirrored(&d.url, &mirrors)?;
-    progress.set_total(stream.length());
     let is_sequence = d.sequence.unwrap_or_else(|| d.url.contains("-seq"));
     let outcome = match &target {
-        Some(base) if is_sequence => save_sequence(&mut stream, base, &mut progress),
-        _ => save_stream(&mut stream, target.as_deref(), &mut progress),
+        Some(path) if !is_sequence => save_file(d, &client, path, &mut progress),
+        _ => {
+            let mut stream = open(d, &client)?;
+            progress.set_total(stream.length());
+            match &target {
+                Some(base) => save_sequence(&mut stream, base, &mut progress),
+                None => {
+                    let mut extras = Extras::new(d);
+                    save_stream(&mut stream, &mut progress, &mut extras)
+                }
+            }
+        }
     };
     match outcome {
         Ok(()) | Err(WriteError::Closed) => {
@@ -180,24 +191,218 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     }
 }
 
-/// Writes the whole stream to one output.
-fn save_stream(
-    stream: &mut Stream,
-    target: Option<&std::path::Path>,
-    progress: &mut Progress,
-) -> Result<(), WriteError> {
-    let mut sink = match target {
-        None => Sink::stdout(),
-        Some(path) => Sink::file(path),
-    }
-    .map_err(WriteError::Failed)?;
-    match pump(stream, &mut sink, progress) {
-        Ok(()) => sink.finish(),
-        Err(e) => {
-            sink.abandon();
-            Err(e)
+fn open(d: &Download, client: &Client) -> Result<Stream, Error> {
+    let mirrors: Vec<&str> = d.mirrors.iter().map(String::as_str).collect();
+    client.open_mirrored(&d.url, &mirrors)
+}
+
+/// The control file is rewritten at least this often during a download.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// What a download does besides copying: a digest to check at the end, a
+/// rate limit, and the control file that makes it resumable.
+struct Extras {
+    digest: Option<(Sha256, [u8; 32])>,
+    limit: Option<(u64, Instant, u64)>,
+    checkpoint: Option<Checkpoint>,
+}
+
+struct Checkpoint {
+    path: std::path::PathBuf,
+    state: resume::State,
+    last: Instant,
+}
+
+impl Extras {
+    fn new(d: &Download) -> Extras {
+        Extras {
+            digest: d.checksum.map(|expected| (Sha256::new(), expected)),
+            limit: d.limit_rate.map(|rate| (rate.max(1), Instant::now(), 0)),
+            checkpoint: None,
         }
     }
+
+    /// Accounts for `chunk`, now written to `sink`.
+    fn after_write(&mut self, chunk: &[u8], sink: &mut Sink) -> Result<(), WriteError> {
+        if let Some((digest, _)) = &mut self.digest {
+            digest.update(chunk);
+        }
+        if let Some(checkpoint) = &mut self.checkpoint {
+            checkpoint.state.done += chunk.len() as u64;
+            if checkpoint.last.elapsed() >= CHECKPOINT_EVERY {
+                checkpoint.save(sink)?;
+            }
+        }
+        if let Some((rate, started, counted)) = &mut self.limit {
+            *counted += chunk.len() as u64;
+            // Sleep until the bytes so far fit the rate.
+            let due = Duration::from_micros((*counted as u128 * 1_000_000 / *rate as u128) as u64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        Ok(())
+    }
+
+    /// At the end of the stream: the digest, if one was asked for, matches.
+    fn verify(&mut self, what: &str) -> Result<(), WriteError> {
+        let Some((digest, expected)) = self.digest.take() else {
+            return Ok(());
+        };
+        let got = digest.finish();
+        if got == expected {
+            return Ok(());
+        }
+        Err(WriteError::Failed(
+            Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "checksum mismatch: SHA-256 is {}, expected {}",
+                    sha256::to_hex(&got),
+                    sha256::to_hex(&expected)
+                ),
+            )
+            .with_subject(what),
+        ))
+    }
+}
+
+impl Checkpoint {
+    /// Makes the data durable, then records how much of it there is.
+    fn save(&mut self, sink: &mut Sink) -> Result<(), WriteError> {
+        sink.sync()?;
+        self.last = Instant::now();
+        self.state.save(&self.path).map_err(WriteError::Failed)
+    }
+}
+
+/// Downloads to `path` through `path.partfetch`, resuming an earlier run's
+/// partial file when its control file matches this URL.
+fn save_file(
+    d: &Download,
+    client: &Client,
+    path: &Path,
+    progress: &mut Progress,
+) -> Result<(), WriteError> {
+    let failed = WriteError::Failed;
+    let temp = output::temp_path(path);
+    let state_path = resume::state_path(&temp);
+    let on_disk = std::fs::metadata(&temp).map_or(0, |m| m.len());
+    let earlier = resume::State::load(&state_path)
+        .filter(|s| !d.no_resume && s.url == d.url && s.done > 0 && s.done <= on_disk);
+    if d.resume && earlier.is_none() {
+        eprintln!(
+            "partfetch: nothing to resume for {}: starting",
+            path.display()
+        );
+    }
+    let (mut stream, offset) = match &earlier {
+        Some(state) => match client
+            .resume(&d.url, state.done, state.validator.as_deref())
+            .map_err(failed)?
+        {
+            (stream, Resumed::AtOffset) => (stream, state.done),
+            (stream, Resumed::FromStart) => {
+                eprintln!(
+                    "partfetch: {} changed since the last run (or its server ignores Range): \
+                     starting {} over",
+                    d.url,
+                    path.display()
+                );
+                (stream, 0)
+            }
+        },
+        None => (open(d, client).map_err(failed)?, 0),
+    };
+    let mut sink = Sink::resume(path, offset).map_err(failed)?;
+    let mut extras = Extras::new(d);
+    if offset > 0 {
+        if let Some((digest, _)) = &mut extras.digest {
+            hash_prefix(&temp, offset, digest).map_err(failed)?;
+        }
+    }
+    if stream.is_resumable() {
+        let state = resume::State {
+            url: d.url.clone(),
+            length: stream.length().map(|n| n + offset),
+            validator: stream.validator().map(str::to_owned),
+            done: offset,
+        };
+        let mut checkpoint = Checkpoint {
+            path: state_path.clone(),
+            state,
+            last: Instant::now(),
+        };
+        checkpoint.save(&mut sink)?;
+        extras.checkpoint = Some(checkpoint);
+    } else {
+        let _ = std::fs::remove_file(&state_path);
+    }
+    progress.set_total(stream.length().map(|n| n + offset));
+    progress.add(offset as usize);
+    let pumped = pump(&mut stream, &mut sink, progress, &mut extras);
+    let result = pumped.and_then(|()| {
+        sink.sync()?;
+        extras.verify(&path.display().to_string())
+    });
+    match result {
+        Ok(()) => {
+            sink.finish()?;
+            let _ = std::fs::remove_file(&state_path);
+            Ok(())
+        }
+        Err(err) => {
+            let verified_wrong =
+                matches!(&err, WriteError::Failed(e) if e.kind() == ErrorKind::Integrity);
+            match extras.checkpoint.as_mut() {
+                // A complete file with the wrong digest is kept to be
+                // looked at, but is nothing to resume.
+                Some(_) if verified_wrong => {
+                    let _ = sink.keep();
+                    let _ = std::fs::remove_file(&state_path);
+                }
+                Some(checkpoint) => {
+                    let _ = checkpoint.save(&mut sink);
+                    let _ = sink.keep();
+                }
+                None if verified_wrong => {
+                    let _ = sink.keep();
+                }
+                None => sink.abandon(),
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Feeds the first `len` bytes of `path` to `digest` (a resumed download's
+/// checksum covers the bytes of the earlier run too).
+fn hash_prefix(path: &Path, len: u64, digest: &mut Sha256) -> Result<(), Error> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(e, path.display()))?;
+    let mut reader = file.take(len);
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|e| Error::io(e, path.display()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        digest.update(&buffer[..n]);
+    }
+}
+
+/// Writes the whole stream to standard output.
+fn save_stream(
+    stream: &mut Stream,
+    progress: &mut Progress,
+    extras: &mut Extras,
+) -> Result<(), WriteError> {
+    let mut sink = Sink::stdout().map_err(WriteError::Failed)?;
+    pump(stream, &mut sink, progress, extras)?;
+    sink.finish()?;
+    extras.verify("standard output")
 }
 
 /// Splits a file sequence into `BASE-file1`, `BASE-file2`, …, each renamed
@@ -261,9 +466,15 @@ impl ByteSource for PartsSeen<'_> {
 }
 
 /// Pulls every chunk of `source` into `sink`.
-fn pump(stream: &mut Stream, sink: &mut Sink, progress: &mut Progress) -> Result<(), WriteError> {
+fn pump(
+    stream: &mut Stream,
+    sink: &mut Sink,
+    progress: &mut Progress,
+    extras: &mut Extras,
+) -> Result<(), WriteError> {
     while let Some(chunk) = stream.next_chunk().map_err(WriteError::Failed)? {
         sink.write(chunk)?;
+        extras.after_write(chunk, sink)?;
         let len = chunk.len();
         if let Some(parts) = stream.parts_done() {
             progress.set_parts(parts);

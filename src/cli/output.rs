@@ -69,6 +69,59 @@ impl Sink {
         })
     }
 
+    /// `target`, continuing `target.partfetch` after its first `offset`
+    /// bytes (what is beyond is cut off). The file is locked for as long as
+    /// the sink lives: a second partfetch writing the same FILE is refused
+    /// instead of interleaving its bytes.
+    pub fn resume(target: &Path, offset: u64) -> Result<Sink, Error> {
+        use std::io::{Seek, SeekFrom};
+        let temp = temp_path(target);
+        let io = |e: io::Error| Error::io(e, temp.display());
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&temp)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::new(
+                    partfetch::ErrorKind::Io,
+                    "another partfetch is writing this file",
+                )
+                .with_subject(temp.display()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(offset).map_err(io)?;
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        Ok(Sink::File {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            temp,
+            target: target.to_owned(),
+        })
+    }
+
+    /// Makes everything written so far durable (for a file; standard
+    /// output is only flushed).
+    pub fn sync(&mut self) -> Result<(), WriteError> {
+        match self {
+            Sink::Stdout(w) => w.flush().map_err(stdout_error),
+            Sink::File { writer, temp, .. } => writer
+                .flush()
+                .and_then(|()| writer.get_ref().sync_data())
+                .map_err(|e| WriteError::Failed(Error::io(e, temp.display()))),
+        }
+    }
+
+    /// Stops writing but keeps what was written under the temporary name,
+    /// for a later run to resume or a person to inspect.
+    pub fn keep(mut self) -> Result<(), WriteError> {
+        self.sync()
+    }
+
     /// Writes all of `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         match self {

@@ -93,7 +93,7 @@ impl Resource {
 }
 
 /// A response's strong `ETag`, if it has one.
-fn strong_etag(response: &Response) -> Option<String> {
+pub fn strong_etag(response: &Response) -> Option<String> {
     response
         .header("etag")
         .filter(|etag| !etag.starts_with("W/"))
@@ -102,7 +102,7 @@ fn strong_etag(response: &Response) -> Option<String> {
 
 /// The `If-Range` value a response allows: its strong `ETag`, else its
 /// `Last-Modified`.
-fn validator_of(response: &Response) -> Option<String> {
+pub fn validator_of(response: &Response) -> Option<String> {
     strong_etag(response).or_else(|| response.header("last-modified").map(str::to_owned))
 }
 
@@ -217,6 +217,11 @@ impl SegmentedStream {
     /// The resource's full length.
     pub fn length(&self) -> u64 {
         self.shared.resource.length
+    }
+
+    /// The resource's `If-Range` value, if the server gave one.
+    pub fn validator(&self) -> Option<&str> {
+        self.shared.resource.validator.as_deref()
     }
 
     /// Piece 0 is in: either the rest as one stream, or the workers.

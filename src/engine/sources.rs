@@ -88,7 +88,7 @@ impl Sources {
         let best = self.best_rate();
         let usable = |s: &Source| {
             s.dropped.is_none()
-                && s.not_before.is_none_or_past(now)
+                && s.not_before.is_none_or(|t| t <= now)
                 && !(best > 0 && s.rate() > 0 && s.rate() * SLOW_FACTOR < best)
         };
         let own = worker % self.list.len();
@@ -193,16 +193,6 @@ fn jitter() -> f64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(Instant::now().elapsed().as_nanos());
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-trait PastOrNone {
-    fn is_none_or_past(&self, now: Instant) -> bool;
-}
-
-impl PastOrNone for Option<Instant> {
-    fn is_none_or_past(&self, now: Instant) -> bool {
-        self.map_or(true, |t| t <= now)
-    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,18 @@ impl HttpBody {
         body
     }
 
+    /// A body with no bytes and no connection.
+    pub(crate) fn empty(url: Url) -> HttpBody {
+        HttpBody {
+            conn: None,
+            state: State::Done,
+            return_to: None,
+            url,
+            received: 0,
+            lent: 0..0,
+        }
+    }
+
     /// The chunk the last call to `next_chunk` returned (empty if none).
     ///
     /// Lets a wrapper decide what to do with a chunk, then lend it again

@@ -321,7 +321,7 @@ impl Connection {
         if self.pos != self.end {
             return true;
         }
-        self.stream.tcp().map_or(true, socket_has_bytes)
+        self.stream.tcp().is_none_or(socket_has_bytes)
     }
 }
 
@@ -414,7 +414,7 @@ fn tls_error(e: io::Error) -> Error {
 pub fn describe_duration(d: Duration) -> String {
     // Integer arithmetic: float formatting would add 10 KB to the binary.
     let tenths = (d.as_millis() + 50) / 100;
-    if d.subsec_millis() == 0 || tenths % 10 == 0 {
+    if d.subsec_millis() == 0 || tenths.is_multiple_of(10) {
         format!("{} s", tenths / 10)
     } else {
         format!("{}.{} s", tenths / 10, tenths % 10)

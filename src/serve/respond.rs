@@ -116,7 +116,7 @@ pub fn respond(root: &Path, head: &RequestHead) -> Reply {
             let range = head.single("range").filter(|_| is_get);
             let applies = head
                 .single("if-range")
-                .map_or(true, |v| range::if_range_holds(v, &etag, modified));
+                .is_none_or(|v| range::if_range_holds(v, &etag, modified));
             let answer = match range {
                 Some(r) if applies => range::decide(r, len),
                 _ => Answer::Full,

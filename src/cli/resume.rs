@@ -1,0 +1,135 @@
+//! The control file beside a partial download: what lets the same command,
+//! run again, continue where the last run stopped.
+//!
+//! `FILE.partfetch` holds the bytes received so far, written in order;
+//! `FILE.partfetch.state` says which source they came from, what the server
+//! said about it (length, `If-Range` validator) and how many of them are
+//! known to be on disk. The data is synced before that count is recorded,
+//! and the control file is replaced atomically (written beside, synced,
+//! renamed), so after a crash the count never exceeds what the disk holds.
+//!
+//! The format is a few `key value` lines, so a person can read it:
+//!
+//! ```text
+//! partfetch-state 1
+//! url http://example.com/big.iso
+//! length 4294967296
+//! validator "5f3a-100000000"
+//! done 1073741824
+//! ```
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use partfetch::Error;
+
+/// The first line of every control file.
+const MAGIC: &str = "partfetch-state 1";
+
+/// The suffix of the control file, after the data file's name.
+pub const STATE_SUFFIX: &str = ".state";
+
+/// What a control file records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// The URL as the user gave it.
+    pub url: String,
+    /// The resource's length, when known.
+    pub length: Option<u64>,
+    /// The `If-Range` value for continuing, when the server gave one.
+    pub validator: Option<String>,
+    /// Bytes of the data file known to be on disk.
+    pub done: u64,
+}
+
+/// `DATA.state`
+pub fn state_path(data: &Path) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(STATE_SUFFIX);
+    PathBuf::from(name)
+}
+
+impl State {
+    /// Reads a control file; `None` when there is none or it is not one
+    /// (a fresh download then starts).
+    pub fn load(path: &Path) -> Option<State> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let (mut url, mut length, mut validator, mut done) = (None, None, None, None);
+        for line in lines {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "url" => url = Some(value.to_owned()),
+                "length" => length = value.parse().ok(),
+                "validator" => validator = Some(value.to_owned()).filter(|v| !v.is_empty()),
+                "done" => done = value.parse().ok(),
+                _ => {}
+            }
+        }
+        Some(State {
+            url: url?,
+            length,
+            validator,
+            done: done?,
+        })
+    }
+
+    /// Replaces the control file at `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let mut text = format!("{MAGIC}\nurl {}\n", self.url);
+        if let Some(length) = self.length {
+            text.push_str(&format!("length {length}\n"));
+        }
+        if let Some(validator) = &self.validator {
+            text.push_str(&format!("validator {validator}\n"));
+        }
+        text.push_str(&format!("done {}\n", self.done));
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".new");
+        let temp = PathBuf::from(temp);
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temp, path)
+        };
+        write().map_err(|e| Error::io(e, path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_survives_a_round_trip_and_garbage_is_no_state() {
+        let dir = std::env::temp_dir().join(format!("pf-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.partfetch.state");
+        let state = State {
+            url: "http://h/f?a=b c".into(),
+            length: Some(10),
+            validator: Some("\"x y\"".into()),
+            done: 7,
+        };
+        state.save(&path).unwrap();
+        assert_eq!(State::load(&path), Some(state));
+        let no_length = State {
+            url: "http://h/f".into(),
+            length: None,
+            validator: None,
+            done: 0,
+        };
+        no_length.save(&path).unwrap();
+        assert_eq!(State::load(&path), Some(no_length));
+        std::fs::write(&path, "something else\ndone 5\n").unwrap();
+        assert_eq!(State::load(&path), None);
+        std::fs::write(&path, format!("{MAGIC}\nurl x\n")).unwrap();
+        assert_eq!(State::load(&path), None, "no done line");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

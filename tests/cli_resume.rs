@@ -1,0 +1,213 @@
+//! Resume, integrity and rate limits through the `partfetch` command: an
+//! interrupted download continues where it stopped when the same command
+//! runs again, and a file partfetch calls complete is the bytes asked for.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use partfetch::sha256;
+use support::cli::{self, Outcome};
+use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};
+
+/// `partfetch [extra] URL DIR/out.bin` (one connection, so that a cut is
+/// a cut of the one stream).
+fn fetch(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args: Vec<&str> = vec!["-q", "-n", "1"];
+    args.extend_from_slice(extra);
+    let out = out.to_str().expect("utf-8 path").to_owned();
+    args.push(url);
+    args.push(&out);
+    cli::run(&args)
+}
+
+/// The first `Range` a request asked for, as its start offset.
+fn range_start(req: &Request) -> Option<u64> {
+    req.header("range")?
+        .strip_prefix("bytes=")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Serves `body` with an ETag, honouring Range and If-Range; the first
+/// `cut_first` answers stop after half the bytes (the connection closes).
+fn server(body: Arc<Mutex<(Vec<u8>, String)>>, cut_first: usize) -> Server {
+    let answered = AtomicUsize::new(0);
+    Server::start(move |req: &Request| {
+        let (bytes, etag) = body.lock().unwrap().clone();
+        let current = req.header("if-range").is_none_or(|v| v == etag);
+        let ranges = if current {
+            Ranges::Honour
+        } else {
+            Ranges::Ignore
+        };
+        if answered.fetch_add(1, Ordering::SeqCst) < cut_first {
+            let half = bytes[..bytes.len() / 2].to_vec();
+            return Reply::new(200)
+                .header("Content-Length", &bytes.len().to_string())
+                .header("ETag", &etag)
+                .body(Body::Steps(vec![Step::Write(half)]));
+        }
+        Reply::file(req, &bytes, ranges).header("ETag", &etag)
+    })
+}
+
+fn shared(bytes: Vec<u8>, etag: &str) -> Arc<Mutex<(Vec<u8>, String)>> {
+    Arc::new(Mutex::new((bytes, etag.to_owned())))
+}
+
+#[test]
+fn an_interrupted_download_resumes_where_it_stopped() {
+    let body = test_data(4 << 20, 1);
+    let server = server(shared(body.clone(), "\"v1\""), 1);
+    let dir = TempDir::new("resume");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+
+    let first = fetch(&url, &out, &[]);
+    assert_ne!(first.code, Some(0), "the cut download must fail");
+    assert!(
+        !out.exists(),
+        "no file under the final name after a failure"
+    );
+    assert!(dir.join("out.bin.partfetch").exists());
+    assert!(dir.join("out.bin.partfetch.state").exists());
+
+    fetch(&url, &out, &[]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert_eq!(dir.entries(), ["out.bin"], "partial files are removed");
+    // The second run asked only for the second half.
+    let requests = server.requests();
+    let second = requests.last().unwrap();
+    assert_eq!(range_start(second), Some(body.len() as u64 / 2));
+    assert_eq!(second.header("if-range"), Some("\"v1\""));
+}
+
+#[test]
+fn a_source_that_changed_between_runs_gives_the_new_file_whole() {
+    let old = test_data(3 << 20, 2);
+    let new = test_data(3 << 20, 3);
+    let body = shared(old, "\"v1\"");
+    let server = server(Arc::clone(&body), 1);
+    let dir = TempDir::new("changed");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+
+    *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
+    let second = fetch(&url, &out, &[]);
+    second.assert_code(0);
+    assert!(second.stderr.contains("over"), "{}", second.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), new, "never a mix of versions");
+}
+
+#[test]
+fn no_resume_starts_over() {
+    let body = test_data(2 << 20, 4);
+    let server = server(shared(body.clone(), "\"v1\""), 1);
+    let dir = TempDir::new("noresume");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    fetch(&url, &out, &["--no-resume"]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert_eq!(range_start(server.requests().last().unwrap()), None);
+}
+
+#[test]
+fn a_wrong_checksum_fails_with_the_integrity_code_and_no_final_file() {
+    let body = test_data(300_000, 5);
+    let server = server(shared(body.clone(), "\"v1\""), 0);
+    let dir = TempDir::new("checksum");
+    let out = dir.join("out.bin");
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    let outcome = fetch(&server.url("/f"), &out, &["--checksum", &wrong]);
+    outcome
+        .assert_code(6)
+        .assert_error_mentions(&["checksum mismatch"]);
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read(dir.join("out.bin.partfetch")).unwrap(),
+        body,
+        "the partial file is kept for inspection"
+    );
+
+    let right = format!("sha256={}", sha256::to_hex(&sha256::digest(&body)));
+    fetch(
+        &server.url("/f"),
+        &out,
+        &["--no-resume", "--checksum", &right],
+    )
+    .assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+}
+
+#[test]
+fn a_checksum_covers_the_bytes_of_the_earlier_run() {
+    let body = test_data(2 << 20, 6);
+    let server = server(shared(body.clone(), "\"v1\""), 1);
+    let dir = TempDir::new("checksum-resume");
+    let out = dir.join("out.bin");
+    let right = format!("sha256={}", sha256::to_hex(&sha256::digest(&body)));
+    assert_ne!(
+        fetch(&server.url("/f"), &out, &["--checksum", &right]).code,
+        Some(0)
+    );
+    fetch(&server.url("/f"), &out, &["--checksum", &right]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+}
+
+#[test]
+fn a_second_partfetch_writing_the_same_file_is_refused() {
+    let body = test_data(1 << 20, 7);
+    let paced = body.clone();
+    let server = Server::start(move |_: &Request| {
+        Reply::paced(&paced, 64 * 1024, Duration::from_millis(100))
+    });
+    let dir = TempDir::new("lock");
+    let out = dir.join("out.bin");
+    let out_str = out.to_str().unwrap().to_owned();
+    let mut first = cli::command();
+    first.args(["-q", "-n", "1", &server.url("/f"), &out_str]);
+    let mut first = first.spawn().unwrap();
+    let started = Instant::now();
+    while !dir.join("out.bin.partfetch").exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = fetch(&server.url("/f"), &out, &[]);
+    second
+        .assert_code(7)
+        .assert_error_mentions(&["another partfetch"]);
+    let status = cli::wait_with_deadline(&mut first, Duration::from_secs(20));
+    assert!(status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+}
+
+#[test]
+fn resume_is_refused_for_standard_output() {
+    cli::run(&["--resume", "http://127.0.0.1:9/f", "-"])
+        .assert_code(2)
+        .assert_error_mentions(&["standard output"]);
+}
+
+#[test]
+fn limit_rate_caps_the_rate() {
+    let body = test_data(300 * 1024, 8);
+    let server = server(shared(body.clone(), "\"v1\""), 0);
+    let dir = TempDir::new("limit");
+    let out = dir.join("out.bin");
+    let outcome = fetch(&server.url("/f"), &out, &["--limit-rate", "200K"]);
+    outcome.assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // 300 KiB at 200 KiB/s cannot take less than 1.5 s (minus the first
+    // chunk, which goes out before any wait): a lower bound, not a timing.
+    assert!(
+        outcome.elapsed >= Duration::from_millis(1000),
+        "{:?}",
+        outcome.elapsed
+    );
+}
