@@ -211,3 +211,51 @@ fn limit_rate_caps_the_rate() {
         outcome.elapsed
     );
 }
+
+/// A 1 MiB tmpfs mounted on a fresh directory, unmounted on drop; `None`
+/// when this machine does not let the tests mount (not root, no
+/// permission in the container).
+struct SmallDisk {
+    dir: TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = TempDir::new("small-disk");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: this machine does not allow mounting a small tmpfs");
+        return;
+    };
+    let body = test_data(3 << 20, 9);
+    let server = server(shared(body, "\"v1\""), 0);
+    let out = disk.dir.join("out.bin");
+    let outcome = fetch(&server.url("/f"), &out, &[]);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["out.bin.partfetch"]);
+    assert!(!out.exists());
+    assert!(
+        disk.dir.join("out.bin.partfetch").exists(),
+        "kept for a later run"
+    );
+}

@@ -339,7 +339,7 @@ fn save_file(
         let _ = std::fs::remove_file(&state_path);
     }
     progress.set_total(stream.length().map(|n| n + offset));
-    progress.add(offset as usize);
+    progress.skip(offset);
     let pumped = pump(&mut stream, &mut sink, progress, &mut extras);
     let result = pumped.and_then(|()| {
         sink.sync()?;

@@ -2,7 +2,9 @@
 //!
 //! Owns when to draw (at most ten times a second on a terminal, rewritten in
 //! place; one plain line every few seconds elsewhere, when asked) and what a
-//! line says: bytes, total and percent when known, rate, time left.
+//! line says: bytes, total and percent when known, the rate over the last
+//! few seconds (so it follows a link that speeds up or slows down), time
+//! left at that rate.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -12,6 +14,9 @@ const TERMINAL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How often a line is printed when standard error is not a terminal.
 const LOG_INTERVAL: Duration = Duration::from_secs(3);
+
+/// The rate shown is measured over about this long.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// How the progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,11 @@ pub struct Progress {
     started: Instant,
     last_draw: Instant,
     bytes: u64,
+    /// Bytes already there when this run started (a resumed download):
+    /// counted as done, not in the rate.
+    skipped: u64,
+    /// (when, bytes) at recent draws, oldest first, for the rate.
+    samples: std::collections::VecDeque<(Instant, u64)>,
     total: Option<u64>,
     parts: Option<u64>,
     files: Option<u64>,
@@ -45,6 +55,8 @@ impl Progress {
             started: now,
             last_draw: now,
             bytes: 0,
+            skipped: 0,
+            samples: std::collections::VecDeque::new(),
             total: None,
             parts: None,
             files: None,
@@ -65,6 +77,12 @@ impl Progress {
     /// Sets the number of sequence files written.
     pub fn set_files(&mut self, files: u64) {
         self.files = Some(files);
+    }
+
+    /// Counts `n` bytes that an earlier run received (a resumed download).
+    pub fn skip(&mut self, n: u64) {
+        self.bytes += n;
+        self.skipped += n;
     }
 
     /// Adds `n` received bytes, redrawing when it is time.
@@ -101,8 +119,28 @@ impl Progress {
 
     fn draw(&mut self, last: bool) {
         // Integer arithmetic throughout: floats would add 20 KB to the binary.
+        let now = Instant::now();
         let elapsed_ms = self.started.elapsed().as_millis().max(1);
-        let rate = (u128::from(self.bytes) * 1000 / elapsed_ms) as u64;
+        let received = self.bytes - self.skipped;
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let (since, base) = self
+            .samples
+            .front()
+            .copied()
+            .unwrap_or((self.started, self.skipped));
+        let rate = if last {
+            (u128::from(received) * 1000 / elapsed_ms) as u64
+        } else {
+            let window_ms = now.duration_since(since).as_millis().max(1);
+            (u128::from(self.bytes - base) * 1000 / window_ms) as u64
+        };
+        self.samples.push_back((now, self.bytes));
         let mut line = human(self.bytes).to_string();
         if let Some(total) = self.total {
             let percent = (u128::from(self.bytes) * 100 / u128::from(total.max(1))).min(100);
