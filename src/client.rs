@@ -49,6 +49,7 @@ pub struct ClientBuilder {
     cache_limit: u64,
     parallel: usize,
     connections: usize,
+    retries: u32,
 }
 
 impl Default for ClientBuilder {
@@ -66,6 +67,7 @@ impl Default for ClientBuilder {
             cache_limit: DEFAULT_CACHE_LIMIT,
             parallel: crate::engine::DEFAULT_PARALLEL,
             connections: DEFAULT_CONNECTIONS,
+            retries: crate::engine::sources::DEFAULT_RETRIES,
         }
     }
 }
@@ -144,6 +146,15 @@ impl ClientBuilder {
         self
     }
 
+    /// How many times a source that fails for a moment (reset, timeout,
+    /// 408, 429, 5xx) is tried in a row before it is dropped (default 5),
+    /// with exponential backoff and jitter, longer when the server asks
+    /// with `Retry-After`.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries.max(1);
+        self
+    }
+
     /// How many parts of a manifest are fetched at once (default 8): the
     /// current one and those after it, each into a bounded buffer. 1 reads
     /// each part only when it is due, over one connection per server.
@@ -193,6 +204,7 @@ impl ClientBuilder {
             cache_limit: self.cache_limit,
             parallel: self.parallel,
             connections: self.connections,
+            retries: self.retries,
         })
     }
 }
@@ -214,6 +226,7 @@ pub struct Client {
     cache_limit: u64,
     parallel: usize,
     connections: usize,
+    retries: u32,
 }
 
 impl Client {
@@ -399,6 +412,11 @@ impl Client {
     /// the last, which may be shorter.
     pub fn download_file(&self, url: &str, chunk_size: usize) -> Result<FixedChunks<Stream>> {
         Ok(FixedChunks::new(self.open(url)?, chunk_size))
+    }
+
+    /// Attempts in a row before a failing source is dropped.
+    pub fn retries(&self) -> u32 {
+        self.retries
     }
 
     /// How many parts of a manifest are fetched at once.

@@ -280,3 +280,30 @@ fn read_all_mirrored(client: &Client, url: &str, mirrors: &[&str]) -> partfetch:
     }
     Ok(out)
 }
+
+#[test]
+fn retry_after_is_honoured_before_a_busy_source_is_asked_again() {
+    let body = test_data(6 * PIECE as usize, 25);
+    let served = body.clone();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::<std::time::Instant>::new()));
+    let log = Arc::clone(&asked);
+    let second_piece = format!("bytes={PIECE}-");
+    let server = Server::start(move |req: &Request| {
+        let is_second = req
+            .header("range")
+            .is_some_and(|r| r.starts_with(&second_piece));
+        if is_second {
+            let mut log = log.lock().unwrap();
+            log.push(std::time::Instant::now());
+            if log.len() == 1 {
+                return Reply::status(503).header("Retry-After", "1");
+            }
+        }
+        slow_first_piece(req, &served).unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour))
+    });
+    assert_eq!(read_all(&client(2), &server.url("/f")).unwrap(), body);
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 2);
+    // A lower bound: the second request waited for what the server asked.
+    assert!(asked[1] - asked[0] >= std::time::Duration::from_millis(950));
+}

@@ -70,6 +70,8 @@ pub struct Download {
     pub resume: bool,
     /// `--limit-rate RATE`: bytes per second at most.
     pub limit_rate: Option<u64>,
+    /// `--retries N`: attempts in a row before a failing source is dropped.
+    pub retries: Option<u32>,
 }
 
 #[cfg(feature = "serve")]
@@ -143,6 +145,9 @@ Options:
       --resume            insist on resuming (refused for standard output)
       --keep-partial      keep FILE.partfetch after a failure (the default)
       --limit-rate RATE   at most RATE bytes per second (e.g. 500K, 2M)
+      --retries N         attempts in a row before a source failing for a
+                          moment (reset, timeout, 408, 429, 5xx) is dropped
+                          (default 5; exponential backoff, Retry-After)
   -h, --help              this text
   -V, --version           the version
 
@@ -205,6 +210,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         no_resume: false,
         resume: false,
         limit_rate: None,
+        retries: None,
         progress: false,
         cacert: Vec::new(),
         proxy: None,
@@ -247,6 +253,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "--no-resume" => d.no_resume = true,
             "--resume" => d.resume = true,
             "--keep-partial" => {}
+            "--retries" => d.retries = Some(count(&name, &value("a number")?, 1, 100)? as u32),
             "--limit-rate" => d.limit_rate = Some(size(&name, &value("a rate")?)?),
             "--checksum" => {
                 let v = value("sha256=HEX")?;
@@ -336,6 +343,7 @@ fn takes_value(name: &str) -> bool {
             | "--mirror"
             | "--checksum"
             | "--limit-rate"
+            | "--retries"
     )
 }
 

@@ -139,6 +139,9 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     if let Some(connections) = d.connections {
         builder = builder.connections(connections);
     }
+    if let Some(retries) = d.retries {
+        builder = builder.retries(retries);
+    }
     if let Some(limit) = d.cache_limit {
         builder = builder.cache_limit(limit);
     }

@@ -46,9 +46,25 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 /// The most connections to one host (`--max-per-host` may lower it).
 pub const MAX_PER_HOST: usize = 16;
 
-/// Attempts per piece for failures that may pass (reset, timeout, 408,
-/// 429, 5xx), with exponential backoff.
-pub const PIECE_ATTEMPTS: u32 = 5;
+/// The longest `Retry-After` honoured; a server asking for more is
+/// dropped as a source rather than waited for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A piece that could not be fetched, and how long the server asked to
+/// wait before asking again (`Retry-After` on a 429 or 503).
+struct Failed {
+    err: Error,
+    retry_after: Option<Duration>,
+}
+
+impl From<Error> for Failed {
+    fn from(err: Error) -> Failed {
+        Failed {
+            err,
+            retry_after: None,
+        }
+    }
+}
 
 /// What the first response told about the resource.
 pub struct Resource {
@@ -186,7 +202,12 @@ impl SegmentedStream {
         let connections = connections.clamp(1, MAX_PER_HOST).max(1 + mirrors.len());
         let workers = connections - 1;
         let pieces = resource.pieces();
-        let sources = Sources::new(resource.url.clone(), resource.validator.clone(), mirrors);
+        let sources = Sources::new(
+            resource.url.clone(),
+            resource.validator.clone(),
+            mirrors,
+            client.retries(),
+        );
         let shared = Arc::new(Shared {
             // Each connection may be one piece ahead, plus as many again
             // waiting for the consumer.
@@ -424,13 +445,13 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
                     state.done.entry(index).or_insert(piece);
                 }
             }
-            Err(err) => {
+            Err(Failed { err, retry_after }) => {
                 // Another copy may have arrived meanwhile; if not, the piece
                 // goes back to be fetched, from another source if this one
                 // is dropped or backing off.
                 let needed = index >= state.next_out && !state.done.contains_key(&index);
                 let transient = is_transient(&err);
-                state.sources.failed(source, err, transient);
+                state.sources.failed(source, err, transient, retry_after);
                 if needed {
                     state.claimed.remove(&index);
                     state.retry.insert(index);
@@ -456,13 +477,15 @@ fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Ve
         );
         match fetched {
             Ok((piece, _)) => return Ok(piece),
-            Err(err) if attempt < PIECE_ATTEMPTS && is_transient(&err) => {
+            Err(Failed { err, retry_after })
+                if attempt < client.retries() && is_transient(&err) =>
+            {
                 if shared.lock().cancelled {
                     return Err(err);
                 }
-                std::thread::sleep(backoff(attempt));
+                std::thread::sleep(backoff(attempt).max(retry_after.unwrap_or_default()));
             }
-            Err(err) => return Err(err),
+            Err(failed) => return Err(failed.err),
         }
     }
 }
@@ -486,13 +509,17 @@ fn fetch_piece(
     resource: &Resource,
     index: u64,
     verified: bool,
-) -> Result<(Vec<u8>, Option<String>)> {
+) -> Result<(Vec<u8>, Option<String>), Failed> {
     let (start, end) = resource.range(index);
     let mut request = Request::get(url.clone()).range(start, Some(end));
     if let Some(validator) = validator {
         request = request.if_range(validator.to_owned());
     }
-    let response = client.send(&request)?.error_for_status()?;
+    let response = client.send(&request)?;
+    let retry_after = retry_after(&response);
+    let response = response
+        .error_for_status()
+        .map_err(|err| Failed { err, retry_after })?;
     if let (Some(theirs), Some(ours)) = (strong_etag(&response), &resource.etag) {
         if &theirs != ours {
             let what = if verified {
@@ -500,7 +527,9 @@ fn fetch_piece(
             } else {
                 format!("this source's ETag {theirs} differs from {ours}: not the same file")
             };
-            return Err(Error::new(ErrorKind::Integrity, what).with_subject(url.redacted()));
+            return Err(Error::new(ErrorKind::Integrity, what)
+                .with_subject(url.redacted())
+                .into());
         }
     }
     check_range(&response, url, resource, start, end)?;
@@ -516,9 +545,20 @@ fn fetch_piece(
             ErrorKind::Protocol,
             format!("piece {start}-{end}: {} of {expected} bytes", piece.len()),
         )
-        .with_subject(url.redacted()));
+        .with_subject(url.redacted())
+        .into());
     }
     Ok((piece, seen_validator))
+}
+
+/// `Retry-After` in seconds on a 429 or 503 (an HTTP date is not
+/// honoured: the ordinary backoff applies).
+fn retry_after(response: &Response) -> Option<Duration> {
+    if !matches!(response.status(), 429 | 503) {
+        return None;
+    }
+    let seconds: u64 = response.header("retry-after")?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// Checks that `response` is a 206 carrying exactly bytes `start..=end` of

@@ -4,7 +4,8 @@
 //!
 //! Owns the choice of source for the next piece. A source that fails for a
 //! moment (reset, timeout, 408, 429, 5xx) is tried again after a backoff
-//! and dropped after [`MAX_FAILURES`] failures in a row; one that fails for
+//! (longer when it says so with `Retry-After`) and dropped after
+//! `--retries` failures in a row (default [`DEFAULT_RETRIES`]); one that fails for
 //! good (404, 410, TLS, different length or `ETag`) is dropped at once. A
 //! source far slower than the best gets no new pieces while others can
 //! take them. The download goes on as long as one source is left.
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind};
 use crate::url::Url;
 
-/// Failures in a row after which a source is dropped.
-pub const MAX_FAILURES: u32 = 5;
+/// Failures in a row after which a source is dropped, by default
+/// (`--retries`).
+pub const DEFAULT_RETRIES: u32 = 5;
 
 /// A source this many times slower than the fastest gets no new pieces.
 pub const SLOW_FACTOR: u64 = 8;
@@ -42,12 +44,19 @@ pub struct Source {
 #[derive(Debug)]
 pub struct Sources {
     list: Vec<Source>,
+    max_failures: u32,
 }
 
 impl Sources {
     /// The primary source (already verified by the first answer) and
     /// mirrors (verified by their own first answer).
-    pub fn new(primary: Url, validator: Option<String>, mirrors: Vec<Url>) -> Sources {
+    /// A source is dropped after `max_failures` transient failures in a row.
+    pub fn new(
+        primary: Url,
+        validator: Option<String>,
+        mirrors: Vec<Url>,
+        max_failures: u32,
+    ) -> Sources {
         let source = |url: Url, validator: Option<String>, verified: bool| Source {
             url,
             validator,
@@ -61,7 +70,10 @@ impl Sources {
         };
         let mut list = vec![source(primary, validator, true)];
         list.extend(mirrors.into_iter().map(|url| source(url, None, false)));
-        Sources { list }
+        Sources {
+            list,
+            max_failures: max_failures.max(1),
+        }
     }
 
     /// How many sources there are, dropped ones included.
@@ -116,16 +128,23 @@ impl Sources {
     }
 
     /// `index` failed with `err`; returns how long to wait before it is
-    /// tried again (`None`: it is dropped).
-    pub fn failed(&mut self, index: usize, err: Error, transient: bool) -> Option<Duration> {
+    /// tried again (`None`: it is dropped). The wait is the backoff, or
+    /// longer when the server asked for it (`retry_after`).
+    pub fn failed(
+        &mut self,
+        index: usize,
+        err: Error,
+        transient: bool,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         let source = &mut self.list[index];
         source.in_use -= 1;
         source.failures += 1;
-        if !transient || source.failures >= MAX_FAILURES {
+        if !transient || source.failures >= self.max_failures {
             source.dropped = Some(err);
             return None;
         }
-        let backoff = backoff(source.failures);
+        let backoff = backoff(source.failures).max(retry_after.unwrap_or_default());
         source.not_before = Some(Instant::now() + backoff);
         Some(backoff)
     }
@@ -201,7 +220,7 @@ mod tests {
 
     fn sources(n: usize) -> Sources {
         let url = |i: usize| Url::parse(&format!("http://s{i}.test/f")).unwrap();
-        Sources::new(url(0), None, (1..n).map(url).collect())
+        Sources::new(url(0), None, (1..n).map(url).collect(), DEFAULT_RETRIES)
     }
 
     fn network() -> Error {
@@ -215,7 +234,7 @@ mod tests {
         assert_eq!(s.pick(1), Some(1));
         assert_eq!(s.pick(5), Some(2));
         assert_eq!(
-            s.failed(1, Error::new(ErrorKind::NotFound, "gone"), false),
+            s.failed(1, Error::new(ErrorKind::NotFound, "gone"), false, None),
             None
         );
         // Worker 1's own source is gone: it gets a usable one.
@@ -226,20 +245,23 @@ mod tests {
     #[test]
     fn a_source_is_dropped_after_repeated_transient_failures() {
         let mut s = sources(2);
-        for attempt in 1..MAX_FAILURES {
+        for attempt in 1..DEFAULT_RETRIES {
             assert_eq!(s.pick(1), Some(1));
-            assert!(s.failed(1, network(), true).is_some(), "attempt {attempt}");
+            assert!(
+                s.failed(1, network(), true, None).is_some(),
+                "attempt {attempt}"
+            );
             // Backing off: worker 1 is sent to the other source meanwhile.
             assert_eq!(s.pick(1), Some(0));
             s.succeeded(0, 1, Duration::from_millis(1));
             s.list[1].not_before = None;
         }
         assert_eq!(s.pick(1), Some(1));
-        assert_eq!(s.failed(1, network(), true), None);
+        assert_eq!(s.failed(1, network(), true, None), None);
         assert_eq!(s.pick(1), Some(0));
         s.succeeded(0, 1, Duration::from_millis(1));
         let last = s.pick(0).unwrap();
-        assert_eq!(s.failed(last, network(), false), None);
+        assert_eq!(s.failed(last, network(), false, None), None);
         assert!(s.all_dropped());
         let err = s.exhausted();
         assert_eq!(err.causes().len(), 2);
