@@ -414,6 +414,18 @@ impl Client {
         Ok(FixedChunks::new(self.open(url)?, chunk_size))
     }
 
+    /// Connections one large resource is fetched over.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// Connections one large part of a manifest is fetched over: the
+    /// window fetches several parts at once, and together they stay
+    /// within the connections one host allows.
+    pub fn connections_per_part(&self) -> usize {
+        (MAX_PER_HOST / self.parallel.max(1)).clamp(1, self.connections)
+    }
+
     /// Attempts in a row before a failing source is dropped.
     pub fn retries(&self) -> u32 {
         self.retries

@@ -18,6 +18,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use crate::client::Client;
+use crate::engine::segments::{Resource, SegmentedStream, PIECE, SEGMENT_THRESHOLD};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Request, Response};
 use crate::sha256::{self, Sha256};
@@ -73,11 +74,46 @@ pub fn open(
 ) -> Result<Opened> {
     for index in start..plan.alternatives.len() {
         let url = &plan.alternatives[index];
-        let response = match client.get(url) {
-            Ok(response) => response,
+        let first = match first_answer(client, url, is_manifest) {
+            Ok(first) => first,
             Err(err) => {
                 causes.push(err.with_subject(url.redacted()));
                 continue;
+            }
+        };
+        let response = match first {
+            First::Whole(response) => response,
+            First::Pieces(resource, response) => {
+                if let Some(size) = plan.size.filter(|&size| size != resource.length) {
+                    causes.push(
+                        Error::new(
+                            ErrorKind::Integrity,
+                            format!(
+                                "server announces {} bytes, the manifest says {size}",
+                                resource.length
+                            ),
+                        )
+                        .with_subject(url.redacted()),
+                    );
+                    continue;
+                }
+                // The alternatives after this one serve the same bytes:
+                // mirrors, checked by their first answer.
+                let mirrors = plan.alternatives[index + 1..].to_vec();
+                let connections = if resource.length < SEGMENT_THRESHOLD {
+                    1
+                } else {
+                    client.connections_per_part()
+                };
+                let stream = SegmentedStream::start(
+                    client,
+                    resource,
+                    response.into_body(),
+                    connections,
+                    mirrors,
+                );
+                let body = PartBody::Pieces(Box::new(stream));
+                return finish_open(client, plan, index, body, causes, is_manifest);
             }
         };
         if is_manifest(url, &response) {
@@ -99,25 +135,108 @@ pub fn open(
                 continue;
             }
         }
-        let mut reader = PartReader {
-            client: client.clone(),
-            plan,
-            index,
-            next: index + 1,
-            body: Some(response.into_body()),
-            skip: 0,
-            chunk_skip: 0,
-            offset: 0,
-            causes,
-            held: None,
-            is_manifest,
-        };
-        if reader.plan.sha256.is_some() {
-            reader.hold_verified()?;
-        }
-        return Ok(Opened::Plain(reader));
+        let body = PartBody::Http(response.into_body());
+        return finish_open(client, plan, index, body, causes, is_manifest);
     }
     Err(all_failed(&plan, causes))
+}
+
+/// What the first answer of an alternative allows.
+enum First {
+    /// One response carries the part (or is a manifest).
+    Whole(Response),
+    /// A server that honours `Range` told the length of a part larger than
+    /// a piece: the response carries piece 0.
+    Pieces(Resource, Response),
+}
+
+/// Asks `url` for the part: for its first piece only when the client
+/// fetches large resources in pieces (a small part or a manifest then
+/// comes whole all the same).
+fn first_answer(client: &Client, url: &Url, is_manifest: IsManifest) -> Result<First> {
+    if client.connections() <= 1 || url.path().ends_with(".parts") {
+        return Ok(First::Whole(client.get(url)?));
+    }
+    let response = client.send(&Request::get(url.clone()).range(0, Some(PIECE - 1)))?;
+    if response.status() == 416 {
+        // An empty part has no byte 0 to ask for.
+        return Ok(First::Whole(client.get(url)?));
+    }
+    let response = response.error_for_status()?;
+    let Some(resource) = Resource::from_partial(&response) else {
+        return Ok(First::Whole(response));
+    };
+    if resource.length <= PIECE {
+        return Ok(First::Whole(response));
+    }
+    if is_manifest(url, &response) {
+        // A manifest is read whole, never in pieces.
+        drop(response);
+        return Ok(First::Whole(client.get(url)?));
+    }
+    Ok(First::Pieces(resource, response))
+}
+
+/// Makes the reader for alternative `index` answering with `body`, and
+/// holds the part until its digest matches when it has one.
+fn finish_open(
+    client: &Client,
+    plan: PartPlan,
+    index: usize,
+    body: PartBody,
+    causes: Vec<Error>,
+    is_manifest: IsManifest,
+) -> Result<Opened> {
+    let mut reader = PartReader {
+        client: client.clone(),
+        plan,
+        index,
+        next: index + 1,
+        body: Some(body),
+        skip: 0,
+        chunk_skip: 0,
+        offset: 0,
+        causes,
+        held: None,
+        is_manifest,
+    };
+    if reader.plan.sha256.is_some() {
+        reader.hold_verified()?;
+    }
+    Ok(Opened::Plain(reader))
+}
+
+/// Where a part's bytes come from: one response, or pieces from the
+/// alternatives at once.
+// One per part being read: the common response stays inline.
+#[allow(clippy::large_enum_variant)]
+enum PartBody {
+    Http(HttpBody),
+    Pieces(Box<SegmentedStream>),
+}
+
+impl PartBody {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        match self {
+            PartBody::Http(body) => body.next_chunk(),
+            PartBody::Pieces(stream) => stream.next_chunk(),
+        }
+    }
+
+    fn last_chunk(&self) -> &[u8] {
+        match self {
+            PartBody::Http(body) => body.last_chunk(),
+            PartBody::Pieces(stream) => stream.last_chunk(),
+        }
+    }
+
+    fn has_bytes_ready(&mut self) -> bool {
+        match self {
+            PartBody::Http(body) => body.has_bytes_ready(),
+            // Pieces arrive on other threads; asking would mean waiting.
+            PartBody::Pieces(_) => true,
+        }
+    }
 }
 
 /// The error for a part none of whose alternatives worked.
@@ -146,7 +265,7 @@ pub struct PartReader {
     index: usize,
     /// The next alternative to try on failure.
     next: usize,
-    body: Option<HttpBody>,
+    body: Option<PartBody>,
     /// Bytes of the current body to drop (a 200 answer to a `Range`).
     skip: u64,
     /// Bytes at the start of the body's last chunk that were skipped.
@@ -199,6 +318,11 @@ impl PartReader {
                     self.causes.push(err.with_subject(url));
                 }
             }
+            // Pieces from several alternatives at once cannot tell which one
+            // was wrong: each is then tried alone, in order, from this one.
+            if matches!(self.body, Some(PartBody::Pieces(_))) {
+                self.next = self.index;
+            }
             self.body = None;
             self.reopen_at(0)?;
         }
@@ -239,7 +363,7 @@ impl PartReader {
             match self.open_range(&url, offset) {
                 Ok((body, skip)) => {
                     self.index = index;
-                    self.body = Some(body);
+                    self.body = Some(PartBody::Http(body));
                     self.skip = skip;
                     return Ok(());
                 }
@@ -296,9 +420,7 @@ impl PartReader {
         if self.held.is_some() {
             return true;
         }
-        self.body
-            .as_mut()
-            .is_none_or(|body| body.has_bytes_ready())
+        self.body.as_mut().is_none_or(|body| body.has_bytes_ready())
     }
 
     /// Moves to the next chunk; false at the end of the part. The chunk is

@@ -134,7 +134,9 @@ fn assert_sequence_saved(dir: &TempDir, out: &Path, files: &[Vec<u8>]) {
 #[test]
 fn manifest_is_saved_as_its_assembled_stream() {
     let (server, expected) = three_part_manifest();
-    let (outcome, dir, out) = fetch_to_file(&server.url("/film.parts"), &[]);
+    // One part at a time, so that the order of requests is the order of
+    // the manifest.
+    let (outcome, dir, out) = fetch_to_file(&server.url("/film.parts"), &["-j", "1"]);
     outcome.assert_code(0);
     assert!(outcome.stdout.is_empty(), "nothing on stdout");
     assert!(read_file(&out) == expected, "assembled stream differs");

@@ -307,3 +307,55 @@ fn retry_after_is_honoured_before_a_busy_source_is_asked_again() {
     // A lower bound: the second request waited for what the server asked.
     assert!(asked[1] - asked[0] >= std::time::Duration::from_millis(950));
 }
+
+/// A manifest server whose parts `/a` and `/b` are `body` (the first piece
+/// of `/a` sent slowly, so the part is split); `/b` serves `b_body`.
+fn two_alternative_part(body: Vec<u8>, b_body: Vec<u8>, manifest: String) -> Server {
+    Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(manifest.clone().into_bytes()),
+        "/a" => {
+            slow_first_piece(req, &body).unwrap_or_else(|| Reply::file(req, &body, Ranges::Honour))
+        }
+        "/b" => Reply::file(req, &b_body, Ranges::Honour),
+        _ => Reply::status(404),
+    })
+}
+
+fn count(server: &Server, path: &str) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == path)
+        .count()
+}
+
+#[test]
+fn the_alternatives_of_a_large_part_serve_its_pieces_at_once() {
+    let body = test_data(8 * PIECE as usize, 30);
+    let server = two_alternative_part(body.clone(), body.clone(), "a\nb\n".to_owned());
+    let got = read_all(&client(4), &server.url("/m.parts")).unwrap();
+    assert_eq!(got, body);
+    assert!(
+        count(&server, "/a") >= 1 && count(&server, "/b") >= 1,
+        "both served pieces"
+    );
+}
+
+#[test]
+fn a_mirror_with_wrong_bytes_is_caught_by_the_digest_and_the_part_fetched_again() {
+    let body = test_data(8 * PIECE as usize, 31);
+    let mut corrupt = body.clone();
+    corrupt[5 * PIECE as usize + 7] ^= 0xff;
+    let digest = partfetch::sha256::to_hex(&partfetch::sha256::digest(&body));
+    let manifest = format!("(sha256={digest})\na\nb\n");
+    let server = two_alternative_part(body.clone(), corrupt, manifest);
+    let got = read_all(&client(4), &server.url("/m.parts")).unwrap();
+    assert_eq!(got, body, "the corrupt copy never reaches the consumer");
+    // The part was fetched again from the first alternative alone.
+    let plain_a = server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/a" && r.header("range").is_none())
+        .count();
+    assert_eq!(plain_a, 1);
+}

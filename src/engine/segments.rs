@@ -337,6 +337,16 @@ impl SegmentedStream {
     }
 }
 
+impl SegmentedStream {
+    /// The chunk the last `next_chunk` returned (empty before the first).
+    pub fn last_chunk(&self) -> &[u8] {
+        match &self.mode {
+            Mode::First(body) | Mode::Rest(body) => body.last_chunk(),
+            Mode::Pieces | Mode::Ended => &self.current,
+        }
+    }
+}
+
 impl ByteSource for SegmentedStream {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
         match self.step() {

@@ -33,12 +33,18 @@ use crate::url::Url;
 pub const MAX_NESTING: usize = 64;
 
 /// Before its first part is fetched, a manifest body is read as far as it
-/// has already arrived, up to this size. A manifest that arrives at once
+/// has arrived (within [`MANIFEST_GRACE`]), up to this size. A manifest that arrives at once
 /// (the usual case) is thus read whole, which frees its connection to fetch
 /// the parts: one connection for a whole download from one server. A
 /// manifest still on its way, or a longer one, streams: its first part
 /// starts without waiting for the rest.
 pub const MANIFEST_PREFETCH: usize = 1024 * 1024;
+
+/// How long reading a manifest ahead waits for more of it before its
+/// first part starts anyway: a body sent in several writes arrives within
+/// this on any nearby server, while a slow manifest delays its first part
+/// by no more than this.
+pub const MANIFEST_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The size of the chunks a cached part is handed out in.
 const CACHED_CHUNK: usize = 256 * 1024;
@@ -109,9 +115,14 @@ impl Frame {
         let parser = ManifestParser::new(response.url().clone());
         let mut body = Some(response.into_body());
         let mut pending = Vec::new();
+        let started = std::time::Instant::now();
         while let Some(source) = body.as_mut() {
-            if pending.len() >= MANIFEST_PREFETCH || !source.has_bytes_ready() {
+            if pending.len() >= MANIFEST_PREFETCH || started.elapsed() >= MANIFEST_GRACE {
                 break;
+            }
+            if !source.has_bytes_ready() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
             }
             match source.next_chunk()? {
                 Some(chunk) => pending.extend_from_slice(chunk),
