@@ -55,6 +55,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 struct Failed {
     err: Error,
     retry_after: Option<Duration>,
+    /// Not a failure: another copy of the piece arrived first.
+    lost_race: bool,
 }
 
 impl From<Error> for Failed {
@@ -62,6 +64,7 @@ impl From<Error> for Failed {
         Failed {
             err,
             retry_after: None,
+            lost_race: false,
         }
     }
 }
@@ -122,6 +125,18 @@ pub fn validator_of(response: &Response) -> Option<String> {
     strong_etag(response).or_else(|| response.header("last-modified").map(str::to_owned))
 }
 
+/// A piece being fetched.
+struct Outstanding {
+    since: Instant,
+    source: usize,
+    copies: u32,
+}
+
+/// A piece outstanding this long holds the others up: an idle worker
+/// fetches a copy of it from another source, and the first copy to arrive
+/// is used. Three times what a piece usually takes, and at least this.
+const STALL_FLOOR: Duration = Duration::from_millis(200);
+
 /// The schedule the consumer and the workers share.
 struct State {
     /// The next piece no worker has claimed.
@@ -130,8 +145,12 @@ struct State {
     next_out: u64,
     /// Fetched pieces not yet handed on.
     done: BTreeMap<u64, Vec<u8>>,
-    /// Pieces being fetched and since when (for duplicating a slow one).
-    claimed: BTreeMap<u64, Instant>,
+    /// Pieces being fetched (for fetching a copy of a slow one).
+    claimed: BTreeMap<u64, Outstanding>,
+    /// Time spent on the pieces fetched so far, and how many: what a piece
+    /// usually takes.
+    piece_time: Duration,
+    pieces_fetched: u32,
     /// Pieces whose fetch failed on a source, to be fetched again first.
     retry: BTreeSet<u64>,
     sources: Sources,
@@ -166,8 +185,13 @@ pub const FAST_ENOUGH_BYTES_PER_SEC: u64 = 100 * 1024 * 1024;
 enum Mode {
     /// Piece 0, straight from the first response as it arrives.
     First(HttpBody),
-    /// Everything after piece 0 as one response (a fast connection).
-    Rest(HttpBody),
+    /// Everything after piece 0 as one response (a fast connection), up to
+    /// `until` once it has proved slow (then pieces take over there).
+    Rest {
+        body: HttpBody,
+        until: Option<u64>,
+        lent: usize,
+    },
     /// Pieces from the workers (or fetched in turn when there are none).
     Pieces,
     Ended,
@@ -181,6 +205,8 @@ pub struct SegmentedStream {
     mode: Mode,
     started: Instant,
     current: Vec<u8>,
+    /// Bytes the one stream after piece 0 has handed on.
+    rest_received: u64,
 }
 
 impl SegmentedStream {
@@ -200,7 +226,10 @@ impl SegmentedStream {
         mirrors: Vec<Url>,
     ) -> SegmentedStream {
         let connections = connections.clamp(1, MAX_PER_HOST).max(1 + mirrors.len());
-        let workers = connections - 1;
+        // Once piece 0 is in, its connection goes back to the pool and a
+        // worker takes it up: N connections, N workers. One connection
+        // means no workers: the pieces follow one another on it.
+        let workers = if connections > 1 { connections } else { 0 };
         let pieces = resource.pieces();
         let sources = Sources::new(
             resource.url.clone(),
@@ -210,14 +239,17 @@ impl SegmentedStream {
         );
         let shared = Arc::new(Shared {
             // Each connection may be one piece ahead, plus as many again
-            // waiting for the consumer.
-            window: 2 * (workers as u64 + 1),
+            // waiting for the consumer (at least 16: a slow source's piece
+            // must not hold the fast ones back at once).
+            window: (2 * connections as u64).max(16),
             resource,
             state: Mutex::new(State {
                 next_claim: 1,
                 next_out: 1,
                 done: BTreeMap::new(),
                 claimed: BTreeMap::new(),
+                piece_time: Duration::ZERO,
+                pieces_fetched: 0,
                 retry: BTreeSet::new(),
                 sources,
                 failed: None,
@@ -229,6 +261,7 @@ impl SegmentedStream {
             shared,
             client: client.clone(),
             workers: workers.min(pieces.saturating_sub(1) as usize),
+            rest_received: 0,
             mode: Mode::First(first),
             started: Instant::now(),
             current: Vec::new(),
@@ -250,13 +283,7 @@ impl SegmentedStream {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(PIECE) * 1_000_000 / micros;
         if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
-            for worker in 0..self.workers {
-                let shared = Arc::clone(&self.shared);
-                let client = self.client.clone();
-                // Worker 0 starts on the first mirror, if any.
-                std::thread::spawn(move || work(&client, &shared, worker + 1));
-            }
-            self.mode = Mode::Pieces;
+            self.spawn_workers(1);
             return Ok(());
         }
         if self.workers == 0 {
@@ -276,8 +303,51 @@ impl SegmentedStream {
             PIECE,
             resource.length - 1,
         )?;
-        self.mode = Mode::Rest(response.into_body());
+        self.started = Instant::now();
+        self.mode = Mode::Rest {
+            body: response.into_body(),
+            until: None,
+            lent: 0,
+        };
         Ok(())
+    }
+
+    /// Starts the workers on the pieces from `index` on.
+    fn spawn_workers(&mut self, index: u64) {
+        {
+            let mut state = self.shared.lock();
+            state.next_claim = index;
+            state.next_out = index;
+        }
+        for worker in 0..self.workers {
+            let shared = Arc::clone(&self.shared);
+            let client = self.client.clone();
+            // Worker 0 starts on the first mirror, if any.
+            std::thread::spawn(move || work(&client, &shared, worker + 1));
+        }
+        self.mode = Mode::Pieces;
+    }
+
+    /// The one stream has run for a while: a server that sent the first
+    /// MiB fast and then slowed down (a rate limit that starts after a
+    /// burst) is left at the next piece boundary for the workers.
+    fn review_rest(&mut self) {
+        const REVIEW_AFTER: Duration = Duration::from_millis(500);
+        let Mode::Rest { until, .. } = &mut self.mode else {
+            return;
+        };
+        if until.is_some() || self.workers == 0 {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        if elapsed < REVIEW_AFTER {
+            return;
+        }
+        let rate = u128::from(self.rest_received) * 1_000_000 / elapsed.as_micros().max(1);
+        if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+            let offset = PIECE + self.rest_received;
+            *until = Some(offset.div_ceil(PIECE) * PIECE);
+        }
     }
 
     /// Waits for the next piece in order (or fetches it, with no workers).
@@ -320,10 +390,26 @@ impl SegmentedStream {
                     Some(_) => return Ok(true),
                     None => self.after_first_piece()?,
                 },
-                Mode::Rest(body) => match body.next_chunk()? {
-                    Some(_) => return Ok(true),
-                    None => self.mode = Mode::Ended,
-                },
+                Mode::Rest { body, until, lent } => {
+                    let position = PIECE + self.rest_received;
+                    if let Some(stop) = *until {
+                        if position >= stop {
+                            self.spawn_workers(stop / PIECE);
+                            continue;
+                        }
+                    }
+                    match body.next_chunk()? {
+                        Some(chunk) => {
+                            let room = until.map_or(u64::MAX, |stop| stop - position);
+                            let n = (chunk.len() as u64).min(room) as usize;
+                            *lent = n;
+                            self.rest_received += n as u64;
+                            self.review_rest();
+                            return Ok(true);
+                        }
+                        None => self.mode = Mode::Ended,
+                    }
+                }
                 Mode::Pieces => match self.next_piece()? {
                     Some(piece) => {
                         self.current = piece;
@@ -341,7 +427,8 @@ impl SegmentedStream {
     /// The chunk the last `next_chunk` returned (empty before the first).
     pub fn last_chunk(&self) -> &[u8] {
         match &self.mode {
-            Mode::First(body) | Mode::Rest(body) => body.last_chunk(),
+            Mode::First(body) => body.last_chunk(),
+            Mode::Rest { body, lent, .. } => &body.last_chunk()[..*lent],
             Mode::Pieces | Mode::Ended => &self.current,
         }
     }
@@ -350,10 +437,7 @@ impl SegmentedStream {
 impl ByteSource for SegmentedStream {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
         match self.step() {
-            Ok(true) => Ok(Some(match &self.mode {
-                Mode::First(body) | Mode::Rest(body) => body.last_chunk(),
-                Mode::Pieces | Mode::Ended => &self.current,
-            })),
+            Ok(true) => Ok(Some(self.last_chunk())),
             Ok(false) => Ok(None),
             Err(err) => {
                 self.mode = Mode::Ended;
@@ -391,30 +475,51 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
             return Claim::Stop;
         }
         let next_out = state.next_out;
-        let index = if let Some(&index) = state.retry.iter().next() {
+        let fresh = if let Some(&index) = state.retry.iter().next() {
             Some(index)
-        } else if state.next_claim < pieces {
-            (state.next_claim < next_out + shared.window).then_some(state.next_claim)
         } else {
-            // Nothing left to claim: help with the oldest piece still
-            // outstanding if it has taken long.
+            (state.next_claim < pieces && state.next_claim < next_out + shared.window)
+                .then_some(state.next_claim)
+        };
+        // Nothing new to claim (window full, or all claimed): help with the
+        // oldest piece still outstanding if it has taken too long.
+        let stalled = if fresh.is_none() {
+            let usual = state
+                .piece_time
+                .checked_div(state.pieces_fetched.max(1))
+                .unwrap_or_default();
+            let stall_after = (usual * 3).max(STALL_FLOOR);
             state
                 .claimed
                 .iter()
                 .next()
-                .filter(|(_, since)| since.elapsed() > Duration::from_secs(1))
-                .map(|(&index, _)| index)
+                .filter(|(_, o)| o.copies == 1 && o.since.elapsed() > stall_after)
+                .map(|(&index, o)| (index, o.source))
+        } else {
+            None
         };
-        if let Some(index) = index {
-            if let Some(source) = state.sources.pick(worker) {
+        if let Some(index) = fresh {
+            if let Some(source) = state.sources.pick(worker, None) {
                 state.retry.remove(&index);
                 if index == state.next_claim {
                     state.next_claim += 1;
                 }
-                state.claimed.insert(index, Instant::now());
+                let outstanding = Outstanding {
+                    since: Instant::now(),
+                    source,
+                    copies: 1,
+                };
+                state.claimed.insert(index, outstanding);
                 return Claim::Piece { index, source };
             }
-        } else if state.next_claim >= pieces && state.claimed.is_empty() {
+        } else if let Some((index, slow)) = stalled {
+            if let Some(source) = state.sources.pick(worker, Some(slow)) {
+                if let Some(outstanding) = state.claimed.get_mut(&index) {
+                    outstanding.copies += 1;
+                }
+                return Claim::Piece { index, source };
+            }
+        } else if state.next_claim >= pieces && state.claimed.is_empty() && state.retry.is_empty() {
             return Claim::Stop;
         }
         state = shared
@@ -433,6 +538,11 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
             (s.url.clone(), s.validator.clone(), s.verified)
         };
         let started = Instant::now();
+        // A copy that lost the race stops reading as soon as it knows.
+        let needed = || {
+            let state = shared.lock();
+            !state.cancelled && index >= state.next_out && !state.done.contains_key(&index)
+        };
         let fetched = fetch_piece(
             client,
             &url,
@@ -440,13 +550,15 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
             &shared.resource,
             index,
             verified,
+            &needed,
         );
         let mut state = shared.lock();
         match fetched {
             Ok((piece, seen_validator)) => {
-                state
-                    .sources
-                    .succeeded(source, piece.len() as u64, started.elapsed());
+                let took = started.elapsed();
+                state.sources.succeeded(source, piece.len() as u64, took);
+                state.piece_time += took;
+                state.pieces_fetched += 1;
                 if !verified {
                     state.sources.verify(source, seen_validator);
                 }
@@ -455,16 +567,28 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
                     state.done.entry(index).or_insert(piece);
                 }
             }
-            Err(Failed { err, retry_after }) => {
+            Err(Failed {
+                err,
+                retry_after,
+                lost_race,
+            }) => {
                 // Another copy may have arrived meanwhile; if not, the piece
                 // goes back to be fetched, from another source if this one
                 // is dropped or backing off.
                 let needed = index >= state.next_out && !state.done.contains_key(&index);
-                let transient = is_transient(&err);
-                state.sources.failed(source, err, transient, retry_after);
-                if needed {
-                    state.claimed.remove(&index);
-                    state.retry.insert(index);
+                if lost_race {
+                    state.sources.cancelled(source);
+                } else {
+                    let transient = is_transient(&err);
+                    state.sources.failed(source, err, transient, retry_after);
+                }
+                match state.claimed.get_mut(&index) {
+                    Some(outstanding) if outstanding.copies > 1 => outstanding.copies -= 1,
+                    _ if needed => {
+                        state.claimed.remove(&index);
+                        state.retry.insert(index);
+                    }
+                    _ => {}
                 }
             }
         }
@@ -484,12 +608,13 @@ fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Ve
             resource,
             index,
             true,
+            &|| true,
         );
         match fetched {
             Ok((piece, _)) => return Ok(piece),
-            Err(Failed { err, retry_after })
-                if attempt < client.retries() && is_transient(&err) =>
-            {
+            Err(Failed {
+                err, retry_after, ..
+            }) if attempt < client.retries() && is_transient(&err) => {
                 if shared.lock().cancelled {
                     return Err(err);
                 }
@@ -519,6 +644,7 @@ fn fetch_piece(
     resource: &Resource,
     index: u64,
     verified: bool,
+    needed: &dyn Fn() -> bool,
 ) -> Result<(Vec<u8>, Option<String>), Failed> {
     let (start, end) = resource.range(index);
     let mut request = Request::get(url.clone()).range(start, Some(end));
@@ -527,9 +653,11 @@ fn fetch_piece(
     }
     let response = client.send(&request)?;
     let retry_after = retry_after(&response);
-    let response = response
-        .error_for_status()
-        .map_err(|err| Failed { err, retry_after })?;
+    let response = response.error_for_status().map_err(|err| Failed {
+        err,
+        retry_after,
+        lost_race: false,
+    })?;
     if let (Some(theirs), Some(ours)) = (strong_etag(&response), &resource.etag) {
         if &theirs != ours {
             let what = if verified {
@@ -547,8 +675,19 @@ fn fetch_piece(
     let expected = end - start + 1;
     let mut body = response.into_body();
     let mut piece = Vec::with_capacity(expected as usize);
+    let mut checked_at = 0;
     while let Some(chunk) = body.next_chunk()? {
         piece.extend_from_slice(chunk);
+        if piece.len() - checked_at >= 256 * 1024 {
+            checked_at = piece.len();
+            if !needed() {
+                return Err(Failed {
+                    err: Error::new(ErrorKind::Io, "another copy of the piece arrived first"),
+                    retry_after: None,
+                    lost_race: true,
+                });
+            }
+        }
     }
     if piece.len() as u64 != expected {
         return Err(Error::new(

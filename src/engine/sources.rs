@@ -93,22 +93,25 @@ impl Sources {
 
     /// The source for worker `worker`'s next piece: its own (worker modulo
     /// sources) when that one is usable, else the usable one with the
-    /// fewest pieces in flight. `None` when none is usable now;
-    /// [`Sources::all_dropped`] tells whether one may become usable.
-    pub fn pick(&mut self, worker: usize) -> Option<usize> {
+    /// fewest pieces in flight; never `exclude` (the source a piece is
+    /// already being fetched from, when fetching a copy). `None` when none
+    /// is usable now; [`Sources::all_dropped`] tells whether one may become
+    /// usable.
+    pub fn pick(&mut self, worker: usize, exclude: Option<usize>) -> Option<usize> {
         let now = Instant::now();
         let best = self.best_rate();
-        let usable = |s: &Source| {
-            s.dropped.is_none()
+        let usable = |i: usize, s: &Source| {
+            Some(i) != exclude
+                && s.dropped.is_none()
                 && s.not_before.is_none_or(|t| t <= now)
                 && !(best > 0 && s.rate() > 0 && s.rate() * SLOW_FACTOR < best)
         };
         let own = worker % self.list.len();
-        let chosen = if usable(&self.list[own]) {
+        let chosen = if usable(own, &self.list[own]) {
             Some(own)
         } else {
             (0..self.list.len())
-                .filter(|&i| usable(&self.list[i]))
+                .filter(|&i| usable(i, &self.list[i]))
                 .min_by_key(|&i| self.list[i].in_use)
         };
         if let Some(i) = chosen {
@@ -122,9 +125,16 @@ impl Sources {
         let source = &mut self.list[index];
         source.in_use -= 1;
         source.failures = 0;
-        source.not_before = None;
+        // A wait asked for stands even if a request sent before it ended
+        // well: `not_before` expires by itself.
         source.bytes += bytes;
         source.busy += took;
+    }
+
+    /// A piece from `index` was given up because another copy arrived
+    /// first: neither a success nor a failure of the source.
+    pub fn cancelled(&mut self, index: usize) {
+        self.list[index].in_use -= 1;
     }
 
     /// `index` failed with `err`; returns how long to wait before it is
@@ -230,15 +240,15 @@ mod tests {
     #[test]
     fn workers_spread_over_sources_and_avoid_dropped_ones() {
         let mut s = sources(3);
-        assert_eq!(s.pick(0), Some(0));
-        assert_eq!(s.pick(1), Some(1));
-        assert_eq!(s.pick(5), Some(2));
+        assert_eq!(s.pick(0, None), Some(0));
+        assert_eq!(s.pick(1, None), Some(1));
+        assert_eq!(s.pick(5, None), Some(2));
         assert_eq!(
             s.failed(1, Error::new(ErrorKind::NotFound, "gone"), false, None),
             None
         );
         // Worker 1's own source is gone: it gets a usable one.
-        assert!(matches!(s.pick(1), Some(0 | 2)));
+        assert!(matches!(s.pick(1, None), Some(0 | 2)));
         assert!(!s.all_dropped());
     }
 
@@ -246,21 +256,21 @@ mod tests {
     fn a_source_is_dropped_after_repeated_transient_failures() {
         let mut s = sources(2);
         for attempt in 1..DEFAULT_RETRIES {
-            assert_eq!(s.pick(1), Some(1));
+            assert_eq!(s.pick(1, None), Some(1));
             assert!(
                 s.failed(1, network(), true, None).is_some(),
                 "attempt {attempt}"
             );
             // Backing off: worker 1 is sent to the other source meanwhile.
-            assert_eq!(s.pick(1), Some(0));
+            assert_eq!(s.pick(1, None), Some(0));
             s.succeeded(0, 1, Duration::from_millis(1));
             s.list[1].not_before = None;
         }
-        assert_eq!(s.pick(1), Some(1));
+        assert_eq!(s.pick(1, None), Some(1));
         assert_eq!(s.failed(1, network(), true, None), None);
-        assert_eq!(s.pick(1), Some(0));
+        assert_eq!(s.pick(1, None), Some(0));
         s.succeeded(0, 1, Duration::from_millis(1));
-        let last = s.pick(0).unwrap();
+        let last = s.pick(0, None).unwrap();
         assert_eq!(s.failed(last, network(), false, None), None);
         assert!(s.all_dropped());
         let err = s.exhausted();
@@ -272,11 +282,11 @@ mod tests {
     fn a_far_slower_source_gets_no_new_pieces() {
         let mut s = sources(2);
         let piece = super::super::segments::PIECE;
-        s.pick(0);
+        s.pick(0, None);
         s.succeeded(0, 4 * piece, Duration::from_millis(40));
-        s.pick(1);
+        s.pick(1, None);
         s.succeeded(1, 2 * piece, Duration::from_millis(2000));
-        assert_eq!(s.pick(1), Some(0), "the slow source is passed over");
+        assert_eq!(s.pick(1, None), Some(0), "the slow source is passed over");
     }
 
     #[test]
