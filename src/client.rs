@@ -155,9 +155,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How many parts of a manifest are fetched at once (default 8): the
-    /// current one and those after it, each into a bounded buffer. 1 reads
-    /// each part only when it is due, over one connection per server.
+    /// How many parts of a manifest are fetched ahead of the one being
+    /// read (default 8), each into a bounded buffer. 1 reads each part
+    /// only when it is due, over one connection per server.
     pub fn parallel(mut self, parts: usize) -> Self {
         self.parallel = parts.max(1);
         self

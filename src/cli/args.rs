@@ -126,8 +126,9 @@ Options:
       --sequence          treat the stream as a file sequence
       --no-sequence       do not, even if the URL contains -seq
       --cache-limit SIZE  memory for (*) parts of a manifest (default 64M)
-  -j, --parallel N        parts of a manifest fetched at once (default 8;
-                          1 fetches each part when due, one connection)
+  -j, --parallel N        parts of a manifest fetched ahead of the one being
+                          written (default 8; 1 fetches each part when due,
+                          over one connection)
   -n, --connections N     connections for one file of 4 MiB or more whose
                           server honours Range (default 4, at most 16;
                           1: one plain request)

@@ -55,8 +55,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 struct Failed {
     err: Error,
     retry_after: Option<Duration>,
-    /// Not a failure: another copy of the piece arrived first.
-    lost_race: bool,
+    /// Not a failure: another copy of the piece arrived first, after
+    /// this many bytes of this one.
+    lost_race: Option<u64>,
 }
 
 impl From<Error> for Failed {
@@ -64,7 +65,7 @@ impl From<Error> for Failed {
         Failed {
             err,
             retry_after: None,
-            lost_race: false,
+            lost_race: None,
         }
     }
 }
@@ -207,6 +208,9 @@ pub struct SegmentedStream {
     current: Vec<u8>,
     /// Bytes the one stream after piece 0 has handed on.
     rest_received: u64,
+    /// Bytes of piece 0 handed on.
+    first_received: u64,
+    workers_started: bool,
 }
 
 impl SegmentedStream {
@@ -262,6 +266,8 @@ impl SegmentedStream {
             client: client.clone(),
             workers: workers.min(pieces.saturating_sub(1) as usize),
             rest_received: 0,
+            first_received: 0,
+            workers_started: false,
             mode: Mode::First(first),
             started: Instant::now(),
             current: Vec::new(),
@@ -314,6 +320,15 @@ impl SegmentedStream {
 
     /// Starts the workers on the pieces from `index` on.
     fn spawn_workers(&mut self, index: u64) {
+        if !self.workers_started {
+            self.start_workers(index);
+        }
+        self.mode = Mode::Pieces;
+    }
+
+    /// Starts the workers on the pieces from `index` on; the consumer
+    /// reads what comes before `index` itself.
+    fn start_workers(&mut self, index: u64) {
         {
             let mut state = self.shared.lock();
             state.next_claim = index;
@@ -325,7 +340,21 @@ impl SegmentedStream {
             // Worker 0 starts on the first mirror, if any.
             std::thread::spawn(move || work(&client, &shared, worker + 1));
         }
-        self.mode = Mode::Pieces;
+        self.workers_started = true;
+    }
+
+    /// Piece 0 is a quarter in: if it comes slowly, the workers need not
+    /// wait for the rest of it to start on the pieces after it.
+    fn review_first(&mut self) {
+        const EARLY: u64 = PIECE / 4;
+        if self.workers_started || self.workers == 0 || self.first_received < EARLY {
+            return;
+        }
+        let micros = self.started.elapsed().as_micros().max(1);
+        let rate = u128::from(self.first_received) * 1_000_000 / micros;
+        if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+            self.start_workers(1);
+        }
     }
 
     /// The one stream has run for a while: a server that sent the first
@@ -387,7 +416,12 @@ impl SegmentedStream {
         loop {
             match &mut self.mode {
                 Mode::First(body) => match body.next_chunk()? {
-                    Some(_) => return Ok(true),
+                    Some(chunk) => {
+                        self.first_received += chunk.len() as u64;
+                        self.review_first();
+                        return Ok(true);
+                    }
+                    None if self.workers_started => self.mode = Mode::Pieces,
                     None => self.after_first_piece()?,
                 },
                 Mode::Rest { body, until, lent } => {
@@ -576,8 +610,8 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
                 // goes back to be fetched, from another source if this one
                 // is dropped or backing off.
                 let needed = index >= state.next_out && !state.done.contains_key(&index);
-                if lost_race {
-                    state.sources.cancelled(source);
+                if let Some(bytes) = lost_race {
+                    state.sources.cancelled(source, bytes, started.elapsed());
                 } else {
                     let transient = is_transient(&err);
                     state.sources.failed(source, err, transient, retry_after);
@@ -656,7 +690,7 @@ fn fetch_piece(
     let response = response.error_for_status().map_err(|err| Failed {
         err,
         retry_after,
-        lost_race: false,
+        lost_race: None,
     })?;
     if let (Some(theirs), Some(ours)) = (strong_etag(&response), &resource.etag) {
         if &theirs != ours {
@@ -684,7 +718,7 @@ fn fetch_piece(
                 return Err(Failed {
                     err: Error::new(ErrorKind::Io, "another copy of the piece arrived first"),
                     retry_after: None,
-                    lost_race: true,
+                    lost_race: Some(piece.len() as u64),
                 });
             }
         }

@@ -19,8 +19,9 @@ use crate::url::Url;
 /// (`--retries`).
 pub const DEFAULT_RETRIES: u32 = 5;
 
-/// A source this many times slower than the fastest gets no new pieces.
-pub const SLOW_FACTOR: u64 = 8;
+/// A source this many times slower per connection than the fastest gets
+/// no new pieces.
+pub const SLOW_FACTOR: u64 = 4;
 
 /// One place the resource can be fetched from.
 #[derive(Debug)]
@@ -132,9 +133,13 @@ impl Sources {
     }
 
     /// A piece from `index` was given up because another copy arrived
-    /// first: neither a success nor a failure of the source.
-    pub fn cancelled(&mut self, index: usize) {
-        self.list[index].in_use -= 1;
+    /// first, after `bytes` in `took`: not a failure, but it tells the
+    /// source's speed (a slow source may never finish a piece first).
+    pub fn cancelled(&mut self, index: usize, bytes: u64, took: Duration) {
+        let source = &mut self.list[index];
+        source.in_use -= 1;
+        source.bytes += bytes;
+        source.busy += took;
     }
 
     /// `index` failed with `err`; returns how long to wait before it is
@@ -199,9 +204,12 @@ impl Sources {
 }
 
 impl Source {
-    /// Bytes per second over the pieces it served; 0 until it served two.
+    /// Bytes per second per connection over what it served; 0 until it
+    /// served a piece's worth or was busy for a while.
     fn rate(&self) -> u64 {
-        if self.bytes < 2 * super::segments::PIECE || self.busy.is_zero() {
+        let measured =
+            self.bytes >= super::segments::PIECE || self.busy >= Duration::from_millis(300);
+        if !measured || self.busy.is_zero() {
             return 0;
         }
         (u128::from(self.bytes) * 1_000_000 / self.busy.as_micros().max(1)) as u64
@@ -285,7 +293,7 @@ mod tests {
         s.pick(0, None);
         s.succeeded(0, 4 * piece, Duration::from_millis(40));
         s.pick(1, None);
-        s.succeeded(1, 2 * piece, Duration::from_millis(2000));
+        s.succeeded(1, 2 * piece, Duration::from_millis(500));
         assert_eq!(s.pick(1, None), Some(0), "the slow source is passed over");
     }
 

@@ -335,7 +335,8 @@ impl ManifestStream {
         Ok(ManifestStream {
             client,
             parallel,
-            prefetcher: Prefetcher::new(parallel),
+            // W parts ahead, and the current one still arriving.
+            prefetcher: Prefetcher::new(parallel + 1),
             stack: vec![frame],
             current: Current::Idle,
             cache: Cache::new(cache_limit),
@@ -540,14 +541,14 @@ impl ManifestStream {
         if self.parallel <= 1 {
             return;
         }
-        let current = usize::from(matches!(self.current, Current::Prefetched { .. }));
-        let mut in_flight = current
-            + self
-                .stack
-                .iter()
-                .flat_map(|frame| &frame.ahead)
-                .filter(|upcoming| upcoming.slot.is_some())
-                .count();
+        // The window is the parts after the current one: while part k is
+        // read, parts k+1 … k+W are fetched.
+        let mut in_flight = self
+            .stack
+            .iter()
+            .flat_map(|frame| &frame.ahead)
+            .filter(|upcoming| upcoming.slot.is_some())
+            .count();
         let ManifestStream {
             stack,
             prefetcher,
