@@ -58,6 +58,18 @@ impl Stream {
         !matches!(self, Stream::Manifest(_))
     }
 
+    /// What runs in parallel now: for a resource fetched in pieces, the
+    /// pieces being fetched and the sources still in use; for a manifest,
+    /// the parts being fetched ahead (and no source count). `None` for a
+    /// single stream.
+    pub fn activity(&self) -> Option<(usize, Option<usize>)> {
+        match self {
+            Stream::Body { .. } => None,
+            Stream::Manifest(m) => Some((m.parts_in_flight(), None)),
+            Stream::Segmented(s) => s.activity().map(|(c, n)| (c, Some(n))),
+        }
+    }
+
     /// For a manifest, the parts streamed to their end so far.
     pub fn parts_done(&self) -> Option<u64> {
         match self {

@@ -482,6 +482,7 @@ fn pump(
         if let Some(parts) = stream.parts_done() {
             progress.set_parts(parts);
         }
+        progress.set_activity(stream.activity());
         progress.add(len);
     }
     // The last part is counted once the stream has ended.

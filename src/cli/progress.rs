@@ -43,6 +43,8 @@ pub struct Progress {
     total: Option<u64>,
     parts: Option<u64>,
     files: Option<u64>,
+    /// Pieces or parts being fetched at once, and sources in use.
+    activity: Option<(usize, Option<usize>)>,
     width: usize,
 }
 
@@ -60,6 +62,7 @@ impl Progress {
             total: None,
             parts: None,
             files: None,
+            activity: None,
             width: 0,
         }
     }
@@ -72,6 +75,11 @@ impl Progress {
     /// Sets the number of manifest parts done.
     pub fn set_parts(&mut self, parts: u64) {
         self.parts = Some(parts);
+    }
+
+    /// Sets what runs in parallel now (see `Stream::activity`).
+    pub fn set_activity(&mut self, activity: Option<(usize, Option<usize>)>) {
+        self.activity = activity;
     }
 
     /// Sets the number of sequence files written.
@@ -149,6 +157,15 @@ impl Progress {
         line.push_str(&format!("  {}/s", human(rate)));
         if let Some(parts) = self.parts {
             line.push_str(&format!("  parts {parts}"));
+        }
+        if !last {
+            match self.activity {
+                Some((fetching, Some(sources))) => {
+                    line.push_str(&format!("  {fetching} conn, {sources} src"));
+                }
+                Some((ahead, None)) if ahead > 0 => line.push_str(&format!("  {ahead} ahead")),
+                _ => {}
+            }
         }
         if let Some(files) = self.files {
             line.push_str(&format!("  files {files}"));

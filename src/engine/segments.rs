@@ -279,6 +279,17 @@ impl SegmentedStream {
         self.shared.resource.length
     }
 
+    /// Pieces being fetched now and sources still in use, once the
+    /// workers run; `None` while one stream carries the resource.
+    pub fn activity(&self) -> Option<(usize, usize)> {
+        if !matches!(self.mode, Mode::Pieces) || self.workers == 0 {
+            return None;
+        }
+        let state = self.shared.lock();
+        let fetching = state.claimed.values().map(|o| o.copies as usize).sum();
+        Some((fetching, state.sources.alive()))
+    }
+
     /// The resource's `If-Range` value, if the server gave one.
     pub fn validator(&self) -> Option<&str> {
         self.shared.resource.validator.as_deref()

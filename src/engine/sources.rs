@@ -172,6 +172,11 @@ impl Sources {
         source.validator = validator;
     }
 
+    /// Sources not dropped.
+    pub fn alive(&self) -> usize {
+        self.list.iter().filter(|s| s.dropped.is_none()).count()
+    }
+
     /// Every source is dropped: the download cannot go on.
     pub fn all_dropped(&self) -> bool {
         self.list.iter().all(|s| s.dropped.is_some())

@@ -352,6 +352,15 @@ impl ManifestStream {
         self.parts_done
     }
 
+    /// Parts being fetched ahead of the one being read.
+    pub fn parts_in_flight(&self) -> usize {
+        self.stack
+            .iter()
+            .flat_map(|frame| &frame.ahead)
+            .filter(|upcoming| upcoming.slot.is_some())
+            .count()
+    }
+
     /// Manifests open now.
     pub fn depth(&self) -> usize {
         self.stack.len()
