@@ -23,7 +23,7 @@ use crate::http::proxy::ProxySettings;
 use crate::http::redirect::DEFAULT_MAX_REDIRECTS;
 use crate::http::request::check_header;
 use crate::manifest::cache::DEFAULT_CACHE_LIMIT;
-use crate::manifest::expand::{is_manifest, ManifestStream};
+use crate::manifest::expand::{is_manifest, ManifestStream, PartRecord};
 use crate::source::FixedChunks;
 use crate::stream::Stream;
 use crate::url::Url;
@@ -406,6 +406,28 @@ impl Client {
             body: response.into_body(),
         };
         Ok((stream, Resumed::AtOffset))
+    }
+
+    /// Continues a download of the manifest `url` after the parts an
+    /// earlier run completed (`done`, from [`Stream::completed_parts`]):
+    /// they are skipped without being fetched, and the stream starts with
+    /// the part after them. When the manifests no longer list those parts,
+    /// the stream fails with
+    /// [`RESUME_MISMATCH`](crate::manifest::expand::RESUME_MISMATCH) before
+    /// any byte: the caller starts over.
+    pub fn resume_manifest(&self, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
+        let parsed = Url::parse(url)?;
+        let response = self.get(&parsed)?;
+        if !is_manifest(&parsed, &response) {
+            return Err(Error::new(
+                crate::ErrorKind::Manifest,
+                crate::manifest::expand::RESUME_MISMATCH,
+            )
+            .with_subject(parsed.redacted()));
+        }
+        let mut stream = ManifestStream::new(self.clone(), parsed, response, self.cache_limit)?;
+        stream.resume_after(done);
+        Ok(Stream::Manifest(Box::new(stream)))
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except

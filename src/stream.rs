@@ -8,7 +8,7 @@
 use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
 use crate::http::HttpBody;
-use crate::manifest::expand::ManifestStream;
+use crate::manifest::expand::{ManifestStream, PartRecord};
 use crate::source::ByteSource;
 
 /// The stream of a URL: a response body, or the stream a manifest stands for.
@@ -53,9 +53,22 @@ impl Stream {
         }
     }
 
-    /// Whether a download of this stream can be continued at an offset.
+    /// Whether a download of this stream can be continued later: at an
+    /// offset, or (a manifest) after its completed parts.
     pub fn is_resumable(&self) -> bool {
-        !matches!(self, Stream::Manifest(_))
+        match self {
+            Stream::Manifest(m) => m.completed_parts().is_some(),
+            _ => true,
+        }
+    }
+
+    /// For a manifest, the parts streamed to their end so far, which a
+    /// later run can skip ([`Client::resume_manifest`](crate::Client::resume_manifest)).
+    pub fn completed_parts(&self) -> Option<&[PartRecord]> {
+        match self {
+            Stream::Manifest(m) => m.completed_parts(),
+            _ => None,
+        }
     }
 
     /// What runs in parallel now: for a resource fetched in pieces, the

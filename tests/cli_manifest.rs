@@ -178,10 +178,12 @@ fn manifest_error_names_the_manifest_url_and_line() {
     outcome
         .assert_code(1)
         .assert_error_mentions(&[&url, "line 3"]);
+    // Nothing under the final name; the part written so far is kept, with
+    // the control file, for a later run to resume.
     assert_eq!(
         dir.entries(),
-        Vec::<String>::new(),
-        "a failed download leaves nothing"
+        vec!["out.partfetch", "out.partfetch.state"],
+        "a failed download leaves only its partial files"
     );
 }
 

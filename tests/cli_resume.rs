@@ -259,3 +259,70 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
         "kept for a later run"
     );
 }
+
+/// A manifest of six 100 kB parts; part 4 answers 404 while `broken` is set.
+fn manifest_server(broken: Arc<std::sync::atomic::AtomicBool>, seed: u64) -> Server {
+    let parts: Vec<Vec<u8>> = (0..6).map(|i| test_data(100_000, seed + i)).collect();
+    Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"p0\n--\np1\n--\np2\n--\np3\n--\np4\n--\np5\n".to_vec()),
+        "/p3" if broken.load(Ordering::SeqCst) => Reply::status(404),
+        path => match path
+            .strip_prefix("/p")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(i) if i < parts.len() => Reply::file(req, &parts[i], Ranges::Honour),
+            _ => Reply::status(404),
+        },
+    })
+}
+
+fn manifest_bytes(seed: u64) -> Vec<u8> {
+    (0..6).flat_map(|i| test_data(100_000, seed + i)).collect()
+}
+
+#[test]
+fn a_manifest_download_resumes_after_its_completed_parts() {
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let server = manifest_server(Arc::clone(&broken), 10);
+    let dir = TempDir::new("manifest-resume");
+    let out = dir.join("out.bin");
+    let url = server.url("/m.parts");
+    // One part at a time, so that parts 1-3 are complete when part 4 fails.
+    let first = fetch(&url, &out, &["-j", "1"]);
+    first.assert_code(3);
+    assert!(!out.exists());
+    let asked_before = server.requests().len();
+
+    broken.store(false, Ordering::SeqCst);
+    fetch(&url, &out, &["-j", "1"]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), manifest_bytes(10));
+    let second: Vec<String> = server.requests()[asked_before..]
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert_eq!(
+        second,
+        ["/m.parts", "/p3", "/p4", "/p5"],
+        "done parts are not fetched again"
+    );
+}
+
+#[test]
+fn a_manifest_that_changed_between_runs_is_downloaded_afresh() {
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let first_server = manifest_server(Arc::clone(&broken), 20);
+    let dir = TempDir::new("manifest-changed");
+    let out = dir.join("out.bin");
+    let url = first_server.url("/m.parts");
+    fetch(&url, &out, &["-j", "1"]).assert_code(3);
+
+    // Same URL, other manifest: the parts the state names are not there.
+    let state = dir.join("out.bin.partfetch.state");
+    let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.replace(" 1 ", " 91 ")).unwrap();
+    broken.store(false, Ordering::SeqCst);
+    let second = fetch(&url, &out, &["-j", "1"]);
+    second.assert_code(0);
+    assert!(second.stderr.contains("starting"), "{}", second.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), manifest_bytes(20));
+}

@@ -40,7 +40,7 @@ pub enum Output {
 }
 
 /// The options of a download.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Download {
     pub url: String,
     pub output: Output,

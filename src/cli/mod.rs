@@ -20,6 +20,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use partfetch::manifest::expand::RESUME_MISMATCH;
 use partfetch::sequence::SequenceFiles;
 use partfetch::sha256::{self, Sha256};
 use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, Stream, Url};
@@ -226,15 +227,12 @@ impl Extras {
     }
 
     /// Accounts for `chunk`, now written to `sink`.
-    fn after_write(&mut self, chunk: &[u8], sink: &mut Sink) -> Result<(), WriteError> {
+    fn after_write(&mut self, chunk: &[u8]) -> Result<(), WriteError> {
         if let Some((digest, _)) = &mut self.digest {
             digest.update(chunk);
         }
         if let Some(checkpoint) = &mut self.checkpoint {
             checkpoint.state.done += chunk.len() as u64;
-            if checkpoint.last.elapsed() >= CHECKPOINT_EVERY {
-                checkpoint.save(sink)?;
-            }
         }
         if let Some((rate, started, counted)) = &mut self.limit {
             *counted += chunk.len() as u64;
@@ -245,6 +243,18 @@ impl Extras {
             }
         }
         Ok(())
+    }
+
+    /// Rewrites the control file when it is time, with the manifest parts
+    /// completed so far.
+    fn maybe_checkpoint(&mut self, sink: &mut Sink, stream: &Stream) -> Result<(), WriteError> {
+        match &mut self.checkpoint {
+            Some(checkpoint) if checkpoint.last.elapsed() >= CHECKPOINT_EVERY => {
+                checkpoint.update_parts(stream);
+                checkpoint.save(sink)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// At the end of the stream: the digest, if one was asked for, matches.
@@ -271,6 +281,14 @@ impl Extras {
 }
 
 impl Checkpoint {
+    fn update_parts(&mut self, stream: &Stream) {
+        if let Some(parts) = stream.completed_parts() {
+            if parts.len() != self.state.parts.len() {
+                self.state.parts = parts.to_vec();
+            }
+        }
+    }
+
     /// Makes the data durable, then records how much of it there is.
     fn save(&mut self, sink: &mut Sink) -> Result<(), WriteError> {
         sink.sync()?;
@@ -292,7 +310,7 @@ fn save_file(
     let state_path = resume::state_path(&temp);
     let on_disk = std::fs::metadata(&temp).map_or(0, |m| m.len());
     let earlier = resume::State::load(&state_path)
-        .filter(|s| !d.no_resume && s.url == d.url && s.done > 0 && s.done <= on_disk);
+        .filter(|s| !d.no_resume && s.url == d.url && s.resume_at() > 0 && s.done <= on_disk);
     if d.resume && earlier.is_none() {
         eprintln!(
             "partfetch: nothing to resume for {}: starting",
@@ -300,6 +318,15 @@ fn save_file(
         );
     }
     let (mut stream, offset) = match &earlier {
+        Some(state) if !state.parts.is_empty() => {
+            match client.resume_manifest(&d.url, state.parts.clone()) {
+                Ok(stream) => (stream, state.resume_at()),
+                Err(e) if e.message() == RESUME_MISMATCH => {
+                    return start_over(d, client, path, progress)
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        }
         Some(state) => match client
             .resume(&d.url, state.done, state.validator.as_deref())
             .map_err(failed)?
@@ -330,6 +357,7 @@ fn save_file(
             length: stream.length().map(|n| n + offset),
             validator: stream.validator().map(str::to_owned),
             done: offset,
+            parts: earlier.map(|e| e.parts).unwrap_or_default(),
         };
         let mut checkpoint = Checkpoint {
             path: state_path.clone(),
@@ -344,6 +372,14 @@ fn save_file(
     progress.set_total(stream.length().map(|n| n + offset));
     progress.skip(offset);
     let pumped = pump(&mut stream, &mut sink, progress, &mut extras);
+    // The manifests changed since the earlier run, found before any byte
+    // of this one: that run's bytes are worth nothing.
+    if let Err(WriteError::Failed(e)) = &pumped {
+        if e.message() == RESUME_MISMATCH && offset > 0 {
+            drop(sink);
+            return start_over(d, client, path, progress);
+        }
+    }
     let result = pumped.and_then(|()| {
         sink.sync()?;
         extras.verify(&path.display().to_string())
@@ -364,7 +400,13 @@ fn save_file(
                     let _ = sink.keep();
                     let _ = std::fs::remove_file(&state_path);
                 }
+                // Nothing written at all: nothing worth keeping.
+                Some(checkpoint) if checkpoint.state.done == 0 => {
+                    sink.abandon();
+                    let _ = std::fs::remove_file(&state_path);
+                }
                 Some(checkpoint) => {
+                    checkpoint.update_parts(&stream);
                     let _ = checkpoint.save(&mut sink);
                     let _ = sink.keep();
                 }
@@ -376,6 +418,26 @@ fn save_file(
             Err(err)
         }
     }
+}
+
+/// The earlier run's bytes cannot be used: says so, and downloads afresh.
+fn start_over(
+    d: &Download,
+    client: &Client,
+    path: &Path,
+    progress: &mut Progress,
+) -> Result<(), WriteError> {
+    eprintln!(
+        "partfetch: {} no longer lists what the last run downloaded: starting {} over",
+        d.url,
+        path.display()
+    );
+    let fresh = Download {
+        no_resume: true,
+        resume: false,
+        ..d.clone()
+    };
+    save_file(&fresh, client, path, progress)
 }
 
 /// Feeds the first `len` bytes of `path` to `digest` (a resumed download's
@@ -477,8 +539,9 @@ fn pump(
 ) -> Result<(), WriteError> {
     while let Some(chunk) = stream.next_chunk().map_err(WriteError::Failed)? {
         sink.write(chunk)?;
-        extras.after_write(chunk, sink)?;
+        extras.after_write(chunk)?;
         let len = chunk.len();
+        extras.maybe_checkpoint(sink, stream)?;
         if let Some(parts) = stream.parts_done() {
             progress.set_parts(parts);
         }

@@ -17,12 +17,17 @@
 //! validator "5f3a-100000000"
 //! done 1073741824
 //! ```
+//!
+//! A manifest's download also lists the parts it completed, in order, as
+//! `part SIZE LINE MANIFEST-URL`: a later run skips them without fetching
+//! them and continues after the last one.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use partfetch::Error;
+use partfetch::manifest::expand::PartRecord;
+use partfetch::{Error, Url};
 
 /// The first line of every control file.
 const MAGIC: &str = "partfetch-state 1";
@@ -41,6 +46,9 @@ pub struct State {
     pub validator: Option<String>,
     /// Bytes of the data file known to be on disk.
     pub done: u64,
+    /// For a manifest, the parts completed, in order (their sizes add up to
+    /// at most `done`).
+    pub parts: Vec<PartRecord>,
 }
 
 /// `DATA.state`
@@ -60,6 +68,7 @@ impl State {
             return None;
         }
         let (mut url, mut length, mut validator, mut done) = (None, None, None, None);
+        let mut parts = Vec::new();
         for line in lines {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
@@ -67,6 +76,7 @@ impl State {
                 "length" => length = value.parse().ok(),
                 "validator" => validator = Some(value.to_owned()).filter(|v| !v.is_empty()),
                 "done" => done = value.parse().ok(),
+                "part" => parts.push(parse_part(value)?),
                 _ => {}
             }
         }
@@ -75,7 +85,18 @@ impl State {
             length,
             validator,
             done: done?,
+            parts,
         })
+    }
+
+    /// Where a resumed download continues: after the completed parts for a
+    /// manifest, else after `done`.
+    pub fn resume_at(&self) -> u64 {
+        if self.parts.is_empty() {
+            self.done
+        } else {
+            self.parts.iter().map(|p| p.size).sum()
+        }
     }
 
     /// Replaces the control file at `path` atomically.
@@ -88,6 +109,12 @@ impl State {
             text.push_str(&format!("validator {validator}\n"));
         }
         text.push_str(&format!("done {}\n", self.done));
+        for part in &self.parts {
+            text.push_str(&format!(
+                "part {} {} {}\n",
+                part.size, part.line, part.manifest
+            ));
+        }
         let mut temp = path.as_os_str().to_owned();
         temp.push(".new");
         let temp = PathBuf::from(temp);
@@ -99,6 +126,19 @@ impl State {
         };
         write().map_err(|e| Error::io(e, path.display()))
     }
+}
+
+/// `SIZE LINE URL`
+fn parse_part(value: &str) -> Option<PartRecord> {
+    let mut fields = value.splitn(3, ' ');
+    let size = fields.next()?.parse().ok()?;
+    let line = fields.next()?.parse().ok()?;
+    let manifest = Url::parse(fields.next()?).ok()?;
+    Some(PartRecord {
+        manifest,
+        line,
+        size,
+    })
 }
 
 #[cfg(test)]
@@ -115,6 +155,11 @@ mod tests {
             length: Some(10),
             validator: Some("\"x y\"".into()),
             done: 7,
+            parts: vec![PartRecord {
+                manifest: Url::parse("http://h/m.parts").unwrap(),
+                line: 3,
+                size: 5,
+            }],
         };
         state.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(state));
@@ -123,6 +168,7 @@ mod tests {
             length: None,
             validator: None,
             done: 0,
+            parts: Vec::new(),
         };
         no_length.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(no_length));

@@ -311,6 +311,27 @@ fn part_failed(part: &Fallback, err: Error) -> Error {
     .with_causes(err.causes().to_vec())
 }
 
+/// A part streamed to its end, as a later run resuming the download can
+/// recognise it: the manifest that listed it, its line there, its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    /// The manifest's URL (as requested, before redirects).
+    pub manifest: Url,
+    /// The line the part starts on.
+    pub line: usize,
+    /// Bytes the part gave.
+    pub size: u64,
+}
+
+/// The most parts recorded for resuming; a longer (or endless) stream is
+/// not resumable.
+pub const MAX_RECORDED_PARTS: usize = 1_000_000;
+
+/// The message of the error a resumed download gets when its manifests no
+/// longer list the parts the earlier run completed: the caller starts over.
+pub const RESUME_MISMATCH: &str =
+    "the manifest no longer lists the parts the earlier run completed";
+
 /// The stream a manifest stands for.
 pub struct ManifestStream {
     client: Client,
@@ -324,6 +345,14 @@ pub struct ManifestStream {
     produced: u64,
     parts_done: u64,
     ended: bool,
+    /// The part being streamed: where it was listed, and `produced` when
+    /// it started.
+    part_origin: Option<(Url, usize, u64)>,
+    /// The parts streamed to their end, in order, while recording.
+    completed: Vec<PartRecord>,
+    recording: bool,
+    /// Parts an earlier run completed: skipped without being fetched.
+    skip: std::collections::VecDeque<PartRecord>,
 }
 
 impl ManifestStream {
@@ -344,7 +373,26 @@ impl ManifestStream {
             produced: 0,
             parts_done: 0,
             ended: false,
+            part_origin: None,
+            completed: Vec::new(),
+            recording: true,
+            skip: std::collections::VecDeque::new(),
         })
+    }
+
+    /// Skips, without fetching them, the parts an earlier run completed
+    /// (`done`, in order): the stream starts after them. If the manifests
+    /// list other parts than those, the stream fails with
+    /// [`RESUME_MISMATCH`] before it hands on any byte.
+    pub fn resume_after(&mut self, done: Vec<PartRecord>) {
+        self.skip = done.into();
+    }
+
+    /// The parts streamed to their end so far, including those skipped as
+    /// done by an earlier run; `None` when there were too many to record
+    /// (an endless stream cannot be resumed).
+    pub fn completed_parts(&self) -> Option<&[PartRecord]> {
+        self.recording.then_some(&self.completed[..])
     }
 
     /// Parts streamed to their end so far.
@@ -462,6 +510,28 @@ impl ManifestStream {
                         }
                         Ok(Some(Upcoming { spec, slot })) => {
                             let manifest = frame.url.clone();
+                            if let Some(done) = self.skip.front() {
+                                if done.manifest == manifest && done.line == spec.line {
+                                    // Done by an earlier run: nothing to fetch.
+                                    let done = self.skip.pop_front().expect("just seen");
+                                    self.parts_done += 1;
+                                    self.expanded_since_output.clear();
+                                    self.record(done);
+                                    continue;
+                                }
+                                if !spec
+                                    .alternatives
+                                    .iter()
+                                    .any(|u| u.path().ends_with(".parts"))
+                                {
+                                    // Not a nested manifest that could hold
+                                    // the recorded part: the manifests changed.
+                                    self.ended = true;
+                                    return Err(Error::new(ErrorKind::Manifest, RESUME_MISMATCH)
+                                        .with_subject(manifest.redacted()));
+                                }
+                            }
+                            self.part_origin = Some((manifest.clone(), spec.line, self.produced));
                             let started = match slot {
                                 Some(slot) => {
                                     self.current = Current::Prefetched {
@@ -500,7 +570,27 @@ impl ManifestStream {
         }
     }
 
+    fn record(&mut self, part: PartRecord) {
+        if !self.recording {
+            return;
+        }
+        if self.completed.len() >= MAX_RECORDED_PARTS {
+            self.recording = false;
+            self.completed = Vec::new();
+            return;
+        }
+        self.completed.push(part);
+    }
+
     fn finish_part(&mut self) {
+        if let Some((manifest, line, started)) = self.part_origin.take() {
+            let size = self.produced - started;
+            self.record(PartRecord {
+                manifest,
+                line,
+                size,
+            });
+        }
         let current = std::mem::replace(&mut self.current, Current::Idle);
         if let Current::Part {
             reader,
@@ -547,7 +637,9 @@ impl ManifestStream {
     /// `(*)` are left to be read in place when due, so that the cache sees
     /// them in order: a cached URL is then never fetched twice.
     fn fill_window(&mut self) {
-        if self.parallel <= 1 {
+        // While skipping what an earlier run did, nothing is fetched ahead
+        // (it might be skipped too).
+        if self.parallel <= 1 || !self.skip.is_empty() {
             return;
         }
         // The window is the parts after the current one: while part k is
