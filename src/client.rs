@@ -49,6 +49,7 @@ pub struct ClientBuilder {
     cache_limit: u64,
     parallel: usize,
     connections: usize,
+    max_per_host: usize,
     retries: u32,
 }
 
@@ -67,6 +68,7 @@ impl Default for ClientBuilder {
             cache_limit: DEFAULT_CACHE_LIMIT,
             parallel: crate::engine::DEFAULT_PARALLEL,
             connections: DEFAULT_CONNECTIONS,
+            max_per_host: MAX_PER_HOST,
             retries: crate::engine::sources::DEFAULT_RETRIES,
         }
     }
@@ -138,11 +140,19 @@ impl ClientBuilder {
     }
 
     /// How many connections one large resource is fetched over (default 4,
-    /// at most 16): a resource of 4 MiB or more whose server honours
+    /// at most [`ClientBuilder::max_per_host`]): a resource of 4 MiB or more whose server honours
     /// `Range` is fetched as pieces, still handed on in order. 1 fetches
     /// everything as one stream.
     pub fn connections(mut self, connections: usize) -> Self {
-        self.connections = connections.clamp(1, MAX_PER_HOST);
+        self.connections = connections.max(1);
+        self
+    }
+
+    /// The most connections one download opens to one host (default 16):
+    /// `connections` is capped by it, and the parts a manifest fetches at
+    /// once share it.
+    pub fn max_per_host(mut self, connections: usize) -> Self {
+        self.max_per_host = connections.max(1);
         self
     }
 
@@ -203,7 +213,8 @@ impl ClientBuilder {
             }),
             cache_limit: self.cache_limit,
             parallel: self.parallel,
-            connections: self.connections,
+            connections: self.connections.min(self.max_per_host),
+            max_per_host: self.max_per_host,
             retries: self.retries,
         })
     }
@@ -226,6 +237,7 @@ pub struct Client {
     cache_limit: u64,
     parallel: usize,
     connections: usize,
+    max_per_host: usize,
     retries: u32,
 }
 
@@ -445,7 +457,7 @@ impl Client {
     /// window fetches several parts at once, and together they stay
     /// within the connections one host allows.
     pub fn connections_per_part(&self) -> usize {
-        (MAX_PER_HOST / self.parallel.max(1)).clamp(1, self.connections)
+        (self.max_per_host / self.parallel.max(1)).clamp(1, self.connections)
     }
 
     /// Attempts in a row before a failing source is dropped.

@@ -60,6 +60,8 @@ pub struct Download {
     pub parallel: Option<usize>,
     /// `-n/--connections`: connections for one large file.
     pub connections: Option<usize>,
+    /// `--max-per-host N`: connections to one host at most.
+    pub max_per_host: Option<usize>,
     /// `--mirror URL` (repeatable): other sources of the same file.
     pub mirrors: Vec<String>,
     /// `--checksum sha256=HEX`: the SHA-256 the whole output must have.
@@ -130,8 +132,9 @@ Options:
                           written (default 8; 1 fetches each part when due,
                           over one connection)
   -n, --connections N     connections for one file of 4 MiB or more whose
-                          server honours Range (default 4, at most 16;
+                          server honours Range (default 4, at most --max-per-host;
                           1: one plain request)
+      --max-per-host N    connections to one host at most (default 16)
       --mirror URL        another source of the same file (repeatable): its
                           pieces come from every source at once
   -q, --quiet             no progress line
@@ -224,6 +227,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         cache_limit: None,
         parallel: None,
         connections: None,
+        max_per_host: None,
         mirrors: Vec::new(),
     };
     let mut options_ended = false;
@@ -293,9 +297,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "--cache-limit" => d.cache_limit = Some(size(&name, &value("a size")?)?),
             "-j" | "--parallel" => d.parallel = Some(count(&name, &value("a number")?, 1, 64)?),
             "-n" | "--connections" => {
-                d.connections = Some(count(&name, &value("a number")?, 1, 16)?);
+                d.connections = Some(count(&name, &value("a number")?, 1, 64)?);
             }
             "--mirror" => d.mirrors.push(value("a URL")?),
+            "--max-per-host" => {
+                d.max_per_host = Some(count(&name, &value("a number")?, 1, 64)?);
+            }
             _ => return Err(UsageError(format!("unknown option {name}"))),
         }
         if inline.is_some() && !takes_value(&name) {
@@ -342,6 +349,7 @@ fn takes_value(name: &str) -> bool {
             | "-n"
             | "--connections"
             | "--mirror"
+            | "--max-per-host"
             | "--checksum"
             | "--limit-rate"
             | "--retries"

@@ -140,6 +140,9 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     if let Some(connections) = d.connections {
         builder = builder.connections(connections);
     }
+    if let Some(cap) = d.max_per_host {
+        builder = builder.max_per_host(cap);
+    }
     if let Some(retries) = d.retries {
         builder = builder.retries(retries);
     }

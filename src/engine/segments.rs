@@ -43,7 +43,7 @@ pub const SEGMENT_THRESHOLD: u64 = 4 * 1024 * 1024;
 /// Connections per download by default (`-n/--connections`).
 pub const DEFAULT_CONNECTIONS: usize = 4;
 
-/// The most connections to one host (`--max-per-host` may lower it).
+/// The most connections to one host by default (`--max-per-host`).
 pub const MAX_PER_HOST: usize = 16;
 
 /// The longest `Retry-After` honoured; a server asking for more is
@@ -229,7 +229,9 @@ impl SegmentedStream {
         connections: usize,
         mirrors: Vec<Url>,
     ) -> SegmentedStream {
-        let connections = connections.clamp(1, MAX_PER_HOST).max(1 + mirrors.len());
+        // The client caps connections per host; with mirrors, at least one
+        // connection per source.
+        let connections = connections.max(1).max(1 + mirrors.len());
         // Once piece 0 is in, its connection goes back to the pool and a
         // worker takes it up: N connections, N workers. One connection
         // means no workers: the pieces follow one another on it.

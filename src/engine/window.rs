@@ -7,7 +7,7 @@
 //! back-pressure, so memory is bounded by window × buffer however long the
 //! stream), and the consumer drains in order. A part's alternatives and its
 //! mid-stream failover run inside the worker, through the same
-//! [`part`](crate::part) code as a part read in place.
+//! `part` code as a part read in place.
 //!
 //! Which parts to start, and in which order to read them, is the manifest
 //! expander's business: this module only runs what it is given.
