@@ -47,6 +47,18 @@ pub struct Error {
 }
 
 impl Error {
+    /// A failure that may pass, worth another attempt after a while: a
+    /// connection reset or timeout, a malformed answer, 408, 429, 500,
+    /// 502, 503, 504. Not found, other statuses, TLS, integrity and local
+    /// errors are permanent.
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            ErrorKind::Network | ErrorKind::Protocol => true,
+            ErrorKind::Status(code) => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
     /// An error of `kind` described by `message`, about no particular URL.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {

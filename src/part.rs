@@ -65,7 +65,37 @@ pub type IsManifest = fn(&Url, &Response) -> bool;
 
 /// Opens the part from alternative `start` onwards; `causes` are the
 /// failures of the alternatives before it.
+///
+/// An alternative that fails moves on to the next at once: the other
+/// alternatives are the first retry. When every one failed and every
+/// failure may pass (reset, timeout, 5xx, 429, 408), the round is tried
+/// again after a backoff with jitter, up to the client's `retries` rounds;
+/// a permanent failure (404, TLS, a wrong digest) ends it at once.
 pub fn open(
+    client: &Client,
+    plan: PartPlan,
+    start: usize,
+    causes: Vec<Error>,
+    is_manifest: IsManifest,
+) -> Result<Opened> {
+    let earlier = causes.len();
+    let mut round = 1;
+    loop {
+        match open_once(client, plan.clone(), start, causes.clone(), is_manifest) {
+            Err(err)
+                if round < client.retries()
+                    && err.causes().len() > earlier
+                    && err.causes()[earlier..].iter().all(Error::is_transient) =>
+            {
+                std::thread::sleep(crate::engine::sources::backoff(round));
+                round += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn open_once(
     client: &Client,
     plan: PartPlan,
     start: usize,

@@ -598,3 +598,32 @@ fn the_first_part_streams_before_the_manifest_has_finished_arriving() {
     );
     assert_eq!(count(&server, "/b"), 0);
 }
+
+#[test]
+fn a_part_whose_every_source_fails_for_a_moment_is_tried_again() {
+    let attempts = Arc::new(Mutex::new(0));
+    let seen = Arc::clone(&attempts);
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"flaky\n".to_vec()),
+        "/flaky" => {
+            let mut n = seen.lock().unwrap();
+            *n += 1;
+            if *n < 3 {
+                Reply::status(503)
+            } else {
+                Reply::ok(b"F".to_vec())
+            }
+        }
+        _ => Reply::status(404),
+    });
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"F");
+    assert_eq!(*attempts.lock().unwrap(), 3);
+}
+
+#[test]
+fn a_part_missing_everywhere_is_not_tried_again() {
+    let server = serve(vec![("/m.parts", b"gone\n".to_vec())]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(count(&server, "/gone"), 1);
+}

@@ -626,7 +626,7 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
                 if let Some(bytes) = lost_race {
                     state.sources.cancelled(source, bytes, started.elapsed());
                 } else {
-                    let transient = is_transient(&err);
+                    let transient = err.is_transient();
                     state.sources.failed(source, err, transient, retry_after);
                 }
                 match state.claimed.get_mut(&index) {
@@ -661,7 +661,7 @@ fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Ve
             Ok((piece, _)) => return Ok(piece),
             Err(Failed {
                 err, retry_after, ..
-            }) if attempt < client.retries() && is_transient(&err) => {
+            }) if attempt < client.retries() && err.is_transient() => {
                 if shared.lock().cancelled {
                     return Err(err);
                 }
@@ -669,15 +669,6 @@ fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Ve
             }
             Err(failed) => return Err(failed.err),
         }
-    }
-}
-
-/// Failures that may pass: worth another attempt.
-fn is_transient(err: &Error) -> bool {
-    match err.kind() {
-        ErrorKind::Network | ErrorKind::Protocol => true,
-        ErrorKind::Status(code) => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
-        _ => false,
     }
 }
 
