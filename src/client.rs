@@ -457,7 +457,8 @@ impl Client {
     /// window fetches several parts at once, and together they stay
     /// within the connections one host allows.
     pub fn connections_per_part(&self) -> usize {
-        (self.max_per_host / self.parallel.max(1)).clamp(1, self.connections)
+        // W parts ahead and the current one: W + 1 parts at once.
+        (self.max_per_host / (self.parallel + 1)).clamp(1, self.connections)
     }
 
     /// Attempts in a row before a failing source is dropped.
