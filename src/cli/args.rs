@@ -139,7 +139,8 @@ Options:
                           pieces come from every source at once
   -q, --quiet             no progress line
       --progress          a progress line even when stderr is not a terminal
-      --checksum sha256=HEX  the SHA-256 the whole output must have; on a
+      --checksum sha256=HEX
+                          the SHA-256 the whole output must have; on a
                           mismatch FILE is not created (the partial file is
                           kept for inspection) and the exit status is 6.
                           Bytes written to standard output before the end
