@@ -132,8 +132,8 @@ Options:
                           written (default 8; 1 fetches each part when due,
                           over one connection)
   -n, --connections N     connections for one file of 4 MiB or more whose
-                          server honours Range (default 4, at most --max-per-host;
-                          1: one plain request)
+                          server honours Range (default 4; at most
+                          --max-per-host; 1: one plain request)
       --max-per-host N    connections to one host at most (default 16)
       --mirror URL        another source of the same file (repeatable): its
                           pieces come from every source at once
