@@ -210,6 +210,7 @@ impl ClientBuilder {
                 headers: self.headers,
                 max_redirects: self.max_redirects,
                 warn: self.warn,
+                credentials_origin: None,
             }),
             cache_limit: self.cache_limit,
             parallel: self.parallel,
@@ -280,11 +281,25 @@ impl Client {
             sources.push(Url::parse(mirror)?);
         }
         let url = sources.remove(0);
-        if (self.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
-            return self.open_segmented(url, sources);
+        let client = self.bound_to(&url);
+        if (client.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
+            return client.open_segmented(url, sources);
         }
-        let response = self.get(&url)?;
-        self.stream_of(url, response)
+        let response = client.get(&url)?;
+        client.stream_of(url, response)
+    }
+
+    /// This client, sending the user's credentials headers only to `url`'s
+    /// origin: a manifest listing parts on other hosts, or a mirror, does
+    /// not get the `Authorization` or `Cookie` meant for the URL the user
+    /// gave (as a redirect to another origin does not).
+    fn bound_to(&self, url: &Url) -> Client {
+        let mut settings = (*self.http).clone();
+        settings.credentials_origin = Some(url.origin());
+        Client {
+            http: Arc::new(settings),
+            ..self.clone()
+        }
     }
 
     /// Opens `url` asking for its first piece only: a server that honours
@@ -429,7 +444,8 @@ impl Client {
     /// any byte: the caller starts over.
     pub fn resume_manifest(&self, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
         let parsed = Url::parse(url)?;
-        let response = self.get(&parsed)?;
+        let client = self.bound_to(&parsed);
+        let response = client.get(&parsed)?;
         if !is_manifest(&parsed, &response) {
             return Err(Error::new(
                 crate::ErrorKind::Manifest,
@@ -437,7 +453,7 @@ impl Client {
             )
             .with_subject(parsed.redacted()));
         }
-        let mut stream = ManifestStream::new(self.clone(), parsed, response, self.cache_limit)?;
+        let mut stream = ManifestStream::new(client, parsed, response, self.cache_limit)?;
         stream.resume_after(done);
         Ok(Stream::Manifest(Box::new(stream)))
     }

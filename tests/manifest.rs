@@ -231,6 +231,33 @@ fn nesting_deeper_than_64_is_an_error() {
 }
 
 #[test]
+fn a_manifest_that_includes_itself_midway_ends_at_the_nesting_bound() {
+    // Not a tail call (a part follows it), and bytes come between two
+    // expansions, so it is not a loop either: it nests until the bound.
+    let server = serve(vec![
+        ("/self.parts", b"x\n--\nself.parts\n--\ny\n".to_vec()),
+        ("/x", b"x".to_vec()),
+        ("/y", b"y".to_vec()),
+    ]);
+    let mut stream = client().open(&server.url("/self.parts")).unwrap();
+    let mut got = Vec::new();
+    let err = loop {
+        match stream.next_chunk() {
+            Ok(Some(chunk)) => got.extend_from_slice(chunk),
+            Ok(None) => panic!("a self-including manifest must not end quietly"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Manifest);
+    assert!(
+        err.to_string().contains("more than 64 manifests nested"),
+        "{err}"
+    );
+    assert!(got.len() <= 64 && got.iter().all(|&b| b == b'x'), "{got:?}");
+    assert!(server.requests().len() <= 200);
+}
+
+#[test]
 fn cacheable_parts_are_fetched_once_and_others_every_time() {
     let server = serve(vec![
         (
@@ -626,4 +653,36 @@ fn a_part_missing_everywhere_is_not_tried_again() {
     let err = read_all(&server.url("/m.parts")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(count(&server, "/gone"), 1);
+}
+
+#[test]
+fn credentials_go_only_to_the_origin_the_user_gave_not_to_other_hosts_of_a_manifest() {
+    let other = serve(vec![("/part", b"B".to_vec())]);
+    let manifest = format!("same\n--\n{}\n", other.url("/part"));
+    let home = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/same", b"A".to_vec()),
+    ]);
+    let client = Client::builder()
+        .no_env_proxy()
+        .header("Authorization", "Bearer secret")
+        .header("Cookie", "session=1")
+        .header("X-Trace", "kept")
+        .build()
+        .unwrap();
+    assert_eq!(read_with(&client, &home.url("/m.parts")).unwrap(), b"AB");
+    for req in home.requests() {
+        assert_eq!(
+            req.header("authorization"),
+            Some("Bearer secret"),
+            "{}",
+            req.path()
+        );
+        assert_eq!(req.header("cookie"), Some("session=1"));
+    }
+    let at_other = other.requests();
+    assert_eq!(at_other.len(), 1);
+    assert_eq!(at_other[0].header("authorization"), None);
+    assert_eq!(at_other[0].header("cookie"), None);
+    assert_eq!(at_other[0].header("x-trace"), Some("kept"));
 }

@@ -32,6 +32,7 @@ const REDIRECT_BODY_DRAIN: u64 = 64 * 1024;
 pub type WarningSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What every exchange of a client shares.
+#[derive(Clone)]
 pub(crate) struct HttpSettings {
     pub(crate) connect: ConnectSettings,
     pub(crate) pool: Arc<Pool>,
@@ -40,6 +41,10 @@ pub(crate) struct HttpSettings {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) max_redirects: u32,
     pub(crate) warn: Option<WarningSink>,
+    /// When set, the user's `Authorization`, `Cookie` and
+    /// `Proxy-Authorization` go only to this origin: that of the URL the
+    /// user asked for, not the other hosts a manifest lists.
+    pub(crate) credentials_origin: Option<crate::url::Origin>,
 }
 
 /// A request to send: a method, a URL, an optional range, extra headers.
@@ -192,7 +197,12 @@ impl ByteSource for Response {
 /// Sends `request`, following redirects up to the configured bound.
 pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Response> {
     let first = &request.url;
-    let mut all_headers = settings.headers.clone();
+    let mut all_headers = match &settings.credentials_origin {
+        Some(origin) if *origin != first.origin() => {
+            redirect::headers_for_other_origin(&settings.headers)
+        }
+        _ => settings.headers.clone(),
+    };
     all_headers.extend(request.headers.iter().cloned());
     let mut url = first.clone();
     let mut chain = vec![url.clone()];

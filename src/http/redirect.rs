@@ -61,6 +61,20 @@ pub fn headers_for(first: &Url, to: &Url, headers: &[(String, String)]) -> Vec<(
         .collect()
 }
 
+/// The user's headers that may be sent to another origin than the one
+/// they were given for: all but the credentials.
+pub fn headers_for_other_origin(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            !ORIGIN_BOUND_HEADERS
+                .iter()
+                .any(|bound| name.eq_ignore_ascii_case(bound))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The error for a chain longer than allowed, naming every hop.
 pub fn too_many(chain: &[Url], max: u32) -> Error {
     let hops: Vec<String> = chain.iter().map(|u| u.redacted().to_string()).collect();
