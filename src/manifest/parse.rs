@@ -193,7 +193,10 @@ impl ManifestParser {
 
     fn attribute(&mut self, inner: &str) -> Result<()> {
         let Some((name, value)) = inner.split_once('=') else {
-            return Err(self.error(format!("'({inner})' is not an attribute (name=value)")));
+            return Err(self.error(format!(
+                "'({})' is not an attribute (name=value)",
+                inner.escape_debug()
+            )));
         };
         let (name, value) = (name.trim(), value.trim());
         match name {
@@ -205,22 +208,31 @@ impl ManifestParser {
                     .parse::<u64>()
                     .ok()
                     .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| self.error(format!("size '{value}' is not a number")))?;
+                    .ok_or_else(|| {
+                        self.error(format!("size '{}' is not a number", value.escape_debug()))
+                    })?;
                 self.part.size = Some(size);
             }
             "sha256" => {
                 if self.part.sha256.is_some() {
                     return Err(self.error("sha256 given twice"));
                 }
-                let digest = sha256::parse_hex(value)
-                    .ok_or_else(|| self.error(format!("sha256 '{value}' is not 64 hex digits")))?;
+                let digest = sha256::parse_hex(value).ok_or_else(|| {
+                    self.error(format!(
+                        "sha256 '{}' is not 64 hex digits",
+                        value.escape_debug()
+                    ))
+                })?;
                 self.part.sha256 = Some(digest);
             }
             _ => {
+                // Quoted with escapes: the manifest's text must not reach the
+                // user's terminal as control sequences.
                 return Err(self.error(format!(
-                    "unknown attribute '{name}' (known: size, sha256); \
-                     a check partfetch cannot perform is refused"
-                )))
+                    "unknown attribute '{}' (known: size, sha256); \
+                     a check partfetch cannot perform is refused",
+                    name.escape_debug()
+                )));
             }
         }
         Ok(())
@@ -474,5 +486,19 @@ mod tests {
         let text = "x\n".repeat(MAX_ALTERNATIVES + 1);
         let err = parse(&text).unwrap_err();
         assert!(err.to_string().contains("alternatives"), "{err}");
+    }
+
+    #[test]
+    fn manifest_text_quoted_in_errors_cannot_carry_terminal_escapes() {
+        for text in [
+            "(\u{1b}[2J=1)\nx\n",
+            "(size=\u{1b}[2J)\nx\n",
+            "(sha256=\u{1b}]0;title\u{7})\nx\n",
+            "(\u{1b}[31m)\nx\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+            assert!(err.contains("\\u{1b}"), "{err:?}");
+        }
     }
 }
