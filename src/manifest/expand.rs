@@ -44,7 +44,7 @@ pub const MANIFEST_PREFETCH: usize = 1024 * 1024;
 /// first part starts anyway: a body sent in several writes arrives within
 /// this on any nearby server, while a slow manifest delays its first part
 /// by no more than this.
-pub const MANIFEST_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+pub const MANIFEST_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The size of the chunks a cached part is handed out in.
 const CACHED_CHUNK: usize = 256 * 1024;
