@@ -414,6 +414,8 @@ mod tests {
     fn replay_saved_fuzz_inputs() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         type Target = fn(&[u8]);
+        // Without the `serve` feature nothing is added below.
+        #[cfg_attr(not(feature = "serve"), allow(unused_mut))]
         let mut targets: Vec<(&str, Target)> = vec![
             ("http_head", http_head),
             ("manifest", manifest),
