@@ -23,16 +23,6 @@ fn fetch(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
     cli::run(&args)
 }
 
-/// The first `Range` a request asked for, as its start offset.
-fn range_start(req: &Request) -> Option<u64> {
-    req.header("range")?
-        .strip_prefix("bytes=")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Serves `body` with an ETag, honouring Range and If-Range; the first
 /// `cut_first` answers stop after half the bytes (the connection closes).
 fn server(body: Arc<Mutex<(Vec<u8>, String)>>, cut_first: usize) -> Server {
@@ -83,7 +73,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     // The second run asked only for the second half.
     let requests = server.requests();
     let second = requests.last().unwrap();
-    assert_eq!(range_start(second), Some(body.len() as u64 / 2));
+    assert_eq!(second.range_start(), Some(body.len() as u64 / 2));
     assert_eq!(second.header("if-range"), Some("\"v1\""));
 }
 
@@ -115,7 +105,7 @@ fn no_resume_starts_over() {
     assert_ne!(fetch(&url, &out, &[]).code, Some(0));
     fetch(&url, &out, &["--no-resume"]).assert_quiet_success();
     assert_eq!(std::fs::read(&out).unwrap(), body);
-    assert_eq!(range_start(server.requests().last().unwrap()), None);
+    assert_eq!(server.requests().last().unwrap().range_start(), None);
 }
 
 #[test]

@@ -43,14 +43,6 @@ fn dead_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn count(server: &Server, path: &str) -> usize {
-    server
-        .requests()
-        .iter()
-        .filter(|r| r.path() == path)
-        .count()
-}
-
 #[test]
 fn parts_are_concatenated_in_order() {
     let a = test_data(70_000, 1);
@@ -136,9 +128,9 @@ fn alternatives_are_tried_in_order_past_dead_hosts_and_errors() {
     );
     let manifest_server = serve(vec![("/m.parts", manifest.into_bytes())]);
     assert_eq!(read_all(&manifest_server.url("/m.parts")).unwrap(), b"GOOD");
-    assert_eq!(count(&server, "/missing"), 1);
-    assert_eq!(count(&server, "/broken"), 1);
-    assert_eq!(count(&server, "/good"), 1);
+    assert_eq!(server.count("/missing"), 1);
+    assert_eq!(server.count("/broken"), 1);
+    assert_eq!(server.count("/good"), 1);
 }
 
 #[test]
@@ -268,8 +260,8 @@ fn cacheable_parts_are_fetched_once_and_others_every_time() {
         ("/verse", b"v".to_vec()),
     ]);
     assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"CvCvC");
-    assert_eq!(count(&server, "/chorus"), 1);
-    assert_eq!(count(&server, "/verse"), 2);
+    assert_eq!(server.count("/chorus"), 1);
+    assert_eq!(server.count("/verse"), 2);
 }
 
 #[test]
@@ -282,8 +274,8 @@ fn a_cached_url_skips_a_failing_alternative() {
     );
     let manifest_server = serve(vec![("/m.parts", manifest.into_bytes())]);
     assert_eq!(read_all(&manifest_server.url("/m.parts")).unwrap(), b"GG");
-    assert_eq!(count(&server, "/good"), 1);
-    assert_eq!(count(&manifest_server, "/elsewhere"), 0);
+    assert_eq!(server.count("/good"), 1);
+    assert_eq!(manifest_server.count("/elsewhere"), 0);
 }
 
 #[test]
@@ -293,7 +285,7 @@ fn an_unmarked_part_never_uses_the_cache() {
         ("/c", b"c".to_vec()),
     ]);
     assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"cc");
-    assert_eq!(count(&server, "/c"), 2);
+    assert_eq!(server.count("/c"), 2);
 }
 
 #[test]
@@ -307,7 +299,7 @@ fn the_cache_does_not_outlive_a_download() {
         let mut stream = client.open(&server.url("/m.parts")).unwrap();
         while stream.next_chunk().unwrap().is_some() {}
     }
-    assert_eq!(count(&server, "/c"), 2);
+    assert_eq!(server.count("/c"), 2);
 }
 
 #[test]
@@ -328,7 +320,7 @@ fn a_part_larger_than_the_cache_limit_is_streamed_not_cached() {
         got.extend_from_slice(chunk);
     }
     assert_eq!(got, [big.clone(), big].concat());
-    assert_eq!(count(&server, "/big"), 2);
+    assert_eq!(server.count("/big"), 2);
 }
 
 #[test]
@@ -565,7 +557,7 @@ fn failover_happens_inside_a_prefetched_part() {
     ]
     .concat();
     assert_eq!(read_all(&server.url("/m.parts")).unwrap(), expected);
-    assert_eq!(count(&server, "/missing"), 1);
+    assert_eq!(server.count("/missing"), 1);
 }
 
 #[test]
@@ -579,7 +571,7 @@ fn a_cached_url_is_fetched_once_even_when_its_parts_are_in_the_window_together()
         ("/x", b"x".to_vec()),
     ]);
     assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"CxCC");
-    assert_eq!(count(&server, "/c"), 1);
+    assert_eq!(server.count("/c"), 1);
 }
 
 #[test]
@@ -623,7 +615,7 @@ fn the_first_part_streams_before_the_manifest_has_finished_arriving() {
         started.elapsed() < pause / 2,
         "the first part waited for the whole manifest"
     );
-    assert_eq!(count(&server, "/b"), 0);
+    assert_eq!(server.count("/b"), 0);
 }
 
 #[test]
@@ -652,7 +644,7 @@ fn a_part_missing_everywhere_is_not_tried_again() {
     let server = serve(vec![("/m.parts", b"gone\n".to_vec())]);
     let err = read_all(&server.url("/m.parts")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(count(&server, "/gone"), 1);
+    assert_eq!(server.count("/gone"), 1);
 }
 
 #[test]

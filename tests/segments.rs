@@ -330,14 +330,6 @@ fn two_alternative_part(body: Vec<u8>, b_body: Vec<u8>, manifest: String) -> Ser
     })
 }
 
-fn count(server: &Server, path: &str) -> usize {
-    server
-        .requests()
-        .iter()
-        .filter(|r| r.path() == path)
-        .count()
-}
-
 #[test]
 fn the_alternatives_of_a_large_part_serve_its_pieces_at_once() {
     let body = test_data(8 * PIECE as usize, 30);
@@ -345,7 +337,7 @@ fn the_alternatives_of_a_large_part_serve_its_pieces_at_once() {
     let got = read_all(&client(4), &server.url("/m.parts")).unwrap();
     assert_eq!(got, body);
     assert!(
-        count(&server, "/a") >= 1 && count(&server, "/b") >= 1,
+        server.count("/a") >= 1 && server.count("/b") >= 1,
         "both served pieces"
     );
 }
@@ -419,7 +411,7 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
     let body = test_data(8 * PIECE as usize, 41);
     let served = body.clone();
     let stalling = Server::start(move |req: &Request| {
-        let start = range_start(req).unwrap_or(0) as usize;
+        let start = req.range_start().unwrap_or(0) as usize;
         if start < 2 * PIECE as usize {
             return slow_first_piece(req, &served)
                 .unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour));
@@ -442,10 +434,14 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
     let stalled: Vec<u64> = stalling
         .requests()
         .iter()
-        .filter_map(range_start)
+        .filter_map(Request::range_start)
         .filter(|&start| start >= 2 * PIECE)
         .collect();
-    let from_mirror: Vec<u64> = mirror.requests().iter().filter_map(range_start).collect();
+    let from_mirror: Vec<u64> = mirror
+        .requests()
+        .iter()
+        .filter_map(Request::range_start)
+        .collect();
     assert!(
         !stalled.is_empty(),
         "the first source was never asked a stalling piece"
@@ -456,13 +452,4 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
             "the piece at {start} stalled and was not fetched again"
         );
     }
-}
-
-fn range_start(req: &Request) -> Option<u64> {
-    req.header("range")?
-        .strip_prefix("bytes=")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
 }

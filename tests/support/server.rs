@@ -56,6 +56,16 @@ impl Request {
             .collect()
     }
 
+    /// Where this request's `Range: bytes=START-…` starts, if it has one.
+    pub fn range_start(&self) -> Option<u64> {
+        self.header("range")?
+            .strip_prefix("bytes=")?
+            .split('-')
+            .next()?
+            .parse()
+            .ok()
+    }
+
     /// The path without the query, also for an absolute-form target.
     pub fn path(&self) -> &str {
         let target: &str = self.path_and_query();
@@ -198,6 +208,11 @@ impl Server {
     /// Every request received so far, in order of arrival.
     pub fn requests(&self) -> Vec<Request> {
         self.shared.log.lock().expect("log lock").clone()
+    }
+
+    /// How many requests asked for `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.requests().iter().filter(|r| r.path() == path).count()
     }
 
     /// The last request received; panics if there was none.
