@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::piece_set::PieceSet;
 use crate::engine::segments::{
-    validator_of, Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE,
-    SEGMENT_THRESHOLD,
+    validator_of, Resource, SegmentedDownload, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST,
+    PIECE, SEGMENT_THRESHOLD,
 };
+use crate::engine::store::PieceStore;
 #[cfg(not(feature = "tls"))]
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
@@ -231,6 +233,18 @@ pub enum Resumed {
     FromStart,
 }
 
+/// What [`Client::resume_pieces`] found.
+// One per download: the large variant is not worth a box.
+#[allow(clippy::large_enum_variant)]
+pub enum ResumedPieces {
+    /// The resource is the one the earlier run wrote: the missing pieces
+    /// are being fetched into the store.
+    Continued(SegmentedDownload),
+    /// It changed, or its server no longer honours `Range`: the whole
+    /// resource, from the first byte.
+    Changed(Stream),
+}
+
 /// A configured client. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
@@ -433,6 +447,76 @@ impl Client {
             body: response.into_body(),
         };
         Ok((stream, Resumed::AtOffset))
+    }
+
+    /// Continues a download of `url` written into `store` piece by piece
+    /// (a [`SegmentedDownload`]): `have` are the pieces an earlier run
+    /// completed, `length` and `validator` what the server said then.
+    ///
+    /// Asks for the first missing piece with `If-Range`; when the answer is
+    /// that piece of a resource of the same length, the download continues
+    /// over the client's connections and `mirrors`, fetching only the
+    /// missing pieces. Otherwise the resource changed (or the server no
+    /// longer honours `Range`) and [`ResumedPieces::Changed`] carries the
+    /// stream of the whole resource.
+    pub fn resume_pieces(
+        &self,
+        url: &str,
+        mirrors: &[&str],
+        length: u64,
+        validator: Option<&str>,
+        have: PieceSet,
+        store: Arc<dyn PieceStore>,
+    ) -> Result<ResumedPieces> {
+        let parsed = Url::parse(url)?;
+        let mut mirror_urls = Vec::new();
+        for mirror in mirrors {
+            mirror_urls.push(Url::parse(mirror)?);
+        }
+        let client = self.bound_to(&parsed);
+        let resource = Resource::known(parsed.clone(), length, validator.map(str::to_owned));
+        let first = have.first_missing_from(0);
+        if first >= resource.pieces() {
+            return Ok(ResumedPieces::Continued(SegmentedDownload::resume(
+                &client,
+                resource,
+                have,
+                None,
+                client.connections,
+                mirror_urls,
+                store,
+            )));
+        }
+        let start = first * PIECE;
+        let end = (start + PIECE).min(length) - 1;
+        let mut request = Request::get(parsed.clone()).range(start, Some(end));
+        if let Some(validator) = validator {
+            request = request.if_range(validator.to_owned());
+        }
+        let response = client.send(&request)?.error_for_status()?;
+        let same = response.status() == 206
+            && response.content_range() == Some((start, end, Some(length)))
+            && match (&resource.etag, validator_of(&response)) {
+                (Some(ours), Some(theirs)) if theirs.starts_with('"') => *ours == theirs,
+                _ => true,
+            };
+        if !same {
+            drop(response);
+            return Ok(ResumedPieces::Changed(client.open_mirrored(url, mirrors)?));
+        }
+        let resource = Resource {
+            url: response.url().clone(),
+            ..resource
+        };
+        Ok(ResumedPieces::Continued(SegmentedDownload::resume(
+            &client,
+            resource,
+            have,
+            Some((first, response.into_body())),
+            client.connections,
+            mirror_urls,
+            store,
+        )))
     }
 
     /// Continues a download of the manifest `url` after the parts an

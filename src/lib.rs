@@ -64,7 +64,7 @@ pub mod split;
 pub mod stream;
 pub mod url;
 
-pub use client::{Client, ClientBuilder, Resumed};
+pub use client::{Client, ClientBuilder, Resumed, ResumedPieces};
 pub use error::{Error, ErrorKind, Result};
 pub use sequence::files_from_sequence;
 pub use source::ByteSource;

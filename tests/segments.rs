@@ -453,3 +453,56 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
         );
     }
 }
+
+/// A store in memory, for downloads written at their offsets.
+struct MemoryStore(std::sync::Mutex<Vec<u8>>);
+
+impl partfetch::engine::store::PieceStore for MemoryStore {
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> partfetch::Result<()> {
+        let mut all = self.0.lock().unwrap();
+        let end = offset as usize + bytes.len();
+        if all.len() < end {
+            all.resize(end, 0);
+        }
+        all[offset as usize..end].copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+#[test]
+fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
+    // Piece 2 takes a second and a half; the other 23 come at once. Into a
+    // store, they are all written while piece 2 is still on its way (a
+    // stream would hold them in its reorder window instead).
+    let body = test_data(24 * PIECE as usize, 41);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        if let Some(reply) = slow_first_piece(req, &served) {
+            return reply;
+        }
+        let reply = Reply::file(req, &served, Ranges::Honour);
+        if req.range_start() == Some(2 * PIECE) {
+            return reply.delay(std::time::Duration::from_millis(1500));
+        }
+        reply
+    });
+    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
+        panic!("a 24 MiB file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    let mut download = stream.into_store(store.clone());
+    let mut all_but_the_slow_one = false;
+    while download.advance().unwrap() {
+        let have = download.have();
+        if have.count() == 23 && !have.contains(2) {
+            all_but_the_slow_one = true;
+        }
+        assert!(download.contiguous() <= download.stored_bytes());
+    }
+    assert!(
+        all_but_the_slow_one,
+        "the pieces after piece 2 waited for it"
+    );
+    assert_eq!(download.contiguous(), body.len() as u64);
+    assert_eq!(*store.0.lock().unwrap(), body);
+}

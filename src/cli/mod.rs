@@ -9,9 +9,11 @@ pub mod args;
 #[cfg(feature = "serve")]
 pub mod demo;
 pub mod output;
+pub mod pieces;
 pub mod progress;
 #[cfg(feature = "serve")]
 pub mod publish;
+pub mod rate_limit;
 pub mod resume;
 
 use std::cell::Cell;
@@ -23,11 +25,12 @@ use std::time::{Duration, Instant};
 use partfetch::manifest::expand::RESUME_MISMATCH;
 use partfetch::sequence::SequenceFiles;
 use partfetch::sha256::{self, Sha256};
-use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, Stream, Url};
+use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, ResumedPieces, Stream, Url};
 
 use args::{Command, Download, Output};
 use output::{Sink, WriteError};
 use progress::{Mode, Progress};
+use rate_limit::RateLimit;
 
 /// Exit statuses, as `--help` documents them.
 pub mod exit {
@@ -210,7 +213,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 /// rate limit, and the control file that makes it resumable.
 struct Extras {
     digest: Option<(Sha256, [u8; 32])>,
-    limit: Option<(u64, Instant, u64)>,
+    limit: Option<RateLimit>,
     checkpoint: Option<Checkpoint>,
 }
 
@@ -224,7 +227,7 @@ impl Extras {
     fn new(d: &Download) -> Extras {
         Extras {
             digest: d.checksum.map(|expected| (Sha256::new(), expected)),
-            limit: d.limit_rate.map(|rate| (rate.max(1), Instant::now(), 0)),
+            limit: d.limit_rate.map(RateLimit::new),
             checkpoint: None,
         }
     }
@@ -237,13 +240,8 @@ impl Extras {
         if let Some(checkpoint) = &mut self.checkpoint {
             checkpoint.state.done += chunk.len() as u64;
         }
-        if let Some((rate, started, counted)) = &mut self.limit {
-            *counted += chunk.len() as u64;
-            // Sleep until the bytes so far fit the rate.
-            let due = Duration::from_micros((*counted as u128 * 1_000_000 / *rate as u128) as u64);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
+        if let Some(limit) = &self.limit {
+            limit.take(chunk.len());
         }
         Ok(())
     }
@@ -265,22 +263,27 @@ impl Extras {
         let Some((digest, expected)) = self.digest.take() else {
             return Ok(());
         };
-        let got = digest.finish();
-        if got == expected {
-            return Ok(());
-        }
-        Err(WriteError::Failed(
-            Error::new(
-                ErrorKind::Integrity,
-                format!(
-                    "checksum mismatch: SHA-256 is {}, expected {}",
-                    sha256::to_hex(&got),
-                    sha256::to_hex(&expected)
-                ),
-            )
-            .with_subject(what),
-        ))
+        check_digest(digest.finish(), expected, what)
     }
+}
+
+/// A mismatch between the digest `got` and the one `expected` of `what`
+/// is an integrity error.
+fn check_digest(got: [u8; 32], expected: [u8; 32], what: &str) -> Result<(), WriteError> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(WriteError::Failed(
+        Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "checksum mismatch: SHA-256 is {}, expected {}",
+                sha256::to_hex(&got),
+                sha256::to_hex(&expected)
+            ),
+        )
+        .with_subject(what),
+    ))
 }
 
 impl Checkpoint {
@@ -313,14 +316,14 @@ fn save_file(
     let state_path = resume::state_path(&temp);
     let on_disk = std::fs::metadata(&temp).map_or(0, |m| m.len());
     let earlier = resume::State::load(&state_path)
-        .filter(|s| !d.no_resume && s.url == d.url && s.resume_at() > 0 && s.done <= on_disk);
+        .filter(|s| !d.no_resume && s.url == d.url && s.has_progress() && s.extent() <= on_disk);
     if d.resume && earlier.is_none() {
         eprintln!(
             "partfetch: nothing to resume for {}: starting",
             path.display()
         );
     }
-    let (mut stream, offset) = match &earlier {
+    let (stream, offset) = match &earlier {
         Some(state) if !state.parts.is_empty() => {
             match client.resume_manifest(&d.url, state.parts.clone()) {
                 Ok(stream) => (stream, state.resume_at()),
@@ -328,6 +331,12 @@ fn save_file(
                     return start_over(d, client, path, progress)
                 }
                 Err(e) => return Err(failed(e)),
+            }
+        }
+        Some(state) if state.have.is_some() => {
+            match resume_pieces(d, client, path, state, progress)? {
+                Some(stream) => (stream, 0),
+                None => return Ok(()),
             }
         }
         Some(state) => match client
@@ -347,6 +356,16 @@ fn save_file(
         },
         None => (open(d, client).map_err(failed)?, 0),
     };
+    // A large resource from the start needs no order: its pieces go where
+    // they belong as they arrive.
+    let mut stream = match (stream, offset) {
+        (Stream::Segmented(segmented), 0) => {
+            let file = pieces::PieceFile::open(path, false, d.limit_rate).map_err(failed)?;
+            let download = segmented.into_store(file.store());
+            return pieces::save(d, download, file, progress);
+        }
+        (stream, _) => stream,
+    };
     let mut sink = Sink::resume(path, offset).map_err(failed)?;
     let mut extras = Extras::new(d);
     if offset > 0 {
@@ -361,6 +380,7 @@ fn save_file(
             validator: stream.validator().map(str::to_owned),
             done: offset,
             parts: earlier.map(|e| e.parts).unwrap_or_default(),
+            have: None,
         };
         let mut checkpoint = Checkpoint {
             path: state_path.clone(),
@@ -419,6 +439,57 @@ fn save_file(
                 None => sink.abandon(),
             }
             Err(err)
+        }
+    }
+}
+
+/// Continues a download an earlier run wrote piece by piece. Returns the
+/// stream to write in order from the start when the resource changed and
+/// is no longer one to fetch in pieces, `None` when it is saved.
+fn resume_pieces(
+    d: &Download,
+    client: &Client,
+    path: &Path,
+    state: &resume::State,
+    progress: &mut Progress,
+) -> Result<Option<Stream>, WriteError> {
+    let failed = WriteError::Failed;
+    let (Some(length), Some(have)) = (state.length, state.have.clone()) else {
+        return Ok(Some(open(d, client).map_err(failed)?));
+    };
+    let file = pieces::PieceFile::open(path, true, d.limit_rate).map_err(failed)?;
+    let mirrors: Vec<&str> = d.mirrors.iter().map(String::as_str).collect();
+    let resumed = client
+        .resume_pieces(
+            &d.url,
+            &mirrors,
+            length,
+            state.validator.as_deref(),
+            have,
+            file.store(),
+        )
+        .map_err(failed)?;
+    match resumed {
+        ResumedPieces::Continued(download) => {
+            pieces::save(d, download, file, progress)?;
+            Ok(None)
+        }
+        ResumedPieces::Changed(stream) => {
+            eprintln!(
+                "partfetch: {} changed since the last run (or its server ignores Range): \
+                 starting {} over",
+                d.url,
+                path.display()
+            );
+            file.clear().map_err(failed)?;
+            match stream {
+                Stream::Segmented(segmented) => {
+                    let download = segmented.into_store(file.store());
+                    pieces::save(d, download, file, progress)?;
+                    Ok(None)
+                }
+                stream => Ok(Some(stream)),
+            }
         }
     }
 }

@@ -77,24 +77,7 @@ impl Sink {
         use std::io::{Seek, SeekFrom};
         let temp = temp_path(target);
         let io = |e: io::Error| Error::io(e, temp.display());
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&temp)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::new(
-                    partfetch::ErrorKind::Io,
-                    "another partfetch is writing this file",
-                )
-                .with_subject(temp.display()))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+        let mut file = open_locked(&temp)?;
         file.set_len(offset).map_err(io)?;
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
         Ok(Sink::File {
@@ -157,6 +140,29 @@ impl Sink {
             drop(writer);
             let _ = std::fs::remove_file(temp);
         }
+    }
+}
+
+/// Opens (or creates) `temp` for reading and writing, without truncating
+/// it, and locks it for as long as the file is open: a second partfetch
+/// writing the same FILE is refused instead of interleaving its bytes.
+pub fn open_locked(temp: &Path) -> Result<File, Error> {
+    let io = |e: io::Error| Error::io(e, temp.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(temp)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+            partfetch::ErrorKind::Io,
+            "another partfetch is writing this file",
+        )
+        .with_subject(temp.display())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }
 

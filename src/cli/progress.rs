@@ -93,6 +93,13 @@ impl Progress {
         self.skipped += n;
     }
 
+    /// Counts bytes up to `done` in all (for a download that knows its
+    /// total rather than each chunk).
+    pub fn reach(&mut self, done: u64) {
+        let n = done.saturating_sub(self.bytes);
+        self.add(n as usize);
+    }
+
     /// Adds `n` received bytes, redrawing when it is time.
     pub fn add(&mut self, n: usize) {
         self.bytes += n as u64;

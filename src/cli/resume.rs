@@ -21,11 +21,22 @@
 //! A manifest's download also lists the parts it completed, in order, as
 //! `part SIZE LINE MANIFEST-URL`: a later run skips them without fetching
 //! them and continues after the last one.
+//!
+//! A resource written piece by piece at its offsets records the piece size
+//! and the pieces on disk (`done` is then the bytes from the start without
+//! a gap):
+//!
+//! ```text
+//! piece 1048576
+//! have 0-2047,2050,2052-2060
+//! ```
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use partfetch::engine::piece_set::PieceSet;
+use partfetch::engine::segments::PIECE;
 use partfetch::manifest::expand::PartRecord;
 use partfetch::{Error, Url};
 
@@ -49,6 +60,8 @@ pub struct State {
     /// For a manifest, the parts completed, in order (their sizes add up to
     /// at most `done`).
     pub parts: Vec<PartRecord>,
+    /// For a resource written piece by piece, the pieces on disk.
+    pub have: Option<PieceSet>,
 }
 
 /// `DATA.state`
@@ -68,25 +81,53 @@ impl State {
             return None;
         }
         let (mut url, mut length, mut validator, mut done) = (None, None, None, None);
+        let (mut piece, mut have) = (None, None);
         let mut parts = Vec::new();
         for line in lines {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
                 "url" => url = Some(value.to_owned()),
-                "length" => length = value.parse().ok(),
+                "length" => length = value.parse::<u64>().ok(),
                 "validator" => validator = Some(value.to_owned()).filter(|v| !v.is_empty()),
                 "done" => done = value.parse().ok(),
                 "part" => parts.push(parse_part(value)?),
+                "piece" => piece = Some(value.parse::<u64>().ok()?),
+                "have" => have = Some(value.to_owned()),
                 _ => {}
             }
         }
+        // Pieces of another size (another version's) mean nothing here.
+        let have = match (have, piece) {
+            (None, _) => None,
+            (Some(text), Some(PIECE)) => Some(PieceSet::parse(&text, length?.div_ceil(PIECE))?),
+            (Some(_), _) => return None,
+        };
         Some(State {
             url: url?,
             length,
             validator,
             done: done?,
             parts,
+            have,
         })
+    }
+
+    /// Whether an earlier run left anything worth continuing from.
+    pub fn has_progress(&self) -> bool {
+        self.resume_at() > 0 || self.have.as_ref().is_some_and(|have| !have.is_empty())
+    }
+
+    /// How long the data file must be at least for this record to be
+    /// believed.
+    pub fn extent(&self) -> u64 {
+        let pieces_end = self
+            .have
+            .as_ref()
+            .and_then(|have| have.runs().last())
+            .map_or(0, |run| {
+                (run.end * PIECE).min(self.length.unwrap_or(u64::MAX))
+            });
+        self.done.max(pieces_end)
     }
 
     /// Where a resumed download continues: after the completed parts for a
@@ -109,6 +150,9 @@ impl State {
             text.push_str(&format!("validator {validator}\n"));
         }
         text.push_str(&format!("done {}\n", self.done));
+        if let Some(have) = &self.have {
+            text.push_str(&format!("piece {PIECE}\nhave {have}\n"));
+        }
         for part in &self.parts {
             text.push_str(&format!(
                 "part {} {} {}\n",
@@ -160,15 +204,34 @@ mod tests {
                 line: 3,
                 size: 5,
             }],
+            have: None,
         };
         state.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(state));
+        let mut have = PieceSet::first(3);
+        have.insert(5);
+        let pieces = State {
+            url: "http://h/big".into(),
+            length: Some(6 * PIECE - 1),
+            validator: None,
+            done: 3 * PIECE,
+            parts: Vec::new(),
+            have: Some(have),
+        };
+        pieces.save(&path).unwrap();
+        assert_eq!(State::load(&path), Some(pieces.clone()));
+        assert_eq!(pieces.extent(), 6 * PIECE - 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let other_size = text.replace(&format!("piece {PIECE}"), "piece 4096");
+        std::fs::write(&path, other_size).unwrap();
+        assert_eq!(State::load(&path), None, "pieces of another size");
         let no_length = State {
             url: "http://h/f".into(),
             length: None,
             validator: None,
             done: 0,
             parts: Vec::new(),
+            have: None,
         };
         no_length.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(no_length));

@@ -4,14 +4,20 @@
 //!   each into a bounded buffer;
 //! - [`segments`] fetches one large resource as pieces over several
 //!   connections;
-//! - [`sources`] chooses among the resource's URL and its mirrors.
+//! - [`sources`] chooses among the resource's URL and its mirrors;
+//! - [`store`] takes pieces at their offsets when the output is a file, and
+//!   [`piece_set`] records which are there.
 //!
-//! std threads and channels only. The consumer always pulls in order; the
-//! engine only decides what is fetched ahead of it, so every layer above
-//! stays a plain [`ByteSource`](crate::ByteSource).
+//! std threads and channels only. A consumer of a stream pulls in order;
+//! the engine only decides what is fetched ahead of it, so every layer
+//! above stays a plain [`ByteSource`](crate::ByteSource). A download to a
+//! file may instead let the pieces land where they belong as they arrive
+//! ([`segments::SegmentedDownload`]).
 
+pub mod piece_set;
 pub mod segments;
 pub mod sources;
+pub mod store;
 pub mod window;
 
 /// Parts fetched at once by default (`-j/--parallel`).

@@ -18,17 +18,27 @@
 //! the oldest piece still outstanding, and whichever copy arrives first is
 //! used, so one slow connection cannot hold up the end.
 //!
+//! A download to a file needs no order at all: [`SegmentedStream::into_store`]
+//! turns the stream into a [`SegmentedDownload`] whose workers write each
+//! piece at its own offset in a [`PieceStore`] as it arrives. The window
+//! then only bounds how far claims run ahead of the first missing piece
+//! ([`STORE_WINDOW`]), memory holds no pieces, and what is on disk after an
+//! interruption is a [`PieceSet`] a later run continues from
+//! ([`SegmentedDownload::resume`]).
+//!
 //! Every piece request carries `If-Range` with the first response's
 //! validator (a strong `ETag`, else `Last-Modified`): a resource that
 //! changes midway answers 200 instead of 206, and the download fails rather
 //! than mixing two versions.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::engine::piece_set::PieceSet;
 use crate::engine::sources::{backoff, Sources};
+use crate::engine::store::PieceStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Request, Response};
 use crate::source::ByteSource;
@@ -50,6 +60,11 @@ pub const MAX_PER_HOST: usize = 16;
 /// dropped as a source rather than waited for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// How far claims may run ahead of the first missing piece when pieces go
+/// to a store: nothing waits in memory, so this only bounds how scattered
+/// the pieces on disk may be (and the control file that lists them).
+pub const STORE_WINDOW: u64 = 256;
+
 /// A piece that could not be fetched, and how long the server asked to
 /// wait before asking again (`Retry-After` on a 429 or 503).
 struct Failed {
@@ -58,6 +73,9 @@ struct Failed {
     /// Not a failure: another copy of the piece arrived first, after
     /// this many bytes of this one.
     lost_race: Option<u64>,
+    /// The store could not take the bytes: no source is to blame, and no
+    /// other source would do better.
+    local: bool,
 }
 
 impl From<Error> for Failed {
@@ -66,6 +84,7 @@ impl From<Error> for Failed {
             err,
             retry_after: None,
             lost_race: None,
+            local: false,
         }
     }
 }
@@ -101,8 +120,28 @@ impl Resource {
         })
     }
 
-    fn pieces(&self) -> u64 {
+    /// A resource known from an earlier run: `validator` is the `If-Range`
+    /// value it recorded (also its `ETag` when it is a strong one).
+    pub fn known(url: Url, length: u64, validator: Option<String>) -> Resource {
+        let etag = validator.clone().filter(|v| v.starts_with('"'));
+        Resource {
+            url,
+            length,
+            validator,
+            etag,
+        }
+    }
+
+    /// How many pieces the resource is cut into.
+    pub fn pieces(&self) -> u64 {
         self.length.div_ceil(PIECE)
+    }
+
+    /// Bytes in the pieces of `set`.
+    fn bytes_in(&self, set: &PieceSet) -> u64 {
+        let last = self.pieces().saturating_sub(1);
+        let short = self.pieces() * PIECE - self.length;
+        set.count() * PIECE - if set.contains(last) { short } else { 0 }
     }
 
     /// Byte range (inclusive end) of piece `index`.
@@ -146,6 +185,9 @@ struct State {
     next_out: u64,
     /// Fetched pieces not yet handed on.
     done: BTreeMap<u64, Vec<u8>>,
+    /// With a store: the pieces written to it whole (`next_out` is then
+    /// the first piece missing from it).
+    have: PieceSet,
     /// Pieces being fetched (for fetching a copy of a slow one).
     claimed: BTreeMap<u64, Outstanding>,
     /// Time spent on the pieces fetched so far, and how many: what a piece
@@ -161,14 +203,39 @@ struct State {
     cancelled: bool,
 }
 
+impl State {
+    /// Whether piece `index` is still wanted (a copy that lost the race is
+    /// not).
+    fn needs(&self, index: u64) -> bool {
+        index >= self.next_out && !self.done.contains_key(&index) && !self.have.contains(index)
+    }
+
+    /// Piece `index` is in the store.
+    fn stored(&mut self, index: u64) {
+        self.have.insert(index);
+        self.next_out = self.have.first_missing_from(self.next_out);
+    }
+}
+
 struct Shared {
     resource: Resource,
     window: u64,
+    /// Set once, before the workers start, for a download to a store.
+    store: OnceLock<Arc<dyn PieceStore>>,
     state: Mutex<State>,
     changed: Condvar,
 }
 
 impl Shared {
+    /// How many pieces past the next one out may be claimed.
+    fn window(&self) -> u64 {
+        if self.store.get().is_some() {
+            STORE_WINDOW
+        } else {
+            self.window
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A worker that panicked mid-update cannot leave the schedule
         // inconsistent in a way that matters more than ending the download.
@@ -206,9 +273,14 @@ pub struct SegmentedStream {
     mode: Mode,
     started: Instant,
     current: Vec<u8>,
-    /// Bytes the one stream after piece 0 has handed on.
+    /// The piece the first response carries (0, except when continuing an
+    /// earlier run).
+    first_index: u64,
+    /// Where the one stream after the first piece starts.
+    rest_from: u64,
+    /// Bytes the one stream after the first piece has handed on.
     rest_received: u64,
-    /// Bytes of piece 0 handed on.
+    /// Bytes of the first piece handed on.
     first_received: u64,
     workers_started: bool,
 }
@@ -229,6 +301,26 @@ impl SegmentedStream {
         connections: usize,
         mirrors: Vec<Url>,
     ) -> SegmentedStream {
+        SegmentedStream::new(
+            client,
+            resource,
+            Mode::First(first),
+            0,
+            PieceSet::new(),
+            connections,
+            mirrors,
+        )
+    }
+
+    fn new(
+        client: &Client,
+        resource: Resource,
+        mode: Mode,
+        first_index: u64,
+        have: PieceSet,
+        connections: usize,
+        mirrors: Vec<Url>,
+    ) -> SegmentedStream {
         // The client caps connections per host; with mirrors, at least one
         // connection per source.
         let connections = connections.max(1).max(1 + mirrors.len());
@@ -237,6 +329,7 @@ impl SegmentedStream {
         // means no workers: the pieces follow one another on it.
         let workers = if connections > 1 { connections } else { 0 };
         let pieces = resource.pieces();
+        let missing = pieces - have.count().min(pieces);
         let sources = Sources::new(
             resource.url.clone(),
             resource.validator.clone(),
@@ -249,10 +342,13 @@ impl SegmentedStream {
             // must not hold the fast ones back at once).
             window: (2 * connections as u64).max(16),
             resource,
+            store: OnceLock::new(),
             state: Mutex::new(State {
-                next_claim: 1,
-                next_out: 1,
+                next_claim: first_index + 1,
+                // The consumer reads the first piece itself.
+                next_out: first_index + 1,
                 done: BTreeMap::new(),
+                have,
                 claimed: BTreeMap::new(),
                 piece_time: Duration::ZERO,
                 pieces_fetched: 0,
@@ -266,13 +362,33 @@ impl SegmentedStream {
         SegmentedStream {
             shared,
             client: client.clone(),
-            workers: workers.min(pieces.saturating_sub(1) as usize),
+            workers: workers.min(missing.saturating_sub(1) as usize),
+            first_index,
+            rest_from: (first_index + 1) * PIECE,
             rest_received: 0,
             first_received: 0,
             workers_started: false,
-            mode: Mode::First(first),
+            mode,
             started: Instant::now(),
             current: Vec::new(),
+        }
+    }
+
+    /// Writes the resource into `store` instead of handing it on: every
+    /// piece at its own offset, as soon as it arrives (see the module
+    /// documentation). Call before the first byte is read.
+    pub fn into_store(self, store: Arc<dyn PieceStore>) -> SegmentedDownload {
+        let _ = self.shared.store.set(store);
+        {
+            // Nothing is handed on: the next piece out is the first one
+            // the store lacks.
+            let mut state = self.shared.lock();
+            state.next_out = state.have.first_missing_from(0);
+        }
+        SegmentedDownload {
+            stream: self,
+            seen: 0,
+            partial: None,
         }
     }
 
@@ -297,35 +413,40 @@ impl SegmentedStream {
         self.shared.resource.validator.as_deref()
     }
 
-    /// Piece 0 is in: either the rest as one stream, or the workers.
+    /// The first piece is in: either the rest as one stream, or the
+    /// workers.
     fn after_first_piece(&mut self) -> Result<()> {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(PIECE) * 1_000_000 / micros;
+        let after = self.first_index + 1;
         if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
-            self.spawn_workers(1);
+            self.spawn_workers(after);
             return Ok(());
         }
         if self.workers == 0 {
             self.mode = Mode::Pieces;
             return Ok(());
         }
+        // One stream up to the next piece an earlier run already has (or
+        // to the end).
         let resource = &self.shared.resource;
-        let mut request = Request::get(resource.url.clone()).range(PIECE, None);
+        let stop = self.shared.lock().have.next_present_after(self.first_index);
+        let end = stop.map_or(resource.length, |index| index * PIECE);
+        if self.rest_from >= end {
+            self.spawn_workers(after);
+            return Ok(());
+        }
+        let last = stop.map(|_| end - 1);
+        let mut request = Request::get(resource.url.clone()).range(self.rest_from, last);
         if let Some(validator) = &resource.validator {
             request = request.if_range(validator.clone());
         }
         let response = self.client.send(&request)?.error_for_status()?;
-        check_range(
-            &response,
-            &resource.url,
-            resource,
-            PIECE,
-            resource.length - 1,
-        )?;
+        check_range(&response, &resource.url, resource, self.rest_from, end - 1)?;
         self.started = Instant::now();
         self.mode = Mode::Rest {
             body: response.into_body(),
-            until: None,
+            until: stop.map(|index| index * PIECE),
             lent: 0,
         };
         Ok(())
@@ -345,7 +466,9 @@ impl SegmentedStream {
         {
             let mut state = self.shared.lock();
             state.next_claim = index;
-            state.next_out = index;
+            if self.shared.store.get().is_none() {
+                state.next_out = index;
+            }
         }
         for worker in 0..self.workers {
             let shared = Arc::clone(&self.shared);
@@ -356,8 +479,8 @@ impl SegmentedStream {
         self.workers_started = true;
     }
 
-    /// Piece 0 is a quarter in: if it comes slowly, the workers need not
-    /// wait for the rest of it to start on the pieces after it.
+    /// The first piece is a quarter in: if it comes slowly, the workers
+    /// need not wait for the rest of it to start on the pieces after it.
     fn review_first(&mut self) {
         const EARLY: u64 = PIECE / 4;
         if self.workers_started || self.workers == 0 || self.first_received < EARLY {
@@ -366,7 +489,7 @@ impl SegmentedStream {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(self.first_received) * 1_000_000 / micros;
         if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
-            self.start_workers(1);
+            self.start_workers(self.first_index + 1);
         }
     }
 
@@ -387,7 +510,7 @@ impl SegmentedStream {
         }
         let rate = u128::from(self.rest_received) * 1_000_000 / elapsed.as_micros().max(1);
         if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
-            let offset = PIECE + self.rest_received;
+            let offset = self.rest_from + self.rest_received;
             *until = Some(offset.div_ceil(PIECE) * PIECE);
         }
     }
@@ -400,7 +523,11 @@ impl SegmentedStream {
             if index >= shared.resource.pieces() {
                 return Ok(None);
             }
-            let piece = fetch_with_retries(&self.client, shared, index)?;
+            let mut piece = Vec::new();
+            fetch_with_retries(&self.client, shared, index, &mut |_, bytes| {
+                piece.extend_from_slice(bytes);
+                Ok(())
+            })?;
             shared.lock().next_out += 1;
             return Ok(Some(piece));
         }
@@ -425,20 +552,24 @@ impl SegmentedStream {
         }
     }
 
-    fn step(&mut self) -> Result<bool> {
+    /// Reads the next chunk of the first piece, or of the one stream after
+    /// it, and says where it belongs; or says that the pieces (or the end)
+    /// come next.
+    fn next_streamed(&mut self) -> Result<Next> {
         loop {
             match &mut self.mode {
                 Mode::First(body) => match body.next_chunk()? {
                     Some(chunk) => {
+                        let offset = self.first_index * PIECE + self.first_received;
                         self.first_received += chunk.len() as u64;
                         self.review_first();
-                        return Ok(true);
+                        return Ok(Next::Chunk { offset });
                     }
                     None if self.workers_started => self.mode = Mode::Pieces,
                     None => self.after_first_piece()?,
                 },
                 Mode::Rest { body, until, lent } => {
-                    let position = PIECE + self.rest_received;
+                    let position = self.rest_from + self.rest_received;
                     if let Some(stop) = *until {
                         if position >= stop {
                             self.spawn_workers(stop / PIECE);
@@ -452,22 +583,42 @@ impl SegmentedStream {
                             *lent = n;
                             self.rest_received += n as u64;
                             self.review_rest();
-                            return Ok(true);
+                            return Ok(Next::Chunk { offset: position });
                         }
                         None => self.mode = Mode::Ended,
                     }
                 }
-                Mode::Pieces => match self.next_piece()? {
+                Mode::Pieces => return Ok(Next::Pieces),
+                Mode::Ended => return Ok(Next::Ended),
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<bool> {
+        loop {
+            match self.next_streamed()? {
+                Next::Chunk { .. } => return Ok(true),
+                Next::Pieces => match self.next_piece()? {
                     Some(piece) => {
                         self.current = piece;
                         return Ok(true);
                     }
                     None => self.mode = Mode::Ended,
                 },
-                Mode::Ended => return Ok(false),
+                Next::Ended => return Ok(false),
             }
         }
     }
+}
+
+/// What comes after a chunk of the streamed part of a resource.
+enum Next {
+    /// A chunk (in `last_chunk`) that belongs at `offset`.
+    Chunk { offset: u64 },
+    /// The workers' pieces.
+    Pieces,
+    /// Nothing: the resource is complete.
+    Ended,
 }
 
 impl SegmentedStream {
@@ -501,6 +652,188 @@ impl Drop for SegmentedStream {
     }
 }
 
+/// A resource written into a [`PieceStore`] piece by piece, in whatever
+/// order the pieces arrive (from [`SegmentedStream::into_store`] or
+/// [`SegmentedDownload::resume`]).
+///
+/// The caller drives it with [`advance`](SegmentedDownload::advance), which
+/// returns at least every quarter second, so that between calls it can show
+/// progress and record [`have`](SegmentedDownload::have) for a later run.
+pub struct SegmentedDownload {
+    stream: SegmentedStream,
+    /// Pieces stored when `advance` last returned.
+    seen: u64,
+    /// The piece the streamed part is in the middle of, and how much of it
+    /// is written.
+    partial: Option<(u64, u64)>,
+}
+
+/// How long [`SegmentedDownload::advance`] waits for a piece before it
+/// returns anyway.
+const ADVANCE_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
+
+impl SegmentedDownload {
+    /// Continues writing `resource` into `store`, which already holds the
+    /// pieces in `have`. `first` is the answer to a `Range` request for
+    /// piece `first_index` (the first one missing), `None` when none is.
+    pub fn resume(
+        client: &Client,
+        resource: Resource,
+        have: PieceSet,
+        first: Option<(u64, HttpBody)>,
+        connections: usize,
+        mirrors: Vec<Url>,
+        store: Arc<dyn PieceStore>,
+    ) -> SegmentedDownload {
+        let (first_index, mode) = match first {
+            Some((index, body)) => (index, Mode::First(body)),
+            None => (resource.pieces(), Mode::Pieces),
+        };
+        let stream = SegmentedStream::new(
+            client,
+            resource,
+            mode,
+            first_index,
+            have,
+            connections,
+            mirrors,
+        );
+        stream.into_store(store)
+    }
+
+    /// Writes what arrived since the last call; returns whether there is
+    /// more to come (`false` once every piece is in the store).
+    pub fn advance(&mut self) -> Result<bool> {
+        let advanced = self.step();
+        if advanced.is_err() {
+            self.stream.mode = Mode::Ended;
+        }
+        advanced
+    }
+
+    fn step(&mut self) -> Result<bool> {
+        let Some(store) = self.stream.shared.store.get().cloned() else {
+            return Err(Error::new(ErrorKind::Io, "no store to write into"));
+        };
+        match self.stream.next_streamed()? {
+            Next::Chunk { offset } => {
+                let chunk = self.stream.last_chunk();
+                store.write_at(offset, chunk)?;
+                let end = offset + chunk.len() as u64;
+                self.streamed(offset, end);
+                Ok(true)
+            }
+            Next::Pieces => {
+                self.partial = None;
+                self.wait_for_pieces(&*store)
+            }
+            Next::Ended => Ok(false),
+        }
+    }
+
+    /// Bytes `start..end` of the streamed part are in the store: the
+    /// pieces they complete are recorded. (The streamed part runs from a
+    /// piece's start, so a piece whose end lies in `start..=end` is whole.)
+    fn streamed(&mut self, start: u64, end: u64) {
+        let resource = &self.stream.shared.resource;
+        let piece_end = |index: u64| ((index + 1) * PIECE).min(resource.length);
+        let mut state = self.stream.shared.lock();
+        for index in start / PIECE..=(end - 1) / PIECE {
+            if piece_end(index) <= end {
+                state.stored(index);
+            }
+        }
+        drop(state);
+        self.stream.shared.changed.notify_all();
+        let index = (end - 1) / PIECE;
+        self.partial = (piece_end(index) > end).then(|| (index, end - index * PIECE));
+    }
+
+    /// Waits until the workers store another piece (or fetches the next
+    /// one itself when there are none); returns whether any are missing.
+    fn wait_for_pieces(&mut self, store: &dyn PieceStore) -> Result<bool> {
+        let shared = &*self.stream.shared;
+        let pieces = shared.resource.pieces();
+        if self.stream.workers == 0 {
+            let index = {
+                let state = shared.lock();
+                state.have.first_missing_from(state.next_out)
+            };
+            if index >= pieces {
+                return Ok(false);
+            }
+            fetch_with_retries(&self.stream.client, shared, index, &mut |offset, bytes| {
+                store.write_at(offset, bytes)
+            })?;
+            shared.lock().stored(index);
+            return Ok(true);
+        }
+        let mut state = shared.lock();
+        loop {
+            if state.next_out >= pieces {
+                return Ok(false);
+            }
+            if let Some(err) = &state.failed {
+                return Err(err.clone());
+            }
+            let stored = state.have.count();
+            if stored != self.seen {
+                self.seen = stored;
+                return Ok(true);
+            }
+            let (guard, waited) = shared
+                .changed
+                .wait_timeout(state, ADVANCE_AT_LEAST_EVERY)
+                .unwrap_or_else(|e| e.into_inner());
+            state = guard;
+            if waited.timed_out() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The resource's full length.
+    pub fn length(&self) -> u64 {
+        self.stream.length()
+    }
+
+    /// The resource's `If-Range` value, if the server gave one.
+    pub fn validator(&self) -> Option<&str> {
+        self.stream.validator()
+    }
+
+    /// Pieces being fetched now and sources still in use, while the
+    /// workers run.
+    pub fn activity(&self) -> Option<(usize, usize)> {
+        self.stream.activity()
+    }
+
+    /// The pieces whole in the store: what a later run need not fetch.
+    pub fn have(&self) -> PieceSet {
+        self.stream.shared.lock().have.clone()
+    }
+
+    /// Bytes in the store so far.
+    pub fn stored_bytes(&self) -> u64 {
+        let whole = {
+            let state = self.stream.shared.lock();
+            self.stream.shared.resource.bytes_in(&state.have)
+        };
+        whole + self.partial.map_or(0, |(_, bytes)| bytes)
+    }
+
+    /// How many bytes from the start are in the store without a gap.
+    pub fn contiguous(&self) -> u64 {
+        let resource = &self.stream.shared.resource;
+        let frontier = self.stream.shared.lock().next_out;
+        let partial = match self.partial {
+            Some((index, bytes)) if index == frontier => bytes,
+            _ => 0,
+        };
+        (frontier * PIECE + partial).min(resource.length)
+    }
+}
+
 /// What a worker does next.
 enum Claim {
     Piece { index: u64, source: usize },
@@ -522,10 +855,12 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
             return Claim::Stop;
         }
         let next_out = state.next_out;
+        // Pieces an earlier run stored are not fetched again.
+        state.next_claim = state.have.first_missing_from(state.next_claim);
         let fresh = if let Some(&index) = state.retry.iter().next() {
             Some(index)
         } else {
-            (state.next_claim < pieces && state.next_claim < next_out + shared.window)
+            (state.next_claim < pieces && state.next_claim < next_out + shared.window())
                 .then_some(state.next_claim)
         };
         // Nothing new to claim (window full, or all claimed): help with the
@@ -578,6 +913,7 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
 }
 
 fn work(client: &Client, shared: &Shared, worker: usize) {
+    let store = shared.store.get();
     while let Claim::Piece { index, source } = claim(shared, worker) {
         let (url, validator, verified) = {
             let state = shared.lock();
@@ -588,8 +924,13 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
         // A copy that lost the race stops reading as soon as it knows.
         let needed = || {
             let state = shared.lock();
-            !state.cancelled && index >= state.next_out && !state.done.contains_key(&index)
+            !state.cancelled && state.needs(index)
         };
+        let (start, end) = shared.resource.range(index);
+        let mut piece = Vec::new();
+        if store.is_none() {
+            piece.reserve_exact((end - start + 1) as usize);
+        }
         let fetched = fetch_piece(
             client,
             &url,
@@ -598,31 +939,47 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
             index,
             verified,
             &needed,
+            &mut |offset, bytes| match store {
+                Some(store) => store.write_at(offset, bytes),
+                None => {
+                    piece.extend_from_slice(bytes);
+                    Ok(())
+                }
+            },
         );
         let mut state = shared.lock();
         match fetched {
-            Ok((piece, seen_validator)) => {
+            Ok(seen_validator) => {
                 let took = started.elapsed();
-                state.sources.succeeded(source, piece.len() as u64, took);
+                state.sources.succeeded(source, end - start + 1, took);
                 state.piece_time += took;
                 state.pieces_fetched += 1;
                 if !verified {
                     state.sources.verify(source, seen_validator);
                 }
                 state.claimed.remove(&index);
-                if index >= state.next_out {
+                if store.is_some() {
+                    state.stored(index);
+                } else if index >= state.next_out {
                     state.done.entry(index).or_insert(piece);
                 }
+            }
+            Err(Failed {
+                err, local: true, ..
+            }) => {
+                // The disk, not the source: the download cannot go on.
+                state.failed.get_or_insert(err);
             }
             Err(Failed {
                 err,
                 retry_after,
                 lost_race,
+                local: false,
             }) => {
                 // Another copy may have arrived meanwhile; if not, the piece
                 // goes back to be fetched, from another source if this one
                 // is dropped or backing off.
-                let needed = index >= state.next_out && !state.done.contains_key(&index);
+                let needed = state.needs(index);
                 if let Some(bytes) = lost_race {
                     state.sources.cancelled(source, bytes, started.elapsed());
                 } else {
@@ -643,7 +1000,14 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
     }
 }
 
-fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Vec<u8>> {
+/// Fetches piece `index` from the resource's own URL, retrying transient
+/// failures, and hands its bytes to `deliver` (with their offsets).
+fn fetch_with_retries(
+    client: &Client,
+    shared: &Shared,
+    index: u64,
+    deliver: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
     let resource = &shared.resource;
     let mut attempt = 0;
     loop {
@@ -656,11 +1020,15 @@ fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Ve
             index,
             true,
             &|| true,
+            deliver,
         );
         match fetched {
-            Ok((piece, _)) => return Ok(piece),
+            Ok(_) => return Ok(()),
             Err(Failed {
-                err, retry_after, ..
+                err,
+                retry_after,
+                local: false,
+                ..
             }) if attempt < client.retries() && err.is_transient() => {
                 if shared.lock().cancelled {
                     return Err(err);
@@ -672,9 +1040,11 @@ fn fetch_with_retries(client: &Client, shared: &Shared, index: u64) -> Result<Ve
     }
 }
 
-/// Fetches piece `index` from `url`; returns it and the validator the
-/// answer carried. A source's first answer (`validator` unknown) is checked
-/// against the resource: same length, same strong `ETag` when both have one.
+/// Fetches piece `index` from `url`, handing its bytes to `deliver` with
+/// their offsets as they arrive; returns the validator the answer carried.
+/// A source's first answer (`validator` unknown) is checked against the
+/// resource: same length, same strong `ETag` when both have one.
+#[allow(clippy::too_many_arguments)]
 fn fetch_piece(
     client: &Client,
     url: &Url,
@@ -683,7 +1053,8 @@ fn fetch_piece(
     index: u64,
     verified: bool,
     needed: &dyn Fn() -> bool,
-) -> Result<(Vec<u8>, Option<String>), Failed> {
+    deliver: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Option<String>, Failed> {
     let (start, end) = resource.range(index);
     let mut request = Request::get(url.clone()).range(start, Some(end));
     if let Some(validator) = validator {
@@ -695,6 +1066,7 @@ fn fetch_piece(
         err,
         retry_after,
         lost_race: None,
+        local: false,
     })?;
     if let (Some(theirs), Some(ours)) = (strong_etag(&response), &resource.etag) {
         if &theirs != ours {
@@ -712,30 +1084,37 @@ fn fetch_piece(
     let seen_validator = validator_of(&response);
     let expected = end - start + 1;
     let mut body = response.into_body();
-    let mut piece = Vec::with_capacity(expected as usize);
+    let mut received = 0;
     let mut checked_at = 0;
     while let Some(chunk) = body.next_chunk()? {
-        piece.extend_from_slice(chunk);
-        if piece.len() - checked_at >= 256 * 1024 {
-            checked_at = piece.len();
+        deliver(start + received, chunk).map_err(|err| Failed {
+            err,
+            retry_after: None,
+            lost_race: None,
+            local: true,
+        })?;
+        received += chunk.len() as u64;
+        if received - checked_at >= 256 * 1024 {
+            checked_at = received;
             if !needed() {
                 return Err(Failed {
                     err: Error::new(ErrorKind::Io, "another copy of the piece arrived first"),
                     retry_after: None,
-                    lost_race: Some(piece.len() as u64),
+                    lost_race: Some(received),
+                    local: false,
                 });
             }
         }
     }
-    if piece.len() as u64 != expected {
+    if received != expected {
         return Err(Error::new(
             ErrorKind::Protocol,
-            format!("piece {start}-{end}: {} of {expected} bytes", piece.len()),
+            format!("piece {start}-{end}: {received} of {expected} bytes"),
         )
         .with_subject(url.redacted())
         .into());
     }
-    Ok((piece, seen_validator))
+    Ok(seen_validator)
 }
 
 /// `Retry-After` in seconds on a 429 or 503 (an HTTP date is not

@@ -1,0 +1,245 @@
+//! Saving a resource fetched in pieces: each piece written at its own
+//! offset in `FILE.partfetch` the moment it arrives.
+//!
+//! Owns the data file opened for positional writes (locked against a second
+//! partfetch), the control file that lists the pieces on disk, and the
+//! checksum, computed on a thread of its own that reads back the bytes from
+//! the start without a gap as they land: a file written out of order is
+//! still hashed while it downloads, not in a pass after it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use partfetch::engine::segments::SegmentedDownload;
+use partfetch::engine::store::{read_exact_at, FileStore, PieceStore};
+use partfetch::sha256::{self, Sha256};
+use partfetch::{Error, ErrorKind};
+
+use super::args::Download;
+use super::output::{self, WriteError};
+use super::progress::Progress;
+use super::rate_limit::RateLimit;
+use super::resume::{self, State};
+use super::CHECKPOINT_EVERY;
+
+/// `FILE.partfetch`, open for writes at any offset.
+pub struct PieceFile {
+    store: Arc<LimitedStore>,
+    temp: PathBuf,
+    target: PathBuf,
+}
+
+/// The data file, with the download's rate limit applied to every write.
+struct LimitedStore {
+    file: FileStore,
+    limit: Option<RateLimit>,
+}
+
+impl PieceStore for LimitedStore {
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> partfetch::Result<()> {
+        self.file.write_at(offset, bytes)?;
+        if let Some(limit) = &self.limit {
+            limit.take(bytes.len());
+        }
+        Ok(())
+    }
+}
+
+impl PieceFile {
+    /// Opens `target.partfetch`, keeping what an earlier run wrote when
+    /// `keep`, else empty.
+    pub fn open(target: &Path, keep: bool, limit_rate: Option<u64>) -> Result<PieceFile, Error> {
+        let temp = output::temp_path(target);
+        let file = output::open_locked(&temp)?;
+        if !keep {
+            file.set_len(0).map_err(|e| Error::io(e, temp.display()))?;
+        }
+        Ok(PieceFile {
+            store: Arc::new(LimitedStore {
+                file: FileStore::new(file, &temp),
+                limit: limit_rate.map(RateLimit::new),
+            }),
+            temp,
+            target: target.to_owned(),
+        })
+    }
+
+    /// Where the pieces go.
+    pub fn store(&self) -> Arc<dyn PieceStore> {
+        self.store.clone()
+    }
+
+    /// Empties the file: the earlier run's bytes are worth nothing.
+    pub fn clear(&self) -> Result<(), Error> {
+        self.file()
+            .set_len(0)
+            .map_err(|e| Error::io(e, self.temp.display()))
+    }
+
+    fn file(&self) -> &File {
+        self.store.file.file()
+    }
+
+    fn sync(&self) -> Result<(), WriteError> {
+        self.file()
+            .sync_data()
+            .map_err(|e| WriteError::Failed(Error::io(e, self.temp.display())))
+    }
+}
+
+/// Downloads into `file` with `download`, which may continue an earlier
+/// run; on success `file` is renamed to its final name.
+pub fn save(
+    d: &Download,
+    mut download: SegmentedDownload,
+    file: PieceFile,
+    progress: &mut Progress,
+) -> Result<(), WriteError> {
+    let state_path = resume::state_path(&file.temp);
+    let length = download.length();
+    let mut state = State {
+        url: d.url.clone(),
+        length: Some(length),
+        validator: download.validator().map(str::to_owned),
+        done: download.contiguous(),
+        parts: Vec::new(),
+        have: Some(download.have()),
+    };
+    let checkpoint = |state: &mut State, download: &SegmentedDownload| {
+        // What is recorded was written before the sync that follows.
+        state.have = Some(download.have());
+        state.done = download.contiguous();
+        file.sync()?;
+        state.save(&state_path).map_err(WriteError::Failed)
+    };
+    checkpoint(&mut state, &download)?;
+    let mut last_checkpoint = Instant::now();
+    let hash = d
+        .checksum
+        .map(|expected| FollowingHash::start(&file, expected));
+    progress.set_total(Some(length));
+    progress.skip(download.stored_bytes());
+    let fetched = loop {
+        match download.advance() {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(WriteError::Failed(e)),
+        }
+        progress.set_activity(download.activity().map(|(c, n)| (c, Some(n))));
+        progress.reach(download.stored_bytes());
+        if let Some(hash) = &hash {
+            hash.follow(download.contiguous());
+        }
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            if let Err(e) = checkpoint(&mut state, &download) {
+                break Err(e);
+            }
+            last_checkpoint = Instant::now();
+        }
+    };
+    if let Err(err) = fetched {
+        // Keep what is on disk for the next run, unless there is nothing.
+        let _ = checkpoint(&mut state, &download);
+        if download.have().is_empty() {
+            let _ = std::fs::remove_file(&state_path);
+            let _ = std::fs::remove_file(&file.temp);
+        }
+        return Err(err);
+    }
+    file.sync()?;
+    if let Some(hash) = hash {
+        let what = file.target.display().to_string();
+        if let Err(err) = hash.finish(length, &what) {
+            // A complete file with the wrong digest is kept to be looked
+            // at, but is nothing to resume.
+            let _ = std::fs::remove_file(&state_path);
+            return Err(err);
+        }
+    }
+    std::fs::rename(&file.temp, &file.target)
+        .map_err(|e| WriteError::Failed(Error::io(e, file.target.display())))?;
+    let _ = std::fs::remove_file(&state_path);
+    Ok(())
+}
+
+/// A SHA-256 computed on its own thread over the data file's bytes from the
+/// start, as far as they are known to be there.
+struct FollowingHash {
+    upto: mpsc::Sender<u64>,
+    told: std::cell::Cell<u64>,
+    thread: JoinHandle<Result<[u8; 32], Error>>,
+    expected: [u8; 32],
+}
+
+/// The hash is told of new bytes in steps at least this large (and at the
+/// end), so that it reads back in large blocks.
+const HASH_STEP: u64 = 1024 * 1024;
+
+impl FollowingHash {
+    fn start(file: &PieceFile, expected: [u8; 32]) -> FollowingHash {
+        let (upto, targets) = mpsc::channel::<u64>();
+        let store = Arc::clone(&file.store);
+        let temp = file.temp.clone();
+        let thread = std::thread::spawn(move || {
+            let mut digest = Sha256::new();
+            let mut buffer = vec![0; HASH_STEP as usize];
+            let mut hashed = 0;
+            for target in targets {
+                while hashed < target {
+                    let n = (target - hashed).min(HASH_STEP) as usize;
+                    read_exact_at(store.file.file(), hashed, &mut buffer[..n])
+                        .map_err(|e| Error::io(e, temp.display()))?;
+                    digest.update(&buffer[..n]);
+                    hashed += n as u64;
+                }
+            }
+            Ok(digest.finish())
+        });
+        FollowingHash {
+            upto,
+            told: std::cell::Cell::new(0),
+            thread,
+            expected,
+        }
+    }
+
+    /// The first `contiguous` bytes are on disk.
+    fn follow(&self, contiguous: u64) {
+        if contiguous >= self.told.get() + HASH_STEP {
+            self.told.set(contiguous);
+            let _ = self.upto.send(contiguous);
+        }
+    }
+
+    /// Hashes the rest of the `length` bytes and compares.
+    fn finish(self, length: u64, what: &str) -> Result<(), WriteError> {
+        let _ = self.upto.send(length);
+        drop(self.upto);
+        let got = match self.thread.join() {
+            Ok(result) => result.map_err(WriteError::Failed)?,
+            Err(_) => {
+                return Err(WriteError::Failed(Error::new(
+                    ErrorKind::Io,
+                    "the checksum thread failed",
+                )))
+            }
+        };
+        if got == self.expected {
+            return Ok(());
+        }
+        Err(WriteError::Failed(
+            Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "checksum mismatch: SHA-256 is {}, expected {}",
+                    sha256::to_hex(&got),
+                    sha256::to_hex(&self.expected)
+                ),
+            )
+            .with_subject(what),
+        ))
+    }
+}

@@ -1,0 +1,178 @@
+//! Downloads to a file written piece by piece at their offsets, through the
+//! `partfetch` command: pieces land out of order, an interruption leaves a
+//! set of pieces (not a prefix) that the next run continues from, and the
+//! checksum, rate limit and local errors hold as for a stream.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use partfetch::engine::segments::PIECE;
+use partfetch::sha256;
+use support::cli::{self, Outcome};
+use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};
+
+/// `partfetch -q -n 4 [extra] URL DIR/out.bin`
+fn fetch(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args: Vec<&str> = vec!["-q", "-n", "4", "--retries", "1"];
+    args.extend_from_slice(extra);
+    let out = out.to_str().expect("utf-8 path").to_owned();
+    args.push(url);
+    args.push(&out);
+    cli::run(&args)
+}
+
+/// The file a server offers, and its ETag; tests change both.
+type Offered = Arc<Mutex<(Vec<u8>, String)>>;
+
+/// Serves the offered file with its ETag, honouring Range and If-Range.
+/// Piece 0 is sent slowly, so the download is split over the connections
+/// rather than taken as one fast stream. While `broken` is set, piece 3
+/// answers 404 after a second: by then every other piece is on disk.
+fn server(offered: Offered, broken: Arc<AtomicBool>) -> Server {
+    Server::start(move |req: &Request| {
+        let (bytes, etag) = offered.lock().unwrap().clone();
+        let current = req.header("if-range").is_none_or(|v| v == etag);
+        let ranges = if current {
+            Ranges::Honour
+        } else {
+            Ranges::Ignore
+        };
+        let start = req.range_start();
+        if broken.load(Ordering::SeqCst) && start == Some(3 * PIECE) {
+            return Reply::status(404).delay(Duration::from_secs(1));
+        }
+        if start == Some(0) && current {
+            return slow_first_piece(&bytes).header("ETag", &etag);
+        }
+        Reply::file(req, &bytes, ranges).header("ETag", &etag)
+    })
+}
+
+/// Piece 0 of `body` as a 206, 64 KiB per millisecond at most.
+fn slow_first_piece(body: &[u8]) -> Reply {
+    let piece = &body[..PIECE as usize];
+    let mut steps = Vec::new();
+    for chunk in piece.chunks(64 * 1024) {
+        steps.push(Step::Write(chunk.to_vec()));
+        steps.push(Step::Sleep(Duration::from_millis(1)));
+    }
+    Reply::new(206)
+        .header(
+            "Content-Range",
+            &format!("bytes 0-{}/{}", PIECE - 1, body.len()),
+        )
+        .header("Content-Length", &PIECE.to_string())
+        .body(Body::Steps(steps))
+}
+
+fn offered(bytes: Vec<u8>, etag: &str) -> Offered {
+    Arc::new(Mutex::new((bytes, etag.to_owned())))
+}
+
+fn checksum_of(body: &[u8]) -> String {
+    format!("sha256={}", sha256::to_hex(&sha256::digest(body)))
+}
+
+/// The `have` line of a control file.
+fn have_line(state: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(state).expect("a control file");
+    text.lines()
+        .find_map(|line| line.strip_prefix("have "))
+        .unwrap_or_else(|| panic!("no have line in {text}"))
+        .to_owned()
+}
+
+#[test]
+fn an_interrupted_download_keeps_the_pieces_past_a_gap_and_fetches_only_the_gap() {
+    let body = test_data(16 * PIECE as usize, 50);
+    let broken = Arc::new(AtomicBool::new(true));
+    let server = server(offered(body.clone(), "\"v1\""), Arc::clone(&broken));
+    let dir = TempDir::new("pieces-gap");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    let right = checksum_of(&body);
+
+    let first = fetch(&url, &out, &["--checksum", &right]);
+    first.assert_code(3);
+    assert!(
+        !out.exists(),
+        "no file under the final name after a failure"
+    );
+    // Every piece but the one that failed, written past the gap it left.
+    let state = dir.join("out.bin.partfetch.state");
+    assert_eq!(have_line(&state), "0-2,4-15");
+
+    broken.store(false, Ordering::SeqCst);
+    let before = server.requests().len();
+    fetch(&url, &out, &["--checksum", &right]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert_eq!(dir.entries(), ["out.bin"], "partial files are removed");
+    // The second run asked for the missing piece alone, with If-Range.
+    let second: Vec<Request> = server.requests().split_off(before);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].range_start(), Some(3 * PIECE));
+    assert_eq!(second[0].header("if-range"), Some("\"v1\""));
+}
+
+#[test]
+fn a_source_that_changed_since_the_pieces_were_written_gives_the_new_file_whole() {
+    let old = test_data(8 * PIECE as usize, 51);
+    let new = test_data(8 * PIECE as usize, 52);
+    let broken = Arc::new(AtomicBool::new(true));
+    let offered = offered(old, "\"v1\"");
+    let server = server(Arc::clone(&offered), Arc::clone(&broken));
+    let dir = TempDir::new("pieces-changed");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+
+    broken.store(false, Ordering::SeqCst);
+    *offered.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
+    let second = fetch(&url, &out, &["--checksum", &checksum_of(&new)]);
+    second.assert_code(0);
+    assert!(second.stderr.contains("over"), "{}", second.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), new, "never a mix of versions");
+}
+
+#[test]
+fn a_wrong_checksum_of_a_file_written_in_pieces_fails_and_keeps_it() {
+    let body = test_data(6 * PIECE as usize, 53);
+    let server = server(offered(body.clone(), "\"v1\""), Arc::default());
+    let dir = TempDir::new("pieces-checksum");
+    let out = dir.join("out.bin");
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    fetch(&server.url("/f"), &out, &["--checksum", &wrong])
+        .assert_code(6)
+        .assert_error_mentions(&["checksum mismatch", "out.bin"]);
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read(dir.join("out.bin.partfetch")).unwrap(),
+        body,
+        "the complete file is kept for inspection"
+    );
+    assert!(
+        !dir.join("out.bin.partfetch.state").exists(),
+        "nothing to resume"
+    );
+}
+
+#[test]
+fn limit_rate_caps_every_connection_together() {
+    let body = test_data(5 * PIECE as usize, 54);
+    let server = server(offered(body.clone(), "\"v1\""), Arc::default());
+    let dir = TempDir::new("pieces-limit");
+    let out = dir.join("out.bin");
+    let outcome = fetch(&server.url("/f"), &out, &["--limit-rate", "4M"]);
+    outcome.assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // 5 MiB at 4 MiB/s over four connections cannot take less than 1.25 s
+    // (less one chunk): a lower bound, not a timing.
+    assert!(
+        outcome.elapsed >= Duration::from_millis(1100),
+        "{:?}",
+        outcome.elapsed
+    );
+}
