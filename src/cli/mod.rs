@@ -6,6 +6,7 @@
 //! itself is the library's.
 
 pub mod args;
+pub mod checksum;
 #[cfg(feature = "serve")]
 pub mod demo;
 pub mod output;
@@ -24,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use partfetch::manifest::expand::RESUME_MISMATCH;
 use partfetch::sequence::SequenceFiles;
-use partfetch::sha256::{self, Sha256};
 use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, ResumedPieces, Stream, Url};
 
 use args::{Command, Download, Output};
+use checksum::HashThread;
 use output::{Sink, WriteError};
 use progress::{Mode, Progress};
 use rate_limit::RateLimit;
@@ -212,7 +213,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 /// What a download does besides copying: a digest to check at the end, a
 /// rate limit, and the control file that makes it resumable.
 struct Extras {
-    digest: Option<(Sha256, [u8; 32])>,
+    digest: Option<HashThread>,
     limit: Option<RateLimit>,
     checkpoint: Option<Checkpoint>,
 }
@@ -226,7 +227,7 @@ struct Checkpoint {
 impl Extras {
     fn new(d: &Download) -> Extras {
         Extras {
-            digest: d.checksum.map(|expected| (Sha256::new(), expected)),
+            digest: d.checksum.map(HashThread::start),
             limit: d.limit_rate.map(RateLimit::new),
             checkpoint: None,
         }
@@ -234,7 +235,7 @@ impl Extras {
 
     /// Accounts for `chunk`, now written to `sink`.
     fn after_write(&mut self, chunk: &[u8]) -> Result<(), WriteError> {
-        if let Some((digest, _)) = &mut self.digest {
+        if let Some(digest) = &mut self.digest {
             digest.update(chunk);
         }
         if let Some(checkpoint) = &mut self.checkpoint {
@@ -260,30 +261,11 @@ impl Extras {
 
     /// At the end of the stream: the digest, if one was asked for, matches.
     fn verify(&mut self, what: &str) -> Result<(), WriteError> {
-        let Some((digest, expected)) = self.digest.take() else {
-            return Ok(());
-        };
-        check_digest(digest.finish(), expected, what)
+        match self.digest.take() {
+            Some(digest) => digest.finish(what),
+            None => Ok(()),
+        }
     }
-}
-
-/// A mismatch between the digest `got` and the one `expected` of `what`
-/// is an integrity error.
-fn check_digest(got: [u8; 32], expected: [u8; 32], what: &str) -> Result<(), WriteError> {
-    if got == expected {
-        return Ok(());
-    }
-    Err(WriteError::Failed(
-        Error::new(
-            ErrorKind::Integrity,
-            format!(
-                "checksum mismatch: SHA-256 is {}, expected {}",
-                sha256::to_hex(&got),
-                sha256::to_hex(&expected)
-            ),
-        )
-        .with_subject(what),
-    ))
 }
 
 impl Checkpoint {
@@ -369,7 +351,7 @@ fn save_file(
     let mut sink = Sink::resume(path, offset).map_err(failed)?;
     let mut extras = Extras::new(d);
     if offset > 0 {
-        if let Some((digest, _)) = &mut extras.digest {
+        if let Some(digest) = &mut extras.digest {
             hash_prefix(&temp, offset, digest).map_err(failed)?;
         }
     }
@@ -516,7 +498,7 @@ fn start_over(
 
 /// Feeds the first `len` bytes of `path` to `digest` (a resumed download's
 /// checksum covers the bytes of the earlier run too).
-fn hash_prefix(path: &Path, len: u64, digest: &mut Sha256) -> Result<(), Error> {
+fn hash_prefix(path: &Path, len: u64, digest: &mut HashThread) -> Result<(), Error> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| Error::io(e, path.display()))?;
     let mut reader = file.take(len);

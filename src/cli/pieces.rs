@@ -2,23 +2,22 @@
 //! offset in `FILE.partfetch` the moment it arrives.
 //!
 //! Owns the data file opened for positional writes (locked against a second
-//! partfetch), the control file that lists the pieces on disk, and the
-//! checksum, computed on a thread of its own that reads back the bytes from
-//! the start without a gap as they land: a file written out of order is
-//! still hashed while it downloads, not in a pass after it.
+//! partfetch) and the control file that lists the pieces on disk. A
+//! checksum reads the bytes back from the start as far as they have no gap
+//! ([`FollowingHash`]), so a file written out of order is still hashed
+//! while it downloads, not in a pass after it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Instant;
 
 use partfetch::engine::segments::SegmentedDownload;
-use partfetch::engine::store::{read_exact_at, FileStore, PieceStore};
-use partfetch::sha256::{self, Sha256};
-use partfetch::{Error, ErrorKind};
+use partfetch::engine::store::{FileStore, PieceStore};
+use partfetch::Error;
 
 use super::args::Download;
+use super::checksum::FollowingHash;
 use super::output::{self, WriteError};
 use super::progress::Progress;
 use super::rate_limit::RateLimit;
@@ -117,9 +116,16 @@ pub fn save(
     };
     checkpoint(&mut state, &download)?;
     let mut last_checkpoint = Instant::now();
-    let hash = d
-        .checksum
-        .map(|expected| FollowingHash::start(&file, expected));
+    let mut hash = match d.checksum {
+        Some(expected) => {
+            let handle = file
+                .file()
+                .try_clone()
+                .map_err(|e| WriteError::Failed(Error::io(e, file.temp.display())))?;
+            Some(FollowingHash::start(handle, file.temp.clone(), expected))
+        }
+        None => None,
+    };
     progress.set_total(Some(length));
     progress.skip(download.stored_bytes());
     let fetched = loop {
@@ -130,7 +136,7 @@ pub fn save(
         }
         progress.set_activity(download.activity().map(|(c, n)| (c, Some(n))));
         progress.reach(download.stored_bytes());
-        if let Some(hash) = &hash {
+        if let Some(hash) = &mut hash {
             hash.follow(download.contiguous());
         }
         if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
@@ -163,83 +169,4 @@ pub fn save(
         .map_err(|e| WriteError::Failed(Error::io(e, file.target.display())))?;
     let _ = std::fs::remove_file(&state_path);
     Ok(())
-}
-
-/// A SHA-256 computed on its own thread over the data file's bytes from the
-/// start, as far as they are known to be there.
-struct FollowingHash {
-    upto: mpsc::Sender<u64>,
-    told: std::cell::Cell<u64>,
-    thread: JoinHandle<Result<[u8; 32], Error>>,
-    expected: [u8; 32],
-}
-
-/// The hash is told of new bytes in steps at least this large (and at the
-/// end), so that it reads back in large blocks.
-const HASH_STEP: u64 = 1024 * 1024;
-
-impl FollowingHash {
-    fn start(file: &PieceFile, expected: [u8; 32]) -> FollowingHash {
-        let (upto, targets) = mpsc::channel::<u64>();
-        let store = Arc::clone(&file.store);
-        let temp = file.temp.clone();
-        let thread = std::thread::spawn(move || {
-            let mut digest = Sha256::new();
-            let mut buffer = vec![0; HASH_STEP as usize];
-            let mut hashed = 0;
-            for target in targets {
-                while hashed < target {
-                    let n = (target - hashed).min(HASH_STEP) as usize;
-                    read_exact_at(store.file.file(), hashed, &mut buffer[..n])
-                        .map_err(|e| Error::io(e, temp.display()))?;
-                    digest.update(&buffer[..n]);
-                    hashed += n as u64;
-                }
-            }
-            Ok(digest.finish())
-        });
-        FollowingHash {
-            upto,
-            told: std::cell::Cell::new(0),
-            thread,
-            expected,
-        }
-    }
-
-    /// The first `contiguous` bytes are on disk.
-    fn follow(&self, contiguous: u64) {
-        if contiguous >= self.told.get() + HASH_STEP {
-            self.told.set(contiguous);
-            let _ = self.upto.send(contiguous);
-        }
-    }
-
-    /// Hashes the rest of the `length` bytes and compares.
-    fn finish(self, length: u64, what: &str) -> Result<(), WriteError> {
-        let _ = self.upto.send(length);
-        drop(self.upto);
-        let got = match self.thread.join() {
-            Ok(result) => result.map_err(WriteError::Failed)?,
-            Err(_) => {
-                return Err(WriteError::Failed(Error::new(
-                    ErrorKind::Io,
-                    "the checksum thread failed",
-                )))
-            }
-        };
-        if got == self.expected {
-            return Ok(());
-        }
-        Err(WriteError::Failed(
-            Error::new(
-                ErrorKind::Integrity,
-                format!(
-                    "checksum mismatch: SHA-256 is {}, expected {}",
-                    sha256::to_hex(&got),
-                    sha256::to_hex(&self.expected)
-                ),
-            )
-            .with_subject(what),
-        ))
-    }
 }

@@ -196,6 +196,10 @@ struct State {
     pieces_fetched: u32,
     /// Pieces whose fetch failed on a source, to be fetched again first.
     retry: BTreeSet<u64>,
+    /// When the workers started, and the bytes of the pieces they fetched
+    /// since: the download's rate.
+    workers_since: Option<Instant>,
+    fetched_bytes: u64,
     sources: Sources,
     /// The first failure that no retry could mend: the download ends.
     failed: Option<Error>,
@@ -208,6 +212,24 @@ impl State {
     /// not).
     fn needs(&self, index: u64) -> bool {
         index >= self.next_out && !self.done.contains_key(&index) && !self.have.contains(index)
+    }
+
+    /// With a store, how long the download should take for the pieces no
+    /// one has claimed yet, at the rate the workers have reached; `None`
+    /// without a store (pieces handed on in order must come in order) or
+    /// before the rate is known.
+    fn time_left(&self, shared: &Shared) -> Option<Duration> {
+        shared.store.get()?;
+        let since = self.workers_since?;
+        let elapsed = since.elapsed();
+        if elapsed < Duration::from_millis(200) || self.fetched_bytes < 4 * PIECE {
+            return None;
+        }
+        let unclaimed =
+            shared.resource.pieces().saturating_sub(self.next_claim) + self.retry.len() as u64;
+        let micros =
+            u128::from(unclaimed * PIECE) * elapsed.as_micros() / u128::from(self.fetched_bytes);
+        Some(Duration::from_micros(micros as u64))
     }
 
     /// Piece `index` is in the store.
@@ -353,6 +375,8 @@ impl SegmentedStream {
                 piece_time: Duration::ZERO,
                 pieces_fetched: 0,
                 retry: BTreeSet::new(),
+                workers_since: None,
+                fetched_bytes: 0,
                 sources,
                 failed: None,
                 cancelled: false,
@@ -466,6 +490,7 @@ impl SegmentedStream {
         {
             let mut state = self.shared.lock();
             state.next_claim = index;
+            state.workers_since = Some(Instant::now());
             if self.shared.store.get().is_none() {
                 state.next_out = index;
             }
@@ -871,17 +896,36 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
                 .checked_div(state.pieces_fetched.max(1))
                 .unwrap_or_default();
             let stall_after = (usual * 3).max(STALL_FLOOR);
-            state
+            let copy_takes = state.sources.best_piece_time();
+            // The oldest piece that has stalled; else one whose source is
+            // so slow that a copy from the fastest would arrive well before
+            // it (the end of a download, where a slow mirror's last piece
+            // would otherwise be waited for).
+            let stalled = state
                 .claimed
                 .iter()
                 .next()
-                .filter(|(_, o)| o.copies == 1 && o.since.elapsed() > stall_after)
+                .filter(|(_, o)| o.copies == 1 && o.since.elapsed() > stall_after);
+            let overtaken = || {
+                state.claimed.iter().find(|(_, o)| {
+                    let expected = state.sources.piece_time(o.source);
+                    o.copies == 1
+                        && matches!((expected, copy_takes), (Some(expected), Some(copy))
+                            if expected.saturating_sub(o.since.elapsed()) > copy * 2)
+                })
+            };
+            stalled
+                .or_else(overtaken)
                 .map(|(&index, o)| (index, o.source))
         } else {
             None
         };
         if let Some(index) = fresh {
-            if let Some(source) = state.sources.pick(worker, None) {
+            let picked = match state.time_left(shared) {
+                Some(time_left) => state.sources.pick_within(worker, time_left),
+                None => state.sources.pick(worker, None),
+            };
+            if let Some(source) = picked {
                 state.retry.remove(&index);
                 if index == state.next_claim {
                     state.next_claim += 1;
@@ -954,6 +998,7 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
                 state.sources.succeeded(source, end - start + 1, took);
                 state.piece_time += took;
                 state.pieces_fetched += 1;
+                state.fetched_bytes += end - start + 1;
                 if !verified {
                     state.sources.verify(source, seen_validator);
                 }

@@ -8,7 +8,10 @@
 //! `--retries` failures in a row (default [`DEFAULT_RETRIES`]); one that fails for
 //! good (404, 410, TLS, different length or `ETag`) is dropped at once. A
 //! source far slower than the best gets no new pieces while others can
-//! take them. The download goes on as long as one source is left.
+//! take them — when the pieces are handed on in order; when they are
+//! written where they belong, a slow source keeps getting pieces as long as
+//! it can finish one before the others finish the rest. The download goes
+//! on as long as one source is left.
 
 use std::time::{Duration, Instant};
 
@@ -99,13 +102,38 @@ impl Sources {
     /// is usable now; [`Sources::all_dropped`] tells whether one may become
     /// usable.
     pub fn pick(&mut self, worker: usize, exclude: Option<usize>) -> Option<usize> {
-        let now = Instant::now();
         let best = self.best_rate();
+        self.choose(worker, exclude, |s| {
+            best > 0 && s.rate() > 0 && s.rate() * SLOW_FACTOR < best
+        })
+    }
+
+    /// Like [`Sources::pick`] for a download whose pieces need not arrive
+    /// in order, where a slow source holds nothing up as long as its piece
+    /// is done before the rest: a source is passed over only when one piece
+    /// from it would take longer than `time_left`, the time the download is
+    /// expected to need for what no one has claimed yet.
+    /// The fastest source is never passed over: near the end it takes the
+    /// last pieces.
+    pub fn pick_within(&mut self, worker: usize, time_left: Duration) -> Option<usize> {
+        let allowed = self.best_piece_time().map(|best| best.max(time_left));
+        self.choose(worker, None, |s| {
+            matches!((piece_time_at(s.rate()), allowed), (Some(takes), Some(allowed)) if takes > allowed)
+        })
+    }
+
+    fn choose(
+        &mut self,
+        worker: usize,
+        exclude: Option<usize>,
+        too_slow: impl Fn(&Source) -> bool,
+    ) -> Option<usize> {
+        let now = Instant::now();
         let usable = |i: usize, s: &Source| {
             Some(i) != exclude
                 && s.dropped.is_none()
                 && s.not_before.is_none_or(|t| t <= now)
-                && !(best > 0 && s.rate() > 0 && s.rate() * SLOW_FACTOR < best)
+                && !too_slow(s)
         };
         let own = worker % self.list.len();
         let chosen = if usable(own, &self.list[own]) {
@@ -198,6 +226,17 @@ impl Sources {
         Error::new(kind, what).with_causes(causes)
     }
 
+    /// How long a piece takes from source `index`, at the rate it has
+    /// shown per connection; `None` until it has shown one.
+    pub fn piece_time(&self, index: usize) -> Option<Duration> {
+        piece_time_at(self.list[index].rate())
+    }
+
+    /// How long a piece takes from the fastest source still in use.
+    pub fn best_piece_time(&self) -> Option<Duration> {
+        piece_time_at(self.best_rate())
+    }
+
     fn best_rate(&self) -> u64 {
         self.list
             .iter()
@@ -206,6 +245,13 @@ impl Sources {
             .max()
             .unwrap_or(0)
     }
+}
+
+/// How long a piece takes at `rate` bytes per second (`None` for 0, not
+/// yet measured).
+fn piece_time_at(rate: u64) -> Option<Duration> {
+    let micros = u128::from(super::segments::PIECE) * 1_000_000 / u128::from(rate.max(1));
+    (rate > 0).then(|| Duration::from_micros(micros as u64))
 }
 
 impl Source {
@@ -300,6 +346,28 @@ mod tests {
         s.pick(1, None);
         s.succeeded(1, 2 * piece, Duration::from_millis(500));
         assert_eq!(s.pick(1, None), Some(0), "the slow source is passed over");
+    }
+
+    #[test]
+    fn out_of_order_a_slow_source_gets_pieces_while_it_can_finish_them_in_time() {
+        let mut s = sources(2);
+        let piece = super::super::segments::PIECE;
+        s.pick(0, None);
+        s.succeeded(0, 4 * piece, Duration::from_millis(40));
+        s.pick(1, None);
+        // A piece from source 1 takes a quarter of a second.
+        s.succeeded(1, 2 * piece, Duration::from_millis(500));
+        assert_eq!(s.pick_within(1, Duration::from_secs(2)), Some(1));
+        assert_eq!(
+            s.pick_within(1, Duration::from_millis(200)),
+            Some(0),
+            "near the end, its piece would come last"
+        );
+        assert_eq!(
+            s.pick_within(0, Duration::ZERO),
+            Some(0),
+            "the fastest takes the last pieces"
+        );
     }
 
     #[test]
