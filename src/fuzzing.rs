@@ -6,6 +6,7 @@
 //! a parser that panics, disagrees with itself over different splits of its
 //! input, or breaks a stated invariant.
 
+use crate::engine::piece_set::PieceSet;
 use crate::http::body::HttpBody;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::conn::Connection;
@@ -241,6 +242,42 @@ pub fn url(data: &[u8]) {
     }
 }
 
+/// The piece set a control file records: a set that parses prints back to
+/// itself; pieces inserted in any order give sorted, disjoint, non-adjacent
+/// runs that hold exactly the pieces inserted.
+pub fn piece_set(data: &[u8]) {
+    let (seed, payload) = control(data);
+    let pieces = 1 + u64::from(seed) * 97;
+    if let Some(set) = std::str::from_utf8(payload)
+        .ok()
+        .and_then(|text| PieceSet::parse(text, pieces))
+    {
+        let again = PieceSet::parse(&set.to_string(), pieces).expect("a printed set parses");
+        assert_eq!(again, set);
+        assert!(set.count() <= pieces);
+    }
+    let mut set = PieceSet::new();
+    let mut inserted = [false; 256];
+    for &byte in payload {
+        set.insert(u64::from(byte));
+        inserted[usize::from(byte)] = true;
+    }
+    for pair in set.runs().windows(2) {
+        assert!(pair[0].end < pair[1].start, "runs apart: {:?}", set.runs());
+    }
+    for (index, &present) in inserted.iter().enumerate() {
+        let index = index as u64;
+        assert_eq!(set.contains(index), present, "piece {index}");
+        let missing = set.first_missing_from(index);
+        assert!(missing >= index && !set.contains(missing));
+        assert!((index..missing).all(|i| set.contains(i)));
+    }
+    assert_eq!(
+        set.count(),
+        inserted.iter().filter(|&&present| present).count() as u64
+    );
+}
+
 /// A whole response, head and body, through the client's read path over an
 /// in-memory connection: the outcome is bytes or an error, never a panic;
 /// `last_chunk` lends again what `next_chunk` returned.
@@ -423,6 +460,7 @@ mod tests {
             ("chunked", chunked),
             ("url", url),
             ("response", response),
+            ("piece_set", piece_set),
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));
