@@ -254,7 +254,11 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
 fn manifest_server(broken: Arc<std::sync::atomic::AtomicBool>, seed: u64) -> Server {
     let parts: Vec<Vec<u8>> = (0..6).map(|i| test_data(100_000, seed + i)).collect();
     Server::start(move |req: &Request| match req.path() {
-        "/m.parts" => Reply::ok(b"p0\n--\np1\n--\np2\n--\np3\n--\np4\n--\np5\n".to_vec()),
+        "/m.parts" => Reply::file(
+            req,
+            b"p0\n--\np1\n--\np2\n--\np3\n--\np4\n--\np5\n",
+            Ranges::Honour,
+        ),
         "/p3" if broken.load(Ordering::SeqCst) => Reply::status(404),
         path => match path
             .strip_prefix("/p")
@@ -315,4 +319,31 @@ fn a_manifest_that_changed_between_runs_is_downloaded_afresh() {
     second.assert_code(0);
     assert!(second.stderr.contains("starting"), "{}", second.stderr);
     assert_eq!(std::fs::read(&out).unwrap(), manifest_bytes(20));
+}
+
+#[test]
+fn a_manifest_cut_before_its_first_part_ended_starts_over_and_never_appends_its_text() {
+    // A run killed after a checkpoint but before any part was complete
+    // leaves bytes but no part to skip. Whether its control file says it
+    // was a manifest or not (an older one may not), the next run must not
+    // ask the manifest's URL for a byte range: that would append the
+    // manifest's own text to the output.
+    let server = manifest_server(Arc::default(), 30);
+    let url = server.url("/m.parts");
+    for manifest_line in ["manifest\n", ""] {
+        let dir = TempDir::new("manifest-no-part");
+        let out = dir.join("out.bin");
+        std::fs::write(dir.join("out.bin.partfetch"), vec![7u8; 20]).unwrap();
+        std::fs::write(
+            dir.join("out.bin.partfetch.state"),
+            format!("partfetch-state 1\nurl {url}\ndone 20\n{manifest_line}"),
+        )
+        .unwrap();
+        fetch(&url, &out, &[]).assert_code(0);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            manifest_bytes(30),
+            "control file with {manifest_line:?}"
+        );
+    }
 }

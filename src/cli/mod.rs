@@ -306,7 +306,7 @@ fn save_file(
         );
     }
     let (stream, offset) = match &earlier {
-        Some(state) if !state.parts.is_empty() => {
+        Some(state) if state.manifest => {
             match client.resume_manifest(&d.url, state.parts.clone()) {
                 Ok(stream) => (stream, state.resume_at()),
                 Err(e) if e.message() == RESUME_MISMATCH => {
@@ -361,6 +361,7 @@ fn save_file(
             length: stream.length().map(|n| n + offset),
             validator: stream.validator().map(str::to_owned),
             done: offset,
+            manifest: matches!(stream, Stream::Manifest(_)),
             parts: earlier.map(|e| e.parts).unwrap_or_default(),
             have: None,
         };

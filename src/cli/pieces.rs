@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use partfetch::engine::segments::SegmentedDownload;
+use partfetch::engine::segments::{SegmentedDownload, PIECE};
 use partfetch::engine::store::{FileStore, PieceStore};
 use partfetch::Error;
 
@@ -103,14 +103,17 @@ pub fn save(
         url: d.url.clone(),
         length: Some(length),
         validator: download.validator().map(str::to_owned),
-        done: download.contiguous(),
+        done: 0,
+        manifest: false,
         parts: Vec::new(),
         have: Some(download.have()),
     };
     let checkpoint = |state: &mut State, download: &SegmentedDownload| {
-        // What is recorded was written before the sync that follows.
-        state.have = Some(download.have());
-        state.done = download.contiguous();
+        // What is recorded was written before the sync that follows. Only
+        // whole pieces count: a later run continues piece by piece.
+        let have = download.have();
+        state.done = (have.first_missing_from(0) * PIECE).min(length);
+        state.have = Some(have);
         file.sync()?;
         state.save(&state_path).map_err(WriteError::Failed)
     };

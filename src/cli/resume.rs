@@ -18,7 +18,9 @@
 //! done 1073741824
 //! ```
 //!
-//! A manifest's download also lists the parts it completed, in order, as
+//! A manifest's download says so (a `manifest` line: the bytes before its
+//! first completed part cannot be continued) and lists the parts it
+//! completed, in order, as
 //! `part SIZE LINE MANIFEST-URL`: a later run skips them without fetching
 //! them and continues after the last one.
 //!
@@ -57,6 +59,8 @@ pub struct State {
     pub validator: Option<String>,
     /// Bytes of the data file known to be on disk.
     pub done: u64,
+    /// The URL is a manifest: only its completed parts can be skipped.
+    pub manifest: bool,
     /// For a manifest, the parts completed, in order (their sizes add up to
     /// at most `done`).
     pub parts: Vec<PartRecord>,
@@ -82,6 +86,7 @@ impl State {
         }
         let (mut url, mut length, mut validator, mut done) = (None, None, None, None);
         let (mut piece, mut have) = (None, None);
+        let mut manifest = false;
         let mut parts = Vec::new();
         for line in lines {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
@@ -92,6 +97,7 @@ impl State {
                 "done" => done = value.parse().ok(),
                 "part" => parts.push(parse_part(value)?),
                 "piece" => piece = Some(value.parse::<u64>().ok()?),
+                "manifest" => manifest = true,
                 "have" => have = Some(value.to_owned()),
                 _ => {}
             }
@@ -107,12 +113,25 @@ impl State {
             length,
             validator,
             done: done?,
+            manifest,
             parts,
             have,
         })
     }
 
-    /// Whether an earlier run left anything worth continuing from.
+    /// Where a resumed download continues: after the completed parts for a
+    /// manifest, else after `done`.
+    pub fn resume_at(&self) -> u64 {
+        if self.manifest {
+            self.parts.iter().map(|p| p.size).sum()
+        } else {
+            self.done
+        }
+    }
+
+    /// Whether an earlier run left anything worth continuing from. (A
+    /// manifest's bytes before its first completed part are not: the
+    /// manifest's own URL cannot be continued at an offset.)
     pub fn has_progress(&self) -> bool {
         self.resume_at() > 0 || self.have.as_ref().is_some_and(|have| !have.is_empty())
     }
@@ -127,17 +146,7 @@ impl State {
             .map_or(0, |run| {
                 (run.end * PIECE).min(self.length.unwrap_or(u64::MAX))
             });
-        self.done.max(pieces_end)
-    }
-
-    /// Where a resumed download continues: after the completed parts for a
-    /// manifest, else after `done`.
-    pub fn resume_at(&self) -> u64 {
-        if self.parts.is_empty() {
-            self.done
-        } else {
-            self.parts.iter().map(|p| p.size).sum()
-        }
+        self.resume_at().max(pieces_end)
     }
 
     /// Replaces the control file at `path` atomically.
@@ -150,6 +159,9 @@ impl State {
             text.push_str(&format!("validator {validator}\n"));
         }
         text.push_str(&format!("done {}\n", self.done));
+        if self.manifest {
+            text.push_str("manifest\n");
+        }
         if let Some(have) = &self.have {
             text.push_str(&format!("piece {PIECE}\nhave {have}\n"));
         }
@@ -199,6 +211,7 @@ mod tests {
             length: Some(10),
             validator: Some("\"x y\"".into()),
             done: 7,
+            manifest: true,
             parts: vec![PartRecord {
                 manifest: Url::parse("http://h/m.parts").unwrap(),
                 line: 3,
@@ -215,6 +228,7 @@ mod tests {
             length: Some(6 * PIECE - 1),
             validator: None,
             done: 3 * PIECE,
+            manifest: false,
             parts: Vec::new(),
             have: Some(have),
         };
@@ -230,6 +244,7 @@ mod tests {
             length: None,
             validator: None,
             done: 0,
+            manifest: false,
             parts: Vec::new(),
             have: None,
         };

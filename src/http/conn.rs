@@ -334,9 +334,11 @@ pub(crate) fn socket_has_bytes(tcp: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     let ready =
         !matches!(tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
-    // A socket left non-blocking would fail the next read: treat it as ready
-    // so that read reports the problem.
-    ready || tcp.set_nonblocking(false).is_err()
+    // Blocking again whatever the answer: a socket left non-blocking fails
+    // the first read that finds it empty. If that cannot be done, say ready
+    // so that the read reports the problem.
+    let restored = tcp.set_nonblocking(false).is_ok();
+    ready || !restored
 }
 
 fn connect_tcp(url: &Url, settings: &ConnectSettings) -> Result<TcpStream> {
@@ -418,5 +420,36 @@ pub fn describe_duration(d: Duration) -> String {
         format!("{} s", tenths / 10)
     } else {
         format!("{}.{} s", tenths / 10, tenths % 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    #[test]
+    fn asking_whether_bytes_are_ready_leaves_the_socket_blocking() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        assert!(!socket_has_bytes(&client), "nothing sent yet");
+        server.write_all(b"a").unwrap();
+        while !socket_has_bytes(&client) {
+            std::thread::yield_now();
+        }
+        let mut byte = [0u8; 1];
+        client.read_exact(&mut byte).unwrap();
+        // The socket is empty now; the next byte comes later. A blocking
+        // read waits for it, a non-blocking one would fail at once.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            server.write_all(b"b").unwrap();
+            server
+        });
+        client.read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"b");
+        drop(writer.join());
     }
 }
