@@ -250,6 +250,89 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
     );
 }
 
+/// A read-only tmpfs mounted on a fresh directory, unmounted on drop; `None`
+/// when this machine does not let the tests mount.
+struct ReadOnlyDisk {
+    dir: TempDir,
+}
+
+impl ReadOnlyDisk {
+    fn mount() -> Option<ReadOnlyDisk> {
+        let dir = TempDir::new("read-only-disk");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(ReadOnlyDisk { dir })
+    }
+}
+
+impl Drop for ReadOnlyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_read_only_file_system_is_a_local_error_naming_the_path() {
+    let Some(disk) = ReadOnlyDisk::mount() else {
+        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+        return;
+    };
+    let server = server(shared(test_data(100_000, 11), "\"v1\""), 0);
+    let out = disk.dir.join("out.bin");
+    fetch(&server.url("/f"), &out, &[])
+        .assert_code(7)
+        .assert_error_mentions(&["out.bin.partfetch", "Read-only file system"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_directory_the_user_cannot_write_is_a_local_error_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = server(shared(test_data(100_000, 12), "\"v1\""), 0);
+    let dir = TempDir::new("no-permission");
+    let locked = dir.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // The parent must let another user reach the directory.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = locked.join("out.bin");
+    let out = out.to_str().unwrap();
+    let url = server.url("/f");
+    // Root writes anywhere: run as nobody then (`setpriv`, util-linux), a
+    // copy of the binary that nobody can reach (the build directory may be
+    // under a private home).
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut command = if is_root {
+        let binary = dir.join("partfetch");
+        std::fs::copy(cli::BIN, &binary).unwrap();
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        c.arg(&binary);
+        for var in cli::PROXY_VARIABLES {
+            c.env_remove(var);
+        }
+        c
+    } else {
+        cli::command()
+    };
+    command.args(["-q", "-n", "1", &url, out]);
+    let outcome = cli::run_command(command);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["out.bin.partfetch", "Permission denied"]);
+    assert!(!std::path::Path::new(out).exists());
+}
+
 /// A manifest of six 100 kB parts; part 4 answers 404 while `broken` is set.
 fn manifest_server(broken: Arc<std::sync::atomic::AtomicBool>, seed: u64) -> Server {
     let parts: Vec<Vec<u8>> = (0..6).map(|i| test_data(100_000, seed + i)).collect();
