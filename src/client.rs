@@ -168,8 +168,9 @@ impl ClientBuilder {
     }
 
     /// How many parts of a manifest are fetched ahead of the one being
-    /// read (default 8), each into a bounded buffer. 1 reads each part
-    /// only when it is due, over one connection per server.
+    /// read (default 8, at most [`ClientBuilder::max_per_host`] − 1, as
+    /// they may all be on one host), each into a bounded buffer. 1 reads
+    /// each part only when it is due, over one connection per server.
     pub fn parallel(mut self, parts: usize) -> Self {
         self.parallel = parts.max(1);
         self
@@ -215,7 +216,11 @@ impl ClientBuilder {
                 credentials_origin: None,
             }),
             cache_limit: self.cache_limit,
-            parallel: self.parallel,
+            // The part being read and those ahead may all be on one host.
+            parallel: self
+                .parallel
+                .min(self.max_per_host.saturating_sub(1))
+                .max(1),
             connections: self.connections.min(self.max_per_host),
             max_per_host: self.max_per_host,
             retries: self.retries,

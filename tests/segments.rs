@@ -506,3 +506,54 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
     assert_eq!(download.contiguous(), body.len() as u64);
     assert_eq!(*store.0.lock().unwrap(), body);
 }
+
+#[test]
+fn a_download_never_has_more_connections_to_its_host_than_the_cap() {
+    // Eight connections asked for, three allowed: piece 0 comes slowly, so
+    // the workers start while it still arrives, and every piece takes a
+    // while, so that connections would pile up if the cap were not kept.
+    let body = test_data(12 * PIECE as usize, 42);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        slow_first_piece(req, &served).unwrap_or_else(|| {
+            Reply::file(req, &served, Ranges::Honour).delay(std::time::Duration::from_millis(30))
+        })
+    });
+    let client = Client::builder()
+        .no_env_proxy()
+        .connections(8)
+        .max_per_host(3)
+        .build()
+        .unwrap();
+    assert_eq!(read_all(&client, &server.url("/f")).unwrap(), body);
+    assert_eq!(server.most_open_connections(), 3, "three at once, no more");
+}
+
+#[test]
+fn the_parts_of_a_manifest_fetched_at_once_keep_to_the_cap_of_their_host() {
+    // Twelve parts on one host, each answering after 50 ms: the window
+    // would fetch nine at once, the cap allows four.
+    let parts: Vec<Vec<u8>> = (0..12).map(|i| test_data(50_000, 60 + i)).collect();
+    let manifest: String = (0..12).map(|i| format!("/p{i}\n--\n")).collect();
+    let served = parts.clone();
+    let server = Server::start(move |req: &Request| {
+        if req.path() == "/m.parts" {
+            return Reply::ok(manifest.clone());
+        }
+        let index: usize = req.path()[2..].parse().unwrap();
+        Reply::file(req, &served[index], Ranges::Honour).delay(std::time::Duration::from_millis(50))
+    });
+    let client = Client::builder()
+        .no_env_proxy()
+        .max_per_host(4)
+        .build()
+        .unwrap();
+    let got = read_all(&client, &server.url("/m.parts")).unwrap();
+    assert_eq!(got, parts.concat());
+    assert!(
+        server.most_open_connections() <= 4,
+        "{} connections at once",
+        server.most_open_connections()
+    );
+    assert!(server.most_open_connections() > 1, "the window still works");
+}

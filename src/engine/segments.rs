@@ -305,6 +305,8 @@ pub struct SegmentedStream {
     /// Bytes of the first piece handed on.
     first_received: u64,
     workers_started: bool,
+    /// One worker waits for the first piece's connection.
+    held_back: bool,
 }
 
 impl SegmentedStream {
@@ -392,6 +394,7 @@ impl SegmentedStream {
             rest_received: 0,
             first_received: 0,
             workers_started: false,
+            held_back: false,
             mode,
             started: Instant::now(),
             current: Vec::new(),
@@ -479,14 +482,15 @@ impl SegmentedStream {
     /// Starts the workers on the pieces from `index` on.
     fn spawn_workers(&mut self, index: u64) {
         if !self.workers_started {
-            self.start_workers(index);
+            self.start_workers(index, false);
         }
         self.mode = Mode::Pieces;
     }
 
     /// Starts the workers on the pieces from `index` on; the consumer
-    /// reads what comes before `index` itself.
-    fn start_workers(&mut self, index: u64) {
+    /// reads what comes before `index` itself (`alongside_first`: the first
+    /// piece is still arriving on its own connection).
+    fn start_workers(&mut self, index: u64, alongside_first: bool) {
         {
             let mut state = self.shared.lock();
             state.next_claim = index;
@@ -495,13 +499,22 @@ impl SegmentedStream {
                 state.next_out = index;
             }
         }
-        for worker in 0..self.workers {
-            let shared = Arc::clone(&self.shared);
-            let client = self.client.clone();
-            // Worker 0 starts on the first mirror, if any.
-            std::thread::spawn(move || work(&client, &shared, worker + 1));
+        // While the first piece still streams (workers started early), its
+        // connection is busy: one worker fewer until it ends, so that the
+        // connections stay N.
+        self.held_back = alongside_first;
+        let now = self.workers - usize::from(self.held_back);
+        for worker in 0..now {
+            self.spawn_worker(worker);
         }
         self.workers_started = true;
+    }
+
+    fn spawn_worker(&self, worker: usize) {
+        let shared = Arc::clone(&self.shared);
+        let client = self.client.clone();
+        // Worker 0 starts on the first mirror, if any.
+        std::thread::spawn(move || work(&client, &shared, worker + 1));
     }
 
     /// The first piece is a quarter in: if it comes slowly, the workers
@@ -514,7 +527,7 @@ impl SegmentedStream {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(self.first_received) * 1_000_000 / micros;
         if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
-            self.start_workers(self.first_index + 1);
+            self.start_workers(self.first_index + 1, true);
         }
     }
 
@@ -590,7 +603,14 @@ impl SegmentedStream {
                         self.review_first();
                         return Ok(Next::Chunk { offset });
                     }
-                    None if self.workers_started => self.mode = Mode::Pieces,
+                    None if self.workers_started => {
+                        // The first piece's connection is free: the worker
+                        // held back takes it up.
+                        if std::mem::take(&mut self.held_back) {
+                            self.spawn_worker(self.workers - 1);
+                        }
+                        self.mode = Mode::Pieces;
+                    }
                     None => self.after_first_piece()?,
                 },
                 Mode::Rest { body, until, lent } => {

@@ -105,6 +105,9 @@ type Handler = dyn Fn(&Request) -> Reply + Send + Sync + 'static;
 struct Shared {
     stop: AtomicBool,
     connections: AtomicUsize,
+    /// Connections open now, and the most that were open at once.
+    open: AtomicUsize,
+    most_open: AtomicUsize,
     log: Mutex<Vec<Request>>,
     /// A clone of every accepted socket, to shut down on drop.
     sockets: Mutex<Vec<TcpStream>>,
@@ -153,6 +156,8 @@ impl Server {
         let shared: Arc<Shared> = Arc::new(Shared {
             stop: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            most_open: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             sockets: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
@@ -203,6 +208,11 @@ impl Server {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most TCP connections that were open at once so far.
+    pub fn most_open_connections(&self) -> usize {
+        self.shared.most_open.load(Ordering::SeqCst)
     }
 
     /// Every request received so far, in order of arrival.
@@ -260,6 +270,8 @@ fn accept_loop(
         }
         let Ok(socket) = incoming else { continue };
         let number: usize = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let open: usize = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.most_open.fetch_max(open, Ordering::SeqCst);
         if let Ok(clone) = socket.try_clone() {
             shared.sockets.lock().expect("sockets lock").push(clone);
         }
@@ -269,7 +281,9 @@ fn accept_loop(
         let spawned = thread::Builder::new()
             .name(format!("test-conn-{number}"))
             .spawn(move || {
-                serve_connection(socket, number, conn_shared, conn_handler, conn_options)
+                let shared: Arc<Shared> = Arc::clone(&conn_shared);
+                serve_connection(socket, number, conn_shared, conn_handler, conn_options);
+                shared.open.fetch_sub(1, Ordering::SeqCst);
             });
         if let Ok(handle) = spawned {
             shared.threads.lock().expect("threads lock").push(handle);
