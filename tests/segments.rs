@@ -428,7 +428,12 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
                 Step::Sleep(std::time::Duration::from_secs(30)),
             ]))
     });
-    let mirror = file_server(body.clone(), Ranges::Honour);
+    // The mirror takes a while per piece, so that the first source is
+    // asked for some of them once piece 0 is in.
+    let mirrored = body.clone();
+    let mirror = Server::start(move |req: &Request| {
+        Reply::file(req, &mirrored, Ranges::Honour).delay(std::time::Duration::from_millis(50))
+    });
     let got = read_all_mirrored(&client(2), &stalling.url("/f"), &[&mirror.url("/f")]).unwrap();
     assert_eq!(got, body);
     let stalled: Vec<u64> = stalling

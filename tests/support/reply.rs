@@ -47,7 +47,8 @@ pub enum Body {
         complete: bool,
     },
     /// Steps written as they are after the head; no framing header is
-    /// added; the connection is closed afterwards.
+    /// added; the connection is closed afterwards unless the steps write
+    /// exactly the `Content-Length` the reply carries.
     Steps(Vec<Step>),
 }
 
@@ -306,7 +307,23 @@ impl Reply {
                 }
                 (vec![Step::Write(out)], !complete)
             }
-            Body::Steps(body_steps) => (body_steps, true),
+            // Kept alive only when the steps write exactly the length the
+            // head announces, as a real server's paced response would.
+            Body::Steps(body_steps) => {
+                let written: usize = body_steps
+                    .iter()
+                    .map(|step| match step {
+                        Step::Write(bytes) => bytes.len(),
+                        _ => 0,
+                    })
+                    .sum();
+                let announced: Option<usize> = self
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse().ok());
+                (body_steps, announced != Some(written))
+            }
         };
         head.push_str("\r\n");
         steps.push(Step::Write(head.into_bytes()));
