@@ -21,8 +21,9 @@
 //! A manifest's download says so (a `manifest` line: the bytes before its
 //! first completed part cannot be continued) and lists the parts it
 //! completed, in order, as
-//! `part SIZE LINE MANIFEST-URL`: a later run skips them without fetching
-//! them and continues after the last one.
+//! `part SIZE LINE MANIFEST-URL` (the URL left out when it is the previous
+//! part's): a later run skips them without fetching them and continues
+//! after the last one.
 //!
 //! A resource written piece by piece at its offsets records the piece size
 //! and the pieces on disk (`done` is then the bytes from the start without
@@ -95,7 +96,7 @@ impl State {
                 "length" => length = value.parse::<u64>().ok(),
                 "validator" => validator = Some(value.to_owned()).filter(|v| !v.is_empty()),
                 "done" => done = value.parse().ok(),
-                "part" => parts.push(parse_part(value)?),
+                "part" => parts.push(parse_part(value, parts.last())?),
                 "piece" => piece = Some(value.parse::<u64>().ok()?),
                 "manifest" => manifest = true,
                 "have" => have = Some(value.to_owned()),
@@ -165,11 +166,16 @@ impl State {
         if let Some(have) = &self.have {
             text.push_str(&format!("piece {PIECE}\nhave {have}\n"));
         }
+        // A manifest's URL is written once for its run of parts: a long
+        // manifest's record stays a few bytes per part.
+        let mut previous: Option<&Url> = None;
         for part in &self.parts {
-            text.push_str(&format!(
-                "part {} {} {}\n",
-                part.size, part.line, part.manifest
-            ));
+            text.push_str(&format!("part {} {}", part.size, part.line));
+            if previous != Some(&part.manifest) {
+                text.push_str(&format!(" {}", part.manifest));
+                previous = Some(&part.manifest);
+            }
+            text.push('\n');
         }
         let mut temp = path.as_os_str().to_owned();
         temp.push(".new");
@@ -185,11 +191,16 @@ impl State {
 }
 
 /// `SIZE LINE URL`
-fn parse_part(value: &str) -> Option<PartRecord> {
+/// `SIZE LINE URL`, or `SIZE LINE` for a part of the same manifest as the
+/// part before (`previous`).
+fn parse_part(value: &str, previous: Option<&PartRecord>) -> Option<PartRecord> {
     let mut fields = value.splitn(3, ' ');
     let size = fields.next()?.parse().ok()?;
     let line = fields.next()?.parse().ok()?;
-    let manifest = Url::parse(fields.next()?).ok()?;
+    let manifest = match fields.next() {
+        Some(url) => Url::parse(url).ok()?,
+        None => previous?.manifest.clone(),
+    };
     Some(PartRecord {
         manifest,
         line,
@@ -212,15 +223,38 @@ mod tests {
             validator: Some("\"x y\"".into()),
             done: 7,
             manifest: true,
-            parts: vec![PartRecord {
-                manifest: Url::parse("http://h/m.parts").unwrap(),
-                line: 3,
-                size: 5,
-            }],
+            parts: vec![
+                PartRecord {
+                    manifest: Url::parse("http://h/m.parts").unwrap(),
+                    line: 3,
+                    size: 5,
+                },
+                PartRecord {
+                    manifest: Url::parse("http://h/m.parts").unwrap(),
+                    line: 5,
+                    size: 6,
+                },
+                PartRecord {
+                    manifest: Url::parse("http://h/inner.parts").unwrap(),
+                    line: 1,
+                    size: 7,
+                },
+                PartRecord {
+                    manifest: Url::parse("http://h/m.parts").unwrap(),
+                    line: 9,
+                    size: 8,
+                },
+            ],
             have: None,
         };
         state.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(state));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.matches("http://h/m.parts").count(),
+            2,
+            "a manifest's URL once per run of its parts: {text}"
+        );
         let mut have = PieceSet::first(3);
         have.insert(5);
         let pieces = State {
