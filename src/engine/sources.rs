@@ -113,10 +113,15 @@ impl Sources {
     /// is done before the rest: a source is passed over only when one piece
     /// from it would take longer than `time_left`, the time the download is
     /// expected to need for what no one has claimed yet.
-    /// The fastest source is never passed over: near the end it takes the
-    /// last pieces.
+    /// Near the end, a source is passed over only when it is far slower
+    /// than the fastest, as by [`Sources::pick`].
     pub fn pick_within(&mut self, worker: usize, time_left: Duration) -> Option<usize> {
-        let allowed = self.best_piece_time().map(|best| best.max(time_left));
+        // Near the end every source takes longer than what is left: then
+        // only the far slower ones (as in `pick`) are passed over, or the
+        // last pieces would pile up on the one fastest host.
+        let allowed = self
+            .best_piece_time()
+            .map(|best| (best * SLOW_FACTOR as u32).max(time_left));
         self.choose(worker, None, |s| {
             matches!((piece_time_at(s.rate()), allowed), (Some(takes), Some(allowed)) if takes > allowed)
         })
@@ -363,6 +368,11 @@ mod tests {
             Some(0),
             "near the end, its piece would come last"
         );
+        // A source a little slower than the fastest still takes the last
+        // pieces beside it.
+        s.pick(1, None);
+        s.succeeded(1, 20 * piece, Duration::from_millis(300));
+        assert_eq!(s.pick_within(1, Duration::ZERO), Some(1));
         assert_eq!(
             s.pick_within(0, Duration::ZERO),
             Some(0),
