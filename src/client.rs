@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::segments::{
-    validator_of, Resource, SegmentedDownload, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST,
-    PIECE, SEGMENT_THRESHOLD,
+    validator_of, Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE,
+    SEGMENT_THRESHOLD,
 };
 use crate::engine::store::PieceStore;
 #[cfg(not(feature = "tls"))]

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use partfetch::engine::segments::{SegmentedDownload, PIECE};
+use partfetch::engine::download::SegmentedDownload;
+use partfetch::engine::segments::PIECE;
 use partfetch::engine::store::{FileStore, PieceStore};
 use partfetch::Error;
 

@@ -36,6 +36,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::sources::{backoff, Sources};
 use crate::engine::store::PieceStore;
@@ -138,7 +139,7 @@ impl Resource {
     }
 
     /// Bytes in the pieces of `set`.
-    fn bytes_in(&self, set: &PieceSet) -> u64 {
+    pub(super) fn bytes_in(&self, set: &PieceSet) -> u64 {
         let last = self.pieces().saturating_sub(1);
         let short = self.pieces() * PIECE - self.length;
         set.count() * PIECE - if set.contains(last) { short } else { 0 }
@@ -178,16 +179,16 @@ struct Outstanding {
 const STALL_FLOOR: Duration = Duration::from_millis(200);
 
 /// The schedule the consumer and the workers share.
-struct State {
+pub(super) struct State {
     /// The next piece no worker has claimed.
     next_claim: u64,
     /// The next piece the consumer will hand on.
-    next_out: u64,
+    pub(super) next_out: u64,
     /// Fetched pieces not yet handed on.
     done: BTreeMap<u64, Vec<u8>>,
     /// With a store: the pieces written to it whole (`next_out` is then
     /// the first piece missing from it).
-    have: PieceSet,
+    pub(super) have: PieceSet,
     /// Pieces being fetched (for fetching a copy of a slow one).
     claimed: BTreeMap<u64, Outstanding>,
     /// Time spent on the pieces fetched so far, and how many: what a piece
@@ -202,7 +203,7 @@ struct State {
     fetched_bytes: u64,
     sources: Sources,
     /// The first failure that no retry could mend: the download ends.
-    failed: Option<Error>,
+    pub(super) failed: Option<Error>,
     /// The consumer went away.
     cancelled: bool,
 }
@@ -233,19 +234,19 @@ impl State {
     }
 
     /// Piece `index` is in the store.
-    fn stored(&mut self, index: u64) {
+    pub(super) fn stored(&mut self, index: u64) {
         self.have.insert(index);
         self.next_out = self.have.first_missing_from(self.next_out);
     }
 }
 
-struct Shared {
-    resource: Resource,
+pub(super) struct Shared {
+    pub(super) resource: Resource,
     window: u64,
     /// Set once, before the workers start, for a download to a store.
-    store: OnceLock<Arc<dyn PieceStore>>,
+    pub(super) store: OnceLock<Arc<dyn PieceStore>>,
     state: Mutex<State>,
-    changed: Condvar,
+    pub(super) changed: Condvar,
 }
 
 impl Shared {
@@ -258,7 +259,7 @@ impl Shared {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A worker that panicked mid-update cannot leave the schedule
         // inconsistent in a way that matters more than ending the download.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -272,7 +273,7 @@ impl Shared {
 pub const FAST_ENOUGH_BYTES_PER_SEC: u64 = 100 * 1024 * 1024;
 
 /// Where the stream stands.
-enum Mode {
+pub(super) enum Mode {
     /// Piece 0, straight from the first response as it arrives.
     First(HttpBody),
     /// Everything after piece 0 as one response (a fast connection), up to
@@ -289,10 +290,10 @@ enum Mode {
 
 /// A resource streamed in order from pieces fetched in parallel.
 pub struct SegmentedStream {
-    shared: Arc<Shared>,
-    client: Client,
-    workers: usize,
-    mode: Mode,
+    pub(super) shared: Arc<Shared>,
+    pub(super) client: Client,
+    pub(super) workers: usize,
+    pub(super) mode: Mode,
     started: Instant,
     current: Vec<u8>,
     /// The piece the first response carries (0, except when continuing an
@@ -336,7 +337,7 @@ impl SegmentedStream {
         )
     }
 
-    fn new(
+    pub(super) fn new(
         client: &Client,
         resource: Resource,
         mode: Mode,
@@ -412,11 +413,7 @@ impl SegmentedStream {
             let mut state = self.shared.lock();
             state.next_out = state.have.first_missing_from(0);
         }
-        SegmentedDownload {
-            stream: self,
-            seen: 0,
-            partial: None,
-        }
+        SegmentedDownload::new(self)
     }
 
     /// The resource's full length.
@@ -593,7 +590,7 @@ impl SegmentedStream {
     /// Reads the next chunk of the first piece, or of the one stream after
     /// it, and says where it belongs; or says that the pieces (or the end)
     /// come next.
-    fn next_streamed(&mut self) -> Result<Next> {
+    pub(super) fn next_streamed(&mut self) -> Result<Next> {
         loop {
             match &mut self.mode {
                 Mode::First(body) => match body.next_chunk()? {
@@ -657,7 +654,7 @@ impl SegmentedStream {
 }
 
 /// What comes after a chunk of the streamed part of a resource.
-enum Next {
+pub(super) enum Next {
     /// A chunk (in `last_chunk`) that belongs at `offset`.
     Chunk { offset: u64 },
     /// The workers' pieces.
@@ -694,188 +691,6 @@ impl Drop for SegmentedStream {
     fn drop(&mut self) {
         self.shared.lock().cancelled = true;
         self.shared.changed.notify_all();
-    }
-}
-
-/// A resource written into a [`PieceStore`] piece by piece, in whatever
-/// order the pieces arrive (from [`SegmentedStream::into_store`] or
-/// [`SegmentedDownload::resume`]).
-///
-/// The caller drives it with [`advance`](SegmentedDownload::advance), which
-/// returns at least every quarter second, so that between calls it can show
-/// progress and record [`have`](SegmentedDownload::have) for a later run.
-pub struct SegmentedDownload {
-    stream: SegmentedStream,
-    /// Pieces stored when `advance` last returned.
-    seen: u64,
-    /// The piece the streamed part is in the middle of, and how much of it
-    /// is written.
-    partial: Option<(u64, u64)>,
-}
-
-/// How long [`SegmentedDownload::advance`] waits for a piece before it
-/// returns anyway.
-const ADVANCE_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
-
-impl SegmentedDownload {
-    /// Continues writing `resource` into `store`, which already holds the
-    /// pieces in `have`. `first` is the answer to a `Range` request for
-    /// piece `first_index` (the first one missing), `None` when none is.
-    pub fn resume(
-        client: &Client,
-        resource: Resource,
-        have: PieceSet,
-        first: Option<(u64, HttpBody)>,
-        connections: usize,
-        mirrors: Vec<Url>,
-        store: Arc<dyn PieceStore>,
-    ) -> SegmentedDownload {
-        let (first_index, mode) = match first {
-            Some((index, body)) => (index, Mode::First(body)),
-            None => (resource.pieces(), Mode::Pieces),
-        };
-        let stream = SegmentedStream::new(
-            client,
-            resource,
-            mode,
-            first_index,
-            have,
-            connections,
-            mirrors,
-        );
-        stream.into_store(store)
-    }
-
-    /// Writes what arrived since the last call; returns whether there is
-    /// more to come (`false` once every piece is in the store).
-    pub fn advance(&mut self) -> Result<bool> {
-        let advanced = self.step();
-        if advanced.is_err() {
-            self.stream.mode = Mode::Ended;
-        }
-        advanced
-    }
-
-    fn step(&mut self) -> Result<bool> {
-        let Some(store) = self.stream.shared.store.get().cloned() else {
-            return Err(Error::new(ErrorKind::Io, "no store to write into"));
-        };
-        match self.stream.next_streamed()? {
-            Next::Chunk { offset } => {
-                let chunk = self.stream.last_chunk();
-                store.write_at(offset, chunk)?;
-                let end = offset + chunk.len() as u64;
-                self.streamed(offset, end);
-                Ok(true)
-            }
-            Next::Pieces => {
-                self.partial = None;
-                self.wait_for_pieces(&*store)
-            }
-            Next::Ended => Ok(false),
-        }
-    }
-
-    /// Bytes `start..end` of the streamed part are in the store: the
-    /// pieces they complete are recorded. (The streamed part runs from a
-    /// piece's start, so a piece whose end lies in `start..=end` is whole.)
-    fn streamed(&mut self, start: u64, end: u64) {
-        let resource = &self.stream.shared.resource;
-        let piece_end = |index: u64| ((index + 1) * PIECE).min(resource.length);
-        let mut state = self.stream.shared.lock();
-        for index in start / PIECE..=(end - 1) / PIECE {
-            if piece_end(index) <= end {
-                state.stored(index);
-            }
-        }
-        drop(state);
-        self.stream.shared.changed.notify_all();
-        let index = (end - 1) / PIECE;
-        self.partial = (piece_end(index) > end).then(|| (index, end - index * PIECE));
-    }
-
-    /// Waits until the workers store another piece (or fetches the next
-    /// one itself when there are none); returns whether any are missing.
-    fn wait_for_pieces(&mut self, store: &dyn PieceStore) -> Result<bool> {
-        let shared = &*self.stream.shared;
-        let pieces = shared.resource.pieces();
-        if self.stream.workers == 0 {
-            let index = {
-                let state = shared.lock();
-                state.have.first_missing_from(state.next_out)
-            };
-            if index >= pieces {
-                return Ok(false);
-            }
-            fetch_with_retries(&self.stream.client, shared, index, &mut |offset, bytes| {
-                store.write_at(offset, bytes)
-            })?;
-            shared.lock().stored(index);
-            return Ok(true);
-        }
-        let mut state = shared.lock();
-        loop {
-            if state.next_out >= pieces {
-                return Ok(false);
-            }
-            if let Some(err) = &state.failed {
-                return Err(err.clone());
-            }
-            let stored = state.have.count();
-            if stored != self.seen {
-                self.seen = stored;
-                return Ok(true);
-            }
-            let (guard, waited) = shared
-                .changed
-                .wait_timeout(state, ADVANCE_AT_LEAST_EVERY)
-                .unwrap_or_else(|e| e.into_inner());
-            state = guard;
-            if waited.timed_out() {
-                return Ok(true);
-            }
-        }
-    }
-
-    /// The resource's full length.
-    pub fn length(&self) -> u64 {
-        self.stream.length()
-    }
-
-    /// The resource's `If-Range` value, if the server gave one.
-    pub fn validator(&self) -> Option<&str> {
-        self.stream.validator()
-    }
-
-    /// Pieces being fetched now and sources still in use, while the
-    /// workers run.
-    pub fn activity(&self) -> Option<(usize, usize)> {
-        self.stream.activity()
-    }
-
-    /// The pieces whole in the store: what a later run need not fetch.
-    pub fn have(&self) -> PieceSet {
-        self.stream.shared.lock().have.clone()
-    }
-
-    /// Bytes in the store so far.
-    pub fn stored_bytes(&self) -> u64 {
-        let whole = {
-            let state = self.stream.shared.lock();
-            self.stream.shared.resource.bytes_in(&state.have)
-        };
-        whole + self.partial.map_or(0, |(_, bytes)| bytes)
-    }
-
-    /// How many bytes from the start are in the store without a gap.
-    pub fn contiguous(&self) -> u64 {
-        let resource = &self.stream.shared.resource;
-        let frontier = self.stream.shared.lock().next_out;
-        let partial = match self.partial {
-            Some((index, bytes)) if index == frontier => bytes,
-            _ => 0,
-        };
-        (frontier * PIECE + partial).min(resource.length)
     }
 }
 
@@ -1067,7 +882,7 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
 
 /// Fetches piece `index` from the resource's own URL, retrying transient
 /// failures, and hands its bytes to `deliver` (with their offsets).
-fn fetch_with_retries(
+pub(super) fn fetch_with_retries(
     client: &Client,
     shared: &Shared,
     index: u64,

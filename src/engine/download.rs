@@ -1,0 +1,211 @@
+//! A resource written into a store piece by piece, in whatever order the
+//! pieces arrive: the form a segmented download takes when its output is a
+//! file.
+//!
+//! Owns driving such a download from the caller's thread: the first piece
+//! (and the one stream after it, on a fast connection) written as it
+//! streams, the pieces the workers store recorded as they complete, and
+//! what the caller may ask between steps — the pieces stored, the bytes
+//! from the start without a gap, the activity. The schedule and the
+//! workers are [`segments`](crate::engine::segments)'s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::engine::piece_set::PieceSet;
+use crate::engine::segments::{fetch_with_retries, Mode, Next, Resource, SegmentedStream, PIECE};
+use crate::engine::store::PieceStore;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::HttpBody;
+use crate::url::Url;
+
+/// A resource written into a [`PieceStore`] piece by piece, in whatever
+/// order the pieces arrive (from [`SegmentedStream::into_store`] or
+/// [`SegmentedDownload::resume`]).
+///
+/// The caller drives it with [`advance`](SegmentedDownload::advance), which
+/// returns at least every quarter second, so that between calls it can show
+/// progress and record [`have`](SegmentedDownload::have) for a later run.
+pub struct SegmentedDownload {
+    stream: SegmentedStream,
+    /// Pieces stored when `advance` last returned.
+    seen: u64,
+    /// The piece the streamed part is in the middle of, and how much of it
+    /// is written.
+    partial: Option<(u64, u64)>,
+}
+
+/// How long [`SegmentedDownload::advance`] waits for a piece before it
+/// returns anyway.
+const ADVANCE_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
+
+impl SegmentedDownload {
+    pub(super) fn new(stream: SegmentedStream) -> SegmentedDownload {
+        SegmentedDownload {
+            stream,
+            seen: 0,
+            partial: None,
+        }
+    }
+
+    /// Continues writing `resource` into `store`, which already holds the
+    /// pieces in `have`. `first` is the answer to a `Range` request for
+    /// piece `first_index` (the first one missing), `None` when none is.
+    pub fn resume(
+        client: &Client,
+        resource: Resource,
+        have: PieceSet,
+        first: Option<(u64, HttpBody)>,
+        connections: usize,
+        mirrors: Vec<Url>,
+        store: Arc<dyn PieceStore>,
+    ) -> SegmentedDownload {
+        let (first_index, mode) = match first {
+            Some((index, body)) => (index, Mode::First(body)),
+            None => (resource.pieces(), Mode::Pieces),
+        };
+        let stream = SegmentedStream::new(
+            client,
+            resource,
+            mode,
+            first_index,
+            have,
+            connections,
+            mirrors,
+        );
+        stream.into_store(store)
+    }
+
+    /// Writes what arrived since the last call; returns whether there is
+    /// more to come (`false` once every piece is in the store).
+    pub fn advance(&mut self) -> Result<bool> {
+        let advanced = self.step();
+        if advanced.is_err() {
+            self.stream.mode = Mode::Ended;
+        }
+        advanced
+    }
+
+    fn step(&mut self) -> Result<bool> {
+        let Some(store) = self.stream.shared.store.get().cloned() else {
+            return Err(Error::new(ErrorKind::Io, "no store to write into"));
+        };
+        match self.stream.next_streamed()? {
+            Next::Chunk { offset } => {
+                let chunk = self.stream.last_chunk();
+                store.write_at(offset, chunk)?;
+                let end = offset + chunk.len() as u64;
+                self.streamed(offset, end);
+                Ok(true)
+            }
+            Next::Pieces => {
+                self.partial = None;
+                self.wait_for_pieces(&*store)
+            }
+            Next::Ended => Ok(false),
+        }
+    }
+
+    /// Bytes `start..end` of the streamed part are in the store: the
+    /// pieces they complete are recorded. (The streamed part runs from a
+    /// piece's start, so a piece whose end lies in `start..=end` is whole.)
+    fn streamed(&mut self, start: u64, end: u64) {
+        let resource = &self.stream.shared.resource;
+        let piece_end = |index: u64| ((index + 1) * PIECE).min(resource.length);
+        let mut state = self.stream.shared.lock();
+        for index in start / PIECE..=(end - 1) / PIECE {
+            if piece_end(index) <= end {
+                state.stored(index);
+            }
+        }
+        drop(state);
+        self.stream.shared.changed.notify_all();
+        let index = (end - 1) / PIECE;
+        self.partial = (piece_end(index) > end).then(|| (index, end - index * PIECE));
+    }
+
+    /// Waits until the workers store another piece (or fetches the next
+    /// one itself when there are none); returns whether any are missing.
+    fn wait_for_pieces(&mut self, store: &dyn PieceStore) -> Result<bool> {
+        let shared = &*self.stream.shared;
+        let pieces = shared.resource.pieces();
+        if self.stream.workers == 0 {
+            let index = {
+                let state = shared.lock();
+                state.have.first_missing_from(state.next_out)
+            };
+            if index >= pieces {
+                return Ok(false);
+            }
+            fetch_with_retries(&self.stream.client, shared, index, &mut |offset, bytes| {
+                store.write_at(offset, bytes)
+            })?;
+            shared.lock().stored(index);
+            return Ok(true);
+        }
+        let mut state = shared.lock();
+        loop {
+            if state.next_out >= pieces {
+                return Ok(false);
+            }
+            if let Some(err) = &state.failed {
+                return Err(err.clone());
+            }
+            let stored = state.have.count();
+            if stored != self.seen {
+                self.seen = stored;
+                return Ok(true);
+            }
+            let (guard, waited) = shared
+                .changed
+                .wait_timeout(state, ADVANCE_AT_LEAST_EVERY)
+                .unwrap_or_else(|e| e.into_inner());
+            state = guard;
+            if waited.timed_out() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The resource's full length.
+    pub fn length(&self) -> u64 {
+        self.stream.length()
+    }
+
+    /// The resource's `If-Range` value, if the server gave one.
+    pub fn validator(&self) -> Option<&str> {
+        self.stream.validator()
+    }
+
+    /// Pieces being fetched now and sources still in use, while the
+    /// workers run.
+    pub fn activity(&self) -> Option<(usize, usize)> {
+        self.stream.activity()
+    }
+
+    /// The pieces whole in the store: what a later run need not fetch.
+    pub fn have(&self) -> PieceSet {
+        self.stream.shared.lock().have.clone()
+    }
+
+    /// Bytes in the store so far.
+    pub fn stored_bytes(&self) -> u64 {
+        let whole = {
+            let state = self.stream.shared.lock();
+            self.stream.shared.resource.bytes_in(&state.have)
+        };
+        whole + self.partial.map_or(0, |(_, bytes)| bytes)
+    }
+
+    /// How many bytes from the start are in the store without a gap.
+    pub fn contiguous(&self) -> u64 {
+        let resource = &self.stream.shared.resource;
+        let frontier = self.stream.shared.lock().next_out;
+        let partial = match self.partial {
+            Some((index, bytes)) if index == frontier => bytes,
+            _ => 0,
+        };
+        (frontier * PIECE + partial).min(resource.length)
+    }
+}
