@@ -129,8 +129,8 @@ Options:
       --no-sequence       do not, even if the URL contains -seq
       --cache-limit SIZE  memory for (*) parts of a manifest (default 64M)
   -j, --parallel N        parts of a manifest fetched ahead of the one being
-                          written (default 8; 1 fetches each part when due,
-                          over one connection)
+                          written (default 8, at most --max-per-host - 1; 1
+                          fetches each part when due, over one connection)
   -n, --connections N     connections for one file of 4 MiB or more whose
                           server honours Range (default 4; at most
                           --max-per-host; 1: one plain request)
