@@ -58,16 +58,13 @@ for tool in curl cargo; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
 done
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
-[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+need_gnu_time
 
 # ---------------------------------------------------------------- build
 
-unset CARGO_TARGET_DIR
-note "building: cargo build --release"
-cargo build --release --quiet
+build_release
 note "building: cargo build --release --no-default-features --target-dir target/no-tls"
 cargo build --release --quiet --no-default-features --target-dir target/no-tls
-BIN=$REPO/target/release/partfetch
 BIN_NO_TLS=$REPO/target/no-tls/release/partfetch
 
 bench_workdir

@@ -36,6 +36,21 @@ note() {
   echo "# $*" >&2
 }
 
+# Stops unless GNU time (for wall, CPU and peak RSS) is installed.
+need_gnu_time() {
+  [ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+}
+
+# Builds the release binary where its path is known (CARGO_TARGET_DIR is
+# ignored) and sets BIN to it. Run from the repository's root.
+build_release() {
+  unset CARGO_TARGET_DIR
+  note "building: cargo build --release"
+  cargo build --release --quiet
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  BIN=$PWD/target/release/partfetch
+}
+
 # ---------------------------------------------------------------- cleanup
 
 # Stops every nginx still running and removes $WORK. Installed as the EXIT

@@ -34,12 +34,9 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+need_gnu_time
 
-unset CARGO_TARGET_DIR
-note "building: cargo build --release"
-cargo build --release --quiet
-BIN=$REPO/target/release/partfetch
+build_release
 
 bench_workdir
 mkdir -p "$WORK/www/p"

@@ -34,11 +34,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
-unset CARGO_TARGET_DIR
-note "building: cargo build --release"
-cargo build --release --quiet
-BIN=$REPO/target/release/partfetch
+need_gnu_time
+build_release
 
 bench_workdir
 mkdir -p "$WORK/www" "$WORK/out"

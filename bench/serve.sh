@@ -38,13 +38,11 @@ cd "$REPO"
 
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
-[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+need_gnu_time
 
 if [ -z "${PARTFETCH:-}" ]; then
-  unset CARGO_TARGET_DIR
-  note "building: cargo build --release"
-  cargo build --release --quiet
-  PARTFETCH=$REPO/target/release/partfetch
+  build_release
+  PARTFETCH=$BIN
 fi
 
 bench_workdir

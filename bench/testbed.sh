@@ -64,7 +64,7 @@ for tool in ip tc aria2c axel cargo cmp; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install iproute2 aria2 axel)"
 done
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
-[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+need_gnu_time
 NS_PREFIX=pftb
 if ip netns list | grep -q "^$NS_PREFIX-"; then
   die "namespaces $NS_PREFIX-* exist already (another run, or a killed one: ip netns del NAME)"
@@ -75,16 +75,14 @@ fi
 
 # ---------------------------------------------------------------- build
 
-unset CARGO_TARGET_DIR
-note "building: cargo build --release"
-cargo build --release --quiet
+build_release
 
 # ---------------------------------------------------------------- cleanup
 
 bench_workdir
 # The binary is copied so that a rebuild by someone else cannot change it
 # between runs.
-cp target/release/partfetch "$WORK/partfetch"
+cp "$BIN" "$WORK/partfetch"
 BIN=$WORK/partfetch
 OUT=$(mktemp -d /dev/shm/partfetch-testbed.XXXXXX)
 NAMESPACES=()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::segments::{
-    validator_of, Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE,
+    strong_etag, validator_of, Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE,
     SEGMENT_THRESHOLD,
 };
 use crate::engine::store::PieceStore;
@@ -508,8 +508,8 @@ impl Client {
         let response = client.send(&request)?.error_for_status()?;
         let same = response.status() == 206
             && response.content_range() == Some((start, end, Some(length)))
-            && match (&resource.etag, validator_of(&response)) {
-                (Some(ours), Some(theirs)) if theirs.starts_with('"') => *ours == theirs,
+            && match (&resource.etag, strong_etag(&response)) {
+                (Some(ours), Some(theirs)) => *ours == theirs,
                 _ => true,
             };
         if !same {

@@ -202,27 +202,27 @@ fn limit_rate_caps_the_rate() {
     );
 }
 
-/// A 1 MiB tmpfs mounted on a fresh directory, unmounted on drop; `None`
-/// when this machine does not let the tests mount (not root, no
-/// permission in the container).
-struct SmallDisk {
+/// A 1 MiB tmpfs mounted on a fresh directory with `options`, unmounted on
+/// drop; `None` when this machine does not let the tests mount (not root,
+/// no permission in the container).
+struct Tmpfs {
     dir: TempDir,
 }
 
-impl SmallDisk {
-    fn mount() -> Option<SmallDisk> {
-        let dir = TempDir::new("small-disk");
+impl Tmpfs {
+    fn mount(options: &str) -> Option<Tmpfs> {
+        let dir = TempDir::new("tmpfs");
         let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("{options},size=1m"), "tmpfs"])
             .arg(dir.path())
             .stderr(std::process::Stdio::null())
             .status()
             .ok()?;
-        status.success().then_some(SmallDisk { dir })
+        status.success().then_some(Tmpfs { dir })
     }
 }
 
-impl Drop for SmallDisk {
+impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
             .arg(self.dir.path())
@@ -232,7 +232,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
-    let Some(disk) = SmallDisk::mount() else {
+    let Some(disk) = Tmpfs::mount("rw") else {
         eprintln!("skipped: this machine does not allow mounting a small tmpfs");
         return;
     };
@@ -250,36 +250,9 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
     );
 }
 
-/// A read-only tmpfs mounted on a fresh directory, unmounted on drop; `None`
-/// when this machine does not let the tests mount.
-struct ReadOnlyDisk {
-    dir: TempDir,
-}
-
-impl ReadOnlyDisk {
-    fn mount() -> Option<ReadOnlyDisk> {
-        let dir = TempDir::new("read-only-disk");
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(ReadOnlyDisk { dir })
-    }
-}
-
-impl Drop for ReadOnlyDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[test]
 fn a_read_only_file_system_is_a_local_error_naming_the_path() {
-    let Some(disk) = ReadOnlyDisk::mount() else {
+    let Some(disk) = Tmpfs::mount("ro") else {
         eprintln!("skipped: this machine does not allow mounting a tmpfs");
         return;
     };

@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
 use partfetch::engine::store::read_exact_at;
@@ -116,7 +116,9 @@ impl HashThread {
 /// thread by reading back the bytes from the start as far as they are known
 /// to be there without a gap.
 pub struct FollowingHash {
-    upto: SyncSender<u64>,
+    /// Unbounded: the writers never wait for the hash, which reads back
+    /// from the file whatever it has fallen behind by.
+    upto: Sender<u64>,
     told: u64,
     thread: JoinHandle<Result<[u8; 32], Error>>,
     expected: [u8; 32],
@@ -126,7 +128,7 @@ impl FollowingHash {
     /// Starts hashing `file` (a handle of its own, named `path` in errors)
     /// from its first byte.
     pub fn start(file: File, path: PathBuf, expected: [u8; 32]) -> FollowingHash {
-        let (upto, targets) = mpsc::sync_channel::<u64>(BLOCKS_IN_FLIGHT);
+        let (upto, targets) = mpsc::channel::<u64>();
         let thread = std::thread::spawn(move || {
             let mut digest = Sha256::new();
             let mut buffer = vec![0; BLOCK];

@@ -21,7 +21,6 @@ use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use partfetch::manifest::expand::RESUME_MISMATCH;
 use partfetch::sequence::SequenceFiles;
@@ -32,6 +31,7 @@ use checksum::HashThread;
 use output::{Sink, WriteError};
 use progress::{Mode, Progress};
 use rate_limit::RateLimit;
+use resume::Checkpoint;
 
 /// Exit statuses, as `--help` documents them.
 pub mod exit {
@@ -207,21 +207,12 @@ fn open(d: &Download, client: &Client) -> Result<Stream, Error> {
     client.open_mirrored(&d.url, &mirrors)
 }
 
-/// The control file is rewritten at least this often during a download.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
-
 /// What a download does besides copying: a digest to check at the end, a
 /// rate limit, and the control file that makes it resumable.
 struct Extras {
     digest: Option<HashThread>,
     limit: Option<RateLimit>,
     checkpoint: Option<Checkpoint>,
-}
-
-struct Checkpoint {
-    path: std::path::PathBuf,
-    state: resume::State,
-    last: Instant,
 }
 
 impl Extras {
@@ -251,9 +242,9 @@ impl Extras {
     /// completed so far.
     fn maybe_checkpoint(&mut self, sink: &mut Sink, stream: &Stream) -> Result<(), WriteError> {
         match &mut self.checkpoint {
-            Some(checkpoint) if checkpoint.last.elapsed() >= CHECKPOINT_EVERY => {
-                checkpoint.update_parts(stream);
-                checkpoint.save(sink)
+            Some(checkpoint) if checkpoint.due() => {
+                checkpoint.update_parts(stream.completed_parts());
+                checkpoint.save(|| sink.sync())
             }
             _ => Ok(()),
         }
@@ -265,23 +256,6 @@ impl Extras {
             Some(digest) => digest.finish(what),
             None => Ok(()),
         }
-    }
-}
-
-impl Checkpoint {
-    fn update_parts(&mut self, stream: &Stream) {
-        if let Some(parts) = stream.completed_parts() {
-            if parts.len() != self.state.parts.len() {
-                self.state.parts = parts.to_vec();
-            }
-        }
-    }
-
-    /// Makes the data durable, then records how much of it there is.
-    fn save(&mut self, sink: &mut Sink) -> Result<(), WriteError> {
-        sink.sync()?;
-        self.last = Instant::now();
-        self.state.save(&self.path).map_err(WriteError::Failed)
     }
 }
 
@@ -327,12 +301,7 @@ fn save_file(
         {
             (stream, Resumed::AtOffset) => (stream, state.done),
             (stream, Resumed::FromStart) => {
-                eprintln!(
-                    "partfetch: {} changed since the last run (or its server ignores Range): \
-                     starting {} over",
-                    d.url,
-                    path.display()
-                );
+                say_changed(d, path);
                 (stream, 0)
             }
         },
@@ -365,12 +334,8 @@ fn save_file(
             parts: earlier.map(|e| e.parts).unwrap_or_default(),
             have: None,
         };
-        let mut checkpoint = Checkpoint {
-            path: state_path.clone(),
-            state,
-            last: Instant::now(),
-        };
-        checkpoint.save(&mut sink)?;
+        let mut checkpoint = Checkpoint::new(state_path.clone(), state);
+        checkpoint.save(|| sink.sync())?;
         extras.checkpoint = Some(checkpoint);
     } else {
         let _ = std::fs::remove_file(&state_path);
@@ -412,8 +377,8 @@ fn save_file(
                     let _ = std::fs::remove_file(&state_path);
                 }
                 Some(checkpoint) => {
-                    checkpoint.update_parts(&stream);
-                    let _ = checkpoint.save(&mut sink);
+                    checkpoint.update_parts(stream.completed_parts());
+                    let _ = checkpoint.save(|| sink.sync());
                     let _ = sink.keep();
                 }
                 None if verified_wrong => {
@@ -458,12 +423,7 @@ fn resume_pieces(
             Ok(None)
         }
         ResumedPieces::Changed(stream) => {
-            eprintln!(
-                "partfetch: {} changed since the last run (or its server ignores Range): \
-                 starting {} over",
-                d.url,
-                path.display()
-            );
+            say_changed(d, path);
             file.clear().map_err(failed)?;
             match stream {
                 Stream::Segmented(segmented) => {
@@ -475,6 +435,17 @@ fn resume_pieces(
             }
         }
     }
+}
+
+/// Tells that the earlier run's bytes of `path` are of another version of
+/// the resource (or cannot be continued), so the download starts over.
+fn say_changed(d: &Download, path: &Path) {
+    eprintln!(
+        "partfetch: {} changed since the last run (or its server ignores Range): \
+         starting {} over",
+        d.url,
+        path.display()
+    );
 }
 
 /// The earlier run's bytes cannot be used: says so, and downloads afresh.

@@ -32,6 +32,12 @@ pub enum WriteError {
     Failed(Error),
 }
 
+impl From<Error> for WriteError {
+    fn from(err: Error) -> WriteError {
+        WriteError::Failed(err)
+    }
+}
+
 /// An output being written.
 pub enum Sink {
     /// Standard output.

@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use partfetch::engine::download::SegmentedDownload;
 use partfetch::engine::segments::PIECE;
@@ -22,8 +21,7 @@ use super::checksum::FollowingHash;
 use super::output::{self, WriteError};
 use super::progress::Progress;
 use super::rate_limit::RateLimit;
-use super::resume::{self, State};
-use super::CHECKPOINT_EVERY;
+use super::resume::{self, Checkpoint, State};
 
 /// `FILE.partfetch`, open for writes at any offset.
 pub struct PieceFile {
@@ -54,17 +52,18 @@ impl PieceFile {
     pub fn open(target: &Path, keep: bool, limit_rate: Option<u64>) -> Result<PieceFile, Error> {
         let temp = output::temp_path(target);
         let file = output::open_locked(&temp)?;
-        if !keep {
-            file.set_len(0).map_err(|e| Error::io(e, temp.display()))?;
-        }
-        Ok(PieceFile {
+        let piece_file = PieceFile {
             store: Arc::new(LimitedStore {
                 file: FileStore::new(file, &temp),
                 limit: limit_rate.map(RateLimit::new),
             }),
             temp,
             target: target.to_owned(),
-        })
+        };
+        if !keep {
+            piece_file.clear()?;
+        }
+        Ok(piece_file)
     }
 
     /// Where the pieces go.
@@ -98,28 +97,26 @@ pub fn save(
     file: PieceFile,
     progress: &mut Progress,
 ) -> Result<(), WriteError> {
-    let state_path = resume::state_path(&file.temp);
     let length = download.length();
-    let mut state = State {
+    let state = State {
         url: d.url.clone(),
         length: Some(length),
         validator: download.validator().map(str::to_owned),
         done: 0,
         manifest: false,
         parts: Vec::new(),
-        have: Some(download.have()),
+        have: None,
     };
-    let checkpoint = |state: &mut State, download: &SegmentedDownload| {
+    let mut checkpoint = Checkpoint::new(resume::state_path(&file.temp), state);
+    let record = |checkpoint: &mut Checkpoint, download: &SegmentedDownload| {
         // What is recorded was written before the sync that follows. Only
         // whole pieces count: a later run continues piece by piece.
         let have = download.have();
-        state.done = (have.first_missing_from(0) * PIECE).min(length);
-        state.have = Some(have);
-        file.sync()?;
-        state.save(&state_path).map_err(WriteError::Failed)
+        checkpoint.state.done = (have.first_missing_from(0) * PIECE).min(length);
+        checkpoint.state.have = Some(have);
+        checkpoint.save(|| file.sync())
     };
-    checkpoint(&mut state, &download)?;
-    let mut last_checkpoint = Instant::now();
+    record(&mut checkpoint, &download)?;
     let mut hash = match d.checksum {
         Some(expected) => {
             let handle = file
@@ -143,18 +140,17 @@ pub fn save(
         if let Some(hash) = &mut hash {
             hash.follow(download.contiguous());
         }
-        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            if let Err(e) = checkpoint(&mut state, &download) {
+        if checkpoint.due() {
+            if let Err(e) = record(&mut checkpoint, &download) {
                 break Err(e);
             }
-            last_checkpoint = Instant::now();
         }
     };
     if let Err(err) = fetched {
         // Keep what is on disk for the next run, unless there is nothing.
-        let _ = checkpoint(&mut state, &download);
+        let _ = record(&mut checkpoint, &download);
         if download.have().is_empty() {
-            let _ = std::fs::remove_file(&state_path);
+            let _ = std::fs::remove_file(checkpoint.path());
             let _ = std::fs::remove_file(&file.temp);
         }
         return Err(err);
@@ -165,12 +161,12 @@ pub fn save(
         if let Err(err) = hash.finish(length, &what) {
             // A complete file with the wrong digest is kept to be looked
             // at, but is nothing to resume.
-            let _ = std::fs::remove_file(&state_path);
+            let _ = std::fs::remove_file(checkpoint.path());
             return Err(err);
         }
     }
     std::fs::rename(&file.temp, &file.target)
         .map_err(|e| WriteError::Failed(Error::io(e, file.target.display())))?;
-    let _ = std::fs::remove_file(&state_path);
+    let _ = std::fs::remove_file(checkpoint.path());
     Ok(())
 }

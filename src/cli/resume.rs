@@ -37,6 +37,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use partfetch::engine::piece_set::PieceSet;
 use partfetch::engine::segments::PIECE;
@@ -191,6 +192,57 @@ impl State {
 }
 
 /// `SIZE LINE URL`
+/// The control file is rewritten at least this often during a download.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// The control file of a download in progress: what it will say next, and
+/// when it was last written.
+pub struct Checkpoint {
+    path: PathBuf,
+    /// What the next [`Checkpoint::save`] writes.
+    pub state: State,
+    last: Instant,
+}
+
+impl Checkpoint {
+    /// The control file at `path`, to hold `state` (nothing written yet).
+    pub fn new(path: PathBuf, state: State) -> Checkpoint {
+        Checkpoint {
+            path,
+            state,
+            last: Instant::now(),
+        }
+    }
+
+    /// Whether [`CHECKPOINT_EVERY`] has passed since the last save.
+    pub fn due(&self) -> bool {
+        self.last.elapsed() >= CHECKPOINT_EVERY
+    }
+
+    /// Takes a manifest's completed parts, when it still records them.
+    pub fn update_parts(&mut self, parts: Option<&[PartRecord]>) {
+        if let Some(parts) = parts {
+            if parts.len() != self.state.parts.len() {
+                self.state.parts = parts.to_vec();
+            }
+        }
+    }
+
+    /// Makes the data durable with `sync`, then records what the state says
+    /// of it: after a crash the record never claims more than the disk
+    /// holds.
+    pub fn save<E: From<Error>>(&mut self, sync: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        sync()?;
+        self.last = Instant::now();
+        self.state.save(&self.path).map_err(E::from)
+    }
+
+    /// Where the control file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// `SIZE LINE URL`, or `SIZE LINE` for a part of the same manifest as the
 /// part before (`previous`).
 fn parse_part(value: &str, previous: Option<&PartRecord>) -> Option<PartRecord> {

@@ -111,18 +111,20 @@ impl SegmentedDownload {
     /// pieces they complete are recorded. (The streamed part runs from a
     /// piece's start, so a piece whose end lies in `start..=end` is whole.)
     fn streamed(&mut self, start: u64, end: u64) {
-        let resource = &self.stream.shared.resource;
-        let piece_end = |index: u64| ((index + 1) * PIECE).min(resource.length);
-        let mut state = self.stream.shared.lock();
-        for index in start / PIECE..=(end - 1) / PIECE {
-            if piece_end(index) <= end {
-                state.stored(index);
-            }
+        let shared = &self.stream.shared;
+        let piece_end = |index: u64| ((index + 1) * PIECE).min(shared.resource.length);
+        let last = (end - 1) / PIECE;
+        // Most chunks complete no piece: the schedule is only touched when
+        // one does.
+        let complete = (start / PIECE..=last).filter(|&index| piece_end(index) <= end);
+        let mut complete = complete.peekable();
+        if complete.peek().is_some() {
+            let mut state = shared.lock();
+            complete.for_each(|index| state.stored(index));
+            drop(state);
+            shared.changed.notify_all();
         }
-        drop(state);
-        self.stream.shared.changed.notify_all();
-        let index = (end - 1) / PIECE;
-        self.partial = (piece_end(index) > end).then(|| (index, end - index * PIECE));
+        self.partial = (piece_end(last) > end).then(|| (last, end - last * PIECE));
     }
 
     /// Waits until the workers store another piece (or fetches the next

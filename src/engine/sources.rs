@@ -102,37 +102,34 @@ impl Sources {
     /// is usable now; [`Sources::all_dropped`] tells whether one may become
     /// usable.
     pub fn pick(&mut self, worker: usize, exclude: Option<usize>) -> Option<usize> {
-        let best = self.best_rate();
-        self.choose(worker, exclude, |s| {
-            best > 0 && s.rate() > 0 && s.rate() * SLOW_FACTOR < best
-        })
+        self.choose(worker, exclude, Duration::ZERO)
     }
 
     /// Like [`Sources::pick`] for a download whose pieces need not arrive
     /// in order, where a slow source holds nothing up as long as its piece
-    /// is done before the rest: a source is passed over only when one piece
-    /// from it would take longer than `time_left`, the time the download is
-    /// expected to need for what no one has claimed yet.
-    /// Near the end, a source is passed over only when it is far slower
-    /// than the fastest, as by [`Sources::pick`].
+    /// is done before the rest: a source far slower than the fastest is
+    /// still picked while one piece from it takes less than `time_left`,
+    /// the time the download is expected to need for what no one has
+    /// claimed yet.
     pub fn pick_within(&mut self, worker: usize, time_left: Duration) -> Option<usize> {
-        // Near the end every source takes longer than what is left: then
-        // only the far slower ones (as in `pick`) are passed over, or the
-        // last pieces would pile up on the one fastest host.
-        let allowed = self
-            .best_piece_time()
-            .map(|best| (best * SLOW_FACTOR as u32).max(time_left));
-        self.choose(worker, None, |s| {
-            matches!((piece_time_at(s.rate()), allowed), (Some(takes), Some(allowed)) if takes > allowed)
-        })
+        self.choose(worker, None, time_left)
     }
 
+    /// Picks as [`Sources::pick`] does, passing over a source whose piece
+    /// takes longer than `SLOW_FACTOR` × the fastest's and than `time_left`.
+    /// (Near the end every source takes longer than what is left: only the
+    /// far slower ones are passed over then, or the last pieces would pile
+    /// up on the one fastest host.)
     fn choose(
         &mut self,
         worker: usize,
         exclude: Option<usize>,
-        too_slow: impl Fn(&Source) -> bool,
+        time_left: Duration,
     ) -> Option<usize> {
+        let allowed = self
+            .best_piece_time()
+            .map(|best| (best * SLOW_FACTOR as u32).max(time_left));
+        let too_slow = |s: &Source| matches!((piece_time_at(s.rate()), allowed), (Some(takes), Some(allowed)) if takes > allowed);
         let now = Instant::now();
         let usable = |i: usize, s: &Source| {
             Some(i) != exclude
@@ -342,26 +339,28 @@ mod tests {
         assert!(err.to_string().contains("all 2 sources failed"), "{err}");
     }
 
-    #[test]
-    fn a_far_slower_source_gets_no_new_pieces() {
+    /// Two sources: a piece takes 10 ms from source 0, a quarter of a
+    /// second from source 1.
+    fn fast_and_slow() -> Sources {
         let mut s = sources(2);
         let piece = super::super::segments::PIECE;
         s.pick(0, None);
         s.succeeded(0, 4 * piece, Duration::from_millis(40));
         s.pick(1, None);
         s.succeeded(1, 2 * piece, Duration::from_millis(500));
+        s
+    }
+
+    #[test]
+    fn a_far_slower_source_gets_no_new_pieces() {
+        let mut s = fast_and_slow();
         assert_eq!(s.pick(1, None), Some(0), "the slow source is passed over");
     }
 
     #[test]
     fn out_of_order_a_slow_source_gets_pieces_while_it_can_finish_them_in_time() {
-        let mut s = sources(2);
+        let mut s = fast_and_slow();
         let piece = super::super::segments::PIECE;
-        s.pick(0, None);
-        s.succeeded(0, 4 * piece, Duration::from_millis(40));
-        s.pick(1, None);
-        // A piece from source 1 takes a quarter of a second.
-        s.succeeded(1, 2 * piece, Duration::from_millis(500));
         assert_eq!(s.pick_within(1, Duration::from_secs(2)), Some(1));
         assert_eq!(
             s.pick_within(1, Duration::from_millis(200)),
