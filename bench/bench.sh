@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # partfetch against curl: one large file from nginx on 127.0.0.1, over HTTP
 # and HTTPS, streamed to /dev/null; plus binary sizes and the crate count.
-# Prints a Markdown table for BENCHMARKS.md.
+# The small build (scripts/build-small.sh) is timed and sized too when this
+# machine has what it needs. Prints a Markdown table for BENCHMARKS.md.
 #
 #   bench/bench.sh            # 1 GiB, 5 runs of each tool per protocol
 #   RUNS=9 bench/bench.sh     # more runs
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,13s/^# \{0,1\}//p' "$0"
+  sed -n '2,14s/^# \{0,1\}//p' "$0"
 }
 
 SIZE=1G
@@ -67,6 +68,21 @@ note "building: cargo build --release --no-default-features --target-dir target/
 cargo build --release --quiet --no-default-features --target-dir target/no-tls
 BIN_NO_TLS=$REPO/target/no-tls/release/partfetch
 
+# The small build (scripts/build-small.sh), when this machine has a compiler
+# with its standard library's source; timed as a third tool.
+BIN_SMALL=
+BIN_SMALL_NO_TLS=
+note "building: scripts/build-small.sh (with and without TLS)"
+if BIN_SMALL=$(CARGO_TARGET_DIR=target/small scripts/build-small.sh --quiet 2>"$REPO/target/build-small.log") &&
+  BIN_SMALL_NO_TLS=$(CARGO_TARGET_DIR=target/small-no-tls scripts/build-small.sh --quiet --no-default-features 2>>"$REPO/target/build-small.log"); then
+  BIN_SMALL=$REPO/$BIN_SMALL
+  BIN_SMALL_NO_TLS=$REPO/$BIN_SMALL_NO_TLS
+else
+  BIN_SMALL=
+  BIN_SMALL_NO_TLS=
+  note "no small build: $(tail -n 1 "$REPO/target/build-small.log")"
+fi
+
 bench_workdir
 note "work directory: $WORK"
 
@@ -74,13 +90,18 @@ note "work directory: $WORK"
 # sure a profile change cannot inflate the figure unnoticed).
 stripped_size() {
   local copy
-  copy="$WORK/$(basename "$(dirname "$(dirname "$1")")")-partfetch"
+  copy=$(mktemp "$WORK/size.XXXXXX")
   cp "$1" "$copy"
   strip "$copy" 2>/dev/null || true
   stat -c %s "$copy"
+  rm -f "$copy"
 }
 SIZE_TLS=$(stripped_size "$BIN")
 SIZE_NO_TLS=$(stripped_size "$BIN_NO_TLS")
+if [ -n "$BIN_SMALL" ]; then
+  SIZE_SMALL=$(stripped_size "$BIN_SMALL")
+  SIZE_SMALL_NO_TLS=$(stripped_size "$BIN_SMALL_NO_TLS")
+fi
 
 # Crates in the normal (non-build, non-dev) dependency tree, partfetch aside.
 crate_count() {
@@ -122,10 +143,12 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy
 # Once per protocol, untimed: partfetch's output must be the file, byte for
 # byte (this also warms the page cache for both tools).
 for url in "$HTTP_URL" "$HTTPS_URL"; do
-  note "checking partfetch's output for $url"
-  if ! "$BIN" -q --cacert "$CA" "$url" - | cmp -s - "$WORK/www/data.bin"; then
-    die "partfetch's output for $url differs from the file served"
-  fi
+  for binary in "$BIN" ${BIN_SMALL:+"$BIN_SMALL"}; do
+    note "checking $binary's output for $url"
+    if ! "$binary" -q --cacert "$CA" "$url" - | cmp -s - "$WORK/www/data.bin"; then
+      die "$binary's output for $url differs from the file served"
+    fi
+  done
   curl -s -o /dev/null --cacert "$CA" "$url" || die "curl failed for $url"
 done
 
@@ -148,33 +171,50 @@ time_served() {
   awk -v a="$before" -v b="$(worker_ticks)" -v t="$TICKS" 'BEGIN { printf "%.2f\n", (b - a) / t }' >>"$out.server"
 }
 
-# Times both tools on URL, RUNS times each, alternating which goes first;
-# results in $WORK/<label>-partfetch and $WORK/<label>-curl.
-time_both() {
-  local label=$1 url=$2 i
-  local pf=("$BIN" -q)
-  local cu=(curl -s -o /dev/null)
+# The tools timed: partfetch, curl, and the small build when there is one.
+TOOLS=(partfetch curl)
+[ -n "$BIN_SMALL" ] && TOOLS+=(small)
+
+# Sets CMD to TOOL's command line that fetches URL to /dev/null.
+#   command_of TOOL LABEL URL
+command_of() {
+  local tool=$1 label=$2 url=$3
+  case $tool in
+    partfetch) CMD=("$BIN" -q) ;;
+    small) CMD=("$BIN_SMALL" -q) ;;
+    curl) CMD=(curl -s -o /dev/null) ;;
+  esac
   if [ "$label" = https ]; then
-    pf+=(--cacert "$CA")
-    cu+=(--cacert "$CA")
+    CMD+=(--cacert "$CA")
   fi
-  : >"$WORK/$label-partfetch"
-  : >"$WORK/$label-curl"
-  : >"$WORK/$label-partfetch.server"
-  : >"$WORK/$label-curl.server"
+  if [ "$tool" = curl ]; then
+    CMD+=("$url")
+  else
+    CMD+=("$url" -)
+  fi
+}
+
+# Times every tool on URL, RUNS times each, each run starting with another
+# tool; results in $WORK/<label>-<tool> (and .server for nginx's CPU).
+time_all() {
+  local label=$1 url=$2 i j tool line
+  for tool in "${TOOLS[@]}"; do
+    : >"$WORK/$label-$tool"
+    : >"$WORK/$label-$tool.server"
+  done
   for i in $(seq "$RUNS"); do
-    if [ $((i % 2)) = 1 ]; then
-      time_served "$WORK/$label-partfetch" "${pf[@]}" "$url" -
-      time_served "$WORK/$label-curl" "${cu[@]}" "$url"
-    else
-      time_served "$WORK/$label-curl" "${cu[@]}" "$url"
-      time_served "$WORK/$label-partfetch" "${pf[@]}" "$url" -
-    fi
-    note "$label run $i/$RUNS: partfetch $(tail -n 1 "$WORK/$label-partfetch") nginx $(tail -n 1 "$WORK/$label-partfetch.server"), curl $(tail -n 1 "$WORK/$label-curl") nginx $(tail -n 1 "$WORK/$label-curl.server") (wall s, cpu s, rss KiB; nginx cpu s)"
+    line=
+    for j in "${!TOOLS[@]}"; do
+      tool=${TOOLS[$(((i + j) % ${#TOOLS[@]}))]}
+      command_of "$tool" "$label" "$url"
+      time_served "$WORK/$label-$tool" "${CMD[@]}"
+      line+=" $tool $(tail -n 1 "$WORK/$label-$tool") nginx $(tail -n 1 "$WORK/$label-$tool.server"),"
+    done
+    note "$label run $i/$RUNS:${line%,} (wall s, cpu s, rss KiB; nginx cpu s)"
   done
 }
-time_both http "$HTTP_URL"
-time_both https "$HTTPS_URL"
+time_all http "$HTTP_URL"
+time_all https "$HTTPS_URL"
 
 # What TLS each tool negotiated, from nginx's access log.
 tls_of() {
@@ -196,19 +236,42 @@ CURL_VERSION=$(curl --version | awk 'NR == 1 { print $2 }')
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
 MIB=$((BYTES / 1048576))
 
-# Prints one table row for PROTO (http, https): the medians of column COL
-# (1 wall, 2 CPU, 3 RSS) for both tools, their ratio, the target, and
-# whether it is met.
-#   row PROTO WHAT COL
+# Prints one table row for TOOL (partfetch, small) and PROTO (http, https):
+# the medians of column COL (1 wall, 2 CPU, 3 RSS) for TOOL and curl, their
+# ratio, the target, and whether it is met. Nothing for a tool not timed.
+#   row TOOL PROTO WHAT COL
 row() {
-  local proto=$1 what=$2 col=$3 pf cu r
-  pf=$(median "$WORK/$proto-partfetch" "$col")
+  local tool=$1 proto=$2 what=$3 col=$4 pf cu r name
+  [ -s "$WORK/$proto-$tool" ] || return 0
+  name="${proto^^} $what"
+  [ "$tool" = small ] && name="$name, small build"
+  pf=$(median "$WORK/$proto-$tool" "$col")
   cu=$(median "$WORK/$proto-curl" "$col")
   r=$(ratio "$pf" "$cu")
   case $col in
-    1 | 2) echo "| ${proto^^} $what | $pf | $cu | $r | ≤ 0.90 × curl | $(meets "$r" 0.9) |" ;;
-    3) echo "| ${proto^^} $what | $pf | $cu | $r | ≤ 8192 KiB | $(meets "$pf" 8192) |" ;;
+    1 | 2) echo "| $name | $pf | $cu | $r | ≤ 0.90 × curl | $(meets "$r" 0.9) |" ;;
+    3) echo "| $name | $pf | $cu | $r | ≤ 8192 KiB | $(meets "$pf" 8192) |" ;;
   esac
+}
+
+# The rows of every tool's wall, CPU and peak RSS for PROTO.
+rows() {
+  local proto=$1 tool
+  for tool in partfetch small; do
+    row "$tool" "$proto" "wall (s)" 1
+    row "$tool" "$proto" "CPU (s)" 2
+    row "$tool" "$proto" "peak RSS (KiB)" 3
+  done
+}
+
+# The rows of the small build's sizes, or why there are none.
+small_size_rows() {
+  if [ -z "$BIN_SMALL" ]; then
+    echo "| small build (\`scripts/build-small.sh\`) | not built: $(tail -n 1 "$REPO/target/build-small.log") | | | | |"
+    return
+  fi
+  echo "| small build (\`scripts/build-small.sh\`), with TLS | $SIZE_SMALL B ($(mb "$SIZE_SMALL")) | | | ≤ 1.80 MB | $(meets "$SIZE_SMALL" 1800000) |"
+  echo "| small build, no TLS (\`scripts/build-small.sh --no-default-features\`) | $SIZE_SMALL_NO_TLS B ($(mb "$SIZE_SMALL_NO_TLS")) | | | ≤ 0.50 MB | $(meets "$SIZE_SMALL_NO_TLS" 500000) |"
 }
 
 # The row of nginx's own CPU while serving each tool.
@@ -226,23 +289,21 @@ cat <<EOF
 ## partfetch against curl, $MIB MiB from nginx on 127.0.0.1
 
 $(date -u +%Y-%m-%d), $CORES cores ($CPU_MODEL), $(uname -sr). partfetch $COMMIT;
-curl $CURL_VERSION; nginx $NGINX_VERSION (1 worker, sendfile on). Both tools write to
-/dev/null; medians of $RUNS runs each, alternating which tool goes first.
+curl $CURL_VERSION; nginx $NGINX_VERSION (1 worker, sendfile on). Every tool writes to
+/dev/null; medians of $RUNS runs each, each run started by another tool. The
+"small build" rows are partfetch built by \`scripts/build-small.sh\`.
 Wall and CPU (user + sys) in seconds, peak RSS in KiB, from \`/usr/bin/time\`.
 TLS negotiated: partfetch ${TLS_PF:-?}, curl ${TLS_CURL:-?}.
 
 | measurement | partfetch | curl | partfetch / curl | target | met |
 | --- | ---: | ---: | ---: | --- | --- |
-$(row http "wall (s)" 1)
-$(row http "CPU (s)" 2)
-$(row http "peak RSS (KiB)" 3)
+$(rows http)
 $(server_row http)
-$(row https "wall (s)" 1)
-$(row https "CPU (s)" 2)
-$(row https "peak RSS (KiB)" 3)
+$(rows https)
 $(server_row https)
 | binary, stripped, with TLS | $SIZE_TLS B ($(mb "$SIZE_TLS")) | | | ≤ 1.80 MB | $(meets "$SIZE_TLS" 1800000) |
 | binary, stripped, no TLS (\`--no-default-features\`) | $SIZE_NO_TLS B ($(mb "$SIZE_NO_TLS")) | | | ≤ 0.50 MB | $(meets "$SIZE_NO_TLS" 500000) |
+$(small_size_rows)
 | crates besides partfetch, default features | $CRATES | | | ≤ 13 | $(meets "$CRATES" 13) |
 | crates besides partfetch, no TLS | $CRATES_NO_TLS | | | | |
 EOF

@@ -286,7 +286,7 @@ fn a_directory_the_user_cannot_write_is_a_local_error_naming_the_path() {
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let mut command = if is_root {
         let binary = dir.join("partfetch");
-        std::fs::copy(cli::BIN, &binary).unwrap();
+        std::fs::copy(cli::bin(), &binary).unwrap();
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);

@@ -188,7 +188,11 @@ fn run_partfetch(args: &[OsString]) {
     let errors = TempDir::new("stderr");
     let stderr_path = errors.path().join("stderr");
     let stderr = File::create(&stderr_path).expect("create stderr file");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_partfetch"));
+    // PARTFETCH_BIN picks another build of the same source, as in the
+    // other CLI tests.
+    let binary = std::env::var("PARTFETCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_partfetch").to_owned());
+    let mut command = Command::new(binary);
     command
         .args(args)
         .stdin(Stdio::null())

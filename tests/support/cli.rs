@@ -7,8 +7,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_partfetch");
+/// The binary under test: the one cargo built for this run, or the one
+/// `PARTFETCH_BIN` names, so that the same tests check another build of
+/// the same source (`scripts/build-small.sh`'s).
+pub fn bin() -> String {
+    std::env::var("PARTFETCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_partfetch").to_owned())
+}
 
 /// The version the binary must report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -85,7 +89,7 @@ impl Outcome {
 
 /// A command for the binary: no inherited proxy variables, stdin closed.
 pub fn command() -> Command {
-    let mut cmd: Command = Command::new(BIN);
+    let mut cmd: Command = Command::new(bin());
     for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
