@@ -497,8 +497,15 @@ fn parse_subcommand(
             Some(extra) => Err(UsageError(format!("unexpected argument {extra:?}"))),
         },
         "serve" => {
-            let [dir] = positional.as_slice() else {
-                return Err(UsageError("serve takes one directory".to_owned()));
+            let dir = match positional.as_slice() {
+                [dir] => dir,
+                [] => return Err(UsageError("serve needs a directory".to_owned())),
+                more => {
+                    return Err(UsageError(format!(
+                        "serve takes one directory, not {}: {more:?}",
+                        more.len()
+                    )))
+                }
             };
             let listen = one("--listen")?.map_or("127.0.0.1:8000", |s| s.as_str());
             Ok(Command::Serve(Box::new(Serve {
@@ -570,6 +577,17 @@ fn sub_options(args: &[String]) -> Result<(Vec<String>, Vec<SubOption>), UsageEr
     while i < args.len() {
         let arg = &args[i];
         i += 1;
+        if arg == "--" {
+            // The rest are positional, however they start (a file named `-q`).
+            positional.extend(args[i..].iter().cloned());
+            break;
+        }
+        if arg.len() > 1 && arg.starts_with('-') && !arg.starts_with("--") {
+            // No sub-command has a short option: `-q` is refused by name
+            // rather than taken for a file or a directory.
+            options.push((arg.clone(), Vec::new()));
+            continue;
+        }
         if !arg.starts_with("--") {
             positional.push(arg.clone());
             continue;
@@ -796,5 +814,25 @@ mod tests {
         ] {
             assert!(parse_strs(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn a_short_option_of_a_sub_command_is_named_as_unknown() {
+        for (args, named) in [
+            (&["serve", "www", "-q"][..], "-q"),
+            (&["split", "-v", "f", "--parts", "2", "--to", "a"], "-v"),
+            (&["demo", "-x"], "-x"),
+        ] {
+            let err = parse_strs(args).unwrap_err();
+            assert_eq!(err.0, format!("unknown option {named} for {}", args[0]));
+        }
+        // After `--`, a name that starts with '-' is a directory.
+        let Command::Serve(s) =
+            parse_strs(&["serve", "--listen", "127.0.0.1:0", "--", "-q"]).unwrap()
+        else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.dir, PathBuf::from("-q"));
     }
 }
