@@ -135,6 +135,47 @@ fn without_file_saves_under_last_path_segment() {
 }
 
 #[test]
+fn a_directory_as_file_saves_in_it_under_the_url_name() {
+    let server: Server = Server::start(|_| Reply::ok("into the directory"));
+    let dir: TempDir = TempDir::new("into");
+    let target: String = dir.path().to_str().expect("utf-8 temp path").to_owned();
+    let outcome: Outcome = cli::run(&["-q", &server.url("/files/name.bin"), &target]);
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries(), vec!["name.bin"]);
+    assert_eq!(read_file(&dir.join("name.bin")), b"into the directory");
+}
+
+#[test]
+fn a_missing_directory_ending_in_slash_is_a_local_error_naming_the_file_in_it() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let dir: TempDir = TempDir::new("parent");
+    let missing: String = format!("{}/missing/", dir.path().display());
+    let outcome: Outcome = cli::run(&["-q", &server.url("/files/name.bin"), &missing]);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["missing/name.bin"]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+}
+
+#[test]
+fn a_directory_as_file_still_refuses_a_url_without_a_name() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let dir: TempDir = TempDir::new("into");
+    let target: String = dir.path().to_str().expect("utf-8 temp path").to_owned();
+    let outcome: Outcome = cli::run(&["-q", &server.url("/files/"), &target]);
+    outcome.assert_code(2).assert_error_mentions(&[]);
+    assert!(
+        dir.entries().is_empty(),
+        "nothing written: {:?}",
+        dir.entries()
+    );
+}
+
+#[test]
 fn default_name_is_percent_decoded() {
     let server: Server = Server::start(|_| Reply::ok("x"));
     let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/my%20file.txt"));

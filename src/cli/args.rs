@@ -115,7 +115,8 @@ parts, in order. A URL containing -seq is a file sequence, saved as
 FILE-file1, FILE-file2, ...
 
   FILE                    where to save; '-' for standard output; default:
-                          the last segment of the URL's path
+                          the last segment of the URL's path (also the
+                          name inside FILE when FILE is a directory)
 Options:
   -H, --header 'N: V'     add a request header (repeatable)
       --user-agent TEXT   replace the User-Agent header

@@ -170,6 +170,10 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     let url = Url::parse(&d.url)?;
     let target = match &d.output {
         Output::Stdout => None,
+        // A directory, as with cp: the file goes in it, named after the URL.
+        Output::File(path) if output::names_a_directory(path) => {
+            Some(path.join(output::name_from_url(&url).map_err(Failure::Usage)?))
+        }
         Output::File(path) => Some(path.clone()),
         Output::FromUrl => Some(output::name_from_url(&url).map_err(Failure::Usage)?),
     };

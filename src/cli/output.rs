@@ -196,6 +196,13 @@ pub fn temp_path(target: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Whether FILE stands for a directory to save into: it is one, or it ends
+/// with a slash (then it must exist by the time the file is created, and
+/// the error names the path inside it).
+pub fn names_a_directory(path: &Path) -> bool {
+    path.is_dir() || path.as_os_str().as_encoded_bytes().ends_with(b"/")
+}
+
 /// The file name for a URL given without one: its last path segment,
 /// percent-decoded. Names that are empty, `.` or `..`, or that hold a slash,
 /// a backslash or a control character are refused.
