@@ -282,7 +282,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                         "header {header:?} is not of the form 'Name: value'"
                     ))
                 })?;
-                d.headers.push((n.trim().to_owned(), v.trim().to_owned()));
+                let (n, v) = (n.trim(), v.trim());
+                // Refused here, with the usage status, rather than when the
+                // client is built.
+                partfetch::http::request::check_header(n, v)
+                    .map_err(|e| UsageError(format!("-H {header:?}: {}", e.message())))?;
+                d.headers.push((n.to_owned(), v.to_owned()));
             }
             "--user-agent" => d.user_agent = Some(value("a text")?),
             "--proxy" => d.proxy = Some(value("a URL")?),
@@ -700,6 +705,8 @@ mod tests {
             &["--timeout", "x", "http://h/"],
             &["--timeout", "-1", "http://h/"],
             &["-H", "no colon", "http://h/"],
+            &["-H", ": empty name", "http://h/"],
+            &["-H", "Two Words: x", "http://h/"],
             &["--quiet=yes", "http://h/"],
             &["--proxy"],
         ] {
