@@ -135,6 +135,18 @@ fn without_file_saves_under_last_path_segment() {
 }
 
 #[test]
+fn output_option_saves_like_file() {
+    let server: Server = Server::start(|_| Reply::ok("by -o"));
+    let dir: TempDir = TempDir::new("dash-o");
+    let out: PathBuf = dir.join("out.bin");
+    let out_str: String = out.to_str().expect("utf-8 temp path").to_owned();
+    let outcome: Outcome = cli::run(&["-q", "-o", &out_str, &server.url("/x")]);
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries(), vec!["out.bin"]);
+    assert_eq!(read_file(&out), b"by -o");
+}
+
+#[test]
 fn a_directory_as_file_saves_in_it_under_the_url_name() {
     let server: Server = Server::start(|_| Reply::ok("into the directory"));
     let dir: TempDir = TempDir::new("into");

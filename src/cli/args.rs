@@ -118,6 +118,7 @@ FILE-file1, FILE-file2, ...
                           the last segment of the URL's path (also the
                           name inside FILE when FILE is a directory)
 Options:
+  -o, --output FILE       the same as FILE after the URL
   -H, --header 'N: V'     add a request header (repeatable)
       --user-agent TEXT   replace the User-Agent header
       --proxy URL         use this HTTP proxy (else http_proxy, https_proxy;
@@ -233,6 +234,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         mirrors: Vec::new(),
     };
     let mut options_ended = false;
+    // `-o FILE`, as curl and wget spell it: the same as FILE after the URL.
+    let mut output_option: Option<String> = None;
     while let Some(arg) = args.next() {
         let arg = arg?;
         if options_ended || arg == "-" || !arg.starts_with('-') {
@@ -289,6 +292,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     .map_err(|e| UsageError(format!("-H {header:?}: {}", e.message())))?;
                 d.headers.push((n.to_owned(), v.to_owned()));
             }
+            "-o" | "--output" => {
+                if output_option.is_some() {
+                    return Err(UsageError(format!("option {name} given twice")));
+                }
+                output_option = Some(value("a file")?);
+            }
             "--user-agent" => d.user_agent = Some(value("a text")?),
             "--proxy" => d.proxy = Some(value("a URL")?),
             "--cacert" => d.cacert.push(PathBuf::from(value("a file")?)),
@@ -320,7 +329,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     d.url = positional
         .next()
         .ok_or_else(|| UsageError("no URL given".to_owned()))?;
-    d.output = match positional.next() {
+    let file = match (positional.next(), output_option) {
+        (Some(file), Some(option)) => {
+            return Err(UsageError(format!(
+                "FILE given twice: {file:?} and -o {option:?}"
+            )))
+        }
+        (file, option) => file.or(option),
+    };
+    d.output = match file {
         None => Output::FromUrl,
         Some(f) if f == "-" => Output::Stdout,
         Some(f) if f.is_empty() => return Err(UsageError("FILE is empty".to_owned())),
@@ -344,6 +361,8 @@ fn takes_value(name: &str) -> bool {
     matches!(
         name,
         "-H" | "--header"
+            | "-o"
+            | "--output"
             | "--user-agent"
             | "--proxy"
             | "--cacert"
@@ -653,6 +672,30 @@ mod tests {
             Output::File(PathBuf::from("out"))
         );
         assert_eq!(download(&["--", "-weird", "f"]).url, "-weird");
+    }
+
+    #[test]
+    fn output_option_is_file_by_another_name() {
+        for args in [
+            &["-o", "out", "http://h/x"][..],
+            &["http://h/x", "--output", "out"],
+            &["--output=out", "http://h/x"],
+        ] {
+            assert_eq!(
+                download(args).output,
+                Output::File(PathBuf::from("out")),
+                "{args:?}"
+            );
+        }
+        assert_eq!(download(&["-o", "-", "http://h/x"]).output, Output::Stdout);
+        for bad in [
+            &["-o", "a", "http://h/x", "b"][..],
+            &["-o", "a", "-o", "b", "http://h/x"],
+            &["-o", "", "http://h/x"],
+            &["http://h/x", "-o"],
+        ] {
+            assert!(parse_strs(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
