@@ -36,14 +36,12 @@ for arg in "$@"; do
       ;;
   esac
 done
-case $RUNS in
-  '' | *[!0-9]* | 0) echo "error: RUNS must be a positive number, not '$RUNS'" >&2; exit 2 ;;
-esac
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+runs_must_be_positive
 
 # ---------------------------------------------------------------- tools
 

@@ -29,14 +29,12 @@ for arg in "$@"; do
     *) usage >&2; exit 2 ;;
   esac
 done
-case $RUNS in
-  '' | *[!0-9]* | 0) echo "error: RUNS must be a positive number, not '$RUNS'" >&2; exit 2 ;;
-esac
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+runs_must_be_positive
 
 for tool in curl hyperfine jq cargo; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
@@ -121,14 +119,16 @@ declare -A KIND_TITLE=(
 )
 KINDS=(http https first)
 for kind in "${KINDS[@]}"; do
+  # Each command is named after its tool (hyperfine's -n), which is how the
+  # table finds its median.
   commands=()
   for tool in "${TOOLS[@]}"; do
     case $kind in
-      http) commands+=("$(command_line "$tool" "http://127.0.0.1:$HTTP_PORT/small.bin")") ;;
-      https) commands+=("$(command_line "$tool" "https://127.0.0.1:$HTTPS_PORT/small.bin")") ;;
+      http) commands+=(-n "$tool" "$(command_line "$tool" "http://127.0.0.1:$HTTP_PORT/small.bin")") ;;
+      https) commands+=(-n "$tool" "$(command_line "$tool" "https://127.0.0.1:$HTTPS_PORT/small.bin")") ;;
       first)
         [ "$tool" = aria2c ] && continue
-        commands+=("$(command_line "$tool" "https://127.0.0.1:$HTTPS_PORT/large.bin" pipe) | head -c 1 >/dev/null")
+        commands+=(-n "$tool" "$(command_line "$tool" "https://127.0.0.1:$HTTPS_PORT/large.bin" pipe) | head -c 1 >/dev/null")
         ;;
     esac
   done
@@ -141,11 +141,11 @@ for kind in "${KINDS[@]}"; do
 done
 nginx_stop "$WORK/nginx"
 
-# Prints the median of the Nth (0-based) command of KIND in milliseconds,
-# or nothing when that tool was not timed for KIND.
+# Prints the median of TOOL's command for KIND in milliseconds, or nothing
+# when that tool was not timed for KIND.
 median_ms() {
-  local kind=$1 index=$2
-  jq -r --argjson i "$index" '.results[$i].median // empty' "$WORK/$kind.json" |
+  local kind=$1 tool=$2
+  jq -r --arg t "$tool" '.results[] | select(.command == $t) | .median' "$WORK/$kind.json" |
     awk 'NF { printf "%.2f\n", $1 * 1000 }'
 }
 
@@ -181,25 +181,14 @@ $rule
 EOF
 for kind in "${KINDS[@]}"; do
   line="| ${KIND_TITLE[$kind]} |"
-  ours=$(median_ms "$kind" 0)
-  index=0
-  declare -A value=()
+  ratios=
+  ours=$(median_ms "$kind" partfetch)
   for tool in "${TOOLS[@]}"; do
-    if [ "$kind" = first ] && [ "$tool" = aria2c ]; then
-      value[$tool]=""
-    else
-      value[$tool]=$(median_ms "$kind" "$index")
-      index=$((index + 1))
-    fi
-    line+=" ${value[$tool]:-–} |"
-  done
-  for tool in "${TOOLS[@]:1}"; do
-    if [ -n "${value[$tool]}" ]; then
-      line+=" $(ratio "$ours" "${value[$tool]}") |"
-    else
-      line+=" – |"
+    theirs=$(median_ms "$kind" "$tool")
+    line+=" ${theirs:-–} |"
+    if [ "$tool" != partfetch ]; then
+      if [ -n "$theirs" ]; then ratios+=" $(ratio "$ours" "$theirs") |"; else ratios+=" – |"; fi
     fi
   done
-  unset value
-  echo "$line"
+  echo "$line$ratios"
 done

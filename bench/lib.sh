@@ -36,6 +36,13 @@ note() {
   echo "# $*" >&2
 }
 
+# Stops with a usage error unless $RUNS is a positive whole number.
+runs_must_be_positive() {
+  case ${RUNS:-} in
+    '' | *[!0-9]* | 0) echo "error: RUNS must be a positive number, not '${RUNS:-}'" >&2; exit 2 ;;
+  esac
+}
+
 # Stops unless GNU time (for wall, CPU and peak RSS) is installed.
 need_gnu_time() {
   [ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"

@@ -43,9 +43,6 @@ for arg in "$@"; do
     *) usage >&2; exit 2 ;;
   esac
 done
-case $RUNS in
-  '' | *[!0-9]* | 0) echo "error: RUNS must be a positive number, not '$RUNS'" >&2; exit 2 ;;
-esac
 if [ "$QUICK" = 1 ]; then
   SIZE_MIB=32 PARTS=200 BIG_MIB=128
 else
@@ -56,6 +53,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+runs_must_be_positive
 
 # ---------------------------------------------------------------- checks
 

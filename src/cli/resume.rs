@@ -264,6 +264,14 @@ fn parse_part(value: &str, previous: Option<&PartRecord>) -> Option<PartRecord> 
 mod tests {
     use super::*;
 
+    fn part(manifest: &str, line: usize, size: u64) -> PartRecord {
+        PartRecord {
+            manifest: Url::parse(manifest).unwrap(),
+            line,
+            size,
+        }
+    }
+
     #[test]
     fn a_state_survives_a_round_trip_and_garbage_is_no_state() {
         let dir = std::env::temp_dir().join(format!("pf-state-{}", std::process::id()));
@@ -276,26 +284,10 @@ mod tests {
             done: 7,
             manifest: true,
             parts: vec![
-                PartRecord {
-                    manifest: Url::parse("http://h/m.parts").unwrap(),
-                    line: 3,
-                    size: 5,
-                },
-                PartRecord {
-                    manifest: Url::parse("http://h/m.parts").unwrap(),
-                    line: 5,
-                    size: 6,
-                },
-                PartRecord {
-                    manifest: Url::parse("http://h/inner.parts").unwrap(),
-                    line: 1,
-                    size: 7,
-                },
-                PartRecord {
-                    manifest: Url::parse("http://h/m.parts").unwrap(),
-                    line: 9,
-                    size: 8,
-                },
+                part("http://h/m.parts", 3, 5),
+                part("http://h/m.parts", 5, 6),
+                part("http://h/inner.parts", 1, 7),
+                part("http://h/m.parts", 9, 8),
             ],
             have: None,
         };
