@@ -358,6 +358,56 @@ fn every_alternative_with_a_wrong_digest_is_an_integrity_error() {
 }
 
 #[test]
+fn a_cached_copy_is_used_only_when_it_matches_the_parts_attributes() {
+    // sha256("good"): the second part asks for other bytes than the cached
+    // "AAAA", so the cache is passed over and its next alternative serves.
+    let digest = "770e607624d689265ca6c44884d0807d9b054d23c473c106c72be9de08b7376c";
+    let manifest = format!(
+        "(*)\na\n--\n(*)\n(size=3)\na\nthree\n--\n(*)\n(sha256={digest})\na\ngood\n--\n(*)\n(size=4)\na\n"
+    );
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/a", b"AAAA".to_vec()),
+        ("/three", b"333".to_vec()),
+        ("/good", b"good".to_vec()),
+    ]);
+    assert_eq!(
+        read_all(&server.url("/m.parts")).unwrap(),
+        b"AAAA333goodAAAA"
+    );
+    // The size and digest checks refuse "/a" from the server as well, so
+    // only the first part and the cache hit of the last used its bytes.
+    assert_eq!(server.count("/a"), 3);
+}
+
+#[test]
+fn a_part_with_a_size_or_digest_is_not_served_by_a_manifest() {
+    let digest = "770e607624d689265ca6c44884d0807d9b054d23c473c106c72be9de08b7376c";
+    let manifest =
+        format!("(size=4)\ninner.parts\ngood\n--\n(sha256={digest})\ninner.parts\ngood\n");
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/inner.parts", b"good\n".to_vec()),
+        ("/good", b"good".to_vec()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"goodgood");
+    assert_eq!(server.count("/good"), 2);
+    // With no plain alternative, the part fails and says why.
+    let server = serve(vec![
+        ("/m.parts", b"(size=4)\ninner.parts\n".to_vec()),
+        ("/inner.parts", b"good\n".to_vec()),
+        ("/good", b"good".to_vec()),
+    ]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    let shown = format!("{err:#}");
+    assert!(
+        shown.contains("line 1") && shown.contains("must be a plain resource"),
+        "{shown}"
+    );
+    assert_eq!(server.count("/good"), 0);
+}
+
+#[test]
 fn an_unknown_attribute_is_refused_naming_the_line() {
     let server = serve(vec![
         ("/m.parts", b"x\n--\n(colour=red)\ny\n".to_vec()),
@@ -450,7 +500,11 @@ fn when_no_alternative_can_continue_the_error_says_so() {
         }
     };
     assert!(got <= 20_000);
-    assert!(err.to_string().contains("continue"), "{err}");
+    // The error says which part, and where the manifest lists it.
+    let shown = err.to_string();
+    assert!(shown.contains("continue"), "{shown}");
+    assert!(shown.contains("part at line 1"), "{shown}");
+    assert!(shown.contains("/m.parts"), "{shown}");
 }
 
 #[test]

@@ -34,11 +34,20 @@ impl Cache {
         }
     }
 
-    /// The bytes cached under the first of `alternatives` that has any.
-    pub fn lookup(&self, alternatives: &[Url]) -> Option<Arc<[u8]>> {
+    /// The bytes cached under the first of `alternatives` whose bytes
+    /// `accept` takes: the part that looks them up may ask for another
+    /// size or digest than the part that stored them, and a cached copy
+    /// that does not match is not the part.
+    pub fn lookup(
+        &self,
+        alternatives: &[Url],
+        accept: impl Fn(&[u8]) -> bool,
+    ) -> Option<Arc<[u8]>> {
         alternatives
             .iter()
-            .find_map(|url| self.entries.get(url).cloned())
+            .filter_map(|url| self.entries.get(url))
+            .find(|bytes| accept(bytes))
+            .cloned()
     }
 
     /// How many more bytes fit.
@@ -108,10 +117,21 @@ mod tests {
         let mut cache = Cache::new(100);
         assert!(cache.insert(url("http://b/x"), b"abc".to_vec()));
         let hit = cache
-            .lookup(&[url("http://a/x"), url("http://b/x")])
+            .lookup(&[url("http://a/x"), url("http://b/x")], |_| true)
             .unwrap();
         assert_eq!(&hit[..], b"abc");
-        assert!(cache.lookup(&[url("http://c/x")]).is_none());
+        assert!(cache.lookup(&[url("http://c/x")], |_| true).is_none());
+    }
+
+    #[test]
+    fn lookup_skips_bytes_the_part_does_not_accept() {
+        let mut cache = Cache::new(100);
+        assert!(cache.insert(url("http://a/x"), b"abc".to_vec()));
+        assert!(cache.insert(url("http://b/x"), b"abcd".to_vec()));
+        let both = [url("http://a/x"), url("http://b/x")];
+        let hit = cache.lookup(&both, |bytes| bytes.len() == 4).unwrap();
+        assert_eq!(&hit[..], b"abcd");
+        assert!(cache.lookup(&both, |bytes| bytes.len() == 5).is_none());
     }
 
     #[test]

@@ -430,6 +430,7 @@ impl ManifestStream {
                     Ok(false) => self.finish_part(),
                     Err(err) => {
                         self.current = Current::Idle;
+                        let err = self.failed_in_part(err);
                         self.recover(err)?;
                     }
                 },
@@ -465,7 +466,7 @@ impl ManifestStream {
                     Event::End { .. } => self.finish_part(),
                     Event::Failed(err) => {
                         let err = if *started {
-                            err
+                            self.failed_in_part(err)
                         } else {
                             part_failed(fallback, err)
                         };
@@ -561,6 +562,21 @@ impl ManifestStream {
         }
     }
 
+    /// `err`, from the part being streamed after it opened, naming the
+    /// manifest and line that list the part.
+    fn failed_in_part(&self, err: Error) -> Error {
+        let Some((manifest, line, _)) = &self.part_origin else {
+            return err;
+        };
+        let message = match err.subject() {
+            Some(subject) => format!("part at line {line} failed: {}: {subject}", err.message()),
+            None => format!("part at line {line} failed: {}", err.message()),
+        };
+        Error::new(err.kind(), message)
+            .with_subject(manifest.redacted())
+            .with_causes(err.causes().to_vec())
+    }
+
     fn chunk(&self) -> &[u8] {
         match &self.current {
             Current::Part { reader, .. } => reader.chunk(),
@@ -619,7 +635,7 @@ impl ManifestStream {
 
     fn start_part(&mut self, spec: PartSpec, manifest: Url) -> Result<(), Failure> {
         if spec.cacheable {
-            if let Some(bytes) = self.cache.lookup(&spec.alternatives) {
+            if let Some(bytes) = self.cache.lookup(&spec.alternatives, |b| spec.accepts(b)) {
                 self.current = Current::Cached {
                     bytes,
                     position: 0,
@@ -729,6 +745,20 @@ impl ManifestStream {
                 let url = part.plan.alternatives[index].clone();
                 part.next = index + 1;
                 part.causes = causes;
+                if part.plan.size.is_some() || part.plan.sha256.is_some() {
+                    // A manifest's stream may be endless and cannot be held
+                    // back until a digest matches: rather than hand on bytes
+                    // no one checked, the alternative fails.
+                    part.causes.push(
+                        Error::new(
+                            ErrorKind::Manifest,
+                            "is a manifest, but a part with (size=…) or (sha256=…) \
+                             must be a plain resource, whose bytes can be checked",
+                        )
+                        .with_subject(url.redacted()),
+                    );
+                    return Ok(false);
+                }
                 if self.expanded_since_output.contains(&url) {
                     return Err(Failure::Fatal(
                         Error::new(

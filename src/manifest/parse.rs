@@ -37,6 +37,9 @@ pub const MAX_LINE: usize = 8 * 1024;
 /// mirrors, and a bound on the memory one part can take.
 pub const MAX_ALTERNATIVES: usize = 1024;
 
+/// The UTF-8 byte order mark, ignored at the start of a manifest.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
 /// One part of a manifest, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartSpec {
@@ -51,6 +54,17 @@ pub struct PartSpec {
     pub sha256: Option<[u8; 32]>,
     /// The manifest line the part starts on (from 1), for error messages.
     pub line: usize,
+}
+
+impl PartSpec {
+    /// Whether `bytes` are what the part's attributes say it is: its size
+    /// and its digest, when the manifest gives them.
+    pub fn accepts(&self, bytes: &[u8]) -> bool {
+        self.size.is_none_or(|size| size == bytes.len() as u64)
+            && self
+                .sha256
+                .is_none_or(|digest| digest == sha256::digest(bytes))
+    }
 }
 
 /// The part being read: what its lines have said so far.
@@ -151,6 +165,13 @@ impl ManifestParser {
     fn end_line(&mut self, raw: &[u8]) -> Result<Option<PartSpec>> {
         // A CR before the LF belongs to the terminator.
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // Editors on Windows start UTF-8 files with a byte order mark; left
+        // in, it would become part of the first URL and fail as a 404 whose
+        // cause no one can see.
+        let raw = match self.line {
+            1 => raw.strip_prefix(BYTE_ORDER_MARK).unwrap_or(raw),
+            _ => raw,
+        };
         if raw.len() > MAX_LINE {
             return Err(self.error(format!("longer than {MAX_LINE} bytes")));
         }
@@ -204,13 +225,18 @@ impl ManifestParser {
                 if self.part.size.is_some() {
                     return Err(self.error("size given twice"));
                 }
-                let size = value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(
                         self.error(format!("size '{}' is not a number", value.escape_debug()))
-                    })?;
+                    );
+                }
+                let size = value.parse::<u64>().map_err(|_| {
+                    self.error(format!(
+                        "size '{}' is too large (at most {})",
+                        value.escape_debug(),
+                        u64::MAX
+                    ))
+                })?;
                 self.part.size = Some(size);
             }
             "sha256" => {
@@ -364,6 +390,46 @@ mod tests {
         let parts = parse(&format!("(size=12)\n(sha256={digest})\nx\n")).unwrap();
         assert_eq!(parts[0].size, Some(12));
         assert_eq!(parts[0].sha256, Some(sha256::digest(b"x")));
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_ignored() {
+        let parts = parse("\u{feff}a.bin\r\n--\r\nb.bin\r\n").unwrap();
+        assert_eq!(parts[0].alternatives[0].path(), "/dir/a.bin");
+        // Arriving a byte at a time, it is the same.
+        let mut parser = ManifestParser::new(base());
+        for byte in "\u{feff}a.bin\n".bytes() {
+            assert_eq!(parser.feed(&[byte]).unwrap().1, None);
+        }
+        let part = parser.finish().unwrap().unwrap();
+        assert_eq!(part.alternatives[0].path(), "/dir/a.bin");
+        // Anywhere else it is part of the line, as any other character.
+        let parts = parse("a.bin\n--\n\u{feff}b.bin\n").unwrap();
+        assert_eq!(parts[1].alternatives[0].path(), "/dir/%EF%BB%BFb.bin");
+    }
+
+    #[test]
+    fn a_size_beyond_u64_says_it_is_too_large() {
+        let err = parse("(size=18446744073709551616)\nx\n").unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        assert_eq!(
+            parse("(size=18446744073709551615)\nx\n").unwrap()[0].size,
+            Some(u64::MAX)
+        );
+        let err = parse("(size=)\nx\n").unwrap_err();
+        assert!(err.to_string().contains("not a number"), "{err}");
+    }
+
+    #[test]
+    fn a_part_accepts_only_bytes_that_match_its_attributes() {
+        let digest = sha256::to_hex(&sha256::digest(b"abc"));
+        let sized = &parse("(size=3)\nx\n").unwrap()[0];
+        assert!(sized.accepts(b"abc"));
+        assert!(!sized.accepts(b"abcd"));
+        let hashed = &parse(&format!("(sha256={digest})\nx\n")).unwrap()[0];
+        assert!(hashed.accepts(b"abc"));
+        assert!(!hashed.accepts(b"abd"));
+        assert!(parse("x\n").unwrap()[0].accepts(b"anything"));
     }
 
     #[test]
