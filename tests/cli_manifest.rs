@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use partfetch::sequence::encode;
+use partfetch::sha256;
 use support::cli::{self, Outcome};
 use support::{test_data, Ranges, Reply, Request, Server, TempDir};
 
@@ -278,6 +279,43 @@ fn plain_seq_body_is_split_too() {
     let (outcome, dir, out) = fetch_to_file(&server.url("/pics-seq.bin"), &[]);
     outcome.assert_quiet_success();
     assert_sequence_saved(&dir, &out, &files);
+}
+
+#[test]
+fn checksum_of_a_sequence_covers_its_stream() {
+    let (server, files, stream) = sequence_server();
+    let right = format!("sha256={}", sha256::to_hex(&sha256::digest(&stream)));
+    let (outcome, dir, out) =
+        fetch_to_file(&server.url("/photos-seq.parts"), &["--checksum", &right]);
+    outcome.assert_quiet_success();
+    assert_sequence_saved(&dir, &out, &files);
+
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    let (outcome, dir, out) =
+        fetch_to_file(&server.url("/photos-seq.parts"), &["--checksum", &wrong]);
+    outcome
+        .assert_code(6)
+        .assert_error_mentions(&["checksum mismatch", "sequence", "out-file4"]);
+    // Each file was complete when it was renamed; they stay.
+    assert_sequence_saved(&dir, &out, &files);
+}
+
+#[test]
+fn limit_rate_applies_to_a_sequence_saved_as_files() {
+    let files: Vec<Vec<u8>> = vec![test_data(150_000, 30), test_data(150_000, 31)];
+    let stream: Vec<u8> = encode(files.iter().map(Vec::as_slice)).expect("encode");
+    let server: Server = serve(vec![("/slow-seq.bin", stream)]);
+    let (outcome, dir, out) =
+        fetch_to_file(&server.url("/slow-seq.bin"), &["--limit-rate", "200K"]);
+    outcome.assert_quiet_success();
+    assert_sequence_saved(&dir, &out, &files);
+    // 300 KB at 200 KiB/s cannot take less than a second once the first
+    // chunk has gone out: a lower bound, not a timing.
+    assert!(
+        outcome.elapsed >= Duration::from_millis(1000),
+        "{:?}",
+        outcome.elapsed
+    );
 }
 
 #[test]

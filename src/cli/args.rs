@@ -146,7 +146,8 @@ Options:
                           mismatch FILE is not created (the partial file is
                           kept for inspection) and the exit status is 6.
                           Bytes written to standard output before the end
-                          cannot be taken back: the status still says so
+                          cannot be taken back, nor the files of a sequence
+                          (the digest is its stream's): the status says so
       --no-resume         start over even if FILE.partfetch is there (by
                           default, the same command run again resumes)
       --resume            insist on resuming (refused for standard output)

@@ -185,12 +185,10 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
         _ => {
             let mut stream = open(d, &client)?;
             progress.set_total(stream.length());
+            let mut extras = Extras::new(d);
             match &target {
-                Some(base) => save_sequence(&mut stream, base, &mut progress),
-                None => {
-                    let mut extras = Extras::new(d);
-                    save_stream(&mut stream, &mut progress, &mut extras)
-                }
+                Some(base) => save_sequence(&mut stream, base, &mut progress, &mut extras),
+                None => save_stream(&mut stream, &mut progress, &mut extras),
             }
         }
     };
@@ -228,8 +226,8 @@ impl Extras {
         }
     }
 
-    /// Accounts for `chunk`, now written to `sink`.
-    fn after_write(&mut self, chunk: &[u8]) -> Result<(), WriteError> {
+    /// Accounts for `chunk`, now written out.
+    fn after_write(&mut self, chunk: &[u8]) {
         if let Some(digest) = &mut self.digest {
             digest.update(chunk);
         }
@@ -239,7 +237,6 @@ impl Extras {
         if let Some(limit) = &self.limit {
             limit.take(chunk.len());
         }
-        Ok(())
     }
 
     /// Rewrites the control file when it is time, with the manifest parts
@@ -503,16 +500,22 @@ fn save_stream(
 }
 
 /// Splits a file sequence into `BASE-file1`, `BASE-file2`, …, each renamed
-/// into place when complete.
+/// into place when complete. The rate limit and the digest apply to the
+/// stream as it arrives, length prefixes included: that is what a
+/// publisher can hash. A file is renamed as soon as it is complete, so a
+/// digest that does not match at the end is reported (exit status 6)
+/// after the files were kept.
 fn save_sequence(
     stream: &mut Stream,
     base: &std::path::Path,
     progress: &mut Progress,
+    extras: &mut Extras,
 ) -> Result<(), WriteError> {
     let parts = Cell::new(None);
     let mut files = SequenceFiles::new(PartsSeen {
         stream: &mut *stream,
         parts: &parts,
+        extras: &mut *extras,
     });
     let mut written = 0u64;
     progress.set_files(0);
@@ -544,21 +547,33 @@ fn save_sequence(
     if let Some(done) = stream.parts_done() {
         progress.set_parts(done);
     }
-    Ok(())
+    let base = base.display();
+    let what = match written {
+        0 => format!("the sequence for {base} (no files)"),
+        1 => format!("the sequence saved as {base}-file1"),
+        n => format!("the sequence saved as {base}-file1 … {base}-file{n}"),
+    };
+    extras.verify(&what)
 }
 
 /// The stream under a sequence splitter, noting for the progress line the
 /// manifest parts done before each pull (the splitter owns the stream, so
-/// it cannot be asked while files are being written).
+/// it cannot be asked while files are being written), and passing each
+/// chunk to the digest and the rate limit.
 struct PartsSeen<'a> {
     stream: &'a mut Stream,
     parts: &'a Cell<Option<u64>>,
+    extras: &'a mut Extras,
 }
 
 impl ByteSource for PartsSeen<'_> {
     fn next_chunk(&mut self) -> partfetch::Result<Option<&[u8]>> {
         self.parts.set(self.stream.parts_done());
-        self.stream.next_chunk()
+        let chunk = self.stream.next_chunk()?;
+        if let Some(chunk) = chunk {
+            self.extras.after_write(chunk);
+        }
+        Ok(chunk)
     }
 }
 
@@ -571,7 +586,7 @@ fn pump(
 ) -> Result<(), WriteError> {
     while let Some(chunk) = stream.next_chunk().map_err(WriteError::Failed)? {
         sink.write(chunk)?;
-        extras.after_write(chunk)?;
+        extras.after_write(chunk);
         let len = chunk.len();
         extras.maybe_checkpoint(sink, stream)?;
         if let Some(parts) = stream.parts_done() {
