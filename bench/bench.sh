@@ -6,6 +6,7 @@
 #
 #   bench/bench.sh            # 1 GiB, 5 runs of each tool per protocol
 #   RUNS=9 bench/bench.sh     # more runs
+#   NGINX_WORKERS=2 bench/bench.sh   # nginx with 2 workers (default 1)
 #   bench/bench.sh --quick    # 256 MiB, 1 run: checks that everything works
 #
 # Run from anywhere; it builds with the repository's own target/ directory
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,14s/^# \{0,1\}//p' "$0"
+  sed -n '2,15s/^# \{0,1\}//p' "$0"
 }
 
 SIZE=1G
@@ -160,12 +161,16 @@ done
 
 # ---------------------------------------------------------------- timing
 
-# nginx's worker CPU (user + sys, clock ticks): when it is busy for the
-# whole transfer, the server is what bounds the wall time, for either tool.
-NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx/nginx.pid")" | head -n 1)
+# nginx's worker CPU, all workers together (user + sys, clock ticks;
+# NGINX_WORKERS=N runs N of them): when it is busy for the whole transfer,
+# the server is what bounds the wall time, for either tool.
+mapfile -t NGINX_WORKER_PIDS < <(pgrep -P "$(cat "$WORK/nginx/nginx.pid")")
 TICKS=$(getconf CLK_TCK)
 worker_ticks() {
-  awk '{ print $14 + $15 }' "/proc/$NGINX_WORKER/stat"
+  local pid
+  for pid in "${NGINX_WORKER_PIDS[@]}"; do
+    cat "/proc/$pid/stat"
+  done | awk '{ ticks += $14 + $15 } END { print ticks }'
 }
 
 # time_run, plus nginx's CPU seconds for the run appended to FILE.server.
@@ -241,6 +246,8 @@ fi
 CURL_VERSION=$(curl --version | awk 'NR == 1 { print $2 }')
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
 MIB=$((BYTES / 1048576))
+WORKERS_TEXT="${#NGINX_WORKER_PIDS[@]} worker"
+[ "${#NGINX_WORKER_PIDS[@]}" = 1 ] || WORKERS_TEXT+=s
 
 # Prints one table row for TOOL (partfetch, small) and PROTO (http, https):
 # the medians of column COL (1 wall, 2 CPU, 3 RSS) for TOOL and curl, their
@@ -295,7 +302,7 @@ cat <<EOF
 ## partfetch against curl, $MIB MiB from nginx on 127.0.0.1
 
 $(date -u +%Y-%m-%d), $CORES cores ($CPU_MODEL), $(uname -sr). partfetch $COMMIT;
-curl $CURL_VERSION; nginx $NGINX_VERSION (1 worker, sendfile on). Every tool writes to
+curl $CURL_VERSION; nginx $NGINX_VERSION ($WORKERS_TEXT, sendfile on). Every tool writes to
 /dev/null; medians of $RUNS runs each, each run started by another tool. The
 "small build" rows are partfetch built by \`scripts/build-small.sh\`.
 Wall and CPU (user + sys) in seconds, peak RSS in KiB, from \`/usr/bin/time\`.
