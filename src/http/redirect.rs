@@ -75,12 +75,20 @@ pub fn headers_for_other_origin(headers: &[(String, String)]) -> Vec<(String, St
         .collect()
 }
 
-/// The error for a chain longer than allowed, naming every hop.
+/// The error for a chain longer than allowed, naming every hop; when the
+/// chain comes back to a URL it has visited, only up to that return (the
+/// rest repeats it).
 pub fn too_many(chain: &[Url], max: u32) -> Error {
-    let hops: Vec<String> = chain.iter().map(|u| u.redacted().to_string()).collect();
+    let repeat = (1..chain.len()).find(|&i| chain[..i].contains(&chain[i]));
+    let shown = &chain[..repeat.map_or(chain.len(), |i| i + 1)];
+    let hops: Vec<String> = shown.iter().map(|u| u.redacted().to_string()).collect();
+    let what = match repeat {
+        Some(_) => "a redirect loop",
+        None => "the redirects",
+    };
     Error::new(
         ErrorKind::Redirect,
-        format!("more than {max} redirects: {}", hops.join(" -> ")),
+        format!("more than {max} redirects, {what}: {}", hops.join(" -> ")),
     )
 }
 
@@ -90,6 +98,23 @@ mod tests {
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_loop_is_named_once_not_repeated_to_the_limit() {
+        let (a, b) = (url("http://h/a"), url("http://h/b"));
+        let chain = [a.clone(), b.clone(), a.clone(), b.clone(), a.clone()];
+        let shown = too_many(&chain, 3).to_string();
+        assert_eq!(
+            shown,
+            "more than 3 redirects, a redirect loop: http://h/a -> http://h/b -> http://h/a"
+        );
+        let chain = [a, b, url("http://h/c")];
+        let shown = too_many(&chain, 1).to_string();
+        assert!(
+            shown.ends_with("http://h/a -> http://h/b -> http://h/c"),
+            "{shown}"
+        );
     }
 
     #[test]
