@@ -12,13 +12,12 @@ use std::time::Duration;
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::segments::{
-    strong_etag, validator_of, Resource, SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE,
-    SEGMENT_THRESHOLD,
+    first_piece_request, retry_after, strong_etag, validator_of, FirstPiece, Resource,
+    SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE, SEGMENT_THRESHOLD,
 };
+use crate::engine::sources::backoff;
 use crate::engine::store::PieceStore;
-#[cfg(not(feature = "tls"))]
-use crate::error::ErrorKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::http::conn::ConnectSettings;
 use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
 use crate::http::pool::Pool;
@@ -283,6 +282,46 @@ impl Client {
         self.send(&Request::get(url.clone()))?.error_for_status()
     }
 
+    /// Sends `request` as [`Client::send`] does, and again after a pause
+    /// while the server answers that it cannot serve it for the moment
+    /// (408, 429, 500, 502, 503, 504), up to [`Client::retries`] attempts
+    /// in all, waiting at least what `Retry-After` asks on a 429 or 503. A
+    /// status that is not 2xx is an error, except those in `pass`,
+    /// returned as they are.
+    ///
+    /// A failure to connect or to get an answer is not tried again: at the
+    /// first request it means a wrong address or a host that is down far
+    /// more often than a moment's trouble, and the user is better told at
+    /// once. (A transfer cut after it started is continued; see
+    /// [`Error::is_transient`].)
+    pub fn send_retrying(&self, request: &Request, pass: &[u16]) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (err, asked_to_wait) = match self.send(request) {
+                Ok(response) if pass.contains(&response.status()) => return Ok(response),
+                Ok(response) => {
+                    let asked_to_wait = retry_after(&response);
+                    match response.error_for_status() {
+                        Ok(response) => return Ok(response),
+                        Err(err) => (err, asked_to_wait),
+                    }
+                }
+                Err(err) => (err, None),
+            };
+            let answered = matches!(err.kind(), ErrorKind::Status(_));
+            if attempt >= self.retries || !answered || !err.is_transient() {
+                return Err(err);
+            }
+            std::thread::sleep(backoff(attempt).max(asked_to_wait.unwrap_or_default()));
+        }
+    }
+
+    /// `GET`s `url` with [`Client::send_retrying`].
+    fn get_retrying(&self, url: &Url) -> Result<Response> {
+        self.send_retrying(&Request::get(url.clone()), &[])
+    }
+
     /// Opens `url` as a stream of bytes: its body, or, when it is a
     /// manifest, the concatenation of its parts.
     pub fn open(&self, url: &str) -> Result<Stream> {
@@ -305,7 +344,7 @@ impl Client {
         if (client.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
             return client.open_segmented(url, sources);
         }
-        let response = client.get(&url)?;
+        let response = client.get_retrying(&url)?;
         client.stream_of(url, response)
     }
 
@@ -328,14 +367,18 @@ impl Client {
     fn open_segmented(&self, mut url: Url, mut mirrors: Vec<Url>) -> Result<Stream> {
         let mut causes = Vec::new();
         let response = loop {
-            let request = Request::get(url.clone()).range(0, Some(PIECE - 1));
-            match self.send(&request).and_then(|r| {
-                if r.status() == 416 {
-                    Ok(r)
-                } else {
-                    r.error_for_status()
-                }
-            }) {
+            let request = first_piece_request(&url);
+            // With a mirror left to take its place, a source that fails
+            // is not waited for.
+            let answer = if mirrors.is_empty() {
+                self.send_retrying(&request, &[416])
+            } else {
+                self.send(&request).and_then(|r| match r.status() {
+                    416 => Ok(r),
+                    _ => r.error_for_status(),
+                })
+            };
+            match answer {
                 Ok(response) => break response,
                 Err(err) if mirrors.is_empty() && causes.is_empty() => return Err(err),
                 Err(err) => {
@@ -350,16 +393,22 @@ impl Client {
         };
         if response.status() == 416 {
             // An empty resource has no byte 0 to ask for.
-            let response = self.get(&url)?;
+            let response = self.get_retrying(&url)?;
             return self.stream_of(url, response);
         }
-        let Some(resource) = Resource::from_partial(&response) else {
-            return self.stream_of(url, response);
+        let resource = match FirstPiece::of(&response) {
+            FirstPiece::Pieces(resource) => resource,
+            FirstPiece::Whole => return self.stream_of(url, response),
+            FirstPiece::AskAgain => {
+                drop(response);
+                let response = self.get_retrying(&url)?;
+                return self.stream_of(url, response);
+            }
         };
         if is_manifest(&url, &response) {
             // A manifest is read whole, never in pieces: ask again.
             if resource.length > PIECE {
-                let response = self.get(&url)?;
+                let response = self.get_retrying(&url)?;
                 return self.stream_of(url, response);
             }
             return self.stream_of(url, response);
@@ -446,9 +495,16 @@ impl Client {
             drop(response);
             return Ok((self.open(&url.to_string())?, Resumed::FromStart));
         }
+        // The rest, from `offset` to the end: a 206 of any other range (a
+        // server may send less than asked) continues nothing.
         let at_offset = response.status() == 206
-            && matches!(response.content_range(), Some((first, _, _)) if first == offset);
+            && matches!(response.content_range(),
+                Some((first, last, Some(length))) if first == offset && last + 1 == length);
         if !at_offset {
+            if response.status() == 206 {
+                drop(response);
+                return Ok((self.open(&url.to_string())?, Resumed::FromStart));
+            }
             let stream = self.stream_of(url, response)?;
             return Ok((stream, Resumed::FromStart));
         }

@@ -18,7 +18,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use crate::client::Client;
-use crate::engine::segments::{Resource, SegmentedStream, PIECE, SEGMENT_THRESHOLD};
+use crate::engine::segments::{
+    first_piece_request, FirstPiece, Resource, SegmentedStream, PIECE, SEGMENT_THRESHOLD,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Request, Response};
 use crate::sha256::{self, Sha256};
@@ -187,14 +189,19 @@ fn first_answer(client: &Client, url: &Url, is_manifest: IsManifest) -> Result<F
     if client.connections() <= 1 || url.path().ends_with(".parts") {
         return Ok(First::Whole(client.get(url)?));
     }
-    let response = client.send(&Request::get(url.clone()).range(0, Some(PIECE - 1)))?;
+    let response = client.send(&first_piece_request(url))?;
     if response.status() == 416 {
         // An empty part has no byte 0 to ask for.
         return Ok(First::Whole(client.get(url)?));
     }
     let response = response.error_for_status()?;
-    let Some(resource) = Resource::from_partial(&response) else {
-        return Ok(First::Whole(response));
+    let resource = match FirstPiece::of(&response) {
+        FirstPiece::Pieces(resource) => resource,
+        FirstPiece::Whole => return Ok(First::Whole(response)),
+        FirstPiece::AskAgain => {
+            drop(response);
+            return Ok(First::Whole(client.get(url)?));
+        }
     };
     if resource.length <= PIECE {
         return Ok(First::Whole(response));

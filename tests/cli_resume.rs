@@ -78,6 +78,44 @@ fn an_interrupted_download_resumes_where_it_stopped() {
 }
 
 #[test]
+fn a_resume_answered_with_less_than_the_rest_starts_over_whole() {
+    let body = test_data(1 << 20, 9);
+    let served = body.clone();
+    let answered = AtomicUsize::new(0);
+    let server = Server::start(move |req: &Request| {
+        let total = served.len();
+        if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The first run is cut halfway.
+            return Reply::new(200)
+                .header("Content-Length", &total.to_string())
+                .header("ETag", "\"v1\"")
+                .body(Body::Steps(vec![Step::Write(served[..total / 2].to_vec())]));
+        }
+        match req.range_start() {
+            // A server that sends at most 1000 bytes of a range.
+            Some(start) => {
+                let start = start as usize;
+                Reply::new(206)
+                    .header("ETag", "\"v1\"")
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {start}-{}/{total}", start + 999),
+                    )
+                    .body(Body::Sized(served[start..start + 1000].to_vec()))
+            }
+            None => Reply::file(req, &served, Ranges::Ignore).header("ETag", "\"v1\""),
+        }
+    });
+    let dir = TempDir::new("resume-short");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    let second = fetch(&url, &out, &[]);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert!(std::fs::read(&out).unwrap() == body, "not the file");
+}
+
+#[test]
 fn a_source_that_changed_between_runs_gives_the_new_file_whole() {
     let old = test_data(3 << 20, 2);
     let new = test_data(3 << 20, 3);

@@ -562,3 +562,135 @@ fn the_parts_of_a_manifest_fetched_at_once_keep_to_the_cap_of_their_host() {
     );
     assert!(server.most_open_connections() > 1, "the window still works");
 }
+
+/// A 206 to the first piece's request that is not the range asked for.
+fn odd_first_answer(kind: &str, body: &[u8]) -> Reply {
+    let total = body.len();
+    let (range, bytes) = match kind {
+        // Less than asked: legal, and some servers cap ranges.
+        "short" => (Some(format!("bytes 0-524287/{total}")), &body[..524_288]),
+        "shifted" => (
+            Some(format!("bytes 7-1048582/{total}")),
+            &body[7..1_048_583],
+        ),
+        "unknown length" => (Some("bytes 0-1048575/*".to_string()), &body[..1_048_576]),
+        "no range" => (None, &body[..1_048_576]),
+        _ => unreachable!(),
+    };
+    let reply = Reply::new(206).body(Body::Sized(bytes.to_vec()));
+    match range {
+        Some(range) => reply.header("Content-Range", &range),
+        None => reply,
+    }
+}
+
+#[test]
+fn a_first_answer_of_another_range_than_asked_is_not_taken_for_piece_0_nor_the_whole() {
+    for kind in ["short", "shifted", "unknown length", "no range"] {
+        let body = test_data(8 * PIECE as usize, 40);
+        let served = body.clone();
+        let server = Server::start(move |req: &Request| {
+            match req.header("range") {
+                // Every ranged request gets the odd answer; only a plain
+                // GET gets the file.
+                Some(_) => odd_first_answer(kind, &served),
+                None => Reply::ok(served.clone()),
+            }
+        });
+        let got = read_all(&client(4), &server.url("/f")).unwrap();
+        assert!(got == body, "{kind}: {} bytes, not the file", got.len());
+    }
+}
+
+#[test]
+fn a_first_request_that_fails_for_a_moment_is_sent_again() {
+    for connections in [1, 4] {
+        let body = test_data(6 * PIECE as usize, 41);
+        let served = body.clone();
+        let failures = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&failures);
+        let server = Server::start(move |req: &Request| {
+            if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Reply::status(503).header("Retry-After", "0");
+            }
+            Reply::file(req, &served, Ranges::Honour)
+        });
+        let got = read_all(&client(connections), &server.url("/f")).unwrap();
+        assert!(got == body, "-n {connections}");
+        assert!(failures.load(Ordering::SeqCst) >= 3, "-n {connections}");
+    }
+    // A failure that will not pass is not asked again.
+    let server = Server::start(|_: &Request| Reply::status(404));
+    let err = read_all(&client(4), &server.url("/f")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_streamed_response_cut_midway_is_continued_from_where_it_stopped() {
+    // Cut inside piece 0 (the first answer), and inside the one stream that
+    // follows it on a fast connection.
+    for cut_at in [300_000usize, 3 * PIECE as usize + 12_345] {
+        let body = test_data(6 * PIECE as usize, 42);
+        let served = body.clone();
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&cuts);
+        let server = Server::start(move |req: &Request| {
+            let total = served.len();
+            let start = req.range_start().unwrap_or(0) as usize;
+            let last = match req.header("range").and_then(|r| r.split_once('-')) {
+                Some((_, last)) if !last.is_empty() => last.parse().unwrap(),
+                _ => total - 1,
+            };
+            // The first response that covers the cut ends there.
+            if start < cut_at && last >= cut_at && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                let head = match req.header("range") {
+                    Some(_) => Reply::new(206)
+                        .header("Content-Range", &format!("bytes {start}-{last}/{total}")),
+                    None => Reply::new(200),
+                };
+                return head
+                    .header("Content-Length", &(last - start + 1).to_string())
+                    .body(Body::Steps(vec![Step::Write(
+                        served[start..cut_at].to_vec(),
+                    )]));
+            }
+            Reply::file(req, &served, Ranges::Honour)
+        });
+        let got = read_all(&client(4), &server.url("/f")).unwrap();
+        assert!(got == body, "cut at {cut_at}: {} bytes", got.len());
+        // The request after the cut asks for the rest from the cut on. (On
+        // a busy machine piece 0 may arrive too slowly for one stream to
+        // carry the rest; the workers then fetch the piece with the cut
+        // again, from its start.)
+        let asked: Vec<u64> = server
+            .requests()
+            .iter()
+            .filter_map(Request::range_start)
+            .collect();
+        let cut_piece_start = cut_at as u64 / PIECE * PIECE;
+        let from_cut = asked.contains(&(cut_at as u64));
+        let piece_again = asked.iter().filter(|&&s| s == cut_piece_start).count() == 2;
+        assert!(from_cut || piece_again, "cut at {cut_at}: {asked:?}");
+    }
+}
+
+#[test]
+fn a_mirror_without_an_etag_is_checked_by_its_modification_time() {
+    let body = test_data(8 * PIECE as usize, 43);
+    let other = test_data(8 * PIECE as usize, 44);
+    let primary_body = body.clone();
+    let primary = Server::start(move |req: &Request| {
+        slow_first_piece(req, &primary_body)
+            .unwrap_or_else(|| Reply::file(req, &primary_body, Ranges::Honour))
+            .header("ETag", "\"v1\"")
+            .header("Last-Modified", "Sun, 29 Nov 2026 10:00:00 GMT")
+    });
+    // The same length, no ETag, another modification time: another file.
+    let different = Server::start(move |req: &Request| {
+        Reply::file(req, &other, Ranges::Honour)
+            .header("Last-Modified", "Sun, 29 Nov 2026 11:00:00 GMT")
+    });
+    let got = read_all_mirrored(&client(4), &primary.url("/f"), &[&different.url("/f")]).unwrap();
+    assert!(got == body, "bytes of the other file were mixed in");
+}

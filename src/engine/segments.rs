@@ -100,36 +100,67 @@ pub struct Resource {
     pub validator: Option<String>,
     /// Its strong `ETag`, which a mirror that sends one must match.
     pub etag: Option<String>,
+    /// Its `Last-Modified`, which a mirror that sends one must match when
+    /// the two cannot be compared by `ETag`.
+    pub last_modified: Option<String>,
+}
+
+/// What the answer to the first piece's request ([`first_piece_request`])
+/// allows.
+pub enum FirstPiece {
+    /// A 206 carrying exactly the range asked for, of a resource whose
+    /// length it tells: the rest can come in pieces.
+    Pieces(Resource),
+    /// Not a 206 (a server that ignores `Range` answers 200): the body is
+    /// the whole resource.
+    Whole,
+    /// A 206 of another range than the one asked for (a server may send
+    /// less), or of an unknown length: its body is neither piece 0 nor the
+    /// whole resource, so it is dropped and the resource asked for again
+    /// without `Range`.
+    AskAgain,
+}
+
+/// The request for the first piece of `url`: bytes `0..PIECE`.
+pub fn first_piece_request(url: &Url) -> Request {
+    Request::get(url.clone()).range(0, Some(PIECE - 1))
+}
+
+impl FirstPiece {
+    /// Reads the answer to [`first_piece_request`].
+    pub fn of(response: &Response) -> FirstPiece {
+        if response.status() != 206 {
+            return FirstPiece::Whole;
+        }
+        match response.content_range() {
+            Some((0, last, Some(length))) if length > 0 && last == PIECE.min(length) - 1 => {
+                FirstPiece::Pieces(Resource {
+                    url: response.url().clone(),
+                    length,
+                    validator: validator_of(response),
+                    etag: strong_etag(response),
+                    last_modified: response.header("last-modified").map(str::to_owned),
+                })
+            }
+            _ => FirstPiece::AskAgain,
+        }
+    }
 }
 
 impl Resource {
-    /// Reads length and validator from a 206 answer to `Range: bytes=0-…`.
-    /// `None` when the response does not allow segmenting.
-    pub fn from_partial(response: &Response) -> Option<Resource> {
-        if response.status() != 206 {
-            return None;
-        }
-        let (first, _, total) = response.content_range()?;
-        if first != 0 {
-            return None;
-        }
-        Some(Resource {
-            url: response.url().clone(),
-            length: total?,
-            validator: validator_of(response),
-            etag: strong_etag(response),
-        })
-    }
-
     /// A resource known from an earlier run: `validator` is the `If-Range`
-    /// value it recorded (also its `ETag` when it is a strong one).
+    /// value it recorded (its `ETag` when it is a strong one, else its
+    /// `Last-Modified`).
     pub fn known(url: Url, length: u64, validator: Option<String>) -> Resource {
-        let etag = validator.clone().filter(|v| v.starts_with('"'));
+        let is_etag = |v: &String| v.starts_with('"');
+        let etag = validator.clone().filter(is_etag);
+        let last_modified = validator.clone().filter(|v| !is_etag(v));
         Resource {
             url,
             length,
             validator,
             etag,
+            last_modified,
         }
     }
 
@@ -593,14 +624,20 @@ impl SegmentedStream {
     pub(super) fn next_streamed(&mut self) -> Result<Next> {
         loop {
             match &mut self.mode {
-                Mode::First(body) => match body.next_chunk()? {
-                    Some(chunk) => {
+                Mode::First(body) => match body.next_chunk() {
+                    Ok(Some(chunk)) => {
                         let offset = self.first_index * PIECE + self.first_received;
                         self.first_received += chunk.len() as u64;
                         self.review_first();
                         return Ok(Next::Chunk { offset });
                     }
-                    None if self.workers_started => {
+                    Err(err) => {
+                        let from = self.first_index * PIECE + self.first_received;
+                        let (_, to) = self.shared.resource.range(self.first_index);
+                        let body = self.continue_from(from, to, err)?;
+                        self.mode = Mode::First(body);
+                    }
+                    Ok(None) if self.workers_started => {
                         // The first piece's connection is free: the worker
                         // held back takes it up.
                         if std::mem::take(&mut self.held_back) {
@@ -608,7 +645,7 @@ impl SegmentedStream {
                         }
                         self.mode = Mode::Pieces;
                     }
-                    None => self.after_first_piece()?,
+                    Ok(None) => self.after_first_piece()?,
                 },
                 Mode::Rest { body, until, lent } => {
                     let position = self.rest_from + self.rest_received;
@@ -618,8 +655,8 @@ impl SegmentedStream {
                             continue;
                         }
                     }
-                    match body.next_chunk()? {
-                        Some(chunk) => {
+                    match body.next_chunk() {
+                        Ok(Some(chunk)) => {
                             let room = until.map_or(u64::MAX, |stop| stop - position);
                             let n = (chunk.len() as u64).min(room) as usize;
                             *lent = n;
@@ -627,11 +664,54 @@ impl SegmentedStream {
                             self.review_rest();
                             return Ok(Next::Chunk { offset: position });
                         }
-                        None => self.mode = Mode::Ended,
+                        Ok(None) => self.mode = Mode::Ended,
+                        Err(err) => {
+                            let until = *until;
+                            let to = until.unwrap_or(self.shared.resource.length) - 1;
+                            let body = self.continue_from(position, to, err)?;
+                            self.mode = Mode::Rest {
+                                body,
+                                until,
+                                lent: 0,
+                            };
+                        }
                     }
                 }
                 Mode::Pieces => return Ok(Next::Pieces),
                 Mode::Ended => return Ok(Next::Ended),
+            }
+        }
+    }
+
+    /// The response streamed by the consumer failed with `err` at byte
+    /// `from`: asks the resource's URL again for bytes `from..=to` (with
+    /// `If-Range`), after a pause, while the failure is one that may pass,
+    /// up to the client's retries in all. Pieces fetched by the workers
+    /// are retried the same way ([`fetch_with_retries`]).
+    fn continue_from(&self, from: u64, to: u64, mut err: Error) -> Result<HttpBody> {
+        let resource = &self.shared.resource;
+        let mut attempt = 1;
+        loop {
+            if attempt >= self.client.retries() || !err.is_transient() {
+                return Err(err);
+            }
+            if self.shared.lock().cancelled {
+                return Err(err);
+            }
+            std::thread::sleep(backoff(attempt));
+            attempt += 1;
+            let mut request = Request::get(resource.url.clone()).range(from, Some(to));
+            if let Some(validator) = &resource.validator {
+                request = request.if_range(validator.clone());
+            }
+            let answer = self.client.send(&request).and_then(|response| {
+                let response = response.error_for_status()?;
+                check_range(&response, &resource.url, resource, from, to)?;
+                Ok(response)
+            });
+            match answer {
+                Ok(response) => return Ok(response.into_body()),
+                Err(failed) => err = failed,
             }
         }
     }
@@ -959,6 +1039,24 @@ fn fetch_piece(
                 .with_subject(url.redacted())
                 .into());
         }
+    } else if !verified {
+        // A mirror's first answer, with no pair of ETags to compare (a
+        // server may not send one): the modification times must agree, or
+        // a different file of the same length would be mixed in.
+        let times = (response.header("last-modified"), &resource.last_modified);
+        if let (Some(theirs), Some(ours)) = times {
+            if theirs != ours {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "this source's Last-Modified ({theirs}) differs from {ours}: \
+                         not the same file"
+                    ),
+                )
+                .with_subject(url.redacted())
+                .into());
+            }
+        }
     }
     check_range(&response, url, resource, start, end)?;
     let seen_validator = validator_of(&response);
@@ -999,7 +1097,7 @@ fn fetch_piece(
 
 /// `Retry-After` in seconds on a 429 or 503 (an HTTP date is not
 /// honoured: the ordinary backoff applies).
-fn retry_after(response: &Response) -> Option<Duration> {
+pub(crate) fn retry_after(response: &Response) -> Option<Duration> {
     if !matches!(response.status(), 429 | 503) {
         return None;
     }
