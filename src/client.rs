@@ -593,7 +593,9 @@ impl Client {
     /// the part after them. When the manifests no longer list those parts,
     /// the stream fails with
     /// [`RESUME_MISMATCH`](crate::manifest::expand::RESUME_MISMATCH) before
-    /// any byte: the caller starts over.
+    /// any byte: the caller starts over. Like any stream, it records its
+    /// parts, those skipped included, only when asked
+    /// ([`Stream::record_parts`]).
     pub fn resume_manifest(&self, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
         let parsed = Url::parse(url)?;
         let client = self.bound_to(&parsed);

@@ -53,8 +53,24 @@ impl Stream {
         }
     }
 
+    /// Asks a manifest's stream to record the parts it completes, for
+    /// [`Stream::completed_parts`]: a caller saving the stream to a file
+    /// calls this before reading, so that a later run can skip them. A
+    /// stream read once, to standard output say, is never resumed and
+    /// records nothing, so it runs in constant memory however many parts
+    /// its manifests have. Recording stops (and the stream is no longer
+    /// resumable) past
+    /// [`MAX_RECORDED_PARTS`](crate::manifest::expand::MAX_RECORDED_PARTS).
+    /// Nothing to do for other streams: they resume at an offset.
+    pub fn record_parts(&mut self) {
+        if let Stream::Manifest(m) = self {
+            m.record_parts();
+        }
+    }
+
     /// Whether a download of this stream can be continued later: at an
-    /// offset, or (a manifest) after its completed parts.
+    /// offset, or (a manifest) after its completed parts, which it must
+    /// be recording ([`Stream::record_parts`]).
     pub fn is_resumable(&self) -> bool {
         match self {
             Stream::Manifest(m) => m.completed_parts().is_some(),
@@ -62,8 +78,9 @@ impl Stream {
         }
     }
 
-    /// For a manifest, the parts streamed to their end so far, which a
-    /// later run can skip ([`Client::resume_manifest`](crate::Client::resume_manifest)).
+    /// For a manifest that records them ([`Stream::record_parts`]), the
+    /// parts streamed to their end so far, which a later run can skip
+    /// ([`Client::resume_manifest`](crate::Client::resume_manifest)).
     pub fn completed_parts(&self) -> Option<&[PartRecord]> {
         match self {
             Stream::Manifest(m) => m.completed_parts(),

@@ -441,3 +441,66 @@ fn a_manifest_cut_before_its_first_part_ended_starts_over_and_never_appends_its_
         );
     }
 }
+
+#[test]
+fn a_manifest_download_past_the_recording_bound_resumes_after_the_parts_it_recorded() {
+    use partfetch::manifest::expand::MAX_RECORDED_PARTS;
+    // `first`; one-byte `(*)` parts up to half the bound; `slow`, late
+    // enough on the first run for a checkpoint (every 2 s) to record
+    // those parts; one-byte parts past the bound; and `last`, missing on
+    // the first run. Recording stops at the bound, so the control file
+    // keeps what the checkpoint recorded before it.
+    let half = MAX_RECORDED_PARTS / 2;
+    let mut manifest = b"first\n--\n".to_vec();
+    manifest.extend(b"(*)\nbyte\n--\n".repeat(half - 1));
+    manifest.extend(b"slow\n--\n");
+    manifest.extend(b"(*)\nbyte\n--\n".repeat(half + 100));
+    manifest.extend(b"last\n");
+    let (first, slow, last) = (
+        test_data(1000, 41),
+        test_data(1000, 42),
+        test_data(1000, 43),
+    );
+    let mut whole = first.clone();
+    whole.extend(vec![b'b'; half - 1]);
+    whole.extend(&slow);
+    whole.extend(vec![b'b'; half + 100]);
+    whole.extend(&last);
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let server = {
+        let broken = Arc::clone(&broken);
+        Server::start(move |req: &Request| {
+            let broken = broken.load(Ordering::SeqCst);
+            match req.path() {
+                "/m.parts" => Reply::ok(manifest.clone()),
+                "/first" => Reply::ok(first.clone()),
+                "/byte" => Reply::ok(b"b".to_vec()),
+                "/slow" if broken => Reply::ok(slow.clone()).delay(Duration::from_millis(2500)),
+                "/slow" => Reply::ok(slow.clone()),
+                "/last" if !broken => Reply::ok(last.clone()),
+                _ => Reply::status(404),
+            }
+        })
+    };
+    let dir = TempDir::new("manifest-past-bound");
+    let out = dir.join("out.bin");
+    let url = server.url("/m.parts");
+    fetch(&url, &out, &[]).assert_code(3);
+    let state = std::fs::read_to_string(dir.join("out.bin.partfetch.state")).unwrap();
+    let recorded = state.lines().filter(|l| l.starts_with("part ")).count();
+    assert_eq!(recorded, half, "the parts before `slow`, no more");
+    let asked_before = server.requests().len();
+
+    broken.store(false, Ordering::SeqCst);
+    fetch(&url, &out, &[]).assert_quiet_success();
+    assert!(std::fs::read(&out).unwrap() == whole, "wrong bytes");
+    let second: Vec<String> = server.requests()[asked_before..]
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert_eq!(
+        second,
+        ["/m.parts", "/slow", "/byte", "/last"],
+        "resumed after the recorded parts"
+    );
+}

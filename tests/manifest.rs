@@ -250,6 +250,57 @@ fn a_manifest_that_includes_itself_midway_ends_at_the_nesting_bound() {
 }
 
 #[test]
+fn a_stream_records_its_parts_only_when_asked_and_no_more_than_the_bound() {
+    use partfetch::manifest::expand::MAX_RECORDED_PARTS;
+    let tiny = |parts: usize| b"(*)\nbyte\n--\n".repeat(parts);
+    let server = serve(vec![
+        ("/full.parts", tiny(MAX_RECORDED_PARTS)),
+        ("/over.parts", tiny(MAX_RECORDED_PARTS + 1)),
+        ("/byte", b"b".to_vec()),
+    ]);
+    let read = |path: &str, record: bool| {
+        let mut stream = client().open(&server.url(path)).unwrap();
+        if record {
+            stream.record_parts();
+        }
+        let mut bytes = 0;
+        while let Some(chunk) = stream.next_chunk().unwrap() {
+            bytes += chunk.len();
+        }
+        (stream, bytes)
+    };
+
+    let (stream, bytes) = read("/full.parts", true);
+    assert_eq!(bytes, MAX_RECORDED_PARTS);
+    let parts = stream
+        .completed_parts()
+        .expect("recorded, within the bound");
+    assert_eq!(parts.len(), MAX_RECORDED_PARTS);
+    assert_eq!((parts[1].line, parts[1].size), (4, 1));
+    assert!(parts.iter().all(|p| p.manifest.path() == "/full.parts"));
+    assert!(stream.is_resumable());
+
+    let (stream, bytes) = read("/full.parts", false);
+    assert_eq!(bytes, MAX_RECORDED_PARTS);
+    assert!(stream.completed_parts().is_none(), "not asked to record");
+    assert!(!stream.is_resumable());
+
+    // Past the bound the stream goes on to its end, but is not resumable.
+    let (stream, bytes) = read("/over.parts", true);
+    assert_eq!(bytes, MAX_RECORDED_PARTS + 1);
+    assert!(stream.completed_parts().is_none());
+    assert!(!stream.is_resumable());
+
+    // Asked too late, it cannot record the parts already done.
+    let mut stream = client().open(&server.url("/full.parts")).unwrap();
+    stream.next_chunk().unwrap();
+    stream.next_chunk().unwrap();
+    stream.record_parts();
+    while stream.next_chunk().unwrap().is_some() {}
+    assert!(stream.completed_parts().is_none());
+}
+
+#[test]
 fn cacheable_parts_are_fetched_once_and_others_every_time() {
     let server = serve(vec![
         (

@@ -318,6 +318,9 @@ fn save_file(
         }
         (stream, _) => stream,
     };
+    // Saved to a file, the download may be resumed: a manifest's stream
+    // records its parts for the control file.
+    stream.record_parts();
     let mut sink = Sink::resume(path, offset).map_err(failed)?;
     let mut extras = Extras::new(d);
     if offset > 0 {

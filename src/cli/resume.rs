@@ -37,6 +37,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partfetch::engine::piece_set::PieceSet;
@@ -220,6 +221,11 @@ impl Checkpoint {
     }
 
     /// Takes a manifest's completed parts, when it still records them.
+    /// Past [`MAX_RECORDED_PARTS`] it no longer does, and the list taken
+    /// last stays: still parts the data file holds, in order, so a later
+    /// run resumes after them and fetches the rest again.
+    ///
+    /// [`MAX_RECORDED_PARTS`]: partfetch::manifest::expand::MAX_RECORDED_PARTS
     pub fn update_parts(&mut self, parts: Option<&[PartRecord]>) {
         if let Some(parts) = parts {
             if parts.len() != self.state.parts.len() {
@@ -250,8 +256,9 @@ fn parse_part(value: &str, previous: Option<&PartRecord>) -> Option<PartRecord> 
     let size = fields.next()?.parse().ok()?;
     let line = fields.next()?.parse().ok()?;
     let manifest = match fields.next() {
-        Some(url) => Url::parse(url).ok()?,
-        None => previous?.manifest.clone(),
+        Some(url) => Arc::new(Url::parse(url).ok()?),
+        // Shared, as the stream shares it: one URL for the run of parts.
+        None => Arc::clone(&previous?.manifest),
     };
     Some(PartRecord {
         manifest,
@@ -266,7 +273,7 @@ mod tests {
 
     fn part(manifest: &str, line: usize, size: u64) -> PartRecord {
         PartRecord {
-            manifest: Url::parse(manifest).unwrap(),
+            manifest: Arc::new(Url::parse(manifest).unwrap()),
             line,
             size,
         }

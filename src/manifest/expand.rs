@@ -73,7 +73,7 @@ struct Fallback {
     /// cannot switch to another alternative.
     started_at: u64,
     line: usize,
-    manifest: Url,
+    manifest: Arc<Url>,
 }
 
 /// A part read from a manifest but not yet streamed, maybe being fetched.
@@ -92,7 +92,8 @@ enum Read {
 
 /// One open manifest.
 struct Frame {
-    url: Url,
+    /// Shared with the records of its parts and the loop check.
+    url: Arc<Url>,
     parser: ManifestParser,
     body: Option<HttpBody>,
     pending: Vec<u8>,
@@ -111,7 +112,7 @@ struct Frame {
 impl Frame {
     /// Opens a frame over a manifest response, reading up to
     /// [`MANIFEST_PREFETCH`] bytes of it at once.
-    fn open(url: Url, response: Response, fallbacks: Vec<Fallback>) -> Result<Frame> {
+    fn open(url: Arc<Url>, response: Response, fallbacks: Vec<Fallback>) -> Result<Frame> {
         let parser = ManifestParser::new(response.url().clone());
         let mut body = Some(response.into_body());
         let mut pending = Vec::new();
@@ -315,17 +316,32 @@ fn part_failed(part: &Fallback, err: Error) -> Error {
 /// recognise it: the manifest that listed it, its line there, its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRecord {
-    /// The manifest's URL (as requested, before redirects).
-    pub manifest: Url,
+    /// The manifest's URL (as requested, before redirects), shared by the
+    /// records of a run of its parts: a record costs a few words, not a
+    /// URL.
+    pub manifest: Arc<Url>,
     /// The line the part starts on.
     pub line: usize,
     /// Bytes the part gave.
     pub size: u64,
 }
 
-/// The most parts recorded for resuming; a longer (or endless) stream is
-/// not resumable.
-pub const MAX_RECORDED_PARTS: usize = 1_000_000;
+/// The most parts a stream records for resuming
+/// ([`ManifestStream::record_parts`]); past it the stream goes on but
+/// records no more, and [`ManifestStream::completed_parts`] is `None`.
+///
+/// The record is what a caller saves so that a later run can skip the
+/// parts, and the command rewrites it whole every 2 s in its control file
+/// (a line of about 20 bytes a part, and the manifest's URL where it
+/// changes). 10 000 parts keep that file to some 250 KB, so the rewrite
+/// stays cheap, and the record in memory to a few hundred KB (a record is
+/// a few words: it shares its manifest's URL). A bound of a million let an
+/// endless manifest grow its control file to tens of megabytes, each
+/// rewritten every 2 s: I/O quadratic in the download's length. 10 000 parts of 1 MiB are a 10 GiB download; a
+/// run-length form would keep long regular manifests resumable further,
+/// but an endless or irregular stream would still need a bound, and a
+/// count of parts is the simpler one.
+pub const MAX_RECORDED_PARTS: usize = 10_000;
 
 /// The message of the error a resumed download gets when its manifests no
 /// longer list the parts the earlier run completed: the caller starts over.
@@ -347,18 +363,22 @@ pub struct ManifestStream {
     ended: bool,
     /// The part being streamed: where it was listed, and `produced` when
     /// it started.
-    part_origin: Option<(Url, usize, u64)>,
+    part_origin: Option<(Arc<Url>, usize, u64)>,
     /// The parts streamed to their end, in order, while recording.
     completed: Vec<PartRecord>,
+    /// Asked for by [`ManifestStream::record_parts`]; off again past
+    /// [`MAX_RECORDED_PARTS`].
     recording: bool,
     /// Parts an earlier run completed: skipped without being fetched.
     skip: std::collections::VecDeque<PartRecord>,
 }
 
 impl ManifestStream {
-    /// Expands the manifest `response`, fetched from `url`.
+    /// Expands the manifest `response`, fetched from `url`. The stream
+    /// records no parts unless asked ([`ManifestStream::record_parts`]).
     pub fn new(client: Client, url: Url, response: Response, cache_limit: u64) -> Result<Self> {
-        let frame = Frame::open(url.clone(), response, Vec::new())
+        let url = Arc::new(url);
+        let frame = Frame::open(Arc::clone(&url), response, Vec::new())
             .map_err(|e| e.with_subject(url.redacted()))?;
         let parallel = client.parallel();
         Ok(ManifestStream {
@@ -369,13 +389,13 @@ impl ManifestStream {
             stack: vec![frame],
             current: Current::Idle,
             cache: Cache::new(cache_limit),
-            expanded_since_output: vec![url],
+            expanded_since_output: vec![Url::clone(&url)],
             produced: 0,
             parts_done: 0,
             ended: false,
             part_origin: None,
             completed: Vec::new(),
-            recording: true,
+            recording: false,
             skip: std::collections::VecDeque::new(),
         })
     }
@@ -388,9 +408,27 @@ impl ManifestStream {
         self.skip = done.into();
     }
 
+    /// Records the parts this stream completes, for
+    /// [`completed_parts`](Self::completed_parts): what a caller saving
+    /// the stream to a file keeps, so that a later run can skip them
+    /// ([`Client::resume_manifest`](crate::Client::resume_manifest)).
+    ///
+    /// Off unless asked: a stream read once (to standard output, say) is
+    /// never resumed, and its record would only grow with every part of a
+    /// long or endless manifest. Call it before reading: a record that
+    /// misses the first parts is of no use, so once a part is done (or
+    /// skipped as done by an earlier run) this does nothing.
+    pub fn record_parts(&mut self) {
+        if self.parts_done == 0 {
+            self.recording = true;
+        }
+    }
+
     /// The parts streamed to their end so far, including those skipped as
-    /// done by an earlier run; `None` when there were too many to record
-    /// (an endless stream cannot be resumed).
+    /// done by an earlier run; `None` when the stream does not record them
+    /// ([`record_parts`](Self::record_parts) was not asked for) or when
+    /// there were more than [`MAX_RECORDED_PARTS`] (a longer or endless
+    /// stream cannot be resumed after them).
     pub fn completed_parts(&self) -> Option<&[PartRecord]> {
         self.recording.then_some(&self.completed[..])
     }
@@ -510,7 +548,7 @@ impl ManifestStream {
                             self.stack.pop();
                         }
                         Ok(Some(Upcoming { spec, slot })) => {
-                            let manifest = frame.url.clone();
+                            let manifest = Arc::clone(&frame.url);
                             if let Some(done) = self.skip.front() {
                                 if done.manifest == manifest && done.line == spec.line {
                                     // Done by an earlier run: nothing to fetch.
@@ -532,7 +570,8 @@ impl ManifestStream {
                                         .with_subject(manifest.redacted()));
                                 }
                             }
-                            self.part_origin = Some((manifest.clone(), spec.line, self.produced));
+                            self.part_origin =
+                                Some((Arc::clone(&manifest), spec.line, self.produced));
                             let started = match slot {
                                 Some(slot) => {
                                     self.current = Current::Prefetched {
@@ -586,7 +625,7 @@ impl ManifestStream {
         }
     }
 
-    fn record(&mut self, part: PartRecord) {
+    fn record(&mut self, mut part: PartRecord) {
         if !self.recording {
             return;
         }
@@ -594,6 +633,13 @@ impl ManifestStream {
             self.recording = false;
             self.completed = Vec::new();
             return;
+        }
+        // A manifest opened again (a tail call to itself) is a new frame
+        // with a URL of its own: the run of its parts keeps one.
+        if let Some(last) = self.completed.last() {
+            if last.manifest == part.manifest {
+                part.manifest = Arc::clone(&last.manifest);
+            }
         }
         self.completed.push(part);
     }
@@ -621,7 +667,7 @@ impl ManifestStream {
     }
 
     /// The failover state of a part that starts now.
-    fn fallback_for(&self, spec: PartSpec, manifest: Url) -> Fallback {
+    fn fallback_for(&self, spec: PartSpec, manifest: Arc<Url>) -> Fallback {
         Fallback {
             plan: plan_of(&spec),
             next: 0,
@@ -633,7 +679,7 @@ impl ManifestStream {
         }
     }
 
-    fn start_part(&mut self, spec: PartSpec, manifest: Url) -> Result<(), Failure> {
+    fn start_part(&mut self, spec: PartSpec, manifest: Arc<Url>) -> Result<(), Failure> {
         if spec.cacheable {
             if let Some(bytes) = self.cache.lookup(&spec.alternatives, |b| spec.accepts(b)) {
                 self.current = Current::Cached {
@@ -785,7 +831,8 @@ impl ManifestStream {
                         .with_subject(url.redacted()),
                     ));
                 }
-                match Frame::open(url.clone(), response, Vec::new()) {
+                let url = Arc::new(url);
+                match Frame::open(Arc::clone(&url), response, Vec::new()) {
                     Ok(mut frame) => {
                         let mut fallbacks = if tail {
                             self.unused_fallbacks_of_top()
@@ -805,7 +852,7 @@ impl ManifestStream {
                             self.stack.pop();
                         }
                         self.stack.push(frame);
-                        self.expanded_since_output.push(url);
+                        self.expanded_since_output.push(Url::clone(&url));
                         self.fill_window();
                         Ok(true)
                     }
