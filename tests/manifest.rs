@@ -223,6 +223,46 @@ fn nesting_deeper_than_64_is_an_error() {
 }
 
 #[test]
+fn a_chain_of_distinct_manifests_that_produces_no_byte_ends_after_1024() {
+    // Each manifest names only the next one, a URL never seen before: no
+    // loop, no nesting (each is a tail call), and no byte ever. After 5000
+    // requests the server gives up, so that the test ends even without
+    // the bound.
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let server = Server::start(move |req: &Request| {
+        if asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 5000 {
+            return Reply::status(404);
+        }
+        match req
+            .path()
+            .strip_prefix("/tail/")
+            .and_then(|p| p.strip_suffix(".parts"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            Some(n) => Reply::ok(format!("{}.parts\n", n + 1).into_bytes()),
+            None => Reply::status(404),
+        }
+    });
+    let err = read_all(&server.url("/tail/0.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Manifest, "{err}");
+    assert!(
+        err.message()
+            .contains("1024 manifests expanded without producing a byte"),
+        "{err}"
+    );
+    assert!(
+        err.subject()
+            .is_some_and(|s| s.ends_with("/tail/1024.parts")),
+        "the error names the last manifest: {err}"
+    );
+    assert!(
+        server.requests().len() <= 1025 + partfetch::engine::DEFAULT_PARALLEL,
+        "{} requests",
+        server.requests().len()
+    );
+}
+
+#[test]
 fn a_manifest_that_includes_itself_midway_ends_at_the_nesting_bound() {
     // Not a tail call (a part follows it), and bytes come between two
     // expansions, so it is not a loop either: it nests until the bound.

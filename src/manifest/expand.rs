@@ -3,8 +3,9 @@
 //! Owns the walk over parts: an explicit stack of open manifests (never the
 //! call stack), tail calls (a manifest in the last position of its parent
 //! replaces the parent's frame, so an endless self-referencing manifest runs
-//! in constant memory), the nesting bound, loop detection, the `(*)` cache,
-//! and which alternative is tried when a nested manifest fails.
+//! in constant memory), the nesting bound, loop detection and the bound on
+//! manifests expanded without output, the `(*)` cache, and which
+//! alternative is tried when a nested manifest fails.
 //!
 //! ```text
 //!   stack: [ top manifest ][ nested ] … ──next part──▶ current part ──chunks──▶ consumer
@@ -14,7 +15,7 @@
 //! A part's own alternatives and mid-stream failover are `part`'s; parsing
 //! lines is `parse`'s.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::client::Client;
@@ -31,6 +32,17 @@ use crate::url::Url;
 /// Real manifests nest a few levels; more is almost surely a mistake, and the
 /// bound keeps memory bounded.
 pub const MAX_NESTING: usize = 64;
+
+/// The most manifests expanded in a row without a byte of output, the top
+/// one included. Loop detection stops a manifest expanded twice, but a
+/// server can generate an endless chain of distinct manifests (`1.parts`
+/// naming only `2.parts`, and so on) that never produces a byte and would
+/// otherwise run forever. Nesting is bounded by [`MAX_NESTING`], so only
+/// tail calls and empty manifests can chain this far: real manifests
+/// reach a byte within a few expansions, and 1024 still allows long runs
+/// of empty ones while a runaway chain ends after about a thousand
+/// requests (a second or two on a nearby server).
+pub const MAX_EXPANSIONS_WITHOUT_OUTPUT: usize = 1024;
 
 /// Before its first part is fetched, a manifest body is read as far as it
 /// has arrived (within [`MANIFEST_GRACE`]), up to this size. A manifest that arrives at once
@@ -288,7 +300,8 @@ enum Position {
 enum Failure {
     /// A part or a manifest failed: another alternative may still serve.
     Part(Error),
-    /// A loop or too deep nesting: the whole download ends.
+    /// A loop, too deep nesting, or too many manifests expanded without a
+    /// byte: the whole download ends.
     Fatal(Error),
 }
 
@@ -357,7 +370,10 @@ pub struct ManifestStream {
     stack: Vec<Frame>,
     current: Current,
     cache: Cache,
-    expanded_since_output: Vec<Url>,
+    /// The manifests expanded since the last byte handed on: one expanded
+    /// twice is a loop, more than [`MAX_EXPANSIONS_WITHOUT_OUTPUT`] a
+    /// chain that may never produce a byte.
+    expanded_since_output: HashSet<Arc<Url>>,
     produced: u64,
     parts_done: u64,
     ended: bool,
@@ -389,7 +405,7 @@ impl ManifestStream {
             stack: vec![frame],
             current: Current::Idle,
             cache: Cache::new(cache_limit),
-            expanded_since_output: vec![Url::clone(&url)],
+            expanded_since_output: HashSet::from([url]),
             produced: 0,
             parts_done: 0,
             ended: false,
@@ -814,6 +830,19 @@ impl ManifestStream {
                         .with_subject(url.redacted()),
                     ));
                 }
+                if self.expanded_since_output.len() >= MAX_EXPANSIONS_WITHOUT_OUTPUT {
+                    return Err(Failure::Fatal(
+                        Error::new(
+                            ErrorKind::Manifest,
+                            format!(
+                                "{} manifests expanded without producing a byte \
+                                 (the most allowed) before this one",
+                                self.expanded_since_output.len()
+                            ),
+                        )
+                        .with_subject(url.redacted()),
+                    ));
+                }
                 let tail = match position {
                     Position::OfTopFrame => self
                         .stack
@@ -852,7 +881,7 @@ impl ManifestStream {
                             self.stack.pop();
                         }
                         self.stack.push(frame);
-                        self.expanded_since_output.push(Url::clone(&url));
+                        self.expanded_since_output.insert(url);
                         self.fill_window();
                         Ok(true)
                     }
