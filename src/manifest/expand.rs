@@ -350,10 +350,10 @@ pub struct PartRecord {
 /// stays cheap, and the record in memory to a few hundred KB (a record is
 /// a few words: it shares its manifest's URL). A bound of a million let an
 /// endless manifest grow its control file to tens of megabytes, each
-/// rewritten every 2 s: I/O quadratic in the download's length. 10 000 parts of 1 MiB are a 10 GiB download; a
-/// run-length form would keep long regular manifests resumable further,
-/// but an endless or irregular stream would still need a bound, and a
-/// count of parts is the simpler one.
+/// rewritten every 2 s: I/O quadratic in the download's length. 10 000
+/// parts of 1 MiB are a 10 GiB download; a run-length form would keep long
+/// regular manifests resumable further, but an endless or irregular stream
+/// would still need a bound, and a count of parts is the simpler one.
 pub const MAX_RECORDED_PARTS: usize = 10_000;
 
 /// The message of the error a resumed download gets when its manifests no
