@@ -460,6 +460,21 @@ impl PartReader {
         self.body.as_mut().is_none_or(|body| body.has_bytes_ready())
     }
 
+    /// True when the next `advance` hands on more of this part without
+    /// waiting for the network. Unlike [`PartReader::has_bytes_ready`],
+    /// false at the part's end: a reader of the whole stream goes on to
+    /// the next part there, and may wait for it.
+    pub fn has_chunk_ready(&mut self) -> bool {
+        if self.held.is_some() {
+            return true;
+        }
+        match self.body.as_mut() {
+            Some(PartBody::Http(body)) => !body.is_done() && body.has_bytes_ready(),
+            Some(PartBody::Pieces(stream)) => stream.has_chunk_ready(),
+            None => false,
+        }
+    }
+
     /// Moves to the next chunk; false at the end of the part. The chunk is
     /// then [`PartReader::chunk`]. (Split in two so that a caller can look at
     /// the outcome and still lend the chunk after its own bookkeeping.)

@@ -100,6 +100,19 @@ impl Stream {
         }
     }
 
+    /// True when the next `next_chunk` hands on bytes without waiting for
+    /// the network; false when it would wait, at the end, and where asking
+    /// would itself mean waiting. A consumer that holds bytes back (a
+    /// write buffer) passes them on when this is false, so bytes that
+    /// arrived before a stall are not held through it.
+    pub fn has_chunk_ready(&mut self) -> bool {
+        match self {
+            Stream::Body { body, .. } => !body.is_done() && body.has_bytes_ready(),
+            Stream::Manifest(m) => m.has_chunk_ready(),
+            Stream::Segmented(s) => s.has_chunk_ready(),
+        }
+    }
+
     /// For a manifest, the parts streamed to their end so far.
     pub fn parts_done(&self) -> Option<u64> {
         match self {

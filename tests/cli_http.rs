@@ -8,7 +8,8 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -332,6 +333,94 @@ fn closed_stdout_reader_exits_0_quietly() {
     let stderr: String = stderr_reader.join().expect("stderr reader");
     assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
     assert_eq!(stderr, "", "nothing on stderr when the reader goes away");
+}
+
+/// Runs `partfetch [extra] URL -` against a server whose `/live` sends
+/// "first", stalls until the test has looked at standard output (15 s at
+/// most), then sends "-rest" (`/m.parts` is a manifest of that one part).
+/// Returns what standard output showed during the stall (after up to 10 s
+/// of waiting for 5 bytes), all of it, and the exit code.
+fn stdout_during_stall(path: &str, extra: &[&str]) -> (Vec<u8>, Vec<u8>, Option<i32>) {
+    let seen: Arc<AtomicBool> = Arc::new(AtomicBool::new(false));
+    let release: Arc<AtomicBool> = Arc::clone(&seen);
+    let server: Server = Server::start(move |r: &Request| match r.path() {
+        "/m.parts" => Reply::ok("live\n"),
+        _ => Reply::new(200)
+            .header("Content-Length", "10")
+            .body(Body::Steps(vec![
+                Step::Write(b"first".to_vec()),
+                Step::Until(Arc::clone(&release), Duration::from_secs(15)),
+                Step::Write(b"-rest".to_vec()),
+            ])),
+    });
+    let mut cmd: Command = cli::command();
+    cmd.arg("-q")
+        .args(extra)
+        .args([&server.url(path), "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child: Child = cmd.spawn().expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (sender, received) = mpsc::channel::<Vec<u8>>();
+    let reader: JoinHandle<()> = thread::spawn(move || {
+        let mut buffer: [u8; 64] = [0; 64];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut got: Vec<u8> = Vec::new();
+    let deadline: Instant = Instant::now() + Duration::from_secs(10);
+    while got.len() < 5 {
+        let left: Duration = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(bytes) => got.extend_from_slice(&bytes),
+            Err(_) => break,
+        }
+    }
+    let during_stall: Vec<u8> = got.clone();
+    seen.store(true, Ordering::SeqCst);
+    if during_stall.len() < 5 {
+        let _ = child.kill();
+    }
+    let status: ExitStatus = cli::wait_with_deadline(&mut child, DEADLINE);
+    reader.join().expect("stdout reader");
+    got.extend(received.try_iter().flatten());
+    (during_stall, got, status.code())
+}
+
+/// Bytes that arrive before the server stalls reach a reader of standard
+/// output during the stall (as `partfetch URL - | less` on a live stream
+/// needs), not when a buffer fills or the stream ends. The server sends
+/// the rest only once the test has seen the first bytes: an ordering, not
+/// a timing, with limits so that a failure cannot hang the test.
+#[test]
+fn stdout_passes_on_bytes_that_arrived_before_a_stall() {
+    let (during_stall, all, code) = stdout_during_stall("/live", &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&during_stall),
+        "first",
+        "the bytes sent before the stall must reach stdout during it"
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(all, b"first-rest");
+}
+
+/// The same through a manifest, for a part read in place (`-j 1`) and one
+/// fetched ahead by a worker.
+#[test]
+fn stdout_passes_on_bytes_of_a_manifest_part_that_arrived_before_a_stall() {
+    for extra in [&["-j", "1"][..], &[]] {
+        let (during_stall, all, code) = stdout_during_stall("/m.parts", extra);
+        assert_eq!(
+            String::from_utf8_lossy(&during_stall),
+            "first",
+            "{extra:?}: the bytes sent before the stall must reach stdout during it"
+        );
+        assert_eq!(code, Some(0), "{extra:?}");
+        assert_eq!(all, b"first-rest", "{extra:?}");
+    }
 }
 
 #[test]

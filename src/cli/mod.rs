@@ -591,6 +591,7 @@ fn pump(
         sink.write(chunk)?;
         extras.after_write(chunk);
         let len = chunk.len();
+        sink.flush_before_wait(|| stream.has_chunk_ready())?;
         extras.maybe_checkpoint(sink, stream)?;
         if let Some(parts) = stream.parts_done() {
             progress.set_parts(parts);

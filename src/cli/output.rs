@@ -120,6 +120,33 @@ impl Sink {
         }
     }
 
+    /// Writes out what is held for standard output when the source is
+    /// about to wait for the network (`has_chunk_ready` says no), so that
+    /// bytes that arrived before a stall reach the reader of a pipe during
+    /// it, not when the buffer fills or the stream ends.
+    ///
+    /// Why this rule, not a flush after a short chunk or every 100 ms: a
+    /// short chunk does not mean the connection is drained (a fast chunked
+    /// body comes as many small chunks, the very case the buffer is for),
+    /// and a clock is only looked at when the next chunk arrives, so the
+    /// bytes before a long stall would still wait for its end. The source
+    /// knows whether its next bytes are there. It is asked only while
+    /// something is held (a chunk of [`DIRECT_WRITE`] or more goes straight
+    /// out) and answers from its own buffers before it asks the socket, so
+    /// a fast stream still costs one write per 128 KiB. A file is not
+    /// flushed: nothing reads it as it grows, and checkpoints sync it.
+    pub fn flush_before_wait(
+        &mut self,
+        has_chunk_ready: impl FnOnce() -> bool,
+    ) -> Result<(), WriteError> {
+        match self {
+            Sink::Stdout(w) if !w.buffer().is_empty() && !has_chunk_ready() => {
+                w.flush().map_err(stdout_error)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Flushes, and moves a file to its final name.
     pub fn finish(self) -> Result<(), WriteError> {
         match self {

@@ -463,6 +463,23 @@ impl SegmentedStream {
         Some((fetching, state.sources.alive()))
     }
 
+    /// True when the next `next_chunk` hands on bytes without waiting for
+    /// the network: bytes of the response being streamed in order have
+    /// arrived. False for the workers' pieces, which arrive on other
+    /// threads (asking would mean waiting), and at the end.
+    pub fn has_chunk_ready(&mut self) -> bool {
+        let position = self.rest_from + self.rest_received;
+        match &mut self.mode {
+            Mode::First(body) => !body.is_done() && body.has_bytes_ready(),
+            Mode::Rest { body, until, .. } => {
+                until.is_none_or(|stop| position < stop)
+                    && !body.is_done()
+                    && body.has_bytes_ready()
+            }
+            Mode::Pieces | Mode::Ended => false,
+        }
+    }
+
     /// The resource's `If-Range` value, if the server gave one.
     pub fn validator(&self) -> Option<&str> {
         self.shared.resource.validator.as_deref()

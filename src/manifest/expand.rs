@@ -463,6 +463,25 @@ impl ManifestStream {
             .count()
     }
 
+    /// True when the next `next_chunk` hands on bytes without waiting for
+    /// the network: the part being read has more of them already, in its
+    /// connection's buffer or in memory. False between parts, and for a
+    /// part fetched ahead: its worker's bytes come over a channel that
+    /// cannot be looked into without taking them, and it sends a short
+    /// block only when its own connection ran dry.
+    pub fn has_chunk_ready(&mut self) -> bool {
+        if self.ended {
+            return false;
+        }
+        match &mut self.current {
+            Current::Part { reader, .. } => reader.has_chunk_ready(),
+            Current::Cached {
+                bytes, position, ..
+            } => *position < bytes.len(),
+            Current::Prefetched { .. } | Current::Idle => false,
+        }
+    }
+
     /// Manifests open now.
     pub fn depth(&self) -> usize {
         self.stack.len()

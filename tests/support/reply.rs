@@ -5,6 +5,8 @@
 //! [`Reply::into_steps`]; the server writes them and then keeps the
 //! connection open or closes it.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::server::Request;
@@ -16,6 +18,10 @@ pub enum Step {
     Write(Vec<u8>),
     /// Wait this long without writing or closing.
     Sleep(Duration),
+    /// Wait without writing or closing until the test sets the flag, or
+    /// this long at most: a stall that ends when the test has seen what it
+    /// waits for, and cannot hang it when it never does.
+    Until(Arc<AtomicBool>, Duration),
 }
 
 /// One chunk of a chunked body.

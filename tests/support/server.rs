@@ -434,6 +434,9 @@ fn serve_connection(
                     }
                 }
                 Step::Sleep(d) => sleep_unless(d, &|| shared.stop.load(Ordering::SeqCst)),
+                Step::Until(flag, d) => sleep_unless(d, &|| {
+                    flag.load(Ordering::SeqCst) || shared.stop.load(Ordering::SeqCst)
+                }),
             }
             if shared.stop.load(Ordering::SeqCst) {
                 return;
