@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use partfetch::engine::segments::PIECE;
 use partfetch::sha256;
 use support::cli::{self, Outcome};
 use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};
@@ -23,8 +24,9 @@ fn fetch(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
     cli::run(&args)
 }
 
-/// Serves `body` with an ETag, honouring Range and If-Range; the first
-/// `cut_first` answers stop after half the bytes (the connection closes).
+/// Serves `body` with an ETag (none when it is empty), honouring Range
+/// and If-Range; the first `cut_first` answers stop after half the bytes
+/// (the connection closes).
 fn server(body: Arc<Mutex<(Vec<u8>, String)>>, cut_first: usize) -> Server {
     let answered = AtomicUsize::new(0);
     Server::start(move |req: &Request| {
@@ -35,14 +37,19 @@ fn server(body: Arc<Mutex<(Vec<u8>, String)>>, cut_first: usize) -> Server {
         } else {
             Ranges::Ignore
         };
+        let with_etag = |reply: Reply| match etag.as_str() {
+            "" => reply,
+            etag => reply.header("ETag", etag),
+        };
         if answered.fetch_add(1, Ordering::SeqCst) < cut_first {
             let half = bytes[..bytes.len() / 2].to_vec();
-            return Reply::new(200)
-                .header("Content-Length", &bytes.len().to_string())
-                .header("ETag", &etag)
-                .body(Body::Steps(vec![Step::Write(half)]));
+            return with_etag(
+                Reply::new(200)
+                    .header("Content-Length", &bytes.len().to_string())
+                    .body(Body::Steps(vec![Step::Write(half)])),
+            );
         }
-        Reply::file(req, &bytes, ranges).header("ETag", &etag)
+        with_etag(Reply::file(req, &bytes, ranges))
     })
 }
 
@@ -131,6 +138,80 @@ fn a_source_that_changed_between_runs_gives_the_new_file_whole() {
     second.assert_code(0);
     assert!(second.stderr.contains("over"), "{}", second.stderr);
     assert_eq!(std::fs::read(&out).unwrap(), new, "never a mix of versions");
+}
+
+#[test]
+fn resuming_without_a_validator_warns_that_a_change_cannot_be_seen() {
+    // No ETag, no Last-Modified: nothing tells whether the file the server
+    // has now is the one the first run began. partfetch resumes (as curl
+    // -C - and wget -c do) and says so, even with -q.
+    let old = test_data(2 << 20, 13);
+    let new = test_data(2 << 20, 14);
+    let body = shared(old, "");
+    let server = server(Arc::clone(&body), 1);
+    let dir = TempDir::new("no-validator");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+
+    *body.lock().unwrap() = (new, String::new());
+    let second = fetch(&url, &out, &[]);
+    second.assert_code(0);
+    assert_eq!(
+        second.stderr.lines().count(),
+        1,
+        "one line: {}",
+        second.stderr
+    );
+    for part in [
+        "partfetch: warning: ",
+        "out.bin",
+        &url,
+        "ETag",
+        "Last-Modified",
+    ] {
+        assert!(
+            second.stderr.contains(part),
+            "the warning should mention {part:?}: {}",
+            second.stderr
+        );
+    }
+    assert_eq!(
+        server.requests().last().unwrap().range_start(),
+        Some(1 << 20),
+        "resumed"
+    );
+}
+
+#[test]
+fn resuming_pieces_without_a_validator_warns_too() {
+    // What a download in pieces leaves: its first piece on disk, and a
+    // control file without a validator.
+    let piece = PIECE as usize;
+    let body = test_data(3 * piece, 15);
+    let server = server(shared(body.clone(), ""), 0);
+    let dir = TempDir::new("pieces-no-validator");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    std::fs::write(dir.join("out.bin.partfetch"), &body[..piece]).unwrap();
+    std::fs::write(
+        dir.join("out.bin.partfetch.state"),
+        format!(
+            "partfetch-state 1\nurl {url}\nlength {}\ndone {piece}\npiece {piece}\nhave 0\n",
+            body.len()
+        ),
+    )
+    .unwrap();
+    let outcome = fetch(&url, &out, &[]);
+    outcome.assert_code(0);
+    assert!(
+        outcome.stderr.starts_with("partfetch: warning: resuming ")
+            && outcome.stderr.contains("ETag"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert_eq!(server.requests()[0].range_start(), Some(PIECE), "resumed");
 }
 
 #[test]

@@ -300,7 +300,12 @@ fn save_file(
             .resume(&d.url, state.done, state.validator.as_deref())
             .map_err(failed)?
         {
-            (stream, Resumed::AtOffset) => (stream, state.done),
+            (stream, Resumed::AtOffset) => {
+                if state.validator.is_none() {
+                    warn_unverified(d, path);
+                }
+                (stream, state.done)
+            }
             (stream, Resumed::FromStart) => {
                 say_changed(d, path);
                 (stream, 0)
@@ -423,6 +428,9 @@ fn resume_pieces(
         .map_err(failed)?;
     match resumed {
         ResumedPieces::Continued(download) => {
+            if state.validator.is_none() {
+                warn_unverified(d, path);
+            }
             pieces::save(d, download, file, progress)?;
             Ok(None)
         }
@@ -447,9 +455,31 @@ fn say_changed(d: &Download, path: &Path) {
     eprintln!(
         "partfetch: {} changed since the last run (or its server ignores Range): \
          starting {} over",
-        d.url,
+        shown_url(d),
         path.display()
     );
+}
+
+/// Warns that the earlier run's bytes of `path` are continued with no way
+/// to tell whether the server's file is still the one they came from: it
+/// sent neither a strong `ETag` nor a `Last-Modified` for `If-Range`, so
+/// a file replaced by another of the same length would be spliced.
+/// partfetch resumes anyway, as `curl -C -` and `wget -c` do (starting
+/// over would make every download from such a server unresumable), and
+/// says so even with `--quiet`: like the warning of a redirect from HTTPS
+/// to plain HTTP, a doubt about the data is not progress output.
+fn warn_unverified(d: &Download, path: &Path) {
+    eprintln!(
+        "partfetch: warning: resuming {} without a way to tell whether {} changed \
+         since the last run (its server sends no ETag or Last-Modified)",
+        path.display(),
+        shown_url(d)
+    );
+}
+
+/// The URL as messages show it: without the credentials it may carry.
+fn shown_url(d: &Download) -> String {
+    Url::parse(&d.url).map_or_else(|_| d.url.clone(), |url| url.redacted().to_string())
 }
 
 /// The earlier run's bytes cannot be used: says so, and downloads afresh.
@@ -461,7 +491,7 @@ fn start_over(
 ) -> Result<(), WriteError> {
     eprintln!(
         "partfetch: {} no longer lists what the last run downloaded: starting {} over",
-        d.url,
+        shown_url(d),
         path.display()
     );
     let fresh = Download {
