@@ -303,6 +303,154 @@ fn resume_is_refused_for_standard_output() {
         .assert_error_mentions(&["standard output"]);
 }
 
+/// The bytes of every file in `dir`, by name: what a refused `--resume`
+/// must leave as it was.
+fn snapshot(dir: &TempDir) -> Vec<(String, Vec<u8>)> {
+    dir.entries()
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Panics unless `outcome` is `--resume` refused: status 7, one message
+/// naming FILE and saying to run without `--resume`, and `mentions`.
+#[track_caller]
+fn assert_resume_refused(outcome: &Outcome, mentions: &[&str]) {
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["--resume", "out.bin", "run without --resume"])
+        .assert_error_mentions(mentions);
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+}
+
+#[test]
+fn resume_with_nothing_to_resume_fails_and_touches_nothing() {
+    let body = test_data(100_000, 16);
+    let server = server(shared(body, "\"v1\""), 0);
+    let dir = TempDir::new("resume-nothing");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    let nothing = fetch(&url, &out, &["--resume"]);
+    assert_resume_refused(&nothing, &["out.bin.partfetch"]);
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    assert!(server.requests().is_empty(), "nothing asked of the server");
+
+    // A partial file of another URL is nothing to resume either, and is
+    // left as it is.
+    std::fs::write(dir.join("out.bin.partfetch"), b"other bytes").unwrap();
+    std::fs::write(
+        dir.join("out.bin.partfetch.state"),
+        format!("partfetch-state 1\nurl {url}-other\ndone 11\n"),
+    )
+    .unwrap();
+    let before = snapshot(&dir);
+    let other = fetch(&url, &out, &["--resume"]);
+    assert_resume_refused(&other, &["another URL"]);
+    assert_eq!(snapshot(&dir), before);
+    assert!(server.requests().is_empty(), "nothing asked of the server");
+}
+
+#[test]
+fn resume_fails_when_the_file_changed_and_keeps_the_partial_file() {
+    let old = test_data(2 << 20, 17);
+    let new = test_data(2 << 20, 18);
+    let body = shared(old, "\"v1\"");
+    let server = server(Arc::clone(&body), 1);
+    let dir = TempDir::new("resume-changed");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    let before = snapshot(&dir);
+
+    *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
+    let refused = fetch(&url, &out, &["--resume"]);
+    assert_resume_refused(&refused, &["changed"]);
+    assert_eq!(snapshot(&dir), before, "the partial file is left as it was");
+
+    // Without --resume, the same command starts over.
+    fetch(&url, &out, &[]).assert_code(0);
+    assert_eq!(std::fs::read(&out).unwrap(), new);
+}
+
+#[test]
+fn resume_fails_when_the_server_ignores_range() {
+    let body = test_data(200_000, 19);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        Reply::file(req, &served, Ranges::Ignore).header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("resume-no-range");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    std::fs::write(dir.join("out.bin.partfetch"), &body[..50_000]).unwrap();
+    std::fs::write(
+        dir.join("out.bin.partfetch.state"),
+        format!("partfetch-state 1\nurl {url}\nlength 200000\nvalidator \"v1\"\ndone 50000\n"),
+    )
+    .unwrap();
+    let before = snapshot(&dir);
+    assert_resume_refused(&fetch(&url, &out, &["--resume"]), &["Range"]);
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn resume_fails_when_a_file_fetched_in_pieces_changed() {
+    let piece = PIECE as usize;
+    let body = test_data(3 * piece, 20);
+    let server = server(shared(body.clone(), "\"v2\""), 0);
+    let dir = TempDir::new("resume-pieces-changed");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    std::fs::write(dir.join("out.bin.partfetch"), vec![1u8; piece]).unwrap();
+    std::fs::write(
+        dir.join("out.bin.partfetch.state"),
+        format!(
+            "partfetch-state 1\nurl {url}\nlength {}\nvalidator \"v1\"\n\
+             done {piece}\npiece {piece}\nhave 0\n",
+            body.len()
+        ),
+    )
+    .unwrap();
+    let before = snapshot(&dir);
+    assert_resume_refused(&fetch(&url, &out, &["--resume"]), &["changed"]);
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn resume_fails_when_a_manifest_changed() {
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let server = manifest_server(Arc::clone(&broken), 40);
+    let dir = TempDir::new("resume-manifest-changed");
+    let out = dir.join("out.bin");
+    let url = server.url("/m.parts");
+    fetch(&url, &out, &["-j", "1"]).assert_code(3);
+    // Same URL, other manifest: the parts the state names are not there.
+    let state = dir.join("out.bin.partfetch.state");
+    let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.replace(" 1 ", " 91 ")).unwrap();
+    let data = std::fs::read(dir.join("out.bin.partfetch")).unwrap();
+    broken.store(false, Ordering::SeqCst);
+    let refused = fetch(&url, &out, &["-j", "1", "--resume"]);
+    assert_resume_refused(&refused, &["no longer lists"]);
+    assert_eq!(std::fs::read(dir.join("out.bin.partfetch")).unwrap(), data);
+    assert!(!out.exists());
+}
+
+#[test]
+fn resume_is_refused_for_a_file_sequence() {
+    for args in [
+        &["--resume", "http://127.0.0.1:9/photos-seq", "pic"][..],
+        &["--resume", "--sequence", "http://127.0.0.1:9/photos", "pic"],
+    ] {
+        cli::run(args)
+            .assert_code(2)
+            .assert_error_mentions(&["--resume", "sequence"]);
+    }
+}
+
 #[test]
 fn limit_rate_caps_the_rate() {
     let body = test_data(300 * 1024, 8);

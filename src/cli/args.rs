@@ -76,6 +76,15 @@ pub struct Download {
     pub retries: Option<u32>,
 }
 
+impl Download {
+    /// Whether the stream is a file sequence, split into files when saved:
+    /// as `--sequence` or `--no-sequence` say, else when the URL contains
+    /// `-seq`.
+    pub fn is_sequence(&self) -> bool {
+        self.sequence.unwrap_or_else(|| self.url.contains("-seq"))
+    }
+}
+
 #[cfg(feature = "serve")]
 /// The options of `partfetch split`.
 #[derive(Debug, PartialEq)]
@@ -150,7 +159,10 @@ Options:
                           (the digest is its stream's): the status says so
       --no-resume         start over even if FILE.partfetch is there (by
                           default, the same command run again resumes)
-      --resume            insist on resuming (refused for standard output)
+      --resume            insist on resuming: when there is nothing to
+                          resume or the file changed, fail (status 7) and
+                          leave FILE.partfetch as it is (refused for
+                          standard output and file sequences)
       --keep-partial      keep FILE.partfetch after a failure (the default)
       --limit-rate RATE   at most RATE bytes per second (e.g. 500K, 2M)
       --retries N         attempts in a row before a source failing for a
@@ -162,7 +174,8 @@ Options:
 
 Exit status: 0 success, 1 other failure (protocol, manifest, redirect, URL),
 2 usage, 3 not found (404, 410), 4 other HTTP status, 5 network or TLS,
-6 integrity (size or digest mismatch), 7 local file or stream.
+6 integrity (size or digest mismatch), 7 local file or stream (also when
+--resume cannot continue FILE.partfetch).
 ";
 
 /// The text `--help` adds for the subcommands, after [`USAGE`].
@@ -348,6 +361,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     if d.resume && d.output == Output::Stdout {
         return Err(UsageError(
             "--resume: standard output cannot be resumed; give FILE".to_owned(),
+        ));
+    }
+    if d.resume && d.is_sequence() {
+        return Err(UsageError(
+            "--resume: a file sequence is never resumed (its files are written afresh); \
+             run without --resume, or with --no-sequence to save the stream as one file"
+                .to_owned(),
         ));
     }
     if d.resume && d.no_resume {
@@ -757,6 +777,24 @@ mod tests {
         ] {
             assert!(parse_strs(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn resume_is_refused_where_nothing_could_be_resumed() {
+        for (args, says) in [
+            (&["--resume", "http://h/x", "-"][..], "standard output"),
+            (&["--resume", "http://h/a-seq", "f"], "sequence"),
+            (&["--resume", "http://h/a-seq"], "sequence"),
+            (&["--resume", "--sequence", "http://h/a", "f"], "sequence"),
+            (
+                &["--resume", "--no-resume", "http://h/a", "f"],
+                "contradict",
+            ),
+        ] {
+            let err = parse_strs(args).unwrap_err();
+            assert!(err.0.contains(says), "{args:?}: {}", err.0);
+        }
+        assert!(download(&["--resume", "--no-sequence", "http://h/a-seq", "f"]).resume);
     }
 
     #[test]

@@ -49,7 +49,8 @@ pub mod exit {
     pub const NETWORK: i32 = 5;
     /// A size or digest mismatch.
     pub const INTEGRITY: i32 = 6;
-    /// A local file or stream could not be written or read.
+    /// A local file or stream could not be written or read, or (with
+    /// `--resume`) the partial file cannot be continued.
     pub const LOCAL_IO: i32 = 7;
 }
 
@@ -179,9 +180,8 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
     };
     let client = build_client(d)?;
     let mut progress = Progress::new(progress_mode(d));
-    let is_sequence = d.sequence.unwrap_or_else(|| d.url.contains("-seq"));
     let outcome = match &target {
-        Some(path) if !is_sequence => save_file(d, &client, path, &mut progress),
+        Some(path) if !d.is_sequence() => save_file(d, &client, path, &mut progress),
         _ => {
             let mut stream = open(d, &client)?;
             progress.set_total(stream.length());
@@ -271,19 +271,19 @@ fn save_file(
     let failed = WriteError::Failed;
     let temp = output::temp_path(path);
     let state_path = resume::state_path(&temp);
-    let on_disk = std::fs::metadata(&temp).map_or(0, |m| m.len());
-    let earlier = resume::State::load(&state_path)
-        .filter(|s| !d.no_resume && s.url == d.url && s.has_progress() && s.extent() <= on_disk);
-    if d.resume && earlier.is_none() {
-        eprintln!(
-            "partfetch: nothing to resume for {}: starting",
-            path.display()
-        );
-    }
+    let earlier = match resume::earlier_run(&temp, &d.url) {
+        Ok(_) if d.no_resume => None,
+        Ok(state) => Some(state),
+        Err(why) if d.resume => return Err(resume_refused(path, why.message())),
+        Err(_) => None,
+    };
     let (stream, offset) = match &earlier {
         Some(state) if state.manifest => {
             match client.resume_manifest(&d.url, state.parts.clone()) {
                 Ok(stream) => (stream, state.resume_at()),
+                Err(e) if e.message() == RESUME_MISMATCH && d.resume => {
+                    return Err(resume_refused(path, &no_longer_lists(d)))
+                }
                 Err(e) if e.message() == RESUME_MISMATCH => {
                     return start_over(d, client, path, progress)
                 }
@@ -305,6 +305,9 @@ fn save_file(
                     warn_unverified(d, path);
                 }
                 (stream, state.done)
+            }
+            (_, Resumed::FromStart) if d.resume => {
+                return Err(resume_refused(path, &changed(d)));
             }
             (stream, Resumed::FromStart) => {
                 say_changed(d, path);
@@ -353,10 +356,15 @@ fn save_file(
     progress.skip(offset);
     let pumped = pump(&mut stream, &mut sink, progress, &mut extras);
     // The manifests changed since the earlier run, found before any byte
-    // of this one: that run's bytes are worth nothing.
+    // of this one: that run's bytes are worth nothing. (With --resume,
+    // they are left for the user: the sink only cut off the unfinished
+    // part after the completed ones, which no run could continue.)
     if let Err(WriteError::Failed(e)) = &pumped {
         if e.message() == RESUME_MISMATCH && offset > 0 {
             drop(sink);
+            if d.resume {
+                return Err(resume_refused(path, &no_longer_lists(d)));
+            }
             return start_over(d, client, path, progress);
         }
     }
@@ -412,6 +420,12 @@ fn resume_pieces(
 ) -> Result<Option<Stream>, WriteError> {
     let failed = WriteError::Failed;
     let (Some(length), Some(have)) = (state.length, state.have.clone()) else {
+        if d.resume {
+            return Err(resume_refused(
+                path,
+                "its control file lists pieces but not the file's length",
+            ));
+        }
         return Ok(Some(open(d, client).map_err(failed)?));
     };
     let file = pieces::PieceFile::open(path, true, d.limit_rate).map_err(failed)?;
@@ -434,6 +448,7 @@ fn resume_pieces(
             pieces::save(d, download, file, progress)?;
             Ok(None)
         }
+        ResumedPieces::Changed(_) if d.resume => Err(resume_refused(path, &changed(d))),
         ResumedPieces::Changed(stream) => {
             say_changed(d, path);
             file.clear().map_err(failed)?;
@@ -453,11 +468,45 @@ fn resume_pieces(
 /// the resource (or cannot be continued), so the download starts over.
 fn say_changed(d: &Download, path: &Path) {
     eprintln!(
-        "partfetch: {} changed since the last run (or its server ignores Range): \
-         starting {} over",
-        shown_url(d),
+        "partfetch: {}: starting {} over",
+        changed(d),
         path.display()
     );
+}
+
+/// Why the earlier run's bytes cannot be continued at their offset.
+fn changed(d: &Download) -> String {
+    format!(
+        "{} changed since the last run (or its server ignores Range)",
+        shown_url(d)
+    )
+}
+
+/// Why the parts an earlier run completed cannot be skipped.
+fn no_longer_lists(d: &Download) -> String {
+    format!(
+        "{} no longer lists what the last run downloaded",
+        shown_url(d)
+    )
+}
+
+/// `--resume` cannot be honoured, for the reason `why`: the error says so
+/// and what to do. Nothing was written by then: the partial file and its
+/// control file are as the last run left them, for the user to decide (a
+/// manifest's is at most cut to the parts it completed, dropping the
+/// unfinished one after them that no run could continue).
+///
+/// Its kind is [`ErrorKind::Io`] (exit status 7, a local file): the
+/// arguments are right (a usage error, 2, is one they would cause
+/// anywhere), it is the partial file beside FILE that cannot be continued.
+fn resume_refused(path: &Path, why: &str) -> WriteError {
+    WriteError::Failed(Error::new(
+        ErrorKind::Io,
+        format!(
+            "--resume: cannot resume {}: {why}; run without --resume to download it from the start",
+            path.display()
+        ),
+    ))
 }
 
 /// Warns that the earlier run's bytes of `path` are continued with no way
@@ -490,8 +539,8 @@ fn start_over(
     progress: &mut Progress,
 ) -> Result<(), WriteError> {
     eprintln!(
-        "partfetch: {} no longer lists what the last run downloaded: starting {} over",
-        shown_url(d),
+        "partfetch: {}: starting {} over",
+        no_longer_lists(d),
         path.display()
     );
     let fresh = Download {

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use partfetch::engine::piece_set::PieceSet;
 use partfetch::engine::segments::PIECE;
 use partfetch::manifest::expand::PartRecord;
-use partfetch::{Error, Url};
+use partfetch::{Error, ErrorKind, Url};
 
 /// The first line of every control file.
 const MAGIC: &str = "partfetch-state 1";
@@ -76,6 +76,37 @@ pub fn state_path(data: &Path) -> PathBuf {
     let mut name = data.as_os_str().to_owned();
     name.push(STATE_SUFFIX);
     PathBuf::from(name)
+}
+
+/// What the earlier run that wrote the data file `temp` recorded, when a
+/// download of `url` can continue it. Otherwise an error (of kind `Io`:
+/// the local partial file cannot be continued) that says why: `--resume`
+/// fails with it, a plain run starts afresh.
+pub fn earlier_run(temp: &Path, url: &str) -> Result<State, Error> {
+    let shown = temp.display();
+    let cannot = |why: String| Err(Error::new(ErrorKind::Io, why));
+    let Some(state) = State::load(&state_path(temp)) else {
+        return cannot(if temp.exists() {
+            format!("{shown} has no control file beside it")
+        } else {
+            format!("there is no {shown} from an earlier run")
+        });
+    };
+    if state.url != url {
+        let other =
+            Url::parse(&state.url).map_or_else(|_| state.url.clone(), |u| u.redacted().to_string());
+        return cannot(format!(
+            "{shown} is a partial download of another URL, {other}"
+        ));
+    }
+    if !state.has_progress() {
+        return cannot("the last run left nothing that can be continued".to_owned());
+    }
+    let on_disk = std::fs::metadata(temp).map_or(0, |m| m.len());
+    if state.extent() > on_disk {
+        return cannot(format!("{shown} is shorter than its control file says"));
+    }
+    Ok(state)
 }
 
 impl State {
