@@ -23,7 +23,7 @@ use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
 use crate::http::pool::Pool;
 use crate::http::proxy::ProxySettings;
 use crate::http::redirect::DEFAULT_MAX_REDIRECTS;
-use crate::http::request::check_header;
+use crate::http::request::{check_client_header, check_header};
 use crate::manifest::cache::DEFAULT_CACHE_LIMIT;
 use crate::manifest::expand::{is_manifest, ManifestStream, PartRecord};
 use crate::source::FixedChunks;
@@ -103,7 +103,9 @@ impl ClientBuilder {
     }
 
     /// Adds a header to every request. `Authorization` and `Cookie` headers
-    /// are not sent to another origin after a redirect.
+    /// are not sent to another origin after a redirect. `Range` and
+    /// `If-Range` are refused by [`ClientBuilder::build`]: the client sets
+    /// them itself, per request.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -179,7 +181,7 @@ impl ClientBuilder {
     /// Checks the options and builds the client.
     pub fn build(self) -> Result<Client> {
         for (name, value) in &self.headers {
-            check_header(name, value)?;
+            check_client_header(name, value)?;
         }
         check_header("User-Agent", &self.user_agent)?;
         let mut proxies = if self.env_proxy {

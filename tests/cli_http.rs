@@ -671,6 +671,25 @@ fn header_options_add_request_headers() {
 }
 
 #[test]
+fn a_range_header_option_is_refused_as_usage() {
+    // partfetch sends its own Range (to resume, to fetch pieces): a second
+    // one would be ignored or answered as the server pleases.
+    for header in [
+        "Range: bytes=0-99",
+        "range: bytes=0-99",
+        "RANGE:bytes=5-",
+        "If-Range: \"v1\"",
+    ] {
+        let server: Server = Server::start(|_| Reply::ok("x"));
+        let outcome: Outcome = fetch_to_stdout(&server.url("/f"), &["-H", header]);
+        outcome
+            .assert_code(2)
+            .assert_error_mentions(&[&format!("{header:?}"), "sets Range itself"]);
+        assert!(server.requests().is_empty(), "{header}: nothing sent");
+    }
+}
+
+#[test]
 fn url_userinfo_becomes_basic_authorization() {
     let server: Server = Server::start(|_| Reply::ok("x"));
     let url: String = format!("http://user:pw@127.0.0.1:{}/private", server.port());

@@ -128,7 +128,8 @@ FILE-file1, FILE-file2, ...
                           name inside FILE when FILE is a directory)
 Options:
   -o, --output FILE       the same as FILE after the URL
-  -H, --header 'N: V'     add a request header (repeatable)
+  -H, --header 'N: V'     add a request header (repeatable; not Range or
+                          If-Range, which partfetch sets itself)
       --user-agent TEXT   replace the User-Agent header
       --proxy URL         use this HTTP proxy (else http_proxy, https_proxy;
                           no_proxy is honoured)
@@ -303,7 +304,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                 let (n, v) = (n.trim(), v.trim());
                 // Refused here, with the usage status, rather than when the
                 // client is built.
-                partfetch::http::request::check_header(n, v)
+                partfetch::http::request::check_client_header(n, v)
                     .map_err(|e| UsageError(format!("-H {header:?}: {}", e.message())))?;
                 d.headers.push((n.to_owned(), v.to_owned()));
             }
@@ -772,6 +773,8 @@ mod tests {
             &["-H", "no colon", "http://h/"],
             &["-H", ": empty name", "http://h/"],
             &["-H", "Two Words: x", "http://h/"],
+            &["-H", "Range: bytes=0-99", "http://h/"],
+            &["--header=if-range: \"v1\"", "http://h/"],
             &["--quiet=yes", "http://h/"],
             &["--proxy"],
         ] {

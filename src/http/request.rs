@@ -134,6 +134,26 @@ pub fn check_header(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a header to send with every request of a client: what
+/// [`check_header`] checks, and that it is none of those the client writes
+/// itself for each request. `Range` (and `If-Range`, which only goes with
+/// it) ask for the bytes a resume or a piece needs; a fixed one beside
+/// them would be a second `Range`, which a server ignores or answers as
+/// it pleases, and alone it would make every piece the same bytes.
+pub fn check_client_header(name: &str, value: &str) -> Result<()> {
+    check_header(name, value)?;
+    if name.eq_ignore_ascii_case("range") || name.eq_ignore_ascii_case("if-range") {
+        return Err(Error::new(
+            ErrorKind::Url,
+            format!(
+                "partfetch sets Range itself, and If-Range with it (to resume and to \
+                 fetch in pieces): a {name} header cannot be added"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `user:password` (percent-encoded, as in a URL) as Basic credentials.
 pub fn basic_credentials(userinfo: &str) -> String {
     base64(&percent_decode(userinfo))
@@ -264,6 +284,11 @@ mod tests {
         assert!(check_header("X A", "b").is_err());
         assert!(check_header("", "b").is_err());
         assert!(check_header("X-A", "b c").is_ok());
+        for name in ["Range", "range", "IF-RANGE"] {
+            assert!(check_header(name, "bytes=0-9").is_ok());
+            assert!(check_client_header(name, "bytes=0-9").is_err(), "{name}");
+        }
+        assert!(check_client_header("X-Range", "1").is_ok());
     }
 
     #[test]
