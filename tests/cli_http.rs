@@ -581,6 +581,31 @@ fn missing_url_exits_2() {
 }
 
 #[test]
+fn a_url_in_place_of_file_is_a_usage_error() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let dir: TempDir = TempDir::new("two-urls");
+    let first: String = server.url("/a");
+    let second: String = server.url("/b");
+    let upper: String = second.replace("http://", "HTTPS://");
+    for args in [
+        vec![first.as_str(), second.as_str()],
+        vec!["-o", second.as_str(), first.as_str()],
+        vec![first.as_str(), upper.as_str()],
+    ] {
+        let mut cmd: Command = cli::command();
+        cmd.args(&args).current_dir(dir.path());
+        let outcome: Outcome = cli::run_command(cmd);
+        outcome.assert_code(2).assert_error_mentions(&[
+            "one URL per command",
+            "looks like a URL",
+            args.iter().find(|a| a.ends_with("/b")).expect("FILE"),
+        ]);
+        assert!(server.requests().is_empty(), "{args:?}: nothing fetched");
+        assert!(dir.entries().is_empty(), "{args:?}: {:?}", dir.entries());
+    }
+}
+
+#[test]
 fn invalid_option_value_exits_2() {
     let outcome: Outcome = cli::run(&["--timeout", "soon", "http://127.0.0.1:9/x", "-"]);
     outcome.assert_code(2).assert_error_mentions(&["--timeout"]);

@@ -357,6 +357,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         None => Output::FromUrl,
         Some(f) if f == "-" => Output::Stdout,
         Some(f) if f.is_empty() => return Err(UsageError("FILE is empty".to_owned())),
+        Some(f) if looks_like_url(&f) => {
+            return Err(UsageError(format!(
+                "FILE {f:?} looks like a URL: partfetch downloads one URL per command \
+                 (--mirror URL gives another source of the same file)"
+            )))
+        }
         Some(f) => Output::File(PathBuf::from(f)),
     };
     if d.resume && d.output == Output::Stdout {
@@ -378,6 +384,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         return Err(UsageError(format!("unexpected argument {extra:?}")));
     }
     Ok(Command::Download(Box::new(d)))
+}
+
+/// Whether a FILE argument starts like an http:// or https:// URL (any
+/// case): `partfetch URL1 URL2` meant two downloads, not URL1 saved under
+/// a path no one would choose, so it is refused before anything is
+/// fetched rather than failing on the directory `http:` that is not there.
+fn looks_like_url(file: &str) -> bool {
+    let starts = |prefix: &str| {
+        file.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    };
+    starts("http://") || starts("https://")
 }
 
 fn takes_value(name: &str) -> bool {
@@ -798,6 +816,24 @@ mod tests {
             assert!(err.0.contains(says), "{args:?}: {}", err.0);
         }
         assert!(download(&["--resume", "--no-sequence", "http://h/a-seq", "f"]).resume);
+    }
+
+    #[test]
+    fn a_file_that_looks_like_a_url_is_refused() {
+        for args in [
+            &["http://h/a", "http://h/b"][..],
+            &["http://h/a", "HTTPS://h/b"],
+            &["-o", "https://h/b", "http://h/a"],
+        ] {
+            let err = parse_strs(args).unwrap_err();
+            assert!(err.0.contains("one URL per command"), "{args:?}: {}", err.0);
+        }
+        for file in ["http", "http:x", "./http://h/b", "ftp://h/b"] {
+            assert_eq!(
+                download(&["http://h/a", file]).output,
+                Output::File(PathBuf::from(file))
+            );
+        }
     }
 
     #[test]
