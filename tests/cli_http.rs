@@ -197,6 +197,15 @@ fn default_name_is_percent_decoded() {
 }
 
 #[test]
+fn a_name_as_long_as_the_file_system_allows_is_saved() {
+    let long: String = "n".repeat(250);
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url(&format!("/dir/{long}")));
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries(), vec![long]);
+}
+
+#[test]
 fn default_name_ignores_the_query() {
     let server: Server = Server::start(|_| Reply::ok("x"));
     let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/f.txt?version=2&x=y"));

@@ -216,11 +216,33 @@ fn stdout_error(e: io::Error) -> WriteError {
     }
 }
 
-/// `FILE.partfetch`
+/// The longest file name most file systems take (`NAME_MAX`), in bytes.
+const NAME_MAX: usize = 255;
+
+/// `FILE.partfetch`, beside FILE.
+///
+/// A name of up to 255 bytes is a valid FILE, but the suffixes would push
+/// the temporary file, or its control file (`.partfetch.state`, written as
+/// `.partfetch.state.new`), past what the file system takes, and a URL
+/// whose last segment is that long could not be saved at all. The name is
+/// then cut (at a character boundary) to leave room for them; the control
+/// file records the URL, so a cut name shared by another download is not
+/// mistaken for this one's.
 pub fn temp_path(target: &Path) -> PathBuf {
-    let mut name = target.as_os_str().to_owned();
+    use crate::cli::resume::{NEW_SUFFIX, STATE_SUFFIX};
+    let room = NAME_MAX - TEMP_SUFFIX.len() - STATE_SUFFIX.len() - NEW_SUFFIX.len();
+    let mut name = match target.file_name().and_then(|n| n.to_str()) {
+        Some(file) if file.len() > room => {
+            let cut = (0..=room)
+                .rev()
+                .find(|&i| file.is_char_boundary(i))
+                .unwrap_or(0);
+            std::ffi::OsString::from(&file[..cut])
+        }
+        _ => target.file_name().unwrap_or_default().to_owned(),
+    };
     name.push(TEMP_SUFFIX);
-    PathBuf::from(name)
+    target.with_file_name(name)
 }
 
 /// Whether FILE stands for a directory to save into: it is one, or it ends
@@ -259,6 +281,22 @@ pub fn name_from_url(url: &Url) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_temporary_name_leaves_room_for_its_suffixes() {
+        assert_eq!(
+            temp_path(Path::new("dir/a.bin")),
+            Path::new("dir/a.bin.partfetch")
+        );
+        let long = "é".repeat(120) + "x.bin"; // 245 bytes
+        let temp = temp_path(&Path::new("dir").join(&long));
+        let temp_name = temp.file_name().unwrap().to_str().unwrap();
+        let state_name = format!("{temp_name}.state.new");
+        assert!(state_name.len() <= NAME_MAX, "{}", state_name.len());
+        assert!(temp_name.ends_with(".partfetch"));
+        assert!(long.starts_with(temp_name.trim_end_matches(".partfetch")));
+        assert_eq!(temp.parent(), Some(Path::new("dir")));
+    }
 
     fn name(url: &str) -> Result<PathBuf, String> {
         name_from_url(&Url::parse(url).unwrap())

@@ -51,6 +51,10 @@ const MAGIC: &str = "partfetch-state 1";
 /// The suffix of the control file, after the data file's name.
 pub const STATE_SUFFIX: &str = ".state";
 
+/// The suffix of a control file being written, after its name: it is
+/// renamed into place once complete.
+pub const NEW_SUFFIX: &str = ".new";
+
 /// What a control file records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
@@ -211,7 +215,7 @@ impl State {
             text.push('\n');
         }
         let mut temp = path.as_os_str().to_owned();
-        temp.push(".new");
+        temp.push(NEW_SUFFIX);
         let temp = PathBuf::from(temp);
         let write = || -> std::io::Result<()> {
             let mut file = File::create(&temp)?;
