@@ -1153,8 +1153,8 @@ fn check_range(
         (status, _) => Err(Error::new(
             ErrorKind::Integrity,
             format!(
-                "the resource changed during the download (status {status} to a ranged \
-                 request with If-Range)"
+                "status {status} to a ranged request with If-Range: the resource changed \
+                 during the download, or its server stopped honouring Range"
             ),
         )
         .with_subject(url.redacted())),
