@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::continuation::Continuation;
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::segments::{
@@ -419,6 +420,7 @@ impl Client {
             return Ok(Stream::Body {
                 length: Some(resource.length),
                 validator: resource.validator,
+                continuation: Continuation::of(self, &response, 0),
                 body: response.into_body(),
             });
         }
@@ -442,6 +444,7 @@ impl Client {
         let length = response.content_length();
         Ok(Stream::Body {
             validator: validator_of(&response),
+            continuation: Continuation::of(self, &response, 0),
             body: response.into_body(),
             length,
         })
@@ -483,6 +486,7 @@ impl Client {
                     body: empty,
                     length: Some(0),
                     validator: validator.map(str::to_owned),
+                    continuation: None,
                 };
                 return Ok((stream, Resumed::AtOffset));
             }
@@ -514,6 +518,7 @@ impl Client {
         let stream = Stream::Body {
             validator: validator_of(&response),
             length,
+            continuation: Continuation::of(self, &response, offset),
             body: response.into_body(),
         };
         Ok((stream, Resumed::AtOffset))

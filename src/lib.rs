@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod continuation;
 pub mod engine;
 pub mod error;
 #[doc(hidden)]

@@ -5,6 +5,7 @@
 //! caller may ask of either (the announced length, the parts done). The
 //! layers themselves are `http::body` and `manifest::expand`.
 
+use crate::continuation::Continuation;
 use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
 use crate::http::HttpBody;
@@ -25,6 +26,9 @@ pub enum Stream {
         /// What `If-Range` may carry to continue it later: its strong
         /// `ETag`, else its `Last-Modified`.
         validator: Option<String>,
+        /// How the rest is asked for again when the body is cut midway;
+        /// `None` when it cannot be (no validator, no length).
+        continuation: Option<Continuation>,
     },
     /// A manifest, expanded part by part.
     Manifest(Box<ManifestStream>),
@@ -125,7 +129,27 @@ impl Stream {
 impl ByteSource for Stream {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
         match self {
-            Stream::Body { body, .. } => body.next_chunk(),
+            Stream::Body {
+                body, continuation, ..
+            } => {
+                loop {
+                    match body.next_chunk() {
+                        Ok(Some(chunk)) => {
+                            let n = chunk.len();
+                            if let Some(continuation) = continuation {
+                                continuation.advance(n);
+                            }
+                            break;
+                        }
+                        Ok(None) => return Ok(None),
+                        Err(err) => match continuation {
+                            Some(continuation) => *body = continuation.reopen(err)?,
+                            None => return Err(err),
+                        },
+                    }
+                }
+                Ok(Some(body.last_chunk()))
+            }
             Stream::Manifest(m) => m.next_chunk(),
             Stream::Segmented(s) => s.next_chunk(),
         }

@@ -24,6 +24,14 @@ fn fetch(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
     cli::run(&args)
 }
 
+/// [`fetch`] with no second attempt (`--retries 1`): a cut ends the run
+/// instead of being continued within it, as an interruption would.
+fn fetch_once(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args: Vec<&str> = vec!["--retries", "1"];
+    args.extend_from_slice(extra);
+    fetch(url, out, &args)
+}
+
 /// Serves `body` with an ETag (none when it is empty), honouring Range
 /// and If-Range; the first `cut_first` answers stop after half the bytes
 /// (the connection closes).
@@ -58,6 +66,20 @@ fn shared(bytes: Vec<u8>, etag: &str) -> Arc<Mutex<(Vec<u8>, String)>> {
 }
 
 #[test]
+fn a_cut_download_continues_within_the_run() {
+    let body = test_data(4 << 20, 19);
+    let server = server(shared(body.clone(), "\"v1\""), 1);
+    let dir = TempDir::new("continue");
+    let out = dir.join("out.bin");
+    fetch(&server.url("/f"), &out, &[]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].range_start(), Some(body.len() as u64 / 2));
+    assert_eq!(requests[1].header("if-range"), Some("\"v1\""));
+}
+
+#[test]
 fn an_interrupted_download_resumes_where_it_stopped() {
     let body = test_data(4 << 20, 1);
     let server = server(shared(body.clone(), "\"v1\""), 1);
@@ -65,7 +87,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     let out = dir.join("out.bin");
     let url = server.url("/f");
 
-    let first = fetch(&url, &out, &[]);
+    let first = fetch_once(&url, &out, &[]);
     assert_ne!(first.code, Some(0), "the cut download must fail");
     assert!(
         !out.exists(),
@@ -116,7 +138,7 @@ fn a_resume_answered_with_less_than_the_rest_starts_over_whole() {
     let dir = TempDir::new("resume-short");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
     let second = fetch(&url, &out, &[]);
     assert_eq!(second.code, Some(0), "{}", second.stderr);
     assert!(std::fs::read(&out).unwrap() == body, "not the file");
@@ -131,7 +153,7 @@ fn a_source_that_changed_between_runs_gives_the_new_file_whole() {
     let dir = TempDir::new("changed");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
 
     *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
     let second = fetch(&url, &out, &[]);
@@ -152,7 +174,7 @@ fn resuming_without_a_validator_warns_that_a_change_cannot_be_seen() {
     let dir = TempDir::new("no-validator");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
 
     *body.lock().unwrap() = (new, String::new());
     let second = fetch(&url, &out, &[]);
@@ -221,7 +243,7 @@ fn no_resume_starts_over() {
     let dir = TempDir::new("noresume");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
     fetch(&url, &out, &["--no-resume"]).assert_quiet_success();
     assert_eq!(std::fs::read(&out).unwrap(), body);
     assert_eq!(server.requests().last().unwrap().range_start(), None);
@@ -263,7 +285,7 @@ fn a_checksum_covers_the_bytes_of_the_earlier_run() {
     let out = dir.join("out.bin");
     let right = format!("sha256={}", sha256::to_hex(&sha256::digest(&body)));
     assert_ne!(
-        fetch(&server.url("/f"), &out, &["--checksum", &right]).code,
+        fetch_once(&server.url("/f"), &out, &["--checksum", &right]).code,
         Some(0)
     );
     fetch(&server.url("/f"), &out, &["--checksum", &right]).assert_quiet_success();
@@ -362,7 +384,7 @@ fn resume_fails_when_the_file_changed_and_keeps_the_partial_file() {
     let dir = TempDir::new("resume-changed");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
     let before = snapshot(&dir);
 
     *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());

@@ -1,0 +1,99 @@
+//! Continuing a plain response body that was cut midway.
+//!
+//! Owns what a [`Stream::Body`](crate::Stream::Body) needs to ask for the
+//! rest of its resource again when its connection fails after some bytes:
+//! the resource's final URL, the validator that makes `If-Range` refuse a
+//! resource that changed in between, its length, and how far the body got.
+//! The pieces of a segmented download are continued by
+//! [`segments`](crate::engine::segments), and a part of a manifest on its
+//! next alternative by [`part`](crate::part).
+
+use crate::client::Client;
+use crate::engine::sources::backoff;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpBody, Request, Response};
+use crate::url::Url;
+
+/// Where a plain body stands, to ask for the rest of it again.
+#[derive(Clone)]
+pub struct Continuation {
+    client: Client,
+    url: Url,
+    validator: String,
+    length: u64,
+    position: u64,
+}
+
+impl Continuation {
+    /// For the body of `response`, which starts at byte `start` of its
+    /// resource, when it can be continued: the server told the resource's
+    /// length and gave a validator (a strong `ETag` or a `Last-Modified`).
+    /// Without one, the rest asked for again could belong to another
+    /// version of the resource, and nothing would show it.
+    pub fn of(client: &Client, response: &Response, start: u64) -> Option<Continuation> {
+        let length = match response.status() {
+            206 => response.content_range()?.2?,
+            _ => start + response.content_length()?,
+        };
+        Some(Continuation {
+            client: client.clone(),
+            url: response.url().clone(),
+            validator: crate::engine::segments::validator_of(response)?,
+            length,
+            position: start,
+        })
+    }
+
+    /// `n` more bytes of the body were handed on.
+    pub fn advance(&mut self, n: usize) {
+        self.position += n as u64;
+    }
+
+    /// The body failed with `err`: the rest of the resource, from where it
+    /// stopped, asked for again (with `If-Range`) after a pause, while the
+    /// failure is one that may pass (see [`Error::is_transient`]), up to
+    /// the client's retries in all. Otherwise `err`, or why the server's
+    /// answer cannot continue the body.
+    pub fn reopen(&self, mut err: Error) -> Result<HttpBody> {
+        let mut attempt = 1;
+        loop {
+            if attempt >= self.client.retries() || !err.is_transient() {
+                return Err(err);
+            }
+            std::thread::sleep(backoff(attempt));
+            attempt += 1;
+            let request = Request::get(self.url.clone())
+                .range(self.position, None)
+                .if_range(self.validator.clone());
+            let response = match self
+                .client
+                .send(&request)
+                .and_then(Response::error_for_status)
+            {
+                Ok(response) => response,
+                Err(failed) => {
+                    err = failed;
+                    continue;
+                }
+            };
+            let rest = Some((self.position, self.length - 1, Some(self.length)));
+            if response.status() == 206 && response.content_range() == rest {
+                return Ok(response.into_body());
+            }
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "cut at byte {}, and asked again for the rest, the server answered \
+                     {} instead: the resource changed, or its server does not honour Range",
+                    self.position,
+                    match response.content_range() {
+                        Some((first, last, _)) => format!("bytes {first}-{last}"),
+                        None => format!("status {}", response.status()),
+                    }
+                ),
+            )
+            .with_subject(self.url.redacted())
+            .with_causes(vec![err]));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! A plain response body cut midway, continued from where it stopped
+//! (`src/continuation.rs`), against the in-process server.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use partfetch::{ByteSource, Client, ErrorKind};
+use support::{test_data, Body, Ranges, Reply, Request, Server, Step};
+
+fn client(connections: usize) -> Client {
+    Client::builder()
+        .no_env_proxy()
+        .connections(connections)
+        .build()
+        .unwrap()
+}
+
+fn read_all(client: &Client, url: &str) -> partfetch::Result<Vec<u8>> {
+    let mut stream = client.open(url)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next_chunk()? {
+        out.extend_from_slice(chunk);
+    }
+    Ok(out)
+}
+
+/// Serves `body` (with `validator` headers, if any), honouring Range and
+/// If-Range; the first answer that covers byte `cut` stops there and
+/// closes. `then` is what the file is from the second request on.
+fn cutting_server(
+    body: Vec<u8>,
+    then: Vec<u8>,
+    cut: usize,
+    headers: &'static [(&str, &str)],
+) -> Server {
+    let answered = AtomicUsize::new(0);
+    Server::start(move |req: &Request| {
+        let first = answered.fetch_add(1, Ordering::SeqCst) == 0;
+        let bytes = if first { &body } else { &then };
+        let current = first
+            || req
+                .header("if-range")
+                .is_none_or(|v| headers.iter().any(|(_, value)| *value == v) && then == body);
+        let ranges = if current {
+            Ranges::Honour
+        } else {
+            Ranges::Ignore
+        };
+        let mut reply = Reply::file(req, bytes, ranges);
+        if first {
+            let start = req.range_start().unwrap_or(0) as usize;
+            let status = if req.header("range").is_some() {
+                206
+            } else {
+                200
+            };
+            let mut head = Reply::new(status);
+            if status == 206 {
+                let last = (start + (1 << 20)).min(bytes.len()) - 1;
+                head = head.header(
+                    "Content-Range",
+                    &format!("bytes {start}-{last}/{}", bytes.len()),
+                );
+                head = head.header("Content-Length", &(last - start + 1).to_string());
+            } else {
+                head = head.header("Content-Length", &bytes.len().to_string());
+            }
+            reply = head.body(Body::Steps(vec![Step::Write(bytes[start..cut].to_vec())]));
+        }
+        for (name, value) in headers {
+            reply = reply.header(name, value);
+        }
+        reply
+    })
+}
+
+const ETAG: &[(&str, &str)] = &[("ETag", "\"v1\"")];
+
+#[test]
+fn a_body_cut_midway_is_asked_for_again_from_where_it_stopped() {
+    // One plain request (-n 1), and a file under one piece fetched with
+    // the first piece's request (-n 4).
+    for (connections, len) in [(1, 3_000_000), (4, 700_000)] {
+        let body = test_data(len, 50);
+        let cut = len / 3;
+        let server = cutting_server(body.clone(), body.clone(), cut, ETAG);
+        let got = read_all(&client(connections), &server.url("/f")).unwrap();
+        assert!(
+            got == body,
+            "-n {connections}: {} bytes, not the file",
+            got.len()
+        );
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "-n {connections}");
+        assert_eq!(requests[1].range_start(), Some(cut as u64));
+        assert_eq!(requests[1].header("if-range"), Some("\"v1\""));
+    }
+}
+
+#[test]
+fn a_body_with_no_validator_is_not_continued() {
+    let body = test_data(2_000_000, 51);
+    let server = cutting_server(body.clone(), body, 500_000, &[]);
+    assert!(read_all(&client(1), &server.url("/f")).is_err());
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "nothing tells a continuation is the same file"
+    );
+}
+
+#[test]
+fn a_resource_that_changed_before_the_continuation_fails_instead_of_mixing() {
+    let old = test_data(2_000_000, 52);
+    let new = test_data(2_000_000, 53);
+    let server = cutting_server(old, new, 500_000, ETAG);
+    let err = read_all(&client(1), &server.url("/f")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_server_that_stays_unavailable_is_given_up_after_the_retries() {
+    let body = test_data(2_000_000, 54);
+    let answered = AtomicUsize::new(0);
+    // The first answer stops 1000 bytes in; every later one is a 503.
+    let server = Server::start(move |_: &Request| {
+        if answered.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Reply::status(503);
+        }
+        Reply::new(200)
+            .header("ETag", "\"v1\"")
+            .header("Content-Length", &body.len().to_string())
+            .body(Body::Steps(vec![Step::Write(body[..1000].to_vec())]))
+    });
+    let client = Client::builder()
+        .no_env_proxy()
+        .connections(1)
+        .retries(3)
+        .build()
+        .unwrap();
+    assert!(read_all(&client, &server.url("/f")).is_err());
+    // The cut counts as the first of the 3 attempts.
+    assert_eq!(server.requests().len(), 3);
+}
