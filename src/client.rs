@@ -13,7 +13,7 @@ use crate::continuation::Continuation;
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::segments::{
-    first_piece_request, retry_after, strong_etag, validator_of, FirstPiece, Resource,
+    first_piece_request, retry_after, same_version, validator_of, FirstPiece, Resource,
     SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE, SEGMENT_THRESHOLD,
 };
 use crate::engine::sources::backoff;
@@ -505,7 +505,8 @@ impl Client {
         // server may send less than asked) continues nothing.
         let at_offset = response.status() == 206
             && matches!(response.content_range(),
-                Some((first, last, Some(length))) if first == offset && last + 1 == length);
+                Some((first, last, Some(length))) if first == offset && last + 1 == length)
+            && same_version(&response, &url, validator).is_ok();
         if !at_offset {
             if response.status() == 206 {
                 drop(response);
@@ -568,13 +569,18 @@ impl Client {
         if let Some(validator) = validator {
             request = request.if_range(validator.to_owned());
         }
-        let response = client.send(&request)?.error_for_status()?;
+        let response = client.send(&request)?;
+        // Shorter than the piece asked for: it changed.
+        let response = match response.status() {
+            416 => None,
+            _ => Some(response.error_for_status()?),
+        };
+        let Some(response) = response else {
+            return Ok(ResumedPieces::Changed(client.open_mirrored(url, mirrors)?));
+        };
         let same = response.status() == 206
             && response.content_range() == Some((start, end, Some(length)))
-            && match (&resource.etag, strong_etag(&response)) {
-                (Some(ours), Some(theirs)) => *ours == theirs,
-                _ => true,
-            };
+            && same_version(&response, &parsed, validator).is_ok();
         if !same {
             drop(response);
             return Ok(ResumedPieces::Changed(client.open_mirrored(url, mirrors)?));

@@ -76,6 +76,7 @@ impl Continuation {
                     continue;
                 }
             };
+            crate::engine::segments::same_version(&response, &self.url, Some(&self.validator))?;
             let rest = Some((self.position, self.length - 1, Some(self.length)));
             if response.status() == 206 && response.content_range() == rest {
                 return Ok(response.into_body());

@@ -469,7 +469,7 @@ impl PartReader {
             return true;
         }
         match self.body.as_mut() {
-            Some(PartBody::Http(body)) => !body.is_done() && body.has_bytes_ready(),
+            Some(PartBody::Http(body)) => body.has_payload_ready(),
             Some(PartBody::Pieces(stream)) => stream.has_chunk_ready(),
             None => false,
         }

@@ -111,7 +111,7 @@ impl Stream {
     /// arrived before a stall are not held through it.
     pub fn has_chunk_ready(&mut self) -> bool {
         match self {
-            Stream::Body { body, .. } => !body.is_done() && body.has_bytes_ready(),
+            Stream::Body { body, .. } => body.has_payload_ready(),
             Stream::Manifest(m) => m.has_chunk_ready(),
             Stream::Segmented(s) => s.has_chunk_ready(),
         }

@@ -354,6 +354,15 @@ fn stdout_during_stall(path: &str, extra: &[&str]) -> (Vec<u8>, Vec<u8>, Option<
     let release: Arc<AtomicBool> = Arc::clone(&seen);
     let server: Server = Server::start(move |r: &Request| match r.path() {
         "/m.parts" => Reply::ok("live\n"),
+        // The size line of the second chunk arrives with the first: only
+        // framing is buffered when the stall starts.
+        "/chunked" => Reply::new(200)
+            .header("Transfer-Encoding", "chunked")
+            .body(Body::Steps(vec![
+                Step::Write(b"5\r\nfirst\r\n5\r\n".to_vec()),
+                Step::Until(Arc::clone(&release), Duration::from_secs(15)),
+                Step::Write(b"-rest\r\n0\r\n\r\n".to_vec()),
+            ])),
         _ => Reply::new(200)
             .header("Content-Length", "10")
             .body(Body::Steps(vec![
@@ -411,6 +420,18 @@ fn stdout_passes_on_bytes_that_arrived_before_a_stall() {
         String::from_utf8_lossy(&during_stall),
         "first",
         "the bytes sent before the stall must reach stdout during it"
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(all, b"first-rest");
+}
+
+#[test]
+fn stdout_passes_on_a_chunked_bodys_bytes_that_arrived_before_a_stall() {
+    let (during_stall, all, code) = stdout_during_stall("/chunked", &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&during_stall),
+        "first",
+        "the chunk sent before the stall must reach stdout during it"
     );
     assert_eq!(code, Some(0));
     assert_eq!(all, b"first-rest");

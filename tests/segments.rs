@@ -694,3 +694,64 @@ fn a_mirror_without_an_etag_is_checked_by_its_modification_time() {
     let got = read_all_mirrored(&client(4), &primary.url("/f"), &[&different.url("/f")]).unwrap();
     assert!(got == body, "bytes of the other file were mixed in");
 }
+
+/// A server of `old` until its first answer, then of `new`, each with its
+/// own validator header (`name`: `ETag` or `Last-Modified`). Like many
+/// servers, it honours `Range` and ignores `If-Range`.
+fn changing_server(
+    old: Vec<u8>,
+    new: Vec<u8>,
+    name: &'static str,
+    values: [&'static str; 2],
+) -> Server {
+    let answered = AtomicUsize::new(0);
+    Server::start(move |req: &Request| {
+        let first = answered.fetch_add(1, Ordering::SeqCst) == 0;
+        let (body, value) = if first {
+            (&old, values[0])
+        } else {
+            (&new, values[1])
+        };
+        Reply::file(req, body, Ranges::Honour).header(name, value)
+    })
+}
+
+#[test]
+fn a_resource_that_changes_behind_a_server_ignoring_if_range_fails_instead_of_mixing() {
+    let cases = [
+        ("ETag", ["\"v1\"", "\"v2\""]),
+        (
+            "Last-Modified",
+            [
+                "Sun, 29 Nov 2026 10:00:00 GMT",
+                "Sun, 29 Nov 2026 11:00:00 GMT",
+            ],
+        ),
+    ];
+    for (name, values) in cases {
+        // Piece 0 from the first answer, the rest from later ones.
+        let old = test_data(6 * PIECE as usize, 60);
+        let new = test_data(6 * PIECE as usize, 61);
+        let server = changing_server(old, new, name, values);
+        match read_all(&client(4), &server.url("/f")) {
+            Ok(_) => panic!("{name}: two versions mixed"),
+            Err(err) => assert_eq!(err.kind(), ErrorKind::Integrity, "{name}: {err}"),
+        }
+    }
+}
+
+#[test]
+fn a_busy_answer_to_the_request_for_the_rest_does_not_fail_the_download() {
+    let body = test_data(6 * PIECE as usize, 62);
+    let served = body.clone();
+    let refused = AtomicUsize::new(0);
+    let server = Server::start(move |req: &Request| {
+        // The open-ended request for everything after piece 0.
+        let rest = req.header("range") == Some(&format!("bytes={PIECE}-")[..]);
+        if rest && refused.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::status(503);
+        }
+        Reply::file(req, &served, Ranges::Honour)
+    });
+    assert!(read_all(&client(4), &server.url("/f")).unwrap() == body);
+}

@@ -470,11 +470,9 @@ impl SegmentedStream {
     pub fn has_chunk_ready(&mut self) -> bool {
         let position = self.rest_from + self.rest_received;
         match &mut self.mode {
-            Mode::First(body) => !body.is_done() && body.has_bytes_ready(),
+            Mode::First(body) => body.has_payload_ready(),
             Mode::Rest { body, until, .. } => {
-                until.is_none_or(|stop| position < stop)
-                    && !body.is_done()
-                    && body.has_bytes_ready()
+                until.is_none_or(|stop| position < stop) && body.has_payload_ready()
             }
             Mode::Pieces | Mode::Ended => false,
         }
@@ -513,8 +511,22 @@ impl SegmentedStream {
         if let Some(validator) = &resource.validator {
             request = request.if_range(validator.clone());
         }
-        let response = self.client.send(&request)?.error_for_status()?;
-        check_range(&response, &resource.url, resource, self.rest_from, end - 1)?;
+        let answer = self.client.send(&request).and_then(|response| {
+            let response = response.error_for_status()?;
+            same_version(&response, &resource.url, resource.validator.as_deref())?;
+            check_range(&response, &resource.url, resource, self.rest_from, end - 1)?;
+            Ok(response)
+        });
+        let response = match answer {
+            Ok(response) => response,
+            Err(err) if err.kind() == ErrorKind::Integrity => return Err(err),
+            // A busy server, or one that caps ranges: the workers ask for
+            // pieces instead, each retried on its own.
+            Err(_) => {
+                self.spawn_workers(after);
+                return Ok(());
+            }
+        };
         self.started = Instant::now();
         self.mode = Mode::Rest {
             body: response.into_body(),
@@ -723,6 +735,7 @@ impl SegmentedStream {
             }
             let answer = self.client.send(&request).and_then(|response| {
                 let response = response.error_for_status()?;
+                same_version(&response, &resource.url, resource.validator.as_deref())?;
                 check_range(&response, &resource.url, resource, from, to)?;
                 Ok(response)
             });
@@ -1075,6 +1088,7 @@ fn fetch_piece(
             }
         }
     }
+    same_version(&response, url, validator)?;
     check_range(&response, url, resource, start, end)?;
     let seen_validator = validator_of(&response);
     let expected = end - start + 1;
@@ -1120,6 +1134,22 @@ pub(crate) fn retry_after(response: &Response) -> Option<Duration> {
     }
     let seconds: u64 = response.header("retry-after")?.trim().parse().ok()?;
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
+/// Checks that `response` comes from the version of the resource that
+/// `validator` (its `If-Range` value: the strong `ETag`, else the
+/// `Last-Modified`, of an earlier answer) names, when both tell one. A
+/// server that honours `Range` but not `If-Range` would otherwise mix two
+/// versions in one file.
+pub(crate) fn same_version(response: &Response, url: &Url, validator: Option<&str>) -> Result<()> {
+    match (validator, validator_of(response)) {
+        (Some(ours), Some(theirs)) if ours != theirs => Err(Error::new(
+            ErrorKind::Integrity,
+            format!("the resource changed during the download ({ours} became {theirs})"),
+        )
+        .with_subject(url.redacted())),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that `response` is a 206 carrying exactly bytes `start..=end` of

@@ -117,6 +117,23 @@ impl HttpBody {
         }
     }
 
+    /// True when the next `next_chunk` hands on payload without waiting for
+    /// the network; false at the end. For a chunked body, buffered bytes
+    /// count only when there are more of them than the framing between two
+    /// chunks takes (the CRLF after a chunk and the next size line arrive
+    /// with it, and alone they give nothing to hand on): a consumer that
+    /// holds bytes back until the source would wait must not be told to
+    /// keep holding them for a trickle of one-byte chunks.
+    pub fn has_payload_ready(&mut self) -> bool {
+        /// More than a chunk's CRLF and a size line of any real server.
+        const CHUNK_FRAMING: usize = 64;
+        match (&self.state, self.conn.as_mut()) {
+            (State::Done, _) | (_, None) => false,
+            (State::Chunked(_), Some(conn)) => conn.buffered().len() > CHUNK_FRAMING,
+            (_, Some(conn)) => conn.has_bytes_ready(),
+        }
+    }
+
     /// Reads and discards the rest of a body of at most `limit` more bytes,
     /// so that its connection can be reused; a longer body is dropped with
     /// its connection. Errors are ignored: this is only an optimisation.
