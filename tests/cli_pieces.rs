@@ -138,6 +138,29 @@ fn a_source_that_changed_since_the_pieces_were_written_gives_the_new_file_whole(
 }
 
 #[test]
+fn a_source_that_shrank_since_the_pieces_were_written_gives_the_new_file_whole() {
+    // Piece 3, the first one missing, is past the end of the new file:
+    // its request is answered 416 (the server keeps its ETag, as one
+    // that makes them from nothing but a name would).
+    let old = test_data(8 * PIECE as usize, 54);
+    let new = test_data(2 * PIECE as usize + 10, 55);
+    let broken = Arc::new(AtomicBool::new(true));
+    let offered = offered(old, "\"v1\"");
+    let server = server(Arc::clone(&offered), Arc::clone(&broken));
+    let dir = TempDir::new("pieces-shrank");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch(&url, &out, &[]).code, Some(0));
+
+    broken.store(false, Ordering::SeqCst);
+    *offered.lock().unwrap() = (new.clone(), "\"v1\"".to_owned());
+    let second = fetch(&url, &out, &[]);
+    second.assert_code(0);
+    assert!(second.stderr.contains("over"), "{}", second.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), new);
+}
+
+#[test]
 fn a_wrong_checksum_of_a_file_written_in_pieces_fails_and_keeps_it() {
     let body = test_data(6 * PIECE as usize, 53);
     let server = server(offered(body.clone(), "\"v1\""), Arc::default());
