@@ -162,7 +162,7 @@ impl ClientBuilder {
     }
 
     /// How many times a source that fails for a moment (reset, timeout,
-    /// 408, 429, 5xx) is tried in a row before it is dropped (default 5),
+    /// 408, 429, 500, 502, 503, 504) is tried in a row before it is dropped (default 5),
     /// with exponential backoff and jitter, longer when the server asks
     /// with `Retry-After`.
     pub fn retries(mut self, retries: u32) -> Self {

@@ -167,9 +167,10 @@ Options:
       --keep-partial      keep FILE.partfetch after a failure (the default)
       --limit-rate RATE   at most RATE bytes per second (e.g. 500K, 2M)
       --retries N         attempts in a row before a source failing for a
-                          moment (reset, timeout, 408, 429, 5xx) is dropped
-                          (default 5; exponential backoff, Retry-After); a
-                          first request that gets no answer fails at once
+                          moment (reset, timeout, 408, 429, 500, 502-504) is
+                          dropped (default 5; exponential backoff,
+                          Retry-After); a first request that gets no answer
+                          fails at once
   -h, --help              this text
   -V, --version           the version
 

@@ -3,7 +3,7 @@
 //! often it failed.
 //!
 //! Owns the choice of source for the next piece. A source that fails for a
-//! moment (reset, timeout, 408, 429, 5xx) is tried again after a backoff
+//! moment (reset, timeout, 408, 429, 500, 502, 503, 504) is tried again after a backoff
 //! (longer when it says so with `Retry-After`) and dropped after
 //! `--retries` failures in a row (default [`DEFAULT_RETRIES`]); one that fails for
 //! good (404, 410, TLS, different length or `ETag`) is dropped at once. A

@@ -147,7 +147,7 @@ pub fn check_client_header(name: &str, value: &str) -> Result<()> {
             ErrorKind::Url,
             format!(
                 "partfetch sets Range itself, and If-Range with it (to resume and to \
-                 fetch in pieces): a {name} header cannot be added"
+                 fetch in pieces): the header {name} cannot be added"
             ),
         ));
     }
