@@ -424,8 +424,8 @@ impl Client {
                 body: response.into_body(),
             });
         }
-        // Below the threshold, the pieces follow one another on the first
-        // connection.
+        // Below the threshold, one connection: piece 0, then the rest as
+        // one more request on it.
         let connections = if resource.length < SEGMENT_THRESHOLD {
             1
         } else {

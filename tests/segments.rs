@@ -755,3 +755,17 @@ fn a_busy_answer_to_the_request_for_the_rest_does_not_fail_the_download() {
     });
     assert!(read_all(&client(4), &server.url("/f")).unwrap() == body);
 }
+
+#[test]
+fn a_file_under_the_split_threshold_comes_in_two_requests() {
+    // Piece 0, then everything after it: not one request per piece.
+    let body = test_data(3 * PIECE as usize + 5, 63);
+    let server = file_server(body.clone(), Ranges::Honour);
+    assert!(read_all(&client(4), &server.url("/f")).unwrap() == body);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1].header("range"),
+        Some(&format!("bytes={PIECE}-")[..])
+    );
+}

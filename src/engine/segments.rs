@@ -382,7 +382,8 @@ impl SegmentedStream {
         let connections = connections.max(1).max(1 + mirrors.len());
         // Once piece 0 is in, its connection goes back to the pool and a
         // worker takes it up: N connections, N workers. One connection
-        // means no workers: the pieces follow one another on it.
+        // means no workers: the rest comes as one more request on it (and
+        // if that is refused, the pieces one after the other).
         let workers = if connections > 1 { connections } else { 0 };
         let pieces = resource.pieces();
         let missing = pieces - have.count().min(pieces);
@@ -491,10 +492,6 @@ impl SegmentedStream {
         let after = self.first_index + 1;
         if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
             self.spawn_workers(after);
-            return Ok(());
-        }
-        if self.workers == 0 {
-            self.mode = Mode::Pieces;
             return Ok(());
         }
         // One stream up to the next piece an earlier run already has (or
