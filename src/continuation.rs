@@ -9,6 +9,7 @@
 //! next alternative by [`part`](crate::part).
 
 use crate::client::Client;
+use crate::engine::segments::{same_version, validator_of};
 use crate::engine::sources::backoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Request, Response};
@@ -38,7 +39,7 @@ impl Continuation {
         Some(Continuation {
             client: client.clone(),
             url: response.url().clone(),
-            validator: crate::engine::segments::validator_of(response)?,
+            validator: validator_of(response)?,
             length,
             position: start,
         })
@@ -50,38 +51,20 @@ impl Continuation {
     }
 
     /// The body failed with `err`: the rest of the resource, from where it
-    /// stopped, asked for again (with `If-Range`) after a pause, while the
-    /// failure is one that may pass (see [`Error::is_transient`]), up to
-    /// the client's retries in all. Otherwise `err`, or why the server's
-    /// answer cannot continue the body.
-    pub fn reopen(&self, mut err: Error) -> Result<HttpBody> {
-        let mut attempt = 1;
-        loop {
-            if attempt >= self.client.retries() || !err.is_transient() {
-                return Err(err);
-            }
-            std::thread::sleep(backoff(attempt));
-            attempt += 1;
-            let request = Request::get(self.url.clone())
-                .range(self.position, None)
-                .if_range(self.validator.clone());
-            let response = match self
-                .client
-                .send(&request)
-                .and_then(Response::error_for_status)
-            {
-                Ok(response) => response,
-                Err(failed) => {
-                    err = failed;
-                    continue;
-                }
-            };
-            crate::engine::segments::same_version(&response, &self.url, Some(&self.validator))?;
+    /// stopped, asked for again (with `If-Range`), see [`ask_again`].
+    /// Otherwise `err`, or why the server's answer cannot continue the body.
+    pub fn reopen(&self, err: Error) -> Result<HttpBody> {
+        let request = Request::get(self.url.clone())
+            .range(self.position, None)
+            .if_range(self.validator.clone());
+        ask_again(&self.client, &request, err, &|| false, &|response, cut| {
+            let response = response.error_for_status()?;
+            same_version(&response, &self.url, Some(&self.validator))?;
             let rest = Some((self.position, self.length - 1, Some(self.length)));
             if response.status() == 206 && response.content_range() == rest {
                 return Ok(response.into_body());
             }
-            return Err(Error::new(
+            Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
                     "cut at byte {}, and asked again for the rest, the server answered \
@@ -94,7 +77,37 @@ impl Continuation {
                 ),
             )
             .with_subject(self.url.redacted())
-            .with_causes(vec![err]));
+            .with_causes(vec![cut.clone()]))
+        })
+    }
+}
+
+/// Sends `request` again after `err` cut the answer that carried its
+/// bytes: after a pause, while the failure is one that may pass (see
+/// [`Error::is_transient`]), up to the client's retries in all (the cut
+/// answer counts as the first), and as long as `cancelled` says no.
+/// `accept` checks each answer, given the failure before it, and makes it
+/// the body; what it refuses counts as a failure.
+pub(crate) fn ask_again(
+    client: &Client,
+    request: &Request,
+    mut err: Error,
+    cancelled: &dyn Fn() -> bool,
+    accept: &dyn Fn(Response, &Error) -> Result<HttpBody>,
+) -> Result<HttpBody> {
+    let mut attempt = 1;
+    loop {
+        if attempt >= client.retries() || !err.is_transient() || cancelled() {
+            return Err(err);
+        }
+        std::thread::sleep(backoff(attempt));
+        attempt += 1;
+        match client
+            .send(request)
+            .and_then(|response| accept(response, &err))
+        {
+            Ok(body) => return Ok(body),
+            Err(failed) => err = failed,
         }
     }
 }

@@ -36,6 +36,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::continuation::ask_again;
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::sources::{backoff, Sources};
@@ -711,36 +712,21 @@ impl SegmentedStream {
 
     /// The response streamed by the consumer failed with `err` at byte
     /// `from`: asks the resource's URL again for bytes `from..=to` (with
-    /// `If-Range`), after a pause, while the failure is one that may pass,
-    /// up to the client's retries in all. Pieces fetched by the workers
-    /// are retried the same way ([`fetch_with_retries`]).
-    fn continue_from(&self, from: u64, to: u64, mut err: Error) -> Result<HttpBody> {
+    /// `If-Range`), see [`ask_again`]. Pieces fetched by the workers are
+    /// retried the same way ([`fetch_with_retries`]).
+    fn continue_from(&self, from: u64, to: u64, err: Error) -> Result<HttpBody> {
         let resource = &self.shared.resource;
-        let mut attempt = 1;
-        loop {
-            if attempt >= self.client.retries() || !err.is_transient() {
-                return Err(err);
-            }
-            if self.shared.lock().cancelled {
-                return Err(err);
-            }
-            std::thread::sleep(backoff(attempt));
-            attempt += 1;
-            let mut request = Request::get(resource.url.clone()).range(from, Some(to));
-            if let Some(validator) = &resource.validator {
-                request = request.if_range(validator.clone());
-            }
-            let answer = self.client.send(&request).and_then(|response| {
-                let response = response.error_for_status()?;
-                same_version(&response, &resource.url, resource.validator.as_deref())?;
-                check_range(&response, &resource.url, resource, from, to)?;
-                Ok(response)
-            });
-            match answer {
-                Ok(response) => return Ok(response.into_body()),
-                Err(failed) => err = failed,
-            }
+        let mut request = Request::get(resource.url.clone()).range(from, Some(to));
+        if let Some(validator) = &resource.validator {
+            request = request.if_range(validator.clone());
         }
+        let cancelled = || self.shared.lock().cancelled;
+        ask_again(&self.client, &request, err, &cancelled, &|response, _| {
+            let response = response.error_for_status()?;
+            same_version(&response, &resource.url, resource.validator.as_deref())?;
+            check_range(&response, &resource.url, resource, from, to)?;
+            Ok(response.into_body())
+        })
     }
 
     fn step(&mut self) -> Result<bool> {
