@@ -5,8 +5,8 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use partfetch::{ByteSource, Client, ErrorKind};
-use support::{test_data, Body, Ranges, Reply, Request, Server, Step};
+use partfetch::{Client, ErrorKind};
+use support::{read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
 
 fn client(connections: usize) -> Client {
     Client::builder()
@@ -14,15 +14,6 @@ fn client(connections: usize) -> Client {
         .connections(connections)
         .build()
         .unwrap()
-}
-
-fn read_all(client: &Client, url: &str) -> partfetch::Result<Vec<u8>> {
-    let mut stream = client.open(url)?;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next_chunk()? {
-        out.extend_from_slice(chunk);
-    }
-    Ok(out)
 }
 
 /// Serves `body` (with `validator` headers, if any), honouring Range and
@@ -85,7 +76,7 @@ fn a_body_cut_midway_is_asked_for_again_from_where_it_stopped() {
         let body = test_data(len, 50);
         let cut = len / 3;
         let server = cutting_server(body.clone(), body.clone(), cut, ETAG);
-        let got = read_all(&client(connections), &server.url("/f")).unwrap();
+        let got = read_stream(&client(connections), &server.url("/f")).unwrap();
         assert!(
             got == body,
             "-n {connections}: {} bytes, not the file",
@@ -102,7 +93,7 @@ fn a_body_cut_midway_is_asked_for_again_from_where_it_stopped() {
 fn a_body_with_no_validator_is_not_continued() {
     let body = test_data(2_000_000, 51);
     let server = cutting_server(body.clone(), body, 500_000, &[]);
-    assert!(read_all(&client(1), &server.url("/f")).is_err());
+    assert!(read_stream(&client(1), &server.url("/f")).is_err());
     assert_eq!(
         server.requests().len(),
         1,
@@ -115,7 +106,7 @@ fn a_resource_that_changed_before_the_continuation_fails_instead_of_mixing() {
     let old = test_data(2_000_000, 52);
     let new = test_data(2_000_000, 53);
     let server = cutting_server(old, new, 500_000, ETAG);
-    let err = read_all(&client(1), &server.url("/f")).unwrap_err();
+    let err = read_stream(&client(1), &server.url("/f")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
     assert_eq!(server.requests().len(), 2);
 }
@@ -140,7 +131,7 @@ fn a_server_that_stays_unavailable_is_given_up_after_the_retries() {
         .retries(3)
         .build()
         .unwrap();
-    assert!(read_all(&client, &server.url("/f")).is_err());
+    assert!(read_stream(&client, &server.url("/f")).is_err());
     // The cut counts as the first of the 3 attempts.
     assert_eq!(server.requests().len(), 3);
 }

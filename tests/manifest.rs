@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use partfetch::{ByteSource, Client, ErrorKind};
-use support::{test_data, Ranges, Reply, Request, Server};
+use support::{read_stream, test_data, Ranges, Reply, Request, Server};
 
 /// A server with fixed files; paths not listed get 404. Files ending in
 /// `.parts` are served as given (the tests use `{base}` for the server's
@@ -26,16 +26,7 @@ fn client() -> Client {
 }
 
 fn read_all(url: &str) -> partfetch::Result<Vec<u8>> {
-    read_with(&client(), url)
-}
-
-fn read_with(client: &Client, url: &str) -> partfetch::Result<Vec<u8>> {
-    let mut stream = client.open(url)?;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next_chunk()? {
-        out.extend_from_slice(chunk);
-    }
-    Ok(out)
+    read_stream(&client(), url)
 }
 
 fn dead_port() -> u16 {
@@ -645,7 +636,7 @@ fn a_manifest_of_many_parts_uses_one_connection_when_fetched_sequentially() {
         .parallel(1)
         .build()
         .unwrap();
-    let got = read_with(&sequential, &server.url("/m.parts")).unwrap();
+    let got = read_stream(&sequential, &server.url("/m.parts")).unwrap();
     assert_eq!(
         got.len(),
         (0..300)
@@ -807,7 +798,7 @@ fn credentials_go_only_to_the_origin_the_user_gave_not_to_other_hosts_of_a_manif
         .header("X-Trace", "kept")
         .build()
         .unwrap();
-    assert_eq!(read_with(&client, &home.url("/m.parts")).unwrap(), b"AB");
+    assert_eq!(read_stream(&client, &home.url("/m.parts")).unwrap(), b"AB");
     for req in home.requests() {
         assert_eq!(
             req.header("authorization"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use partfetch::engine::segments::PIECE;
 use partfetch::{ByteSource, Client, ErrorKind};
-use support::{test_data, Body, Ranges, Reply, Request, Server, Step};
+use support::{read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
 
 fn client(connections: usize) -> Client {
     Client::builder()
@@ -16,15 +16,6 @@ fn client(connections: usize) -> Client {
         .connections(connections)
         .build()
         .unwrap()
-}
-
-fn read_all(client: &Client, url: &str) -> partfetch::Result<Vec<u8>> {
-    let mut stream = client.open(url)?;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next_chunk()? {
-        out.extend_from_slice(chunk);
-    }
-    Ok(out)
 }
 
 fn file_server(body: Vec<u8>, ranges: Ranges) -> Server {
@@ -65,7 +56,7 @@ fn slow_start_server(body: Vec<u8>) -> Server {
 fn a_large_file_is_fetched_over_several_connections_in_order() {
     let body = test_data(10 * PIECE as usize + 12_345, 5);
     let server = slow_start_server(body.clone());
-    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     let requests = server.requests();
     // One request per piece, every one a range.
     assert_eq!(requests.len(), 11);
@@ -81,7 +72,7 @@ fn a_large_file_is_fetched_over_several_connections_in_order() {
 fn one_connection_means_one_plain_request() {
     let body = test_data(6 * PIECE as usize, 6);
     let server = file_server(body.clone(), Ranges::Honour);
-    assert_eq!(read_all(&client(1), &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client(1), &server.url("/f")).unwrap(), body);
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     assert!(requests[0].header("range").is_none());
@@ -91,7 +82,7 @@ fn one_connection_means_one_plain_request() {
 fn a_server_that_ignores_range_is_read_as_one_stream() {
     let body = test_data(6 * PIECE as usize, 7);
     let server = file_server(body.clone(), Ranges::Ignore);
-    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -108,7 +99,7 @@ fn small_and_empty_files_come_whole() {
         let body = test_data(len, 8);
         let server = file_server(body.clone(), Ranges::Honour);
         assert_eq!(
-            read_all(&client(4), &server.url("/f")).unwrap(),
+            read_stream(&client(4), &server.url("/f")).unwrap(),
             body,
             "{len}"
         );
@@ -132,7 +123,7 @@ fn a_piece_that_fails_for_a_moment_is_fetched_again() {
         }
         slow_first_piece(req, &served).unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour))
     });
-    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     assert_eq!(failures.load(Ordering::SeqCst), 3);
 }
 
@@ -149,7 +140,7 @@ fn a_piece_that_keeps_failing_fails_the_download() {
         }
         slow_first_piece(req, &body).unwrap_or_else(|| Reply::file(req, &body, Ranges::Honour))
     });
-    let err = read_all(&client(4), &server.url("/f")).unwrap_err();
+    let err = read_stream(&client(4), &server.url("/f")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
@@ -175,7 +166,7 @@ fn a_resource_that_changes_midway_fails_instead_of_mixing_versions() {
         };
         Reply::file(req, &new, ranges).header("ETag", "\"v2\"")
     });
-    let err = read_all(&client(4), &server.url("/f")).unwrap_err();
+    let err = read_stream(&client(4), &server.url("/f")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity);
     assert!(err.to_string().contains("changed"), "{err}");
 }
@@ -310,7 +301,7 @@ fn retry_after_is_honoured_before_a_busy_source_is_asked_again() {
         }
         slow_first_piece(req, &served).unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour))
     });
-    assert_eq!(read_all(&client(2), &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client(2), &server.url("/f")).unwrap(), body);
     let asked = asked.lock().unwrap();
     assert_eq!(asked.len(), 2);
     // A lower bound: the second request waited for what the server asked.
@@ -334,7 +325,7 @@ fn two_alternative_part(body: Vec<u8>, b_body: Vec<u8>, manifest: String) -> Ser
 fn the_alternatives_of_a_large_part_serve_its_pieces_at_once() {
     let body = test_data(8 * PIECE as usize, 30);
     let server = two_alternative_part(body.clone(), body.clone(), "a\nb\n".to_owned());
-    let got = read_all(&client(4), &server.url("/m.parts")).unwrap();
+    let got = read_stream(&client(4), &server.url("/m.parts")).unwrap();
     assert_eq!(got, body);
     assert!(
         server.count("/a") >= 1 && server.count("/b") >= 1,
@@ -350,7 +341,7 @@ fn a_mirror_with_wrong_bytes_is_caught_by_the_digest_and_the_part_fetched_again(
     let digest = partfetch::sha256::to_hex(&partfetch::sha256::digest(&body));
     let manifest = format!("(sha256={digest})\na\nb\n");
     let server = two_alternative_part(body.clone(), corrupt, manifest);
-    let got = read_all(&client(4), &server.url("/m.parts")).unwrap();
+    let got = read_stream(&client(4), &server.url("/m.parts")).unwrap();
     assert_eq!(got, body, "the corrupt copy never reaches the consumer");
     // The part was fetched again from the first alternative alone.
     let plain_a = server
@@ -392,7 +383,7 @@ fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
             .header("Content-Length", &rest.len().to_string())
             .body(Body::Steps(steps))
     });
-    assert_eq!(read_all(&client(4), &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     let pieces = server
         .requests()
         .iter()
@@ -530,7 +521,7 @@ fn a_download_never_has_more_connections_to_its_host_than_the_cap() {
         .max_per_host(3)
         .build()
         .unwrap();
-    assert_eq!(read_all(&client, &server.url("/f")).unwrap(), body);
+    assert_eq!(read_stream(&client, &server.url("/f")).unwrap(), body);
     assert_eq!(server.most_open_connections(), 3, "three at once, no more");
 }
 
@@ -553,7 +544,7 @@ fn the_parts_of_a_manifest_fetched_at_once_keep_to_the_cap_of_their_host() {
         .max_per_host(4)
         .build()
         .unwrap();
-    let got = read_all(&client, &server.url("/m.parts")).unwrap();
+    let got = read_stream(&client, &server.url("/m.parts")).unwrap();
     assert_eq!(got, parts.concat());
     assert!(
         server.most_open_connections() <= 4,
@@ -597,7 +588,7 @@ fn a_first_answer_of_another_range_than_asked_is_not_taken_for_piece_0_nor_the_w
                 None => Reply::ok(served.clone()),
             }
         });
-        let got = read_all(&client(4), &server.url("/f")).unwrap();
+        let got = read_stream(&client(4), &server.url("/f")).unwrap();
         assert!(got == body, "{kind}: {} bytes, not the file", got.len());
     }
 }
@@ -615,13 +606,13 @@ fn a_first_request_that_fails_for_a_moment_is_sent_again() {
             }
             Reply::file(req, &served, Ranges::Honour)
         });
-        let got = read_all(&client(connections), &server.url("/f")).unwrap();
+        let got = read_stream(&client(connections), &server.url("/f")).unwrap();
         assert!(got == body, "-n {connections}");
         assert!(failures.load(Ordering::SeqCst) >= 3, "-n {connections}");
     }
     // A failure that will not pass is not asked again.
     let server = Server::start(|_: &Request| Reply::status(404));
-    let err = read_all(&client(4), &server.url("/f")).unwrap_err();
+    let err = read_stream(&client(4), &server.url("/f")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(server.requests().len(), 1);
 }
@@ -657,7 +648,7 @@ fn a_streamed_response_cut_midway_is_continued_from_where_it_stopped() {
             }
             Reply::file(req, &served, Ranges::Honour)
         });
-        let got = read_all(&client(4), &server.url("/f")).unwrap();
+        let got = read_stream(&client(4), &server.url("/f")).unwrap();
         assert!(got == body, "cut at {cut_at}: {} bytes", got.len());
         // The request after the cut asks for the rest from the cut on. (On
         // a busy machine piece 0 may arrive too slowly for one stream to
@@ -733,7 +724,7 @@ fn a_resource_that_changes_behind_a_server_ignoring_if_range_fails_instead_of_mi
         let old = test_data(6 * PIECE as usize, 60);
         let new = test_data(6 * PIECE as usize, 61);
         let server = changing_server(old, new, name, values);
-        match read_all(&client(4), &server.url("/f")) {
+        match read_stream(&client(4), &server.url("/f")) {
             Ok(_) => panic!("{name}: two versions mixed"),
             Err(err) => assert_eq!(err.kind(), ErrorKind::Integrity, "{name}: {err}"),
         }
@@ -753,7 +744,7 @@ fn a_busy_answer_to_the_request_for_the_rest_does_not_fail_the_download() {
         }
         Reply::file(req, &served, Ranges::Honour)
     });
-    assert!(read_all(&client(4), &server.url("/f")).unwrap() == body);
+    assert!(read_stream(&client(4), &server.url("/f")).unwrap() == body);
 }
 
 #[test]
@@ -761,7 +752,7 @@ fn a_file_under_the_split_threshold_comes_in_two_requests() {
     // Piece 0, then everything after it: not one request per piece.
     let body = test_data(3 * PIECE as usize + 5, 63);
     let server = file_server(body.clone(), Ranges::Honour);
-    assert!(read_all(&client(4), &server.url("/f")).unwrap() == body);
+    assert!(read_stream(&client(4), &server.url("/f")).unwrap() == body);
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(

@@ -103,6 +103,17 @@ impl Drop for TempDir {
     }
 }
 
+/// The whole stream `client` opens for `url`, read to its end.
+pub fn read_stream(client: &partfetch::Client, url: &str) -> partfetch::Result<Vec<u8>> {
+    use partfetch::ByteSource;
+    let mut stream = client.open(url)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next_chunk()? {
+        out.extend_from_slice(chunk);
+    }
+    Ok(out)
+}
+
 /// `len` bytes that look random, the same for the same `seed` (xorshift64*).
 pub fn test_data(len: usize, seed: u64) -> Vec<u8> {
     let mut state: u64 = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
