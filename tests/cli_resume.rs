@@ -65,6 +65,21 @@ fn shared(bytes: Vec<u8>, etag: &str) -> Arc<Mutex<(Vec<u8>, String)>> {
     Arc::new(Mutex::new((bytes, etag.to_owned())))
 }
 
+/// A first run of `offered`, cut halfway by [`server`] and not continued
+/// within the run; returns the server, the directory, FILE and the URL for
+/// the next run.
+fn interrupted_run(
+    offered: &Arc<Mutex<(Vec<u8>, String)>>,
+    label: &str,
+) -> (Server, TempDir, std::path::PathBuf, String) {
+    let server = server(Arc::clone(offered), 1);
+    let dir = TempDir::new(label);
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
+    (server, dir, out, url)
+}
+
 #[test]
 fn a_cut_download_continues_within_the_run() {
     let body = test_data(4 << 20, 19);
@@ -149,11 +164,7 @@ fn a_source_that_changed_between_runs_gives_the_new_file_whole() {
     let old = test_data(3 << 20, 2);
     let new = test_data(3 << 20, 3);
     let body = shared(old, "\"v1\"");
-    let server = server(Arc::clone(&body), 1);
-    let dir = TempDir::new("changed");
-    let out = dir.join("out.bin");
-    let url = server.url("/f");
-    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
+    let (_server, _dir, out, url) = interrupted_run(&body, "changed");
 
     *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
     let second = fetch(&url, &out, &[]);
@@ -170,11 +181,7 @@ fn resuming_without_a_validator_warns_that_a_change_cannot_be_seen() {
     let old = test_data(2 << 20, 13);
     let new = test_data(2 << 20, 14);
     let body = shared(old, "");
-    let server = server(Arc::clone(&body), 1);
-    let dir = TempDir::new("no-validator");
-    let out = dir.join("out.bin");
-    let url = server.url("/f");
-    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
+    let (server, _dir, out, url) = interrupted_run(&body, "no-validator");
 
     *body.lock().unwrap() = (new, String::new());
     let second = fetch(&url, &out, &[]);
@@ -239,11 +246,7 @@ fn resuming_pieces_without_a_validator_warns_too() {
 #[test]
 fn no_resume_starts_over() {
     let body = test_data(2 << 20, 4);
-    let server = server(shared(body.clone(), "\"v1\""), 1);
-    let dir = TempDir::new("noresume");
-    let out = dir.join("out.bin");
-    let url = server.url("/f");
-    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
+    let (server, _dir, out, url) = interrupted_run(&shared(body.clone(), "\"v1\""), "noresume");
     fetch(&url, &out, &["--no-resume"]).assert_quiet_success();
     assert_eq!(std::fs::read(&out).unwrap(), body);
     assert_eq!(server.requests().last().unwrap().range_start(), None);
@@ -380,11 +383,7 @@ fn resume_fails_when_the_file_changed_and_keeps_the_partial_file() {
     let old = test_data(2 << 20, 17);
     let new = test_data(2 << 20, 18);
     let body = shared(old, "\"v1\"");
-    let server = server(Arc::clone(&body), 1);
-    let dir = TempDir::new("resume-changed");
-    let out = dir.join("out.bin");
-    let url = server.url("/f");
-    assert_ne!(fetch_once(&url, &out, &[]).code, Some(0));
+    let (_server, dir, out, url) = interrupted_run(&body, "resume-changed");
     let before = snapshot(&dir);
 
     *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
