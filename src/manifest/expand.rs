@@ -317,12 +317,15 @@ fn plan_of(spec: &PartSpec) -> PartPlan {
 /// The error for a part none of whose alternatives could be opened, naming
 /// the manifest line it comes from.
 fn part_failed(part: &Fallback, err: Error) -> Error {
-    Error::new(
-        err.kind(),
-        format!("part at line {} failed: {}", part.line, err.message()),
-    )
-    .with_subject(part.manifest.redacted())
-    .with_causes(err.causes().to_vec())
+    failed_at(&part.manifest, part.line, err.message(), &err)
+}
+
+/// `err`, said as `what`, as the failure of the part at `line` of
+/// `manifest`.
+fn failed_at(manifest: &Url, line: usize, what: &str, err: &Error) -> Error {
+    Error::new(err.kind(), format!("part at line {line} failed: {what}"))
+        .with_subject(manifest.redacted())
+        .with_causes(err.causes().to_vec())
 }
 
 /// A part streamed to its end, as a later run resuming the download can
@@ -642,13 +645,12 @@ impl ManifestStream {
         let Some((manifest, line, _)) = &self.part_origin else {
             return err;
         };
-        let message = match err.subject() {
-            Some(subject) => format!("part at line {line} failed: {}: {subject}", err.message()),
-            None => format!("part at line {line} failed: {}", err.message()),
+        // The source it names, if any, stays in the sentence.
+        let what = match err.subject() {
+            Some(subject) => format!("{}: {subject}", err.message()),
+            None => err.message().to_owned(),
         };
-        Error::new(err.kind(), message)
-            .with_subject(manifest.redacted())
-            .with_causes(err.causes().to_vec())
+        failed_at(manifest, *line, &what, &err)
     }
 
     fn chunk(&self) -> &[u8] {
