@@ -298,6 +298,11 @@ impl Client {
     /// once. (A transfer cut after it started is continued; see
     /// [`Error::is_transient`].)
     pub fn send_retrying(&self, request: &Request, pass: &[u16]) -> Result<Response> {
+        self.send_attempts(request, pass, self.retries)
+    }
+
+    /// [`Client::send_retrying`] with at most `attempts` attempts.
+    fn send_attempts(&self, request: &Request, pass: &[u16], attempts: u32) -> Result<Response> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -313,7 +318,7 @@ impl Client {
                 Err(err) => (err, None),
             };
             let answered = matches!(err.kind(), ErrorKind::Status(_));
-            if attempt >= self.retries || !answered || !err.is_transient() {
+            if attempt >= attempts || !answered || !err.is_transient() {
                 return Err(err);
             }
             std::thread::sleep(backoff(attempt).max(asked_to_wait.unwrap_or_default()));
@@ -373,15 +378,8 @@ impl Client {
             let request = first_piece_request(&url);
             // With a mirror left to take its place, a source that fails
             // is not waited for.
-            let answer = if mirrors.is_empty() {
-                self.send_retrying(&request, &[416])
-            } else {
-                self.send(&request).and_then(|r| match r.status() {
-                    416 => Ok(r),
-                    _ => r.error_for_status(),
-                })
-            };
-            match answer {
+            let attempts = if mirrors.is_empty() { self.retries } else { 1 };
+            match self.send_attempts(&request, &[416], attempts) {
                 Ok(response) => break response,
                 Err(err) if mirrors.is_empty() && causes.is_empty() => return Err(err),
                 Err(err) => {
