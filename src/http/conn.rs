@@ -7,19 +7,18 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::response::{parse_head, Head, MAX_HEAD_BYTES};
-use crate::http::watchdog::Activity;
+use crate::http::socket::{IdleTimeout, Socket};
 use crate::url::{Scheme, Url};
 
 /// The size of a connection's read buffer, which bounds the size of a chunk.
-/// 64 KiB moves a GiB in 16 384 reads; measured on loopback, 256 KiB was
-/// slower (0.55 s against 0.30 s per GiB), the copy out of the kernel no
-/// longer fitting the cache.
-pub const READ_BUFFER: usize = 64 * 1024;
+/// Measured on loopback with non-blocking reads (`socket`), a GiB took
+/// 0.25–0.31 s in reads of 128 KiB, 0.34–0.72 s in reads of 64 KiB, and no
+/// less in reads of 256 KiB (BENCHMARKS.md).
+pub const READ_BUFFER: usize = 128 * 1024;
 
 /// Timeouts and trust settings that every connection of a client shares.
 #[derive(Clone)]
@@ -35,22 +34,11 @@ pub struct ConnectSettings {
 
 /// The byte stream under HTTP: plain TCP, or TLS over TCP.
 enum Stream {
-    Plain(TcpStream),
+    Plain(Socket),
     /// Bytes in memory, then end of stream: for tests and fuzzing.
     Memory(std::io::Cursor<Vec<u8>>),
     #[cfg(feature = "tls")]
     Tls(Box<crate::http::tls::TlsStream>),
-}
-
-impl Stream {
-    fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Stream::Plain(s) => Some(s),
-            Stream::Memory(_) => None,
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => Some(s.tcp()),
-        }
-    }
 }
 
 impl Read for Stream {
@@ -95,8 +83,6 @@ pub struct Connection {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// Absent for in-memory connections, which cannot stall.
-    activity: Option<Arc<Activity>>,
 }
 
 impl Connection {
@@ -106,12 +92,8 @@ impl Connection {
     /// names the absolute URL) and HTTPS is tunnelled with `CONNECT`.
     pub fn open(url: &Url, proxy: Option<&Url>, settings: &ConnectSettings) -> Result<Connection> {
         let first_hop = proxy.unwrap_or(url);
-        let tcp = connect_tcp(first_hop, settings)?;
-        let watched = tcp
-            .try_clone()
-            .map_err(|e| network(e, "cannot watch the socket"))?;
-        let activity = Activity::watch(watched, settings.idle_timeout);
-        let mut conn = Connection::over(Stream::Plain(tcp), Some(activity));
+        let socket = connect(first_hop, settings)?;
+        let mut conn = Connection::over(Stream::Plain(socket));
         if url.scheme() == Scheme::Https {
             if let Some(proxy) = proxy {
                 conn.tunnel(url, proxy)?;
@@ -124,16 +106,15 @@ impl Connection {
     /// A connection whose peer sends `bytes` and then closes: the read path
     /// of a real connection with no socket, for tests and fuzzing.
     pub fn from_bytes(bytes: Vec<u8>) -> Connection {
-        Connection::over(Stream::Memory(std::io::Cursor::new(bytes)), None)
+        Connection::over(Stream::Memory(std::io::Cursor::new(bytes)))
     }
 
-    fn over(stream: Stream, activity: Option<Arc<Activity>>) -> Connection {
+    fn over(stream: Stream) -> Connection {
         Connection {
             stream,
             buf: vec![0; READ_BUFFER],
             pos: 0,
             end: 0,
-            activity,
         }
     }
 
@@ -165,29 +146,15 @@ impl Connection {
 
     #[cfg(feature = "tls")]
     fn start_tls(self, url: &Url, settings: &ConnectSettings) -> Result<Connection> {
-        let Stream::Plain(tcp) = self.stream else {
+        let Stream::Plain(socket) = self.stream else {
             return Ok(self);
         };
         let name = rustls::pki_types::ServerName::try_from(url.host_for_connect().to_owned())
             .map_err(|_| Error::new(ErrorKind::Tls, "host is not a valid TLS server name"))?;
         let tls = rustls::ClientConnection::new(settings.tls.clone(), name)
             .map_err(|e| Error::new(ErrorKind::Tls, e.to_string()))?;
-        let activity = self.activity;
-        if let Some(a) = &activity {
-            a.read_started();
-        }
-        let handshake = crate::http::tls::TlsStream::connect(tls, tcp);
-        if let Some(a) = activity.as_ref().filter(|a| a.read_finished()) {
-            return Err(Error::new(
-                ErrorKind::Tls,
-                format!(
-                    "TLS handshake stalled for {} (idle timeout)",
-                    describe_duration(a.idle_timeout())
-                ),
-            ));
-        }
-        let stream = handshake.map_err(tls_error)?;
-        Ok(Connection::over(Stream::Tls(Box::new(stream)), activity))
+        let stream = crate::http::tls::TlsStream::connect(tls, socket).map_err(tls_error)?;
+        Ok(Connection::over(Stream::Tls(Box::new(stream))))
     }
 
     #[cfg(not(feature = "tls"))]
@@ -264,12 +231,7 @@ impl Connection {
             self.pos = 0;
         }
         loop {
-            self.read_started();
-            let read = self.stream.read(&mut self.buf[self.end..]);
-            if self.read_finished() {
-                return Err(self.timeout());
-            }
-            match read {
+            match self.stream.read(&mut self.buf[self.end..]) {
                 Ok(n) => {
                     self.end += n;
                     return Ok(n);
@@ -280,27 +242,6 @@ impl Connection {
         }
     }
 
-    fn read_started(&self) {
-        if let Some(activity) = &self.activity {
-            activity.read_started();
-        }
-    }
-
-    fn read_finished(&self) -> bool {
-        self.activity.as_ref().is_some_and(|a| a.read_finished())
-    }
-
-    fn timeout(&self) -> Error {
-        let idle = self.activity.as_ref().map(|a| a.idle_timeout());
-        Error::new(
-            ErrorKind::Network,
-            format!(
-                "no data received for {} (idle timeout)",
-                describe_duration(idle.unwrap_or_default())
-            ),
-        )
-    }
-
     /// True when a read would not wait: bytes are buffered here or in TLS,
     /// or have arrived on the socket (or it was closed).
     pub fn has_bytes_ready(&mut self) -> bool {
@@ -308,7 +249,7 @@ impl Connection {
             return true;
         }
         match &mut self.stream {
-            Stream::Plain(tcp) => socket_has_bytes(tcp),
+            Stream::Plain(socket) => socket.has_bytes(),
             Stream::Memory(_) => true,
             #[cfg(feature = "tls")]
             Stream::Tls(tls) => tls.has_bytes_ready(),
@@ -321,27 +262,16 @@ impl Connection {
         if self.pos != self.end {
             return true;
         }
-        self.stream.tcp().is_none_or(socket_has_bytes)
+        match &self.stream {
+            Stream::Plain(socket) => socket.has_bytes(),
+            Stream::Memory(_) => true,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.socket().has_bytes(),
+        }
     }
 }
 
-/// True when a read on `tcp` would not block: bytes have arrived, the peer
-/// closed, or the socket failed.
-pub(crate) fn socket_has_bytes(tcp: &TcpStream) -> bool {
-    if tcp.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let mut probe = [0u8; 1];
-    let ready =
-        !matches!(tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
-    // Blocking again whatever the answer: a socket left non-blocking fails
-    // the first read that finds it empty. If that cannot be done, say ready
-    // so that the read reports the problem.
-    let restored = tcp.set_nonblocking(false).is_ok();
-    ready || !restored
-}
-
-fn connect_tcp(url: &Url, settings: &ConnectSettings) -> Result<TcpStream> {
+fn connect(url: &Url, settings: &ConnectSettings) -> Result<Socket> {
     let addresses: Vec<SocketAddr> = (url.host_for_connect(), url.port())
         .to_socket_addrs()
         .map_err(|e| {
@@ -357,10 +287,8 @@ fn connect_tcp(url: &Url, settings: &ConnectSettings) -> Result<TcpStream> {
         match TcpStream::connect_timeout(address, settings.connect_timeout) {
             Ok(tcp) => {
                 let _ = tcp.set_nodelay(true);
-                // Reads are watched by `watchdog`, not by a socket timeout.
-                tcp.set_write_timeout(Some(settings.idle_timeout))
-                    .map_err(|e| network(e, "cannot configure socket"))?;
-                return Ok(tcp);
+                return Socket::new(tcp, settings.idle_timeout)
+                    .map_err(|e| network(e, "cannot configure socket"));
             }
             Err(e) => last_error = Some((address, e)),
         }
@@ -387,6 +315,15 @@ fn network(e: io::Error, context: &str) -> Error {
 }
 
 fn read_error(e: io::Error) -> Error {
+    if let Some(IdleTimeout(idle)) = IdleTimeout::of(&e) {
+        return Error::new(
+            ErrorKind::Network,
+            format!(
+                "no data received for {} (idle timeout)",
+                describe_duration(idle)
+            ),
+        );
+    }
     #[cfg(feature = "tls")]
     if let Some(tls) = e
         .get_ref()
@@ -399,6 +336,15 @@ fn read_error(e: io::Error) -> Error {
 
 #[cfg(feature = "tls")]
 fn tls_error(e: io::Error) -> Error {
+    if let Some(IdleTimeout(idle)) = IdleTimeout::of(&e) {
+        return Error::new(
+            ErrorKind::Tls,
+            format!(
+                "TLS handshake stalled for {} (idle timeout)",
+                describe_duration(idle)
+            ),
+        );
+    }
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -420,36 +366,5 @@ pub fn describe_duration(d: Duration) -> String {
         format!("{} s", tenths / 10)
     } else {
         format!("{}.{} s", tenths / 10, tenths % 10)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-
-    #[test]
-    fn asking_whether_bytes_are_ready_leaves_the_socket_blocking() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        assert!(!socket_has_bytes(&client), "nothing sent yet");
-        server.write_all(b"a").unwrap();
-        while !socket_has_bytes(&client) {
-            std::thread::yield_now();
-        }
-        let mut byte = [0u8; 1];
-        client.read_exact(&mut byte).unwrap();
-        // The socket is empty now; the next byte comes later. A blocking
-        // read waits for it, a non-blocking one would fail at once.
-        let writer = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            server.write_all(b"b").unwrap();
-            server
-        });
-        client.read_exact(&mut byte).unwrap();
-        assert_eq!(&byte, b"b");
-        drop(writer.join());
     }
 }

@@ -21,9 +21,9 @@ pub mod proxy;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub mod watchdog;
 
 pub use body::HttpBody;
 pub use exchange::{Request, Response};

@@ -13,6 +13,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::coalesce::Coalescer;
+use crate::http::socket::Socket;
 
 /// Builds the configuration, trusting the Mozilla roots and `extra_roots`.
 pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::ClientConfig>> {
@@ -62,7 +63,7 @@ const CIPHERTEXT_BUFFER: usize = 64 * 1024;
 /// A TLS client stream over TCP that reads the socket in large pieces.
 pub struct TlsStream {
     tls: rustls::ClientConnection,
-    tcp: std::net::TcpStream,
+    socket: Socket,
     incoming: Vec<u8>,
     start: usize,
     end: usize,
@@ -71,14 +72,11 @@ pub struct TlsStream {
 }
 
 impl TlsStream {
-    /// Performs the handshake over `tcp`.
-    pub fn connect(
-        tls: rustls::ClientConnection,
-        tcp: std::net::TcpStream,
-    ) -> std::io::Result<TlsStream> {
+    /// Performs the handshake over `socket`.
+    pub fn connect(tls: rustls::ClientConnection, socket: Socket) -> std::io::Result<TlsStream> {
         let mut stream = TlsStream {
             tls,
-            tcp,
+            socket,
             incoming: vec![0; CIPHERTEXT_BUFFER],
             start: 0,
             end: 0,
@@ -106,20 +104,20 @@ impl TlsStream {
         }
         match self.tls.process_new_packets() {
             Ok(state) if state.plaintext_bytes_to_read() > 0 => true,
-            Ok(_) => crate::http::conn::socket_has_bytes(&self.tcp),
+            Ok(_) => self.socket.has_bytes(),
             Err(_) => true,
         }
     }
 
     /// The TCP socket under the stream.
-    pub fn tcp(&self) -> &std::net::TcpStream {
-        &self.tcp
+    pub fn socket(&self) -> &Socket {
+        &self.socket
     }
 
     /// Writes pending TLS records to the socket.
     fn flush_tls(&mut self) -> std::io::Result<()> {
         while self.tls.wants_write() {
-            self.tls.write_tls(&mut self.tcp)?;
+            self.tls.write_tls(&mut self.socket)?;
         }
         Ok(())
     }
@@ -131,7 +129,7 @@ impl TlsStream {
         if self.start == self.end && !self.eof {
             self.coalescer.before_read();
             let n = loop {
-                match self.tcp.read(&mut self.incoming) {
+                match self.socket.read(&mut self.incoming) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     other => break other?,
                 }
