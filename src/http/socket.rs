@@ -8,9 +8,9 @@
 //! socket goes on taking packets off the socket's backlog while the buffer
 //! has room, so the reader does the TCP work of every packet, and on
 //! loopback the sender's transmissions that its acknowledgements release;
-//! a non-blocking receive takes what is queued and returns. Measured here
-//! against nginx on 127.0.0.1 (BENCHMARKS.md), 1 GiB read in 128 KiB reads
-//! took 0.22–0.29 s non-blocking and 0.56–0.97 s blocking, in the same run.
+//! a non-blocking receive takes what is queued and returns. Measured
+//! against nginx on 127.0.0.1 (`bench/reads.sh`, BENCHMARKS.md), 1 GiB in
+//! 128 KiB reads took 0.24–0.33 s so and 0.56–0.89 s blocking, in one run.
 //! std offers no `poll`, so the wait is the peek, which copies one byte.
 //!
 //! Owns only that; what a timeout means to a transfer is `conn`'s.
