@@ -19,7 +19,7 @@ use crate::engine::segments::{
 use crate::engine::sources::backoff;
 use crate::engine::store::PieceStore;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::conn::ConnectSettings;
+use crate::http::conn::{describe_duration, ConnectSettings};
 use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
 use crate::http::pool::Pool;
 use crate::http::proxy::ProxySettings;
@@ -49,6 +49,7 @@ pub struct ClientBuilder {
     env_proxy: bool,
     ca_files: Vec<PathBuf>,
     warn: Option<WarningSink>,
+    notice: Option<WarningSink>,
     cache_limit: u64,
     parallel: usize,
     connections: usize,
@@ -68,6 +69,7 @@ impl Default for ClientBuilder {
             env_proxy: true,
             ca_files: Vec::new(),
             warn: None,
+            notice: None,
             cache_limit: DEFAULT_CACHE_LIMIT,
             parallel: crate::engine::DEFAULT_PARALLEL,
             connections: DEFAULT_CONNECTIONS,
@@ -135,6 +137,15 @@ impl ClientBuilder {
     /// from HTTPS to plain HTTP.
     pub fn on_warning(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.warn = Some(Arc::new(sink));
+        self
+    }
+
+    /// Calls `sink` with news a person waiting on a download may want: that
+    /// a request failed and is sent again, and after how long. Without it
+    /// a wait for a busy server (up to a minute when it says
+    /// `Retry-After`) looks like a hang.
+    pub fn on_notice(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.notice = Some(Arc::new(sink));
         self
     }
 
@@ -218,6 +229,7 @@ impl ClientBuilder {
                 warn: self.warn,
                 credentials_origin: None,
             }),
+            notice: self.notice,
             cache_limit: self.cache_limit,
             // The part being read and those ahead may all be on one host.
             parallel: self
@@ -257,6 +269,7 @@ pub enum ResumedPieces {
 #[derive(Clone)]
 pub struct Client {
     http: Arc<HttpSettings>,
+    notice: Option<WarningSink>,
     cache_limit: u64,
     parallel: usize,
     connections: usize,
@@ -321,7 +334,9 @@ impl Client {
             if attempt >= attempts || !answered || !err.is_transient() {
                 return Err(err);
             }
-            std::thread::sleep(backoff(attempt).max(asked_to_wait.unwrap_or_default()));
+            let wait = backoff(attempt).max(asked_to_wait.unwrap_or_default());
+            self.announce_retry(&err, "trying again", wait, attempt + 1, attempts);
+            std::thread::sleep(wait);
         }
     }
 
@@ -640,6 +655,26 @@ impl Client {
     pub fn connections_per_part(&self) -> usize {
         // W parts ahead and the current one: W + 1 parts at once.
         (self.max_per_host / (self.parallel + 1)).clamp(1, self.connections)
+    }
+
+    /// Tells the notice sink, if any, that `failure` is followed by
+    /// `what` after `wait`, as attempt `attempt` of `attempts`.
+    pub(crate) fn announce_retry(
+        &self,
+        failure: &Error,
+        what: &str,
+        wait: Duration,
+        attempt: u32,
+        attempts: u32,
+    ) {
+        if let Some(notice) = &self.notice {
+            let failure = failure.to_string();
+            let first_line = failure.lines().next().unwrap_or_default();
+            notice(&format!(
+                "{first_line}; {what} in {} (attempt {attempt} of {attempts})",
+                describe_duration(wait)
+            ));
+        }
     }
 
     /// Attempts in a row before a failing source is dropped.

@@ -100,8 +100,10 @@ pub(crate) fn ask_again(
         if attempt >= client.retries() || !err.is_transient() || cancelled() {
             return Err(err);
         }
-        std::thread::sleep(backoff(attempt));
+        let wait = backoff(attempt);
         attempt += 1;
+        client.announce_retry(&err, "asking again", wait, attempt, client.retries());
+        std::thread::sleep(wait);
         match client
             .send(request)
             .and_then(|response| accept(response, &err))

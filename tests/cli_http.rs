@@ -506,6 +506,39 @@ fn server_error_exits_4_and_leaves_no_file() {
 }
 
 #[test]
+fn a_request_sent_again_after_a_503_says_so_and_when_unless_quiet() {
+    let body: Vec<u8> = test_data(10_000, 503);
+    let served: Vec<u8> = body.clone();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&asked);
+    let server: Server = Server::start(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            Reply::status(503).header("Retry-After", "1")
+        } else {
+            Reply::ok(served.clone())
+        }
+    });
+    let url: String = server.url("/busy");
+
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, body);
+    assert_eq!(
+        outcome.stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "partfetch: HTTP status 503 Service Unavailable: {url}; \
+             trying again in 1 s (attempt 2 of 5)"
+        )],
+        "one line, naming the failure, the wait and the attempt"
+    );
+
+    let outcome: Outcome = fetch_to_stdout(&url, &["--quiet"]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, body);
+    assert_eq!(asked.load(Ordering::SeqCst), 4);
+}
+
+#[test]
 fn forbidden_exits_4() {
     let server: Server = Server::start(|_| Reply::status(403));
     let url: String = server.url("/secret");

@@ -149,7 +149,8 @@ Options:
       --max-per-host N    connections to one host at most (default 16)
       --mirror URL        another source of the same file (repeatable): its
                           pieces come from every source at once
-  -q, --quiet             no progress line
+  -q, --quiet             no progress line, and no line when a request is
+                          sent again
       --progress          a progress line even when stderr is not a terminal
       --checksum sha256=HEX
                           the SHA-256 the whole output must have; on a
@@ -170,7 +171,7 @@ Options:
                           moment (reset, timeout, 408, 429, 500, 502-504) is
                           dropped (default 5; exponential backoff,
                           Retry-After); a first request that gets no answer
-                          fails at once
+                          fails at once. Each wait is announced on stderr
   -h, --help              this text
   -V, --version           the version
 

@@ -118,6 +118,16 @@ impl From<Error> for Failure {
 
 fn build_client(d: &Download) -> Result<Client, Error> {
     let mut builder = Client::builder().on_warning(|w| eprintln!("partfetch: {w}"));
+    if !d.quiet {
+        // On a terminal the progress line may be showing: the notice takes
+        // its place (cleared to the end), and the next update redraws it.
+        let clear = if progress_mode(d) == Mode::Terminal {
+            "\r\x1b[K"
+        } else {
+            ""
+        };
+        builder = builder.on_notice(move |n| eprintln!("{clear}partfetch: {n}"));
+    }
     if let Some(t) = d.connect_timeout {
         builder = builder.connect_timeout(t);
     }

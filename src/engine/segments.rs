@@ -1006,7 +1006,9 @@ pub(super) fn fetch_with_retries(
                 if shared.lock().cancelled {
                     return Err(err);
                 }
-                std::thread::sleep(backoff(attempt).max(retry_after.unwrap_or_default()));
+                let wait = backoff(attempt).max(retry_after.unwrap_or_default());
+                client.announce_retry(&err, "trying again", wait, attempt + 1, client.retries());
+                std::thread::sleep(wait);
             }
             Err(failed) => return Err(failed.err),
         }
