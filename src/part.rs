@@ -5,7 +5,8 @@
 //! failure before any byte was handed on moves to the next; a failure after
 //! that continues on the next alternative at the same offset with a `Range`
 //! request (a server that answers 200 is read and skipped up to the offset),
-//! so no byte is repeated or skipped. It checks `(size=N)` as bytes arrive
+//! so no byte is repeated or skipped; when none is left and the failure
+//! may pass, the alternatives are asked again in order, after a pause. It checks `(size=N)` as bytes arrive
 //! and holds a part with `(sha256=…)` until its digest matches, so a corrupt
 //! copy never reaches the consumer. When every alternative fails, the error
 //! lists each one and its cause.
@@ -21,6 +22,7 @@ use crate::client::Client;
 use crate::engine::segments::{
     first_piece_request, FirstPiece, Resource, SegmentedStream, PIECE, SEGMENT_THRESHOLD,
 };
+use crate::engine::sources::backoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpBody, Request, Response};
 use crate::sha256::{self, Sha256};
@@ -391,6 +393,35 @@ impl PartReader {
         Ok(held)
     }
 
+    /// After the body failed at `offset`: opens the next alternative that
+    /// can serve the part from there. When every one has been tried and
+    /// the last failure may pass (a reset, a timeout, a 503), the
+    /// alternatives are tried again from the first, after a pause, up to
+    /// the client's retries in all: for a part with a single alternative,
+    /// that is the only way to go on.
+    fn continue_at(&mut self, offset: u64) -> Result<()> {
+        let attempts = self.client.retries();
+        let mut round = 1;
+        loop {
+            let failed = match self.reopen_at(offset) {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            let last = failed.causes().last().filter(|cause| cause.is_transient());
+            let Some(last) = last.filter(|_| round < attempts) else {
+                return Err(failed);
+            };
+            let wait = backoff(round);
+            round += 1;
+            self.client
+                .announce_retry(last, "asking again", wait, round, attempts);
+            std::thread::sleep(wait);
+            // The failures so far stay listed, in case the next round fails too.
+            self.causes = failed.causes().to_vec();
+            self.next = 0;
+        }
+    }
+
     /// Opens the next alternative that can serve the part from `offset`.
     fn reopen_at(&mut self, offset: u64) -> Result<()> {
         while self.next < self.plan.alternatives.len() {
@@ -527,7 +558,7 @@ impl PartReader {
                     let url = self.serving_url().redacted();
                     self.causes.push(err.with_subject(url));
                     self.body = None;
-                    self.reopen_at(self.offset)?;
+                    self.continue_at(self.offset)?;
                 }
             }
         }

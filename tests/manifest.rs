@@ -550,6 +550,39 @@ fn a_failure_midway_continues_on_the_next_alternative_at_the_same_offset() {
 }
 
 #[test]
+fn a_part_with_one_alternative_cut_midway_continues_on_it() {
+    let data = test_data(100_000, 21);
+    let served = data.clone();
+    let ranges = Arc::new(Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"only\n".to_vec()),
+        "/only" => {
+            let mut seen = seen.lock().unwrap();
+            seen.push(req.header("range").map(str::to_owned));
+            if seen.len() == 1 {
+                // The first answer breaks after 40 000 bytes.
+                Reply::truncated(100_000, served[..40_000].to_vec())
+            } else {
+                Reply::file(req, &served, Ranges::Honour)
+            }
+        }
+        _ => Reply::status(404),
+    });
+    let got = read_all(&server.url("/m.parts")).unwrap();
+    assert!(got == data, "{} bytes, not the part's", got.len());
+    let ranges = ranges.lock().unwrap();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    let asked = ranges[1].as_deref().expect("the rest asked for with Range");
+    let offset: usize = asked
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(offset > 0 && offset <= 40_000, "{asked}");
+}
+
+#[test]
 fn a_server_that_ignores_range_is_skipped_forward_not_repeated() {
     let data = test_data(100_000, 10);
     let cut = data[..30_000].to_vec();
