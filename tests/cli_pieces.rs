@@ -199,3 +199,71 @@ fn limit_rate_caps_every_connection_together() {
         outcome.elapsed
     );
 }
+
+#[test]
+fn a_server_that_caps_its_ranges_below_a_piece_still_gives_the_whole_file() {
+    let bytes = test_data(6 * PIECE as usize + 12_345, 41);
+    let served = bytes.clone();
+    let asked = Arc::new(Mutex::new(0usize));
+    let count = Arc::clone(&asked);
+    let server = Server::start(move |req: &Request| {
+        *count.lock().unwrap() += 1;
+        if req.range_start() == Some(0) {
+            return slow_first_piece(&served).header("ETag", "\"v1\"");
+        }
+        Reply::file(req, &served, Ranges::Capped(300_000)).header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("capped");
+    let out = dir.join("out.bin");
+    fetch(&server.url("/f"), &out, &[]).assert_code(0);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
+    // Piece 0 whole, then pieces 1 to 5 in four requests of at most
+    // 300 000 bytes each, and the last 12 345 bytes in one.
+    let asked = *asked.lock().unwrap();
+    assert!(asked >= 22, "{asked} requests");
+}
+
+#[test]
+fn a_server_that_caps_every_range_gives_the_whole_file_as_one_stream() {
+    let bytes = test_data(5 * PIECE as usize, 42);
+    let served = bytes.clone();
+    let server = Server::start(move |req: &Request| {
+        Reply::file(req, &served, Ranges::Capped(300_000)).header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("capped-all");
+    let out = dir.join("out.bin");
+    fetch(&server.url("/f"), &out, &[]).assert_code(0);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
+    let outcome = cli::run(&["-q", &server.url("/f"), "-"]);
+    outcome.assert_code(0);
+    assert!(outcome.stdout == bytes, "the stream differs");
+}
+
+#[test]
+fn a_server_that_honours_range_only_sometimes_still_gives_the_whole_file() {
+    let bytes = test_data(8 * PIECE as usize, 43);
+    let served = bytes.clone();
+    let ranged = Arc::new(Mutex::new(0usize));
+    let count = Arc::clone(&ranged);
+    let server = Server::start(move |req: &Request| {
+        if req.range_start() == Some(0) {
+            return slow_first_piece(&served).header("ETag", "\"v1\"");
+        }
+        let mut count = count.lock().unwrap();
+        *count += 1;
+        // Every third ranged request after the first is answered whole,
+        // with the same ETag: the file did not change.
+        if (*count).is_multiple_of(3) {
+            return Reply::ok(served.clone()).header("ETag", "\"v1\"");
+        }
+        Reply::file(req, &served, Ranges::Honour).header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("sometimes");
+    let out = dir.join("out.bin");
+    let outcome = cli::run(&["-q", "-n", "4", &server.url("/f"), out.to_str().unwrap()]);
+    outcome.assert_code(0);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
+    let outcome = cli::run(&["-q", "-n", "4", &server.url("/f"), "-"]);
+    outcome.assert_code(0);
+    assert!(outcome.stdout == bytes, "the stream differs");
+}

@@ -1031,7 +1031,75 @@ fn fetch_piece(
     deliver: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<Option<String>, Failed> {
     let (start, end) = resource.range(index);
-    let mut request = Request::get(url.clone()).range(start, Some(end));
+    // A server may send less than asked (some cap the size of a range):
+    // the rest of the piece is then asked for again, from where it stopped.
+    let mut from = start;
+    let mut seen_validator = None;
+    let mut checked_at = start;
+    while from <= end {
+        let response = ask_for_range(client, url, validator, resource, verified, from, end)?;
+        let last = range_answered(&response, url, resource, validator, from, end)?;
+        if from == start {
+            seen_validator = validator_of(&response);
+        }
+        let mut body = response.into_body();
+        while let Some(chunk) = body.next_chunk()? {
+            if chunk.len() as u64 > last + 1 - from {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("bytes {from}-{last}: the body is longer"),
+                )
+                .with_subject(url.redacted())
+                .into());
+            }
+            deliver(from, chunk).map_err(|err| Failed {
+                err,
+                retry_after: None,
+                lost_race: None,
+                local: true,
+            })?;
+            from += chunk.len() as u64;
+            if from - checked_at >= 256 * 1024 {
+                checked_at = from;
+                if !needed() {
+                    return Err(Failed {
+                        err: Error::new(ErrorKind::Io, "another copy of the piece arrived first"),
+                        retry_after: None,
+                        lost_race: Some(from - start),
+                        local: false,
+                    });
+                }
+            }
+        }
+        if from != last + 1 {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "piece {start}-{end}: {} of {} bytes",
+                    from - start,
+                    end - start + 1
+                ),
+            )
+            .with_subject(url.redacted())
+            .into());
+        }
+    }
+    Ok(seen_validator)
+}
+
+/// Asks `url` for bytes `from..=end` of the resource; an answer that is
+/// not of the resource's version, or (`verified` false: a mirror's first
+/// answer) not the same file, is refused.
+fn ask_for_range(
+    client: &Client,
+    url: &Url,
+    validator: Option<&str>,
+    resource: &Resource,
+    verified: bool,
+    from: u64,
+    end: u64,
+) -> Result<Response, Failed> {
+    let mut request = Request::get(url.clone()).range(from, Some(end));
     if let Some(validator) = validator {
         request = request.if_range(validator.to_owned());
     }
@@ -1074,41 +1142,7 @@ fn fetch_piece(
         }
     }
     same_version(&response, url, validator)?;
-    check_range(&response, url, resource, start, end)?;
-    let seen_validator = validator_of(&response);
-    let expected = end - start + 1;
-    let mut body = response.into_body();
-    let mut received = 0;
-    let mut checked_at = 0;
-    while let Some(chunk) = body.next_chunk()? {
-        deliver(start + received, chunk).map_err(|err| Failed {
-            err,
-            retry_after: None,
-            lost_race: None,
-            local: true,
-        })?;
-        received += chunk.len() as u64;
-        if received - checked_at >= 256 * 1024 {
-            checked_at = received;
-            if !needed() {
-                return Err(Failed {
-                    err: Error::new(ErrorKind::Io, "another copy of the piece arrived first"),
-                    retry_after: None,
-                    lost_race: Some(received),
-                    local: false,
-                });
-            }
-        }
-    }
-    if received != expected {
-        return Err(Error::new(
-            ErrorKind::Protocol,
-            format!("piece {start}-{end}: {received} of {expected} bytes"),
-        )
-        .with_subject(url.redacted())
-        .into());
-    }
-    Ok(seen_validator)
+    Ok(response)
 }
 
 /// `Retry-After` in seconds on a 429 or 503 (an HTTP date is not
@@ -1146,6 +1180,34 @@ fn check_range(
     start: u64,
     end: u64,
 ) -> Result<()> {
+    let validator = resource.validator.as_deref();
+    match range_answered(response, url, resource, validator, start, end)? {
+        last if last == end => Ok(()),
+        last => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("asked for bytes {start}-{end}, the server sent {start}-{last}"),
+        )
+        .with_subject(url.redacted())),
+    }
+}
+
+/// Checks that `response` is a 206 carrying bytes `start..=last` of the
+/// resource as the first response described it, `last` at most `end`
+/// (a server may send less than asked); returns `last`.
+///
+/// A 200 is the whole resource: either it changed (`If-Range` did not
+/// match), or the server ignored `Range` this time. When the 200 carries
+/// the validator asked for, the version is the same, so it is the latter:
+/// a failure that may pass, and the piece is asked for again. Otherwise a
+/// change cannot be ruled out, and mixing versions is what must not happen.
+fn range_answered(
+    response: &Response,
+    url: &Url,
+    resource: &Resource,
+    validator: Option<&str>,
+    start: u64,
+    end: u64,
+) -> Result<u64> {
     match (response.status(), response.content_range()) {
         (206, Some((_, _, Some(total)))) if total != resource.length => Err(Error::new(
             ErrorKind::Integrity,
@@ -1156,15 +1218,25 @@ fn check_range(
         )
         .with_subject(url.redacted())),
         (206, Some((first, last, total)))
-            if first == start && last == end && total == Some(resource.length) =>
+            if first == start && first <= last && last <= end && total == Some(resource.length) =>
         {
-            Ok(())
+            Ok(last)
         }
         (206, _) => Err(Error::new(
             ErrorKind::Protocol,
             format!("asked for bytes {start}-{end}, the server sent another range"),
         )
         .with_subject(url.redacted())),
+        (200, _) if validator.is_some() && validator_of(response).as_deref() == validator => {
+            Err(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "asked for bytes {start}-{end}, the server sent the whole resource \
+                     (status 200, same version): it ignored Range this time"
+                ),
+            )
+            .with_subject(url.redacted()))
+        }
         (status, _) => Err(Error::new(
             ErrorKind::Integrity,
             format!(

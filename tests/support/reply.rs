@@ -66,6 +66,9 @@ pub enum Ranges {
     Honour,
     /// Always 200 with the whole body.
     Ignore,
+    /// Like `Honour`, but a 206 carries at most this many bytes from the
+    /// first one asked for (some servers cap the size of a range).
+    Capped(u64),
 }
 
 /// A response, built by a handler.
@@ -199,7 +202,7 @@ impl Reply {
     pub fn file(request: &Request, body: &[u8], ranges: Ranges) -> Reply {
         let total: u64 = body.len() as u64;
         let range: Option<&str> = match ranges {
-            Ranges::Honour => request.header("range"),
+            Ranges::Honour | Ranges::Capped(_) => request.header("range"),
             Ranges::Ignore => None,
         };
         let reply: Reply = match range.map(|r| parse_range(r, total)) {
@@ -207,12 +210,18 @@ impl Reply {
             Some(RangeSpec::Unsatisfiable) => {
                 Reply::new(416).header("Content-Range", &format!("bytes */{total}"))
             }
-            Some(RangeSpec::Bytes(first, last)) => Reply::new(206)
-                .header("Content-Range", &format!("bytes {first}-{last}/{total}"))
-                .body(Body::Sized(body[first as usize..=last as usize].to_vec())),
+            Some(RangeSpec::Bytes(first, last)) => {
+                let last = match ranges {
+                    Ranges::Capped(cap) => last.min(first + cap.max(1) - 1),
+                    _ => last,
+                };
+                Reply::new(206)
+                    .header("Content-Range", &format!("bytes {first}-{last}/{total}"))
+                    .body(Body::Sized(body[first as usize..=last as usize].to_vec()))
+            }
         };
         match ranges {
-            Ranges::Honour => reply.header("Accept-Ranges", "bytes"),
+            Ranges::Honour | Ranges::Capped(_) => reply.header("Accept-Ranges", "bytes"),
             Ranges::Ignore => reply,
         }
     }
