@@ -225,19 +225,22 @@ const NAME_MAX: usize = 255;
 /// the temporary file, or its control file (`.partfetch.state`, written as
 /// `.partfetch.state.new`), past what the file system takes, and a URL
 /// whose last segment is that long could not be saved at all. The name is
-/// then cut (at a character boundary) to leave room for them; the control
-/// file records the URL, so a cut name shared by another download is not
-/// mistaken for this one's.
+/// then cut (at a character boundary) to leave room for them, and ends
+/// with `~` and 8 hex digits of the full name's SHA-256: two long names
+/// that share their beginning get temporary files of their own, and a
+/// second run of the same command finds its own again.
 pub fn temp_path(target: &Path) -> PathBuf {
     use crate::cli::resume::{NEW_SUFFIX, STATE_SUFFIX};
     let room = NAME_MAX - TEMP_SUFFIX.len() - STATE_SUFFIX.len() - NEW_SUFFIX.len();
     let mut name = match target.file_name().and_then(|n| n.to_str()) {
         Some(file) if file.len() > room => {
-            let cut = (0..=room)
+            let digest = partfetch::sha256::to_hex(&partfetch::sha256::digest(file.as_bytes()));
+            let mark = format!("~{}", &digest[..8]);
+            let cut = (0..=room - mark.len())
                 .rev()
                 .find(|&i| file.is_char_boundary(i))
                 .unwrap_or(0);
-            std::ffi::OsString::from(&file[..cut])
+            std::ffi::OsString::from(format!("{}{mark}", &file[..cut]))
         }
         _ => target.file_name().unwrap_or_default().to_owned(),
     };
@@ -294,8 +297,25 @@ mod tests {
         let state_name = format!("{temp_name}.state.new");
         assert!(state_name.len() <= NAME_MAX, "{}", state_name.len());
         assert!(temp_name.ends_with(".partfetch"));
-        assert!(long.starts_with(temp_name.trim_end_matches(".partfetch")));
+        let (kept, mark) = temp_name
+            .trim_end_matches(".partfetch")
+            .rsplit_once('~')
+            .unwrap();
+        assert!(long.starts_with(kept) && kept.len() > 200, "{temp_name}");
+        assert_eq!(mark.len(), 8);
         assert_eq!(temp.parent(), Some(Path::new("dir")));
+    }
+
+    #[test]
+    fn long_names_that_share_their_beginning_get_temporary_names_of_their_own() {
+        let a = "a".repeat(240) + "-1.bin";
+        let b = "a".repeat(240) + "-2.bin";
+        assert_ne!(temp_path(Path::new(&a)), temp_path(Path::new(&b)));
+        assert_eq!(
+            temp_path(Path::new(&a)),
+            temp_path(Path::new(&a)),
+            "a second run finds the same temporary file"
+        );
     }
 
     fn name(url: &str) -> Result<PathBuf, String> {
