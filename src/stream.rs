@@ -62,9 +62,9 @@ impl Stream {
     /// calls this before reading, so that a later run can skip them. A
     /// stream read once, to standard output say, is never resumed and
     /// records nothing, so it runs in constant memory however many parts
-    /// its manifests have. Recording stops (and the stream is no longer
-    /// resumable) past
-    /// [`MAX_RECORDED_PARTS`](crate::manifest::expand::MAX_RECORDED_PARTS).
+    /// its manifests have. Only the first
+    /// [`MAX_RECORDED_PARTS`](crate::manifest::expand::MAX_RECORDED_PARTS)
+    /// are recorded: a longer stream resumes after them.
     /// Nothing to do for other streams: they resume at an offset.
     pub fn record_parts(&mut self) {
         if let Stream::Manifest(m) = self {

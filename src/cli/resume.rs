@@ -255,10 +255,10 @@ impl Checkpoint {
         self.last.elapsed() >= CHECKPOINT_EVERY
     }
 
-    /// Takes a manifest's completed parts, when it still records them.
-    /// Past [`MAX_RECORDED_PARTS`] it no longer does, and the list taken
-    /// last stays: still parts the data file holds, in order, so a later
-    /// run resumes after them and fetches the rest again.
+    /// Takes a manifest's completed parts, when it records them. Past
+    /// [`MAX_RECORDED_PARTS`] the list stops growing: still parts the data
+    /// file holds, in order, so a later run resumes after them and fetches
+    /// the rest again.
     ///
     /// [`MAX_RECORDED_PARTS`]: partfetch::manifest::expand::MAX_RECORDED_PARTS
     pub fn update_parts(&mut self, parts: Option<&[PartRecord]>) {

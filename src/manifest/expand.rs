@@ -385,8 +385,7 @@ pub struct ManifestStream {
     part_origin: Option<(Arc<Url>, usize, u64)>,
     /// The parts streamed to their end, in order, while recording.
     completed: Vec<PartRecord>,
-    /// Asked for by [`ManifestStream::record_parts`]; off again past
-    /// [`MAX_RECORDED_PARTS`].
+    /// Asked for by [`ManifestStream::record_parts`].
     recording: bool,
     /// Parts an earlier run completed: skipped without being fetched.
     skip: std::collections::VecDeque<PartRecord>,
@@ -444,10 +443,10 @@ impl ManifestStream {
     }
 
     /// The parts streamed to their end so far, including those skipped as
-    /// done by an earlier run; `None` when the stream does not record them
-    /// ([`record_parts`](Self::record_parts) was not asked for) or when
-    /// there were more than [`MAX_RECORDED_PARTS`] (a longer or endless
-    /// stream cannot be resumed after them).
+    /// done by an earlier run, up to the first [`MAX_RECORDED_PARTS`] (a
+    /// longer or endless stream resumes after those); `None` when the
+    /// stream does not record them ([`record_parts`](Self::record_parts)
+    /// was not asked for before the first part ended).
     pub fn completed_parts(&self) -> Option<&[PartRecord]> {
         self.recording.then_some(&self.completed[..])
     }
@@ -666,9 +665,9 @@ impl ManifestStream {
         if !self.recording {
             return;
         }
+        // Past the bound the first parts stay recorded: a later run
+        // resumes after them and fetches the rest again.
         if self.completed.len() >= MAX_RECORDED_PARTS {
-            self.recording = false;
-            self.completed = Vec::new();
             return;
         }
         // A manifest opened again (a tail call to itself) is a new frame
