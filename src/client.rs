@@ -37,6 +37,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The default time a transfer may go without receiving a byte.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The shortest timeout: a shorter one, zero included, is taken as this
+/// (the socket calls refuse a zero timeout).
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// Options for a [`Client`].
 #[derive(Clone)]
 pub struct ClientBuilder {
@@ -82,14 +86,14 @@ impl Default for ClientBuilder {
 impl ClientBuilder {
     /// How long connecting to one address may take (default 15 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = timeout.max(MIN_TIMEOUT);
         self
     }
 
     /// How long a transfer may receive nothing before it fails (default 30 s).
     /// A slow but steady stream never times out.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.idle_timeout = timeout.max(MIN_TIMEOUT);
         self
     }
 
@@ -690,5 +694,38 @@ impl Client {
     /// How many idle connections the pool holds (for tests and diagnostics).
     pub fn idle_connections(&self) -> usize {
         self.http.pool.idle_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::ByteSource;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn zero_timeouts_are_taken_as_the_shortest_and_still_work() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/f", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut head = [0u8; 1024];
+            let _ = socket.read(&mut head).unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+        });
+        let client = Client::builder()
+            .connect_timeout(Duration::ZERO)
+            .idle_timeout(Duration::ZERO)
+            .build()
+            .unwrap();
+        let mut stream = client.open(&url).unwrap();
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next_chunk().unwrap() {
+            body.extend_from_slice(chunk);
+        }
+        assert_eq!(body, b"ok");
+        server.join().unwrap();
     }
 }
