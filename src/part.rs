@@ -20,7 +20,8 @@ use std::path::PathBuf;
 
 use crate::client::Client;
 use crate::engine::segments::{
-    first_piece_request, FirstPiece, Resource, SegmentedStream, PIECE, SEGMENT_THRESHOLD,
+    first_piece_request, same_version, validator_of, FirstPiece, Resource, SegmentedStream, PIECE,
+    SEGMENT_THRESHOLD,
 };
 use crate::engine::sources::backoff;
 use crate::error::{Error, ErrorKind, Result};
@@ -139,6 +140,7 @@ fn open_once(
                 } else {
                     client.connections_per_part()
                 };
+                let validator = resource.validator.clone();
                 let stream = SegmentedStream::start(
                     client,
                     resource,
@@ -147,7 +149,8 @@ fn open_once(
                     mirrors,
                 );
                 let body = PartBody::Pieces(Box::new(stream));
-                return finish_open(client, plan, index, body, causes, is_manifest);
+                let serving = (index, validator);
+                return finish_open(client, plan, serving, body, causes, is_manifest);
             }
         };
         if is_manifest(url, &response) {
@@ -169,8 +172,9 @@ fn open_once(
                 continue;
             }
         }
+        let serving = (index, validator_of(&response));
         let body = PartBody::Http(response.into_body());
-        return finish_open(client, plan, index, body, causes, is_manifest);
+        return finish_open(client, plan, serving, body, causes, is_manifest);
     }
     Err(all_failed(&plan, causes))
 }
@@ -216,21 +220,25 @@ fn first_answer(client: &Client, url: &Url, is_manifest: IsManifest) -> Result<F
     Ok(First::Pieces(resource, response))
 }
 
-/// Makes the reader for alternative `index` answering with `body`, and
-/// holds the part until its digest matches when it has one.
+/// Makes the reader for alternative `index` answering with `body` (whose
+/// answer gave `validator`), and holds the part until its digest matches
+/// when it has one.
 fn finish_open(
     client: &Client,
     plan: PartPlan,
-    index: usize,
+    (index, validator): (usize, Option<String>),
     body: PartBody,
     causes: Vec<Error>,
     is_manifest: IsManifest,
 ) -> Result<Opened> {
+    let mut validators = vec![None; plan.alternatives.len()];
+    validators[index] = validator;
     let mut reader = PartReader {
         client: client.clone(),
         plan,
         index,
         next: index + 1,
+        validators,
         body: Some(body),
         skip: 0,
         chunk_skip: 0,
@@ -304,6 +312,10 @@ pub struct PartReader {
     index: usize,
     /// The next alternative to try on failure.
     next: usize,
+    /// Per alternative, the validator (strong `ETag`, else
+    /// `Last-Modified`) of its first answer: asked for again, the same
+    /// source must serve the same version.
+    validators: Vec<Option<String>>,
     body: Option<PartBody>,
     /// Bytes of the current body to drop (a 200 answer to a `Range`).
     skip: u64,
@@ -428,7 +440,7 @@ impl PartReader {
             let index = self.next;
             self.next += 1;
             let url = self.plan.alternatives[index].clone();
-            match self.open_range(&url, offset) {
+            match self.open_range(index, &url, offset) {
                 Ok((body, skip)) => {
                     self.index = index;
                     self.body = Some(PartBody::Http(body));
@@ -440,8 +452,12 @@ impl PartReader {
         }
         let mut err = all_failed(&self.plan, std::mem::take(&mut self.causes));
         if offset > 0 {
+            // Why it could not continue is the last failure, not the cut
+            // before it (a source that now serves another version is an
+            // integrity failure, not a network one).
+            let kind = err.causes().last().map_or(err.kind(), Error::kind);
             err = Error::new(
-                err.kind(),
+                kind,
                 format!("no source could continue the part at byte {offset}"),
             )
             .with_causes(err.causes().to_vec());
@@ -450,13 +466,27 @@ impl PartReader {
     }
 
     /// A body positioned at `offset`, and how many bytes of it to skip.
-    fn open_range(&self, url: &Url, offset: u64) -> Result<(HttpBody, u64)> {
-        let request = if offset > 0 {
+    ///
+    /// An alternative that answered before is asked with `If-Range` and
+    /// its validator, and an answer of another version is refused: the
+    /// part would otherwise mix two versions. (Other alternatives are
+    /// other servers, whose validators cannot be compared.)
+    fn open_range(&mut self, index: usize, url: &Url, offset: u64) -> Result<(HttpBody, u64)> {
+        // From the start, any version will do: nothing is mixed.
+        let known = self.validators[index].clone().filter(|_| offset > 0);
+        let mut request = if offset > 0 {
             Request::get(url.clone()).range(offset, None)
         } else {
             Request::get(url.clone())
         };
+        if let Some(validator) = &known {
+            request = request.if_range(validator.clone());
+        }
         let response = self.client.send(&request)?.error_for_status()?;
+        same_version(&response, url, known.as_deref())?;
+        if known.is_none() {
+            self.validators[index] = validator_of(&response);
+        }
         if (self.is_manifest)(url, &response) {
             return Err(Error::new(
                 ErrorKind::Manifest,

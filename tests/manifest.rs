@@ -585,6 +585,34 @@ fn a_part_with_one_alternative_cut_midway_continues_on_it() {
 }
 
 #[test]
+fn a_part_continued_on_its_source_must_be_the_same_version() {
+    let old = test_data(100_000, 22);
+    let new = test_data(100_000, 23);
+    let if_ranges = Arc::new(Mutex::new(Vec::new()));
+    let seen = if_ranges.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"only\n".to_vec()),
+        "/only" => {
+            let mut seen = seen.lock().unwrap();
+            seen.push(req.header("if-range").map(str::to_owned));
+            if seen.len() == 1 {
+                Reply::truncated(100_000, old[..40_000].to_vec()).header("ETag", "\"e1\"")
+            } else {
+                // The file changed: If-Range no longer matches, so the
+                // whole new version comes back.
+                Reply::ok(new.clone()).header("ETag", "\"e2\"")
+            }
+        }
+        _ => Reply::status(404),
+    });
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    let if_ranges = if_ranges.lock().unwrap();
+    assert_eq!(if_ranges.len(), 2, "{if_ranges:?}");
+    assert_eq!(if_ranges[1].as_deref(), Some("\"e1\""));
+}
+
+#[test]
 fn a_server_that_ignores_range_is_skipped_forward_not_repeated() {
     let data = test_data(100_000, 10);
     let cut = data[..30_000].to_vec();
