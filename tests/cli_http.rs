@@ -1458,6 +1458,23 @@ fn stalled_body_times_out_with_exit_5_and_leaves_no_file() {
 }
 
 #[test]
+fn a_kept_alive_connection_that_stays_silent_times_out_once() {
+    // The redirect's connection is reused for the next request, which
+    // the server never answers: that is a timeout, not a connection the
+    // server closed meanwhile, so the request is not sent again.
+    let server: Server = Server::start(|req: &Request| match req.path() {
+        "/moved" => Reply::redirect(302, "/silent"),
+        _ => Reply::ok("too late").delay(Duration::from_secs(30)),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/moved"), &["--timeout", "1"]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&["idle timeout"]);
+    assert_eq!(server.count("/silent"), 1, "asked once");
+    assert_eq!(server.connections(), 1, "on the redirect's connection");
+}
+
+#[test]
 fn timeout_accepts_fractional_seconds() {
     let server: Server =
         Server::start(|_| Reply::stall(100, b"s".to_vec(), Duration::from_secs(30)));

@@ -83,6 +83,8 @@ pub struct Connection {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
+    /// A read waited longer than the idle timeout.
+    timed_out: bool,
 }
 
 impl Connection {
@@ -115,6 +117,7 @@ impl Connection {
             buf: vec![0; READ_BUFFER],
             pos: 0,
             end: 0,
+            timed_out: false,
         }
     }
 
@@ -237,9 +240,18 @@ impl Connection {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_error(e)),
+                Err(e) => {
+                    self.timed_out |= IdleTimeout::of(&e).is_some();
+                    return Err(read_error(e));
+                }
             }
         }
+    }
+
+    /// Whether a read failed because the peer sent nothing for the idle
+    /// timeout: the peer is there but silent, unlike one that closed.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// True when a read would not wait: bytes are buffered here or in TLS,

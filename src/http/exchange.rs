@@ -21,6 +21,7 @@ use crate::http::proxy::ProxySettings;
 use crate::http::redirect;
 use crate::http::request::{self, ByteRange, Method, RequestParts};
 use crate::http::response::{framing, Head};
+use crate::http::socket::IdleTimeout;
 use crate::source::ByteSource;
 use crate::url::{Scheme, Url};
 
@@ -272,7 +273,9 @@ fn exchange(
             ),
         };
         if let Err(e) = conn.send(&bytes) {
-            if reused {
+            // A peer that takes nothing for the idle timeout is not a
+            // connection it closed: sending again would double the wait.
+            if reused && IdleTimeout::of(&e).is_none() {
                 continue;
             }
             return Err(
@@ -284,7 +287,9 @@ fn exchange(
             Ok(head) => head,
             // A kept-alive connection the server closed meanwhile: GET and
             // HEAD are idempotent, so the request goes again on a new one.
-            Err(e) if reused && e.kind() == ErrorKind::Network => continue,
+            // One that stayed open and silent for the idle timeout is an
+            // answer that never came, as on a new connection.
+            Err(e) if reused && e.kind() == ErrorKind::Network && !conn.timed_out() => continue,
             Err(e) => return Err(e.with_subject(url.redacted())),
         };
         let plan = framing(&head, request.method == Method::Head)
