@@ -267,3 +267,29 @@ fn a_server_that_honours_range_only_sometimes_still_gives_the_whole_file() {
     outcome.assert_code(0);
     assert!(outcome.stdout == bytes, "the stream differs");
 }
+
+#[test]
+fn a_server_that_caps_its_ranges_and_sometimes_ignores_them_still_gives_the_whole_file() {
+    let bytes = test_data(8 * PIECE as usize, 44);
+    let served = bytes.clone();
+    let ranged = Arc::new(Mutex::new(0usize));
+    let count = Arc::clone(&ranged);
+    let server = Server::start(move |req: &Request| {
+        if req.range_start() == Some(0) {
+            return slow_first_piece(&served).header("ETag", "\"v1\"");
+        }
+        let mut count = count.lock().unwrap();
+        *count += 1;
+        // Every third ranged request is answered whole (same ETag); the
+        // others with at most 300 000 bytes.
+        if (*count).is_multiple_of(3) {
+            return Reply::ok(served.clone()).header("ETag", "\"v1\"");
+        }
+        Reply::file(req, &served, Ranges::Capped(300_000)).header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("capped-sometimes");
+    let out = dir.join("out.bin");
+    let outcome = cli::run(&["-q", "-n", "4", &server.url("/f"), out.to_str().unwrap()]);
+    outcome.assert_code(0);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
+}

@@ -1036,9 +1036,26 @@ fn fetch_piece(
     let mut from = start;
     let mut seen_validator = None;
     let mut checked_at = start;
+    // Answers in a row that ignored Range: asked again here, so that the
+    // bytes of the piece already in are not fetched again.
+    let mut ignored = 0;
     while from <= end {
         let response = ask_for_range(client, url, validator, resource, verified, from, end)?;
-        let last = range_answered(&response, url, resource, validator, from, end)?;
+        let last = match range_answered(&response, url, resource, validator, from, end) {
+            Ok(last) => last,
+            Err(err)
+                if response.status() == 200
+                    && err.kind() == ErrorKind::Protocol
+                    && ignored + 1 < client.retries() =>
+            {
+                drop(response);
+                ignored += 1;
+                std::thread::sleep(backoff(ignored));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        ignored = 0;
         if from == start {
             seen_validator = validator_of(&response);
         }
