@@ -293,3 +293,25 @@ fn a_server_that_caps_its_ranges_and_sometimes_ignores_them_still_gives_the_whol
     outcome.assert_code(0);
     assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
 }
+
+#[test]
+fn the_last_progress_line_of_a_download_in_pieces_counts_every_byte() {
+    let bytes = test_data(10 * PIECE as usize, 45);
+    let server = server(offered(bytes.clone(), "\"v1\""), Arc::default());
+    let dir = TempDir::new("progress");
+    let out = dir.join("out.bin");
+    let outcome = cli::run(&[
+        "--progress",
+        "-n",
+        "4",
+        &server.url("/f"),
+        out.to_str().unwrap(),
+    ]);
+    outcome.assert_code(0);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
+    let last = outcome.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("10.0 MiB / 10.0 MiB 100%"),
+        "last progress line: {last:?}"
+    );
+}

@@ -146,6 +146,8 @@ pub fn save(
             }
         }
     };
+    // The pieces stored since the last update: the final line counts them.
+    progress.reach(download.stored_bytes());
     if let Err(err) = fetched {
         // Keep what is on disk for the next run, unless there is nothing.
         let _ = record(&mut checkpoint, &download);
