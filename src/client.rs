@@ -671,11 +671,22 @@ impl Client {
         attempt: u32,
         attempts: u32,
     ) {
+        self.announce_wait(
+            failure,
+            what,
+            wait,
+            &format!(" (attempt {attempt} of {attempts})"),
+        );
+    }
+
+    /// Tells the notice sink, if any, that `failure` is followed by
+    /// `what` after `wait`; `more` ends the line.
+    pub(crate) fn announce_wait(&self, failure: &Error, what: &str, wait: Duration, more: &str) {
         if let Some(notice) = &self.notice {
             let failure = failure.to_string();
             let first_line = failure.lines().next().unwrap_or_default();
             notice(&format!(
-                "{first_line}; {what} in {} (attempt {attempt} of {attempts})",
+                "{first_line}; {what} in {}{more}",
                 describe_duration(wait)
             ));
         }

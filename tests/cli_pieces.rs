@@ -315,3 +315,33 @@ fn the_last_progress_line_of_a_download_in_pieces_counts_every_byte() {
         "last progress line: {last:?}"
     );
 }
+
+#[test]
+fn a_source_asked_to_wait_by_its_server_says_so_once() {
+    let bytes = test_data(6 * PIECE as usize, 46);
+    let served = bytes.clone();
+    let refused = Arc::new(AtomicBool::new(false));
+    let once = Arc::clone(&refused);
+    let server = Server::start(move |req: &Request| {
+        if req.range_start() == Some(0) {
+            return slow_first_piece(&served).header("ETag", "\"v1\"");
+        }
+        if req.range_start() == Some(3 * PIECE) && !once.swap(true, Ordering::SeqCst) {
+            return Reply::status(503).header("Retry-After", "1");
+        }
+        Reply::file(req, &served, Ranges::Honour).header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("retry-after");
+    let out = dir.join("out.bin");
+    let outcome = cli::run(&["-n", "4", &server.url("/f"), out.to_str().unwrap()]);
+    outcome.assert_code(0);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
+    let url = server.url("/f");
+    assert_eq!(
+        outcome.stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "partfetch: HTTP status 503 Service Unavailable: {url}; \
+             asking that source again in 1 s"
+        )]
+    );
+}

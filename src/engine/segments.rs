@@ -58,6 +58,10 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 /// The most connections to one host by default (`--max-per-host`).
 pub const MAX_PER_HOST: usize = 16;
 
+/// A source's backoff at least this long is announced (see
+/// [`Client::on_notice`](crate::ClientBuilder::on_notice)).
+const ANNOUNCED_WAIT: Duration = Duration::from_secs(1);
+
 /// The longest `Retry-After` honoured; a server asking for more is
 /// dropped as a source rather than waited for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -957,7 +961,13 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
                     state.sources.cancelled(source, bytes, started.elapsed());
                 } else {
                     let transient = err.is_transient();
-                    state.sources.failed(source, err, transient, retry_after);
+                    let shown = err.clone();
+                    let wait = state.sources.failed(source, err, transient, retry_after);
+                    // Short backoffs come and go with the pieces; a wait a
+                    // person would notice (a Retry-After) is announced.
+                    if let Some(wait) = wait.filter(|wait| *wait >= ANNOUNCED_WAIT) {
+                        client.announce_wait(&shown, "asking that source again", wait, "");
+                    }
                 }
                 match state.claimed.get_mut(&index) {
                     Some(outstanding) if outstanding.copies > 1 => outstanding.copies -= 1,
