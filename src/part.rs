@@ -92,8 +92,12 @@ pub fn open(
                     && err.causes().len() > earlier
                     && err.causes()[earlier..].iter().all(Error::is_transient) =>
             {
-                std::thread::sleep(crate::engine::sources::backoff(round));
+                let wait = backoff(round);
                 round += 1;
+                if let Some(last) = err.causes().last() {
+                    client.announce_retry(last, "trying again", wait, round, client.retries());
+                }
+                std::thread::sleep(wait);
             }
             outcome => return outcome,
         }

@@ -520,3 +520,21 @@ fn without_progress_a_sequence_prints_nothing() {
     let (outcome, _dir, _out) = fetch_to_file(&server.url("/photos-seq.parts"), &[]);
     outcome.assert_quiet_success();
 }
+
+#[test]
+fn a_part_that_never_answers_is_asked_again_with_a_line_saying_so() {
+    let server = Server::start(|req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(b"silent\n".to_vec()),
+        _ => Reply::ok("too late").delay(Duration::from_secs(30)),
+    });
+    let url = server.url("/m.parts");
+    let outcome = fetch_to_stdout(&url, &["--timeout", "0.5", "--retries", "2"]);
+    outcome.assert_code(5);
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("partfetch: no data received for 0.5 s (idle timeout)")
+            && lines[0].contains("; trying again in 0.1 s (attempt 2 of 2)"),
+        "{lines:?}"
+    );
+    assert_eq!(server.count("/silent"), 2);
+}

@@ -1178,7 +1178,12 @@ pub(crate) fn retry_after(response: &Response) -> Option<Duration> {
     if !matches!(response.status(), 429 | 503) {
         return None;
     }
-    let seconds: u64 = response.header("retry-after")?.trim().parse().ok()?;
+    let value = response.header("retry-after")?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // More seconds than a u64 holds is still "a long time".
+    let seconds: u64 = value.parse().unwrap_or(u64::MAX);
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
