@@ -180,10 +180,10 @@ fn a_slow_consumer_holds_the_workers_back() {
     let mut got = stream.next_chunk().unwrap().unwrap().to_vec();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let asked = server.requests().len();
-    // Piece 0, one window of 16 pieces ahead, and at most one copy per
-    // worker of a piece that seemed stalled.
+    // Piece 0, one window of 4 pieces ahead (one per connection), and at
+    // most one copy per worker of a piece that seemed stalled.
     assert!(
-        asked <= 1 + 16 + 4,
+        asked <= 1 + 4 + 4,
         "{asked} pieces requested ahead of the consumer"
     );
     while let Some(chunk) = stream.next_chunk().unwrap() {
