@@ -239,25 +239,28 @@ fn a_server_that_caps_every_range_gives_the_whole_file_as_one_stream() {
     assert!(outcome.stdout == bytes, "the stream differs");
 }
 
-#[test]
-fn a_server_that_honours_range_only_sometimes_still_gives_the_whole_file() {
-    let bytes = test_data(8 * PIECE as usize, 43);
-    let served = bytes.clone();
-    let ranged = Arc::new(Mutex::new(0usize));
-    let count = Arc::clone(&ranged);
-    let server = Server::start(move |req: &Request| {
+/// Serves `bytes` with `ETag: "v1"`: piece 0 slowly (so that the download
+/// is split), then every third ranged request whole, with the same ETag
+/// (the server ignored Range; the file did not change), and the others as
+/// `ranges` says.
+fn ignoring_every_third_range(bytes: &[u8], ranges: Ranges) -> Server {
+    let served = bytes.to_vec();
+    let ranged = std::sync::atomic::AtomicUsize::new(0);
+    Server::start(move |req: &Request| {
         if req.range_start() == Some(0) {
             return slow_first_piece(&served).header("ETag", "\"v1\"");
         }
-        let mut count = count.lock().unwrap();
-        *count += 1;
-        // Every third ranged request after the first is answered whole,
-        // with the same ETag: the file did not change.
-        if (*count).is_multiple_of(3) {
+        if (ranged.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(3) {
             return Reply::ok(served.clone()).header("ETag", "\"v1\"");
         }
-        Reply::file(req, &served, Ranges::Honour).header("ETag", "\"v1\"")
-    });
+        Reply::file(req, &served, ranges).header("ETag", "\"v1\"")
+    })
+}
+
+#[test]
+fn a_server_that_honours_range_only_sometimes_still_gives_the_whole_file() {
+    let bytes = test_data(8 * PIECE as usize, 43);
+    let server = ignoring_every_third_range(&bytes, Ranges::Honour);
     let dir = TempDir::new("sometimes");
     let out = dir.join("out.bin");
     let outcome = cli::run(&["-q", "-n", "4", &server.url("/f"), out.to_str().unwrap()]);
@@ -271,22 +274,7 @@ fn a_server_that_honours_range_only_sometimes_still_gives_the_whole_file() {
 #[test]
 fn a_server_that_caps_its_ranges_and_sometimes_ignores_them_still_gives_the_whole_file() {
     let bytes = test_data(8 * PIECE as usize, 44);
-    let served = bytes.clone();
-    let ranged = Arc::new(Mutex::new(0usize));
-    let count = Arc::clone(&ranged);
-    let server = Server::start(move |req: &Request| {
-        if req.range_start() == Some(0) {
-            return slow_first_piece(&served).header("ETag", "\"v1\"");
-        }
-        let mut count = count.lock().unwrap();
-        *count += 1;
-        // Every third ranged request is answered whole (same ETag); the
-        // others with at most 300 000 bytes.
-        if (*count).is_multiple_of(3) {
-            return Reply::ok(served.clone()).header("ETag", "\"v1\"");
-        }
-        Reply::file(req, &served, Ranges::Capped(300_000)).header("ETag", "\"v1\"")
-    });
+    let server = ignoring_every_third_range(&bytes, Ranges::Capped(300_000));
     let dir = TempDir::new("capped-sometimes");
     let out = dir.join("out.bin");
     let outcome = cli::run(&["-q", "-n", "4", &server.url("/f"), out.to_str().unwrap()]);

@@ -521,6 +521,16 @@ fn malformed_manifests_name_the_url_and_line() {
     }
 }
 
+/// N in a `Range: bytes=N-` header (open-ended: the rest from N); panics
+/// on any other form.
+fn open_range_start(asked: &str) -> usize {
+    asked
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn a_failure_midway_continues_on_the_next_alternative_at_the_same_offset() {
     let data = test_data(100_000, 9);
@@ -543,11 +553,7 @@ fn a_failure_midway_continues_on_the_next_alternative_at_the_same_offset() {
     let ranges = ranges.lock().unwrap();
     assert_eq!(ranges.len(), 1);
     let asked = ranges[0].as_deref().unwrap();
-    let offset: usize = asked
-        .trim_start_matches("bytes=")
-        .trim_end_matches('-')
-        .parse()
-        .unwrap();
+    let offset = open_range_start(asked);
     assert!(offset > 0 && offset <= 40_000, "{asked}");
 }
 
@@ -576,11 +582,7 @@ fn a_part_with_one_alternative_cut_midway_continues_on_it() {
     let ranges = ranges.lock().unwrap();
     assert_eq!(ranges.len(), 2, "{ranges:?}");
     let asked = ranges[1].as_deref().expect("the rest asked for with Range");
-    let offset: usize = asked
-        .trim_start_matches("bytes=")
-        .trim_end_matches('-')
-        .parse()
-        .unwrap();
+    let offset = open_range_start(asked);
     assert!(offset > 0 && offset <= 40_000, "{asked}");
 }
 

@@ -326,15 +326,18 @@ fn network(e: io::Error, context: &str) -> Error {
     Error::new(ErrorKind::Network, format!("{context} ({e})"))
 }
 
+/// The error for `e` when it is an idle timeout: `what` for how long.
+fn idle_timeout(e: &io::Error, kind: ErrorKind, what: &str) -> Option<Error> {
+    let IdleTimeout(idle) = IdleTimeout::of(e)?;
+    Some(Error::new(
+        kind,
+        format!("{what} {} (idle timeout)", describe_duration(idle)),
+    ))
+}
+
 fn read_error(e: io::Error) -> Error {
-    if let Some(IdleTimeout(idle)) = IdleTimeout::of(&e) {
-        return Error::new(
-            ErrorKind::Network,
-            format!(
-                "no data received for {} (idle timeout)",
-                describe_duration(idle)
-            ),
-        );
+    if let Some(err) = idle_timeout(&e, ErrorKind::Network, "no data received for") {
+        return err;
     }
     #[cfg(feature = "tls")]
     if let Some(tls) = e
@@ -348,14 +351,8 @@ fn read_error(e: io::Error) -> Error {
 
 #[cfg(feature = "tls")]
 fn tls_error(e: io::Error) -> Error {
-    if let Some(IdleTimeout(idle)) = IdleTimeout::of(&e) {
-        return Error::new(
-            ErrorKind::Tls,
-            format!(
-                "TLS handshake stalled for {} (idle timeout)",
-                describe_duration(idle)
-            ),
-        );
+    if let Some(err) = idle_timeout(&e, ErrorKind::Tls, "TLS handshake stalled for") {
+        return err;
     }
     match e
         .get_ref()
