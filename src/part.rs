@@ -84,23 +84,40 @@ pub fn open(
     is_manifest: IsManifest,
 ) -> Result<Opened> {
     let earlier = causes.len();
+    in_rounds(
+        client,
+        "trying again",
+        || open_once(client, plan.clone(), start, causes.clone(), is_manifest),
+        |err| {
+            let new = err.causes().get(earlier..).unwrap_or_default();
+            new.last().filter(|_| new.iter().all(Error::is_transient))
+        },
+    )
+}
+
+/// Runs `attempt` until it succeeds, or up to the client's retries in all
+/// while `passing` finds in its error a failure that may pass (the one
+/// announced); between rounds, the backoff, announced as `what`.
+fn in_rounds<T>(
+    client: &Client,
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T>,
+    passing: impl Fn(&Error) -> Option<&Error>,
+) -> Result<T> {
+    let attempts = client.retries();
     let mut round = 1;
     loop {
-        match open_once(client, plan.clone(), start, causes.clone(), is_manifest) {
-            Err(err)
-                if round < client.retries()
-                    && err.causes().len() > earlier
-                    && err.causes()[earlier..].iter().all(Error::is_transient) =>
-            {
-                let wait = backoff(round);
-                round += 1;
-                if let Some(last) = err.causes().last() {
-                    client.announce_retry(last, "trying again", wait, round, client.retries());
-                }
-                std::thread::sleep(wait);
-            }
-            outcome => return outcome,
-        }
+        let err = match attempt() {
+            Ok(done) => return Ok(done),
+            Err(err) => err,
+        };
+        let Some(last) = passing(&err).filter(|_| round < attempts) else {
+            return Err(err);
+        };
+        let wait = backoff(round);
+        round += 1;
+        client.announce_retry(last, what, wait, round, attempts);
+        std::thread::sleep(wait);
     }
 }
 
@@ -416,26 +433,21 @@ impl PartReader {
     /// the client's retries in all: for a part with a single alternative,
     /// that is the only way to go on.
     fn continue_at(&mut self, offset: u64) -> Result<()> {
-        let attempts = self.client.retries();
-        let mut round = 1;
-        loop {
-            let failed = match self.reopen_at(offset) {
-                Ok(()) => return Ok(()),
-                Err(failed) => failed,
-            };
-            let last = failed.causes().last().filter(|cause| cause.is_transient());
-            let Some(last) = last.filter(|_| round < attempts) else {
-                return Err(failed);
-            };
-            let wait = backoff(round);
-            round += 1;
-            self.client
-                .announce_retry(last, "asking again", wait, round, attempts);
-            std::thread::sleep(wait);
-            // The failures so far stay listed, in case the next round fails too.
-            self.causes = failed.causes().to_vec();
-            self.next = 0;
-        }
+        let client = self.client.clone();
+        let mut again = false;
+        in_rounds(
+            &client,
+            "asking again",
+            || {
+                // A new round starts from the first alternative; the
+                // failures so far stay listed.
+                if std::mem::replace(&mut again, true) {
+                    self.next = 0;
+                }
+                self.reopen_at(offset)
+            },
+            |failed| failed.causes().last().filter(|cause| cause.is_transient()),
+        )
     }
 
     /// Opens the next alternative that can serve the part from `offset`.
@@ -454,7 +466,7 @@ impl PartReader {
                 Err(err) => self.causes.push(err.with_subject(url.redacted())),
             }
         }
-        let mut err = all_failed(&self.plan, std::mem::take(&mut self.causes));
+        let mut err = all_failed(&self.plan, self.causes.clone());
         if offset > 0 {
             // Why it could not continue is the last failure, not the cut
             // before it (a source that now serves another version is an
