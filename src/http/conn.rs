@@ -83,7 +83,7 @@ pub struct Connection {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// A read waited longer than the idle timeout.
+    /// A read or a write waited longer than the idle timeout.
     timed_out: bool,
 }
 
@@ -170,8 +170,14 @@ impl Connection {
 
     /// Writes all of `bytes` (a request head).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.stream.flush()
+        let sent = self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush());
+        if let Err(e) = &sent {
+            self.timed_out |= IdleTimeout::of(e).is_some();
+        }
+        sent
     }
 
     /// Reads until a whole response head is buffered and returns it; the
@@ -248,8 +254,9 @@ impl Connection {
         }
     }
 
-    /// Whether a read failed because the peer sent nothing for the idle
-    /// timeout: the peer is there but silent, unlike one that closed.
+    /// Whether a read or a write failed because the peer sent, or took,
+    /// nothing for the idle timeout: the peer is there but silent, unlike
+    /// one that closed.
     pub fn timed_out(&self) -> bool {
         self.timed_out
     }

@@ -21,7 +21,6 @@ use crate::http::proxy::ProxySettings;
 use crate::http::redirect;
 use crate::http::request::{self, ByteRange, Method, RequestParts};
 use crate::http::response::{framing, Head};
-use crate::http::socket::IdleTimeout;
 use crate::source::ByteSource;
 use crate::url::{Scheme, Url};
 
@@ -275,7 +274,7 @@ fn exchange(
         if let Err(e) = conn.send(&bytes) {
             // A peer that takes nothing for the idle timeout is not a
             // connection it closed: sending again would double the wait.
-            if reused && IdleTimeout::of(&e).is_none() {
+            if reused && !conn.timed_out() {
                 continue;
             }
             return Err(
