@@ -476,6 +476,112 @@ fn large_body_to_stdout_is_byte_identical() {
     assert!(outcome.stdout == *data, "stdout differs from the body");
 }
 
+/// A named pipe at DIR/NAME, made with `mkfifo`.
+fn named_pipe(dir: &TempDir, name: &str) -> PathBuf {
+    let path: PathBuf = dir.join(name);
+    let made = Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path
+}
+
+/// Runs `partfetch URL PIPE` while a thread reads the pipe; returns the
+/// outcome and what the reader got.
+fn fetch_into_pipe(url: &str, pipe: &std::path::Path) -> (Outcome, Vec<u8>) {
+    // The test holds the pipe open for writing too (Linux opens a pipe for
+    // both without waiting), so the reader's open returns at once, and the
+    // reader sees the end only once partfetch and the test have closed it,
+    // whatever partfetch did with the pipe.
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(pipe)
+        .expect("open the pipe");
+    let reading: PathBuf = pipe.to_owned();
+    let reader = thread::spawn(move || std::fs::read(reading).expect("read the pipe"));
+    let outcome: Outcome = cli::run(&[url, pipe.to_str().expect("utf-8 path")]);
+    drop(holder);
+    (outcome, reader.join().expect("reader"))
+}
+
+fn is_named_pipe(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+#[test]
+fn a_named_pipe_as_file_is_written_in_place_and_stays_a_pipe() {
+    let server: Server = Server::start(|_| Reply::ok("through the pipe\n"));
+    let dir: TempDir = TempDir::new("fifo");
+    let pipe: PathBuf = named_pipe(&dir, "out");
+    let (outcome, got) = fetch_into_pipe(&server.url("/a.txt"), &pipe);
+    outcome.assert_quiet_success();
+    assert_eq!(got, b"through the pipe\n");
+    assert!(is_named_pipe(&pipe), "the pipe was replaced");
+    assert!(
+        !dir.join("out.partfetch").exists(),
+        "no temporary file beside a pipe"
+    );
+}
+
+#[test]
+fn a_large_ranged_file_streams_into_a_named_pipe_in_order() {
+    // Large enough for pieces over several connections, which a file on
+    // disk would get written where they belong, out of order.
+    let data: Arc<Vec<u8>> = Arc::new(test_data(9 << 20, 3));
+    let served: Arc<Vec<u8>> = Arc::clone(&data);
+    let server: Server = Server::start(move |r: &Request| {
+        Reply::file(r, &served, support::Ranges::Honour).header("ETag", "\"v1\"")
+    });
+    let dir: TempDir = TempDir::new("fifo");
+    let pipe: PathBuf = named_pipe(&dir, "out");
+    let (outcome, got) = fetch_into_pipe(&server.url("/big.bin"), &pipe);
+    outcome.assert_quiet_success();
+    assert_eq!(got.len(), data.len());
+    assert!(got == *data, "the pipe's reader got other bytes");
+    assert!(is_named_pipe(&pipe), "the pipe was replaced");
+}
+
+#[test]
+fn dev_null_as_file_is_written_and_stays_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let server: Server = Server::start(|_| Reply::ok("discarded"));
+    let outcome: Outcome = cli::run(&[&server.url("/a.txt"), "/dev/null"]);
+    outcome.assert_quiet_success();
+    let null = std::fs::symlink_metadata("/dev/null").expect("/dev/null");
+    assert!(
+        null.file_type().is_char_device(),
+        "/dev/null is no longer a device"
+    );
+    assert!(!std::path::Path::new("/dev/null.partfetch").exists());
+}
+
+#[test]
+fn resume_refuses_a_file_that_is_not_a_regular_one() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let outcome: Outcome = cli::run(&["--resume", &server.url("/a.txt"), "/dev/null"]);
+    outcome
+        .assert_code(2)
+        .assert_error_mentions(&["/dev/null", "not a regular file"]);
+}
+
+#[test]
+fn a_link_to_a_file_replaces_the_file_and_keeps_the_link() {
+    let server: Server = Server::start(|_| Reply::ok("new contents\n"));
+    let dir: TempDir = TempDir::new("link");
+    let real: PathBuf = dir.join("real.bin");
+    let link: PathBuf = dir.join("link.bin");
+    std::fs::write(&real, b"old").expect("write");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let outcome: Outcome = cli::run(&[&server.url("/a.txt"), link.to_str().expect("utf-8")]);
+    outcome.assert_quiet_success();
+    assert_eq!(read_file(&real), b"new contents\n");
+    let kind = std::fs::symlink_metadata(&link).expect("link").file_type();
+    assert!(kind.is_symlink(), "the link was replaced by a file");
+}
+
 // ---------------------------------------------------------------- statuses and exit codes
 
 #[test]

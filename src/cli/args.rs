@@ -125,7 +125,8 @@ FILE-file1, FILE-file2, ...
 
   FILE                    where to save; '-' for standard output; default:
                           the last segment of the URL's path (also the
-                          name inside FILE when FILE is a directory)
+                          name inside FILE when FILE is a directory); a
+                          device or named pipe is written in place
 Options:
   -o, --output FILE       the same as FILE after the URL
   -H, --header 'N: V'     add a request header (repeatable; not Range or

@@ -28,7 +28,7 @@ use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, ResumedPieces, St
 
 use args::{Command, Download, Output};
 use checksum::HashThread;
-use output::{Sink, WriteError};
+use output::{Destination, Sink, WriteError};
 use progress::{Mode, Progress};
 use rate_limit::RateLimit;
 use resume::Checkpoint;
@@ -188,17 +188,35 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
         Output::File(path) => Some(path.clone()),
         Output::FromUrl => Some(output::name_from_url(&url).map_err(Failure::Usage)?),
     };
+    // A sequence's FILE is only the base of its files' names.
+    let destination = match &target {
+        Some(path) if !d.is_sequence() => Some(output::destination(path)),
+        _ => None,
+    };
+    if let (Some(Destination::InPlace(path)), true) = (&destination, d.resume) {
+        return Err(Failure::Usage(format!(
+            "--resume: {} is not a regular file and cannot be resumed",
+            path.display()
+        )));
+    }
     let client = build_client(d)?;
     let mut progress = Progress::new(progress_mode(d));
-    let outcome = match &target {
-        Some(path) if !d.is_sequence() => save_file(d, &client, path, &mut progress),
+    let outcome = match &destination {
+        Some(Destination::File(path)) => save_file(d, &client, path, &mut progress),
         _ => {
             let mut stream = open(d, &client)?;
             progress.set_total(stream.length());
             let mut extras = Extras::new(d);
-            match &target {
-                Some(base) => save_sequence(&mut stream, base, &mut progress, &mut extras),
-                None => save_stream(&mut stream, &mut progress, &mut extras),
+            match (&destination, &target) {
+                (Some(Destination::InPlace(path)), _) => {
+                    let sink = Sink::in_place(path).map_err(Failure::Error)?;
+                    save_stream(&mut stream, sink, &mut progress, &mut extras)
+                }
+                (_, Some(base)) => save_sequence(&mut stream, base, &mut progress, &mut extras),
+                (_, None) => {
+                    let sink = Sink::stdout().map_err(Failure::Error)?;
+                    save_stream(&mut stream, sink, &mut progress, &mut extras)
+                }
             }
         }
     };
@@ -579,16 +597,18 @@ fn hash_prefix(path: &Path, len: u64, digest: &mut HashThread) -> Result<(), Err
     }
 }
 
-/// Writes the whole stream to standard output.
+/// Writes the whole stream, in order, to standard output or to a file that
+/// is not a regular one.
 fn save_stream(
     stream: &mut Stream,
+    mut sink: Sink,
     progress: &mut Progress,
     extras: &mut Extras,
 ) -> Result<(), WriteError> {
-    let mut sink = Sink::stdout().map_err(WriteError::Failed)?;
+    let name = sink.name();
     pump(stream, &mut sink, progress, extras)?;
     sink.finish()?;
-    extras.verify("standard output")
+    extras.verify(&name)
 }
 
 /// Splits a file sequence into `BASE-file1`, `BASE-file2`, …, each renamed

@@ -1,10 +1,10 @@
 //! Where the stream is written: a file that appears only when complete, or
-//! standard output.
+//! a stream written in place (standard output, a device, a named pipe).
 //!
-//! Owns the temporary name (`FILE.partfetch`), the rename into place, the
-//! name derived from a URL when none is given (refusing names that would
-//! escape the current directory), and telling a closed standard output apart
-//! from a failed write.
+//! Owns the temporary name (`FILE.partfetch`), the rename into place, what
+//! FILE turns out to be on disk, the name derived from a URL when none is
+//! given (refusing names that would escape the current directory), and
+//! telling a reader that has gone from a failed write.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use partfetch::http::request::percent_decode;
 use partfetch::{Error, Url};
+
+/// What errors call standard output.
+pub const STDOUT: &str = "standard output";
 
 /// The suffix of a file being written.
 pub const TEMP_SUFFIX: &str = ".partfetch";
@@ -40,8 +43,12 @@ impl From<Error> for WriteError {
 
 /// An output being written.
 pub enum Sink {
-    /// Standard output.
-    Stdout(BufWriter<File>),
+    /// Standard output, or a file that is not a regular one, written in
+    /// place from its first byte; `name` is what errors call it.
+    Stream {
+        writer: BufWriter<File>,
+        name: String,
+    },
     /// A file under its temporary name.
     File {
         writer: BufWriter<File>,
@@ -58,10 +65,32 @@ impl Sink {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| Error::io(e, "standard output"))?;
-        Ok(Sink::Stdout(BufWriter::with_capacity(
-            WRITE_BUFFER,
-            File::from(fd),
-        )))
+        Ok(Sink::Stream {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, File::from(fd)),
+            name: STDOUT.to_owned(),
+        })
+    }
+
+    /// `path`, a file that is not a regular one ([`Destination::InPlace`]),
+    /// opened for writing as it is: nothing is created, truncated or
+    /// renamed.
+    pub fn in_place(path: &Path) -> Result<Sink, Error> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(e, path.display()))?;
+        Ok(Sink::Stream {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            name: path.display().to_string(),
+        })
+    }
+
+    /// What errors and messages call this output.
+    pub fn name(&self) -> String {
+        match self {
+            Sink::Stream { name, .. } => name.clone(),
+            Sink::File { target, .. } => target.display().to_string(),
+        }
     }
 
     /// `target`, written as `target.partfetch` until [`Sink::finish`].
@@ -97,7 +126,7 @@ impl Sink {
     /// output is only flushed).
     pub fn sync(&mut self) -> Result<(), WriteError> {
         match self {
-            Sink::Stdout(w) => w.flush().map_err(stdout_error),
+            Sink::Stream { writer, name } => writer.flush().map_err(|e| stream_error(e, name)),
             Sink::File { writer, temp, .. } => writer
                 .flush()
                 .and_then(|()| writer.get_ref().sync_data())
@@ -114,7 +143,9 @@ impl Sink {
     /// Writes all of `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         match self {
-            Sink::Stdout(w) => write_through(w, bytes).map_err(stdout_error),
+            Sink::Stream { writer, name } => {
+                write_through(writer, bytes).map_err(|e| stream_error(e, name))
+            }
             Sink::File { writer, temp, .. } => write_through(writer, bytes)
                 .map_err(|e| WriteError::Failed(Error::io(e, temp.display()))),
         }
@@ -140,8 +171,8 @@ impl Sink {
         has_chunk_ready: impl FnOnce() -> bool,
     ) -> Result<(), WriteError> {
         match self {
-            Sink::Stdout(w) if !w.buffer().is_empty() && !has_chunk_ready() => {
-                w.flush().map_err(stdout_error)
+            Sink::Stream { writer, name } if !writer.buffer().is_empty() && !has_chunk_ready() => {
+                writer.flush().map_err(|e| stream_error(e, name))
             }
             _ => Ok(()),
         }
@@ -150,7 +181,7 @@ impl Sink {
     /// Flushes, and moves a file to its final name.
     pub fn finish(self) -> Result<(), WriteError> {
         match self {
-            Sink::Stdout(mut w) => w.flush().map_err(stdout_error),
+            Sink::Stream { mut writer, name } => writer.flush().map_err(|e| stream_error(e, &name)),
             Sink::File {
                 writer,
                 temp,
@@ -208,11 +239,13 @@ fn write_through(writer: &mut BufWriter<File>, bytes: &[u8]) -> io::Result<()> {
     writer.get_mut().write_all(bytes)
 }
 
-fn stdout_error(e: io::Error) -> WriteError {
+/// A pipe's reader that has gone ends the download quietly, as `head`
+/// expects; anything else is a failure of the output named `name`.
+fn stream_error(e: io::Error, name: &str) -> WriteError {
     if e.kind() == io::ErrorKind::BrokenPipe {
         WriteError::Closed
     } else {
-        WriteError::Failed(Error::io(e, "standard output"))
+        WriteError::Failed(Error::io(e, name))
     }
 }
 
@@ -246,6 +279,36 @@ pub fn temp_path(target: &Path) -> PathBuf {
     };
     name.push(TEMP_SUFFIX);
     target.with_file_name(name)
+}
+
+/// What FILE is on disk, which decides how it is written.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A regular file, or a name not taken yet: written as `FILE.partfetch`
+    /// and renamed into place when complete. A symbolic link to a regular
+    /// file stands for that file, which is replaced while the link stays.
+    File(PathBuf),
+    /// Anything else that exists (a device such as `/dev/null`, a named
+    /// pipe, a terminal): written in place and in order, as standard
+    /// output is. A rename would put a regular file where the device was,
+    /// in `/dev` itself when run as root.
+    InPlace(PathBuf),
+}
+
+/// What `path` (FILE, not a directory) is on disk.
+pub fn destination(path: &Path) -> Destination {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            // `/dev/stdout` redirected to a file is such a link, in `/dev`.
+            match is_link.then(|| std::fs::canonicalize(path)) {
+                Some(Ok(real)) => Destination::File(real),
+                _ => Destination::File(path.to_owned()),
+            }
+        }
+        Ok(meta) if !meta.is_dir() => Destination::InPlace(path.to_owned()),
+        _ => Destination::File(path.to_owned()),
+    }
 }
 
 /// Whether FILE stands for a directory to save into: it is one, or it ends
@@ -284,6 +347,26 @@ pub fn name_from_url(url: &Url) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_are_written_in_place_and_links_to_files_through() {
+        let null = Path::new("/dev/null");
+        assert_eq!(destination(null), Destination::InPlace(null.to_owned()));
+        let dir =
+            std::env::temp_dir().join(format!("partfetch-destination-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("real.bin");
+        let link = dir.join("link.bin");
+        std::fs::write(&file, b"old").unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let real = std::fs::canonicalize(&file).unwrap();
+        assert_eq!(destination(&link), Destination::File(real));
+        assert_eq!(destination(&file), Destination::File(file.clone()));
+        let absent = dir.join("absent.bin");
+        assert_eq!(destination(&absent), Destination::File(absent.clone()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_temporary_name_leaves_room_for_its_suffixes() {
