@@ -645,6 +645,41 @@ fn a_request_sent_again_after_a_503_says_so_and_when_unless_quiet() {
 }
 
 #[test]
+fn a_retry_after_date_is_waited_for() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&asked);
+    let server: Server = Server::start(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_secs();
+            let then: String = partfetch::http::date::format(now + 3);
+            Reply::status(503).header("Retry-After", &then)
+        } else {
+            Reply::ok("at last")
+        }
+    });
+    let url: String = server.url("/busy");
+    let started = Instant::now();
+    let outcome: Outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, b"at last");
+    // The date is 3 s after the second the server read its clock: 2-3 s
+    // later for the client, far more than the first backoff (0.1 s).
+    let line: &str = outcome.stderr.trim_end();
+    let waited: &str = line
+        .split("trying again in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" s (attempt 2 of 5)").next())
+        .unwrap_or_else(|| panic!("no announced wait in {line:?}"));
+    let seconds: f64 = waited.parse().expect("seconds");
+    assert!((2.0..=3.0).contains(&seconds), "announced {seconds} s");
+    assert!(started.elapsed() >= Duration::from_secs(2), "did not wait");
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn forbidden_exits_4() {
     let server: Server = Server::start(|_| Reply::status(403));
     let url: String = server.url("/secret");

@@ -15,6 +15,7 @@ pub mod body;
 pub mod chunked;
 pub mod coalesce;
 pub mod conn;
+pub mod date;
 pub mod exchange;
 pub mod pool;
 pub mod proxy;

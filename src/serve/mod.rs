@@ -36,7 +36,6 @@
 //! this module own the sockets.
 
 pub mod conn;
-pub mod date;
 pub mod files;
 pub mod range;
 pub mod rate;

@@ -82,7 +82,7 @@ pub fn if_range_holds(if_range: &[u8], etag: &str, last_modified: u64) -> bool {
     if value.starts_with('"') {
         return value == etag;
     }
-    super::date::parse(value) == Some(last_modified)
+    crate::http::date::parse(value) == Some(last_modified)
 }
 
 /// The specs of a `bytes=` header, or `None` when it is to be ignored.
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn if_range_matches_strong_etag_or_exact_date_only() {
         let etag = "\"a-1\"";
-        let date = super::super::date::format(784_111_777);
+        let date = crate::http::date::format(784_111_777);
         assert!(if_range_holds(b"\"a-1\"", etag, 784_111_777));
         assert!(if_range_holds(date.as_bytes(), etag, 784_111_777));
         assert!(!if_range_holds(b"\"a-2\"", etag, 784_111_777));

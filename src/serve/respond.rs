@@ -158,7 +158,7 @@ pub fn respond(root: &Path, head: &RequestHead) -> Reply {
             reply
                 .with("Accept-Ranges", "bytes")
                 .with("ETag", etag)
-                .with("Last-Modified", super::date::format(modified))
+                .with("Last-Modified", crate::http::date::format(modified))
         }
     };
     reply.close |= head.has_body();
@@ -183,7 +183,7 @@ pub fn write_head(
         reply.status,
         reason(reply.status),
         env!("CARGO_PKG_VERSION"),
-        super::date::format(now),
+        crate::http::date::format(now),
         reply.body.len()
     );
     for (name, value) in &reply.headers {

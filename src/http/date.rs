@@ -1,10 +1,12 @@
 //! HTTP dates: the IMF-fixdate form of RFC 9110 section 5.6.7
 //! (`Sun, 06 Nov 1994 08:49:37 GMT`), as seconds since the Unix epoch.
 //!
-//! Owns formatting `Date` and `Last-Modified`, and reading the date form of
-//! `If-Range`. The two obsolete forms (RFC 850, asctime) are not read: an
-//! `If-Range` the server cannot read never matches, so the client gets the
-//! whole file, which is always a correct answer.
+//! Owns formatting `Date` and `Last-Modified` (for `serve`), and reading
+//! the date form of `If-Range` (`serve`) and of `Retry-After` (the client).
+//! The two obsolete forms (RFC 850, asctime) are not read, and either
+//! reader has a safe answer to a date it cannot read: an `If-Range` that
+//! never matches gets the whole file, and a `Retry-After` unread leaves the
+//! ordinary backoff.
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
