@@ -444,6 +444,10 @@ fn split_option(arg: &str) -> (String, Option<String>) {
     }
 }
 
+/// Digits of the whole seconds a timeout may have: 999 999 999 s is over
+/// 31 years, and keeps a deadline (now + timeout) far from overflowing.
+const MAX_SECONDS_DIGITS: usize = 9;
+
 /// `30`, `2.5`, `0.25`: seconds, read without floating point (which would
 /// add 15 KB of parsing tables to the binary).
 fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
@@ -453,7 +457,7 @@ fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
         if (whole.is_empty() && fraction.is_empty())
             || !digits(whole)
             || !digits(fraction)
-            || whole.len() > 9
+            || whole.len() > MAX_SECONDS_DIGITS
         {
             return None;
         }
@@ -470,7 +474,8 @@ fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
     };
     parse().ok_or_else(|| {
         UsageError(format!(
-            "{name} takes a positive number of seconds, not {text:?}"
+            "{name} takes a positive number of seconds, at most {}, not {text:?}",
+            "9".repeat(MAX_SECONDS_DIGITS)
         ))
     })
 }
@@ -874,6 +879,7 @@ mod tests {
         ] {
             let err = seconds("--timeout", bad).unwrap_err();
             assert!(err.0.contains("--timeout"), "{bad}: {}", err.0);
+            assert!(err.0.contains("at most 999999999"), "{bad}: {}", err.0);
         }
     }
 
