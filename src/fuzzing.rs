@@ -286,6 +286,14 @@ pub fn response(data: &[u8]) {
     let Ok(head) = conn.read_head() else {
         return;
     };
+    // The dates a server sends: one that is read writes and reads back
+    // as the same instant.
+    for name in ["retry-after", "last-modified"] {
+        if let Some(secs) = head.header(name).and_then(crate::http::date::parse) {
+            let written = crate::http::date::format(secs);
+            assert_eq!(crate::http::date::parse(&written), Some(secs), "{written}");
+        }
+    }
     let Ok(plan) = framing(&head, false) else {
         return;
     };

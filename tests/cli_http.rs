@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use support::cli::{self, Outcome, DEADLINE, VERSION};
+use support::cli::{self, fetch_into_pipe, is_named_pipe, named_pipe, Outcome, DEADLINE, VERSION};
 #[cfg(feature = "tls")]
 use support::TestPki;
 use support::{test_data, Blackhole, Body, Chunk, Reply, Request, Server, Step, TempDir};
@@ -476,41 +476,6 @@ fn large_body_to_stdout_is_byte_identical() {
     assert!(outcome.stdout == *data, "stdout differs from the body");
 }
 
-/// A named pipe at DIR/NAME, made with `mkfifo`.
-fn named_pipe(dir: &TempDir, name: &str) -> PathBuf {
-    let path: PathBuf = dir.join(name);
-    let made = Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .expect("run mkfifo");
-    assert!(made.success(), "mkfifo {}", path.display());
-    path
-}
-
-/// Runs `partfetch URL PIPE` while a thread reads the pipe; returns the
-/// outcome and what the reader got.
-fn fetch_into_pipe(url: &str, pipe: &std::path::Path) -> (Outcome, Vec<u8>) {
-    // The test holds the pipe open for writing too (Linux opens a pipe for
-    // both without waiting), so the reader's open returns at once, and the
-    // reader sees the end only once partfetch and the test have closed it,
-    // whatever partfetch did with the pipe.
-    let holder = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(pipe)
-        .expect("open the pipe");
-    let reading: PathBuf = pipe.to_owned();
-    let reader = thread::spawn(move || std::fs::read(reading).expect("read the pipe"));
-    let outcome: Outcome = cli::run(&[url, pipe.to_str().expect("utf-8 path")]);
-    drop(holder);
-    (outcome, reader.join().expect("reader"))
-}
-
-fn is_named_pipe(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
-}
-
 #[test]
 fn a_named_pipe_as_file_is_written_in_place_and_stays_a_pipe() {
     let server: Server = Server::start(|_| Reply::ok("through the pipe\n"));
@@ -580,6 +545,40 @@ fn a_link_to_a_file_replaces_the_file_and_keeps_the_link() {
     assert_eq!(read_file(&real), b"new contents\n");
     let kind = std::fs::symlink_metadata(&link).expect("link").file_type();
     assert!(kind.is_symlink(), "the link was replaced by a file");
+}
+
+#[test]
+fn a_link_to_a_file_not_there_yet_creates_it_and_keeps_the_link() {
+    let server: Server = Server::start(|_| Reply::ok("created through the link\n"));
+    let dir: TempDir = TempDir::new("link");
+    let link: PathBuf = dir.join("link.bin");
+    std::os::unix::fs::symlink("made.bin", &link).expect("symlink");
+    let outcome: Outcome = cli::run(&[&server.url("/a.txt"), link.to_str().expect("utf-8")]);
+    outcome.assert_quiet_success();
+    assert_eq!(
+        read_file(&dir.join("made.bin")),
+        b"created through the link\n"
+    );
+    let kind = std::fs::symlink_metadata(&link).expect("link").file_type();
+    assert!(kind.is_symlink(), "the link was replaced by a file");
+}
+
+#[test]
+fn a_link_that_loops_is_refused_and_left_alone() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let dir: TempDir = TempDir::new("link");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::os::unix::fs::symlink("b", &a).expect("symlink");
+    std::os::unix::fs::symlink("a", &b).expect("symlink");
+    let outcome: Outcome = cli::run(&[&server.url("/a.txt"), a.to_str().expect("utf-8")]);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["loops", a.to_str().expect("utf-8")]);
+    assert!(std::fs::symlink_metadata(&a)
+        .expect("a")
+        .file_type()
+        .is_symlink());
+    assert_eq!(server.requests().len(), 0, "nothing asked for");
 }
 
 // ---------------------------------------------------------------- statuses and exit codes

@@ -235,6 +235,17 @@ fn seq_url_named_after_the_url_without_file() {
 }
 
 #[test]
+fn seq_url_into_a_named_pipe_writes_the_raw_stream_as_to_stdout() {
+    let (server, _files, stream) = sequence_server();
+    let dir: TempDir = TempDir::new("fifo");
+    let pipe: PathBuf = cli::named_pipe(&dir, "out");
+    let (outcome, got) = cli::fetch_into_pipe(&server.url("/photos-seq.parts"), &pipe);
+    outcome.assert_quiet_success();
+    assert!(got == stream, "the pipe did not get the raw stream");
+    assert_eq!(dir.entries(), ["out"], "no numbered files beside the pipe");
+}
+
+#[test]
 fn seq_url_to_stdout_writes_the_raw_stream() {
     let (server, _files, stream) = sequence_server();
     let outcome: Outcome = fetch_to_stdout(&server.url("/photos-seq.parts"), &[]);

@@ -172,7 +172,8 @@ Options:
                           moment (reset, timeout, 408, 429, 500, 502-504) is
                           dropped (default 5; exponential backoff,
                           Retry-After); a first request that gets no answer
-                          fails at once. Each wait is announced on stderr
+                          fails at once. Waits are announced on stderr (in
+                          a download in pieces, those of 1 s or more)
   -h, --help              this text
   -V, --version           the version
 
@@ -451,14 +452,16 @@ const MAX_SECONDS_DIGITS: usize = 9;
 /// `30`, `2.5`, `0.25`: seconds, read without floating point (which would
 /// add 15 KB of parsing tables to the binary).
 fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
+    let largest = "9".repeat(MAX_SECONDS_DIGITS);
+    let max = Duration::from_secs(largest.parse().unwrap_or(u64::MAX));
     let parse = || -> Option<Duration> {
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-        if (whole.is_empty() && fraction.is_empty())
-            || !digits(whole)
-            || !digits(fraction)
-            || whole.len() > MAX_SECONDS_DIGITS
-        {
+        if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+            return None;
+        }
+        let whole = whole.trim_start_matches('0');
+        if whole.len() > MAX_SECONDS_DIGITS {
             return None;
         }
         let secs: u64 = if whole.is_empty() {
@@ -470,12 +473,11 @@ fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
         for (i, b) in fraction.bytes().take(9).enumerate() {
             nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
         }
-        Some(Duration::new(secs, nanos)).filter(|d| !d.is_zero())
+        Some(Duration::new(secs, nanos)).filter(|d| !d.is_zero() && *d <= max)
     };
     parse().ok_or_else(|| {
         UsageError(format!(
-            "{name} takes a positive number of seconds, at most {}, not {text:?}",
-            "9".repeat(MAX_SECONDS_DIGITS)
+            "{name} takes a positive number of seconds, at most {largest}, not {text:?}"
         ))
     })
 }
@@ -866,6 +868,8 @@ mod tests {
         assert_eq!(ms("2.5").unwrap(), 2_500);
         assert_eq!(ms("0.25").unwrap(), 250);
         assert_eq!(ms(".5").unwrap(), 500);
+        assert_eq!(ms("00000000001").unwrap(), 1_000, "leading zeros");
+        assert_eq!(ms("0999999999").unwrap(), 999_999_999_000);
         for bad in [
             "",
             ".",
@@ -876,6 +880,7 @@ mod tests {
             "abc",
             "1.2.3",
             "9999999999",
+            "999999999.1",
         ] {
             let err = seconds("--timeout", bad).unwrap_err();
             assert!(err.0.contains("--timeout"), "{bad}: {}", err.0);

@@ -188,10 +188,14 @@ fn download_to_output(d: &Download) -> Result<(), Failure> {
         Output::File(path) => Some(path.clone()),
         Output::FromUrl => Some(output::name_from_url(&url).map_err(Failure::Usage)?),
     };
-    // A sequence's FILE is only the base of its files' names.
+    // A sequence's FILE is only the base of its files' names, unless it is
+    // a pipe or a device: that takes the stream, as standard output does.
     let destination = match &target {
-        Some(path) if !d.is_sequence() => Some(output::destination(path)),
-        _ => None,
+        Some(path) => match output::destination(path)? {
+            Destination::File(_) if d.is_sequence() => None,
+            destination => Some(destination),
+        },
+        None => None,
     };
     if let (Some(Destination::InPlace(path)), true) = (&destination, d.resume) {
         return Err(Failure::Usage(format!(

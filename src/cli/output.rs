@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use partfetch::http::request::percent_decode;
-use partfetch::{Error, Url};
+use partfetch::{Error, ErrorKind, Url};
 
 /// What errors call standard output.
 pub const STDOUT: &str = "standard output";
@@ -295,19 +295,43 @@ pub enum Destination {
     InPlace(PathBuf),
 }
 
+/// Links followed before a chain of them is taken for a loop (Linux's
+/// own limit).
+const MAX_LINKS: usize = 40;
+
 /// What `path` (FILE, not a directory) is on disk.
-pub fn destination(path: &Path) -> Destination {
+///
+/// A symbolic link is followed to what it names, even to a file that does
+/// not exist yet, which is then created: the link stays, as with `cp` or
+/// `curl -o`. A link that loops is an error.
+pub fn destination(path: &Path) -> Result<Destination, Error> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => {
-            let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-            // `/dev/stdout` redirected to a file is such a link, in `/dev`.
-            match is_link.then(|| std::fs::canonicalize(path)) {
-                Some(Ok(real)) => Destination::File(real),
-                _ => Destination::File(path.to_owned()),
+        // `/dev/stdout` redirected to a file is a link to it, in `/dev`.
+        Ok(meta) if meta.is_file() => match std::fs::canonicalize(path) {
+            Ok(real) if real != path => Ok(Destination::File(real)),
+            _ => Ok(Destination::File(path.to_owned())),
+        },
+        // Opened through the path as given: `/dev/stdout` on a pipe is a
+        // link to `pipe:[N]`, which names nothing that could be opened.
+        Ok(meta) if !meta.is_dir() => Ok(Destination::InPlace(path.to_owned())),
+        Ok(_) => Ok(Destination::File(path.to_owned())),
+        // Nothing there, or a link to nothing there: what is created.
+        Err(_) => {
+            let mut end = path.to_owned();
+            for _ in 0..MAX_LINKS {
+                match std::fs::read_link(&end) {
+                    Ok(target) => {
+                        end = match end.parent() {
+                            Some(dir) => dir.join(target),
+                            None => target,
+                        }
+                    }
+                    Err(_) => return Ok(Destination::File(end)),
+                }
             }
+            Err(Error::new(ErrorKind::Io, "a symbolic link that loops")
+                .with_subject(path.display()))
         }
-        Ok(meta) if !meta.is_dir() => Destination::InPlace(path.to_owned()),
-        _ => Destination::File(path.to_owned()),
     }
 }
 
@@ -351,20 +375,46 @@ mod tests {
     #[test]
     fn devices_are_written_in_place_and_links_to_files_through() {
         let null = Path::new("/dev/null");
-        assert_eq!(destination(null), Destination::InPlace(null.to_owned()));
+        assert_eq!(
+            destination(null).unwrap(),
+            Destination::InPlace(null.to_owned())
+        );
         let dir =
             std::env::temp_dir().join(format!("partfetch-destination-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
         let file = dir.join("real.bin");
-        let link = dir.join("link.bin");
+        let link = |name: &str, to: &str| {
+            let at = dir.join(name);
+            let _ = std::fs::remove_file(&at);
+            std::os::unix::fs::symlink(to, &at).unwrap();
+            at
+        };
         std::fs::write(&file, b"old").unwrap();
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&file, &link).unwrap();
-        let real = std::fs::canonicalize(&file).unwrap();
-        assert_eq!(destination(&link), Destination::File(real));
-        assert_eq!(destination(&file), Destination::File(file.clone()));
+        let to_file = link("link.bin", "real.bin");
+        assert_eq!(
+            destination(&to_file).unwrap(),
+            Destination::File(file.clone())
+        );
+        assert_eq!(destination(&file).unwrap(), Destination::File(file.clone()));
         let absent = dir.join("absent.bin");
-        assert_eq!(destination(&absent), Destination::File(absent.clone()));
+        assert_eq!(
+            destination(&absent).unwrap(),
+            Destination::File(absent.clone())
+        );
+        // A link to a file not there yet: the file is created, through a
+        // chain of links too.
+        let dangling = link("dangling.bin", "absent.bin");
+        assert_eq!(
+            destination(&dangling).unwrap(),
+            Destination::File(absent.clone())
+        );
+        let chain = link("chain.bin", "dangling.bin");
+        assert_eq!(destination(&chain).unwrap(), Destination::File(absent));
+        link("loop-a", "loop-b");
+        let looping = link("loop-b", "loop-a");
+        let err = destination(&looping).unwrap_err();
+        assert!(err.to_string().contains("loops"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

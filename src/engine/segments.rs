@@ -1346,7 +1346,11 @@ mod tests {
         );
         assert_eq!(read("Sun, 06 Nov 1994 08:40:00 GMT"), Some(Duration::ZERO));
         assert_eq!(read("Mon, 07 Nov 1994 08:49:37 GMT"), Some(MAX_RETRY_AFTER));
-        for unread in ["", "-1", "1.5", "soon", "Sunday, 06-Nov-94 08:49:49 GMT"] {
+        assert_eq!(
+            read("Sunday, 06-Nov-94 08:49:49 GMT"),
+            Some(Duration::from_secs(12))
+        );
+        for unread in ["", "-1", "1.5", "soon", "Thu, 31 Feb 1994 08:49:49 GMT"] {
             assert_eq!(read(unread), None, "{unread:?}");
         }
     }

@@ -1,14 +1,23 @@
-//! HTTP dates: the IMF-fixdate form of RFC 9110 section 5.6.7
-//! (`Sun, 06 Nov 1994 08:49:37 GMT`), as seconds since the Unix epoch.
+//! HTTP dates (RFC 9110 section 5.6.7) as seconds since the Unix epoch:
+//! written as IMF-fixdates (`Sun, 06 Nov 1994 08:49:37 GMT`), read in that
+//! form and the two obsolete ones.
 //!
 //! Owns formatting `Date` and `Last-Modified` (for `serve`), and reading
 //! the date form of `If-Range` (`serve`) and of `Retry-After` (the client).
-//! The two obsolete forms (RFC 850, asctime) are not read, and either
-//! reader has a safe answer to a date it cannot read: an `If-Range` that
-//! never matches gets the whole file, and a `Retry-After` unread leaves the
-//! ordinary backoff.
+//! Either reader has a safe answer to a date it cannot read: an `If-Range`
+//! that never matches gets the whole file, and a `Retry-After` unread
+//! leaves the ordinary backoff.
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const LONG_DAYS: [&str; 7] = [
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -28,33 +37,86 @@ pub fn format(secs: u64) -> String {
     )
 }
 
-/// Reads an IMF-fixdate; `None` for anything else.
+/// Reads an HTTP date in any of its three forms: the IMF-fixdate, and the
+/// obsolete RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`) forms that RFC 9110 still has recipients
+/// accept. `None` for anything else, a date before 1970 or one that does
+/// not exist (`31 Feb`).
 pub fn parse(text: &str) -> Option<u64> {
-    let b = text.trim().as_bytes();
-    if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {
-        return None;
-    }
-    if !DAYS.iter().any(|d| d.as_bytes() == &b[..3]) {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<u64> {
-        let part = &b[range];
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| part.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
-    };
-    let month = MONTHS.iter().position(|m| m.as_bytes() == &b[8..11])? as i64 + 1;
-    let (day, year) = (num(5..7)?, num(12..16)?);
-    let (hour, minute, second) = (num(17..19)?, num(20..22)?, num(23..25)?);
-    let separators = [b[7], b[11], b[16], b[19], b[22]];
-    if separators != [b' ', b' ', b' ', b':', b':'] || year < 1970 {
-        return None;
-    }
-    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    let text = text.trim();
+    let (year, month, day, time) = imf_fixdate(text)
+        .or_else(|| rfc850(text))
+        .or_else(|| asctime(text))?;
+    let (hour, minute, second) = clock(time)?;
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    if year < 1970 || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let days = days_from_civil(year as i64, month, day as i64);
+    if civil_from_days(days) != (year as i64, month, day as i64) {
+        return None;
+    }
     Some(days as u64 * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// The parts of a date: year, month name, day of the month, `HH:MM:SS`.
+type Parts<'a> = (u64, &'a str, u64, &'a str);
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`
+fn imf_fixdate(text: &str) -> Option<Parts<'_>> {
+    let (name, rest) = text.split_once(", ")?;
+    let [day, month, year, time, "GMT"] = words(rest)[..] else {
+        return None;
+    };
+    DAYS.contains(&name).then_some(())?;
+    Some((digits(year, 4)?, month, digits(day, 2)?, time))
+}
+
+/// `Sunday, 06-Nov-94 08:49:37 GMT`: a two-digit year is taken as 1970-2069.
+fn rfc850(text: &str) -> Option<Parts<'_>> {
+    let (name, rest) = text.split_once(", ")?;
+    let [date, time, "GMT"] = words(rest)[..] else {
+        return None;
+    };
+    let [day, month, year] = date.split('-').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    LONG_DAYS.contains(&name).then_some(())?;
+    let year = digits(year, 2)?;
+    let year = if year < 70 { 2000 + year } else { 1900 + year };
+    Some((year, month, digits(day, 2)?, time))
+}
+
+/// `Sun Nov  6 08:49:37 1994`
+fn asctime(text: &str) -> Option<Parts<'_>> {
+    let [name, month, day, time, year] = words(text)[..] else {
+        return None;
+    };
+    DAYS.contains(&name).then_some(())?;
+    let day = digits(day, 2).or_else(|| digits(day, 1))?;
+    Some((digits(year, 4)?, month, day, time))
+}
+
+/// `HH:MM:SS`
+fn clock(time: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = time.split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((digits(h, 2)?, digits(m, 2)?, digits(s, 2)?))
+}
+
+/// Exactly `n` ASCII digits.
+fn digits(text: &str, n: usize) -> Option<u64> {
+    (text.len() == n && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.bytes().fold(0, |v, d| v * 10 + u64::from(d - b'0')))
+}
+
+/// The words between spaces (asctime pads a one-digit day with a second
+/// space).
+fn words(text: &str) -> Vec<&str> {
+    text.split(' ').filter(|w| !w.is_empty()).collect()
 }
 
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to a date.
@@ -98,14 +160,34 @@ mod tests {
     }
 
     #[test]
-    fn other_forms_are_not_read() {
+    fn the_obsolete_forms_are_read_too() {
+        let rfc_example = Some(784_111_777);
+        assert_eq!(parse("Sunday, 06-Nov-94 08:49:37 GMT"), rfc_example);
+        assert_eq!(parse("Sun Nov  6 08:49:37 1994"), rfc_example);
+        assert_eq!(parse("Sun Nov 06 08:49:37 1994"), rfc_example);
+        assert_eq!(
+            parse("Monday, 30-Nov-26 00:37:01 GMT"),
+            parse("Mon, 30 Nov 2026 00:37:01 GMT")
+        );
+    }
+
+    #[test]
+    fn other_forms_and_dates_that_do_not_exist_are_not_read() {
         for bad in [
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 06 Foo 1994 08:49:37 GMT",
-            "Sun, 6 Nov 1994 08:49:37 GMT ",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Thu, 31 Feb 2030 08:49:37 GMT",
+            "Thu, 00 Jan 2030 08:49:37 GMT",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1994 08:49:37:00 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 94",
+            "Sun Nov 123 08:49:37 1994",
             "\"an-etag\"",
             "",
         ] {

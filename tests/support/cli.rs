@@ -150,3 +150,39 @@ fn read_all_in_thread<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<V
         out
     })
 }
+
+/// A named pipe at DIR/NAME, made with `mkfifo`.
+pub fn named_pipe(dir: &super::TempDir, name: &str) -> std::path::PathBuf {
+    let path: std::path::PathBuf = dir.join(name);
+    let made = Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path
+}
+
+/// Runs `partfetch URL PIPE` while a thread reads the pipe; returns the
+/// outcome and what the reader got.
+pub fn fetch_into_pipe(url: &str, pipe: &std::path::Path) -> (Outcome, Vec<u8>) {
+    // The test holds the pipe open for writing too (Linux opens a pipe for
+    // both without waiting), so the reader's open returns at once, and the
+    // reader sees the end only once partfetch and the test have closed it,
+    // whatever partfetch did with the pipe.
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(pipe)
+        .expect("open the pipe");
+    let reading: std::path::PathBuf = pipe.to_owned();
+    let reader = thread::spawn(move || std::fs::read(reading).expect("read the pipe"));
+    let outcome: Outcome = run(&[url, pipe.to_str().expect("utf-8 path")]);
+    drop(holder);
+    (outcome, reader.join().expect("reader"))
+}
+
+/// Whether `path` itself (not what a link names) is a named pipe.
+pub fn is_named_pipe(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
