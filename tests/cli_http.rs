@@ -548,6 +548,43 @@ fn a_link_to_a_file_replaces_the_file_and_keeps_the_link() {
 }
 
 #[test]
+fn a_file_replaced_by_a_download_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    // A small file comes as one stream; a large ranged one in pieces, each
+    // written where it belongs: two ways of putting the file in place.
+    let large: Arc<Vec<u8>> = Arc::new(test_data(5 << 20, 7));
+    let served: Arc<Vec<u8>> = Arc::clone(&large);
+    let server: Server = Server::start(move |r: &Request| {
+        if r.path() == "/large.bin" {
+            Reply::file(r, &served, support::Ranges::Honour).header("ETag", "\"v1\"")
+        } else {
+            Reply::ok("new contents\n")
+        }
+    });
+    let dir: TempDir = TempDir::new("mode");
+    for (name, expected) in [
+        ("small.bin", b"new contents\n".to_vec()),
+        ("large.bin", large.to_vec()),
+    ] {
+        let out: PathBuf = dir.join(name);
+        std::fs::write(&out, b"old").expect("write");
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let outcome: Outcome = cli::run(&[
+            &server.url(&format!("/{name}")),
+            out.to_str().expect("utf-8"),
+        ]);
+        outcome.assert_quiet_success();
+        assert!(read_file(&out) == expected, "{name} has other bytes");
+        let mode = std::fs::metadata(&out)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o640, "{name} lost its permissions");
+    }
+}
+
+#[test]
 fn a_link_to_a_file_not_there_yet_creates_it_and_keeps_the_link() {
     let server: Server = Server::start(|_| Reply::ok("created through the link\n"));
     let dir: TempDir = TempDir::new("link");

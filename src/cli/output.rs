@@ -191,8 +191,7 @@ impl Sink {
                     .into_inner()
                     .map_err(|e| WriteError::Failed(Error::io(e.into_error(), temp.display())))?;
                 drop(file);
-                std::fs::rename(&temp, &target)
-                    .map_err(|e| WriteError::Failed(Error::io(e, target.display())))
+                move_into_place(&temp, &target).map_err(WriteError::Failed)
             }
         }
     }
@@ -205,6 +204,20 @@ impl Sink {
             let _ = std::fs::remove_file(temp);
         }
     }
+}
+
+/// Renames the complete `temp` to `target`. A `target` that is there
+/// already keeps its permissions, as it does when a tool rewrites it in
+/// place (`curl -o`, `wget -O`): the rename puts a new file there, which
+/// would otherwise have the default ones.
+pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
+    if let Ok(meta) = std::fs::metadata(target) {
+        if meta.is_file() {
+            std::fs::set_permissions(temp, meta.permissions())
+                .map_err(|e| Error::io(e, temp.display()))?;
+        }
+    }
+    std::fs::rename(temp, target).map_err(|e| Error::io(e, target.display()))
 }
 
 /// Opens (or creates) `temp` for reading and writing, without truncating

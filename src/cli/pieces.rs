@@ -167,8 +167,7 @@ pub fn save(
             return Err(err);
         }
     }
-    std::fs::rename(&file.temp, &file.target)
-        .map_err(|e| WriteError::Failed(Error::io(e, file.target.display())))?;
+    output::move_into_place(&file.temp, &file.target).map_err(WriteError::Failed)?;
     let _ = std::fs::remove_file(checkpoint.path());
     Ok(())
 }
