@@ -445,39 +445,34 @@ fn split_option(arg: &str) -> (String, Option<String>) {
     }
 }
 
-/// Digits of the whole seconds a timeout may have: 999 999 999 s is over
-/// 31 years, and keeps a deadline (now + timeout) far from overflowing.
-const MAX_SECONDS_DIGITS: usize = 9;
+/// The longest timeout: over 31 years, and far enough from overflow that a
+/// deadline (now + timeout) can always be computed.
+const MAX_SECONDS: u64 = 999_999_999;
 
 /// `30`, `2.5`, `0.25`: seconds, read without floating point (which would
 /// add 15 KB of parsing tables to the binary).
 fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
-    let largest = "9".repeat(MAX_SECONDS_DIGITS);
-    let max = Duration::from_secs(largest.parse().unwrap_or(u64::MAX));
     let parse = || -> Option<Duration> {
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
         if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
             return None;
         }
-        let whole = whole.trim_start_matches('0');
-        if whole.len() > MAX_SECONDS_DIGITS {
-            return None;
-        }
-        let secs: u64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().ok()?
+        // More than a u64 holds fails to parse: too long as well.
+        let secs: u64 = match whole.trim_start_matches('0') {
+            "" => 0,
+            whole => whole.parse().ok()?,
         };
         let mut nanos = 0u32;
         for (i, b) in fraction.bytes().take(9).enumerate() {
             nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
         }
-        Some(Duration::new(secs, nanos)).filter(|d| !d.is_zero() && *d <= max)
+        Some(Duration::new(secs, nanos))
+            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(MAX_SECONDS))
     };
     parse().ok_or_else(|| {
         UsageError(format!(
-            "{name} takes a positive number of seconds, at most {largest}, not {text:?}"
+            "{name} takes a positive number of seconds, at most {MAX_SECONDS}, not {text:?}"
         ))
     })
 }

@@ -319,17 +319,12 @@ const MAX_LINKS: usize = 40;
 /// `curl -o`. A link that loops is an error.
 pub fn destination(path: &Path) -> Result<Destination, Error> {
     match std::fs::metadata(path) {
-        // `/dev/stdout` redirected to a file is a link to it, in `/dev`.
-        Ok(meta) if meta.is_file() => match std::fs::canonicalize(path) {
-            Ok(real) if real != path => Ok(Destination::File(real)),
-            _ => Ok(Destination::File(path.to_owned())),
-        },
         // Opened through the path as given: `/dev/stdout` on a pipe is a
         // link to `pipe:[N]`, which names nothing that could be opened.
-        Ok(meta) if !meta.is_dir() => Ok(Destination::InPlace(path.to_owned())),
-        Ok(_) => Ok(Destination::File(path.to_owned())),
-        // Nothing there, or a link to nothing there: what is created.
-        Err(_) => {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => Ok(Destination::InPlace(path.to_owned())),
+        // A file, or nothing there yet: the end of its links, if any
+        // (`/dev/stdout` redirected to a file is a link to it, in `/dev`).
+        _ => {
             let mut end = path.to_owned();
             for _ in 0..MAX_LINKS {
                 match std::fs::read_link(&end) {
