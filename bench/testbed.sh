@@ -7,12 +7,16 @@
 #   bench/testbed.sh            # full sizes, 3 runs of each tool per case
 #   RUNS=5 bench/testbed.sh     # more runs
 #   bench/testbed.sh --quick    # small files, 1 run: checks that it works
-#   CASES="1 3" bench/testbed.sh  # only some cases (1, 1b, 2, 3, 4)
+#   CASES="1 3" bench/testbed.sh  # only some cases (1, 1b, 1c, 2, 3, 4)
+#   BASELINE=OLD/partfetch bench/testbed.sh  # also time another build of
+#                               # partfetch, as "baseline", in cases 1, 1c, 2
 #
 # 1.  One server capping each TCP connection at 20 MiB/s (tc htb, one class
 #     per client port), 256 MiB, 8 connections. 1b: the same with nginx's
 #     `limit_rate 20m` instead, which throttles per request, not per
-#     connection (see the notes in the output).
+#     connection (see the notes in the output). 1c: the same cap, served by
+#     `partfetch serve --delay 25`: every answer starts 25 ms after its
+#     request, as over a link with a 25 ms round trip.
 # 2.  Four mirrors capped at 40, 40, 40 and 4 MiB/s per host (tc tbf), one
 #     dead mirror (no listener) and one answering 503; 256 MiB.
 # 3.  A manifest of 2 000 parts of 64 KiB alternating over three hosts that
@@ -30,12 +34,13 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,26s/^# \{0,1\}//p' "$0"
+  sed -n '2,31s/^# \{0,1\}//p' "$0"
 }
 
 QUICK=0
 RUNS=${RUNS:-3}
-CASES=${CASES:-1 1b 2 3 4}
+CASES=${CASES:-1 1b 1c 2 3 4}
+BASELINE=${BASELINE:-}
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 RUNS=1 ;;
@@ -82,6 +87,11 @@ bench_workdir
 # between runs.
 cp "$BIN" "$WORK/partfetch"
 BIN=$WORK/partfetch
+if [ -n "$BASELINE" ]; then
+  [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
+  cp "$BASELINE" "$WORK/baseline"
+  BASELINE=$WORK/baseline
+fi
 OUT=$(mktemp -d /dev/shm/partfetch-testbed.XXXXXX)
 NAMESPACES=()
 SERVE_PIDS=()
@@ -319,7 +329,7 @@ compare() {
   for label in "${labels[@]}"; do
     : >"$WORK/$case-$label"
     local -n cmd="CMD_$label"
-    CMDLINE[$case-$label]=$(printf '%s ' "${cmd[@]}" | sed "s|$BIN|partfetch|; s|$DEST|OUT|g; s|$OUT|OUTDIR|g; s| $||")
+    CMDLINE[$case-$label]=$(printf '%s ' "${cmd[@]}" | sed "s|$BIN|partfetch|; s|$WORK/baseline|partfetch|; s|$DEST|OUT|g; s|$OUT|OUTDIR|g; s| $||")
   done
   for run in $(seq "$RUNS"); do
     for i in $(seq 0 $((n - 1))); do
@@ -365,6 +375,16 @@ report() { printf '%s\n' "$@" >>"$REPORT"; }
 
 aria_cmd() { echo aria2c -q --file-allocation=none --allow-overwrite=true --auto-file-renaming=false -d "$OUT" -o dest.bin; }
 
+# The tools a case times, into LABELS: with BASELINE, CMD_partfetch run by
+# the other build is one more, `baseline`.
+set_labels() {
+  LABELS=(partfetch aria2c axel)
+  if [ -n "$BASELINE" ]; then
+    CMD_baseline=("$BASELINE" "${CMD_partfetch[@]:1}")
+    LABELS+=(baseline)
+  fi
+}
+
 # ---------------------------------------------------------------- case 1
 
 case_1() {
@@ -381,7 +401,8 @@ case_1() {
   LOADS+=("case $tag: $(load_now)")
   local share=1
   [ -z "$extra" ] && share=$(payload_share "$url" 20 $((16 << 20)))
-  compare "$tag" "$WORK/www/data.bin" partfetch aria2c axel
+  set_labels
+  compare "$tag" "$WORK/www/data.bin" "${LABELS[@]}"
   # Connections per tool and run: distinct nginx connection numbers per
   # user agent, over RUNS.
   local conns
@@ -397,7 +418,7 @@ case_1() {
   pf=$(med "$tag" partfetch 1)
   {
     table_head "ideal"
-    rows "$tag" "$ideal" partfetch aria2c axel
+    rows "$tag" "$ideal" "${LABELS[@]}"
     echo
     echo "| target | measured | met |"
     echo "| --- | --- | --- |"
@@ -433,6 +454,33 @@ if [[ " $CASES " == *" 1b "* ]]; then
   }
 fi
 
+if [[ " $CASES " == *" 1c "* ]]; then
+  note "case 1c: one server, 20 MiB/s per connection, each answer 25 ms after its request"
+  cap_per_connection 1 20
+  mkdir -p "$WORK/h1c"
+  ln -f "$WORK/www/data.bin" "$WORK/h1c/data.bin"
+  ns_serve 1 "$WORK/h1c" 25
+  url=http://$(addr_of 1):$PORT/data.bin
+  CMD_partfetch=("$BIN" -q -n 8 "$url" "$DEST")
+  # shellcheck disable=SC2207
+  CMD_aria2c=($(aria_cmd) -x8 -s8 -k1M "$url")
+  CMD_axel=(axel -q -n 8 -o "$DEST" "$url")
+  LOADS+=("case 1c: $(load_now)")
+  set_labels
+  compare 1c "$WORK/www/data.bin" "${LABELS[@]}"
+  stop_serve
+  cap_none 1
+  ideal=$(awk -v s="$SIZE_MIB" 'BEGIN { printf "%.3f", s / (8 * 20) }')
+  pf=$(med 1c partfetch 1)
+  report "" "### Case 1c: each connection capped at 20 MiB/s, each answer 25 ms after its request, ${SIZE_MIB} MiB, 8 connections" ""
+  report "Ideal: ${SIZE_MIB} MiB / (8 × 20 MiB/s), with no time for requests. The server is \`partfetch serve --delay 25\` (HTTP/1.1, keep-alive, Range), with the per-connection cap of case 1: a request costs a round trip of 25 ms, as on a distant link."
+  report "" "$(table_head ideal)" "$(rows 1c "$ideal" "${LABELS[@]}")" ""
+  report "| target | measured | met |" "| --- | --- | --- |"
+  report "| partfetch ≤ aria2c | $(ratio "$pf" "$(med 1c aria2c 1)") × | $(meets "$pf" "$(med 1c aria2c 1)") |"
+  report "| partfetch ≤ axel | $(ratio "$pf" "$(med 1c axel 1)") × | $(meets "$pf" "$(med 1c axel 1)") |"
+  report "$(rss_row 1c partfetch)"
+fi
+
 # ---------------------------------------------------------------- case 2
 
 if [[ " $CASES " == *" 2 "* ]]; then
@@ -459,7 +507,8 @@ if [[ " $CASES " == *" 2 "* ]]; then
   CMD_axel=(axel -q -n 8 -o "$DEST" "${urls[@]:0:4}")
   LOADS+=("case 2: $(load_now)")
   share=$(payload_share "${urls[0]}" 40 $((32 << 20)))
-  compare 2 "$WORK/www/data.bin" partfetch aria2c axel
+  set_labels
+  compare 2 "$WORK/www/data.bin" "${LABELS[@]}"
   # Bytes each mirror sent to each tool over all runs, from the access logs.
   served=""
   for k in 1 2 3 4; do
@@ -475,7 +524,7 @@ if [[ " $CASES " == *" 2 "* ]]; then
   aria=$(med 2 aria2c 1)
   report "" "### Case 2: four mirrors at 40, 40, 40 and 4 MiB/s (tc tbf per host), a dead one and a 503 one, ${SIZE_MIB} MiB" ""
   report "Ideal: ${SIZE_MIB} MiB / 124 MiB/s. URLs in order: hosts 1–4, a port with no listener on host 2, a server answering 503 on host 1. axel gets the four live mirrors only: axel 2.17 is killed by SIGPIPE before any transfer when one of several URLs refuses the connection."
-  report "" "$(table_head ideal)" "$(rows 2 "$ideal" partfetch aria2c axel)" ""
+  report "" "$(table_head ideal)" "$(rows 2 "$ideal" "${LABELS[@]}")" ""
   report "| target | measured | met |" "| --- | --- | --- |"
   report "| partfetch ≤ 1.05 × ideal ($ideal s) | $pf s ($(ratio "$pf" "$ideal") ×) | $(meets "$pf" "$(times "$ideal" 1.05)") |"
   report "| partfetch ≤ 0.9 × aria2c | $(ratio "$pf" "$aria") × | $(meets "$(ratio "$pf" "$aria")" 0.9) |"

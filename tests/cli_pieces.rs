@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use partfetch::engine::piece_set::PieceSet;
 use partfetch::engine::segments::PIECE;
 use partfetch::sha256;
 use support::cli::{self, Outcome};
@@ -29,8 +30,9 @@ type Offered = Arc<Mutex<(Vec<u8>, String)>>;
 
 /// Serves the offered file with its ETag, honouring Range and If-Range.
 /// Piece 0 is sent slowly, so the download is split over the connections
-/// rather than taken as one fast stream. While `broken` is set, piece 3
-/// answers 404 after a second: by then every other piece is on disk.
+/// rather than taken as one fast stream. While `broken` is set, a request
+/// for piece 3 (and whatever pieces it asks for with it) answers 404 after a
+/// second: by then every other piece is on disk.
 fn server(offered: Offered, broken: Arc<AtomicBool>) -> Server {
     Server::start(move |req: &Request| {
         let (bytes, etag) = offered.lock().unwrap().clone();
@@ -40,15 +42,19 @@ fn server(offered: Offered, broken: Arc<AtomicBool>) -> Server {
         } else {
             Ranges::Ignore
         };
-        let start = req.range_start();
-        if broken.load(Ordering::SeqCst) && start == Some(3 * PIECE) {
+        if broken.load(Ordering::SeqCst) && asks_for(req, 3 * PIECE) {
             return Reply::status(404).delay(Duration::from_secs(1));
         }
-        if start == Some(0) && current {
+        if req.range_start() == Some(0) && current {
             return slow_first_piece(&bytes).header("ETag", &etag);
         }
         Reply::file(req, &bytes, ranges).header("ETag", &etag)
     })
+}
+
+/// Whether `req` asks for a range with the byte at `offset` in it.
+fn asks_for(req: &Request, offset: u64) -> bool {
+    req.range().is_some_and(|range| range.contains(&offset))
 }
 
 /// Piece 0 of `body` as a 206, 64 KiB per millisecond at most.
@@ -101,20 +107,29 @@ fn an_interrupted_download_keeps_the_pieces_past_a_gap_and_fetches_only_the_gap(
         !out.exists(),
         "no file under the final name after a failure"
     );
-    // Every piece but the one that failed, written past the gap it left.
+    // The pieces of every request that did not fail, written past the gap
+    // that the failed one left.
     let state = dir.join("out.bin.partfetch.state");
-    assert_eq!(have_line(&state), "0-2,4-15");
+    let have = PieceSet::parse(&have_line(&state), 16).expect("a set of pieces");
+    assert!(!have.contains(3), "{have:?}");
+    assert!(have.contains(0) && have.contains(15), "{have:?}");
+    let missing: Vec<u64> = (0..16).filter(|&index| !have.contains(index)).collect();
 
     broken.store(false, Ordering::SeqCst);
     let before = server.requests().len();
     fetch(&url, &out, &["--checksum", &right]).assert_quiet_success();
     assert_eq!(std::fs::read(&out).unwrap(), body);
     assert_eq!(dir.entries(), ["out.bin"], "partial files are removed");
-    // The second run asked for the missing piece alone, with If-Range.
+    // The second run asked for the missing pieces alone, with If-Range.
     let second: Vec<Request> = server.requests().split_off(before);
-    assert_eq!(second.len(), 1, "{second:?}");
-    assert_eq!(second[0].range_start(), Some(3 * PIECE));
-    assert_eq!(second[0].header("if-range"), Some("\"v1\""));
+    let mut asked: Vec<u64> = Vec::new();
+    for request in &second {
+        assert_eq!(request.header("if-range"), Some("\"v1\""), "{second:?}");
+        let range = request.range().expect("a range");
+        asked.extend(range.start() / PIECE..=range.end() / PIECE);
+    }
+    asked.sort_unstable();
+    assert_eq!(asked, missing, "{second:?}");
 }
 
 #[test]
@@ -314,7 +329,7 @@ fn a_source_asked_to_wait_by_its_server_says_so_once() {
         if req.range_start() == Some(0) {
             return slow_first_piece(&served).header("ETag", "\"v1\"");
         }
-        if req.range_start() == Some(3 * PIECE) && !once.swap(true, Ordering::SeqCst) {
+        if asks_for(req, 3 * PIECE) && !once.swap(true, Ordering::SeqCst) {
             return Reply::status(503).header("Retry-After", "1");
         }
         Reply::file(req, &served, Ranges::Honour).header("ETag", "\"v1\"")

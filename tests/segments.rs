@@ -467,40 +467,144 @@ impl partfetch::engine::store::PieceStore for MemoryStore {
 
 #[test]
 fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
-    // Piece 2 takes a second and a half; the other 23 come at once. Into a
-    // store, they are all written while piece 2 is still on its way (a
-    // stream would hold them in its reorder window instead).
+    // The answer that carries piece 2 takes a second and a half; the others
+    // come at once. Into a store, the pieces of the other answers are all
+    // written while piece 2 is still on its way (a stream would hold them
+    // in its reorder window instead).
     let body = test_data(24 * PIECE as usize, 41);
     let served = body.clone();
+    let slow = Arc::new(std::sync::Mutex::new(None));
+    let slow_range = Arc::clone(&slow);
     let server = Server::start(move |req: &Request| {
         if let Some(reply) = slow_first_piece(req, &served) {
             return reply;
         }
         let reply = Reply::file(req, &served, Ranges::Honour);
-        if req.range_start() == Some(2 * PIECE) {
-            return reply.delay(std::time::Duration::from_millis(1500));
+        match req.range() {
+            Some(range) if range.contains(&(2 * PIECE)) => {
+                *slow_range.lock().unwrap() = Some(range);
+                reply.delay(std::time::Duration::from_millis(1500))
+            }
+            _ => reply,
         }
-        reply
     });
     let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
         panic!("a 24 MiB file from a server that honours Range is fetched in pieces");
     };
     let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
     let mut download = stream.into_store(store.clone());
-    let mut all_but_the_slow_one = false;
+    let mut all_but_the_slow_answer = false;
     while download.advance().unwrap() {
         let have = download.have();
-        if have.count() == 23 && !have.contains(2) {
-            all_but_the_slow_one = true;
+        if let Some(range) = slow.lock().unwrap().clone() {
+            let in_slow_answer = |index: u64| range.contains(&(index * PIECE));
+            let others_stored = (0..24)
+                .filter(|&index| !in_slow_answer(index))
+                .all(|index| have.contains(index));
+            if others_stored && !have.contains(2) {
+                all_but_the_slow_answer = true;
+            }
         }
         assert!(download.contiguous() <= download.stored_bytes());
     }
     assert!(
-        all_but_the_slow_one,
+        all_but_the_slow_answer,
         "the pieces after piece 2 waited for it"
     );
     assert_eq!(download.contiguous(), body.len() as u64);
     assert_eq!(*store.0.lock().unwrap(), body);
+}
+
+#[test]
+fn written_at_their_offsets_pieces_come_several_to_a_request() {
+    // A request costs a round trip, and some servers hold back the end of
+    // each answer: a download into a store asks for runs of pieces, each
+    // byte once.
+    let body = test_data(64 * PIECE as usize, 43);
+    let server = slow_start_server(body.clone());
+    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
+        panic!("a 64 MiB file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    let mut download = stream.into_store(store.clone());
+    while download.advance().unwrap() {}
+    assert_eq!(*store.0.lock().unwrap(), body);
+    let mut ranges: Vec<_> = server
+        .requests()
+        .iter()
+        .filter_map(Request::range)
+        .collect();
+    assert!(
+        ranges.len() <= 64 / 2,
+        "{} requests for 64 pieces: {ranges:?}",
+        ranges.len()
+    );
+    ranges.sort_by_key(|range| *range.start());
+    let mut next = 0;
+    for range in &ranges {
+        assert_eq!(*range.start(), next, "asked twice or never: {ranges:?}");
+        next = range.end() + 1;
+    }
+    assert_eq!(next, body.len() as u64);
+}
+
+#[test]
+fn written_at_their_offsets_a_request_cut_midway_loses_no_piece() {
+    // The first request for more than two pieces after piece 0 is cut in
+    // the middle of its second piece: its first piece is kept, and the
+    // rest of that request's pieces are asked for again.
+    let body = test_data(32 * PIECE as usize, 44);
+    let served = body.clone();
+    let cut = Arc::new(std::sync::Mutex::new(None));
+    let cut_range = Arc::clone(&cut);
+    let server = Server::start(move |req: &Request| {
+        if let Some(reply) = slow_first_piece(req, &served) {
+            return reply;
+        }
+        let mut cut = cut_range.lock().unwrap();
+        match req.range() {
+            Some(range) if cut.is_none() && range.end() - range.start() >= 2 * PIECE => {
+                let (first, last) = (*range.start() as usize, *range.end() as usize);
+                *cut = Some(range);
+                let sent = served[first..first + PIECE as usize * 3 / 2].to_vec();
+                Reply::new(206)
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {first}-{last}/{}", served.len()),
+                    )
+                    .header("Content-Length", &(last + 1 - first).to_string())
+                    .body(Body::Steps(vec![Step::Write(sent)]))
+            }
+            _ => Reply::file(req, &served, Ranges::Honour),
+        }
+    });
+    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
+        panic!("a 32 MiB file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    let mut download = stream.into_store(store.clone());
+    while download.advance().unwrap() {}
+    assert_eq!(*store.0.lock().unwrap(), body);
+    let cut = cut
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("no request asked for several pieces");
+    let starts: Vec<u64> = server
+        .requests()
+        .iter()
+        .filter_map(Request::range_start)
+        .collect();
+    let kept = *cut.start();
+    assert_eq!(
+        starts.iter().filter(|&&start| start == kept).count(),
+        1,
+        "the piece that came whole before the cut was asked for again: {starts:?}"
+    );
+    assert!(
+        starts.contains(&(kept + PIECE)),
+        "the piece cut midway was not asked for again: {starts:?}"
+    );
 }
 
 #[test]

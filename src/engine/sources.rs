@@ -151,15 +151,20 @@ impl Sources {
         chosen
     }
 
-    /// A piece of `bytes` came from `index` in `took`.
-    pub fn succeeded(&mut self, index: usize, bytes: u64, took: Duration) {
+    /// A piece of `bytes` came from `index` in `took` (one request may
+    /// carry several).
+    pub fn served(&mut self, index: usize, bytes: u64, took: Duration) {
         let source = &mut self.list[index];
-        source.in_use -= 1;
         source.failures = 0;
         // A wait asked for stands even if a request sent before it ended
         // well: `not_before` expires by itself.
         source.bytes += bytes;
         source.busy += took;
+    }
+
+    /// A request to `index` ended with every piece it asked for.
+    pub fn succeeded(&mut self, index: usize) {
+        self.list[index].in_use -= 1;
     }
 
     /// A piece from `index` was given up because another copy arrived
@@ -324,13 +329,15 @@ mod tests {
             );
             // Backing off: worker 1 is sent to the other source meanwhile.
             assert_eq!(s.pick(1, None), Some(0));
-            s.succeeded(0, 1, Duration::from_millis(1));
+            s.served(0, 1, Duration::from_millis(1));
+            s.succeeded(0);
             s.list[1].not_before = None;
         }
         assert_eq!(s.pick(1, None), Some(1));
         assert_eq!(s.failed(1, network(), true, None), None);
         assert_eq!(s.pick(1, None), Some(0));
-        s.succeeded(0, 1, Duration::from_millis(1));
+        s.served(0, 1, Duration::from_millis(1));
+        s.succeeded(0);
         let last = s.pick(0, None).unwrap();
         assert_eq!(s.failed(last, network(), false, None), None);
         assert!(s.all_dropped());
@@ -345,9 +352,11 @@ mod tests {
         let mut s = sources(2);
         let piece = super::super::segments::PIECE;
         s.pick(0, None);
-        s.succeeded(0, 4 * piece, Duration::from_millis(40));
+        s.served(0, 4 * piece, Duration::from_millis(40));
+        s.succeeded(0);
         s.pick(1, None);
-        s.succeeded(1, 2 * piece, Duration::from_millis(500));
+        s.served(1, 2 * piece, Duration::from_millis(500));
+        s.succeeded(1);
         s
     }
 
@@ -370,7 +379,8 @@ mod tests {
         // A source a little slower than the fastest still takes the last
         // pieces beside it.
         s.pick(1, None);
-        s.succeeded(1, 20 * piece, Duration::from_millis(300));
+        s.served(1, 20 * piece, Duration::from_millis(300));
+        s.succeeded(1);
         assert_eq!(s.pick_within(1, Duration::ZERO), Some(1));
         assert_eq!(
             s.pick_within(0, Duration::ZERO),

@@ -66,6 +66,15 @@ impl Request {
             .ok()
     }
 
+    /// The bytes a `Range: bytes=first-last` header asks for.
+    pub fn range(&self) -> Option<std::ops::RangeInclusive<u64>> {
+        let (first, last) = self
+            .header("range")?
+            .strip_prefix("bytes=")?
+            .split_once('-')?;
+        Some(first.parse().ok()?..=last.parse().ok()?)
+    }
+
     /// The path without the query, also for an absolute-form target.
     pub fn path(&self) -> &str {
         let target: &str = self.path_and_query();
