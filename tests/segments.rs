@@ -518,8 +518,9 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
 #[test]
 fn written_at_their_offsets_pieces_come_several_to_a_request() {
     // A request costs a round trip, and some servers hold back the end of
-    // each answer: a download into a store asks for runs of pieces, each
-    // byte once.
+    // each answer: a download into a store asks for runs of pieces. (Runs
+    // may overlap: a worker that runs out takes the back half of another's
+    // run, which then stops where that half begins.)
     let body = test_data(64 * PIECE as usize, 43);
     let server = slow_start_server(body.clone());
     let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
@@ -540,12 +541,149 @@ fn written_at_their_offsets_pieces_come_several_to_a_request() {
         ranges.len()
     );
     ranges.sort_by_key(|range| *range.start());
-    let mut next = 0;
+    let mut covered = 0;
     for range in &ranges {
-        assert_eq!(*range.start(), next, "asked twice or never: {ranges:?}");
-        next = range.end() + 1;
+        assert!(*range.start() <= covered, "never asked for: {ranges:?}");
+        covered = covered.max(range.end() + 1);
     }
-    assert_eq!(next, body.len() as u64);
+    assert_eq!(covered, body.len() as u64);
+}
+
+#[test]
+fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out() {
+    // The answer to the request that starts at piece 1 sends one piece
+    // every 300 ms; the others come at once. The workers that run out take
+    // the back half of what that run has not started, and its answer is
+    // dropped where their pieces begin.
+    let body = test_data(16 * PIECE as usize, 45);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        if let Some(reply) = slow_first_piece(req, &served) {
+            return reply;
+        }
+        match req.range() {
+            Some(range) if *range.start() == PIECE => {
+                let (first, last) = (*range.start() as usize, *range.end() as usize);
+                let mut steps = Vec::new();
+                for piece in served[first..=last].chunks(PIECE as usize) {
+                    steps.push(Step::Write(piece.to_vec()));
+                    steps.push(Step::Sleep(std::time::Duration::from_millis(300)));
+                }
+                Reply::new(206)
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {first}-{last}/{}", served.len()),
+                    )
+                    .header("Content-Length", &(last + 1 - first).to_string())
+                    .body(Body::Steps(steps))
+            }
+            _ => Reply::file(req, &served, Ranges::Honour),
+        }
+    });
+    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
+        panic!("a 16 MiB file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    let mut download = stream.into_store(store.clone());
+    while download.advance().unwrap() {}
+    assert_eq!(*store.0.lock().unwrap(), body);
+    let ranges: Vec<_> = server
+        .requests()
+        .iter()
+        .filter_map(Request::range)
+        .collect();
+    let slow = ranges
+        .iter()
+        .find(|range| *range.start() == PIECE)
+        .expect("a run starting at piece 1");
+    assert!(
+        *slow.end() >= 3 * PIECE,
+        "the run from piece 1 asked for {slow:?}: too short to share"
+    );
+    assert!(
+        ranges
+            .iter()
+            .any(|range| slow.contains(range.start()) && range.start() > slow.start()),
+        "no worker took over the slow run's last pieces: {ranges:?}"
+    );
+}
+
+#[test]
+fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
+    // The first request for three pieces or more to the first source sends
+    // its first piece and a little of the next, then nothing until the
+    // download is over (or 10 s, then wrong bytes): the pieces it has not
+    // sent are taken over (the stalled one copied from the mirror, the rest
+    // taken from its run) rather than waited for.
+    let body = test_data(24 * PIECE as usize, 46);
+    let served = body.clone();
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stall_until = Arc::clone(&release);
+    let stalled = Arc::new(std::sync::Mutex::new(None));
+    let stalled_range = Arc::clone(&stalled);
+    let stalling = Server::start(move |req: &Request| {
+        if let Some(reply) = slow_first_piece(req, &served) {
+            return reply;
+        }
+        let mut stalled = stalled_range.lock().unwrap();
+        match req.range() {
+            Some(range) if stalled.is_none() && range.end() - range.start() >= 2 * PIECE => {
+                let (first, last) = (*range.start() as usize, *range.end() as usize);
+                *stalled = Some(range);
+                let sent = served[first..first + PIECE as usize + 1000].to_vec();
+                Reply::new(206)
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {first}-{last}/{}", served.len()),
+                    )
+                    .header("Content-Length", &(last + 1 - first).to_string())
+                    .body(Body::Steps(vec![
+                        Step::Write(sent),
+                        Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
+                        // Wrong bytes: a download that waited for them
+                        // would not be the file.
+                        Step::Write(vec![0xEE; last + 1 - first - PIECE as usize - 1000]),
+                    ]))
+            }
+            _ => Reply::file(req, &served, Ranges::Honour),
+        }
+    });
+    let mirrored = body.clone();
+    let mirror = Server::start(move |req: &Request| {
+        Reply::file(req, &mirrored, Ranges::Honour).delay(std::time::Duration::from_millis(20))
+    });
+    let mirrors = [mirror.url("/f")];
+    let mirrors = [mirrors[0].as_str()];
+    let opened = client(3)
+        .open_mirrored(&stalling.url("/f"), &mirrors)
+        .unwrap();
+    let partfetch::Stream::Segmented(stream) = opened else {
+        panic!("a 24 MiB file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    let mut download = stream.into_store(store.clone());
+    while download.advance().unwrap() {}
+    assert!(*store.0.lock().unwrap() == body, "the file differs");
+    release.store(true, Ordering::SeqCst);
+    let stalled = stalled
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("no run of three pieces or more");
+    let others: Vec<_> = stalling
+        .requests()
+        .iter()
+        .chain(mirror.requests().iter())
+        .filter_map(Request::range)
+        .filter(|range| *range != stalled)
+        .collect();
+    let cut = stalled.start() + PIECE;
+    for index in cut / PIECE..=stalled.end() / PIECE {
+        assert!(
+            others.iter().any(|range| range.contains(&(index * PIECE))),
+            "piece {index}, not sent by the stalled answer {stalled:?}, was never asked again: {others:?}"
+        );
+    }
 }
 
 #[test]

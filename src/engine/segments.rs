@@ -26,8 +26,9 @@
 //! interruption is a [`PieceSet`] a later run continues from
 //! ([`SegmentedDownload::resume`]). A worker then claims a run of up to
 //! [`MAX_SPAN`] pieces and asks for them with one request ([`Run`]), each
-//! piece recorded as soon as it is whole; runs shrink towards the end, and
-//! to what a slow source can fetch before the others are done.
+//! piece recorded as soon as it is whole; runs are an even share of what no
+//! one has started ([`State::span`]), and a worker that finds nothing left
+//! takes the back half of another run's pieces not yet started.
 //!
 //! Every piece request carries `If-Range` with the first response's
 //! validator (a strong `ETag`, else `Last-Modified`): a resource that
@@ -237,9 +238,10 @@ struct Outstanding {
 }
 
 /// The most pieces one request asks for (see [`Run`]). Each request costs a
-/// round trip; the claims grow short towards the end anyway
-/// ([`State::span`]).
-pub const MAX_SPAN: u64 = 16;
+/// round trip, which a run of 64 MiB makes negligible on any link; runs are
+/// shorter anyway on all but large files ([`State::span`]), and four of
+/// them fill [`STORE_WINDOW`].
+pub const MAX_SPAN: u64 = 64;
 
 /// A piece outstanding this long holds the others up: an idle worker
 /// fetches a copy of it from another source, and the first copy to arrive
@@ -265,9 +267,11 @@ pub(super) struct State {
     pieces_fetched: u32,
     /// Pieces whose fetch failed on a source, to be fetched again first.
     retry: BTreeSet<u64>,
-    /// Pieces claimed by a worker that has not started on them yet (they
-    /// come after its current piece in the same answer).
-    reserved: u64,
+    /// The runs being fetched, by id: the pieces of each that its worker
+    /// has not started yet (they come after its current piece in the same
+    /// answer). An idle worker may take the back half of the longest.
+    runs: BTreeMap<u64, Range<u64>>,
+    next_run: u64,
     /// When the workers started, and the bytes of the pieces they fetched
     /// since: the download's rate.
     workers_since: Option<Instant>,
@@ -297,7 +301,7 @@ impl State {
         if elapsed < Duration::from_millis(200) || self.fetched_bytes < 4 * PIECE {
             return None;
         }
-        let unclaimed = self.unclaimed(shared) + self.reserved;
+        let unclaimed = self.unclaimed(shared) + self.unstarted();
         let micros =
             u128::from(unclaimed * PIECE) * elapsed.as_micros() / u128::from(self.fetched_bytes);
         Some(Duration::from_micros(micros as u64))
@@ -308,19 +312,26 @@ impl State {
         shared.resource.pieces().saturating_sub(self.next_claim) + self.retry.len() as u64
     }
 
+    /// Pieces claimed in runs whose workers have not started them.
+    fn unstarted(&self) -> u64 {
+        self.runs.values().map(|run| run.end - run.start).sum()
+    }
+
     /// How many pieces one claim may take, fetched with one request.
     ///
     /// One, when the pieces are handed on in order: the window holds one
     /// piece per connection, and pieces fetched one after the other by a
     /// connection would leave the others waiting for room. Written where
     /// they belong, up to [`MAX_SPAN`], and less towards the end: an even
-    /// share of what is left, so that the last claims are short and end
-    /// together (guided self-scheduling).
+    /// share of the pieces no one has started, so that the last claims are
+    /// short and end together (guided self-scheduling; a worker that runs
+    /// out takes half of what another has not started).
     fn span(&self, shared: &Shared) -> u64 {
         if shared.store.get().is_none() {
             return 1;
         }
-        let share = self.unclaimed(shared) / shared.workers.max(1) as u64;
+        let not_started = self.unclaimed(shared) + self.unstarted();
+        let share = not_started.div_ceil(shared.workers.max(1) as u64);
         share.clamp(1, MAX_SPAN)
     }
 
@@ -506,7 +517,8 @@ impl SegmentedStream {
                 piece_time: Duration::ZERO,
                 pieces_fetched: 0,
                 retry: BTreeSet::new(),
-                reserved: 0,
+                runs: BTreeMap::new(),
+                next_run: 0,
                 workers_since: None,
                 fetched_bytes: 0,
                 sources,
@@ -890,10 +902,12 @@ impl Drop for SegmentedStream {
 
 /// What a worker does next.
 enum Claim {
-    /// Fetch `pieces` from `source`, with one request.
+    /// Fetch `pieces` from `source`, with one request: a run (its id in
+    /// `State::runs`), or a copy of a stalled piece (`None`).
     Pieces {
         pieces: Range<u64>,
         source: usize,
+        run: Option<u64>,
     },
     Stop,
 }
@@ -916,30 +930,54 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
         // Pieces an earlier run stored are not fetched again.
         state.next_claim = state.have.first_missing_from(state.next_claim);
         let span = state.span(shared);
+        let usual = state
+            .piece_time
+            .checked_div(state.pieces_fetched.max(1))
+            .unwrap_or_default();
+        let stall_after = (usual * 3).max(STALL_FLOOR);
+        // Pieces to claim, and the run they are taken from, if any.
         let fresh = if let Some(&first) = state.retry.iter().next() {
             let mut end = first + 1;
             while end - first < span && state.retry.contains(&end) {
                 end += 1;
             }
-            Some(first..end)
+            Some((first..end, None))
         } else if state.next_claim < pieces && state.next_claim < next_out + shared.window() {
             let first = state.next_claim;
             let end = (first + span)
                 .min(pieces)
                 .min(next_out + shared.window())
                 .min(state.have.next_present_after(first).unwrap_or(pieces));
-            Some(first..end)
+            Some((first..end, None))
         } else {
-            None
+            // The back half of the longest run's pieces not started yet:
+            // its worker stops where they begin (as aria2 and axel split
+            // the largest remaining range). A run's last piece is left to
+            // it, unless the piece before (its current one) has stalled.
+            let stuck = |unstarted: &Range<u64>| {
+                let current = unstarted.start.saturating_sub(1);
+                state
+                    .claimed
+                    .get(&current)
+                    .is_some_and(|o| o.since.elapsed() > stall_after)
+            };
+            state
+                .runs
+                .iter()
+                .filter(|(_, unstarted)| match unstarted.end - unstarted.start {
+                    0 => false,
+                    1 => stuck(unstarted),
+                    _ => true,
+                })
+                .max_by_key(|(_, unstarted)| unstarted.end - unstarted.start)
+                .map(|(&id, unstarted)| {
+                    let half = (unstarted.end - unstarted.start).div_ceil(2);
+                    (unstarted.end - half..unstarted.end, Some(id))
+                })
         };
         // Nothing new to claim (window full, or all claimed): help with the
         // oldest piece still outstanding if it has taken too long.
         let stalled = if fresh.is_none() {
-            let usual = state
-                .piece_time
-                .checked_div(state.pieces_fetched.max(1))
-                .unwrap_or_default();
-            let stall_after = (usual * 3).max(STALL_FLOOR);
             let copy_takes = state.sources.best_piece_time();
             // The oldest piece that has stalled; else one whose source is
             // so slow that a copy from the fastest would arrive well before
@@ -964,33 +1002,47 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
         } else {
             None
         };
-        if let Some(mut fresh) = fresh {
+        if let Some((mut fresh, victim)) = fresh {
             let time_left = state.time_left(shared);
             let picked = match time_left {
                 Some(time_left) => state.sources.pick_within(worker, time_left),
                 None => state.sources.pick(worker, None),
             };
             if let Some(source) = picked {
-                // A source asked for more pieces than it can fetch before
-                // the others are done would hold up the end: among several,
-                // one whose speed is not known yet gets one piece, which
-                // shows it; then what it fetches in half the time left.
+                // Among several sources, one asked for more pieces than it
+                // can fetch before the others are done would hold up the
+                // end: one whose speed is not known yet gets one piece,
+                // which shows it; then what it fetches in half the time
+                // left. (One source's connections all go at its speed: the
+                // even share keeps them level.)
+                let several = state.sources.len() > 1;
                 let can_fetch = match (state.sources.piece_time(source), time_left) {
-                    (None, _) if state.sources.len() > 1 => 1,
-                    (None, _) => u64::MAX,
-                    (Some(per_piece), Some(left)) => {
+                    (None, _) if several => 1,
+                    (Some(per_piece), Some(left)) if several => {
                         (left.as_micros() / 2 / per_piece.as_micros().max(1)) as u64
                     }
-                    (Some(_), None) => u64::MAX,
+                    _ => u64::MAX,
                 };
-                fresh.end = fresh.end.min(fresh.start.saturating_add(can_fetch.max(1)));
+                let can_fetch = can_fetch.max(1);
+                match victim {
+                    // Taken from the back, so that the run keeps its front.
+                    Some(id) => {
+                        fresh.start = fresh.start.max(fresh.end.saturating_sub(can_fetch));
+                        if let Some(unstarted) = state.runs.get_mut(&id) {
+                            unstarted.end = fresh.start;
+                        }
+                    }
+                    None => fresh.end = fresh.end.min(fresh.start.saturating_add(can_fetch)),
+                }
                 for index in fresh.clone() {
                     state.retry.remove(&index);
                 }
                 if fresh.start == state.next_claim {
                     state.next_claim = fresh.end;
                 }
-                state.reserved += fresh.end - fresh.start - 1;
+                let id = state.next_run;
+                state.next_run += 1;
+                state.runs.insert(id, fresh.start + 1..fresh.end);
                 let outstanding = Outstanding {
                     since: Instant::now(),
                     source,
@@ -1000,6 +1052,7 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
                 return Claim::Pieces {
                     pieces: fresh,
                     source,
+                    run: Some(id),
                 };
             }
         } else if let Some((index, slow)) = stalled {
@@ -1010,6 +1063,7 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
                 return Claim::Pieces {
                     pieces: index..index + 1,
                     source,
+                    run: None,
                 };
             }
         } else if state.next_claim >= pieces && state.claimed.is_empty() && state.retry.is_empty() {
@@ -1024,7 +1078,12 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
 }
 
 fn work(client: &Client, shared: &Shared, worker: usize) {
-    while let Claim::Pieces { pieces, source } = claim(shared, worker) {
+    while let Claim::Pieces {
+        pieces,
+        source,
+        run,
+    } = claim(shared, worker)
+    {
         let (url, validator, verified) = {
             let state = shared.lock();
             let s = state.sources.get(source);
@@ -1032,7 +1091,7 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
         };
         let (start, _) = shared.resource.range(pieces.start);
         let (_, end) = shared.resource.range(pieces.end - 1);
-        let mut run = Run::new(shared, source, pieces);
+        let mut run = Run::new(shared, source, pieces, run);
         let fetched = fetch_range(
             client,
             &url,
@@ -1058,12 +1117,15 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
 struct Run<'a> {
     shared: &'a Shared,
     source: usize,
+    /// Its id in `State::runs` (`None` for a copy of one piece).
+    id: Option<u64>,
     /// The piece whose bytes come next, and when its first byte was asked
     /// for (the request for the first; the end of the one before for the
     /// others).
     current: u64,
     since: Instant,
-    /// The end of the claim (exclusive).
+    /// The end of the pieces asked for (exclusive); the run may end
+    /// earlier, when another worker takes its last pieces.
     end: u64,
     /// The current piece is claimed and under way (not once the claim is
     /// done, nor when the download stopped before it).
@@ -1077,10 +1139,11 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(shared: &'a Shared, source: usize, pieces: Range<u64>) -> Run<'a> {
+    fn new(shared: &'a Shared, source: usize, pieces: Range<u64>, id: Option<u64>) -> Run<'a> {
         Run {
             shared,
             source,
+            id,
             current: pieces.start,
             since: Instant::now(),
             end: pieces.end,
@@ -1149,9 +1212,16 @@ impl<'a> Run<'a> {
         self.checked_at = 0;
         self.since = Instant::now();
         let stop = state.cancelled || state.failed.is_some();
-        self.under_way = self.current < self.end && !stop;
+        let unstarted = self.id.and_then(|id| state.runs.get_mut(&id));
+        self.under_way = match unstarted {
+            Some(unstarted) if !stop && unstarted.start < unstarted.end => {
+                debug_assert_eq!(unstarted.start, self.current);
+                unstarted.start += 1;
+                true
+            }
+            _ => false,
+        };
         if self.under_way {
-            state.reserved -= 1;
             let outstanding = Outstanding {
                 since: self.since,
                 source: self.source,
@@ -1161,7 +1231,9 @@ impl<'a> Run<'a> {
         }
         drop(state);
         self.shared.changed.notify_all();
-        if stop && self.current < self.end {
+        // The rest of the answer is another worker's, or no one's: the
+        // connection is dropped rather than read on.
+        if !self.under_way && self.current < self.end {
             return Err(Failed::lost_race(0));
         }
         Ok(())
@@ -1183,13 +1255,10 @@ impl<'a> Run<'a> {
             }
             Err(failed) => Some(failed),
         };
-        // The pieces of the claim not yet under way are fetched again
-        // first.
-        let not_started = (self.current + u64::from(self.under_way)).min(self.end);
-        for index in not_started..self.end {
-            state.retry.insert(index);
+        // The pieces of the run not started are fetched again first.
+        if let Some(unstarted) = self.id.and_then(|id| state.runs.remove(&id)) {
+            state.retry.extend(unstarted);
         }
-        state.reserved -= self.end - not_started;
         match failed {
             None => {}
             Some(Failed {
