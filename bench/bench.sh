@@ -114,13 +114,11 @@ CRATES_NO_TLS=$(crate_count --no-default-features)
 
 mkdir -p "$WORK/www"
 note "generating a $SIZE file (a random 16 MiB block, repeated)"
-head -c 16M /dev/urandom >"$WORK/block"
 case $SIZE in
-  1G) blocks=64 ;;
-  256M) blocks=16 ;;
+  1G) mib=1024 ;;
+  256M) mib=256 ;;
 esac
-for _ in $(seq "$blocks"); do cat "$WORK/block"; done >"$WORK/www/data.bin"
-rm "$WORK/block"
+bench_data "$WORK/www/data.bin" "$mib"
 BYTES=$(stat -c %s "$WORK/www/data.bin")
 
 # How fast this machine's kernel copies right now: the file, already in the

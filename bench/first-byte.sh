@@ -48,9 +48,7 @@ note "work directory: $WORK"
 mkdir -p "$WORK/www" "$WORK/aria2"
 head -c 4096 /dev/urandom >"$WORK/www/small.bin"
 note "generating a 1 GiB file"
-head -c 16M /dev/urandom >"$WORK/block"
-for _ in $(seq 64); do cat "$WORK/block"; done >"$WORK/www/large.bin"
-rm "$WORK/block"
+bench_data "$WORK/www/large.bin" 1024
 
 bench_make_pki "$WORK/pki"
 CA=$WORK/pki/ca.pem

@@ -30,9 +30,7 @@ if [ -n "$BASELINE" ]; then
   TOOLS+=(baseline)
 fi
 mkdir -p "$WORK/www"
-head -c 16M /dev/urandom >"$WORK/block"
-for _ in $(seq 64); do cat "$WORK/block"; done >"$WORK/www/data.bin"
-rm "$WORK/block"
+bench_data "$WORK/www/data.bin" 1024
 bench_make_pki "$WORK/pki"
 PORT=$(free_port)
 nginx_start "$WORK/nginx" "$(nginx_server "$PORT" "$WORK/www" "$WORK/pki/server.pem" \

@@ -101,6 +101,19 @@ free_port() {
   done
 }
 
+# ---------------------------------------------------------------- data
+
+# Writes FILE of MIB MiB (a multiple of 16): one random 16 MiB block,
+# repeated. Random, so that nothing on the way compresses it; repeated, so
+# that a GiB takes a second to make rather than /dev/urandom's time.
+bench_data() {
+  local file=$1 mib=$2 block
+  block=$(mktemp "$WORK/block.XXXXXX")
+  head -c 16M /dev/urandom >"$block"
+  for _ in $(seq $((mib / 16))); do cat "$block"; done >"$file"
+  rm -f "$block"
+}
+
 # ---------------------------------------------------------------- certificates
 
 # Makes a test CA and a server certificate for 127.0.0.1 and localhost in

@@ -23,9 +23,7 @@ command -v curl >/dev/null 2>&1 || die "curl is missing"
 bench_workdir
 gcc -O2 -Wall -o "$WORK/reads" bench/reads.c
 mkdir -p "$WORK/www"
-head -c 16M /dev/urandom >"$WORK/block"
-for _ in $(seq 64); do cat "$WORK/block"; done >"$WORK/www/data.bin"
-rm "$WORK/block"
+bench_data "$WORK/www/data.bin" 1024
 PORT=$(free_port)
 nginx_start "$WORK/nginx" "$(nginx_server "$PORT" "$WORK/www")"
 curl -s -o /dev/null "http://127.0.0.1:$PORT/data.bin" # warms the page cache

@@ -56,13 +56,11 @@ trap 'stop_serve; bench_cleanup' EXIT
 
 mkdir -p "$WORK/www"
 note "generating a $SIZE file (a random 16 MiB block, repeated)"
-head -c 16M /dev/urandom >"$WORK/block"
 case $SIZE in
-  1G) blocks=64 ;;
-  256M) blocks=16 ;;
+  1G) mib=1024 ;;
+  256M) mib=256 ;;
 esac
-for _ in $(seq "$blocks"); do cat "$WORK/block"; done >"$WORK/www/data.bin"
-rm "$WORK/block"
+bench_data "$WORK/www/data.bin" "$mib"
 BYTES=$(stat -c %s "$WORK/www/data.bin")
 
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY

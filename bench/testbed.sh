@@ -265,10 +265,8 @@ stop_serve() {
 
 mkdir -p "$WORK/www"
 note "generating ${SIZE_MIB} MiB and ${BIG_MIB} MiB files (a random 16 MiB block, repeated)"
-head -c 16M /dev/urandom >"$WORK/block"
-for _ in $(seq $((SIZE_MIB / 16))); do cat "$WORK/block"; done >"$WORK/www/data.bin"
-for _ in $(seq $((BIG_MIB / 16))); do cat "$WORK/block"; done >"$WORK/www/big.bin"
-rm "$WORK/block"
+bench_data "$WORK/www/data.bin" "$SIZE_MIB"
+bench_data "$WORK/www/big.bin" "$BIG_MIB"
 # Every mirror serves this same file, so every nginx sends the same ETag
 # (mtime-size) and Last-Modified.
 

@@ -6,6 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use partfetch::engine::download::SegmentedDownload;
 use partfetch::engine::segments::PIECE;
 use partfetch::{ByteSource, Client, ErrorKind};
 use support::{read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
@@ -34,15 +35,32 @@ fn slow_first_piece(req: &Request, body: &[u8]) -> Option<Reply> {
         steps.push(Step::Write(chunk.to_vec()));
         steps.push(Step::Sleep(std::time::Duration::from_millis(1)));
     }
-    Some(
-        Reply::new(206)
-            .header(
-                "Content-Range",
-                &format!("bytes 0-{}/{}", piece.len() - 1, body.len()),
-            )
-            .header("Content-Length", &piece.len().to_string())
-            .body(Body::Steps(steps)),
-    )
+    Some(partial(0, piece.len() - 1, body.len(), steps))
+}
+
+/// A 206 for bytes `first..=last` of a resource of `total` bytes, its body
+/// written by `steps` (when they write less than that, the connection is
+/// closed after them).
+fn partial(first: usize, last: usize, total: usize, steps: Vec<Step>) -> Reply {
+    Reply::new(206)
+        .header("Content-Range", &format!("bytes {first}-{last}/{total}"))
+        .header("Content-Length", &(last + 1 - first).to_string())
+        .body(Body::Steps(steps))
+}
+
+/// Opens `url` (with `mirrors`) as a download written at its offsets into
+/// a store in memory.
+fn into_memory_store(
+    client: &Client,
+    url: &str,
+    mirrors: &[&str],
+) -> (SegmentedDownload, Arc<MemoryStore>) {
+    let opened = client.open_mirrored(url, mirrors).unwrap();
+    let partfetch::Stream::Segmented(stream) = opened else {
+        panic!("a large file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    (stream.into_store(store.clone()), store)
 }
 
 /// A server of `body` that honours ranges and sends piece 0 slowly.
@@ -375,13 +393,7 @@ fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
                 ]
             })
             .collect();
-        Reply::new(206)
-            .header(
-                "Content-Range",
-                &format!("bytes {PIECE}-{}/{}", served.len() - 1, served.len()),
-            )
-            .header("Content-Length", &rest.len().to_string())
-            .body(Body::Steps(steps))
+        partial(PIECE as usize, served.len() - 1, served.len(), steps)
     });
     assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     let pieces = server
@@ -411,16 +423,11 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
                 .unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour));
         }
         let end = (start + PIECE as usize).min(served.len());
-        Reply::new(206)
-            .header(
-                "Content-Range",
-                &format!("bytes {start}-{}/{}", end - 1, served.len()),
-            )
-            .header("Content-Length", &(end - start).to_string())
-            .body(Body::Steps(vec![
-                Step::Write(served[start..start + 1000].to_vec()),
-                Step::Sleep(std::time::Duration::from_secs(5)),
-            ]))
+        let steps = vec![
+            Step::Write(served[start..start + 1000].to_vec()),
+            Step::Sleep(std::time::Duration::from_secs(5)),
+        ];
+        partial(start, end - 1, served.len(), steps)
     });
     // The mirror takes a while per piece, so that the first source is
     // asked for some of them once piece 0 is in.
@@ -491,11 +498,7 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
             _ => reply,
         }
     });
-    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
-        panic!("a 24 MiB file from a server that honours Range is fetched in pieces");
-    };
-    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    let mut download = stream.into_store(store.clone());
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
     let mut all_but_the_slow_answer = false;
     while download.advance().unwrap() {
         let have = download.have();
@@ -526,11 +529,7 @@ fn written_at_their_offsets_pieces_come_several_to_a_request() {
     // run, which then stops where that half begins.)
     let body = test_data(64 * PIECE as usize, 43);
     let server = slow_start_server(body.clone());
-    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
-        panic!("a 64 MiB file from a server that honours Range is fetched in pieces");
-    };
-    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    let mut download = stream.into_store(store.clone());
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
     while download.advance().unwrap() {}
     assert_eq!(*store.0.lock().unwrap(), body);
     let mut ranges: Vec<_> = server
@@ -572,22 +571,12 @@ fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out()
                     steps.push(Step::Write(piece.to_vec()));
                     steps.push(Step::Sleep(std::time::Duration::from_millis(300)));
                 }
-                Reply::new(206)
-                    .header(
-                        "Content-Range",
-                        &format!("bytes {first}-{last}/{}", served.len()),
-                    )
-                    .header("Content-Length", &(last + 1 - first).to_string())
-                    .body(Body::Steps(steps))
+                partial(first, last, served.len(), steps)
             }
             _ => Reply::file(req, &served, Ranges::Honour),
         }
     });
-    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
-        panic!("a 16 MiB file from a server that honours Range is fetched in pieces");
-    };
-    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    let mut download = stream.into_store(store.clone());
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
     while download.advance().unwrap() {}
     assert_eq!(*store.0.lock().unwrap(), body);
     let ranges: Vec<_> = server
@@ -634,19 +623,14 @@ fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
                 let (first, last) = (*range.start() as usize, *range.end() as usize);
                 *stalled = Some(range);
                 let sent = served[first..first + PIECE as usize + 1000].to_vec();
-                Reply::new(206)
-                    .header(
-                        "Content-Range",
-                        &format!("bytes {first}-{last}/{}", served.len()),
-                    )
-                    .header("Content-Length", &(last + 1 - first).to_string())
-                    .body(Body::Steps(vec![
-                        Step::Write(sent),
-                        Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
-                        // Wrong bytes: a download that waited for them
-                        // would not be the file.
-                        Step::Write(vec![0xEE; last + 1 - first - PIECE as usize - 1000]),
-                    ]))
+                let steps = vec![
+                    Step::Write(sent),
+                    Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
+                    // Wrong bytes: a download that waited for them would
+                    // not be the file.
+                    Step::Write(vec![0xEE; last + 1 - first - PIECE as usize - 1000]),
+                ];
+                partial(first, last, served.len(), steps)
             }
             _ => Reply::file(req, &served, Ranges::Honour),
         }
@@ -655,16 +639,8 @@ fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
     let mirror = Server::start(move |req: &Request| {
         Reply::file(req, &mirrored, Ranges::Honour).delay(std::time::Duration::from_millis(20))
     });
-    let mirrors = [mirror.url("/f")];
-    let mirrors = [mirrors[0].as_str()];
-    let opened = client(3)
-        .open_mirrored(&stalling.url("/f"), &mirrors)
-        .unwrap();
-    let partfetch::Stream::Segmented(stream) = opened else {
-        panic!("a 24 MiB file from a server that honours Range is fetched in pieces");
-    };
-    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    let mut download = stream.into_store(store.clone());
+    let mirror_url = mirror.url("/f");
+    let (mut download, store) = into_memory_store(&client(3), &stalling.url("/f"), &[&mirror_url]);
     while download.advance().unwrap() {}
     assert!(*store.0.lock().unwrap() == body, "the file differs");
     release.store(true, Ordering::SeqCst);
@@ -708,22 +684,12 @@ fn written_at_their_offsets_a_request_cut_midway_loses_no_piece() {
                 let (first, last) = (*range.start() as usize, *range.end() as usize);
                 *cut = Some(range);
                 let sent = served[first..first + PIECE as usize * 3 / 2].to_vec();
-                Reply::new(206)
-                    .header(
-                        "Content-Range",
-                        &format!("bytes {first}-{last}/{}", served.len()),
-                    )
-                    .header("Content-Length", &(last + 1 - first).to_string())
-                    .body(Body::Steps(vec![Step::Write(sent)]))
+                partial(first, last, served.len(), vec![Step::Write(sent)])
             }
             _ => Reply::file(req, &served, Ranges::Honour),
         }
     });
-    let partfetch::Stream::Segmented(stream) = client(4).open(&server.url("/f")).unwrap() else {
-        panic!("a 32 MiB file from a server that honours Range is fetched in pieces");
-    };
-    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    let mut download = stream.into_store(store.clone());
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
     while download.advance().unwrap() {}
     assert_eq!(*store.0.lock().unwrap(), body);
     let cut = cut
