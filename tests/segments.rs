@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use partfetch::engine::download::SegmentedDownload;
@@ -409,39 +409,43 @@ fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
 
 #[test]
 fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
-    // From piece 2 on, the first source sends headers and a little of each
-    // piece, then nothing for 5 s (then closes); a mirror serves
-    // everything. (When every worker has claimed a stalled piece, none is
-    // left to fetch a copy, and the download waits the stalls out: this
-    // test then takes a few stalls' time.)
-    let body = test_data(8 * PIECE as usize, 41);
+    // From piece 4 on, the first source sends headers and a little of each
+    // piece, then nothing until the test ends (or 10 s, then wrong bytes).
+    // The mirror is slow, so much slower than the first source's first
+    // pieces that it gets no new pieces: both workers end up waiting on
+    // stalled pieces of the first source, and none is idle to fetch a copy.
+    // Each gives its answer up and the pieces come from the mirror; a
+    // download that waited the stalls out would have the wrong bytes.
+    let body = test_data(10 * PIECE as usize, 41);
     let served = body.clone();
+    let release = Arc::new(AtomicBool::new(false));
+    let stall_until = Arc::clone(&release);
     let stalling = Server::start(move |req: &Request| {
         let start = req.range_start().unwrap_or(0) as usize;
-        if start < 2 * PIECE as usize {
+        if start < 4 * PIECE as usize {
             return slow_first_piece(req, &served)
                 .unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour));
         }
-        let end = (start + PIECE as usize).min(served.len());
+        let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
         let steps = vec![
             Step::Write(served[start..start + 1000].to_vec()),
-            Step::Sleep(std::time::Duration::from_secs(5)),
+            Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
+            Step::Write(vec![0xEE; last + 1 - start - 1000]),
         ];
-        partial(start, end - 1, served.len(), steps)
+        partial(start, last, served.len(), steps)
     });
-    // The mirror takes a while per piece, so that the first source is
-    // asked for some of them once piece 0 is in.
     let mirrored = body.clone();
     let mirror = Server::start(move |req: &Request| {
-        Reply::file(req, &mirrored, Ranges::Honour).delay(std::time::Duration::from_millis(50))
+        Reply::file(req, &mirrored, Ranges::Honour).delay(std::time::Duration::from_millis(300))
     });
-    let got = read_all_mirrored(&client(2), &stalling.url("/f"), &[&mirror.url("/f")]).unwrap();
-    assert_eq!(got, body);
+    let got = read_all_mirrored(&client(2), &stalling.url("/f"), &[&mirror.url("/f")]);
+    release.store(true, Ordering::SeqCst);
+    assert!(got.unwrap() == body, "the stream differs");
     let stalled: Vec<u64> = stalling
         .requests()
         .iter()
         .filter_map(Request::range_start)
-        .filter(|&start| start >= 2 * PIECE)
+        .filter(|&start| start >= 4 * PIECE)
         .collect();
     let from_mirror: Vec<u64> = mirror
         .requests()
@@ -458,6 +462,53 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
             "the piece at {start} stalled and was not fetched again"
         );
     }
+}
+
+#[test]
+fn a_connection_stalled_while_the_others_go_on_is_replaced() {
+    // One source. The first request for piece 3 or later sends a little,
+    // then nothing until the test ends (or 10 s, then wrong bytes); every
+    // other request is answered at once. The other connections go on
+    // bringing pieces, so the stalled one is given up and its piece asked
+    // for again on a new connection, rather than waited for.
+    let body = test_data(12 * PIECE as usize, 47);
+    let served = body.clone();
+    let release = Arc::new(AtomicBool::new(false));
+    let stall_until = Arc::clone(&release);
+    let stalled = Arc::new(std::sync::Mutex::new(None));
+    let stalled_at = Arc::clone(&stalled);
+    let server = Server::start(move |req: &Request| {
+        if let Some(reply) = slow_first_piece(req, &served) {
+            return reply;
+        }
+        let mut stalled = stalled_at.lock().unwrap();
+        match req.range() {
+            Some(range) if stalled.is_none() && *range.start() >= 3 * PIECE => {
+                let (first, last) = (*range.start() as usize, *range.end() as usize);
+                *stalled = Some(first as u64);
+                let steps = vec![
+                    Step::Write(served[first..first + 1000].to_vec()),
+                    Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
+                    Step::Write(vec![0xEE; last + 1 - first - 1000]),
+                ];
+                partial(first, last, served.len(), steps)
+            }
+            _ => Reply::file(req, &served, Ranges::Honour),
+        }
+    });
+    let got = read_all_mirrored(&client(3), &server.url("/f"), &[]);
+    release.store(true, Ordering::SeqCst);
+    assert!(got.unwrap() == body, "the stream differs");
+    let stalled = stalled.lock().unwrap().expect("no request stalled");
+    let asked = server
+        .requests()
+        .iter()
+        .filter(|req| req.range_start() == Some(stalled))
+        .count();
+    assert_eq!(
+        asked, 2,
+        "the stalled piece at {stalled} was asked for again"
+    );
 }
 
 /// A store in memory, for downloads written at their offsets.

@@ -37,6 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,6 +48,7 @@ use crate::engine::piece_set::PieceSet;
 use crate::engine::sources::{backoff, Sources};
 use crate::engine::store::PieceStore;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::socket::Watch;
 use crate::http::{HttpBody, Request, Response};
 use crate::source::ByteSource;
 use crate::url::Url;
@@ -248,6 +250,14 @@ pub const MAX_SPAN: u64 = 64;
 /// is used. Three times what a piece usually takes, and at least this.
 const STALL_FLOOR: Duration = Duration::from_millis(200);
 
+/// A worker whose answer has sent nothing for this long, and for three
+/// times what a piece usually takes, gives the answer up when the piece
+/// can come from elsewhere: another source, or a new connection to the
+/// same one while the others bring pieces (see [`Vigil`]). Longer than
+/// [`STALL_FLOOR`]: a copy costs an idle worker, giving up costs what the
+/// answer had brought of its piece.
+const GIVE_UP_FLOOR: Duration = Duration::from_secs(2);
+
 /// The schedule the consumer and the workers share.
 pub(super) struct State {
     /// The next piece no worker has claimed.
@@ -265,6 +275,8 @@ pub(super) struct State {
     /// usually takes.
     piece_time: Duration,
     pieces_fetched: u32,
+    /// When a worker last completed a piece.
+    last_piece_at: Option<Instant>,
     /// Pieces whose fetch failed on a source, to be fetched again first.
     retry: BTreeSet<u64>,
     /// The runs being fetched, by id: the pieces of each that its worker
@@ -288,6 +300,16 @@ impl State {
     /// not).
     fn needs(&self, index: u64) -> bool {
         index >= self.next_out && !self.done.contains_key(&index) && !self.have.contains(index)
+    }
+
+    /// How long a piece may be outstanding before it holds the others up:
+    /// three times what a piece usually takes, at least [`STALL_FLOOR`].
+    fn stall_after(&self) -> Duration {
+        let usual = self
+            .piece_time
+            .checked_div(self.pieces_fetched.max(1))
+            .unwrap_or_default();
+        (usual * 3).max(STALL_FLOOR)
     }
 
     /// With a store, how long the download should take for the pieces no
@@ -516,6 +538,7 @@ impl SegmentedStream {
                 claimed: BTreeMap::new(),
                 piece_time: Duration::ZERO,
                 pieces_fetched: 0,
+                last_piece_at: None,
                 retry: BTreeSet::new(),
                 runs: BTreeMap::new(),
                 next_run: 0,
@@ -930,11 +953,7 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
         // Pieces an earlier run stored are not fetched again.
         state.next_claim = state.have.first_missing_from(state.next_claim);
         let span = state.span(shared);
-        let usual = state
-            .piece_time
-            .checked_div(state.pieces_fetched.max(1))
-            .unwrap_or_default();
-        let stall_after = (usual * 3).max(STALL_FLOOR);
+        let stall_after = state.stall_after();
         // Pieces to claim, and the run they are taken from, if any.
         let fresh = if let Some(&first) = state.retry.iter().next() {
             let mut end = first + 1;
@@ -1077,7 +1096,7 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
     }
 }
 
-fn work(client: &Client, shared: &Shared, worker: usize) {
+fn work(client: &Client, shared: &Arc<Shared>, worker: usize) {
     while let Claim::Pieces {
         pieces,
         source,
@@ -1091,17 +1110,85 @@ fn work(client: &Client, shared: &Shared, worker: usize) {
         };
         let (start, _) = shared.resource.range(pieces.start);
         let (_, end) = shared.resource.range(pieces.end - 1);
-        let mut run = Run::new(shared, source, pieces, run);
+        let vigil = Arc::new(Vigil::new(pieces.start));
+        let watch = Vigil::watch(&vigil, shared, source);
+        let mut run = Run::new(shared, source, pieces, run, vigil);
+        let to = Asking {
+            url: &url,
+            validator: validator.as_deref(),
+            verified,
+            watch: Some(&watch),
+        };
         let fetched = fetch_range(
             client,
-            &url,
-            validator.as_deref(),
+            &to,
             &shared.resource,
             (start, end),
-            verified,
             &mut |offset, bytes| run.deliver(offset, bytes),
         );
         run.finish(client, fetched, verified);
+    }
+}
+
+/// Why a worker gave its answer up while waiting for its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abandoned {
+    /// The piece is no longer wanted: another copy arrived, or the
+    /// download ended.
+    Unneeded,
+    /// The answer stalled, and the piece can come from elsewhere.
+    Stalled,
+}
+
+/// What a worker's waiting reads ask about its claim, through a [`Watch`]:
+/// whether to keep waiting.
+///
+/// Why: a read waits for its next byte up to the idle timeout (30 s by
+/// default). A worker stuck there is a connection lost to the download, and
+/// when every worker is stuck on a stalled source, none is left to fetch a
+/// copy from another: the download waited the stalls out. Woken every
+/// [`WATCH_INTERVAL`](crate::http::socket::WATCH_INTERVAL), the worker lets
+/// go of a piece that another copy has brought, and of an answer silent
+/// past [`GIVE_UP_FLOOR`] whose piece another source can send, or that a
+/// new connection may bring while the others' pieces keep coming.
+struct Vigil {
+    /// The piece whose bytes come next.
+    current: AtomicU64,
+    gave_up: Mutex<Option<Abandoned>>,
+}
+
+impl Vigil {
+    fn new(current: u64) -> Vigil {
+        Vigil {
+            current: AtomicU64::new(current),
+            gave_up: Mutex::new(None),
+        }
+    }
+
+    /// The watch for a request to `source`.
+    fn watch(vigil: &Arc<Vigil>, shared: &Arc<Shared>, source: usize) -> Watch {
+        let (vigil, shared) = (Arc::clone(vigil), Arc::clone(shared));
+        Watch::new(move |waited| {
+            let state = shared.lock();
+            let index = vigil.current.load(Ordering::Relaxed);
+            let gave_up = if state.cancelled || state.failed.is_some() || !state.needs(index) {
+                Some(Abandoned::Unneeded)
+            } else if waited >= state.stall_after().max(GIVE_UP_FLOOR)
+                && (state.sources.others_usable(source)
+                    || state.last_piece_at.is_some_and(|at| at.elapsed() < waited))
+            {
+                Some(Abandoned::Stalled)
+            } else {
+                None
+            };
+            drop(state);
+            *vigil.gave_up.lock().unwrap_or_else(|e| e.into_inner()) = gave_up;
+            gave_up.is_none()
+        })
+    }
+
+    fn gave_up(&self) -> Option<Abandoned> {
+        *self.gave_up.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -1136,10 +1223,17 @@ struct Run<'a> {
     checked_at: u64,
     /// The current piece, for a stream (a store takes the bytes at once).
     piece: Vec<u8>,
+    vigil: Arc<Vigil>,
 }
 
 impl<'a> Run<'a> {
-    fn new(shared: &'a Shared, source: usize, pieces: Range<u64>, id: Option<u64>) -> Run<'a> {
+    fn new(
+        shared: &'a Shared,
+        source: usize,
+        pieces: Range<u64>,
+        id: Option<u64>,
+        vigil: Arc<Vigil>,
+    ) -> Run<'a> {
         Run {
             shared,
             source,
@@ -1151,6 +1245,7 @@ impl<'a> Run<'a> {
             received: 0,
             checked_at: 0,
             piece: Vec::new(),
+            vigil,
         }
     }
 
@@ -1201,6 +1296,7 @@ impl<'a> Run<'a> {
         state.piece_time += took;
         state.pieces_fetched += 1;
         state.fetched_bytes += bytes;
+        state.last_piece_at = Some(Instant::now());
         state.claimed.remove(&index);
         if self.shared.store.get().is_some() {
             state.stored(index);
@@ -1208,6 +1304,7 @@ impl<'a> Run<'a> {
             state.done.entry(index).or_insert(piece);
         }
         self.current += 1;
+        self.vigil.current.store(self.current, Ordering::Relaxed);
         self.received = 0;
         self.checked_at = 0;
         self.since = Instant::now();
@@ -1244,6 +1341,13 @@ impl<'a> Run<'a> {
     /// fetched again.
     fn finish(self, client: &Client, fetched: Result<Option<String>, Failed>, verified: bool) {
         let shared = self.shared;
+        let gave_up = self.vigil.gave_up();
+        let fetched = match fetched {
+            Err(failed) if !failed.local && gave_up == Some(Abandoned::Unneeded) => {
+                Err(Failed::lost_race(self.received))
+            }
+            other => other,
+        };
         let mut state = shared.lock();
         let failed = match fetched {
             Ok(seen_validator) => {
@@ -1283,6 +1387,13 @@ impl<'a> Run<'a> {
                         .sources
                         .cancelled(self.source, bytes, self.since.elapsed());
                 } else {
+                    if gave_up == Some(Abandoned::Stalled) {
+                        // The stall counts in the source's speed, so that a
+                        // mirror it made look slow is not passed over.
+                        state
+                            .sources
+                            .charge(self.source, self.received, self.since.elapsed());
+                    }
                     let transient = err.is_transient();
                     let shown = err.clone();
                     let wait = state
@@ -1312,6 +1423,18 @@ impl<'a> Run<'a> {
     }
 }
 
+/// A source as a request to it needs it.
+#[derive(Clone, Copy)]
+struct Asking<'a> {
+    url: &'a Url,
+    /// Its `If-Range` value.
+    validator: Option<&'a str>,
+    /// Its first answer matched the resource already.
+    verified: bool,
+    /// What the request's waits ask (a worker's; none for the consumer's).
+    watch: Option<&'a Watch>,
+}
+
 /// Takes the bytes of an answer as they arrive, with their offsets.
 type Deliver<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Failed> + 'a;
 
@@ -1322,13 +1445,12 @@ type Deliver<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Failed> + 'a;
 /// one.
 fn fetch_range(
     client: &Client,
-    url: &Url,
-    validator: Option<&str>,
+    to: &Asking,
     resource: &Resource,
     (start, end): (u64, u64),
-    verified: bool,
     deliver: &mut Deliver,
 ) -> Result<Option<String>, Failed> {
+    let (url, validator) = (to.url, to.validator);
     // A server may send less than asked (some cap the size of a range):
     // the rest is then asked for again, from where it stopped.
     let mut from = start;
@@ -1337,7 +1459,7 @@ fn fetch_range(
     // bytes already in are not fetched again.
     let mut ignored = 0;
     while from <= end {
-        let response = ask_for_range(client, url, validator, resource, verified, from, end)?;
+        let response = ask_for_range(client, to, resource, from, end)?;
         let last = match range_answered(&response, url, resource, validator, from, end) {
             Ok(last) => last,
             Err(err)
@@ -1398,15 +1520,15 @@ pub(super) fn fetch_with_retries(
     loop {
         attempt += 1;
         let (start, end) = resource.range(index);
-        let fetched = fetch_range(
-            client,
-            &resource.url,
-            resource.validator.as_deref(),
-            resource,
-            (start, end),
-            true,
-            &mut |offset, bytes| deliver(offset, bytes).map_err(Failed::local),
-        );
+        let to = Asking {
+            url: &resource.url,
+            validator: resource.validator.as_deref(),
+            verified: true,
+            watch: None,
+        };
+        let fetched = fetch_range(client, &to, resource, (start, end), &mut |offset, bytes| {
+            deliver(offset, bytes).map_err(Failed::local)
+        });
         match fetched {
             Ok(_) => return Ok(()),
             Err(Failed {
@@ -1432,16 +1554,23 @@ pub(super) fn fetch_with_retries(
 /// answer) not the same file, is refused.
 fn ask_for_range(
     client: &Client,
-    url: &Url,
-    validator: Option<&str>,
+    to: &Asking,
     resource: &Resource,
-    verified: bool,
     from: u64,
     end: u64,
 ) -> Result<Response, Failed> {
+    let Asking {
+        url,
+        validator,
+        verified,
+        watch,
+    } = *to;
     let mut request = Request::get(url.clone()).range(from, Some(end));
     if let Some(validator) = validator {
         request = request.if_range(validator.to_owned());
+    }
+    if let Some(watch) = watch {
+        request = request.watch(watch.clone());
     }
     let response = client.send(&request)?;
     let retry_after = retry_after(&response);

@@ -177,6 +177,24 @@ impl Sources {
         source.busy += took;
     }
 
+    /// `bytes` of `index` came in `took` in an answer given up: they count
+    /// in its speed (see [`Sources::piece_time`]), as a piece served would.
+    pub fn charge(&mut self, index: usize, bytes: u64, took: Duration) {
+        let source = &mut self.list[index];
+        source.bytes += bytes;
+        source.busy += took;
+    }
+
+    /// Whether a source other than `index` could be asked now: not
+    /// dropped, not backing off. Its speed does not matter here: it is
+    /// asked about a piece `index` has stalled on.
+    pub fn others_usable(&self, index: usize) -> bool {
+        let now = Instant::now();
+        self.list.iter().enumerate().any(|(i, s)| {
+            i != index && s.dropped.is_none() && s.not_before.is_none_or(|t| t <= now)
+        })
+    }
+
     /// `index` failed with `err`; returns how long to wait before it is
     /// tried again (`None`: it is dropped). The wait is the backoff, or
     /// longer when the server asked for it (`retry_after`).

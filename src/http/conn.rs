@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::response::{parse_head, Head, MAX_HEAD_BYTES};
-use crate::http::socket::{IdleTimeout, Socket};
+use crate::http::socket::{GaveUp, IdleTimeout, Socket, Watch};
 use crate::url::{Scheme, Url};
 
 /// The size of a connection's read buffer, which bounds the size of a chunk.
@@ -83,8 +83,9 @@ pub struct Connection {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// A read or a write waited longer than the idle timeout.
-    timed_out: bool,
+    /// A read or a write waited longer than the idle timeout, or a watched
+    /// read was given up: the peer is there but silent.
+    went_silent: bool,
 }
 
 impl Connection {
@@ -117,7 +118,7 @@ impl Connection {
             buf: vec![0; READ_BUFFER],
             pos: 0,
             end: 0,
-            timed_out: false,
+            went_silent: false,
         }
     }
 
@@ -175,7 +176,7 @@ impl Connection {
             .write_all(bytes)
             .and_then(|()| self.stream.flush());
         if let Err(e) = &sent {
-            self.timed_out |= IdleTimeout::of(e).is_some();
+            self.went_silent |= IdleTimeout::of(e).is_some();
         }
         sent
     }
@@ -247,7 +248,7 @@ impl Connection {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.timed_out |= IdleTimeout::of(&e).is_some();
+                    self.went_silent |= IdleTimeout::of(&e).is_some() || GaveUp::of(&e).is_some();
                     return Err(read_error(e));
                 }
             }
@@ -255,10 +256,21 @@ impl Connection {
     }
 
     /// Whether a read or a write failed because the peer sent, or took,
-    /// nothing for the idle timeout: the peer is there but silent, unlike
-    /// one that closed.
-    pub fn timed_out(&self) -> bool {
-        self.timed_out
+    /// nothing for the idle timeout, or a watched read was given up: the
+    /// peer is there but silent, unlike one that closed.
+    pub fn went_silent(&self) -> bool {
+        self.went_silent
+    }
+
+    /// Watches the reads from now on with `watch` (`None`: no more); see
+    /// [`Watch`]. A connection in memory has nothing to wait for.
+    pub fn set_watch(&mut self, watch: Option<Watch>) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(socket) => socket.set_watch(watch),
+            Stream::Memory(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.socket_mut().set_watch(watch),
+        }
     }
 
     /// True when a read would not wait: bytes are buffered here or in TLS,
@@ -345,6 +357,9 @@ fn idle_timeout(e: &io::Error, kind: ErrorKind, what: &str) -> Option<Error> {
 fn read_error(e: io::Error) -> Error {
     if let Some(err) = idle_timeout(&e, ErrorKind::Network, "no data received for") {
         return err;
+    }
+    if let Some(gave_up) = GaveUp::of(&e) {
+        return Error::new(ErrorKind::Network, gave_up.to_string());
     }
     #[cfg(feature = "tls")]
     if let Some(tls) = e

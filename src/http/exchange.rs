@@ -21,6 +21,7 @@ use crate::http::proxy::ProxySettings;
 use crate::http::redirect;
 use crate::http::request::{self, ByteRange, Method, RequestParts};
 use crate::http::response::{framing, Head};
+use crate::http::socket::Watch;
 use crate::source::ByteSource;
 use crate::url::{Scheme, Url};
 
@@ -55,6 +56,7 @@ pub struct Request {
     range: Option<ByteRange>,
     if_range: Option<String>,
     headers: Vec<(String, String)>,
+    watch: Option<Watch>,
 }
 
 impl Request {
@@ -66,6 +68,7 @@ impl Request {
             range: None,
             if_range: None,
             headers: Vec::new(),
+            watch: None,
         }
     }
 
@@ -94,6 +97,13 @@ impl Request {
         request::check_header(name, value)?;
         self.headers.push((name.to_owned(), value.to_owned()));
         Ok(self)
+    }
+
+    /// Watches the waits for the response and its body with `watch`, which
+    /// may give them up (see [`Watch`]).
+    pub(crate) fn watch(mut self, watch: Watch) -> Request {
+        self.watch = Some(watch);
+        self
     }
 
     /// The URL requested.
@@ -271,10 +281,14 @@ fn exchange(
                 false,
             ),
         };
+        conn.set_watch(request.watch.clone()).map_err(|e| {
+            Error::new(ErrorKind::Network, format!("cannot configure socket ({e})"))
+                .with_subject(url.redacted())
+        })?;
         if let Err(e) = conn.send(&bytes) {
             // A peer that takes nothing for the idle timeout is not a
             // connection it closed: sending again would double the wait.
-            if reused && !conn.timed_out() {
+            if reused && !conn.went_silent() {
                 continue;
             }
             return Err(
@@ -288,7 +302,7 @@ fn exchange(
             // HEAD are idempotent, so the request goes again on a new one.
             // One that stayed open and silent for the idle timeout is an
             // answer that never came, as on a new connection.
-            Err(e) if reused && e.kind() == ErrorKind::Network && !conn.timed_out() => continue,
+            Err(e) if reused && e.kind() == ErrorKind::Network && !conn.went_silent() => continue,
             Err(e) => return Err(e.with_subject(url.redacted())),
         };
         let plan = framing(&head, request.method == Method::Head)

@@ -62,7 +62,11 @@ impl Pool {
     }
 
     /// Keeps `conn` for the next request to `key`.
-    pub fn put(&self, key: PoolKey, conn: Connection) {
+    pub fn put(&self, key: PoolKey, mut conn: Connection) {
+        // A watch belongs to the request that set it.
+        if conn.set_watch(None).is_err() {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.iter().filter(|(k, _, _)| *k == key).count() >= MAX_IDLE_PER_ORIGIN {
             if let Some(oldest) = idle.iter().position(|(k, _, _)| *k == key) {

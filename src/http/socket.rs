@@ -13,17 +13,71 @@
 //! 128 KiB reads took 0.24–0.33 s so and 0.56–0.89 s blocking, in one run.
 //! std offers no `poll`, so the wait is the peek, which copies one byte.
 //!
+//! A read may also be watched ([`Watch`]): while it waits, it wakes every
+//! [`WATCH_INTERVAL`] to ask whether its bytes are still wanted, so that a
+//! download that no longer needs them (another copy arrived, the stream
+//! was dropped, a stalled source is being replaced) gets its thread back
+//! at once instead of after the idle timeout.
+//!
 //! Owns only that; what a timeout means to a transfer is `conn`'s.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a watched read that waits asks its [`Watch`].
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Asked by a waiting read, every [`WATCH_INTERVAL`], with how long the
+/// read has waited for its next byte: `false` gives the read up (with
+/// [`GaveUp`]).
+#[derive(Clone)]
+pub struct Watch(Arc<dyn Fn(Duration) -> bool + Send + Sync>);
+
+impl Watch {
+    /// A watch that asks `keep_waiting`.
+    pub fn new(keep_waiting: impl Fn(Duration) -> bool + Send + Sync + 'static) -> Watch {
+        Watch(Arc::new(keep_waiting))
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
+}
 
 /// A connected TCP socket that waits at most `idle_timeout` for each read
 /// and each write.
 pub struct Socket {
     tcp: TcpStream,
     idle_timeout: Duration,
+    watch: Option<Watch>,
+}
+
+/// The error inside an [`io::Error`] when a read's [`Watch`] gave it up,
+/// after waiting this long for a byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaveUp(pub Duration);
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "given up after {} without data",
+            crate::http::conn::describe_duration(self.0)
+        )
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
+impl GaveUp {
+    /// The wait that `e` reports giving up, if it reports one.
+    pub fn of(e: &io::Error) -> Option<GaveUp> {
+        e.get_ref()?.downcast_ref::<GaveUp>().copied()
+    }
 }
 
 /// The error inside an [`io::Error`] of kind `TimedOut` when the peer sent
@@ -59,7 +113,26 @@ impl Socket {
         tcp.set_read_timeout(Some(idle_timeout))?;
         tcp.set_write_timeout(Some(idle_timeout))?;
         tcp.set_nonblocking(true)?;
-        Ok(Socket { tcp, idle_timeout })
+        Ok(Socket {
+            tcp,
+            idle_timeout,
+            watch: None,
+        })
+    }
+
+    /// Watches the reads from now on with `watch` (`None`: no more).
+    pub fn set_watch(&mut self, watch: Option<Watch>) -> io::Result<()> {
+        // A watched wait wakes every interval: the socket timeout is the
+        // interval, and the idle timeout is counted here.
+        match (&self.watch, &watch) {
+            (None, Some(_)) => self
+                .tcp
+                .set_read_timeout(Some(WATCH_INTERVAL.min(self.idle_timeout)))?,
+            (Some(_), None) => self.tcp.set_read_timeout(Some(self.idle_timeout))?,
+            _ => {}
+        }
+        self.watch = watch;
+        Ok(())
     }
 
     /// True when a read would not wait: bytes have arrived, the peer closed,
@@ -69,10 +142,28 @@ impl Socket {
         !matches!(self.tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Waits until a read would not wait, at most the idle timeout.
+    /// Waits until a read would not wait, at most the idle timeout, and
+    /// only as long as the watch, if any, wants to.
     fn wait_for_bytes(&self) -> io::Result<()> {
         let mut probe = [0u8; 1];
-        self.blocking(|tcp| tcp.peek(&mut probe)).map(drop)
+        let Some(watch) = &self.watch else {
+            return self.blocking(|tcp| tcp.peek(&mut probe)).map(drop);
+        };
+        let started = Instant::now();
+        loop {
+            match self.blocking(|tcp| tcp.peek(&mut probe)) {
+                Err(e) if IdleTimeout::of(&e).is_some() => {
+                    let waited = started.elapsed();
+                    if waited >= self.idle_timeout {
+                        return Err(e);
+                    }
+                    if !(watch.0)(waited) {
+                        return Err(io::Error::other(GaveUp(waited)));
+                    }
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// Runs `op` with the socket blocking, so that it waits under the
@@ -171,6 +262,40 @@ mod tests {
             Some(IdleTimeout(Duration::from_millis(200)))
         );
         assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_watched_read_is_given_up_when_its_watch_says_so() {
+        let (mut client, mut server) = pair(Duration::from_secs(30));
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&asked);
+        client
+            .set_watch(Some(Watch::new(move |waited| {
+                seen.lock().unwrap().push(waited);
+                waited < Duration::from_millis(600)
+            })))
+            .unwrap();
+        let e = client.read(&mut [0u8; 16]).unwrap_err();
+        let GaveUp(waited) = GaveUp::of(&e).expect("given up, not timed out");
+        assert!(waited >= Duration::from_millis(600));
+        let asked = asked.lock().unwrap().clone();
+        assert!(asked.len() >= 3, "asked every interval: {asked:?}");
+        assert!(asked.windows(2).all(|w| w[0] < w[1]));
+        // Unwatched again, a read waits for the byte that comes.
+        client.set_watch(None).unwrap();
+        server.write_all(b"x").unwrap();
+        assert_eq!(client.read(&mut [0u8; 16]).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_watched_read_still_times_out_after_the_idle_timeout() {
+        let (mut client, _server) = pair(Duration::from_millis(600));
+        client.set_watch(Some(Watch::new(|_| true))).unwrap();
+        let e = client.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(
+            IdleTimeout::of(&e),
+            Some(IdleTimeout(Duration::from_millis(600)))
+        );
     }
 
     #[test]

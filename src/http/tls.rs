@@ -138,6 +138,11 @@ impl TlsStream {
         &self.socket
     }
 
+    /// The TCP socket under the stream, to change how it waits.
+    pub fn socket_mut(&mut self) -> &mut Socket {
+        &mut self.socket
+    }
+
     /// Writes pending TLS records to the socket.
     fn flush_tls(&mut self) -> std::io::Result<()> {
         while self.tls.wants_write() {
