@@ -6,7 +6,7 @@ mod support;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -548,8 +548,8 @@ fn a_link_to_a_file_replaces_the_file_and_keeps_the_link() {
 }
 
 #[test]
-fn a_file_replaced_by_a_download_keeps_its_permissions() {
-    use std::os::unix::fs::PermissionsExt;
+fn a_file_replaced_by_a_download_keeps_its_permissions_and_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     // A small file comes as one stream; a large ranged one in pieces, each
     // written where it belongs: two ways of putting the file in place.
     let large: Arc<Vec<u8>> = Arc::new(test_data(5 << 20, 7));
@@ -568,6 +568,11 @@ fn a_file_replaced_by_a_download_keeps_its_permissions() {
     ] {
         let out: PathBuf = dir.join(name);
         std::fs::write(&out, b"old").expect("write");
+        // Another user's file, when the tests run as root (as in CI):
+        // only root may give a file away.
+        let root = std::fs::metadata(&out).expect("metadata").uid() == 0;
+        let owner = if root { (65534, 65534) } else { owner_of(&out) };
+        std::os::unix::fs::chown(&out, Some(owner.0), Some(owner.1)).expect("chown");
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         let outcome: Outcome = cli::run(&[
             &server.url(&format!("/{name}")),
@@ -581,7 +586,15 @@ fn a_file_replaced_by_a_download_keeps_its_permissions() {
             .mode()
             & 0o777;
         assert_eq!(mode, 0o640, "{name} lost its permissions");
+        assert_eq!(owner_of(&out), owner, "{name} changed owner");
     }
+}
+
+/// The owner and group of `path`.
+fn owner_of(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).expect("metadata");
+    (meta.uid(), meta.gid())
 }
 
 #[test]

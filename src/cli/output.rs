@@ -207,18 +207,37 @@ impl Sink {
 }
 
 /// Renames the complete `temp` to `target`. A `target` that is there
-/// already keeps its permissions, as it does when a tool rewrites it in
-/// place (`curl -o`, `wget -O`): the rename puts a new file there, which
-/// would otherwise have the default ones.
+/// already keeps its permissions, owner and group, as it does when a tool
+/// rewrites it in place (`curl -o`, `wget -O`): the rename puts a new file
+/// there, which would otherwise have the default ones and belong to
+/// whoever ran the download (root, say, replacing a user's file).
 pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
     if let Ok(meta) = std::fs::metadata(target) {
         if meta.is_file() {
+            keep_owner(temp, &meta);
+            // After the owner: a change of owner clears set-user-ID bits.
             std::fs::set_permissions(temp, meta.permissions())
                 .map_err(|e| Error::io(e, temp.display()))?;
         }
     }
     std::fs::rename(temp, target).map_err(|e| Error::io(e, target.display()))
 }
+
+/// Gives `temp` the owner and group of the file it replaces, as far as
+/// this user may: only root may give a file away, and a user may pick only
+/// a group of their own. What cannot be kept is not an error, as with
+/// `cp -p`: the download is there, under the same name, owned by its user.
+#[cfg(unix)]
+fn keep_owner(temp: &Path, replaced: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let (uid, gid) = (replaced.uid(), replaced.gid());
+    if std::os::unix::fs::chown(temp, Some(uid), Some(gid)).is_err() {
+        let _ = std::os::unix::fs::chown(temp, None, Some(gid));
+    }
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_temp: &Path, _replaced: &std::fs::Metadata) {}
 
 /// Opens (or creates) `temp` for reading and writing, without truncating
 /// it, and locks it for as long as the file is open: a second partfetch
