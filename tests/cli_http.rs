@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -342,6 +342,35 @@ fn closed_stdout_reader_exits_0_quietly() {
     let stderr: String = stderr_reader.join().expect("stderr reader");
     assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
     assert_eq!(stderr, "", "nothing on stderr when the reader goes away");
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_a_download() {
+    // The first answer is a 503, so partfetch says on stderr that it tries
+    // again; stderr's reader is gone (`2>&1 | head`), and the line is lost,
+    // not the download.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&asked);
+    let server: Server = Server::start(move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::status(503).header("Retry-After", "0")
+        } else {
+            Reply::ok("after the retry\n")
+        }
+    });
+    let dir: TempDir = TempDir::new("closed-stderr");
+    let out: PathBuf = dir.join("f");
+    let mut cmd: Command = cli::command();
+    cmd.arg(server.url("/f"))
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child: Child = cmd.spawn().expect("spawn");
+    drop(child.stderr.take());
+    let status: ExitStatus = cli::wait_with_deadline(&mut child, DEADLINE);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "asked again after the 503");
+    assert_eq!(read_file(&out), b"after the retry\n");
 }
 
 /// Runs `partfetch [extra] URL -` against a server whose `/live` sends

@@ -53,7 +53,7 @@ pub fn run() -> i32 {
     match demo() {
         Ok(()) => exit::OK,
         Err(err) => {
-            eprintln!("partfetch: demo failed: {err}");
+            say!("partfetch: demo failed: {err}");
             exit_code(err.kind())
         }
     }
@@ -61,11 +61,11 @@ pub fn run() -> i32 {
 
 fn demo() -> Result<(), Error> {
     let work = WorkDir::new()?;
-    println!("partfetch demo: three servers on 127.0.0.1, one of them stopped mid-download\n");
+    show!("partfetch demo: three servers on 127.0.0.1, one of them stopped mid-download\n");
 
     let sample = work.0.join("sample.bin");
     let sample_digest = write_sample(&sample)?;
-    println!(
+    show!(
         "made {} ({}, sha256 {}…)",
         sample.display(),
         human(SAMPLE_SIZE),
@@ -93,7 +93,7 @@ fn demo() -> Result<(), Error> {
             }
         });
         let server = Server::start(config)?;
-        println!(
+        show!(
             "server {name}: http://{}/ serving {} ({}/s at most)",
             server.addr(),
             dir.display(),
@@ -117,13 +117,13 @@ fn demo() -> Result<(), Error> {
         base_urls: urls.clone(),
     };
     let report = split::split(&plan)?;
-    println!(
+    show!(
         "\n$ partfetch split {} --parts {PARTS} --replicas 2 --to server-A server-B server-C --base-url …",
         sample.display()
     );
     for (i, part) in report.parts.iter().enumerate() {
         let holders: Vec<&str> = part.holders.iter().map(|&h| NAMES[h]).collect();
-        println!(
+        show!(
             "  part {}: {} on {} (first choice {})",
             i + 1,
             human(part.size),
@@ -141,7 +141,7 @@ fn demo() -> Result<(), Error> {
     };
 
     let manifest_url = format!("{}sample.bin.parts", urls[0]);
-    println!("\n$ partfetch {manifest_url}   (server B will be stopped while it sends)");
+    show!("\n$ partfetch {manifest_url}   (server B will be stopped while it sends)");
     let client = Client::builder().no_env_proxy().build()?;
     let mode = if std::io::stderr().is_terminal() {
         Mode::Terminal
@@ -174,9 +174,9 @@ fn demo() -> Result<(), Error> {
     }
     outcome?;
 
-    println!("\nwhat happened:");
+    show!("\nwhat happened:");
     if let Some(after) = stopped_at {
-        println!(
+        show!(
             "  server B was stopped after sending for {} ms",
             after.as_millis()
         );
@@ -185,11 +185,11 @@ fn demo() -> Result<(), Error> {
         .lock()
         .map_or_else(|_| Vec::new(), |mut e| std::mem::take(&mut *e));
     for (i, part) in report.parts.iter().enumerate() {
-        println!("  part {}: {}", i + 1, explain(part, &events));
+        show!("  part {}: {}", i + 1, explain(part, &events));
     }
     let digest = hasher.finish();
     if received == SAMPLE_SIZE && digest == sample_digest {
-        println!(
+        show!(
             "\nverified: {} received, sha256 equal to the sample's — nothing lost with a server down",
             human(received)
         );

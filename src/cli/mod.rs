@@ -5,6 +5,8 @@
 //! stream into it with a progress line, and the exit codes. The downloading
 //! itself is the library's.
 
+#[macro_use]
+mod console;
 pub mod args;
 pub mod checksum;
 #[cfg(feature = "serve")]
@@ -71,13 +73,13 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let download = match args::parse(args) {
         Ok(Command::Help) => {
-            print!("{}", args::USAGE);
+            show!(@ "{}", args::USAGE);
             #[cfg(feature = "serve")]
-            print!("{}", args::PUBLISH_USAGE);
+            show!(@ "{}", args::PUBLISH_USAGE);
             return exit::OK;
         }
         Ok(Command::Version) => {
-            println!("partfetch {}", env!("CARGO_PKG_VERSION"));
+            show!("partfetch {}", env!("CARGO_PKG_VERSION"));
             return exit::OK;
         }
         Ok(Command::Download(d)) => d,
@@ -88,18 +90,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         #[cfg(feature = "serve")]
         Ok(Command::Demo) => return demo::run(),
         Err(args::UsageError(message)) => {
-            eprintln!("partfetch: {message}\nTry 'partfetch --help' for more information.");
+            say!("partfetch: {message}\nTry 'partfetch --help' for more information.");
             return exit::USAGE;
         }
     };
     match download_to_output(&download) {
         Ok(()) => exit::OK,
         Err(Failure::Usage(message)) => {
-            eprintln!("partfetch: {message}");
+            say!("partfetch: {message}");
             exit::USAGE
         }
         Err(Failure::Error(err)) => {
-            eprintln!("partfetch: {err}");
+            say!("partfetch: {err}");
             exit_code(err.kind())
         }
     }
@@ -117,7 +119,7 @@ impl From<Error> for Failure {
 }
 
 fn build_client(d: &Download) -> Result<Client, Error> {
-    let mut builder = Client::builder().on_warning(|w| eprintln!("partfetch: {w}"));
+    let mut builder = Client::builder().on_warning(|w| say!("partfetch: {w}"));
     if !d.quiet {
         // On a terminal the progress line may be showing: the notice takes
         // its place (cleared to the end), and the next update redraws it.
@@ -126,7 +128,7 @@ fn build_client(d: &Download) -> Result<Client, Error> {
         } else {
             ""
         };
-        builder = builder.on_notice(move |n| eprintln!("{clear}partfetch: {n}"));
+        builder = builder.on_notice(move |n| say!("{clear}partfetch: {n}"));
     }
     if let Some(t) = d.connect_timeout {
         builder = builder.connect_timeout(t);
@@ -499,7 +501,7 @@ fn resume_pieces(
 /// Tells that the earlier run's bytes of `path` are of another version of
 /// the resource (or cannot be continued), so the download starts over.
 fn say_changed(d: &Download, path: &Path) {
-    eprintln!(
+    say!(
         "partfetch: {}: starting {} over",
         changed(d),
         path.display()
@@ -550,7 +552,7 @@ fn resume_refused(path: &Path, why: &str) -> WriteError {
 /// says so even with `--quiet`: like the warning of a redirect from HTTPS
 /// to plain HTTP, a doubt about the data is not progress output.
 fn warn_unverified(d: &Download, path: &Path) {
-    eprintln!(
+    say!(
         "partfetch: warning: resuming {} without a way to tell whether {} changed \
          since the last run (its server sends no ETag or Last-Modified)",
         path.display(),
@@ -570,7 +572,7 @@ fn start_over(
     path: &Path,
     progress: &mut Progress,
 ) -> Result<(), WriteError> {
-    eprintln!(
+    say!(
         "partfetch: {}: starting {} over",
         no_longer_lists(d),
         path.display()

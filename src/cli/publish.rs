@@ -31,7 +31,7 @@ pub fn split(s: &Split) -> i32 {
     };
     match split::split(&plan) {
         Ok(report) => {
-            println!(
+            show!(
                 "{} in {} parts, each in {} of {} directories",
                 human(report.total),
                 report.parts.len(),
@@ -39,12 +39,12 @@ pub fn split(s: &Split) -> i32 {
                 plan.dirs.len()
             );
             for path in &report.manifest_paths {
-                println!("wrote {}", path.display());
+                show!("wrote {}", path.display());
             }
             exit::OK
         }
         Err(err) => {
-            eprintln!("partfetch: {err}");
+            say!("partfetch: {err}");
             match err.kind() {
                 partfetch::ErrorKind::Limit => exit::USAGE,
                 kind => exit_code(kind),
@@ -64,7 +64,7 @@ pub fn serve(s: &Serve) -> i32 {
     match Server::start(config) {
         Ok(server) => {
             // Tests and scripts read the port from this first line.
-            eprintln!(
+            say!(
                 "partfetch: serving {} on http://{}/",
                 s.dir.display(),
                 server.addr()
@@ -73,7 +73,7 @@ pub fn serve(s: &Serve) -> i32 {
             exit::OK
         }
         Err(err) => {
-            eprintln!("partfetch: {err}");
+            say!("partfetch: {err}");
             exit_code(err.kind())
         }
     }

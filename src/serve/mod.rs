@@ -133,7 +133,11 @@ impl Config {
             rate_limit: None,
             delay: Duration::ZERO,
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            log: Arc::new(|line| eprintln!("{line}")),
+            log: Arc::new(|line| {
+                // A closed standard error does not stop the server.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }),
         }
     }
 }
