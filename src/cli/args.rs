@@ -70,7 +70,7 @@ pub struct Download {
     pub no_resume: bool,
     /// `--resume`: asked for explicitly (an error where it cannot be done).
     pub resume: bool,
-    /// `--limit-rate RATE`: bytes per second at most.
+    /// `--limit-rate RATE`: bytes per second at most (`None`: no limit).
     pub limit_rate: Option<u64>,
     /// `--retries N`: attempts in a row before a failing source is dropped.
     pub retries: Option<u32>,
@@ -167,7 +167,8 @@ Options:
                           leave FILE.partfetch as it is (refused for
                           standard output and file sequences)
       --keep-partial      keep FILE.partfetch after a failure (the default)
-      --limit-rate RATE   at most RATE bytes per second (e.g. 500K, 2M)
+      --limit-rate RATE   at most RATE bytes per second (e.g. 500K, 2M; 0:
+                          no limit)
       --retries N         attempts in a row before a source failing for a
                           moment (reset, timeout, 408, 429, 500, 502-504) is
                           dropped (default 5; exponential backoff,
@@ -284,7 +285,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "--resume" => d.resume = true,
             "--keep-partial" => {}
             "--retries" => d.retries = Some(count(&name, &value("a number")?, 1, 100)? as u32),
-            "--limit-rate" => d.limit_rate = Some(size(&name, &value("a rate")?)?),
+            // 0 is no limit, as with aria2's and curl's options.
+            "--limit-rate" => {
+                d.limit_rate = Some(size(&name, &value("a rate")?)?).filter(|&rate| rate > 0)
+            }
             "--checksum" => {
                 let v = value("sha256=HEX")?;
                 let digest = v
@@ -845,6 +849,18 @@ mod tests {
     fn help_and_version_win() {
         assert_eq!(parse_strs(&["http://h/", "--help"]).unwrap(), Command::Help);
         assert_eq!(parse_strs(&["-V"]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn a_rate_limit_of_zero_is_no_limit() {
+        assert_eq!(
+            download(&["--limit-rate", "2M", "http://h/x"]).limit_rate,
+            Some(2 << 20)
+        );
+        assert_eq!(
+            download(&["--limit-rate", "0", "http://h/x"]).limit_rate,
+            None
+        );
     }
 
     #[test]
