@@ -511,6 +511,125 @@ fn a_connection_stalled_while_the_others_go_on_is_replaced() {
     );
 }
 
+/// A server of `body` whose answer to the first request that `stalls`
+/// picks sends `sent` bytes, then nothing until `release` is set (or 10 s,
+/// then wrong bytes: a download that waited for them would not be the
+/// file). Every other request is answered at once.
+fn stalling_once(
+    body: &[u8],
+    sent: usize,
+    release: &Arc<AtomicBool>,
+    stalls: fn(&Request) -> bool,
+) -> Server {
+    let served = body.to_vec();
+    let stall_until = Arc::clone(release);
+    let stalled = AtomicBool::new(false);
+    Server::start(move |req: &Request| {
+        if !stalls(req) || stalled.swap(true, Ordering::SeqCst) {
+            return Reply::file(req, &served, Ranges::Honour);
+        }
+        let first = req.range_start().unwrap_or(0) as usize;
+        let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
+        let steps = vec![
+            Step::Write(served[first..first + sent].to_vec()),
+            Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
+            Step::Write(vec![0xEE; last + 1 - first - sent]),
+        ];
+        partial(first, last, served.len(), steps)
+    })
+}
+
+#[test]
+fn the_rest_as_one_stream_stalled_is_taken_over_by_the_workers() {
+    // Piece 0 comes fast, so the rest is asked for as one stream; it stops
+    // 1000 bytes into piece 4. The workers fetch from piece 4 on, and the
+    // stream goes on from where it stopped: no byte twice, none missing.
+    let body = test_data(12 * PIECE as usize, 48);
+    let release = Arc::new(AtomicBool::new(false));
+    let rest = |req: &Request| req.header("range") == Some(&format!("bytes={PIECE}-")[..]);
+    let server = stalling_once(&body, 3 * PIECE as usize + 1000, &release, rest);
+    let got = read_all_mirrored(&client(3), &server.url("/f"), &[]);
+    release.store(true, Ordering::SeqCst);
+    assert!(got.unwrap() == body, "the stream differs");
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(rest),
+        "the rest was not asked for as one stream: {:?}",
+        requests
+            .iter()
+            .map(|r| r.header("range"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|req| req.range_start() == Some(4 * PIECE)),
+        "piece 4, where the stream stopped, was not asked for again"
+    );
+}
+
+#[test]
+fn written_at_their_offsets_a_first_piece_stalled_is_fetched_again() {
+    // The answer for piece 0 stops halfway through it: the workers fetch
+    // it, and the rest, instead of waiting for the stalled answer.
+    let body = test_data(8 * PIECE as usize, 49);
+    let release = Arc::new(AtomicBool::new(false));
+    let first = |req: &Request| req.range_start() == Some(0);
+    let server = stalling_once(&body, PIECE as usize / 2 + 7, &release, first);
+    let (mut download, store) = into_memory_store(&client(3), &server.url("/f"), &[]);
+    let finished = (|| {
+        while download.advance()? {}
+        Ok::<_, partfetch::Error>(())
+    })();
+    release.store(true, Ordering::SeqCst);
+    finished.unwrap();
+    assert!(*store.0.lock().unwrap() == body, "the file differs");
+    let asked_for_piece_0 = server
+        .requests()
+        .iter()
+        .filter(|req| req.range_start() == Some(0))
+        .count();
+    assert_eq!(asked_for_piece_0, 2, "piece 0 was asked for again");
+}
+
+#[test]
+fn a_first_piece_that_came_slowly_then_stalled_is_fetched_again() {
+    // Piece 0 comes slowly from the start, so the workers start on the
+    // pieces after it while it streams; then it stops partway. A worker
+    // fetches it again, and the stream goes on from where it stopped.
+    let body = test_data(8 * PIECE as usize, 50);
+    let served = body.clone();
+    let release = Arc::new(AtomicBool::new(false));
+    let stall_until = Arc::clone(&release);
+    let stalled = AtomicBool::new(false);
+    let server = Server::start(move |req: &Request| {
+        if req.range_start() != Some(0) || stalled.swap(true, Ordering::SeqCst) {
+            return Reply::file(req, &served, Ranges::Honour);
+        }
+        let sent = 600 * 1024 + 7;
+        let mut steps = Vec::new();
+        for chunk in served[..sent].chunks(64 * 1024) {
+            steps.push(Step::Write(chunk.to_vec()));
+            steps.push(Step::Sleep(std::time::Duration::from_millis(10)));
+        }
+        steps.push(Step::Until(
+            Arc::clone(&stall_until),
+            std::time::Duration::from_secs(10),
+        ));
+        steps.push(Step::Write(vec![0xEE; PIECE as usize - sent]));
+        partial(0, PIECE as usize - 1, served.len(), steps)
+    });
+    let got = read_all_mirrored(&client(3), &server.url("/f"), &[]);
+    release.store(true, Ordering::SeqCst);
+    assert!(got.unwrap() == body, "the stream differs");
+    let asked_for_piece_0 = server
+        .requests()
+        .iter()
+        .filter(|req| req.range_start() == Some(0))
+        .count();
+    assert_eq!(asked_for_piece_0, 2, "piece 0 was asked for again");
+}
+
 /// A store in memory, for downloads written at their offsets.
 struct MemoryStore(std::sync::Mutex<Vec<u8>>);
 

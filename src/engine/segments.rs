@@ -37,7 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -463,6 +463,13 @@ pub struct SegmentedStream {
     workers_started: bool,
     /// One worker waits for the first piece's connection.
     held_back: bool,
+    /// The watch on the answer the consumer reads itself gave it up.
+    gave_up: Arc<AtomicBool>,
+    /// Bytes at the start of the next piece from the workers that the
+    /// answer given up had handed on already, and where `current`'s bytes
+    /// start for the consumer.
+    skip: usize,
+    current_from: usize,
 }
 
 impl SegmentedStream {
@@ -551,7 +558,7 @@ impl SegmentedStream {
             changed: Condvar::new(),
             spare: Mutex::new(Vec::new()),
         });
-        SegmentedStream {
+        let mut stream = SegmentedStream {
             shared,
             client: client.clone(),
             workers: workers.min(missing.saturating_sub(1) as usize),
@@ -561,10 +568,67 @@ impl SegmentedStream {
             first_received: 0,
             workers_started: false,
             held_back: false,
-            mode,
+            gave_up: Arc::new(AtomicBool::new(false)),
+            skip: 0,
+            current_from: 0,
+            mode: Mode::Ended,
             started: Instant::now(),
             current: Vec::new(),
+        };
+        stream.mode = match mode {
+            Mode::First(body) => Mode::First(stream.watched(body)),
+            other => other,
+        };
+        stream
+    }
+
+    /// Watches an answer the consumer reads itself (the first piece, or
+    /// the rest as one stream): when workers can take over, one silent for
+    /// [`GIVE_UP_FLOOR`] is given up, and they fetch from the piece it
+    /// stopped in ([`SegmentedStream::take_over`]). Without, a stalled
+    /// stream waited for the idle timeout, though a stall is as slow as a
+    /// stream gets and the workers would have taken over a slow one.
+    fn watched(&self, mut body: HttpBody) -> HttpBody {
+        if self.workers > 0 {
+            let gave_up = Arc::clone(&self.gave_up);
+            let watch = Watch::new(move |waited| {
+                let keep_waiting = waited < GIVE_UP_FLOOR;
+                if !keep_waiting {
+                    gave_up.store(true, Ordering::Relaxed);
+                }
+                keep_waiting
+            });
+            // A socket that cannot be set to wake waits as it did.
+            let _ = body.set_watch(Some(watch));
         }
+        body
+    }
+
+    /// The answer the consumer read itself went silent at byte `position`:
+    /// the workers fetch the rest, from the piece it stopped in (all of
+    /// it: the bytes of it already handed on are skipped).
+    fn take_over(&mut self, position: u64) {
+        let index = position / PIECE;
+        let in_order = self.shared.store.get().is_none();
+        if in_order {
+            self.skip = (position - index * PIECE) as usize;
+        }
+        if self.workers_started {
+            // Started while the first piece streamed: they are past it.
+            let mut state = self.shared.lock();
+            state.retry.insert(index);
+            if in_order {
+                state.next_out = index;
+            }
+            drop(state);
+            self.shared.changed.notify_all();
+            if std::mem::take(&mut self.held_back) {
+                self.spawn_worker(self.workers - 1);
+            }
+        } else {
+            self.start_workers(index, false);
+        }
+        self.mode = Mode::Pieces;
     }
 
     /// Writes the resource into `store` instead of handing it on: every
@@ -659,7 +723,7 @@ impl SegmentedStream {
         };
         self.started = Instant::now();
         self.mode = Mode::Rest {
-            body: response.into_body(),
+            body: self.watched(response.into_body()),
             until: stop.map(|index| index * PIECE),
             lent: 0,
         };
@@ -795,9 +859,13 @@ impl SegmentedStream {
                     }
                     Err(err) => {
                         let from = self.first_index * PIECE + self.first_received;
+                        if self.gave_up.swap(false, Ordering::Relaxed) {
+                            self.take_over(from);
+                            continue;
+                        }
                         let (_, to) = self.shared.resource.range(self.first_index);
                         let body = self.continue_from(from, to, err)?;
-                        self.mode = Mode::First(body);
+                        self.mode = Mode::First(self.watched(body));
                     }
                     Ok(None) if self.workers_started => {
                         // The first piece's connection is free: the worker
@@ -828,11 +896,15 @@ impl SegmentedStream {
                         }
                         Ok(None) => self.mode = Mode::Ended,
                         Err(err) => {
+                            if self.gave_up.swap(false, Ordering::Relaxed) {
+                                self.take_over(position);
+                                continue;
+                            }
                             let until = *until;
                             let to = until.unwrap_or(self.shared.resource.length) - 1;
                             let body = self.continue_from(position, to, err)?;
                             self.mode = Mode::Rest {
-                                body,
+                                body: self.watched(body),
                                 until,
                                 lent: 0,
                             };
@@ -871,6 +943,7 @@ impl SegmentedStream {
                 Next::Pieces => match self.next_piece()? {
                     Some(piece) => {
                         let used = std::mem::replace(&mut self.current, piece);
+                        self.current_from = std::mem::take(&mut self.skip);
                         self.shared.give_back(used);
                         return Ok(true);
                     }
@@ -898,7 +971,7 @@ impl SegmentedStream {
         match &self.mode {
             Mode::First(body) => body.last_chunk(),
             Mode::Rest { body, lent, .. } => &body.last_chunk()[..*lent],
-            Mode::Pieces | Mode::Ended => &self.current,
+            Mode::Pieces | Mode::Ended => &self.current[self.current_from..],
         }
     }
 }

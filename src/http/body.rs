@@ -13,6 +13,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::conn::Connection;
 use crate::http::pool::{Pool, PoolKey};
 use crate::http::response::Framing;
+use crate::http::socket::Watch;
 use crate::source::ByteSource;
 use crate::url::Url;
 
@@ -152,6 +153,15 @@ impl HttpBody {
                 Ok(Some(_)) => {}
                 _ => return,
             }
+        }
+    }
+
+    /// Watches the waits for the rest of this body with `watch` (see
+    /// [`Watch`]); a body read to its end has none.
+    pub fn set_watch(&mut self, watch: Option<Watch>) -> std::io::Result<()> {
+        match &mut self.conn {
+            Some(conn) => conn.set_watch(watch),
+            None => Ok(()),
         }
     }
 
