@@ -2,15 +2,14 @@
 """A file server for bench/stall.sh: HTTP/1.1 with keep-alive and single
 byte ranges, serving one file, where one answer stalls.
 
-    stall-server.py PORT FILE STALL_FROM STALL_SECONDS RATE
+    stall-server.py PORT FILE STALL_AT STALL_SECONDS RATE
 
-Each answer is sent at RATE bytes per second at most (a connection of a
-capped link: a fast one would be read as one stream, with no ranges to
-stall). The first request for a range that starts at byte STALL_FROM or later gets
-its head and 1000 bytes, then nothing for STALL_SECONDS, then the
-connection is closed. Every other request is served at once. GET /reset
-arms the stall again (one stall per download). Only for benchmarks on
-127.0.0.1: it trusts its clients.
+The first answer to reach byte STALL_AT of the file sends the bytes before
+it, then nothing for STALL_SECONDS, then closes its connection: whichever
+tool asks, and however it splits the file, the connection that carries
+that byte stalls there. Each answer is sent at RATE bytes per second at
+most (0: as fast as it goes). GET /reset arms the stall again (one stall
+per download). Only for benchmarks on 127.0.0.1: it trusts its clients.
 """
 import http.server
 import os
@@ -19,7 +18,7 @@ import threading
 import time
 
 PORT, PATH = int(sys.argv[1]), sys.argv[2]
-STALL_FROM, STALL_SECONDS = int(sys.argv[3]), float(sys.argv[4])
+STALL_AT, STALL_SECONDS = int(sys.argv[3]), float(sys.argv[4])
 RATE = int(sys.argv[5])
 CHUNK = 256 * 1024
 SIZE = os.path.getsize(PATH)
@@ -61,30 +60,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", ETAG)
         self.end_headers()
-        if not body:
-            return
-        with lock:
-            stall = ranged and start >= STALL_FROM and armed.is_set()
-            if stall:
-                armed.clear()
+        self.wfile.flush()
+        if body:
+            self.send_body(start, end)
+
+    def send_body(self, start, end):
+        out = self.connection.fileno()
+        offset, began = start, time.monotonic()
         with open(PATH, "rb") as f:
-            if stall:
-                f.seek(start)
-                self.wfile.write(f.read(1000))
-                self.wfile.flush()
-                time.sleep(STALL_SECONDS)
-                self.close_connection = True
-                return
-            self.wfile.flush()
-            offset, left = start, end + 1 - start
-            began = time.monotonic()
-            while left:
-                sent = os.sendfile(self.connection.fileno(), f.fileno(), offset, min(left, CHUNK))
+            while offset <= end:
+                stop = min(end + 1, offset + CHUNK)
+                if offset <= STALL_AT < stop:
+                    with lock:
+                        stall = armed.is_set()
+                        armed.clear()
+                    if stall:
+                        while offset < STALL_AT:
+                            offset += os.sendfile(out, f.fileno(), offset, STALL_AT - offset)
+                        time.sleep(STALL_SECONDS)
+                        self.close_connection = True
+                        return
+                sent = os.sendfile(out, f.fileno(), offset, stop - offset)
                 if sent == 0:
                     return
                 offset += sent
-                left -= sent
-                ahead = (offset - start) / RATE - (time.monotonic() - began)
+                ahead = (offset - start) / RATE - (time.monotonic() - began) if RATE else 0
                 if ahead > 0:
                     time.sleep(ahead)
 

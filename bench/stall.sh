@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# One connection of a download in pieces stalls: partfetch against aria2c
-# and axel, each with 4 connections to one server on 127.0.0.1. The server
-# (bench/stall-server.py) sends each answer at 20 MiB/s at most, and the
-# first answer for a range starting at 64 MiB or later a head and 1000
-# bytes, then nothing for STALL seconds, then it closes. A 256 MiB file,
-# written to a tmpfs; without the stall each tool takes about 3.2 s.
-# Prints every run's wall time per tool, and the median.
+# One connection of a download stalls: partfetch against aria2c and axel
+# (4 connections each) and curl (one), on 127.0.0.1. The server
+# (bench/stall-server.py) serves a 256 MiB file; the first answer to reach
+# byte 100 MiB stops there, sends nothing for STALL seconds, then closes
+# its connection. Two cases: each answer capped at 20 MiB/s (a download
+# in pieces for partfetch), and uncapped (partfetch then asks for the rest
+# after its first piece as one stream, as curl does; curl is told to
+# resume after a connection closed early: `--retry 3 --retry-all-errors
+# -C -`). Written to a tmpfs;
+# every output is checked against the file's SHA-256. Prints, per case,
+# every run's wall time per tool and the median.
 #
 #   bench/stall.sh                     # 3 runs of each, a 30 s stall
 #   RUNS=5 STALL=60 bench/stall.sh
 #   BASELINE=OLD/partfetch bench/stall.sh  # also time another build
 #
-# Needs python3, aria2c, axel and GNU time; cleans up on exit.
+# Needs python3, curl, aria2c, axel and GNU time; cleans up on exit.
 set -euo pipefail
 RUNS=${RUNS:-3}
 STALL=${STALL:-30}
@@ -28,45 +32,67 @@ done
 
 build_release
 bench_workdir
-TOOLS=(partfetch aria2c axel)
 if [ -n "$BASELINE" ]; then
   [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
-  TOOLS+=(baseline)
 fi
 bench_data "$WORK/data.bin" 256
-PORT=$(free_port)
-python3 bench/stall-server.py "$PORT" "$WORK/data.bin" $((64 << 20)) "$STALL" $((20 << 20)) \
-  2>"$WORK/server.log" &
-SERVER=$!
-OUT=$(mktemp -d /dev/shm/partfetch-stall.XXXXXX)
-trap 'kill "$SERVER" 2>/dev/null; rm -rf -- "$OUT"; bench_cleanup' EXIT
-URL=http://127.0.0.1:$PORT/data.bin
-for _ in $(seq 50); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/reset" && break
-  sleep 0.1
-done
 WANT=$(sha256sum <"$WORK/data.bin")
+OUT=$(mktemp -d /dev/shm/partfetch-stall.XXXXXX)
+SERVERS=()
+trap 'kill "${SERVERS[@]}" 2>/dev/null; rm -rf -- "$OUT"; bench_cleanup' EXIT
 
-for i in $(seq "$RUNS"); do
-  for j in "${!TOOLS[@]}"; do
-    tool=${TOOLS[$(((i + j) % ${#TOOLS[@]}))]}
-    rm -f "$OUT"/data.bin*
-    curl -sf -o /dev/null "http://127.0.0.1:$PORT/reset"
-    case $tool in
-      partfetch) time_run "$WORK/$tool" "$BIN" -q -n 4 "$URL" "$OUT/data.bin" ;;
-      baseline) time_run "$WORK/$tool" "$BASELINE" -q -n 4 "$URL" "$OUT/data.bin" ;;
-      aria2c) time_run "$WORK/$tool" aria2c -q -x 4 -s 4 --file-allocation=none \
-        --allow-overwrite=true -d "$OUT" -o data.bin "$URL" ;;
-      axel) time_run "$WORK/$tool" axel -q -n 4 -o "$OUT/data.bin" "$URL" ;;
-    esac
-    [ "$(sha256sum <"$OUT/data.bin")" = "$WANT" ] || die "$tool wrote other bytes"
+# Starts a stall server capping each answer at RATE bytes/s (0: none);
+# sets PORT.
+start_server() {
+  PORT=$(free_port)
+  python3 bench/stall-server.py "$PORT" "$WORK/data.bin" $((100 << 20)) "$STALL" "$1" \
+    2>"$WORK/server-$PORT.log" &
+  SERVERS+=($!)
+  for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/reset" && return
+    sleep 0.1
   done
-  note "run $i/$RUNS done"
-done
+  die "the stall server on port $PORT did not start"
+}
 
-echo "| tool | wall (s), each run, sorted | median |"
-echo "| --- | --- | ---: |"
-for tool in "${TOOLS[@]}"; do
-  runs=$(awk '{ print $1 }' "$WORK/$tool" | sort -g | tr '\n' ' ')
-  echo "| $tool | $runs| $(median "$WORK/$tool" 1) |"
-done
+# Times TOOLS against the server on PORT, RUNS rounds; prints the table
+# under TITLE (LABEL names the case's files).
+#   compare LABEL TITLE TOOL...
+compare() {
+  local label=$1 title=$2 url=http://127.0.0.1:$PORT/data.bin tool i j
+  shift 2
+  local tools=("$@")
+  [ -n "$BASELINE" ] && tools+=(baseline)
+  for i in $(seq "$RUNS"); do
+    for j in "${!tools[@]}"; do
+      tool=${tools[$(((i + j) % ${#tools[@]}))]}
+      rm -f "$OUT"/data.bin*
+      curl -sf -o /dev/null "http://127.0.0.1:$PORT/reset"
+      case $tool in
+        partfetch) time_run "$WORK/$label-$tool" "$BIN" -q -n 4 "$url" "$OUT/data.bin" ;;
+        baseline) time_run "$WORK/$label-$tool" "$BASELINE" -q -n 4 "$url" "$OUT/data.bin" ;;
+        aria2c) time_run "$WORK/$label-$tool" aria2c -q -x 4 -s 4 --file-allocation=none \
+          --allow-overwrite=true -d "$OUT" -o data.bin "$url" ;;
+        axel) time_run "$WORK/$label-$tool" axel -q -n 4 -o "$OUT/data.bin" "$url" ;;
+        # curl stops at a connection closed early unless told to resume.
+        curl) time_run "$WORK/$label-$tool" curl -s --retry 3 --retry-all-errors -C - \
+          -o "$OUT/data.bin" "$url" ;;
+      esac
+      [ "$(sha256sum <"$OUT/data.bin")" = "$WANT" ] || die "$tool wrote other bytes"
+    done
+    note "$label: run $i/$RUNS done"
+  done
+  echo
+  echo "### $title"
+  echo
+  echo "| tool | wall (s), each run, sorted | median |"
+  echo "| --- | --- | ---: |"
+  for tool in "${tools[@]}"; do
+    echo "| $tool | $(awk '{ print $1 }' "$WORK/$label-$tool" | sort -g | tr '\n' ' ')| $(median "$WORK/$label-$tool" 1) |"
+  done
+}
+
+start_server $((20 << 20))
+compare capped "Each answer at 20 MiB/s" partfetch aria2c axel
+start_server 0
+compare uncapped "Uncapped" partfetch curl aria2c axel
