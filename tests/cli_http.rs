@@ -345,6 +345,25 @@ fn closed_stdout_reader_exits_0_quietly() {
 }
 
 #[test]
+fn a_part_answered_for_the_whole_file_is_an_error_not_a_short_file() {
+    // Every answer is a 206 for bytes 5-9 of 10, whatever was asked:
+    // neither the first piece asked for, nor the whole file asked for
+    // again without Range. Saving "hello" as the file would end it short.
+    let server: Server = Server::start(|_| {
+        Reply::new(206)
+            .header("Content-Range", "bytes 5-9/10")
+            .body(Body::Sized(b"hello".to_vec()))
+    });
+    let dir: TempDir = TempDir::new("wrong-206");
+    let out: PathBuf = dir.join("f");
+    let outcome: Outcome = cli::run(&[&server.url("/f"), out.to_str().expect("utf-8")]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["206", "without Range"]);
+    assert!(!out.exists(), "a short file was saved");
+}
+
+#[test]
 fn a_closed_stderr_does_not_stop_a_download() {
     // The first answer is a 503, so partfetch says on stderr that it tries
     // again; stderr's reader is gone (`2>&1 | head`), and the line is lost,

@@ -219,6 +219,20 @@ pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Respons
     loop {
         let headers = redirect::headers_for(first, &url, &all_headers);
         let (head, body) = exchange(settings, request, &url, &headers)?;
+        // A part of a resource is never the whole of it: taken for the
+        // resource, a 206 to a request without Range would end a download
+        // short, as if complete (RFC 9110 15.3.7: sent only for a Range).
+        let asked_for_a_range = request.range.is_some()
+            || all_headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("range"));
+        if head.status == 206 && !asked_for_a_range {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "206 Partial Content to a request without Range",
+            )
+            .with_subject(url.redacted()));
+        }
         if !redirect::is_redirect(head.status) {
             return Ok(Response {
                 head,
