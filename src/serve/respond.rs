@@ -96,6 +96,10 @@ pub fn respond(root: &Path, head: &RequestHead) -> Reply {
         Err(Refusal::NotFound) => Reply::error(404),
         Ok(Resolved::Dir(_)) if !path_of(&head.target).ends_with('/') => {
             let (path, query) = head.target.split_at(path_of(&head.target).len());
+            // `//host` in a Location is another host (a network-path
+            // reference): the leading slashes the path resolved through
+            // are one.
+            let path = format!("/{}", path.trim_start_matches('/'));
             Reply::error(301).with("Location", format!("{path}/{query}"))
         }
         Ok(Resolved::Dir(dir)) => match files::listing(&dir) {
@@ -300,6 +304,9 @@ mod tests {
         let redirect = ask(&root, "GET /dir?x HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(redirect.status, 301);
         assert_eq!(header(&redirect, "location"), Some("/dir/?x"));
+        // Not `//dir/`, which a browser would read as the host `dir`.
+        let doubled = ask(&root, "GET //dir HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(header(&doubled, "location"), Some("/dir/"));
         let listing = ask(&root, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert!(matches!(&listing.body, Body::Bytes(b) if b == b"dir/\nfilm.parts\nten.bin\n"));
         assert_eq!(
