@@ -538,18 +538,6 @@ fn parse_subcommand(
     if args.iter().any(|a| a == "-h" || a == "--help") {
         return Ok(Command::Help);
     }
-    let (positional, options) = sub_options(&args)?;
-    let one = |opt: &str| -> Result<Option<&String>, UsageError> {
-        match options.iter().find(|(n, _)| n == opt) {
-            None => Ok(None),
-            Some((_, v)) if v.len() == 1 => Ok(Some(&v[0])),
-            Some(_) => Err(UsageError(format!("option {opt} takes one value"))),
-        }
-    };
-    let number = |opt: &str, text: &str| -> Result<u64, UsageError> {
-        text.parse()
-            .map_err(|_| UsageError(format!("{opt} takes a whole number, not {text:?}")))
-    };
     let allowed: &[&str] = match name {
         "split" => &[
             "--parts",
@@ -562,6 +550,18 @@ fn parse_subcommand(
         ],
         "serve" => &["--listen", "--rate-limit", "--delay", "--max-connections"],
         _ => &[],
+    };
+    let (positional, options) = sub_options(&args, name, allowed)?;
+    let one = |opt: &str| -> Result<Option<&String>, UsageError> {
+        match options.iter().find(|(n, _)| n == opt) {
+            None => Ok(None),
+            Some((_, v)) if v.len() == 1 => Ok(Some(&v[0])),
+            Some(_) => Err(UsageError(format!("option {opt} takes one value"))),
+        }
+    };
+    let number = |opt: &str, text: &str| -> Result<u64, UsageError> {
+        text.parse()
+            .map_err(|_| UsageError(format!("{opt} takes a whole number, not {text:?}")))
     };
     if let Some((bad, _)) = options.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
         return Err(UsageError(format!("unknown option {bad} for {name}")));
@@ -645,7 +645,11 @@ type SubOption = (String, Vec<String>);
 /// Splits subcommand arguments into positionals and `(--option, values)`.
 /// `--to` and `--base-url` take every following argument up to the next
 /// option; `--seq` takes none; the others take one (`--name=value` too).
-fn sub_options(args: &[String]) -> Result<(Vec<String>, Vec<SubOption>), UsageError> {
+fn sub_options(
+    args: &[String],
+    command: &str,
+    allowed: &[&str],
+) -> Result<(Vec<String>, Vec<SubOption>), UsageError> {
     let mut positional = Vec::new();
     let mut options: Vec<SubOption> = Vec::new();
     let mut i = 0;
@@ -671,12 +675,19 @@ fn sub_options(args: &[String]) -> Result<(Vec<String>, Vec<SubOption>), UsageEr
             Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
             None => (arg.clone(), None),
         };
+        // Refused before its value is looked for: an unknown option last
+        // does not "need a value".
+        if !allowed.contains(&name.as_str()) {
+            return Err(UsageError(format!("unknown option {name} for {command}")));
+        }
         let mut values: Vec<String> = inline.into_iter().collect();
         match name.as_str() {
             "--seq" if values.is_empty() => {}
             "--seq" => return Err(UsageError("option --seq takes no value".to_owned())),
             "--to" | "--base-url" => {
-                while i < args.len() && !args[i].starts_with("--") {
+                // Up to the next option, long or short (`-q` is refused by
+                // name, not made a directory).
+                while i < args.len() && !(args[i].len() > 1 && args[i].starts_with('-')) {
                     values.push(args[i].clone());
                     i += 1;
                 }
@@ -978,6 +989,13 @@ mod tests {
             (&["serve", "www", "-q"][..], "-q"),
             (&["split", "-v", "f", "--parts", "2", "--to", "a"], "-v"),
             (&["demo", "-x"], "-x"),
+            // Not a directory of `--to`, nor an option that needs a value.
+            (&["split", "f", "--parts", "2", "--to", "a", "-q"], "-q"),
+            (&["serve", "www", "--bogus"], "--bogus"),
+            (
+                &["split", "f", "--parts", "2", "--to", "a", "--bogus"],
+                "--bogus",
+            ),
         ] {
             let err = parse_strs(args).unwrap_err();
             assert_eq!(err.0, format!("unknown option {named} for {}", args[0]));
