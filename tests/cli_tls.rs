@@ -67,7 +67,11 @@ fn untrusted_certificate_exits_5_naming_the_url() {
     let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
     let url: String = server.url_on("localhost", "/s");
     let outcome: Outcome = cli::run(&[&url, "-"]);
-    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    outcome.assert_code(5).assert_error_mentions(&[
+        &url,
+        "not signed by a trusted authority",
+        "--cacert",
+    ]);
     assert!(outcome.stdout.is_empty());
     assert!(
         server.requests().is_empty(),
@@ -82,9 +86,31 @@ fn wrong_host_name_exits_5() {
     let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
     let url: String = server.url("/s");
     let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &url, "-"]);
-    outcome.assert_code(5).assert_error_mentions(&[&url]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&url, "it is for localhost, not 127.0.0.1"]);
     assert!(outcome.stdout.is_empty());
     assert!(server.requests().is_empty());
+}
+
+#[test]
+fn https_to_a_plain_http_port_says_so() {
+    // A plain HTTP server answers the TLS greeting with a 400, as nginx
+    // does, and closes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        let _ = conn.read(&mut [0u8; 4096]);
+        let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let url = format!("https://127.0.0.1:{port}/s");
+    let outcome: Outcome = cli::run(&[&url, "-"]);
+    server.join().unwrap();
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&url, "did not answer in TLS"]);
 }
 
 #[test]

@@ -382,8 +382,17 @@ fn tls_error(e: io::Error) -> Error {
     {
         Some(rustls::Error::InvalidCertificate(reason)) => Error::new(
             ErrorKind::Tls,
-            format!("TLS certificate not accepted: {reason:?}"),
+            format!(
+                "TLS certificate not accepted: {}",
+                crate::http::tls::describe_certificate_error(reason)
+            ),
         ),
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            Error::new(
+                ErrorKind::Tls,
+                "TLS handshake failed: the server did not answer in TLS (a plain http port?)",
+            )
+        }
         Some(other) => Error::new(ErrorKind::Tls, format!("TLS handshake failed: {other}")),
         None => Error::new(ErrorKind::Tls, format!("TLS handshake failed ({e})")),
     }

@@ -79,6 +79,45 @@ fn prefer_aes_128(suites: &mut [rustls::SupportedCipherSuite]) {
     });
 }
 
+/// What is wrong with a certificate rustls refused, for a person: the
+/// names and dates it carries rather than rustls's debug text.
+pub fn describe_certificate_error(error: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    let date = |time: &rustls::pki_types::UnixTime| crate::http::date::format(time.as_secs());
+    match error {
+        E::NotValidForNameContext {
+            expected,
+            presented,
+        } => {
+            // webpki presents each name as `DnsName("host")`.
+            let names: Vec<&str> = presented
+                .iter()
+                .map(|name| match (name.find('"'), name.rfind('"')) {
+                    (Some(open), Some(close)) if open < close => &name[open + 1..close],
+                    _ => name.as_str(),
+                })
+                .collect();
+            if names.is_empty() {
+                format!("it names no host, and {} was asked for", expected.to_str())
+            } else {
+                format!("it is for {}, not {}", names.join(", "), expected.to_str())
+            }
+        }
+        E::NotValidForName => "it is not for this host".to_owned(),
+        E::ExpiredContext { not_after, .. } => format!("it expired on {}", date(not_after)),
+        E::Expired => "it has expired".to_owned(),
+        E::NotValidYetContext { not_before, .. } => {
+            format!("it is not valid before {}", date(not_before))
+        }
+        E::NotValidYet => "it is not valid yet".to_owned(),
+        E::UnknownIssuer => {
+            "it is not signed by a trusted authority (--cacert FILE adds a private one)".to_owned()
+        }
+        E::Revoked => "it has been revoked".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The most ciphertext read from the socket at once. rustls reads 4 KiB at
 /// a time from whatever it is given; handing it bytes from a buffer filled
 /// by large reads cuts the system calls of a download sixteen-fold.
@@ -214,6 +253,29 @@ impl std::io::Write for TlsStream {
 mod tests {
     use super::*;
     use rustls::CipherSuite;
+
+    #[test]
+    fn refused_certificates_are_described_by_their_names_and_dates() {
+        use rustls::pki_types::{ServerName, UnixTime};
+        use rustls::CertificateError as E;
+        let wrong_name = E::NotValidForNameContext {
+            expected: ServerName::try_from("127.0.0.1").unwrap().to_owned(),
+            presented: vec!["DnsName(\"other.example\")".to_owned()],
+        };
+        assert_eq!(
+            describe_certificate_error(&wrong_name),
+            "it is for other.example, not 127.0.0.1"
+        );
+        let expired = E::ExpiredContext {
+            time: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_796_021_576)),
+            not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_580_515_200)),
+        };
+        assert_eq!(
+            describe_certificate_error(&expired),
+            "it expired on Sat, 01 Feb 2020 00:00:00 GMT"
+        );
+        assert!(describe_certificate_error(&E::UnknownIssuer).contains("--cacert"));
+    }
 
     #[test]
     fn aes_128_gcm_is_offered_first_in_each_protocol_version() {
