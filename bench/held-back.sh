@@ -25,10 +25,8 @@ command -v curl >/dev/null 2>&1 || die "curl is missing"
 build_release
 bench_workdir
 TOOLS=(partfetch curl)
-if [ -n "$BASELINE" ]; then
-  [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
-  TOOLS+=(baseline)
-fi
+baseline_must_run
+[ -n "$BASELINE" ] && TOOLS+=(baseline)
 mkdir -p "$WORK/www"
 bench_data "$WORK/www/data.bin" 1024
 bench_make_pki "$WORK/pki"

@@ -43,6 +43,12 @@ runs_must_be_positive() {
   esac
 }
 
+# Stops unless $BASELINE (another build of partfetch to time beside this
+# one) is unset, empty or an executable.
+baseline_must_run() {
+  [ -z "${BASELINE:-}" ] || [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
+}
+
 # Stops unless GNU time (for wall, CPU and peak RSS) is installed.
 need_gnu_time() {
   [ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"

@@ -32,9 +32,7 @@ done
 
 build_release
 bench_workdir
-if [ -n "$BASELINE" ]; then
-  [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
-fi
+baseline_must_run
 bench_data "$WORK/data.bin" 256
 WANT=$(sha256sum <"$WORK/data.bin")
 OUT=$(mktemp -d /dev/shm/partfetch-stall.XXXXXX)

@@ -87,8 +87,8 @@ bench_workdir
 # between runs.
 cp "$BIN" "$WORK/partfetch"
 BIN=$WORK/partfetch
+baseline_must_run
 if [ -n "$BASELINE" ]; then
-  [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
   cp "$BASELINE" "$WORK/baseline"
   BASELINE=$WORK/baseline
 fi

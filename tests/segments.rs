@@ -421,18 +421,11 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
     let release = Arc::new(AtomicBool::new(false));
     let stall_until = Arc::clone(&release);
     let stalling = Server::start(move |req: &Request| {
-        let start = req.range_start().unwrap_or(0) as usize;
-        if start < 4 * PIECE as usize {
+        if req.range_start().unwrap_or(0) < 4 * PIECE {
             return slow_first_piece(req, &served)
                 .unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour));
         }
-        let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
-        let steps = vec![
-            Step::Write(served[start..start + 1000].to_vec()),
-            Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
-            Step::Write(vec![0xEE; last + 1 - start - 1000]),
-        ];
-        partial(start, last, served.len(), steps)
+        stalled_reply(req, &served, 1000, &stall_until)
     });
     let mirrored = body.clone();
     let mirror = Server::start(move |req: &Request| {
@@ -484,14 +477,8 @@ fn a_connection_stalled_while_the_others_go_on_is_replaced() {
         let mut stalled = stalled_at.lock().unwrap();
         match req.range() {
             Some(range) if stalled.is_none() && *range.start() >= 3 * PIECE => {
-                let (first, last) = (*range.start() as usize, *range.end() as usize);
-                *stalled = Some(first as u64);
-                let steps = vec![
-                    Step::Write(served[first..first + 1000].to_vec()),
-                    Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
-                    Step::Write(vec![0xEE; last + 1 - first - 1000]),
-                ];
-                partial(first, last, served.len(), steps)
+                *stalled = Some(*range.start());
+                stalled_reply(req, &served, 1000, &stall_until)
             }
             _ => Reply::file(req, &served, Ranges::Honour),
         }
@@ -528,15 +515,36 @@ fn stalling_once(
         if !stalls(req) || stalled.swap(true, Ordering::SeqCst) {
             return Reply::file(req, &served, Ranges::Honour);
         }
-        let first = req.range_start().unwrap_or(0) as usize;
-        let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
-        let steps = vec![
-            Step::Write(served[first..first + sent].to_vec()),
-            Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
-            Step::Write(vec![0xEE; last + 1 - first - sent]),
-        ];
-        partial(first, last, served.len(), steps)
+        stalled_reply(req, &served, sent, &stall_until)
     })
+}
+
+/// The 206 for what `req` asks of `served` (all of it without a range),
+/// sending its first `sent` bytes and then stalling (see [`then_stalled`]).
+fn stalled_reply(req: &Request, served: &[u8], sent: usize, release: &Arc<AtomicBool>) -> Reply {
+    let first = req.range_start().unwrap_or(0) as usize;
+    let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
+    let lead = vec![Step::Write(served[first..first + sent].to_vec())];
+    then_stalled(served, first..=last, lead, sent, release)
+}
+
+/// A 206 for bytes `range` of `served` whose `lead` steps send the first
+/// `sent` of them; then nothing until `release` is set (or 10 s, then
+/// wrong bytes: a download that waited for them would not be the file).
+fn then_stalled(
+    served: &[u8],
+    range: std::ops::RangeInclusive<usize>,
+    mut lead: Vec<Step>,
+    sent: usize,
+    release: &Arc<AtomicBool>,
+) -> Reply {
+    let (first, last) = (*range.start(), *range.end());
+    lead.push(Step::Until(
+        Arc::clone(release),
+        std::time::Duration::from_secs(10),
+    ));
+    lead.push(Step::Write(vec![0xEE; last + 1 - first - sent]));
+    partial(first, last, served.len(), lead)
 }
 
 #[test]
@@ -607,17 +615,12 @@ fn a_first_piece_that_came_slowly_then_stalled_is_fetched_again() {
             return Reply::file(req, &served, Ranges::Honour);
         }
         let sent = 600 * 1024 + 7;
-        let mut steps = Vec::new();
+        let mut lead = Vec::new();
         for chunk in served[..sent].chunks(64 * 1024) {
-            steps.push(Step::Write(chunk.to_vec()));
-            steps.push(Step::Sleep(std::time::Duration::from_millis(10)));
+            lead.push(Step::Write(chunk.to_vec()));
+            lead.push(Step::Sleep(std::time::Duration::from_millis(10)));
         }
-        steps.push(Step::Until(
-            Arc::clone(&stall_until),
-            std::time::Duration::from_secs(10),
-        ));
-        steps.push(Step::Write(vec![0xEE; PIECE as usize - sent]));
-        partial(0, PIECE as usize - 1, served.len(), steps)
+        then_stalled(&served, 0..=PIECE as usize - 1, lead, sent, &stall_until)
     });
     let got = read_all_mirrored(&client(3), &server.url("/f"), &[]);
     release.store(true, Ordering::SeqCst);
@@ -779,7 +782,7 @@ fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
     // taken from its run) rather than waited for.
     let body = test_data(24 * PIECE as usize, 46);
     let served = body.clone();
-    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let release = Arc::new(AtomicBool::new(false));
     let stall_until = Arc::clone(&release);
     let stalled = Arc::new(std::sync::Mutex::new(None));
     let stalled_range = Arc::clone(&stalled);
@@ -790,17 +793,8 @@ fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
         let mut stalled = stalled_range.lock().unwrap();
         match req.range() {
             Some(range) if stalled.is_none() && range.end() - range.start() >= 2 * PIECE => {
-                let (first, last) = (*range.start() as usize, *range.end() as usize);
                 *stalled = Some(range);
-                let sent = served[first..first + PIECE as usize + 1000].to_vec();
-                let steps = vec![
-                    Step::Write(sent),
-                    Step::Until(Arc::clone(&stall_until), std::time::Duration::from_secs(10)),
-                    // Wrong bytes: a download that waited for them would
-                    // not be the file.
-                    Step::Write(vec![0xEE; last + 1 - first - PIECE as usize - 1000]),
-                ];
-                partial(first, last, served.len(), steps)
+                stalled_reply(req, &served, PIECE as usize + 1000, &stall_until)
             }
             _ => Reply::file(req, &served, Ranges::Honour),
         }

@@ -27,11 +27,7 @@ macro_rules! show {
             std::process::exit(0);
         }
     }};
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        if writeln!(out, $($arg)*).and_then(|()| out.flush()).is_err() {
-            std::process::exit(0);
-        }
-    }};
+    ($($arg:tt)*) => {
+        show!(@ "{}\n", format_args!($($arg)*))
+    };
 }

@@ -171,10 +171,8 @@ impl Sources {
     /// first, after `bytes` in `took`: not a failure, but it tells the
     /// source's speed (a slow source may never finish a piece first).
     pub fn cancelled(&mut self, index: usize, bytes: u64, took: Duration) {
-        let source = &mut self.list[index];
-        source.in_use -= 1;
-        source.bytes += bytes;
-        source.busy += took;
+        self.list[index].in_use -= 1;
+        self.charge(index, bytes, took);
     }
 
     /// `bytes` of `index` came in `took` in an answer given up: they count
