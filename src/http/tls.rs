@@ -21,28 +21,7 @@ pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::Cli
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     for path in extra_roots {
-        let path = path.as_ref();
-        let mut added = 0;
-        let certificates = CertificateDer::pem_file_iter(path).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("cannot read CA certificates ({e})"))
-                .with_subject(path.display())
-        })?;
-        for certificate in certificates {
-            let certificate = certificate.map_err(|e| {
-                Error::new(ErrorKind::Tls, format!("invalid PEM certificate ({e})"))
-                    .with_subject(path.display())
-            })?;
-            roots.add(certificate).map_err(|e| {
-                Error::new(ErrorKind::Tls, format!("unusable CA certificate ({e})"))
-                    .with_subject(path.display())
-            })?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(
-                Error::new(ErrorKind::Tls, "no PEM certificate found").with_subject(path.display())
-            );
-        }
+        add_ca_file(&mut roots, path.as_ref())?;
     }
     let mut provider = rustls::crypto::ring::default_provider();
     prefer_aes_128(&mut provider.cipher_suites);
@@ -54,6 +33,53 @@ pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::Cli
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Adds the certificates of a PEM file to `roots`.
+///
+/// Whatever is wrong with the file (missing, a directory, not PEM, no
+/// certificate in it, one rustls cannot use) is a fault of a local file the
+/// user named, reported as [`ErrorKind::Io`] with its path: the same exit
+/// status whichever way the file is wrong, and never mistaken for a server
+/// failing its handshake.
+fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
+    let unusable = |what: String| {
+        Error::new(ErrorKind::Io, format!("--cacert: {what}")).with_subject(path.display())
+    };
+    if path.is_dir() {
+        return Err(unusable("a directory, not a PEM file".to_owned()));
+    }
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|e| unusable(format!("cannot read CA certificates ({})", pem_reason(&e))))?;
+    let mut added = 0;
+    for certificate in certificates {
+        let certificate = certificate
+            .map_err(|e| unusable(format!("invalid PEM certificate ({})", pem_reason(&e))))?;
+        roots.add(certificate).map_err(|e| match e {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
+                unusable("a certificate that is not valid X.509".to_owned())
+            }
+            e => unusable(format!("unusable CA certificate ({e})")),
+        })?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(unusable("no PEM certificate found".to_owned()));
+    }
+    Ok(())
+}
+
+/// The reason a PEM file was refused, in words rather than the debug form
+/// (which spells a missing end marker as a list of byte values).
+fn pem_reason(error: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match error {
+        E::Io(e) => e.to_string(),
+        E::MissingSectionEnd { .. } => "a BEGIN line without its END line".to_owned(),
+        E::IllegalSectionStart { .. } => "a BEGIN line inside another section".to_owned(),
+        E::Base64Decode(_) => "not base64 between BEGIN and END".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Moves the AES-128-GCM suites before the others of their protocol
@@ -275,6 +301,41 @@ mod tests {
             "it expired on Sat, 01 Feb 2020 00:00:00 GMT"
         );
         assert!(describe_certificate_error(&E::UnknownIssuer).contains("--cacert"));
+    }
+
+    #[test]
+    fn any_unusable_ca_file_is_a_local_file_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("partfetch-cacert-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let cases = [
+            (dir.join("missing.pem"), "No such file"),
+            (dir.clone(), "a directory"),
+            (file("text.pem", "hello\n"), "no PEM certificate"),
+            (
+                file("cut.pem", "-----BEGIN CERTIFICATE-----\nQUJD\n"),
+                "without its END line",
+            ),
+            (
+                file(
+                    "junk.pem",
+                    "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n",
+                ),
+                "not valid X.509",
+            ),
+        ];
+        for (path, reason) in cases {
+            let err = client_config(&[&path]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+            let text = err.to_string();
+            assert!(text.contains("--cacert") && text.contains(reason), "{text}");
+            assert!(text.ends_with(&path.display().to_string()), "{text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
