@@ -64,12 +64,11 @@ impl ProxySettings {
             Scheme::Https => self.https.as_ref(),
         }?;
         let host = url.host_for_connect();
-        let bypass = self.no_proxy.iter().any(|pattern| {
-            pattern == "*"
-                || host.eq_ignore_ascii_case(pattern)
-                || host.len().checked_sub(pattern.len()).is_some_and(|cut| {
-                    host[cut..].eq_ignore_ascii_case(pattern)
-                        && (pattern.starts_with('.') || host[..cut].ends_with('.'))
+        let bypass = self.no_proxy.iter().any(|domain| {
+            domain == "*"
+                || host.eq_ignore_ascii_case(domain)
+                || host.len().checked_sub(domain.len() + 1).is_some_and(|cut| {
+                    host.as_bytes()[cut] == b'.' && host[cut + 1..].eq_ignore_ascii_case(domain)
                 })
         });
         (!bypass).then_some(proxy)
@@ -78,20 +77,19 @@ impl ProxySettings {
 
 fn parse_proxy(value: &str) -> Result<Url> {
     let value = value.trim();
-    let with_scheme = if value.contains("://") {
-        value.to_owned()
-    } else {
-        format!("http://{value}")
+    let with_scheme = match value.split_once("://") {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => value.to_owned(),
+        Some(_) => {
+            return Err(
+                Error::new(ErrorKind::Url, "only http:// proxies are supported")
+                    .with_subject(value),
+            )
+        }
+        None => format!("http://{value}"),
     };
-    let url = Url::parse(&with_scheme).map_err(|e| {
+    Url::parse(&with_scheme).map_err(|e| {
         Error::new(ErrorKind::Url, format!("invalid proxy ({})", e.message())).with_subject(value)
-    })?;
-    if url.scheme() != Scheme::Http {
-        return Err(
-            Error::new(ErrorKind::Url, "only http:// proxies are supported").with_subject(value),
-        );
-    }
-    Ok(url)
+    })
 }
 
 fn parse_no_proxy(value: &str) -> Vec<String> {
@@ -107,9 +105,18 @@ fn parse_no_proxy(value: &str) -> Vec<String> {
                 None if p.matches(':').count() == 1 => &p[..p.find(':').unwrap_or(p.len())],
                 None => p,
             };
-            p.strip_prefix("*.")
-                .map_or(p.to_owned(), |rest| format!(".{rest}"))
+            // `example.com`, `.example.com` and `*.example.com` all mean the
+            // domain and every name under it, as in curl.
+            match p {
+                "*" => p.to_owned(),
+                _ => p
+                    .strip_prefix("*.")
+                    .unwrap_or(p)
+                    .trim_start_matches('.')
+                    .to_owned(),
+            }
         })
+        .filter(|p| !p.is_empty())
         .collect()
 }
 
@@ -157,14 +164,26 @@ mod tests {
         assert_eq!(proxy_for(&s, "http://a.internal/"), None);
         assert_eq!(proxy_for(&s, "http://10.0.0.1/"), None);
         assert_eq!(proxy_for(&s, "http://x.wild/"), None);
+        // A leading dot or `*.` names the domain itself too, as in curl.
+        assert_eq!(proxy_for(&s, "http://internal/"), None);
+        assert_eq!(proxy_for(&s, "http://wild/"), None);
+        assert!(proxy_for(&s, "http://notinternal/").is_some());
         let all = settings(&[("http_proxy", "p:1"), ("no_proxy", "*")]);
         assert_eq!(proxy_for(&all, "http://anything/"), None);
     }
 
     #[test]
-    fn an_https_proxy_url_is_refused() {
+    fn a_proxy_other_than_http_is_refused_with_one_message() {
         let mut s = ProxySettings::default();
-        assert!(s.set_all("https://p:1").is_err());
+        for proxy in ["https://p:1", "socks5://p:1", "socks5h://p:1"] {
+            let err = s.set_all(proxy).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Url);
+            assert_eq!(
+                err.to_string(),
+                format!("only http:// proxies are supported: {proxy}")
+            );
+        }
         assert!(s.set_all("p:1").is_ok());
+        assert!(s.set_all("HTTP://p:1").is_ok());
     }
 }
