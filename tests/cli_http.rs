@@ -1845,3 +1845,15 @@ fn proxy_refusing_connections_exits_5() {
     outcome.assert_code(5).assert_error_mentions(&[]);
     assert_eq!(origin.connections(), 0);
 }
+
+#[test]
+fn a_refusal_relayed_by_a_proxy_names_the_proxy() {
+    let proxy: Server = Server::start(|_| Reply::status(403));
+    let origin: Server = Server::start(|_| Reply::ok("direct"));
+    let outcome: Outcome = fetch_to_stdout(&origin.url("/file"), &["--proxy", &proxy.url("")]);
+    outcome.assert_code(4).assert_error_mentions(&[
+        "403",
+        &format!("through the proxy {}", proxy.url("/")),
+        &origin.url("/file"),
+    ]);
+}

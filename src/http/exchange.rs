@@ -118,6 +118,9 @@ pub struct Response {
     url: Url,
     redirects: Vec<Url>,
     body: HttpBody,
+    /// The proxy that relayed a plain-HTTP request, whose own refusals
+    /// (403, 407, 502) come as the answer.
+    proxy: Option<Url>,
 }
 
 impl Response {
@@ -187,11 +190,15 @@ impl Response {
             404 | 410 => ErrorKind::NotFound,
             _ => ErrorKind::Status(status),
         };
-        let message = match kind {
+        let mut message = match kind {
             ErrorKind::NotFound => format!("not found ({status})"),
             _ if self.head.reason.is_empty() => format!("HTTP status {status}"),
             _ => format!("HTTP status {status} {}", self.head.reason),
         };
+        if let Some(proxy) = &self.proxy {
+            // The answer may be the proxy's rather than the origin's.
+            message.push_str(&format!(" (through the proxy {})", proxy.redacted()));
+        }
         let url = self.url.redacted();
         self.body.discard(REDIRECT_BODY_DRAIN);
         Err(Error::new(kind, message).with_subject(url))
@@ -234,11 +241,15 @@ pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Respons
             .with_subject(url.redacted()));
         }
         if !redirect::is_redirect(head.status) {
+            let proxy = (url.scheme() == Scheme::Http)
+                .then(|| settings.proxies.for_url(&url).cloned())
+                .flatten();
             return Ok(Response {
                 head,
                 url,
                 redirects: chain,
                 body,
+                proxy,
             });
         }
         let next = redirect::target(&url, head.header("location"))
