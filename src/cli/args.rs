@@ -597,7 +597,7 @@ fn parse_subcommand(
                     one("--delay")?.map_or(Ok(0), |d| number("--delay", d))?,
                 ),
                 max_connections: one("--max-connections")?
-                    .map(|n| number("--max-connections", n).map(|n| n as usize))
+                    .map(|n| count("--max-connections", n, 1, 1 << 20))
                     .transpose()?,
             })))
         }

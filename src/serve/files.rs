@@ -69,7 +69,15 @@ pub fn segments(target: &str) -> Result<Vec<String>, Refusal> {
 /// Resolves `target` under `root`, which must be canonical.
 pub fn resolve(root: &Path, target: &str) -> Result<Resolved, Refusal> {
     let mut path = root.to_path_buf();
-    path.extend(segments(target)?);
+    let segments = segments(target)?;
+    // `/file.txt/` names a directory, which a file is not (as nginx and the
+    // file system itself answer).
+    let names_a_directory = !segments.is_empty()
+        && target
+            .split(['?', '#'])
+            .next()
+            .is_some_and(|p| p.ends_with('/'));
+    path.extend(segments);
     let path = path.canonicalize().map_err(|_| Refusal::NotFound)?;
     if !path.starts_with(root) {
         return Err(Refusal::NotFound);
@@ -77,6 +85,9 @@ pub fn resolve(root: &Path, target: &str) -> Result<Resolved, Refusal> {
     let meta = std::fs::metadata(&path).map_err(|_| Refusal::NotFound)?;
     if meta.is_dir() {
         return Ok(Resolved::Dir(path));
+    }
+    if names_a_directory {
+        return Err(Refusal::NotFound);
     }
     // Only regular files: opening a FIFO would block the worker.
     if !meta.is_file() {
@@ -133,7 +144,10 @@ pub fn listing(dir: &Path) -> std::io::Result<Vec<u8>> {
         let Ok(mut name) = entry.file_name().into_string() else {
             continue;
         };
-        if name.contains(['\n', '\r']) {
+        // A line break would split the listing's line; a backslash is
+        // refused in a request (it is a separator on some clients), so
+        // listing the name would offer what then answers 400.
+        if name.contains(['\n', '\r', '\\']) {
             continue;
         }
         if entry.path().is_dir() {
@@ -231,5 +245,27 @@ mod tests {
         assert_eq!(refused.unwrap_err(), Refusal::NotFound);
         assert!(matches!(dir, Ok(Resolved::Dir(_))));
         assert_eq!(listed, b"in\nout\nsub/\n");
+    }
+
+    #[test]
+    fn a_file_is_not_a_directory_and_unservable_names_are_not_listed() {
+        let root = std::env::temp_dir().join(format!("partfetch-names-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("file.txt"), b"f").unwrap();
+        std::fs::write(root.join("back\\slash"), b"b").unwrap();
+        let root = root.canonicalize().unwrap();
+        let file = resolve(&root, "/file.txt");
+        let as_dir = resolve(&root, "/file.txt/");
+        let as_dir_with_query = resolve(&root, "/file.txt/?x=1");
+        let dir = resolve(&root, "/sub/");
+        let back_slash = resolve(&root, "/back%5Cslash");
+        let listed = listing(&root).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(matches!(file, Ok(Resolved::File { .. })));
+        assert_eq!(as_dir.unwrap_err(), Refusal::NotFound);
+        assert_eq!(as_dir_with_query.unwrap_err(), Refusal::NotFound);
+        assert!(matches!(dir, Ok(Resolved::Dir(_))));
+        assert_eq!(back_slash.unwrap_err(), Refusal::BadPath);
+        assert_eq!(listed, b"file.txt\nsub/\n");
     }
 }
