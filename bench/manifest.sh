@@ -67,6 +67,7 @@ got=$("$BIN" -q "$BASE/many.parts" - | wc -c)
 : >"$WORK/many-partfetch"
 : >"$WORK/many-parallel"
 : >"$WORK/many-curl"
+CONNS_partfetch=0 CONNS_parallel=0 CONNS_curl=0
 # Runs one of the three measurements and sets CONNS_<label> from the log.
 measure() {
   local label=$1 from
