@@ -51,7 +51,7 @@ impl Continuation {
     }
 
     /// The body failed with `err`: the rest of the resource, from where it
-    /// stopped, asked for again (with `If-Range`), see [`ask_again`].
+    /// stopped, asked for again (with `If-Range`), see `ask_again`.
     /// Otherwise `err`, or why the server's answer cannot continue the body.
     pub fn reopen(&self, err: Error) -> Result<HttpBody> {
         let request = Request::get(self.url.clone())

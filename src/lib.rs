@@ -71,3 +71,8 @@ pub use sequence::files_from_sequence;
 pub use source::ByteSource;
 pub use stream::Stream;
 pub use url::Url;
+
+/// The README's examples, compiled (and run when they do no I/O) as tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -16,6 +16,7 @@ use crate::source::ByteSource;
 // One `Stream` exists per download, so the plain body (the hot, common case)
 // stays inline and only the rarer manifest state is boxed.
 #[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
 pub enum Stream {
     /// A plain resource.
     Body {
