@@ -201,7 +201,7 @@ impl ClientBuilder {
         }
         check_header("User-Agent", &self.user_agent)?;
         let mut proxies = if self.env_proxy {
-            ProxySettings::from_env()?
+            ProxySettings::from_env()
         } else {
             ProxySettings::default()
         };
@@ -211,8 +211,8 @@ impl ClientBuilder {
         #[cfg(not(feature = "tls"))]
         if let Some(path) = self.ca_files.first() {
             return Err(Error::new(
-                ErrorKind::Url,
-                "--cacert needs HTTPS support, which this build of partfetch lacks",
+                ErrorKind::InvalidInput,
+                "a CA file (--cacert) needs HTTPS support, which this build of partfetch lacks",
             )
             .with_subject(path.display()));
         }
@@ -351,6 +351,14 @@ impl Client {
 
     /// Opens `url` as a stream of bytes: its body, or, when it is a
     /// manifest, the concatenation of its parts.
+    ///
+    /// Blocks until the first answer: the connection (up to the connect
+    /// timeout per address), and, while the server answers that it cannot
+    /// serve for the moment (408, 429, 5xx), the pauses between attempts
+    /// ([`Client::send_retrying`]). With the defaults, 5 attempts each
+    /// waiting up to the 60 s a `Retry-After` may ask, that is minutes;
+    /// [`ClientBuilder::retries`] bounds it, and
+    /// [`ClientBuilder::on_notice`] tells each pause as it starts.
     pub fn open(&self, url: &str) -> Result<Stream> {
         self.open_mirrored(url, &[])
     }
@@ -359,8 +367,19 @@ impl Client {
     /// same bytes: a large resource is then fetched from all of them at
     /// once, each checked by its first answer (same length, same strong
     /// `ETag` when both send one), and a source that fails is dropped while
-    /// the others finish. When `url` does not answer, the first mirror
-    /// that does takes its place.
+    /// the others finish (with a line to [`ClientBuilder::on_warning`]).
+    /// When `url` does not answer, the first mirror that does takes its
+    /// place.
+    ///
+    /// The mirrors serve pieces only when the download is split: a
+    /// resource of 4 MiB or more whose server honours `Range`, and whose
+    /// first piece came slower than 100 MiB/s. Faster than that (a local
+    /// network, or loopback), one connection is already as fast as more
+    /// would be, and the rest of the resource comes from the first source
+    /// as one stream; the mirrors then stand by, in case it stalls.
+    ///
+    /// When every source fails, the error's kind is that of the first
+    /// source's failure, and [`Error::causes`] holds each source's.
     pub fn open_mirrored(&self, url: &str, mirrors: &[&str]) -> Result<Stream> {
         let mut sources = vec![Url::parse(url)?];
         for mirror in mirrors {
@@ -568,6 +587,19 @@ impl Client {
         }
         let client = self.bound_to(&parsed);
         let resource = Resource::known(parsed.clone(), length, validator.map(str::to_owned));
+        if let Some(last) = have.runs().last().map(|run| run.end - 1) {
+            if last >= resource.pieces() {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "piece {last} is said to be done, but {length} bytes make {} pieces of \
+                         {PIECE} bytes",
+                        resource.pieces()
+                    ),
+                )
+                .with_subject(parsed.redacted()));
+            }
+        }
         let first = have.first_missing_from(0);
         if first >= resource.pieces() {
             return Ok(ResumedPieces::Continued(SegmentedDownload::resume(
@@ -643,7 +675,10 @@ impl Client {
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except
-    /// the last, which may be shorter.
+    /// the last, which may be shorter: the chunks are handed to the caller,
+    /// one at a time, and nothing is written to disk (the command-line
+    /// tool's saving to a file, with its resume and checksum, is in the
+    /// binary). A `chunk_size` of 0 is taken as 1.
     pub fn download_file(&self, url: &str, chunk_size: usize) -> Result<FixedChunks<Stream>> {
         Ok(FixedChunks::new(self.open(url)?, chunk_size))
     }
@@ -689,6 +724,13 @@ impl Client {
                 "{first_line}; {what} in {}{more}",
                 describe_duration(wait)
             ));
+        }
+    }
+
+    /// Passes `text` to the warning sink, if there is one.
+    pub(crate) fn warn(&self, text: &str) {
+        if let Some(warn) = &self.http.warn {
+            warn(text);
         }
     }
 

@@ -35,6 +35,9 @@ pub enum ErrorKind {
     Io,
     /// A configured limit was exceeded (the message names the limit).
     Limit,
+    /// Something the caller gave is unusable: a header, a proxy setting, a
+    /// validator, pieces beyond the length they were said to be of.
+    InvalidInput,
 }
 
 /// An error with its kind, the URL or path it concerns, and its causes.

@@ -1857,3 +1857,27 @@ fn a_refusal_relayed_by_a_proxy_names_the_proxy() {
         &origin.url("/file"),
     ]);
 }
+
+#[test]
+fn an_unusable_https_proxy_variable_stops_only_https_urls() {
+    let origin: Server = Server::start(|_| Reply::ok("direct"));
+    let mut cmd: Command = cli::command();
+    cmd.env("https_proxy", "socks5://127.0.0.1:1")
+        .arg(origin.url("/file"))
+        .arg("-");
+    let outcome: Outcome = cli::run_command(cmd);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"direct");
+
+    let mut cmd: Command = cli::command();
+    cmd.env("https_proxy", "socks5://127.0.0.1:1")
+        .arg("https://127.0.0.1:1/file")
+        .arg("-");
+    cli::run_command(cmd)
+        .assert_code(2)
+        .assert_error_mentions(&[
+            "https_proxy",
+            "only http:// proxies",
+            "socks5://127.0.0.1:1",
+        ]);
+}

@@ -135,3 +135,16 @@ fn a_server_that_stays_unavailable_is_given_up_after_the_retries() {
     // The cut counts as the first of the 3 attempts.
     assert_eq!(server.requests().len(), 3);
 }
+
+#[test]
+fn a_validator_that_would_end_its_header_line_is_refused_before_sending() {
+    let server: Server = Server::start(|_| Reply::ok("unused"));
+    let injected = "\"x\"\r\nX-Injected: 1";
+    let err = client(1)
+        .resume(&server.url("/f"), 10, Some(injected))
+        .err()
+        .expect("a validator with a line break was sent");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("If-Range"), "{err}");
+    assert_eq!(server.connections(), 0);
+}

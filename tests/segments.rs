@@ -244,9 +244,15 @@ fn dead_failing_and_different_mirrors_are_dropped_and_the_rest_finish() {
     let other_file = file_server(test_data(12 * PIECE as usize + 1, 22), Ranges::Honour);
     let dead = dead_url();
     let mirrors = [dead.as_str(), &busy.url("/f"), &other_file.url("/f")];
-    let mut stream = client(4)
-        .open_mirrored(&primary.url("/f"), &mirrors)
+    let warnings = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&warnings);
+    let client = Client::builder()
+        .no_env_proxy()
+        .connections(4)
+        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
+        .build()
         .unwrap();
+    let mut stream = client.open_mirrored(&primary.url("/f"), &mirrors).unwrap();
     let mut got = Vec::new();
     while let Some(chunk) = stream.next_chunk().unwrap() {
         got.extend_from_slice(chunk);
@@ -259,6 +265,15 @@ fn dead_failing_and_different_mirrors_are_dropped_and_the_rest_finish() {
         "{}",
         other_file.requests().len()
     );
+    // Each source that answered and was given up is named in a warning:
+    // a mirror of another file must not vanish unseen.
+    let warnings = warnings.lock().unwrap();
+    let named = |url: &str| {
+        warnings
+            .iter()
+            .any(|w| w.contains(url) && w.ends_with("going on without that source"))
+    };
+    assert!(named(&other_file.url("/f")), "{warnings:?}");
 }
 
 #[test]
@@ -1134,4 +1149,23 @@ fn a_file_under_the_split_threshold_comes_in_two_requests() {
         requests[1].header("range"),
         Some(&format!("bytes={PIECE}-")[..])
     );
+}
+
+#[test]
+fn resuming_with_pieces_beyond_the_length_is_refused_before_any_request() {
+    let server: Server = Server::start(|_| Reply::ok("unused"));
+    let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
+    // 5 MB make 5 pieces; 100 said to be done cannot be of this resource.
+    let outcome = client(2).resume_pieces(
+        &server.url("/f"),
+        &[],
+        5_000_000,
+        Some("\"v\""),
+        partfetch::engine::piece_set::PieceSet::first(100),
+        store,
+    );
+    let err = outcome.err().expect("resumed with impossible pieces");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("piece 99"), "{err}");
+    assert_eq!(server.connections(), 0);
 }

@@ -64,6 +64,7 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Network | ErrorKind::Tls => exit::NETWORK,
         ErrorKind::Integrity => exit::INTEGRITY,
         ErrorKind::Io => exit::LOCAL_IO,
+        ErrorKind::InvalidInput => exit::USAGE,
         _ => exit::OTHER,
     }
 }

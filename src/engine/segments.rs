@@ -25,9 +25,9 @@
 //! ([`STORE_WINDOW`]), memory holds no pieces, and what is on disk after an
 //! interruption is a [`PieceSet`] a later run continues from
 //! ([`SegmentedDownload::resume`]). A worker then claims a run of up to
-//! [`MAX_SPAN`] pieces and asks for them with one request ([`Run`]), each
+//! [`MAX_SPAN`] pieces and asks for them with one request (`Run`), each
 //! piece recorded as soon as it is whole; runs are an even share of what no
-//! one has started ([`State::span`]), and a worker that finds nothing left
+//! one has started (`State::span`), and a worker that finds nothing left
 //! takes the back half of another run's pieces not yet started.
 //!
 //! Every piece request carries `If-Range` with the first response's
@@ -239,9 +239,9 @@ struct Outstanding {
     copies: u32,
 }
 
-/// The most pieces one request asks for (see [`Run`]). Each request costs a
+/// The most pieces one request asks for (see `Run`). Each request costs a
 /// round trip, which a run of 64 MiB makes negligible on any link; runs are
-/// shorter anyway on all but large files ([`State::span`]), and four of
+/// shorter anyway on all but large files (`State::span`), and four of
 /// them fill [`STORE_WINDOW`].
 pub const MAX_SPAN: u64 = 64;
 
@@ -1473,9 +1473,22 @@ impl<'a> Run<'a> {
                         .sources
                         .failed(self.source, err, transient, retry_after);
                     // Short backoffs come and go with the pieces; a wait a
-                    // person would notice (a Retry-After) is announced.
-                    if let Some(wait) = wait.filter(|wait| *wait >= ANNOUNCED_WAIT) {
-                        client.announce_wait(&shown, "asking that source again", wait, "");
+                    // person would notice (a Retry-After) is announced. A
+                    // source given up while others go on is too: a mirror
+                    // of another version would otherwise vanish unseen,
+                    // and the download run at the others' speed.
+                    match wait {
+                        Some(wait) if wait >= ANNOUNCED_WAIT => {
+                            client.announce_wait(&shown, "asking that source again", wait, "");
+                        }
+                        None if !state.sources.all_dropped() => {
+                            let shown = shown.to_string();
+                            let first_line = shown.lines().next().unwrap_or_default();
+                            client.warn(&format!(
+                                "warning: {first_line}; going on without that source"
+                            ));
+                        }
+                        _ => {}
                     }
                 }
                 if self.under_way {

@@ -214,6 +214,12 @@ impl ByteSource for Response {
 /// Sends `request`, following redirects up to the configured bound.
 pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Response> {
     let first = &request.url;
+    if let Some(validator) = &request.if_range {
+        // A validator comes from a server or from a file saved by an
+        // earlier run; either may hold what would end the header line.
+        request::check_header("If-Range", validator)
+            .map_err(|e| e.with_subject(first.redacted()))?;
+    }
     let mut all_headers = match &settings.credentials_origin {
         Some(origin) if *origin != first.origin() => {
             redirect::headers_for_other_origin(&settings.headers)
@@ -241,9 +247,10 @@ pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Respons
             .with_subject(url.redacted()));
         }
         if !redirect::is_redirect(head.status) {
-            let proxy = (url.scheme() == Scheme::Http)
-                .then(|| settings.proxies.for_url(&url).cloned())
-                .flatten();
+            let proxy = match url.scheme() {
+                Scheme::Http => settings.proxies.for_url(&url).ok().flatten().cloned(),
+                Scheme::Https => None,
+            };
             return Ok(Response {
                 head,
                 url,
@@ -281,7 +288,10 @@ fn exchange(
     url: &Url,
     headers: &[(String, String)],
 ) -> Result<(Head, HttpBody)> {
-    let proxy = settings.proxies.for_url(url);
+    let proxy = settings
+        .proxies
+        .for_url(url)
+        .map_err(|e| e.with_subject(url.redacted()))?;
     let key = PoolKey::new(url, proxy);
     let mut bytes = Vec::with_capacity(512);
     request::write_head(

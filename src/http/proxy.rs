@@ -9,60 +9,74 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::{Scheme, Url};
 
+/// A proxy setting: the proxy's URL, or why the value cannot be used.
+///
+/// A value from the environment that cannot be used is an error only for
+/// the URLs it would apply to, when they are fetched: a broken
+/// `https_proxy` must not stop plain-HTTP downloads, nor let HTTPS ones
+/// bypass the proxy the user set.
+pub type ProxySetting = std::result::Result<Url, Error>;
+
 /// Which proxy each scheme uses, and which hosts bypass it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProxySettings {
     /// The proxy for `http://` URLs.
-    pub http: Option<Url>,
+    pub http: Option<ProxySetting>,
     /// The proxy for `https://` URLs.
-    pub https: Option<Url>,
-    /// Host patterns that bypass the proxy (`no_proxy`).
+    pub https: Option<ProxySetting>,
+    /// Domains that bypass the proxy (`no_proxy`), each with the names
+    /// under it.
     pub no_proxy: Vec<String>,
 }
 
 impl ProxySettings {
     /// Reads `http_proxy`, `https_proxy`, `no_proxy` and their upper-case forms.
-    pub fn from_env() -> Result<ProxySettings> {
+    pub fn from_env() -> ProxySettings {
         ProxySettings::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Like [`ProxySettings::from_env`], reading variables through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ProxySettings> {
-        let var = |lower: &str, upper: &str| {
-            lookup(lower)
-                .or_else(|| lookup(upper))
-                .filter(|v| !v.trim().is_empty())
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> ProxySettings {
+        let var = |lower: &'static str, upper: &'static str| {
+            let (name, value) = match lookup(lower) {
+                Some(value) => (lower, value),
+                None => (upper, lookup(upper)?),
+            };
+            (!value.trim().is_empty()).then_some((name, value))
         };
-        let http = var("http_proxy", "HTTP_PROXY")
-            .map(|v| parse_proxy(&v))
-            .transpose()?;
-        let https = var("https_proxy", "HTTPS_PROXY")
-            .map(|v| parse_proxy(&v))
-            .transpose()?;
-        let no_proxy = var("no_proxy", "NO_PROXY")
-            .map(|v| parse_no_proxy(&v))
-            .unwrap_or_default();
-        Ok(ProxySettings {
-            http,
-            https,
-            no_proxy,
-        })
+        let proxy = |(name, value): (&str, String)| {
+            parse_proxy(&value).map_err(|e| {
+                let message = format!("{name}: {}", e.message());
+                Error::new(e.kind(), message).with_subject(value.trim())
+            })
+        };
+        ProxySettings {
+            http: var("http_proxy", "HTTP_PROXY").map(proxy),
+            https: var("https_proxy", "HTTPS_PROXY").map(proxy),
+            no_proxy: var("no_proxy", "NO_PROXY")
+                .map(|(_, v)| parse_no_proxy(&v))
+                .unwrap_or_default(),
+        }
     }
 
     /// One proxy for every scheme, as `--proxy` gives it; `no_proxy` is kept.
     pub fn set_all(&mut self, proxy: &str) -> Result<()> {
         let proxy = parse_proxy(proxy)?;
-        self.http = Some(proxy.clone());
-        self.https = Some(proxy);
+        self.http = Some(Ok(proxy.clone()));
+        self.https = Some(Ok(proxy));
         Ok(())
     }
 
-    /// The proxy to use for `url`, if any.
-    pub fn for_url(&self, url: &Url) -> Option<&Url> {
-        let proxy = match url.scheme() {
+    /// The proxy to use for `url`, if any; an error when the setting that
+    /// applies cannot be used.
+    pub fn for_url(&self, url: &Url) -> Result<Option<&Url>> {
+        let setting = match url.scheme() {
             Scheme::Http => self.http.as_ref(),
             Scheme::Https => self.https.as_ref(),
-        }?;
+        };
+        let Some(setting) = setting else {
+            return Ok(None);
+        };
         let host = url.host_for_connect();
         let bypass = self.no_proxy.iter().any(|domain| {
             domain == "*"
@@ -71,7 +85,11 @@ impl ProxySettings {
                     host.as_bytes()[cut] == b'.' && host[cut + 1..].eq_ignore_ascii_case(domain)
                 })
         });
-        (!bypass).then_some(proxy)
+        match setting {
+            _ if bypass => Ok(None),
+            Ok(proxy) => Ok(Some(proxy)),
+            Err(unusable) => Err(unusable.clone()),
+        }
     }
 }
 
@@ -80,15 +98,20 @@ fn parse_proxy(value: &str) -> Result<Url> {
     let with_scheme = match value.split_once("://") {
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => value.to_owned(),
         Some(_) => {
-            return Err(
-                Error::new(ErrorKind::Url, "only http:// proxies are supported")
-                    .with_subject(value),
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "only http:// proxies are supported",
             )
+            .with_subject(value))
         }
         None => format!("http://{value}"),
     };
     Url::parse(&with_scheme).map_err(|e| {
-        Error::new(ErrorKind::Url, format!("invalid proxy ({})", e.message())).with_subject(value)
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("invalid proxy ({})", e.message()),
+        )
+        .with_subject(value)
     })
 }
 
@@ -130,12 +153,12 @@ mod tests {
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.to_string())
         })
-        .unwrap()
     }
 
     fn proxy_for(settings: &ProxySettings, url: &str) -> Option<String> {
         settings
             .for_url(&Url::parse(url).unwrap())
+            .unwrap()
             .map(Url::to_string)
     }
 
@@ -177,7 +200,7 @@ mod tests {
         let mut s = ProxySettings::default();
         for proxy in ["https://p:1", "socks5://p:1", "socks5h://p:1"] {
             let err = s.set_all(proxy).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Url);
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
             assert_eq!(
                 err.to_string(),
                 format!("only http:// proxies are supported: {proxy}")
@@ -185,5 +208,22 @@ mod tests {
         }
         assert!(s.set_all("p:1").is_ok());
         assert!(s.set_all("HTTP://p:1").is_ok());
+    }
+
+    #[test]
+    fn an_unusable_proxy_variable_fails_only_the_urls_it_applies_to() {
+        let s = settings(&[
+            ("http_proxy", "p:1"),
+            ("HTTPS_PROXY", "socks5://p:2"),
+            ("no_proxy", "inside"),
+        ]);
+        assert_eq!(proxy_for(&s, "http://h/").as_deref(), Some("http://p:1/"));
+        assert_eq!(proxy_for(&s, "https://inside/"), None);
+        let err = s.for_url(&Url::parse("https://h/").unwrap()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            "HTTPS_PROXY: only http:// proxies are supported: socks5://p:2"
+        );
     }
 }

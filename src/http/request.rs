@@ -121,14 +121,37 @@ pub fn check_header(name: &str, value: &str) -> Result<()> {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !name_ok {
         return Err(Error::new(
-            ErrorKind::Url,
+            ErrorKind::InvalidInput,
             format!("invalid header name {name:?}"),
         ));
     }
     if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err(Error::new(
-            ErrorKind::Url,
+            ErrorKind::InvalidInput,
             format!("header {name} contains a line break or NUL"),
+        ));
+    }
+    // A request of this client has no body: a length or a coding for one
+    // would have the server wait for bytes that never come, or read the
+    // next request as them.
+    if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("the header {name} cannot be added: requests here have no body"),
+        ));
+    }
+    // Pieces and resumes are byte ranges of the stored file, which a
+    // compressed answer's ranges are not; the client asks for `identity`.
+    if name.eq_ignore_ascii_case("accept-encoding")
+        && !value.trim().eq_ignore_ascii_case("identity")
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the header {name}: {value} cannot be added: partfetch asks for the bytes as \
+                 stored (identity), since ranges of a compressed answer are not the file's"
+            ),
         ));
     }
     Ok(())
@@ -144,7 +167,7 @@ pub fn check_client_header(name: &str, value: &str) -> Result<()> {
     check_header(name, value)?;
     if name.eq_ignore_ascii_case("range") || name.eq_ignore_ascii_case("if-range") {
         return Err(Error::new(
-            ErrorKind::Url,
+            ErrorKind::InvalidInput,
             format!(
                 "partfetch sets Range itself, and If-Range with it (to resume and to \
                  fetch in pieces): the header {name} cannot be added"
@@ -289,6 +312,16 @@ mod tests {
             assert!(check_client_header(name, "bytes=0-9").is_err(), "{name}");
         }
         assert!(check_client_header("X-Range", "1").is_ok());
+        for (name, value) in [
+            ("Content-Length", "5"),
+            ("transfer-encoding", "chunked"),
+            ("Accept-Encoding", "gzip"),
+        ] {
+            let err = check_header(name, value).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        assert!(check_header("Accept-Encoding", "identity").is_ok());
     }
 
     #[test]
