@@ -1028,6 +1028,23 @@ fn url_userinfo_becomes_basic_authorization() {
     );
 }
 
+#[test]
+fn user_option_is_basic_authorization_for_the_urls_origin_only() {
+    let other: Server = Server::start(|_| Reply::ok("landed"));
+    let location: String = other.url("/end");
+    let origin: Server = Server::start(move |_| Reply::redirect(307, &location));
+    // A % is part of the password as typed, not an escape.
+    fetch_to_stdout(&origin.url("/start"), &["-u", "user:p%41ss"]).assert_quiet_success();
+    assert_eq!(
+        origin.last_request().header_all("authorization"),
+        vec!["Basic dXNlcjpwJTQxc3M="]
+    );
+    assert_eq!(other.last_request().header("authorization"), None);
+    cli::run(&["--user", "nopassword", &origin.url("/start"), "-"])
+        .assert_code(2)
+        .assert_error_mentions(&["USER:PASSWORD"]);
+}
+
 // ---------------------------------------------------------------- redirects
 
 fn follows_redirect_status(status: u16) {

@@ -132,6 +132,9 @@ Options:
   -H, --header 'N: V'     add a request header (repeatable; not Range or
                           If-Range, which partfetch sets itself)
       --user-agent TEXT   replace the User-Agent header
+  -u, --user USER:PASSWORD
+                          Basic authorization, sent to the URL's own host
+                          only (as the user part of the URL would be)
       --proxy URL         use this HTTP proxy (else http_proxy, https_proxy;
                           no_proxy is honoured)
       --cacert FILE       also trust the CA certificates in this PEM file
@@ -323,6 +326,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                 output_option = Some(value("a file")?);
             }
             "--user-agent" => d.user_agent = Some(value("a text")?),
+            "-u" | "--user" => {
+                let credentials = value("USER:PASSWORD")?;
+                if !credentials.contains(':') {
+                    // curl would prompt for the password; a download
+                    // running unattended must not wait on the terminal.
+                    return Err(UsageError(format!(
+                        "{name} takes USER:PASSWORD (with the colon), not {credentials:?}"
+                    )));
+                }
+                let value = partfetch::http::request::basic_authorization(&credentials);
+                partfetch::http::request::check_client_header("Authorization", &value)
+                    .map_err(|e| UsageError(format!("{name}: {}", e.message())))?;
+                d.headers.push(("Authorization".to_owned(), value));
+            }
             "--proxy" => d.proxy = Some(value("a URL")?),
             "--cacert" => d.cacert.push(PathBuf::from(value("a file")?)),
             "--connect-timeout" => d.connect_timeout = Some(seconds(&name, &value("seconds")?)?),
@@ -413,6 +430,8 @@ fn takes_value(name: &str) -> bool {
             | "-o"
             | "--output"
             | "--user-agent"
+            | "-u"
+            | "--user"
             | "--proxy"
             | "--cacert"
             | "--connect-timeout"

@@ -182,6 +182,12 @@ pub fn basic_credentials(userinfo: &str) -> String {
     base64(&percent_decode(userinfo))
 }
 
+/// The `Authorization` value for `user:password` as typed (curl's `-u`):
+/// no percent-decoding, since a `%` there is part of the password.
+pub fn basic_authorization(user_password: &str) -> String {
+    format!("Basic {}", base64(user_password.as_bytes()))
+}
+
 /// Decodes `%XX` escapes; malformed escapes stay as they are.
 pub fn percent_decode(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
