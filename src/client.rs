@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cancel::Cancel;
 use crate::continuation::Continuation;
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
@@ -231,6 +232,7 @@ impl ClientBuilder {
                 headers: self.headers,
                 max_redirects: self.max_redirects,
                 warn: self.warn,
+                cancel: Cancel::new(),
                 credentials_origin: None,
             }),
             notice: self.notice,
@@ -340,7 +342,7 @@ impl Client {
             }
             let wait = backoff(attempt).max(asked_to_wait.unwrap_or_default());
             self.announce_retry(&err, "trying again", wait, attempt + 1, attempts);
-            std::thread::sleep(wait);
+            self.pause(wait)?;
         }
     }
 
@@ -725,6 +727,23 @@ impl Client {
                 describe_duration(wait)
             ));
         }
+    }
+
+    /// The handle that stops this client's downloads from another thread:
+    /// its requests, its reads, its pauses between attempts, and the
+    /// streams it opened (see [`Cancel`]). Clones of the client share it.
+    pub fn cancel_handle(&self) -> Cancel {
+        self.http.cancel.clone()
+    }
+
+    /// Sleeps for `wait`, or until the client is cancelled.
+    pub(crate) fn pause(&self, wait: Duration) -> Result<()> {
+        self.http.cancel.pause(wait)
+    }
+
+    /// Whether the client was cancelled.
+    pub(crate) fn cancelled(&self) -> Result<()> {
+        self.http.cancel.check()
     }
 
     /// Passes `text` to the warning sink, if there is one.

@@ -103,7 +103,7 @@ pub(crate) fn ask_again(
         let wait = backoff(attempt);
         attempt += 1;
         client.announce_retry(&err, "asking again", wait, attempt, client.retries());
-        std::thread::sleep(wait);
+        client.pause(wait)?;
         match client
             .send(request)
             .and_then(|response| accept(response, &err))

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     /// Something the caller gave is unusable: a header, a proxy setting, a
     /// validator, pieces beyond the length they were said to be of.
     InvalidInput,
+    /// The call was stopped through the client's [`Cancel`](crate::Cancel).
+    Cancelled,
 }
 
 /// An error with its kind, the URL or path it concerns, and its causes.

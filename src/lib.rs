@@ -46,6 +46,7 @@
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod cancel;
 pub mod client;
 pub mod continuation;
 pub mod engine;
@@ -65,6 +66,7 @@ pub mod split;
 pub mod stream;
 pub mod url;
 
+pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder, Resumed, ResumedPieces};
 pub use error::{Error, ErrorKind, Result};
 pub use sequence::files_from_sequence;

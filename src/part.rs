@@ -117,7 +117,7 @@ fn in_rounds<T>(
         let wait = backoff(round);
         round += 1;
         client.announce_retry(last, what, wait, round, attempts);
-        std::thread::sleep(wait);
+        client.pause(wait)?;
     }
 }
 
@@ -129,6 +129,8 @@ fn open_once(
     is_manifest: IsManifest,
 ) -> Result<Opened> {
     for index in start..plan.alternatives.len() {
+        // A cancelled client's failure is no alternative's.
+        client.cancelled()?;
         let url = &plan.alternatives[index];
         let first = match first_answer(client, url, is_manifest) {
             Ok(first) => first,
@@ -453,6 +455,7 @@ impl PartReader {
     /// Opens the next alternative that can serve the part from `offset`.
     fn reopen_at(&mut self, offset: u64) -> Result<()> {
         while self.next < self.plan.alternatives.len() {
+            self.client.cancelled()?;
             let index = self.next;
             self.next += 1;
             let url = self.plan.alternatives[index].clone();

@@ -154,6 +154,7 @@ impl SegmentedDownload {
             if let Some(err) = &state.failed {
                 return Err(err.clone());
             }
+            self.stream.client.cancelled()?;
             let stored = state.have.count();
             if stored != self.seen {
                 self.seen = stored;

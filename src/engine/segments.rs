@@ -48,7 +48,7 @@ use crate::engine::piece_set::PieceSet;
 use crate::engine::sources::{backoff, Sources};
 use crate::engine::store::PieceStore;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::socket::Watch;
+use crate::http::socket::{Watch, WATCH_INTERVAL};
 use crate::http::{HttpBody, Request, Response};
 use crate::source::ByteSource;
 use crate::url::Url;
@@ -86,8 +86,9 @@ struct Failed {
     /// Not a failure: another copy of the piece arrived first, after
     /// this many bytes of this one.
     lost_race: Option<u64>,
-    /// The store could not take the bytes: no source is to blame, and no
-    /// other source would do better.
+    /// The store could not take the bytes, or the client was cancelled: no
+    /// source is to blame, no other source would do better, and the
+    /// download cannot go on.
     local: bool,
 }
 
@@ -117,10 +118,10 @@ impl Failed {
 impl From<Error> for Failed {
     fn from(err: Error) -> Failed {
         Failed {
+            local: err.kind() == ErrorKind::Cancelled,
             err,
             retry_after: None,
             lost_race: None,
-            local: false,
         }
     }
 }
@@ -837,10 +838,12 @@ impl SegmentedStream {
             if let Some(err) = &state.failed {
                 return Err(err.clone());
             }
+            self.client.cancelled()?;
             state = shared
                 .changed
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(state, WATCH_INTERVAL)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
     }
 
@@ -1555,7 +1558,7 @@ fn fetch_range(
             {
                 drop(response);
                 ignored += 1;
-                std::thread::sleep(backoff(ignored));
+                client.pause(backoff(ignored))?;
                 continue;
             }
             Err(err) => return Err(err.into()),
@@ -1628,7 +1631,7 @@ pub(super) fn fetch_with_retries(
                 }
                 let wait = backoff(attempt).max(retry_after.unwrap_or_default());
                 client.announce_retry(&err, "trying again", wait, attempt + 1, client.retries());
-                std::thread::sleep(wait);
+                client.pause(wait)?;
             }
             Err(failed) => return Err(failed.err),
         }

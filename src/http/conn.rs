@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::response::{parse_head, Head, MAX_HEAD_BYTES};
 use crate::http::socket::{GaveUp, IdleTimeout, Socket, Watch};
@@ -273,6 +274,17 @@ impl Connection {
         }
     }
 
+    /// Gives up a waiting read when `cancel` is cancelled, with
+    /// [`ErrorKind::Cancelled`].
+    pub fn set_cancel(&mut self, cancel: &Cancel) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(socket) => socket.set_cancel(Some(cancel.clone())),
+            Stream::Memory(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.socket_mut().set_cancel(Some(cancel.clone())),
+        }
+    }
+
     /// True when a read would not wait: bytes are buffered here or in TLS,
     /// or have arrived on the socket (or it was closed).
     pub fn has_bytes_ready(&mut self) -> bool {
@@ -355,6 +367,9 @@ fn idle_timeout(e: &io::Error, kind: ErrorKind, what: &str) -> Option<Error> {
 }
 
 fn read_error(e: io::Error) -> Error {
+    if Cancelled::of(&e) {
+        return crate::cancel::cancelled();
+    }
     if let Some(err) = idle_timeout(&e, ErrorKind::Network, "no data received for") {
         return err;
     }

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::body::{HttpBody, ReturnTo};
 use crate::http::conn::{ConnectSettings, Connection};
@@ -42,6 +43,8 @@ pub(crate) struct HttpSettings {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) max_redirects: u32,
     pub(crate) warn: Option<WarningSink>,
+    /// Stops this client's requests and reads.
+    pub(crate) cancel: Cancel,
     /// When set, the user's `Authorization`, `Cookie` and
     /// `Proxy-Authorization` go only to this origin: that of the URL the
     /// user asked for, not the other hosts a manifest lists.
@@ -230,6 +233,7 @@ pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Respons
     let mut url = first.clone();
     let mut chain = vec![url.clone()];
     loop {
+        settings.cancel.check()?;
         let headers = redirect::headers_for(first, &url, &all_headers);
         let (head, body) = exchange(settings, request, &url, &headers)?;
         // A part of a resource is never the whole of it: taken for the
@@ -316,10 +320,12 @@ fn exchange(
                 false,
             ),
         };
-        conn.set_watch(request.watch.clone()).map_err(|e| {
-            Error::new(ErrorKind::Network, format!("cannot configure socket ({e})"))
-                .with_subject(url.redacted())
-        })?;
+        conn.set_watch(request.watch.clone())
+            .and_then(|()| conn.set_cancel(&settings.cancel))
+            .map_err(|e| {
+                Error::new(ErrorKind::Network, format!("cannot configure socket ({e})"))
+                    .with_subject(url.redacted())
+            })?;
         if let Err(e) = conn.send(&bytes) {
             // A peer that takes nothing for the idle timeout is not a
             // connection it closed: sending again would double the wait.

@@ -17,7 +17,8 @@
 //! [`WATCH_INTERVAL`] to ask whether its bytes are still wanted, so that a
 //! download that no longer needs them (another copy arrived, the stream
 //! was dropped, a stalled source is being replaced) gets its thread back
-//! at once instead of after the idle timeout.
+//! at once instead of after the idle timeout. A read of a client that can
+//! be cancelled ([`Cancel`]) wakes the same way, to look at it.
 //!
 //! Owns only that; what a timeout means to a transfer is `conn`'s.
 
@@ -25,6 +26,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::cancel::{Cancel, Cancelled};
 
 /// How often a watched read that waits asks its [`Watch`].
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -54,6 +57,7 @@ pub struct Socket {
     tcp: TcpStream,
     idle_timeout: Duration,
     watch: Option<Watch>,
+    cancel: Option<Cancel>,
 }
 
 /// The error inside an [`io::Error`] when a read's [`Watch`] gave it up,
@@ -117,22 +121,38 @@ impl Socket {
             tcp,
             idle_timeout,
             watch: None,
+            cancel: None,
         })
     }
 
     /// Watches the reads from now on with `watch` (`None`: no more).
     pub fn set_watch(&mut self, watch: Option<Watch>) -> io::Result<()> {
-        // A watched wait wakes every interval: the socket timeout is the
-        // interval, and the idle timeout is counted here.
-        match (&self.watch, &watch) {
-            (None, Some(_)) => self
-                .tcp
-                .set_read_timeout(Some(WATCH_INTERVAL.min(self.idle_timeout)))?,
-            (Some(_), None) => self.tcp.set_read_timeout(Some(self.idle_timeout))?,
-            _ => {}
-        }
+        let was_watched = self.is_watched();
         self.watch = watch;
-        Ok(())
+        self.set_read_timeout(was_watched)
+    }
+
+    /// Gives up a waiting read when `cancel` is cancelled.
+    pub fn set_cancel(&mut self, cancel: Option<Cancel>) -> io::Result<()> {
+        let was_watched = self.is_watched();
+        self.cancel = cancel;
+        self.set_read_timeout(was_watched)
+    }
+
+    fn is_watched(&self) -> bool {
+        self.watch.is_some() || self.cancel.is_some()
+    }
+
+    /// A watched wait wakes every interval: the socket timeout is the
+    /// interval, and the idle timeout is counted in [`Socket::wait_for_bytes`].
+    fn set_read_timeout(&self, was_watched: bool) -> io::Result<()> {
+        match (was_watched, self.is_watched()) {
+            (false, true) => self
+                .tcp
+                .set_read_timeout(Some(WATCH_INTERVAL.min(self.idle_timeout))),
+            (true, false) => self.tcp.set_read_timeout(Some(self.idle_timeout)),
+            _ => Ok(()),
+        }
     }
 
     /// True when a read would not wait: bytes have arrived, the peer closed,
@@ -146,18 +166,21 @@ impl Socket {
     /// only as long as the watch, if any, wants to.
     fn wait_for_bytes(&self) -> io::Result<()> {
         let mut probe = [0u8; 1];
-        let Some(watch) = &self.watch else {
+        if !self.is_watched() {
             return self.blocking(|tcp| tcp.peek(&mut probe)).map(drop);
-        };
+        }
         let started = Instant::now();
         loop {
             match self.blocking(|tcp| tcp.peek(&mut probe)) {
                 Err(e) if IdleTimeout::of(&e).is_some() => {
                     let waited = started.elapsed();
+                    if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                        return Err(io::Error::other(Cancelled));
+                    }
                     if waited >= self.idle_timeout {
                         return Err(e);
                     }
-                    if !(watch.0)(waited) {
+                    if self.watch.as_ref().is_some_and(|watch| !(watch.0)(waited)) {
                         return Err(io::Error::other(GaveUp(waited)));
                     }
                 }

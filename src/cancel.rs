@@ -1,0 +1,115 @@
+//! Stopping a client's downloads from another thread.
+//!
+//! Owns [`Cancel`], the handle a program keeps to stop what a [`Client`]
+//! is doing (a user pressed Stop, a deadline passed), and the places that
+//! honour it: a request not yet sent, a read waiting for bytes, a pause
+//! between attempts. Each of these waits in slices of
+//! [`WATCH_INTERVAL`](crate::http::socket::WATCH_INTERVAL) and looks at
+//! the handle between them, so a cancelled download ends within a quarter
+//! of a second with [`ErrorKind::Cancelled`]. Connecting is the exception:
+//! the system call that waits for an address to answer cannot be
+//! interrupted, and ends at the connect timeout at the latest.
+//!
+//! [`Client`]: crate::Client
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::socket::WATCH_INTERVAL;
+
+/// A handle that stops the downloads of the client it came from
+/// ([`Client::cancel_handle`](crate::Client::cancel_handle)), and of every
+/// stream that client opened. It can be cloned and sent to other threads.
+///
+/// Cancelling is for good: the client's later calls fail at once too, so
+/// a program that goes on builds a new client.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A handle not cancelled yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Stops the downloads: each blocking call of the client returns
+    /// [`ErrorKind::Cancelled`] within a quarter of a second (a connection
+    /// being opened, within the connect timeout).
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Ok` unless cancelled.
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.is_cancelled() {
+            true => Err(cancelled()),
+            false => Ok(()),
+        }
+    }
+
+    /// Sleeps for `wait`, or until cancelled.
+    pub(crate) fn pause(&self, wait: Duration) -> Result<()> {
+        let until = Instant::now() + wait;
+        loop {
+            self.check()?;
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(WATCH_INTERVAL));
+        }
+    }
+}
+
+/// The error of a cancelled call.
+pub(crate) fn cancelled() -> Error {
+    Error::new(ErrorKind::Cancelled, "cancelled")
+}
+
+/// The error inside an [`std::io::Error`] when a read was stopped by its
+/// [`Cancel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+impl Cancelled {
+    /// Whether `e` reports a read stopped by its [`Cancel`].
+    pub(crate) fn of(e: &std::io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Cancelled>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_ends_soon_after_a_cancel_from_another_thread() {
+        let cancel = Cancel::new();
+        assert!(cancel.pause(Duration::from_millis(1)).is_ok());
+        let other = cancel.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.cancel();
+        });
+        let err = cancel.pause(Duration::from_secs(60)).unwrap_err();
+        canceller.join().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert!(cancel.is_cancelled());
+        assert_eq!(cancel.check().unwrap_err().kind(), ErrorKind::Cancelled);
+    }
+}
