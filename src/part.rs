@@ -636,9 +636,16 @@ impl ByteSource for PartReader {
 }
 
 /// A verified part's bytes, in memory or spilled to a temporary file.
+///
+/// The file's name is removed as soon as it is created, where the system
+/// allows it (the open file stays readable): a run that ends without
+/// dropping it (Ctrl-C, a kill, an exit while a part is fetched ahead)
+/// must not leave parts in the temporary directory.
 struct Held {
     memory: Vec<u8>,
     file: Option<(File, PathBuf)>,
+    /// The file still has its name, to remove when dropped.
+    named: bool,
     len: u64,
     read: u64,
     buffer: Vec<u8>,
@@ -651,6 +658,7 @@ impl Held {
         Held {
             memory: Vec::new(),
             file: None,
+            named: false,
             len: 0,
             read: 0,
             buffer: Vec::new(),
@@ -673,6 +681,7 @@ impl Held {
                 .create_new(true)
                 .open(&path)
                 .map_err(|e| Error::io(e, path.display()))?;
+            self.named = std::fs::remove_file(&path).is_err();
             file.write_all(&self.memory)
                 .map_err(|e| Error::io(e, path.display()))?;
             self.memory = Vec::new();
@@ -723,7 +732,7 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some((_, path)) = self.file.take() {
+        if let Some((_, path)) = self.file.take().filter(|_| self.named) {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -734,4 +743,30 @@ fn temp_file_path() -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("partfetch-held-{}-{n}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_part_spilled_to_disk_leaves_no_file_name_behind() {
+        let block: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let mut held = Held::new();
+        for _ in 0..HOLD_IN_MEMORY / block.len() + 2 {
+            held.push(&block).unwrap();
+        }
+        let path = held.file.as_ref().map(|(_, path)| path.clone()).unwrap();
+        // Named only for as long as it takes to open it: a run killed now
+        // leaves nothing in the temporary directory.
+        assert!(!path.exists(), "{} is still there", path.display());
+        let mut read = 0;
+        while held.advance().unwrap() {
+            let chunk = held.chunk();
+            let offset = read % block.len();
+            assert_eq!(chunk, &block[offset..offset + chunk.len()]);
+            read += chunk.len();
+        }
+        assert_eq!(read as u64, held.len);
+    }
 }
