@@ -206,6 +206,18 @@ fn a_name_as_long_as_the_file_system_allows_is_saved() {
 }
 
 #[test]
+fn a_name_too_long_for_the_file_system_is_refused_before_downloading() {
+    let long: String = "n".repeat(256);
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    let (outcome, dir) = fetch_into_current_dir(&server.url(&format!("/dir/{long}")));
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["file name too long (256 bytes", &long]);
+    assert_eq!(server.requests().len(), 0, "downloaded before refusing");
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
 fn default_name_ignores_the_query() {
     let server: Server = Server::start(|_| Reply::ok("x"));
     let (outcome, dir) = fetch_into_current_dir(&server.url("/dir/f.txt?version=2&x=y"));
@@ -593,6 +605,68 @@ fn a_link_to_a_file_replaces_the_file_and_keeps_the_link() {
     assert_eq!(read_file(&real), b"new contents\n");
     let kind = std::fs::symlink_metadata(&link).expect("link").file_type();
     assert!(kind.is_symlink(), "the link was replaced by a file");
+}
+
+#[test]
+fn partfetchs_own_names_beside_file_never_write_through_a_link_or_into_a_pipe() {
+    // A small file comes as one stream, a large ranged one in pieces: the
+    // two ways of opening FILE.partfetch and its control file.
+    let large: Arc<Vec<u8>> = Arc::new(test_data(5 << 20, 8));
+    let served: Arc<Vec<u8>> = Arc::clone(&large);
+    let server: Server = Server::start(move |r: &Request| {
+        if r.path() == "/large.bin" {
+            Reply::file(r, &served, support::Ranges::Honour).header("ETag", "\"v1\"")
+        } else {
+            Reply::ok("new contents\n").header("ETag", "\"v1\"")
+        }
+    });
+    let dir: TempDir = TempDir::new("own-names");
+    let victim: PathBuf = dir.join("victim");
+    for (name, expected) in [
+        ("small.bin", b"new contents\n".to_vec()),
+        ("large.bin", large.to_vec()),
+    ] {
+        std::fs::write(&victim, b"precious").expect("write");
+        let out: PathBuf = dir.join(name);
+        let url: String = server.url(&format!("/{name}"));
+        let out_arg: &str = out.to_str().expect("utf-8");
+
+        // A control file about to be written, planted as a link, then as a
+        // pipe: replaced, not written through or waited on.
+        let state_new: PathBuf = dir.join(&format!("{name}.partfetch.state.new"));
+        std::os::unix::fs::symlink(&victim, &state_new).expect("symlink");
+        cli::run(&[&url, out_arg]).assert_quiet_success();
+        assert_eq!(read_file(&out), expected, "{name}");
+        std::fs::remove_file(&out).expect("remove");
+        support::cli::named_pipe(&dir, &format!("{name}.partfetch.state.new"));
+        cli::run(&[&url, out_arg]).assert_quiet_success();
+        assert_eq!(read_file(&out), expected, "{name}");
+        std::fs::remove_file(&out).expect("remove");
+        assert_eq!(
+            read_file(&victim),
+            b"precious",
+            "{name}: written through a link"
+        );
+
+        // The partial file planted as a link or a pipe: refused, naming it.
+        let partial: PathBuf = dir.join(&format!("{name}.partfetch"));
+        std::os::unix::fs::symlink(&victim, &partial).expect("symlink");
+        cli::run(&[&url, out_arg])
+            .assert_code(7)
+            .assert_error_mentions(&["symbolic link", &partial.display().to_string()]);
+        std::fs::remove_file(&partial).expect("remove");
+        support::cli::named_pipe(&dir, &format!("{name}.partfetch"));
+        cli::run(&[&url, out_arg])
+            .assert_code(7)
+            .assert_error_mentions(&["named pipe"]);
+        std::fs::remove_file(&partial).expect("remove");
+        assert_eq!(
+            read_file(&victim),
+            b"precious",
+            "{name}: written through a link"
+        );
+        assert!(!out.exists());
+    }
 }
 
 #[test]

@@ -96,7 +96,7 @@ impl Sink {
     /// `target`, written as `target.partfetch` until [`Sink::finish`].
     pub fn file(target: &Path) -> Result<Sink, Error> {
         let temp = temp_path(target);
-        let file = File::create(&temp).map_err(|e| Error::io(e, temp.display()))?;
+        let file = create_fresh(&temp).map_err(|e| Error::io(e, temp.display()))?;
         Ok(Sink::File {
             writer: BufWriter::with_capacity(WRITE_BUFFER, file),
             temp,
@@ -239,18 +239,66 @@ fn keep_owner(temp: &Path, replaced: &std::fs::Metadata) {
 #[cfg(not(unix))]
 fn keep_owner(_temp: &Path, _replaced: &std::fs::Metadata) {}
 
+/// Creates `path` anew for writing, in place of whatever non-directory is
+/// there, without following a symbolic link.
+///
+/// The names partfetch writes beside FILE (`FILE.partfetch`, its control
+/// file) are its own; whatever holds one of them is replaced. Opening it
+/// as it is would write through a symbolic link planted there (in a
+/// directory others can write to, a way to overwrite a file of the user's
+/// elsewhere), or wait forever on a named pipe. The name is removed, then
+/// created exclusively (`O_EXCL`, which never follows a link): a link put
+/// back in between makes the creation fail, not write through it.
+pub fn create_fresh(path: &Path) -> io::Result<File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
 /// Opens (or creates) `temp` for reading and writing, without truncating
 /// it, and locks it for as long as the file is open: a second partfetch
 /// writing the same FILE is refused instead of interleaving its bytes.
+///
+/// An existing `temp` must be a regular file, not a symbolic link to one
+/// (see [`create_fresh`]): it is checked without following links, then
+/// opened, and the file opened must be the one checked.
 pub fn open_locked(temp: &Path) -> Result<File, Error> {
     let io = |e: io::Error| Error::io(e, temp.display());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(temp)
-        .map_err(io)?;
+    let file = match std::fs::symlink_metadata(temp) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => create_fresh(temp).map_err(io)?,
+        Err(e) => return Err(io(e)),
+        Ok(checked) if !checked.file_type().is_file() => {
+            return Err(Error::new(
+                partfetch::ErrorKind::Io,
+                format!(
+                    "a {} is where partfetch keeps the partial file; remove it",
+                    describe_file_type(&checked.file_type())
+                ),
+            )
+            .with_subject(temp.display()));
+        }
+        Ok(checked) => {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(temp)
+                .map_err(io)?;
+            if !same_file(&checked, &file.metadata().map_err(io)?) {
+                return Err(Error::new(
+                    partfetch::ErrorKind::Io,
+                    "the partial file was replaced while being opened",
+                )
+                .with_subject(temp.display()));
+            }
+            file
+        }
+    };
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
@@ -260,6 +308,42 @@ pub fn open_locked(temp: &Path) -> Result<File, Error> {
         .with_subject(temp.display())),
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
+}
+
+/// What a file that is not a regular one is, for a message.
+fn describe_file_type(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "named pipe";
+        }
+        if file_type.is_socket() {
+            return "socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "device";
+        }
+    }
+    if file_type.is_symlink() {
+        "symbolic link"
+    } else if file_type.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
+}
+
+/// Whether two metadata describe the same file.
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
 /// Writes `bytes` after what is buffered, bypassing the buffer when large.
@@ -353,13 +437,29 @@ pub fn destination(path: &Path) -> Result<Destination, Error> {
                             None => target,
                         }
                     }
-                    Err(_) => return Ok(Destination::File(end)),
+                    Err(_) => return name_fits(&end).map(|()| Destination::File(end)),
                 }
             }
             Err(Error::new(ErrorKind::Io, "a symbolic link that loops")
                 .with_subject(path.display()))
         }
     }
+}
+
+/// Checks that `path`'s file name is one file systems take, before the
+/// download rather than at the rename that ends it.
+fn name_fits(path: &Path) -> Result<(), Error> {
+    let length = path
+        .file_name()
+        .map_or(0, |name| name.as_encoded_bytes().len());
+    if length <= NAME_MAX {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("file name too long ({length} bytes; file systems take at most {NAME_MAX})"),
+    )
+    .with_subject(path.display()))
 }
 
 /// Whether FILE stands for a directory to save into: it is one, or it ends

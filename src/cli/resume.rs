@@ -34,7 +34,6 @@
 //! have 0-2047,2050,2052-2060
 //! ```
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -218,7 +217,7 @@ impl State {
         temp.push(NEW_SUFFIX);
         let temp = PathBuf::from(temp);
         let write = || -> std::io::Result<()> {
-            let mut file = File::create(&temp)?;
+            let mut file = crate::cli::output::create_fresh(&temp)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&temp, path)
