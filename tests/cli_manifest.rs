@@ -254,6 +254,32 @@ fn seq_url_to_stdout_writes_the_raw_stream() {
 }
 
 #[test]
+fn a_sequence_file_that_is_a_link_is_saved_through_it_as_file_is() {
+    let (server, files, _stream) = sequence_server();
+    let dir: TempDir = TempDir::new("seq-link");
+    let elsewhere: TempDir = TempDir::new("seq-link-target");
+    let target: PathBuf = elsewhere.join("kept");
+    std::fs::write(&target, b"old").expect("write");
+    let out: PathBuf = dir.join("out");
+    let link: PathBuf = dir.join("out-file3");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let outcome: Outcome = cli::run(&[
+        &server.url("/photos-seq.parts"),
+        out.to_str().expect("utf-8"),
+    ]);
+    outcome.assert_quiet_success();
+    assert!(read_file(&target) == files[2], "the link's target differs");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    assert!(read_file(&dir.join("out-file4")) == files[3]);
+}
+
+#[test]
 fn no_sequence_saves_a_seq_url_as_one_file() {
     let (server, _files, stream) = sequence_server();
     let (outcome, dir, out) = fetch_to_file(&server.url("/photos-seq.parts"), &["--no-sequence"]);

@@ -642,7 +642,14 @@ fn save_sequence(
         written += 1;
         let mut name = base.as_os_str().to_owned();
         name.push(format!("-file{written}"));
-        let mut sink = Sink::file(std::path::Path::new(&name)).map_err(WriteError::Failed)?;
+        // Each file is saved as FILE is: through a symbolic link, and into
+        // a device or a pipe in place.
+        let mut sink = match output::destination(std::path::Path::new(&name)) {
+            Ok(output::Destination::File(path)) => Sink::file(&path),
+            Ok(output::Destination::InPlace(path)) => Sink::in_place(&path),
+            Err(e) => Err(e),
+        }
+        .map_err(WriteError::Failed)?;
         let copied = (|| {
             while let Some(chunk) = file.next_chunk().map_err(WriteError::Failed)? {
                 sink.write(chunk)?;

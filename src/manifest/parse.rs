@@ -195,7 +195,16 @@ impl ManifestParser {
         }
         if text == "(*)" {
             self.part.cacheable = true;
-        } else if let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+        } else if let Some(inner) = text.strip_prefix('(') {
+            // A mark whose `)` was forgotten would otherwise be fetched as a
+            // relative URL, and its check silently dropped.
+            let Some(inner) = inner.strip_suffix(')') else {
+                return Err(self.error(format!(
+                    "'{}' opens a mark but does not close it with ')' (a relative URL \
+                     starting with '(' is written './(...')",
+                    text.escape_debug()
+                )));
+            };
             self.attribute(inner)?;
         } else {
             if self.part.alternatives.len() >= MAX_ALTERNATIVES {
@@ -440,6 +449,7 @@ mod tests {
             (b"x\n(size=1)\n(size=2)\n", "line 3"),
             (b"(sha256=abc)\nx\n", "line 1"),
             (b"(nonsense)\nx\n", "line 1"),
+            (b"x\n(size=5\ny\n", "line 2"),
             (b"x\n--\n\xff\n", "line 3"),
             (b"x\n--\n(*)\n", "line 3"),
             (b"x\n--\n(*)\n--\ny\n", "line 3"),
