@@ -394,7 +394,10 @@ impl PartReader {
             }
             // Pieces from several alternatives at once cannot tell which one
             // was wrong: each is then tried alone, in order, from this one.
-            if matches!(self.body, Some(PartBody::Pieces(_))) {
+            // From this one alone (no alternative after it served as a
+            // mirror), they were its bytes: asking again would repeat them.
+            let mirrored = self.index + 1 < self.plan.alternatives.len();
+            if mirrored && matches!(self.body, Some(PartBody::Pieces(_))) {
                 self.next = self.index;
             }
             self.body = None;

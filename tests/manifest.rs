@@ -442,6 +442,30 @@ fn every_alternative_with_a_wrong_digest_is_an_integrity_error() {
 }
 
 #[test]
+fn a_large_part_with_a_wrong_digest_from_its_only_source_is_fetched_once() {
+    // Large enough to come in pieces; from its only alternative, a wrong
+    // digest is that source's answer, and asking again would repeat it.
+    let manifest = format!("(sha256={})\nbig\n", "00".repeat(32));
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/big", test_data(5 << 20, 31)),
+    ]);
+    let err = read_all(&server.url("/m.parts")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(
+        err.to_string().matches("SHA-256 mismatch").count(),
+        1,
+        "{err}"
+    );
+    let firsts = server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/big" && r.range_start().unwrap_or(0) == 0)
+        .count();
+    assert_eq!(firsts, 1, "the part was fetched {firsts} times");
+}
+
+#[test]
 fn a_cached_copy_is_used_only_when_it_matches_the_parts_attributes() {
     // sha256("good"): the second part asks for other bytes than the cached
     // "AAAA", so the cache is passed over and its next alternative serves.
