@@ -23,8 +23,11 @@ use crate::http::socket::WATCH_INTERVAL;
 /// ([`Client::cancel_handle`](crate::Client::cancel_handle)), and of every
 /// stream that client opened. It can be cloned and sent to other threads.
 ///
-/// Cancelling is for good: the client's later calls fail at once too, so
-/// a program that goes on builds a new client.
+/// Cancelling is for good: the client's later calls fail at once too. A
+/// program that runs several downloads gives each its own handle with
+/// [`Client::with_cancel`](crate::Client::with_cancel), over one pool of
+/// connections, and one that starts a download again takes a new handle
+/// the same way.
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>);
 

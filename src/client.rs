@@ -731,9 +731,23 @@ impl Client {
 
     /// The handle that stops this client's downloads from another thread:
     /// its requests, its reads, its pauses between attempts, and the
-    /// streams it opened (see [`Cancel`]). Clones of the client share it.
+    /// streams it opened (see [`Cancel`]). Clones of the client share it;
+    /// [`Client::with_cancel`] makes one with a handle of its own.
     pub fn cancel_handle(&self) -> Cancel {
         self.http.cancel.clone()
+    }
+
+    /// A client that shares this one's options and idle connections, with
+    /// `cancel` as its own handle: each download of a program that runs
+    /// several can be stopped alone, over one pool of connections. This
+    /// client's handle does not stop it, nor its handle this client.
+    pub fn with_cancel(&self, cancel: Cancel) -> Client {
+        let mut settings = (*self.http).clone();
+        settings.cancel = cancel;
+        Client {
+            http: Arc::new(settings),
+            ..self.clone()
+        }
     }
 
     /// Sleeps for `wait`, or until the client is cancelled.

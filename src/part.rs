@@ -457,6 +457,8 @@ impl PartReader {
 
     /// Opens the next alternative that can serve the part from `offset`.
     fn reopen_at(&mut self, offset: u64) -> Result<()> {
+        // A cancelled client's failure is no alternative's.
+        self.client.cancelled()?;
         while self.next < self.plan.alternatives.len() {
             self.client.cancelled()?;
             let index = self.next;

@@ -71,6 +71,46 @@ fn a_body_waiting_for_bytes_is_cancelled() {
 }
 
 #[test]
+fn a_body_whose_bytes_keep_coming_is_cancelled() {
+    // 4 MB in 20 KB steps, 10 ms apart: never silent long enough for a
+    // waiting read to look at the handle, and done in about 2 s.
+    let body = test_data(4_000_000, 72);
+    let served = body.clone();
+    let server =
+        Server::start(move |_: &Request| Reply::paced(&served, 20_000, Duration::from_millis(10)));
+    let client = client(1);
+    let mut stream = client.open(&server.url("/f")).unwrap();
+    let canceller = cancel_soon(client.cancel_handle());
+    let mut got = 0;
+    let err = loop {
+        match stream.next_chunk() {
+            Ok(Some(chunk)) => got += chunk.len(),
+            Ok(None) => panic!("all {got} bytes came after the cancel"),
+            Err(err) => break err,
+        }
+    };
+    canceller.join().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(got < body.len());
+}
+
+#[test]
+fn a_client_with_its_own_handle_is_cancelled_alone() {
+    let server = Server::start(|_: &Request| Reply::ok("bytes"));
+    let shared = client(1);
+    let first = shared.with_cancel(Cancel::new());
+    let second = shared.with_cancel(Cancel::new());
+    first.cancel_handle().cancel();
+    let err = first.open(&server.url("/f")).err().expect("opened");
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    for other in [&second, &shared] {
+        let mut stream = other.open(&server.url("/f")).unwrap();
+        assert_eq!(stream.next_chunk().unwrap(), Some(&b"bytes"[..]));
+    }
+    assert!(!shared.cancel_handle().is_cancelled());
+}
+
+#[test]
 fn a_pause_between_attempts_is_cancelled() {
     // Every answer asks for a minute's wait.
     let server = Server::start(|_: &Request| Reply::status(503).header("Retry-After", "60"));
@@ -196,6 +236,8 @@ fn a_manifest_whose_part_stalls_is_cancelled() {
     };
     release.store(true, Ordering::SeqCst);
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    // Stopped on purpose: no part failed.
+    assert_eq!(err.to_string(), "cancelled");
 }
 
 /// A store that keeps nothing.

@@ -315,8 +315,16 @@ fn exchange(
         let (mut conn, reused) = match settings.pool.take(&key) {
             Some(conn) => (conn, true),
             None => (
-                Connection::open(url, proxy, &settings.connect)
-                    .map_err(|e| e.with_subject(url.redacted()))?,
+                Connection::open(url, proxy, &settings.connect).map_err(|e| {
+                    // A connect cannot be interrupted; cancelled meanwhile,
+                    // its failure (a timeout, most likely) is not the news.
+                    settings
+                        .cancel
+                        .check()
+                        .err()
+                        .unwrap_or(e)
+                        .with_subject(url.redacted())
+                })?,
                 false,
             ),
         };

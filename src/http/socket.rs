@@ -18,7 +18,8 @@
 //! download that no longer needs them (another copy arrived, the stream
 //! was dropped, a stalled source is being replaced) gets its thread back
 //! at once instead of after the idle timeout. A read of a client that can
-//! be cancelled ([`Cancel`]) wakes the same way, to look at it.
+//! be cancelled ([`Cancel`]) wakes the same way to look at it, and looks
+//! at it before each read too.
 //!
 //! Owns only that; what a timeout means to a transfer is `conn`'s.
 
@@ -213,6 +214,11 @@ impl Socket {
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Looked at on every read, not only while waiting: bytes that keep
+        // coming would otherwise carry a cancelled download to its end.
+        if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+            return Err(io::Error::other(Cancelled));
+        }
         loop {
             match (&self.tcp).read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait_for_bytes()?,

@@ -317,6 +317,10 @@ fn plan_of(spec: &PartSpec) -> PartPlan {
 /// The error for a part none of whose alternatives could be opened, naming
 /// the manifest line it comes from.
 fn part_failed(part: &Fallback, err: Error) -> Error {
+    // Stopped on purpose: no part's failure, and nothing to say of one.
+    if err.kind() == ErrorKind::Cancelled {
+        return err;
+    }
     failed_at(&part.manifest, part.line, err.message(), &err)
 }
 
@@ -644,6 +648,9 @@ impl ManifestStream {
         let Some((manifest, line, _)) = &self.part_origin else {
             return err;
         };
+        if err.kind() == ErrorKind::Cancelled {
+            return err;
+        }
         // The source it names, if any, stays in the sentence.
         let what = match err.subject() {
             Some(subject) => format!("{}: {subject}", err.message()),
