@@ -64,21 +64,58 @@ impl Continuation {
             if response.status() == 206 && response.content_range() == rest {
                 return Ok(response.into_body());
             }
-            Err(Error::new(
-                ErrorKind::Integrity,
-                format!(
-                    "cut at byte {}, and asked again for the rest, the server answered \
+            // The same version (`same_version` passed) sent whole: the
+            // server does not honour Range here, and asking again would
+            // bring the whole again. Nothing is wrong with the bytes: the
+            // failure that counts is the cut.
+            let unchanged = response.status() == 200
+                && validator_of(&response).as_deref() == Some(self.validator.as_str());
+            if unchanged {
+                return Err(Refused::Final(
+                    Error::new(
+                        cut.kind(),
+                        format!(
+                            "cut at byte {}, and asked for the rest, the server sent the whole \
+                             resource again: it does not honour Range, and the download \
+                             cannot continue",
+                            self.position
+                        ),
+                    )
+                    .with_subject(self.url.redacted())
+                    .with_causes(vec![cut.clone()]),
+                ));
+            }
+            Err(Refused::Again(
+                Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "cut at byte {}, and asked again for the rest, the server answered \
                      {} instead: the resource changed, or its server does not honour Range",
-                    self.position,
-                    match response.content_range() {
-                        Some((first, last, _)) => format!("bytes {first}-{last}"),
-                        None => format!("status {}", response.status()),
-                    }
-                ),
-            )
-            .with_subject(self.url.redacted())
-            .with_causes(vec![cut.clone()]))
+                        self.position,
+                        match response.content_range() {
+                            Some((first, last, _)) => format!("bytes {first}-{last}"),
+                            None => format!("status {}", response.status()),
+                        }
+                    ),
+                )
+                .with_subject(self.url.redacted())
+                .with_causes(vec![cut.clone()]),
+            ))
         })
+    }
+}
+
+/// Why an answer asked for again cannot continue a body.
+pub(crate) enum Refused {
+    /// A failure like any other: asked again if it may pass.
+    Again(Error),
+    /// Asking again would get the same answer.
+    Final(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(err: Error) -> Refused {
+        Refused::Again(err)
     }
 }
 
@@ -87,13 +124,14 @@ impl Continuation {
 /// [`Error::is_transient`]), up to the client's retries in all (the cut
 /// answer counts as the first), and as long as `cancelled` says no.
 /// `accept` checks each answer, given the failure before it, and makes it
-/// the body; what it refuses counts as a failure.
+/// the body; what it refuses counts as a failure, asked again after when
+/// it may pass, unless it is [`Refused::Final`].
 pub(crate) fn ask_again(
     client: &Client,
     request: &Request,
     mut err: Error,
     cancelled: &dyn Fn() -> bool,
-    accept: &dyn Fn(Response, &Error) -> Result<HttpBody>,
+    accept: &dyn Fn(Response, &Error) -> std::result::Result<HttpBody, Refused>,
 ) -> Result<HttpBody> {
     let mut attempt = 1;
     loop {
@@ -104,12 +142,11 @@ pub(crate) fn ask_again(
         attempt += 1;
         client.announce_retry(&err, "asking again", wait, attempt, client.retries());
         client.pause(wait)?;
-        match client
-            .send(request)
-            .and_then(|response| accept(response, &err))
-        {
+        let answered = client.send(request).map_err(Refused::from);
+        match answered.and_then(|response| accept(response, &err)) {
             Ok(body) => return Ok(body),
-            Err(failed) => err = failed,
+            Err(Refused::Again(failed)) => err = failed,
+            Err(Refused::Final(failed)) => return Err(failed),
         }
     }
 }

@@ -101,13 +101,46 @@ fn a_body_with_no_validator_is_not_continued() {
     );
 }
 
+/// The first answer (`ETag: "v1"`) stops at byte `cut`; every later one
+/// is the whole of `then`, with `then_etag`, whatever Range asks.
+fn server_ignoring_range_after_a_cut(
+    first: Vec<u8>,
+    then: Vec<u8>,
+    then_etag: &'static str,
+) -> Server {
+    let answered = AtomicUsize::new(0);
+    Server::start(move |_: &Request| {
+        if answered.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Reply::ok(then.clone()).header("ETag", then_etag);
+        }
+        Reply::new(200)
+            .header("ETag", "\"v1\"")
+            .header("Content-Length", &first.len().to_string())
+            .body(Body::Steps(vec![Step::Write(first[..500_000].to_vec())]))
+    })
+}
+
 #[test]
 fn a_resource_that_changed_before_the_continuation_fails_instead_of_mixing() {
     let old = test_data(2_000_000, 52);
     let new = test_data(2_000_000, 53);
-    let server = cutting_server(old, new, 500_000, ETAG);
+    let server = server_ignoring_range_after_a_cut(old, new, "\"v2\"");
     let err = read_stream(&client(1), &server.url("/f")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_cut_body_whose_server_then_ignores_range_fails_as_the_cut_did() {
+    // The same version sent whole again: nothing changed, the server does
+    // not honour Range, and asking again would bring the same answer.
+    let body = test_data(2_000_000, 55);
+    let server = server_ignoring_range_after_a_cut(body.clone(), body, "\"v1\"");
+    let err = read_stream(&client(1), &server.url("/f")).unwrap_err();
+    // The cut's kind (a short body), not a mismatch of the bytes.
+    assert_ne!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(err.kind(), err.causes()[0].kind(), "{err}");
+    assert!(err.to_string().contains("does not honour Range"), "{err}");
     assert_eq!(server.requests().len(), 2);
 }
 
