@@ -94,6 +94,18 @@ fn wrong_host_name_exits_5() {
 }
 
 #[test]
+fn a_ca_certificate_served_as_the_servers_own_is_explained() {
+    let pki: TestPki = TestPki::ca_as_server();
+    let server: Server = Server::https(&pki, |_| Reply::ok("secret"));
+    let url: String = server.url("/s");
+    let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &url, "-"]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&url, "a CA's certificate, not a server's"]);
+    assert!(outcome.stdout.is_empty());
+}
+
+#[test]
 fn https_to_a_plain_http_port_says_so() {
     // A plain HTTP server answers the TLS greeting with a 400, as nginx
     // does, and closes.

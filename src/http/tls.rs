@@ -140,6 +140,14 @@ pub fn describe_certificate_error(error: &rustls::CertificateError) -> String {
             "it is not signed by a trusted authority (--cacert FILE adds a private one)".to_owned()
         }
         E::Revoked => "it has been revoked".to_owned(),
+        // webpki's own errors come wrapped, and only their debug form
+        // names them.
+        E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "it is a CA's certificate, not a server's (a self-signed certificate made with \
+             CA:TRUE, as `openssl req -x509` does by default: the server needs one of its own, \
+             signed by the CA --cacert trusts)"
+                .to_owned()
+        }
         other => format!("{other:?}"),
     }
 }

@@ -79,6 +79,37 @@ impl TestPki {
         }
     }
 
+    /// One self-signed certificate for `127.0.0.1` marked as a CA
+    /// (`CA:TRUE`, as `openssl req -x509` makes by default), served as the
+    /// server's own and trusted as the CA.
+    pub fn ca_as_server() -> TestPki {
+        let key: KeyPair = KeyPair::generate().expect("key");
+        let mut params: CertificateParams =
+            CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("IP"))];
+        let cert: rcgen::Certificate = params.self_signed(&key).expect("cert");
+        let ca_pem_path: PathBuf = unique_temp_path("ca").with_extension("pem");
+        std::fs::write(&ca_pem_path, cert.pem()).expect("write CA PEM");
+        let key: PrivateKeyDer<'static> =
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config: rustls::ServerConfig = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .expect("server config");
+        TestPki {
+            ca_pem_path,
+            ca_der: cert.der().clone(),
+            server_config: Arc::new(config),
+        }
+    }
+
     /// The CA certificate as a PEM file, for `--cacert`.
     pub fn ca_pem_path(&self) -> &Path {
         &self.ca_pem_path
