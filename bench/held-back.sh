@@ -9,10 +9,23 @@
 #   bench/held-back.sh                      # 10 runs of each
 #   RUNS=20 bench/held-back.sh
 #   BASELINE=OLD/partfetch bench/held-back.sh  # also time another build
+#   bench/held-back.sh --quick              # 1 run: checks that everything works
 #
 # Needs nginx, openssl, curl and GNU time; cleans up on exit.
 set -euo pipefail
+
+usage() {
+  sed -n '2,14s/^# \{0,1\}//p' "$0"
+}
+
 RUNS=${RUNS:-10}
+for arg in "$@"; do
+  case $arg in
+    --quick) RUNS=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
 BASELINE=${BASELINE:-}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"

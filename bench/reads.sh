@@ -7,10 +7,23 @@
 #
 #   bench/reads.sh            # 5 runs of each
 #   RUNS=8 bench/reads.sh
+#   bench/reads.sh --quick    # 1 run: checks that everything works
 #
 # Needs gcc, nginx, curl and GNU time; cleans up on exit.
 set -euo pipefail
+
+usage() {
+  sed -n '2,12s/^# \{0,1\}//p' "$0"
+}
+
 RUNS=${RUNS:-5}
+for arg in "$@"; do
+  case $arg in
+    --quick) RUNS=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh

@@ -14,11 +14,24 @@
 #   bench/stall.sh                     # 3 runs of each, a 30 s stall
 #   RUNS=5 STALL=60 bench/stall.sh
 #   BASELINE=OLD/partfetch bench/stall.sh  # also time another build
+#   bench/stall.sh --quick             # 1 run, a 3 s stall: checks that everything works
 #
 # Needs python3, curl, aria2c, axel and GNU time; cleans up on exit.
 set -euo pipefail
+
+usage() {
+  sed -n '2,19s/^# \{0,1\}//p' "$0"
+}
+
 RUNS=${RUNS:-3}
 STALL=${STALL:-30}
+for arg in "$@"; do
+  case $arg in
+    --quick) RUNS=1 STALL=3 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
 BASELINE=${BASELINE:-}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
