@@ -2,13 +2,13 @@
 //!
 //! Owns [`Cancel`], the handle a program keeps to stop what a [`Client`]
 //! is doing (a user pressed Stop, a deadline passed), and the places that
-//! honour it: a request not yet sent, a read waiting for bytes, a pause
-//! between attempts. Each of these waits in slices of
-//! [`WATCH_INTERVAL`](crate::http::socket::WATCH_INTERVAL) and looks at
-//! the handle between them, so a cancelled download ends within a quarter
-//! of a second with [`ErrorKind::Cancelled`]. Connecting is the exception:
-//! the system call that waits for an address to answer cannot be
-//! interrupted, and ends at the connect timeout at the latest.
+//! honour it: a request not yet sent, every read (before it, and while it
+//! waits for bytes, every [`WATCH_INTERVAL`]), a pause between attempts,
+//! and the consumer's waits for pieces and parts. A cancelled download so
+//! ends within a quarter of a second with [`ErrorKind::Cancelled`].
+//! Connecting is the exception: the system call that waits for an address
+//! to answer cannot be interrupted, and ends at the connect timeout at the
+//! latest (with `Cancelled` too).
 //!
 //! [`Client`]: crate::Client
 

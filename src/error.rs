@@ -43,6 +43,12 @@ pub enum ErrorKind {
 }
 
 /// An error with its kind, the URL or path it concerns, and its causes.
+///
+/// Displayed, it is the message and the subject (`not found (404): URL`),
+/// then one indented line per cause, each with its own: what a terminal
+/// shows. A one-line label is [`Error::message`] and [`Error::subject`];
+/// the causes are [`Error::causes`], one per alternative tried, which is
+/// why [`std::error::Error::source`], which can name only one, names none.
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
