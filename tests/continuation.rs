@@ -181,3 +181,47 @@ fn a_validator_that_would_end_its_header_line_is_refused_before_sending() {
     assert!(err.to_string().contains("If-Range"), "{err}");
     assert_eq!(server.connections(), 0);
 }
+
+#[test]
+fn answers_cut_before_their_first_byte_count_as_failed_attempts() {
+    // Cut at byte 1000; then every answer is the right 206 head, and the
+    // connection closes before the body. (After 20 of them, a 404 ends a
+    // client that would otherwise ask for ever.)
+    let body = test_data(2_000_000, 56);
+    let answered = AtomicUsize::new(0);
+    let server = Server::start(move |req: &Request| {
+        let n = answered.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            return Reply::new(200)
+                .header("ETag", "\"v1\"")
+                .header("Content-Length", &body.len().to_string())
+                .body(Body::Steps(vec![Step::Write(body[..1000].to_vec())]));
+        }
+        if n > 20 {
+            return Reply::status(404);
+        }
+        let start = req.range_start().unwrap_or(0) as usize;
+        Reply::new(206)
+            .header("ETag", "\"v1\"")
+            .header(
+                "Content-Range",
+                &format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+            )
+            .header("Content-Length", &(body.len() - start).to_string())
+            .body(Body::Steps(Vec::new()))
+    });
+    let client = Client::builder()
+        .no_env_proxy()
+        .connections(1)
+        .retries(3)
+        .build()
+        .unwrap();
+    let err = read_stream(&client, &server.url("/f")).unwrap_err();
+    assert_ne!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "asked until the 404: {err}"
+    );
+    // The first cut and two answers cut at the same byte: 3 attempts.
+    assert_eq!(server.requests().len(), 3);
+}

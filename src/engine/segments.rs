@@ -42,7 +42,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::Client;
-use crate::continuation::ask_again;
+use crate::continuation::{ask_again, CutsInARow};
 use crate::engine::download::SegmentedDownload;
 use crate::engine::piece_set::PieceSet;
 use crate::engine::sources::{backoff, Sources};
@@ -471,6 +471,8 @@ pub struct SegmentedStream {
     /// start for the consumer.
     skip: usize,
     current_from: usize,
+    /// The consumer's own answers cut at one byte in a row.
+    cuts: CutsInARow,
 }
 
 impl SegmentedStream {
@@ -572,6 +574,7 @@ impl SegmentedStream {
             gave_up: Arc::new(AtomicBool::new(false)),
             skip: 0,
             current_from: 0,
+            cuts: CutsInARow::default(),
             mode: Mode::Ended,
             started: Instant::now(),
             current: Vec::new(),
@@ -867,7 +870,8 @@ impl SegmentedStream {
                             continue;
                         }
                         let (_, to) = self.shared.resource.range(self.first_index);
-                        let body = self.continue_from(from, to, err)?;
+                        let cuts = self.cuts.cut_at(from);
+                        let body = self.continue_from(from, to, err, cuts)?;
                         self.mode = Mode::First(self.watched(body));
                     }
                     Ok(None) if self.workers_started => {
@@ -905,7 +909,8 @@ impl SegmentedStream {
                             }
                             let until = *until;
                             let to = until.unwrap_or(self.shared.resource.length) - 1;
-                            let body = self.continue_from(position, to, err)?;
+                            let cuts = self.cuts.cut_at(position);
+                            let body = self.continue_from(position, to, err, cuts)?;
                             self.mode = Mode::Rest {
                                 body: self.watched(body),
                                 until,
@@ -924,19 +929,26 @@ impl SegmentedStream {
     /// `from`: asks the resource's URL again for bytes `from..=to` (with
     /// `If-Range`), see [`ask_again`]. Pieces fetched by the workers are
     /// retried the same way ([`fetch_with_retries`]).
-    fn continue_from(&self, from: u64, to: u64, err: Error) -> Result<HttpBody> {
+    fn continue_from(&self, from: u64, to: u64, err: Error, cuts: u32) -> Result<HttpBody> {
         let resource = &self.shared.resource;
         let mut request = Request::get(resource.url.clone()).range(from, Some(to));
         if let Some(validator) = &resource.validator {
             request = request.if_range(validator.clone());
         }
         let cancelled = || self.shared.lock().cancelled;
-        ask_again(&self.client, &request, err, &cancelled, &|response, _| {
-            let response = response.error_for_status()?;
-            same_version(&response, &resource.url, resource.validator.as_deref())?;
-            check_range(&response, &resource.url, resource, from, to)?;
-            Ok(response.into_body())
-        })
+        ask_again(
+            &self.client,
+            &request,
+            err,
+            cuts,
+            &cancelled,
+            &|response, _| {
+                let response = response.error_for_status()?;
+                same_version(&response, &resource.url, resource.validator.as_deref())?;
+                check_range(&response, &resource.url, resource, from, to)?;
+                Ok(response.into_body())
+            },
+        )
     }
 
     fn step(&mut self) -> Result<bool> {
