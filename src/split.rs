@@ -179,6 +179,14 @@ pub fn split(plan: &Plan) -> Result<Report> {
             }
             left -= got as u64;
         }
+        // The replicas of a part are one file: servers derive validators
+        // (ETag, Last-Modified) from the modification time, and a mirror
+        // whose validator differs is taken for another file.
+        let written = std::time::SystemTime::now();
+        for (file, path) in &outputs {
+            file.set_modified(written)
+                .map_err(|e| Error::io(e, path.display()))?;
+        }
         parts.push(PartRecord {
             file_name,
             size,

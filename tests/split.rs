@@ -101,6 +101,46 @@ fn split_serve_download_is_byte_identical() {
     assert!(std::fs::read(&out).unwrap() == cluster.data);
 }
 
+/// The modification times of each part's replicas in the cluster's
+/// directories, by part file name.
+fn replica_times(cluster: &Cluster) -> Vec<(String, Vec<std::time::SystemTime>)> {
+    let mut times: std::collections::BTreeMap<String, Vec<std::time::SystemTime>> =
+        std::collections::BTreeMap::new();
+    for d in ["a", "b", "c"] {
+        for entry in std::fs::read_dir(cluster.dir.join(d)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if name.contains(".part") && !name.ends_with(".parts") {
+                let modified = entry.metadata().unwrap().modified().unwrap();
+                times.entry(name).or_default().push(modified);
+            }
+        }
+    }
+    times.into_iter().collect()
+}
+
+#[test]
+fn the_replicas_of_a_part_are_one_file_to_every_server() {
+    // Servers derive a file's ETag from its modification time, and a
+    // mirror whose ETag differs is dropped as another file. Replicas
+    // written a clock tick apart (a few parts in 30, without care) would
+    // not serve as each other's mirrors.
+    let cluster = Cluster::start(300_000, "30", &[]);
+    let times = replica_times(&cluster);
+    assert_eq!(times.len(), 30);
+    for (name, replicas) in &times {
+        assert_eq!(replicas.len(), 2, "{name}");
+        assert_eq!(replicas[0], replicas[1], "{name}: replicas written apart");
+    }
+    // Parts large enough to come in pieces from both their servers at once
+    // (each answer capped, so that one connection is not enough): quiet,
+    // no replica dropped as another file.
+    let cluster = Cluster::start(10_000_000, "2", &["--rate-limit", "40M"]);
+    let out = cluster.dir.join("out.bin");
+    cluster.download(0, &out).assert_quiet_success();
+    assert!(std::fs::read(&out).unwrap() == cluster.data);
+}
+
 #[test]
 fn any_one_server_killed_mid_download_still_completes() {
     for victim in 0..3 {
