@@ -274,6 +274,11 @@ fn dead_failing_and_different_mirrors_are_dropped_and_the_rest_finish() {
             .any(|w| w.contains(url) && w.ends_with("going on without that source"))
     };
     assert!(named(&other_file.url("/f")), "{warnings:?}");
+    // Once each, however many of its connections failed.
+    for url in [other_file.url("/f"), busy.url("/f"), dead.clone()] {
+        let told = warnings.iter().filter(|w| w.contains(&url)).count();
+        assert!(told <= 1, "{url} told {told} times: {warnings:?}");
+    }
 }
 
 #[test]

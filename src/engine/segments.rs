@@ -1484,6 +1484,9 @@ impl<'a> Run<'a> {
                     }
                     let transient = err.is_transient();
                     let shown = err.clone();
+                    // Several connections to a source may fail at once:
+                    // its drop is told once.
+                    let dropped_before = state.sources.is_dropped(self.source);
                     let wait = state
                         .sources
                         .failed(self.source, err, transient, retry_after);
@@ -1496,7 +1499,7 @@ impl<'a> Run<'a> {
                         Some(wait) if wait >= ANNOUNCED_WAIT => {
                             client.announce_wait(&shown, "asking that source again", wait, "");
                         }
-                        None if !state.sources.all_dropped() => {
+                        None if !dropped_before && !state.sources.all_dropped() => {
                             let shown = shown.to_string();
                             let first_line = shown.lines().next().unwrap_or_default();
                             client.warn(&format!(

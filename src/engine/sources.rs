@@ -228,6 +228,11 @@ impl Sources {
         self.list.iter().filter(|s| s.dropped.is_none()).count()
     }
 
+    /// Whether source `index` is dropped.
+    pub fn is_dropped(&self, index: usize) -> bool {
+        self.list[index].dropped.is_some()
+    }
+
     /// Every source is dropped: the download cannot go on.
     pub fn all_dropped(&self) -> bool {
         self.list.iter().all(|s| s.dropped.is_some())
