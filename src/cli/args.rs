@@ -360,16 +360,32 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "--max-per-host" => {
                 d.max_per_host = Some(count(&name, &value("a number")?, 1, 64)?);
             }
-            _ => return Err(UsageError(format!("unknown option {name}"))),
+            _ => {
+                return Err(UsageError(match familiar(&name) {
+                    Some(hint) => format!("unknown option {name} ({hint})"),
+                    None => format!("unknown option {name}"),
+                }))
+            }
         }
-        if inline.is_some() && !takes_value(&name) {
-            return Err(UsageError(format!("option {name} takes no value")));
+        if let (Some(rest), false) = (&inline, takes_value(&name)) {
+            return Err(UsageError(if arg.starts_with("--") {
+                format!("option {name} takes no value")
+            } else {
+                format!(
+                    "option {name} takes no value (short options are not combined: \
+                     {name} -{rest}, not {arg})"
+                )
+            }));
         }
     }
     let mut positional = positional.into_iter();
     d.url = positional
         .next()
         .ok_or_else(|| UsageError("no URL given".to_owned()))?;
+    // `partfetch help`, as git and cargo take it: no URL is that short.
+    if d.url == "help" && positional.len() == 0 {
+        return Ok(Command::Help);
+    }
     let file = match (positional.next(), output_option) {
         (Some(file), Some(option)) => {
             return Err(UsageError(format!(
@@ -451,6 +467,35 @@ fn takes_value(name: &str) -> bool {
 }
 
 /// `--name=value` → (`--name`, `value`); `-Hvalue` → (`-H`, `value`).
+/// What a user of curl, wget or aria2c means by an option partfetch does
+/// not have, and the partfetch way.
+fn familiar(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "-O" | "--remote-name" | "-L" | "--location" => {
+            "partfetch follows redirects and names the file after the URL by default"
+        }
+        "-C" | "--continue-at" | "-c" | "--continue" => {
+            "resuming is the default; --resume insists, --no-resume starts over"
+        }
+        "-s" | "--silent" => "curl's -s is -q here; aria2c's -s is -n",
+        "-x" => "curl's -x is --proxy here; aria2c's -x is -n",
+        "-S" | "--show-error" => "errors are always shown",
+        "-f" | "--fail" => "an HTTP error status always fails, with status 3 or 4",
+        "--retry" => "--retries N",
+        "-A" => "--user-agent TEXT",
+        "-k" | "--insecure" | "--no-check-certificate" | "--check-certificate" => {
+            "no option turns certificate checks off; --cacert FILE trusts a private CA"
+        }
+        "-I" | "--head" => "partfetch only downloads",
+        "--compressed" => "partfetch saves the bytes as the server stores them",
+        "-i" | "--input-file" => "one URL per command; a .parts manifest lists many",
+        "-e" | "--referer" => "-H 'Referer: URL'",
+        "-b" | "--cookie" => "-H 'Cookie: NAME=VALUE'",
+        "-m" | "--max-time" => "--timeout S stops a download silent for S seconds",
+        _ => return None,
+    })
+}
+
 fn split_option(arg: &str) -> (String, Option<String>) {
     if let Some(long) = arg.strip_prefix("--") {
         return match long.split_once('=') {
@@ -741,6 +786,34 @@ mod tests {
             Command::Download(d) => *d,
             other => panic!("expected a download, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn options_of_curl_wget_and_aria2c_point_to_partfetchs_own() {
+        let message = |args: &[&str]| parse_strs(args).unwrap_err().0;
+        for (option, hint) in [
+            ("-L", "by default"),
+            ("-O", "by default"),
+            ("-c", "resuming is the default"),
+            ("-k", "--cacert"),
+            ("--retry", "--retries"),
+            ("-s", "-q"),
+            ("-x", "--proxy"),
+        ] {
+            let said = message(&[option, "http://h/x"]);
+            assert!(
+                said.starts_with(&format!("unknown option {option} (")),
+                "{said}"
+            );
+            assert!(said.contains(hint), "{said}");
+        }
+        assert_eq!(
+            message(&["--bogus", "http://h/x"]),
+            "unknown option --bogus"
+        );
+        let combined = message(&["-qn", "4", "http://h/x"]);
+        assert!(combined.contains("-q -n, not -qn"), "{combined}");
+        assert!(matches!(parse_strs(&["help"]), Ok(Command::Help)));
     }
 
     #[test]
