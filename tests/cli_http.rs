@@ -1933,7 +1933,9 @@ fn proxy_refusing_connections_exits_5() {
     let origin: Server = Server::start(|_| Reply::ok("direct"));
     let proxy_url: String = format!("http://127.0.0.1:{}", closed_port());
     let outcome: Outcome = fetch_to_stdout(&origin.url("/file"), &["--proxy", &proxy_url]);
-    outcome.assert_code(5).assert_error_mentions(&[]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&["proxy: cannot connect", &proxy_url]);
     assert_eq!(origin.connections(), 0);
 }
 

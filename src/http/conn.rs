@@ -96,7 +96,12 @@ impl Connection {
     /// names the absolute URL) and HTTPS is tunnelled with `CONNECT`.
     pub fn open(url: &Url, proxy: Option<&Url>, settings: &ConnectSettings) -> Result<Connection> {
         let first_hop = proxy.unwrap_or(url);
-        let socket = connect(first_hop, settings)?;
+        let socket = connect(first_hop, settings).map_err(|e| match proxy {
+            // Named as the proxy: its address alone reads as the origin's.
+            Some(proxy) => Error::new(e.kind(), format!("proxy: {}", e.message()))
+                .with_subject(proxy.redacted()),
+            None => e,
+        })?;
         let mut conn = Connection::over(Stream::Plain(socket));
         if url.scheme() == Scheme::Https {
             if let Some(proxy) = proxy {
