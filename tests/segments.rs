@@ -1081,6 +1081,32 @@ fn a_mirror_without_an_etag_is_checked_by_its_modification_time() {
     assert!(got == body, "bytes of the other file were mixed in");
 }
 
+#[test]
+fn a_mirror_checked_by_its_length_only_is_said_to_be() {
+    // Neither source gives a validator: nothing but the length tells the
+    // mirror holds the same file, and the user is told so, once.
+    let body = test_data(8 * PIECE as usize, 46);
+    let primary = slow_start_server(body.clone());
+    let mirror = file_server(body.clone(), Ranges::Honour);
+    let warnings = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&warnings);
+    let client = Client::builder()
+        .no_env_proxy()
+        .connections(4)
+        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
+        .build()
+        .unwrap();
+    let got = read_all_mirrored(&client, &primary.url("/f"), &[&mirror.url("/f")]).unwrap();
+    assert!(got == body);
+    assert!(!mirror.requests().is_empty(), "the mirror was not used");
+    let warnings = warnings.lock().unwrap();
+    let told: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains(&mirror.url("/f")) && w.contains("length only"))
+        .collect();
+    assert_eq!(told.len(), 1, "{warnings:?}");
+}
+
 /// A server of `old` until its first answer, then of `new`, each with its
 /// own validator header (`name`: `ETag` or `Last-Modified`). Like many
 /// servers, it honours `Range` and ignores `If-Range`.

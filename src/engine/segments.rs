@@ -1441,7 +1441,21 @@ impl<'a> Run<'a> {
             Ok(seen_validator) => {
                 state.sources.succeeded(self.source);
                 if !verified {
-                    state.sources.verify(self.source, seen_validator);
+                    // Without a validator on both sides, a mirror was
+                    // checked by its length alone: a different file of the
+                    // same length would be mixed in, unseen but for a
+                    // digest. The user is told.
+                    let resource = &shared.resource;
+                    let unchecked = seen_validator.is_none()
+                        || (resource.etag.is_none() && resource.last_modified.is_none());
+                    let url = state.sources.get(self.source).url.redacted().to_string();
+                    if state.sources.verify(self.source, seen_validator) && unchecked {
+                        client.warn(&format!(
+                            "warning: {url} and the first source give no ETag or \
+                             Last-Modified to compare: this source is checked by its length \
+                             only (--checksum would catch another file)"
+                        ));
+                    }
                 }
                 None
             }

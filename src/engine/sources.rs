@@ -217,10 +217,14 @@ impl Sources {
 
     /// Source `index` answered as the resource does; `validator` is what
     /// its answers carry for `If-Range`.
-    pub fn verify(&mut self, index: usize, validator: Option<String>) {
+    /// Returns whether it was not verified before (several connections
+    /// may bring a source's first answers at once).
+    pub fn verify(&mut self, index: usize, validator: Option<String>) -> bool {
         let source = &mut self.list[index];
+        let first = !source.verified;
         source.verified = true;
         source.validator = validator;
+        first
     }
 
     /// Sources not dropped.
