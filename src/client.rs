@@ -437,6 +437,7 @@ impl Client {
             let response = self.get_retrying(&url)?;
             return self.stream_of(url, response);
         }
+        self.warn_if_encoded(&response);
         let resource = match FirstPiece::of(&response) {
             FirstPiece::Pieces(resource) => resource,
             FirstPiece::Whole => return self.stream_of(url, response),
@@ -758,6 +759,22 @@ impl Client {
     /// Whether the client was cancelled.
     pub(crate) fn cancelled(&self) -> Result<()> {
         self.http.cancel.check()
+    }
+
+    /// Warns when `response` comes compressed although the request asked
+    /// for the bytes as stored: they are handed on as sent (as curl does
+    /// without `--compressed`), which is seldom what the user wanted.
+    fn warn_if_encoded(&self, response: &Response) {
+        if let Some(coding) = response
+            .header("content-encoding")
+            .filter(|c| !c.trim().eq_ignore_ascii_case("identity"))
+        {
+            self.warn(&format!(
+                "warning: the server sent {} encoded ({coding}) although asked for it as \
+                 stored: it is saved as sent",
+                response.url().redacted()
+            ));
+        }
     }
 
     /// Passes `text` to the warning sink, if there is one.

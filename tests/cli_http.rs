@@ -1119,6 +1119,24 @@ fn user_option_is_basic_authorization_for_the_urls_origin_only() {
         .assert_error_mentions(&["USER:PASSWORD"]);
 }
 
+#[test]
+fn a_body_compressed_although_asked_as_stored_is_saved_as_sent_with_a_warning() {
+    let server: Server = Server::start(|_| {
+        Reply::ok(&b"\x1f\x8bnot really gzip"[..]).header("Content-Encoding", "gzip")
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/a.txt"), &[]);
+    outcome.assert_code(0).assert_error_mentions(&[
+        "warning",
+        "encoded (gzip)",
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!(outcome.stdout, b"\x1f\x8bnot really gzip");
+    assert_eq!(
+        server.last_request().header("accept-encoding"),
+        Some("identity")
+    );
+}
+
 // ---------------------------------------------------------------- redirects
 
 fn follows_redirect_status(status: u16) {
