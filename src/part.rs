@@ -460,7 +460,6 @@ impl PartReader {
         // A cancelled client's failure is no alternative's.
         self.client.cancelled()?;
         while self.next < self.plan.alternatives.len() {
-            self.client.cancelled()?;
             let index = self.next;
             self.next += 1;
             let url = self.plan.alternatives[index].clone();
@@ -471,7 +470,10 @@ impl PartReader {
                     self.skip = skip;
                     return Ok(());
                 }
-                Err(err) => self.causes.push(err.with_subject(url.redacted())),
+                Err(err) => {
+                    self.client.cancelled()?;
+                    self.causes.push(err.with_subject(url.redacted()));
+                }
             }
         }
         let mut err = all_failed(&self.plan, self.causes.clone());

@@ -14,17 +14,9 @@ use std::time::Duration;
 
 use partfetch::engine::segments::PIECE;
 use partfetch::{ByteSource, Cancel, Client, ErrorKind};
-use support::{test_data, Body, Ranges, Reply, Request, Server, Step};
+use support::{client, test_data, Body, Ranges, Reply, Request, Server, Step};
 
 const STALL: Duration = Duration::from_secs(20);
-
-fn client(connections: usize) -> Client {
-    Client::builder()
-        .no_env_proxy()
-        .connections(connections)
-        .build()
-        .unwrap()
-}
 
 /// Cancels `cancel` from another thread after a moment.
 fn cancel_soon(cancel: Cancel) -> std::thread::JoinHandle<()> {

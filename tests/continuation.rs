@@ -6,15 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use partfetch::{Client, ErrorKind};
-use support::{read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
-
-fn client(connections: usize) -> Client {
-    Client::builder()
-        .no_env_proxy()
-        .connections(connections)
-        .build()
-        .unwrap()
-}
+use support::{client, read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
 
 /// Serves `body` (with `validator` headers, if any), honouring Range and
 /// If-Range; the first answer that covers byte `cut` stops there and
@@ -68,6 +60,24 @@ fn cutting_server(
 
 const ETAG: &[(&str, &str)] = &[("ETag", "\"v1\"")];
 
+/// A 200 for all of `body` (`ETag: "v1"`) that stops after `sent` bytes.
+fn cut_answer(body: &[u8], sent: usize) -> Reply {
+    Reply::new(200)
+        .header("ETag", "\"v1\"")
+        .header("Content-Length", &body.len().to_string())
+        .body(Body::Steps(vec![Step::Write(body[..sent].to_vec())]))
+}
+
+/// One connection, `retries` attempts in a row.
+fn client_with_retries(retries: u32) -> Client {
+    Client::builder()
+        .no_env_proxy()
+        .connections(1)
+        .retries(retries)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_body_cut_midway_is_asked_for_again_from_where_it_stopped() {
     // One plain request (-n 1), and a file under one piece fetched with
@@ -113,10 +123,7 @@ fn server_ignoring_range_after_a_cut(
         if answered.fetch_add(1, Ordering::SeqCst) > 0 {
             return Reply::ok(then.clone()).header("ETag", then_etag);
         }
-        Reply::new(200)
-            .header("ETag", "\"v1\"")
-            .header("Content-Length", &first.len().to_string())
-            .body(Body::Steps(vec![Step::Write(first[..500_000].to_vec())]))
+        cut_answer(&first, 500_000)
     })
 }
 
@@ -153,17 +160,9 @@ fn a_server_that_stays_unavailable_is_given_up_after_the_retries() {
         if answered.fetch_add(1, Ordering::SeqCst) > 0 {
             return Reply::status(503);
         }
-        Reply::new(200)
-            .header("ETag", "\"v1\"")
-            .header("Content-Length", &body.len().to_string())
-            .body(Body::Steps(vec![Step::Write(body[..1000].to_vec())]))
+        cut_answer(&body, 1000)
     });
-    let client = Client::builder()
-        .no_env_proxy()
-        .connections(1)
-        .retries(3)
-        .build()
-        .unwrap();
+    let client = client_with_retries(3);
     assert!(read_stream(&client, &server.url("/f")).is_err());
     // The cut counts as the first of the 3 attempts.
     assert_eq!(server.requests().len(), 3);
@@ -192,10 +191,7 @@ fn answers_cut_before_their_first_byte_count_as_failed_attempts() {
     let server = Server::start(move |req: &Request| {
         let n = answered.fetch_add(1, Ordering::SeqCst);
         if n == 0 {
-            return Reply::new(200)
-                .header("ETag", "\"v1\"")
-                .header("Content-Length", &body.len().to_string())
-                .body(Body::Steps(vec![Step::Write(body[..1000].to_vec())]));
+            return cut_answer(&body, 1000);
         }
         if n > 20 {
             return Reply::status(404);
@@ -210,12 +206,7 @@ fn answers_cut_before_their_first_byte_count_as_failed_attempts() {
             .header("Content-Length", &(body.len() - start).to_string())
             .body(Body::Steps(Vec::new()))
     });
-    let client = Client::builder()
-        .no_env_proxy()
-        .connections(1)
-        .retries(3)
-        .build()
-        .unwrap();
+    let client = client_with_retries(3);
     let err = read_stream(&client, &server.url("/f")).unwrap_err();
     assert_ne!(
         err.kind(),

@@ -9,14 +9,19 @@ use std::sync::Arc;
 use partfetch::engine::download::SegmentedDownload;
 use partfetch::engine::segments::PIECE;
 use partfetch::{ByteSource, Client, ErrorKind};
-use support::{read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
+use support::{client, read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
 
-fn client(connections: usize) -> Client {
-    Client::builder()
+/// A client with `connections` that keeps the warnings it gives.
+fn client_keeping_warnings(connections: usize) -> (Client, Arc<std::sync::Mutex<Vec<String>>>) {
+    let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&warnings);
+    let client = Client::builder()
         .no_env_proxy()
         .connections(connections)
+        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
         .build()
-        .unwrap()
+        .unwrap();
+    (client, warnings)
 }
 
 fn file_server(body: Vec<u8>, ranges: Ranges) -> Server {
@@ -244,14 +249,7 @@ fn dead_failing_and_different_mirrors_are_dropped_and_the_rest_finish() {
     let other_file = file_server(test_data(12 * PIECE as usize + 1, 22), Ranges::Honour);
     let dead = dead_url();
     let mirrors = [dead.as_str(), &busy.url("/f"), &other_file.url("/f")];
-    let warnings = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&warnings);
-    let client = Client::builder()
-        .no_env_proxy()
-        .connections(4)
-        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
-        .build()
-        .unwrap();
+    let (client, warnings) = client_keeping_warnings(4);
     let mut stream = client.open_mirrored(&primary.url("/f"), &mirrors).unwrap();
     let mut got = Vec::new();
     while let Some(chunk) = stream.next_chunk().unwrap() {
@@ -1088,14 +1086,7 @@ fn a_mirror_checked_by_its_length_only_is_said_to_be() {
     let body = test_data(8 * PIECE as usize, 46);
     let primary = slow_start_server(body.clone());
     let mirror = file_server(body.clone(), Ranges::Honour);
-    let warnings = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&warnings);
-    let client = Client::builder()
-        .no_env_proxy()
-        .connections(4)
-        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
-        .build()
-        .unwrap();
+    let (client, warnings) = client_keeping_warnings(4);
     let got = read_all_mirrored(&client, &primary.url("/f"), &[&mirror.url("/f")]).unwrap();
     assert!(got == body);
     assert!(!mirror.requests().is_empty(), "the mirror was not used");

@@ -103,6 +103,16 @@ impl Drop for TempDir {
     }
 }
 
+/// A client with `connections` per download and no proxy from the
+/// environment.
+pub fn client(connections: usize) -> partfetch::Client {
+    partfetch::Client::builder()
+        .no_env_proxy()
+        .connections(connections)
+        .build()
+        .unwrap()
+}
+
 /// The whole stream `client` opens for `url`, read to its end.
 pub fn read_stream(client: &partfetch::Client, url: &str) -> partfetch::Result<Vec<u8>> {
     use partfetch::ByteSource;

@@ -59,12 +59,16 @@ impl TestPki {
             .signed_by(&server_key, &ca_cert, &ca_key)
             .expect("server cert");
 
-        let ca_pem_path: PathBuf = unique_temp_path("ca").with_extension("pem");
-        std::fs::write(&ca_pem_path, ca_cert.pem()).expect("write CA PEM");
+        TestPki::serving(&ca_cert, &server_cert, &server_key)
+    }
 
-        let chain: Vec<CertificateDer<'static>> = vec![server_cert.der().clone()];
+    /// Trusts `ca` (written to a PEM file) and serves `cert` with `key`.
+    fn serving(ca: &rcgen::Certificate, cert: &rcgen::Certificate, key: &KeyPair) -> TestPki {
+        let ca_pem_path: PathBuf = unique_temp_path("ca").with_extension("pem");
+        std::fs::write(&ca_pem_path, ca.pem()).expect("write CA PEM");
+        let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
         let key: PrivateKeyDer<'static> =
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config: rustls::ServerConfig = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -74,7 +78,7 @@ impl TestPki {
             .expect("server config");
         TestPki {
             ca_pem_path,
-            ca_der: ca_cert.der().clone(),
+            ca_der: ca.der().clone(),
             server_config: Arc::new(config),
         }
     }
@@ -92,22 +96,7 @@ impl TestPki {
             .push(DnType::CommonName, "127.0.0.1");
         params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("IP"))];
         let cert: rcgen::Certificate = params.self_signed(&key).expect("cert");
-        let ca_pem_path: PathBuf = unique_temp_path("ca").with_extension("pem");
-        std::fs::write(&ca_pem_path, cert.pem()).expect("write CA PEM");
-        let key: PrivateKeyDer<'static> =
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config: rustls::ServerConfig = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key)
-            .expect("server config");
-        TestPki {
-            ca_pem_path,
-            ca_der: cert.der().clone(),
-            server_config: Arc::new(config),
-        }
+        TestPki::serving(&cert, &cert, &key)
     }
 
     /// The CA certificate as a PEM file, for `--cacert`.
