@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::socket::WATCH_INTERVAL;
+
+/// How often a wait looks at its cancel handle, and a watched read at its
+/// watch ([`Watch`](crate::http::socket::Watch)): the bound on how late a
+/// cancel or a given-up answer is noticed.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A handle that stops the downloads of the client it came from
 /// ([`Client::cancel_handle`](crate::Client::cancel_handle)), and of every

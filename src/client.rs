@@ -10,24 +10,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::continuation::Continuation;
-use crate::engine::download::SegmentedDownload;
-use crate::engine::piece_set::PieceSet;
-use crate::engine::segments::{
-    first_piece_request, retry_after, same_version, validator_of, FirstPiece, Resource,
-    SegmentedStream, DEFAULT_CONNECTIONS, MAX_PER_HOST, PIECE, SEGMENT_THRESHOLD,
-};
-use crate::engine::sources::backoff;
-use crate::engine::store::PieceStore;
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::conn::{describe_duration, ConnectSettings};
-use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
+use crate::engine::segments::{DEFAULT_CONNECTIONS, MAX_PER_HOST};
+use crate::error::Result;
+use crate::fetch::retry::DEFAULT_RETRIES;
+use crate::fetch::Context;
+use crate::http::conn::ConnectSettings;
+use crate::http::exchange::{HttpSettings, Request, Response, WarningSink};
 use crate::http::pool::Pool;
 use crate::http::proxy::ProxySettings;
 use crate::http::redirect::DEFAULT_MAX_REDIRECTS;
 use crate::http::request::{check_client_header, check_header};
 use crate::manifest::cache::DEFAULT_CACHE_LIMIT;
-use crate::manifest::expand::{is_manifest, ManifestStream, PartRecord};
+use crate::manifest::expand::PartRecord;
+use crate::open::{self, Resumed, ResumedPieces};
+use crate::pieces::{PieceSet, PieceStore};
 use crate::source::FixedChunks;
 use crate::stream::Stream;
 use crate::url::Url;
@@ -79,7 +75,7 @@ impl Default for ClientBuilder {
             parallel: crate::engine::DEFAULT_PARALLEL,
             connections: DEFAULT_CONNECTIONS,
             max_per_host: MAX_PER_HOST,
-            retries: crate::engine::sources::DEFAULT_RETRIES,
+            retries: DEFAULT_RETRIES,
         }
     }
 }
@@ -211,8 +207,8 @@ impl ClientBuilder {
         }
         #[cfg(not(feature = "tls"))]
         if let Some(path) = self.ca_files.first() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
+            return Err(crate::Error::new(
+                crate::ErrorKind::InvalidInput,
                 "a CA file (--cacert) needs HTTPS support, which this build of partfetch lacks",
             )
             .with_subject(path.display()));
@@ -223,7 +219,7 @@ impl ClientBuilder {
             #[cfg(feature = "tls")]
             tls: crate::http::tls::client_config(&self.ca_files)?,
         };
-        Ok(Client {
+        Ok(Client::from(Context {
             http: Arc::new(HttpSettings {
                 connect,
                 pool: Arc::new(Pool::new()),
@@ -245,42 +241,14 @@ impl ClientBuilder {
             connections: self.connections.min(self.max_per_host),
             max_per_host: self.max_per_host,
             retries: self.retries,
-        })
+        }))
     }
-}
-
-/// Where a resumed download continues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resumed {
-    /// At the offset asked for.
-    AtOffset,
-    /// From the first byte: the resource changed, or the server ignores
-    /// `Range`.
-    FromStart,
-}
-
-/// What [`Client::resume_pieces`] found.
-// One per download: the large variant is not worth a box.
-#[allow(clippy::large_enum_variant)]
-pub enum ResumedPieces {
-    /// The resource is the one the earlier run wrote: the missing pieces
-    /// are being fetched into the store.
-    Continued(SegmentedDownload),
-    /// It changed, or its server no longer honours `Range`: the whole
-    /// resource, from the first byte.
-    Changed(Stream),
 }
 
 /// A configured client. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
-    http: Arc<HttpSettings>,
-    notice: Option<WarningSink>,
-    cache_limit: u64,
-    parallel: usize,
-    connections: usize,
-    max_per_host: usize,
-    retries: u32,
+    ctx: Context,
 }
 
 impl Client {
@@ -296,12 +264,12 @@ impl Client {
 
     /// Sends `request` and returns the response, whatever its status.
     pub fn send(&self, request: &Request) -> Result<Response> {
-        exchange::send(&self.http, request)
+        self.ctx.send(request)
     }
 
     /// `GET`s `url`; a status that is not 2xx is an error.
     pub fn get(&self, url: &Url) -> Result<Response> {
-        self.send(&Request::get(url.clone()))?.error_for_status()
+        self.ctx.get(url)
     }
 
     /// Sends `request` as [`Client::send`] does, and again after a pause
@@ -315,40 +283,9 @@ impl Client {
     /// first request it means a wrong address or a host that is down far
     /// more often than a moment's trouble, and the user is better told at
     /// once. (A transfer cut after it started is continued; see
-    /// [`Error::is_transient`].)
+    /// [`Error::is_transient`](crate::Error::is_transient).)
     pub fn send_retrying(&self, request: &Request, pass: &[u16]) -> Result<Response> {
-        self.send_attempts(request, pass, self.retries)
-    }
-
-    /// [`Client::send_retrying`] with at most `attempts` attempts.
-    fn send_attempts(&self, request: &Request, pass: &[u16], attempts: u32) -> Result<Response> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (err, asked_to_wait) = match self.send(request) {
-                Ok(response) if pass.contains(&response.status()) => return Ok(response),
-                Ok(response) => {
-                    let asked_to_wait = retry_after(&response);
-                    match response.error_for_status() {
-                        Ok(response) => return Ok(response),
-                        Err(err) => (err, asked_to_wait),
-                    }
-                }
-                Err(err) => (err, None),
-            };
-            let answered = matches!(err.kind(), ErrorKind::Status(_));
-            if attempt >= attempts || !answered || !err.is_transient() {
-                return Err(err);
-            }
-            let wait = backoff(attempt).max(asked_to_wait.unwrap_or_default());
-            self.announce_retry(&err, "trying again", wait, attempt + 1, attempts);
-            self.pause(wait)?;
-        }
-    }
-
-    /// `GET`s `url` with [`Client::send_retrying`].
-    fn get_retrying(&self, url: &Url) -> Result<Response> {
-        self.send_retrying(&Request::get(url.clone()), &[])
+        self.ctx.send_retrying(request, pass)
     }
 
     /// Opens `url` as a stream of bytes: its body, or, when it is a
@@ -381,112 +318,9 @@ impl Client {
     /// as one stream; the mirrors then stand by, in case it stalls.
     ///
     /// When every source fails, the error's kind is that of the first
-    /// source's failure, and [`Error::causes`] holds each source's.
+    /// source's failure, and [`Error::causes`](crate::Error::causes) holds each source's.
     pub fn open_mirrored(&self, url: &str, mirrors: &[&str]) -> Result<Stream> {
-        let mut sources = vec![Url::parse(url)?];
-        for mirror in mirrors {
-            sources.push(Url::parse(mirror)?);
-        }
-        let url = sources.remove(0);
-        let client = self.bound_to(&url);
-        if (client.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
-            return client.open_segmented(url, sources);
-        }
-        let response = client.get_retrying(&url)?;
-        client.stream_of(url, response)
-    }
-
-    /// This client, sending the user's credentials headers only to `url`'s
-    /// origin: a manifest listing parts on other hosts, or a mirror, does
-    /// not get the `Authorization` or `Cookie` meant for the URL the user
-    /// gave (as a redirect to another origin does not).
-    fn bound_to(&self, url: &Url) -> Client {
-        let mut settings = (*self.http).clone();
-        settings.credentials_origin = Some(url.origin());
-        Client {
-            http: Arc::new(settings),
-            ..self.clone()
-        }
-    }
-
-    /// Opens `url` asking for its first piece only: a server that honours
-    /// `Range` tells the length, and a large resource is then fetched over
-    /// several connections; otherwise the answer streams as usual.
-    fn open_segmented(&self, mut url: Url, mut mirrors: Vec<Url>) -> Result<Stream> {
-        let mut causes = Vec::new();
-        let response = loop {
-            let request = first_piece_request(&url);
-            // With a mirror left to take its place, a source that fails
-            // is not waited for.
-            let attempts = if mirrors.is_empty() { self.retries } else { 1 };
-            match self.send_attempts(&request, &[416], attempts) {
-                Ok(response) => break response,
-                Err(err) if mirrors.is_empty() && causes.is_empty() => return Err(err),
-                Err(err) => {
-                    causes.push(err.with_subject(url.redacted()));
-                    if mirrors.is_empty() {
-                        let kind = causes[0].kind();
-                        return Err(Error::new(kind, "no source answered").with_causes(causes));
-                    }
-                    url = mirrors.remove(0);
-                }
-            }
-        };
-        if response.status() == 416 {
-            // An empty resource has no byte 0 to ask for.
-            let response = self.get_retrying(&url)?;
-            return self.stream_of(url, response);
-        }
-        self.warn_if_encoded(&response);
-        let resource = match FirstPiece::of(&response) {
-            FirstPiece::Pieces(resource) => resource,
-            FirstPiece::Whole => return self.stream_of(url, response),
-            FirstPiece::AskAgain => {
-                drop(response);
-                let response = self.get_retrying(&url)?;
-                return self.stream_of(url, response);
-            }
-        };
-        if is_manifest(&url, &response) {
-            // A manifest is read whole, never in pieces: ask again.
-            if resource.length > PIECE {
-                let response = self.get_retrying(&url)?;
-                return self.stream_of(url, response);
-            }
-            return self.stream_of(url, response);
-        }
-        if resource.length <= PIECE {
-            return Ok(Stream::Body {
-                length: Some(resource.length),
-                validator: resource.validator,
-                continuation: Continuation::of(self, &response, 0),
-                body: response.into_body(),
-            });
-        }
-        // Below the threshold, one connection: piece 0, then the rest as
-        // one more request on it.
-        let connections = if resource.length < SEGMENT_THRESHOLD {
-            1
-        } else {
-            self.connections
-        };
-        let stream =
-            SegmentedStream::start(self, resource, response.into_body(), connections, mirrors);
-        Ok(Stream::Segmented(Box::new(stream)))
-    }
-
-    fn stream_of(&self, url: Url, response: Response) -> Result<Stream> {
-        if is_manifest(&url, &response) {
-            let stream = ManifestStream::new(self.clone(), url, response, self.cache_limit)?;
-            return Ok(Stream::Manifest(Box::new(stream)));
-        }
-        let length = response.content_length();
-        Ok(Stream::Body {
-            validator: validator_of(&response),
-            continuation: Continuation::of(self, &response, 0),
-            body: response.into_body(),
-            length,
-        })
+        open::open_mirrored(&self.ctx, url, mirrors)
     }
 
     /// Continues a download of `url` at byte `offset`, as long as the
@@ -504,68 +338,11 @@ impl Client {
         offset: u64,
         validator: Option<&str>,
     ) -> Result<(Stream, Resumed)> {
-        let url = Url::parse(url)?;
-        if offset == 0 {
-            return Ok((self.open(&url.to_string())?, Resumed::FromStart));
-        }
-        let mut request = Request::get(url.clone()).range(offset, None);
-        if let Some(validator) = validator {
-            request = request.if_range(validator.to_owned());
-        }
-        let response = self.send(&request)?;
-        if response.status() == 416 {
-            let complete = response
-                .header("content-range")
-                .and_then(|v| v.strip_prefix("bytes */"))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                == Some(offset);
-            if complete {
-                let empty = crate::http::HttpBody::empty(response.url().clone());
-                let stream = Stream::Body {
-                    body: empty,
-                    length: Some(0),
-                    validator: validator.map(str::to_owned),
-                    continuation: None,
-                };
-                return Ok((stream, Resumed::AtOffset));
-            }
-            // Shorter than what we have: it changed. Start over.
-            drop(response);
-            return Ok((self.open(&url.to_string())?, Resumed::FromStart));
-        }
-        let response = response.error_for_status()?;
-        if is_manifest(&url, &response) {
-            // A manifest's text is no continuation of the bytes it stands
-            // for: they start over (`resume_manifest` skips whole parts).
-            drop(response);
-            return Ok((self.open(&url.to_string())?, Resumed::FromStart));
-        }
-        // The rest, from `offset` to the end: a 206 of any other range (a
-        // server may send less than asked) continues nothing.
-        let at_offset = response.status() == 206
-            && matches!(response.content_range(),
-                Some((first, last, Some(length))) if first == offset && last + 1 == length)
-            && same_version(&response, &url, validator).is_ok();
-        if !at_offset {
-            if response.status() == 206 {
-                drop(response);
-                return Ok((self.open(&url.to_string())?, Resumed::FromStart));
-            }
-            let stream = self.stream_of(url, response)?;
-            return Ok((stream, Resumed::FromStart));
-        }
-        let length = response.content_length();
-        let stream = Stream::Body {
-            validator: validator_of(&response),
-            length,
-            continuation: Continuation::of(self, &response, offset),
-            body: response.into_body(),
-        };
-        Ok((stream, Resumed::AtOffset))
+        open::resume(&self.ctx, url, offset, validator)
     }
 
     /// Continues a download of `url` written into `store` piece by piece
-    /// (a [`SegmentedDownload`]): `have` are the pieces an earlier run
+    /// (a [`SegmentedDownload`](crate::engine::download::SegmentedDownload)): `have` are the pieces an earlier run
     /// completed, `length` and `validator` what the server said then.
     ///
     /// Asks for the first missing piece with `If-Range`; when the answer is
@@ -583,73 +360,7 @@ impl Client {
         have: PieceSet,
         store: Arc<dyn PieceStore>,
     ) -> Result<ResumedPieces> {
-        let parsed = Url::parse(url)?;
-        let mut mirror_urls = Vec::new();
-        for mirror in mirrors {
-            mirror_urls.push(Url::parse(mirror)?);
-        }
-        let client = self.bound_to(&parsed);
-        let resource = Resource::known(parsed.clone(), length, validator.map(str::to_owned));
-        if let Some(last) = have.runs().last().map(|run| run.end - 1) {
-            if last >= resource.pieces() {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "piece {last} is said to be done, but {length} bytes make {} pieces of \
-                         {PIECE} bytes",
-                        resource.pieces()
-                    ),
-                )
-                .with_subject(parsed.redacted()));
-            }
-        }
-        let first = have.first_missing_from(0);
-        if first >= resource.pieces() {
-            return Ok(ResumedPieces::Continued(SegmentedDownload::resume(
-                &client,
-                resource,
-                have,
-                None,
-                client.connections,
-                mirror_urls,
-                store,
-            )));
-        }
-        let start = first * PIECE;
-        let end = (start + PIECE).min(length) - 1;
-        let mut request = Request::get(parsed.clone()).range(start, Some(end));
-        if let Some(validator) = validator {
-            request = request.if_range(validator.to_owned());
-        }
-        let response = client.send(&request)?;
-        // Shorter than the piece asked for: it changed.
-        let response = match response.status() {
-            416 => None,
-            _ => Some(response.error_for_status()?),
-        };
-        let Some(response) = response else {
-            return Ok(ResumedPieces::Changed(client.open_mirrored(url, mirrors)?));
-        };
-        let same = response.status() == 206
-            && response.content_range() == Some((start, end, Some(length)))
-            && same_version(&response, &parsed, validator).is_ok();
-        if !same {
-            drop(response);
-            return Ok(ResumedPieces::Changed(client.open_mirrored(url, mirrors)?));
-        }
-        let resource = Resource {
-            url: response.url().clone(),
-            ..resource
-        };
-        Ok(ResumedPieces::Continued(SegmentedDownload::resume(
-            &client,
-            resource,
-            have,
-            Some((first, response.into_body())),
-            client.connections,
-            mirror_urls,
-            store,
-        )))
+        open::resume_pieces(&self.ctx, url, mirrors, length, validator, have, store)
     }
 
     /// Continues a download of the manifest `url` after the parts an
@@ -662,19 +373,7 @@ impl Client {
     /// parts, those skipped included, only when asked
     /// ([`Stream::record_parts`]).
     pub fn resume_manifest(&self, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
-        let parsed = Url::parse(url)?;
-        let client = self.bound_to(&parsed);
-        let response = client.get(&parsed)?;
-        if !is_manifest(&parsed, &response) {
-            return Err(Error::new(
-                crate::ErrorKind::Manifest,
-                crate::manifest::expand::RESUME_MISMATCH,
-            )
-            .with_subject(parsed.redacted()));
-        }
-        let mut stream = ManifestStream::new(client, parsed, response, self.cache_limit)?;
-        stream.resume_after(done);
-        Ok(Stream::Manifest(Box::new(stream)))
+        open::resume_manifest(&self.ctx, url, done)
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except
@@ -688,46 +387,14 @@ impl Client {
 
     /// Connections one large resource is fetched over.
     pub fn connections(&self) -> usize {
-        self.connections
+        self.ctx.connections()
     }
 
     /// Connections one large part of a manifest is fetched over: the
     /// window fetches several parts at once, and together they stay
     /// within the connections one host allows.
     pub fn connections_per_part(&self) -> usize {
-        // W parts ahead and the current one: W + 1 parts at once.
-        (self.max_per_host / (self.parallel + 1)).clamp(1, self.connections)
-    }
-
-    /// Tells the notice sink, if any, that `failure` is followed by
-    /// `what` after `wait`, as attempt `attempt` of `attempts`.
-    pub(crate) fn announce_retry(
-        &self,
-        failure: &Error,
-        what: &str,
-        wait: Duration,
-        attempt: u32,
-        attempts: u32,
-    ) {
-        self.announce_wait(
-            failure,
-            what,
-            wait,
-            &format!(" (attempt {attempt} of {attempts})"),
-        );
-    }
-
-    /// Tells the notice sink, if any, that `failure` is followed by
-    /// `what` after `wait`; `more` ends the line.
-    pub(crate) fn announce_wait(&self, failure: &Error, what: &str, wait: Duration, more: &str) {
-        if let Some(notice) = &self.notice {
-            let failure = failure.to_string();
-            let first_line = failure.lines().next().unwrap_or_default();
-            notice(&format!(
-                "{first_line}; {what} in {}{more}",
-                describe_duration(wait)
-            ));
-        }
+        self.ctx.connections_per_part()
     }
 
     /// The handle that stops this client's downloads from another thread:
@@ -735,7 +402,7 @@ impl Client {
     /// streams it opened (see [`Cancel`]). Clones of the client share it;
     /// [`Client::with_cancel`] makes one with a handle of its own.
     pub fn cancel_handle(&self) -> Cancel {
-        self.http.cancel.clone()
+        self.ctx.cancel_handle()
     }
 
     /// A client that shares this one's options and idle connections, with
@@ -743,60 +410,28 @@ impl Client {
     /// several can be stopped alone, over one pool of connections. This
     /// client's handle does not stop it, nor its handle this client.
     pub fn with_cancel(&self, cancel: Cancel) -> Client {
-        let mut settings = (*self.http).clone();
-        settings.cancel = cancel;
-        Client {
-            http: Arc::new(settings),
-            ..self.clone()
-        }
-    }
-
-    /// Sleeps for `wait`, or until the client is cancelled.
-    pub(crate) fn pause(&self, wait: Duration) -> Result<()> {
-        self.http.cancel.pause(wait)
-    }
-
-    /// Whether the client was cancelled.
-    pub(crate) fn cancelled(&self) -> Result<()> {
-        self.http.cancel.check()
-    }
-
-    /// Warns when `response` comes compressed although the request asked
-    /// for the bytes as stored: they are handed on as sent (as curl does
-    /// without `--compressed`), which is seldom what the user wanted.
-    fn warn_if_encoded(&self, response: &Response) {
-        if let Some(coding) = response
-            .header("content-encoding")
-            .filter(|c| !c.trim().eq_ignore_ascii_case("identity"))
-        {
-            self.warn(&format!(
-                "warning: the server sent {} encoded ({coding}) although asked for it as \
-                 stored: it is saved as sent",
-                response.url().redacted()
-            ));
-        }
-    }
-
-    /// Passes `text` to the warning sink, if there is one.
-    pub(crate) fn warn(&self, text: &str) {
-        if let Some(warn) = &self.http.warn {
-            warn(text);
-        }
+        Client::from(self.ctx.with_cancel(cancel))
     }
 
     /// Attempts in a row before a failing source is dropped.
     pub fn retries(&self) -> u32 {
-        self.retries
+        self.ctx.retries()
     }
 
     /// How many parts of a manifest are fetched at once.
     pub fn parallel(&self) -> usize {
-        self.parallel
+        self.ctx.parallel()
     }
 
     /// How many idle connections the pool holds (for tests and diagnostics).
     pub fn idle_connections(&self) -> usize {
-        self.http.pool.idle_count()
+        self.ctx.idle_connections()
+    }
+}
+
+impl From<Context> for Client {
+    fn from(ctx: Context) -> Client {
+        Client { ctx }
     }
 }
 

@@ -6,12 +6,12 @@
 //! a parser that panics, disagrees with itself over different splits of its
 //! input, or breaks a stated invariant.
 
-use crate::engine::piece_set::PieceSet;
 use crate::http::body::HttpBody;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::conn::Connection;
 use crate::http::response::{framing, parse_head, Framing};
 use crate::manifest::parse;
+use crate::pieces::piece_set::PieceSet;
 use crate::sequence::{encode, SequenceFiles};
 use crate::source::ByteSource;
 use crate::url::Url;

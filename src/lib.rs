@@ -48,14 +48,16 @@
 
 pub mod cancel;
 pub mod client;
-pub mod continuation;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
 pub mod manifest;
-pub mod part;
+pub mod open;
+pub mod parts;
+pub mod pieces;
 pub mod sequence;
 #[cfg(feature = "serve")]
 pub mod serve;
@@ -65,10 +67,12 @@ pub mod source;
 pub mod split;
 pub mod stream;
 pub mod url;
+pub mod util;
 
 pub use cancel::Cancel;
-pub use client::{Client, ClientBuilder, Resumed, ResumedPieces};
+pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, Result};
+pub use open::{Resumed, ResumedPieces};
 pub use sequence::files_from_sequence;
 pub use source::ByteSource;
 pub use stream::Stream;

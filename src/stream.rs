@@ -5,9 +5,9 @@
 //! caller may ask of either (the announced length, the parts done). The
 //! layers themselves are `http::body` and `manifest::expand`.
 
-use crate::continuation::Continuation;
 use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
+use crate::fetch::continuation::Continuation;
 use crate::http::HttpBody;
 use crate::manifest::expand::{ManifestStream, PartRecord};
 use crate::source::ByteSource;

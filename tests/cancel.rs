@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use partfetch::engine::segments::PIECE;
+use partfetch::engine::download::SegmentedDownload;
+use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::{ByteSource, Cancel, Client, ErrorKind};
 use support::{client, test_data, Body, Ranges, Reply, Request, Server, Step};
 
@@ -183,7 +184,7 @@ fn a_download_written_at_its_offsets_is_cancelled() {
     let partfetch::Stream::Segmented(stream) = client.open(&server.url("/f")).unwrap() else {
         panic!("a large file from a server that honours Range is fetched in pieces");
     };
-    let mut download = stream.into_store(Arc::new(Discard));
+    let mut download = SegmentedDownload::new(*stream, Arc::new(Discard));
     cancel_soon(client.cancel_handle());
     let err = loop {
         match download.advance() {
@@ -235,7 +236,7 @@ fn a_manifest_whose_part_stalls_is_cancelled() {
 /// A store that keeps nothing.
 struct Discard;
 
-impl partfetch::engine::store::PieceStore for Discard {
+impl partfetch::pieces::store::PieceStore for Discard {
     fn write_at(&self, _offset: u64, _bytes: &[u8]) -> partfetch::Result<()> {
         Ok(())
     }

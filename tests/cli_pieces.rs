@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use partfetch::engine::piece_set::PieceSet;
-use partfetch::engine::segments::PIECE;
+use partfetch::engine::HTTP_PIECE as PIECE;
+use partfetch::pieces::piece_set::PieceSet;
 use partfetch::sha256;
 use support::cli::{self, Outcome};
 use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};

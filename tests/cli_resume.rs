@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use partfetch::engine::segments::PIECE;
+use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::sha256;
 use support::cli::{self, Outcome};
 use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};

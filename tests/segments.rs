@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use partfetch::engine::download::SegmentedDownload;
-use partfetch::engine::segments::PIECE;
+use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::{ByteSource, Client, ErrorKind};
 use support::{client, read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
 
@@ -65,7 +65,7 @@ fn into_memory_store(
         panic!("a large file from a server that honours Range is fetched in pieces");
     };
     let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    (stream.into_store(store.clone()), store)
+    (SegmentedDownload::new(*stream, store.clone()), store)
 }
 
 /// A server of `body` that honours ranges and sends piece 0 slowly.
@@ -654,7 +654,7 @@ fn a_first_piece_that_came_slowly_then_stalled_is_fetched_again() {
 /// A store in memory, for downloads written at their offsets.
 struct MemoryStore(std::sync::Mutex<Vec<u8>>);
 
-impl partfetch::engine::store::PieceStore for MemoryStore {
+impl partfetch::pieces::store::PieceStore for MemoryStore {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> partfetch::Result<()> {
         let mut all = self.0.lock().unwrap();
         let end = offset as usize + bytes.len();
@@ -1183,7 +1183,7 @@ fn resuming_with_pieces_beyond_the_length_is_refused_before_any_request() {
         &[],
         5_000_000,
         Some("\"v\""),
-        partfetch::engine::piece_set::PieceSet::first(100),
+        partfetch::pieces::piece_set::PieceSet::first(100),
         store,
     );
     let err = outcome.err().expect("resumed with impossible pieces");

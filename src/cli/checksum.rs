@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-use partfetch::engine::store::read_exact_at;
+use partfetch::pieces::store::read_exact_at;
 use partfetch::sha256::{self, Sha256};
 use partfetch::{Error, ErrorKind};
 

@@ -24,6 +24,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
 
+use partfetch::engine::download::SegmentedDownload;
 use partfetch::manifest::expand::RESUME_MISMATCH;
 use partfetch::sequence::SequenceFiles;
 use partfetch::{ByteSource, Client, Error, ErrorKind, Resumed, ResumedPieces, Stream, Url};
@@ -356,7 +357,7 @@ fn save_file(
     let mut stream = match (stream, offset) {
         (Stream::Segmented(segmented), 0) => {
             let file = pieces::PieceFile::open(path, false, d.limit_rate).map_err(failed)?;
-            let download = segmented.into_store(file.store());
+            let download = SegmentedDownload::new(*segmented, file.store());
             return pieces::save(d, download, file, progress);
         }
         (stream, _) => stream,
@@ -489,7 +490,7 @@ fn resume_pieces(
             file.clear().map_err(failed)?;
             match stream {
                 Stream::Segmented(segmented) => {
-                    let download = segmented.into_store(file.store());
+                    let download = SegmentedDownload::new(*segmented, file.store());
                     pieces::save(d, download, file, progress)?;
                     Ok(None)
                 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use partfetch::engine::download::SegmentedDownload;
-use partfetch::engine::segments::PIECE;
-use partfetch::engine::store::{FileStore, PieceStore};
+use partfetch::engine::HTTP_PIECE as PIECE;
+use partfetch::pieces::store::{FileStore, PieceStore};
 use partfetch::Error;
 
 use super::args::Download;

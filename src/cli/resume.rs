@@ -39,9 +39,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use partfetch::engine::piece_set::PieceSet;
-use partfetch::engine::segments::PIECE;
+use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::manifest::expand::PartRecord;
+use partfetch::pieces::piece_set::PieceSet;
 use partfetch::{Error, ErrorKind, Url};
 
 /// The first line of every control file.

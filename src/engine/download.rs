@@ -12,16 +12,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::Client;
-use crate::engine::piece_set::PieceSet;
-use crate::engine::segments::{fetch_with_retries, Mode, Next, Resource, SegmentedStream, PIECE};
-use crate::engine::store::PieceStore;
+use crate::engine::segments::{fetch_with_retries, Mode, Next, SegmentedStream};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::Context;
+use crate::http::ranged::Resource;
 use crate::http::HttpBody;
+use crate::pieces::{Layout, PieceSet, PieceStore};
 use crate::url::Url;
 
 /// A resource written into a [`PieceStore`] piece by piece, in whatever
-/// order the pieces arrive (from [`SegmentedStream::into_store`] or
+/// order the pieces arrive (from [`SegmentedDownload::new`] or
 /// [`SegmentedDownload::resume`]).
 ///
 /// The caller drives it with [`advance`](SegmentedDownload::advance), which
@@ -41,7 +41,18 @@ pub struct SegmentedDownload {
 const ADVANCE_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
 
 impl SegmentedDownload {
-    pub(super) fn new(stream: SegmentedStream) -> SegmentedDownload {
+    /// Writes the resource of `stream` into `store` instead of handing it
+    /// on: every piece at its own offset, as soon as it arrives (see
+    /// [`segments`](crate::engine::segments)). Call before the stream's
+    /// first byte is read.
+    pub fn new(stream: SegmentedStream, store: Arc<dyn PieceStore>) -> SegmentedDownload {
+        let _ = stream.shared.store.set(store);
+        {
+            // Nothing is handed on: the next piece out is the first one
+            // the store lacks.
+            let mut state = stream.shared.lock();
+            state.next_out = state.have.first_missing_from(0);
+        }
         SegmentedDownload {
             stream,
             seen: 0,
@@ -52,9 +63,13 @@ impl SegmentedDownload {
     /// Continues writing `resource` into `store`, which already holds the
     /// pieces in `have`. `first` is the answer to a `Range` request for
     /// piece `first_index` (the first one missing), `None` when none is.
+    /// The pieces are those of `layout`.
+    // The caller fixes each: grouping them would only move the list.
+    #[allow(clippy::too_many_arguments)]
     pub fn resume(
-        client: &Client,
+        client: &Context,
         resource: Resource,
+        layout: Layout,
         have: PieceSet,
         first: Option<(u64, HttpBody)>,
         connections: usize,
@@ -63,18 +78,19 @@ impl SegmentedDownload {
     ) -> SegmentedDownload {
         let (first_index, mode) = match first {
             Some((index, body)) => (index, Mode::First(body)),
-            None => (resource.pieces(), Mode::Pieces),
+            None => (layout.pieces(), Mode::Pieces),
         };
         let stream = SegmentedStream::new(
             client,
             resource,
+            layout,
             mode,
             first_index,
             have,
             connections,
             mirrors,
         );
-        stream.into_store(store)
+        SegmentedDownload::new(stream, store)
     }
 
     /// Writes what arrived since the last call; returns whether there is
@@ -112,11 +128,12 @@ impl SegmentedDownload {
     /// piece's start, so a piece whose end lies in `start..=end` is whole.)
     fn streamed(&mut self, start: u64, end: u64) {
         let shared = &self.stream.shared;
-        let piece_end = |index: u64| ((index + 1) * PIECE).min(shared.resource.length);
-        let last = (end - 1) / PIECE;
+        let layout = shared.layout;
+        let piece_end = |index: u64| layout.range(index).1 + 1;
+        let last = layout.piece_at(end - 1);
         // Most chunks complete no piece: the schedule is only touched when
         // one does.
-        let complete = (start / PIECE..=last).filter(|&index| piece_end(index) <= end);
+        let complete = (layout.piece_at(start)..=last).filter(|&index| piece_end(index) <= end);
         let mut complete = complete.peekable();
         if complete.peek().is_some() {
             let mut state = shared.lock();
@@ -124,14 +141,14 @@ impl SegmentedDownload {
             drop(state);
             shared.changed.notify_all();
         }
-        self.partial = (piece_end(last) > end).then(|| (last, end - last * PIECE));
+        self.partial = (piece_end(last) > end).then(|| (last, end - layout.start(last)));
     }
 
     /// Waits until the workers store another piece (or fetches the next
     /// one itself when there are none); returns whether any are missing.
     fn wait_for_pieces(&mut self, store: &dyn PieceStore) -> Result<bool> {
         let shared = &*self.stream.shared;
-        let pieces = shared.resource.pieces();
+        let pieces = shared.layout.pieces();
         if self.stream.workers == 0 {
             let index = {
                 let state = shared.lock();
@@ -196,19 +213,18 @@ impl SegmentedDownload {
     pub fn stored_bytes(&self) -> u64 {
         let whole = {
             let state = self.stream.shared.lock();
-            self.stream.shared.resource.bytes_in(&state.have)
+            self.stream.shared.layout.bytes_in(&state.have)
         };
         whole + self.partial.map_or(0, |(_, bytes)| bytes)
     }
 
     /// How many bytes from the start are in the store without a gap.
     pub fn contiguous(&self) -> u64 {
-        let resource = &self.stream.shared.resource;
         let frontier = self.stream.shared.lock().next_out;
         let partial = match self.partial {
             Some((index, bytes)) if index == frontier => bytes,
             _ => 0,
         };
-        (frontier * PIECE + partial).min(resource.length)
+        self.stream.shared.layout.contiguous(frontier, partial)
     }
 }

@@ -1,13 +1,13 @@
-//! The parallel engine: work on worker threads, output still in order.
+//! The parallel engine: one large resource fetched as pieces on worker
+//! threads, output still in order.
 //!
-//! - [`window`] fetches the next parts of a manifest ahead of the consumer,
-//!   each into a bounded buffer;
 //! - [`segments`] fetches one large resource as pieces over several
-//!   connections, and [`download`] writes them into a file as they
-//!   arrive;
-//! - [`sources`] chooses among the resource's URL and its mirrors;
-//! - [`store`] takes pieces at their offsets when the output is a file, and
-//!   [`piece_set`] records which are there.
+//!   connections, and hands them on in order;
+//! - [`download`] writes them into a store as they arrive instead.
+//!
+//! The pieces themselves — layout, piece set, store, sources — are
+//! [`pieces`](crate::pieces)'s; the window that fetches a manifest's next
+//! parts is [`parts::window`](crate::parts::window)'s.
 //!
 //! std threads and channels only. A consumer of a stream pulls in order;
 //! the engine only decides what is fetched ahead of it, so every layer
@@ -16,11 +16,12 @@
 //! ([`download::SegmentedDownload`]).
 
 pub mod download;
-pub mod piece_set;
 pub mod segments;
-pub mod sources;
-pub mod store;
-pub mod window;
+
+/// The piece length of an HTTP download: large enough that a request's
+/// round trip is small beside its transfer, small enough that the last
+/// pieces end together and a stream's reorder window stays a few MiB.
+pub const HTTP_PIECE: u64 = 1024 * 1024;
 
 /// Parts fetched at once by default (`-j/--parallel`).
 pub const DEFAULT_PARALLEL: usize = 8;

@@ -1,7 +1,7 @@
 //! Segmented downloads: one large resource fetched as pieces over several
 //! connections, handed on in order.
 //!
-//! Owns the piece schedule. The resource is cut into pieces of [`PIECE`]
+//! Owns the piece schedule. The resource is cut into pieces (its [`Layout`])
 //! bytes; the consumer streams piece 0 straight from the first response
 //! (its first byte is not delayed), while worker threads, each with a
 //! kept-alive connection, claim the next unclaimed piece, fetch it with a
@@ -18,13 +18,13 @@
 //! the oldest piece still outstanding, and whichever copy arrives first is
 //! used, so one slow connection cannot hold up the end.
 //!
-//! A download to a file needs no order at all: [`SegmentedStream::into_store`]
-//! turns the stream into a [`SegmentedDownload`] whose workers write each
+//! A download to a file needs no order at all: [`SegmentedDownload::new`](crate::engine::download::SegmentedDownload::new)
+//! turns the stream into a download whose workers write each
 //! piece at its own offset in a [`PieceStore`] as it arrives. The window
 //! then only bounds how far claims run ahead of the first missing piece
 //! ([`STORE_WINDOW`]), memory holds no pieces, and what is on disk after an
 //! interruption is a [`PieceSet`] a later run continues from
-//! ([`SegmentedDownload::resume`]). A worker then claims a run of up to
+//! ([`SegmentedDownload::resume`](crate::engine::download::SegmentedDownload::resume)). A worker then claims a run of up to
 //! [`MAX_SPAN`] pieces and asks for them with one request (`Run`), each
 //! piece recorded as soon as it is whole; runs are an even share of what no
 //! one has started (`State::span`), and a worker that finds nothing left
@@ -39,22 +39,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::client::Client;
-use crate::continuation::{ask_again, CutsInARow};
-use crate::engine::download::SegmentedDownload;
-use crate::engine::piece_set::PieceSet;
-use crate::engine::sources::{backoff, Sources};
-use crate::engine::store::PieceStore;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::continuation::{ask_again, CutsInARow};
+use crate::fetch::retry::backoff;
+use crate::fetch::Context;
+use crate::http::ranged::{check_range, range_answered, Resource};
+use crate::http::retry_after::retry_after;
 use crate::http::socket::{Watch, WATCH_INTERVAL};
+use crate::http::validator::{same_version, strong_etag, validator_of};
 use crate::http::{HttpBody, Request, Response};
+use crate::pieces::sources::Sources;
+use crate::pieces::{Layout, PieceSet, PieceStore};
 use crate::source::ByteSource;
 use crate::url::Url;
-
-/// The size of a piece.
-pub const PIECE: u64 = 1024 * 1024;
 
 /// A resource is split only from this size on; below, one stream.
 pub const SEGMENT_THRESHOLD: u64 = 4 * 1024 * 1024;
@@ -68,10 +67,6 @@ pub const MAX_PER_HOST: usize = 16;
 /// A source's backoff at least this long is announced (see
 /// [`Client::on_notice`](crate::ClientBuilder::on_notice)).
 const ANNOUNCED_WAIT: Duration = Duration::from_secs(1);
-
-/// The longest `Retry-After` honoured; a server asking for more is
-/// dropped as a source rather than waited for.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How far claims may run ahead of the first missing piece when pieces go
 /// to a store: nothing waits in memory, so this only bounds how scattered
@@ -124,113 +119,6 @@ impl From<Error> for Failed {
             lost_race: None,
         }
     }
-}
-
-/// What the first response told about the resource.
-pub struct Resource {
-    /// The URL after redirects: pieces are fetched from here.
-    pub url: Url,
-    /// The full length (from `Content-Range`).
-    pub length: u64,
-    /// `If-Range` value for the piece requests, when the server gave one.
-    pub validator: Option<String>,
-    /// Its strong `ETag`, which a mirror that sends one must match.
-    pub etag: Option<String>,
-    /// Its `Last-Modified`, which a mirror that sends one must match when
-    /// the two cannot be compared by `ETag`.
-    pub last_modified: Option<String>,
-}
-
-/// What the answer to the first piece's request ([`first_piece_request`])
-/// allows.
-pub enum FirstPiece {
-    /// A 206 carrying exactly the range asked for, of a resource whose
-    /// length it tells: the rest can come in pieces.
-    Pieces(Resource),
-    /// Not a 206 (a server that ignores `Range` answers 200): the body is
-    /// the whole resource.
-    Whole,
-    /// A 206 of another range than the one asked for (a server may send
-    /// less), or of an unknown length: its body is neither piece 0 nor the
-    /// whole resource, so it is dropped and the resource asked for again
-    /// without `Range`.
-    AskAgain,
-}
-
-/// The request for the first piece of `url`: bytes `0..PIECE`.
-pub fn first_piece_request(url: &Url) -> Request {
-    Request::get(url.clone()).range(0, Some(PIECE - 1))
-}
-
-impl FirstPiece {
-    /// Reads the answer to [`first_piece_request`].
-    pub fn of(response: &Response) -> FirstPiece {
-        if response.status() != 206 {
-            return FirstPiece::Whole;
-        }
-        match response.content_range() {
-            Some((0, last, Some(length))) if length > 0 && last == PIECE.min(length) - 1 => {
-                FirstPiece::Pieces(Resource {
-                    url: response.url().clone(),
-                    length,
-                    validator: validator_of(response),
-                    etag: strong_etag(response),
-                    last_modified: response.header("last-modified").map(str::to_owned),
-                })
-            }
-            _ => FirstPiece::AskAgain,
-        }
-    }
-}
-
-impl Resource {
-    /// A resource known from an earlier run: `validator` is the `If-Range`
-    /// value it recorded (its `ETag` when it is a strong one, else its
-    /// `Last-Modified`).
-    pub fn known(url: Url, length: u64, validator: Option<String>) -> Resource {
-        let is_etag = |v: &String| v.starts_with('"');
-        let etag = validator.clone().filter(is_etag);
-        let last_modified = validator.clone().filter(|v| !is_etag(v));
-        Resource {
-            url,
-            length,
-            validator,
-            etag,
-            last_modified,
-        }
-    }
-
-    /// How many pieces the resource is cut into.
-    pub fn pieces(&self) -> u64 {
-        self.length.div_ceil(PIECE)
-    }
-
-    /// Bytes in the pieces of `set`.
-    pub(super) fn bytes_in(&self, set: &PieceSet) -> u64 {
-        let last = self.pieces().saturating_sub(1);
-        let short = self.pieces() * PIECE - self.length;
-        set.count() * PIECE - if set.contains(last) { short } else { 0 }
-    }
-
-    /// Byte range (inclusive end) of piece `index`.
-    fn range(&self, index: u64) -> (u64, u64) {
-        let start = index * PIECE;
-        (start, (start + PIECE).min(self.length) - 1)
-    }
-}
-
-/// A response's strong `ETag`, if it has one.
-pub fn strong_etag(response: &Response) -> Option<String> {
-    response
-        .header("etag")
-        .filter(|etag| !etag.starts_with("W/"))
-        .map(str::to_owned)
-}
-
-/// The `If-Range` value a response allows: its strong `ETag`, else its
-/// `Last-Modified`.
-pub fn validator_of(response: &Response) -> Option<String> {
-    strong_etag(response).or_else(|| response.header("last-modified").map(str::to_owned))
 }
 
 /// A piece being fetched.
@@ -321,18 +209,19 @@ impl State {
         shared.store.get()?;
         let since = self.workers_since?;
         let elapsed = since.elapsed();
-        if elapsed < Duration::from_millis(200) || self.fetched_bytes < 4 * PIECE {
+        let piece = shared.layout.piece_length();
+        if elapsed < Duration::from_millis(200) || self.fetched_bytes < 4 * piece {
             return None;
         }
         let unclaimed = self.unclaimed(shared) + self.unstarted();
         let micros =
-            u128::from(unclaimed * PIECE) * elapsed.as_micros() / u128::from(self.fetched_bytes);
+            u128::from(unclaimed * piece) * elapsed.as_micros() / u128::from(self.fetched_bytes);
         Some(Duration::from_micros(micros as u64))
     }
 
     /// Pieces no worker has claimed.
     fn unclaimed(&self, shared: &Shared) -> u64 {
-        shared.resource.pieces().saturating_sub(self.next_claim) + self.retry.len() as u64
+        shared.layout.pieces().saturating_sub(self.next_claim) + self.retry.len() as u64
     }
 
     /// Pieces claimed in runs whose workers have not started them.
@@ -367,6 +256,8 @@ impl State {
 
 pub(super) struct Shared {
     pub(super) resource: Resource,
+    /// How the resource is cut into pieces.
+    pub(super) layout: Layout,
     window: u64,
     /// How many workers fetch pieces.
     workers: usize,
@@ -399,7 +290,7 @@ impl Shared {
         let spare = self.spare.lock().ok().and_then(|mut spare| spare.pop());
         let mut buffer = spare.unwrap_or_default();
         buffer.clear();
-        buffer.reserve_exact(PIECE as usize);
+        buffer.reserve_exact(self.layout.piece_length() as usize);
         buffer
     }
 
@@ -447,7 +338,7 @@ pub(super) enum Mode {
 /// A resource streamed in order from pieces fetched in parallel.
 pub struct SegmentedStream {
     pub(super) shared: Arc<Shared>,
-    pub(super) client: Client,
+    pub(super) client: Context,
     pub(super) workers: usize,
     pub(super) mode: Mode,
     started: Instant,
@@ -477,7 +368,7 @@ pub struct SegmentedStream {
 
 impl SegmentedStream {
     /// Streams `resource`, whose piece 0 is `first` (the body of the 206
-    /// answer to `Range: bytes=0-(PIECE-1)`), over `connections` in all.
+    /// answer to the request for the first `piece` bytes), over `connections` in all.
     /// The workers start once piece 0 has shown how fast one connection is.
     ///
     /// `mirrors` serve the same bytes from elsewhere: each is checked by its
@@ -485,15 +376,18 @@ impl SegmentedStream {
     /// serves pieces alongside the others; there is then at least one
     /// connection per source.
     pub fn start(
-        client: &Client,
+        client: &Context,
         resource: Resource,
+        piece: u64,
         first: HttpBody,
         connections: usize,
         mirrors: Vec<Url>,
     ) -> SegmentedStream {
+        let layout = Layout::new(resource.length, piece);
         SegmentedStream::new(
             client,
             resource,
+            layout,
             Mode::First(first),
             0,
             PieceSet::new(),
@@ -502,9 +396,13 @@ impl SegmentedStream {
         )
     }
 
+    // Internal: the two public ways in (`start` and
+    // `SegmentedDownload::resume`) each fix most of these.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        client: &Client,
+        client: &Context,
         resource: Resource,
+        layout: Layout,
         mode: Mode,
         first_index: u64,
         have: PieceSet,
@@ -519,13 +417,14 @@ impl SegmentedStream {
         // means no workers: the rest comes as one more request on it (and
         // if that is refused, the pieces one after the other).
         let workers = if connections > 1 { connections } else { 0 };
-        let pieces = resource.pieces();
+        let pieces = layout.pieces();
         let missing = pieces - have.count().min(pieces);
         let sources = Sources::new(
             resource.url.clone(),
             resource.validator.clone(),
             mirrors,
             client.retries(),
+            layout.piece_length(),
         );
         let shared = Arc::new(Shared {
             // Each connection one piece ahead, no more: pieces past the
@@ -538,6 +437,7 @@ impl SegmentedStream {
             window: connections.max(4) as u64,
             workers,
             resource,
+            layout,
             store: OnceLock::new(),
             state: Mutex::new(State {
                 next_claim: first_index + 1,
@@ -566,7 +466,7 @@ impl SegmentedStream {
             client: client.clone(),
             workers: workers.min(missing.saturating_sub(1) as usize),
             first_index,
-            rest_from: (first_index + 1) * PIECE,
+            rest_from: layout.start(first_index + 1),
             rest_received: 0,
             first_received: 0,
             workers_started: false,
@@ -612,10 +512,11 @@ impl SegmentedStream {
     /// the workers fetch the rest, from the piece it stopped in (all of
     /// it: the bytes of it already handed on are skipped).
     fn take_over(&mut self, position: u64) {
-        let index = position / PIECE;
+        let layout = self.shared.layout;
+        let index = layout.piece_at(position);
         let in_order = self.shared.store.get().is_none();
         if in_order {
-            self.skip = (position - index * PIECE) as usize;
+            self.skip = (position - layout.start(index)) as usize;
         }
         if self.workers_started {
             // Started while the first piece streamed: they are past it.
@@ -633,20 +534,6 @@ impl SegmentedStream {
             self.start_workers(index, false);
         }
         self.mode = Mode::Pieces;
-    }
-
-    /// Writes the resource into `store` instead of handing it on: every
-    /// piece at its own offset, as soon as it arrives (see the module
-    /// documentation). Call before the first byte is read.
-    pub fn into_store(self, store: Arc<dyn PieceStore>) -> SegmentedDownload {
-        let _ = self.shared.store.set(store);
-        {
-            // Nothing is handed on: the next piece out is the first one
-            // the store lacks.
-            let mut state = self.shared.lock();
-            state.next_out = state.have.first_missing_from(0);
-        }
-        SegmentedDownload::new(self)
     }
 
     /// The resource's full length.
@@ -689,7 +576,7 @@ impl SegmentedStream {
     /// workers.
     fn after_first_piece(&mut self) -> Result<()> {
         let micros = self.started.elapsed().as_micros().max(1);
-        let rate = u128::from(PIECE) * 1_000_000 / micros;
+        let rate = u128::from(self.shared.layout.piece_length()) * 1_000_000 / micros;
         let after = self.first_index + 1;
         if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
             self.spawn_workers(after);
@@ -699,7 +586,7 @@ impl SegmentedStream {
         // to the end).
         let resource = &self.shared.resource;
         let stop = self.shared.lock().have.next_present_after(self.first_index);
-        let end = stop.map_or(resource.length, |index| index * PIECE);
+        let end = stop.map_or(resource.length, |index| self.shared.layout.start(index));
         if self.rest_from >= end {
             self.spawn_workers(after);
             return Ok(());
@@ -728,7 +615,7 @@ impl SegmentedStream {
         self.started = Instant::now();
         self.mode = Mode::Rest {
             body: self.watched(response.into_body()),
-            until: stop.map(|index| index * PIECE),
+            until: stop.map(|index| self.shared.layout.start(index)),
             lent: 0,
         };
         Ok(())
@@ -775,8 +662,8 @@ impl SegmentedStream {
     /// The first piece is a quarter in: if it comes slowly, the workers
     /// need not wait for the rest of it to start on the pieces after it.
     fn review_first(&mut self) {
-        const EARLY: u64 = PIECE / 4;
-        if self.workers_started || self.workers == 0 || self.first_received < EARLY {
+        let early = self.shared.layout.piece_length() / 4;
+        if self.workers_started || self.workers == 0 || self.first_received < early {
             return;
         }
         let micros = self.started.elapsed().as_micros().max(1);
@@ -807,7 +694,8 @@ impl SegmentedStream {
         let rate = u128::from(self.rest_received) * 1_000_000 / elapsed.as_micros().max(1);
         if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
             let offset = self.rest_from + self.rest_received;
-            *until = Some(offset.div_ceil(PIECE) * PIECE);
+            let piece = self.shared.layout.piece_length();
+            *until = Some(offset.div_ceil(piece) * piece);
         }
     }
 
@@ -816,7 +704,7 @@ impl SegmentedStream {
         let shared = &*self.shared;
         if self.workers == 0 {
             let index = shared.lock().next_out;
-            if index >= shared.resource.pieces() {
+            if index >= shared.layout.pieces() {
                 return Ok(None);
             }
             let mut piece = Vec::new();
@@ -829,7 +717,7 @@ impl SegmentedStream {
         }
         let mut state = shared.lock();
         loop {
-            if state.next_out >= shared.resource.pieces() {
+            if state.next_out >= shared.layout.pieces() {
                 return Ok(None);
             }
             let index = state.next_out;
@@ -858,18 +746,19 @@ impl SegmentedStream {
             match &mut self.mode {
                 Mode::First(body) => match body.next_chunk() {
                     Ok(Some(chunk)) => {
-                        let offset = self.first_index * PIECE + self.first_received;
+                        let offset =
+                            self.shared.layout.start(self.first_index) + self.first_received;
                         self.first_received += chunk.len() as u64;
                         self.review_first();
                         return Ok(Next::Chunk { offset });
                     }
                     Err(err) => {
-                        let from = self.first_index * PIECE + self.first_received;
+                        let from = self.shared.layout.start(self.first_index) + self.first_received;
                         if self.gave_up.swap(false, Ordering::Relaxed) {
                             self.take_over(from);
                             continue;
                         }
-                        let (_, to) = self.shared.resource.range(self.first_index);
+                        let (_, to) = self.shared.layout.range(self.first_index);
                         let cuts = self.cuts.cut_at(from);
                         let body = self.continue_from(from, to, err, cuts)?;
                         self.mode = Mode::First(self.watched(body));
@@ -888,7 +777,7 @@ impl SegmentedStream {
                     let position = self.rest_from + self.rest_received;
                     if let Some(stop) = *until {
                         if position >= stop {
-                            self.spawn_workers(stop / PIECE);
+                            self.spawn_workers(self.shared.layout.piece_at(stop));
                             continue;
                         }
                     }
@@ -1026,7 +915,7 @@ enum Claim {
 /// Claims the next pieces for `worker` and a source to fetch them from,
 /// waiting while the window is full or every usable source is backing off.
 fn claim(shared: &Shared, worker: usize) -> Claim {
-    let pieces = shared.resource.pieces();
+    let pieces = shared.layout.pieces();
     let mut state = shared.lock();
     loop {
         if state.cancelled || state.failed.is_some() {
@@ -1184,7 +1073,7 @@ fn claim(shared: &Shared, worker: usize) -> Claim {
     }
 }
 
-fn work(client: &Client, shared: &Arc<Shared>, worker: usize) {
+fn work(client: &Context, shared: &Arc<Shared>, worker: usize) {
     while let Claim::Pieces {
         pieces,
         source,
@@ -1196,8 +1085,8 @@ fn work(client: &Client, shared: &Arc<Shared>, worker: usize) {
             let s = state.sources.get(source);
             (s.url.clone(), s.validator.clone(), s.verified)
         };
-        let (start, _) = shared.resource.range(pieces.start);
-        let (_, end) = shared.resource.range(pieces.end - 1);
+        let (start, _) = shared.layout.range(pieces.start);
+        let (_, end) = shared.layout.range(pieces.end - 1);
         let vigil = Arc::new(Vigil::new(pieces.start));
         let watch = Vigil::watch(&vigil, shared, source);
         let mut run = Run::new(shared, source, pieces, run, vigil);
@@ -1342,7 +1231,7 @@ impl<'a> Run<'a> {
     fn deliver(&mut self, mut offset: u64, mut bytes: &[u8]) -> Result<(), Failed> {
         let store = self.shared.store.get();
         while !bytes.is_empty() && self.current < self.end {
-            let (_, last) = self.shared.resource.range(self.current);
+            let (_, last) = self.shared.layout.range(self.current);
             let n = (bytes.len() as u64).min(last + 1 - offset) as usize;
             let (now, rest) = bytes.split_at(n);
             match store {
@@ -1427,7 +1316,7 @@ impl<'a> Run<'a> {
     /// The request ended, `fetched` telling how: the source is credited or
     /// blamed, and the pieces of the claim not fetched go back to be
     /// fetched again.
-    fn finish(self, client: &Client, fetched: Result<Option<String>, Failed>, verified: bool) {
+    fn finish(self, client: &Context, fetched: Result<Option<String>, Failed>, verified: bool) {
         let shared = self.shared;
         let gave_up = self.vigil.gave_up();
         let fetched = match fetched {
@@ -1562,7 +1451,7 @@ type Deliver<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Failed> + 'a;
 /// against the resource: same length, same strong `ETag` when both have
 /// one.
 fn fetch_range(
-    client: &Client,
+    client: &Context,
     to: &Asking,
     resource: &Resource,
     (start, end): (u64, u64),
@@ -1628,7 +1517,7 @@ fn fetch_range(
 /// Fetches piece `index` from the resource's own URL, retrying transient
 /// failures, and hands its bytes to `deliver` (with their offsets).
 pub(super) fn fetch_with_retries(
-    client: &Client,
+    client: &Context,
     shared: &Shared,
     index: u64,
     deliver: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
@@ -1637,7 +1526,7 @@ pub(super) fn fetch_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (start, end) = resource.range(index);
+        let (start, end) = shared.layout.range(index);
         let to = Asking {
             url: &resource.url,
             validator: resource.validator.as_deref(),
@@ -1671,7 +1560,7 @@ pub(super) fn fetch_with_retries(
 /// not of the resource's version, or (`verified` false: a mirror's first
 /// answer) not the same file, is refused.
 fn ask_for_range(
-    client: &Client,
+    client: &Context,
     to: &Asking,
     resource: &Resource,
     from: u64,
@@ -1730,149 +1619,4 @@ fn ask_for_range(
     }
     same_version(&response, url, validator)?;
     Ok(response)
-}
-
-/// `Retry-After` on a 429 or 503, at most [`MAX_RETRY_AFTER`]: seconds, or
-/// an HTTP date (the time until then by this machine's clock; a date
-/// passed is no wait). A value that is neither leaves the ordinary backoff.
-pub(crate) fn retry_after(response: &Response) -> Option<Duration> {
-    if !matches!(response.status(), 429 | 503) {
-        return None;
-    }
-    retry_after_value(response.header("retry-after")?, SystemTime::now())
-}
-
-/// How long `value`, a `Retry-After`, asks to wait at `now`.
-fn retry_after_value(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // More seconds than a u64 holds is still "a long time".
-        Duration::from_secs(value.parse().unwrap_or(u64::MAX))
-    } else {
-        let then = UNIX_EPOCH + Duration::from_secs(crate::http::date::parse(value)?);
-        then.duration_since(now).unwrap_or_default()
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
-/// Checks that `response` comes from the version of the resource that
-/// `validator` (its `If-Range` value: the strong `ETag`, else the
-/// `Last-Modified`, of an earlier answer) names, when both tell one. A
-/// server that honours `Range` but not `If-Range` would otherwise mix two
-/// versions in one file.
-pub(crate) fn same_version(response: &Response, url: &Url, validator: Option<&str>) -> Result<()> {
-    match (validator, validator_of(response)) {
-        (Some(ours), Some(theirs)) if ours != theirs => Err(Error::new(
-            ErrorKind::Integrity,
-            format!("the resource changed during the download ({ours} became {theirs})"),
-        )
-        .with_subject(url.redacted())),
-        _ => Ok(()),
-    }
-}
-
-/// Checks that `response` is a 206 carrying exactly bytes `start..=end` of
-/// the resource as the first response described it.
-fn check_range(
-    response: &Response,
-    url: &Url,
-    resource: &Resource,
-    start: u64,
-    end: u64,
-) -> Result<()> {
-    let validator = resource.validator.as_deref();
-    match range_answered(response, url, resource, validator, start, end)? {
-        last if last == end => Ok(()),
-        last => Err(Error::new(
-            ErrorKind::Protocol,
-            format!("asked for bytes {start}-{end}, the server sent {start}-{last}"),
-        )
-        .with_subject(url.redacted())),
-    }
-}
-
-/// Checks that `response` is a 206 carrying bytes `start..=last` of the
-/// resource as the first response described it, `last` at most `end`
-/// (a server may send less than asked); returns `last`.
-///
-/// A 200 is the whole resource: either it changed (`If-Range` did not
-/// match), or the server ignored `Range` this time. When the 200 carries
-/// the validator asked for, the version is the same, so it is the latter:
-/// a failure that may pass, and the piece is asked for again. Otherwise a
-/// change cannot be ruled out, and mixing versions is what must not happen.
-fn range_answered(
-    response: &Response,
-    url: &Url,
-    resource: &Resource,
-    validator: Option<&str>,
-    start: u64,
-    end: u64,
-) -> Result<u64> {
-    match (response.status(), response.content_range()) {
-        (206, Some((_, _, Some(total)))) if total != resource.length => Err(Error::new(
-            ErrorKind::Integrity,
-            format!(
-                "this source has {total} bytes, the resource {}: not the same file",
-                resource.length
-            ),
-        )
-        .with_subject(url.redacted())),
-        (206, Some((first, last, total)))
-            if first == start && first <= last && last <= end && total == Some(resource.length) =>
-        {
-            Ok(last)
-        }
-        (206, _) => Err(Error::new(
-            ErrorKind::Protocol,
-            format!("asked for bytes {start}-{end}, the server sent another range"),
-        )
-        .with_subject(url.redacted())),
-        (200, _) if validator.is_some() && validator_of(response).as_deref() == validator => {
-            Err(Error::new(
-                ErrorKind::Protocol,
-                format!(
-                    "asked for bytes {start}-{end}, the server sent the whole resource \
-                     (status 200, same version): it ignored Range this time"
-                ),
-            )
-            .with_subject(url.redacted()))
-        }
-        (status, _) => Err(Error::new(
-            ErrorKind::Integrity,
-            format!(
-                "status {status} to a ranged request with If-Range: the resource changed \
-                 during the download, or its server stopped honouring Range"
-            ),
-        )
-        .with_subject(url.redacted())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates_within_the_cap() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        let read = |value| retry_after_value(value, now);
-        assert_eq!(read("7"), Some(Duration::from_secs(7)));
-        assert_eq!(read(" 0 "), Some(Duration::ZERO));
-        assert_eq!(read("99999999999999999999999"), Some(MAX_RETRY_AFTER));
-        // The RFC's example date is `now`; dates after it are waits.
-        assert_eq!(read("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
-        assert_eq!(
-            read("Sun, 06 Nov 1994 08:49:49 GMT"),
-            Some(Duration::from_secs(12))
-        );
-        assert_eq!(read("Sun, 06 Nov 1994 08:40:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(read("Mon, 07 Nov 1994 08:49:37 GMT"), Some(MAX_RETRY_AFTER));
-        assert_eq!(
-            read("Sunday, 06-Nov-94 08:49:49 GMT"),
-            Some(Duration::from_secs(12))
-        );
-        for unread in ["", "-1", "1.5", "soon", "Thu, 31 Feb 1994 08:49:49 GMT"] {
-            assert_eq!(read(unread), None, "{unread:?}");
-        }
-    }
 }

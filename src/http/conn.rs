@@ -346,7 +346,7 @@ fn connect(url: &Url, settings: &ConnectSettings) -> Result<Socket> {
             ErrorKind::Network,
             format!(
                 "connection to {address} timed out after {}",
-                describe_duration(settings.connect_timeout)
+                crate::util::duration::describe(settings.connect_timeout)
             ),
         ),
         Some((address, e)) => network(e, &format!("cannot connect to {address}")),
@@ -367,7 +367,10 @@ fn idle_timeout(e: &io::Error, kind: ErrorKind, what: &str) -> Option<Error> {
     let IdleTimeout(idle) = IdleTimeout::of(e)?;
     Some(Error::new(
         kind,
-        format!("{what} {} (idle timeout)", describe_duration(idle)),
+        format!(
+            "{what} {} (idle timeout)",
+            crate::util::duration::describe(idle)
+        ),
     ))
 }
 
@@ -415,35 +418,5 @@ fn tls_error(e: io::Error) -> Error {
         }
         Some(other) => Error::new(ErrorKind::Tls, format!("TLS handshake failed: {other}")),
         None => Error::new(ErrorKind::Tls, format!("TLS handshake failed ({e})")),
-    }
-}
-
-/// `1.5 s`, `30 s`: durations as a person reads them in an error.
-pub fn describe_duration(d: Duration) -> String {
-    if d < Duration::from_millis(100) {
-        return format!("{} ms", d.as_millis().max(1));
-    }
-    // Integer arithmetic: float formatting would add 10 KB to the binary.
-    let tenths = (d.as_millis() + 50) / 100;
-    if d.subsec_millis() == 0 || tenths.is_multiple_of(10) {
-        format!("{} s", tenths / 10)
-    } else {
-        format!("{}.{} s", tenths / 10, tenths % 10)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_a_person_would_write_them() {
-        let ms = Duration::from_millis;
-        assert_eq!(describe_duration(Duration::from_secs(30)), "30 s");
-        assert_eq!(describe_duration(ms(1500)), "1.5 s");
-        assert_eq!(describe_duration(ms(2000)), "2 s");
-        assert_eq!(describe_duration(ms(100)), "0.1 s");
-        assert_eq!(describe_duration(ms(5)), "5 ms", "not 0 s");
-        assert_eq!(describe_duration(Duration::from_micros(100)), "1 ms");
     }
 }

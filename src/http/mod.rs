@@ -19,12 +19,15 @@ pub mod date;
 pub mod exchange;
 pub mod pool;
 pub mod proxy;
+pub mod ranged;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod retry_after;
 pub mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod validator;
 
 pub use body::HttpBody;
 pub use exchange::{Request, Response};

@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::{Cancel, Cancelled};
 
-/// How often a watched read that waits asks its [`Watch`].
-pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+pub use crate::cancel::WATCH_INTERVAL;
 
 /// Asked by a waiting read, every [`WATCH_INTERVAL`], with how long the
 /// read has waited for its next byte: `false` gives the read up (with
@@ -71,7 +70,7 @@ impl std::fmt::Display for GaveUp {
         write!(
             f,
             "given up after {} without data",
-            crate::http::conn::describe_duration(self.0)
+            crate::util::duration::describe(self.0)
         )
     }
 }
@@ -95,7 +94,7 @@ impl std::fmt::Display for IdleTimeout {
         write!(
             f,
             "timed out after {} (idle timeout)",
-            crate::http::conn::describe_duration(self.0)
+            crate::util::duration::describe(self.0)
         )
     }
 }

@@ -18,13 +18,13 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::client::Client;
-use crate::engine::window::{Event, Prefetcher, Slot};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::Context;
 use crate::http::{HttpBody, Response};
 use crate::manifest::cache::{Cache, CacheFill};
 use crate::manifest::parse::{ManifestParser, PartSpec};
-use crate::part::{self, Opened, PartPlan, PartReader};
+use crate::parts::alternatives::{self as part, Opened, PartPlan, PartReader};
+use crate::parts::window::{Event, Prefetcher, Slot};
 use crate::source::ByteSource;
 use crate::url::Url;
 
@@ -370,7 +370,7 @@ pub const RESUME_MISMATCH: &str =
 
 /// The stream a manifest stands for.
 pub struct ManifestStream {
-    client: Client,
+    client: Context,
     /// Parts fetched at once; 1 reads each part in place when it is due.
     parallel: usize,
     prefetcher: Prefetcher,
@@ -398,7 +398,7 @@ pub struct ManifestStream {
 impl ManifestStream {
     /// Expands the manifest `response`, fetched from `url`. The stream
     /// records no parts unless asked ([`ManifestStream::record_parts`]).
-    pub fn new(client: Client, url: Url, response: Response, cache_limit: u64) -> Result<Self> {
+    pub fn new(client: Context, url: Url, response: Response, cache_limit: u64) -> Result<Self> {
         let url = Arc::new(url);
         let frame = Frame::open(Arc::clone(&url), response, Vec::new())
             .map_err(|e| e.with_subject(url.redacted()))?;

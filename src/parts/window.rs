@@ -23,10 +23,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::client::Client;
 use crate::error::Error;
+use crate::fetch::Context;
 use crate::http::Response;
-use crate::part::{self, IsManifest, Opened, PartPlan};
+use crate::parts::alternatives::{self as part, IsManifest, Opened, PartPlan};
 use crate::url::Url;
 
 /// The most bytes of one part fetched ahead of the consumer.
@@ -117,7 +117,7 @@ impl Slot {
 }
 
 struct Job {
-    client: Client,
+    client: Context,
     plan: PartPlan,
     is_manifest: IsManifest,
     events: SyncSender<Event>,
@@ -155,7 +155,7 @@ impl Prefetcher {
     }
 
     /// Starts fetching `plan`; its events arrive in the returned slot.
-    pub fn start(&mut self, client: &Client, plan: PartPlan, is_manifest: IsManifest) -> Slot {
+    pub fn start(&mut self, client: &Context, plan: PartPlan, is_manifest: IsManifest) -> Slot {
         let (events, receiver) = mpsc::sync_channel(PART_BUFFER / MAX_EVENT_BYTES);
         let job = Job {
             client: client.clone(),

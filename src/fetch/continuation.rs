@@ -6,19 +6,19 @@
 //! resource that changed in between, its length, and how far the body got.
 //! The pieces of a segmented download are continued by
 //! [`segments`](crate::engine::segments), and a part of a manifest on its
-//! next alternative by [`part`](crate::part).
+//! next alternative by [`part`](crate::parts::alternatives).
 
-use crate::client::Client;
-use crate::engine::segments::{same_version, validator_of};
-use crate::engine::sources::backoff;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::retry::backoff;
+use crate::fetch::Context;
+use crate::http::validator::{same_version, validator_of};
 use crate::http::{HttpBody, Request, Response};
 use crate::url::Url;
 
 /// Where a plain body stands, to ask for the rest of it again.
 #[derive(Clone)]
 pub struct Continuation {
-    client: Client,
+    client: Context,
     url: Url,
     validator: String,
     length: u64,
@@ -55,7 +55,7 @@ impl Continuation {
     /// length and gave a validator (a strong `ETag` or a `Last-Modified`).
     /// Without one, the rest asked for again could belong to another
     /// version of the resource, and nothing would show it.
-    pub fn of(client: &Client, response: &Response, start: u64) -> Option<Continuation> {
+    pub fn of(client: &Context, response: &Response, start: u64) -> Option<Continuation> {
         let length = match response.status() {
             206 => response.content_range()?.2?,
             _ => start + response.content_length()?,
@@ -161,7 +161,7 @@ impl From<Error> for Refused {
 /// the body; what it refuses counts as a failure, asked again after when
 /// it may pass, unless it is [`Refused::Final`].
 pub(crate) fn ask_again(
-    client: &Client,
+    client: &Context,
     request: &Request,
     mut err: Error,
     cuts: u32,

@@ -5,7 +5,8 @@
 //! Owns the choice of source for the next piece. A source that fails for a
 //! moment (reset, timeout, 408, 429, 500, 502, 503, 504) is tried again after a backoff
 //! (longer when it says so with `Retry-After`) and dropped after
-//! `--retries` failures in a row (default [`DEFAULT_RETRIES`]); one that fails for
+//! `--retries` failures in a row (default
+//! [`DEFAULT_RETRIES`](crate::fetch::retry::DEFAULT_RETRIES)); one that fails for
 //! good (404, 410, TLS, different length or `ETag`) is dropped at once. A
 //! source far slower than the best gets no new pieces while others can
 //! take them — when the pieces are handed on in order; when they are
@@ -16,11 +17,8 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
+use crate::fetch::retry::backoff;
 use crate::url::Url;
-
-/// Failures in a row after which a source is dropped, by default
-/// (`--retries`).
-pub const DEFAULT_RETRIES: u32 = 5;
 
 /// A source this many times slower per connection than the fastest gets
 /// no new pieces.
@@ -49,17 +47,21 @@ pub struct Source {
 pub struct Sources {
     list: Vec<Source>,
     max_failures: u32,
+    /// The download's piece length: speeds are told as time per piece.
+    piece: u64,
 }
 
 impl Sources {
     /// The primary source (already verified by the first answer) and
     /// mirrors (verified by their own first answer).
-    /// A source is dropped after `max_failures` transient failures in a row.
+    /// A source is dropped after `max_failures` transient failures in a row;
+    /// `piece` is the download's piece length.
     pub fn new(
         primary: Url,
         validator: Option<String>,
         mirrors: Vec<Url>,
         max_failures: u32,
+        piece: u64,
     ) -> Sources {
         let source = |url: Url, validator: Option<String>, verified: bool| Source {
             url,
@@ -77,6 +79,7 @@ impl Sources {
         Sources {
             list,
             max_failures: max_failures.max(1),
+            piece: piece.max(1),
         }
     }
 
@@ -129,7 +132,7 @@ impl Sources {
         let allowed = self
             .best_piece_time()
             .map(|best| (best * SLOW_FACTOR as u32).max(time_left));
-        let too_slow = |s: &Source| matches!((piece_time_at(s.rate()), allowed), (Some(takes), Some(allowed)) if takes > allowed);
+        let too_slow = |s: &Source| matches!((self.piece_time_at(s.rate(self.piece)), allowed), (Some(takes), Some(allowed)) if takes > allowed);
         let now = Instant::now();
         let usable = |i: usize, s: &Source| {
             Some(i) != exclude
@@ -261,37 +264,36 @@ impl Sources {
     /// How long a piece takes from source `index`, at the rate it has
     /// shown per connection; `None` until it has shown one.
     pub fn piece_time(&self, index: usize) -> Option<Duration> {
-        piece_time_at(self.list[index].rate())
+        self.piece_time_at(self.list[index].rate(self.piece))
     }
 
     /// How long a piece takes from the fastest source still in use.
     pub fn best_piece_time(&self) -> Option<Duration> {
-        piece_time_at(self.best_rate())
+        self.piece_time_at(self.best_rate())
     }
 
     fn best_rate(&self) -> u64 {
         self.list
             .iter()
             .filter(|s| s.dropped.is_none())
-            .map(Source::rate)
+            .map(|s| s.rate(self.piece))
             .max()
             .unwrap_or(0)
     }
-}
 
-/// How long a piece takes at `rate` bytes per second (`None` for 0, not
-/// yet measured).
-fn piece_time_at(rate: u64) -> Option<Duration> {
-    let micros = u128::from(super::segments::PIECE) * 1_000_000 / u128::from(rate.max(1));
-    (rate > 0).then(|| Duration::from_micros(micros as u64))
+    /// How long a piece takes at `rate` bytes per second (`None` for 0, not
+    /// yet measured).
+    fn piece_time_at(&self, rate: u64) -> Option<Duration> {
+        let micros = u128::from(self.piece) * 1_000_000 / u128::from(rate.max(1));
+        (rate > 0).then(|| Duration::from_micros(micros as u64))
+    }
 }
 
 impl Source {
     /// Bytes per second per connection over what it served; 0 until it
-    /// served a piece's worth or was busy for a while.
-    fn rate(&self) -> u64 {
-        let measured =
-            self.bytes >= super::segments::PIECE || self.busy >= Duration::from_millis(300);
+    /// served a piece's worth (`piece` bytes) or was busy for a while.
+    fn rate(&self, piece: u64) -> u64 {
+        let measured = self.bytes >= piece || self.busy >= Duration::from_millis(300);
         if !measured || self.busy.is_zero() {
             return 0;
         }
@@ -299,29 +301,22 @@ impl Source {
     }
 }
 
-/// 100 ms, 200 ms, 400 ms, … with up to a quarter more at random (so that
-/// workers that failed together do not retry together), at most 10 s.
-pub fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_millis(100) * (1u32 << failures.saturating_sub(1).min(7));
-    let base = base.min(Duration::from_secs(10));
-    base + base.mul_f64(jitter() / 4.0)
-}
-
-/// A number in [0, 1) that differs from call to call; enough for jitter.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fetch::retry::DEFAULT_RETRIES;
+
+    const PIECE: u64 = 1024 * 1024;
 
     fn sources(n: usize) -> Sources {
         let url = |i: usize| Url::parse(&format!("http://s{i}.test/f")).unwrap();
-        Sources::new(url(0), None, (1..n).map(url).collect(), DEFAULT_RETRIES)
+        Sources::new(
+            url(0),
+            None,
+            (1..n).map(url).collect(),
+            DEFAULT_RETRIES,
+            PIECE,
+        )
     }
 
     fn network() -> Error {
@@ -375,7 +370,7 @@ mod tests {
     /// second from source 1.
     fn fast_and_slow() -> Sources {
         let mut s = sources(2);
-        let piece = super::super::segments::PIECE;
+        let piece = PIECE;
         s.pick(0, None);
         s.served(0, 4 * piece, Duration::from_millis(40));
         s.succeeded(0);
@@ -394,7 +389,7 @@ mod tests {
     #[test]
     fn out_of_order_a_slow_source_gets_pieces_while_it_can_finish_them_in_time() {
         let mut s = fast_and_slow();
-        let piece = super::super::segments::PIECE;
+        let piece = PIECE;
         assert_eq!(s.pick_within(1, Duration::from_secs(2)), Some(1));
         assert_eq!(
             s.pick_within(1, Duration::from_millis(200)),
@@ -412,14 +407,5 @@ mod tests {
             Some(0),
             "the fastest takes the last pieces"
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        assert!(
-            backoff(1) >= Duration::from_millis(100) && backoff(1) < Duration::from_millis(126)
-        );
-        assert!(backoff(3) >= Duration::from_millis(400));
-        assert!(backoff(30) <= Duration::from_millis(12_500));
     }
 }

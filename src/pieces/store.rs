@@ -6,7 +6,7 @@
 //! written where it belongs the moment it arrives, so a slow source holding
 //! one piece never holds the others back, and what is on disk after an
 //! interruption is a set of pieces, not a prefix
-//! ([`PieceSet`](crate::engine::piece_set::PieceSet)).
+//! ([`PieceSet`](crate::pieces::piece_set::PieceSet)).
 
 use std::fs::File;
 use std::path::PathBuf;

@@ -18,13 +18,13 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use crate::client::Client;
-use crate::engine::segments::{
-    first_piece_request, same_version, validator_of, FirstPiece, Resource, SegmentedStream, PIECE,
-    SEGMENT_THRESHOLD,
-};
-use crate::engine::sources::backoff;
+use crate::engine::segments::{SegmentedStream, SEGMENT_THRESHOLD};
+use crate::engine::HTTP_PIECE;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::retry::backoff;
+use crate::fetch::Context;
+use crate::http::ranged::{first_piece_request, FirstPiece, Resource};
+use crate::http::validator::{same_version, validator_of};
 use crate::http::{HttpBody, Request, Response};
 use crate::sha256::{self, Sha256};
 use crate::source::ByteSource;
@@ -77,7 +77,7 @@ pub type IsManifest = fn(&Url, &Response) -> bool;
 /// again after a backoff with jitter, up to the client's `retries` rounds;
 /// a permanent failure (404, TLS, a wrong digest) ends it at once.
 pub fn open(
-    client: &Client,
+    client: &Context,
     plan: PartPlan,
     start: usize,
     causes: Vec<Error>,
@@ -99,7 +99,7 @@ pub fn open(
 /// while `passing` finds in its error a failure that may pass (the one
 /// announced); between rounds, the backoff, announced as `what`.
 fn in_rounds<T>(
-    client: &Client,
+    client: &Context,
     what: &str,
     mut attempt: impl FnMut() -> Result<T>,
     passing: impl Fn(&Error) -> Option<&Error>,
@@ -122,7 +122,7 @@ fn in_rounds<T>(
 }
 
 fn open_once(
-    client: &Client,
+    client: &Context,
     plan: PartPlan,
     start: usize,
     mut causes: Vec<Error>,
@@ -167,6 +167,7 @@ fn open_once(
                 let stream = SegmentedStream::start(
                     client,
                     resource,
+                    HTTP_PIECE,
                     response.into_body(),
                     connections,
                     mirrors,
@@ -214,17 +215,17 @@ enum First {
 /// Asks `url` for the part: for its first piece only when the client
 /// fetches large resources in pieces (a small part or a manifest then
 /// comes whole all the same).
-fn first_answer(client: &Client, url: &Url, is_manifest: IsManifest) -> Result<First> {
+fn first_answer(client: &Context, url: &Url, is_manifest: IsManifest) -> Result<First> {
     if client.connections() <= 1 || url.path().ends_with(".parts") {
         return Ok(First::Whole(client.get(url)?));
     }
-    let response = client.send(&first_piece_request(url))?;
+    let response = client.send(&first_piece_request(url, HTTP_PIECE))?;
     if response.status() == 416 {
         // An empty part has no byte 0 to ask for.
         return Ok(First::Whole(client.get(url)?));
     }
     let response = response.error_for_status()?;
-    let resource = match FirstPiece::of(&response) {
+    let resource = match FirstPiece::of(&response, HTTP_PIECE) {
         FirstPiece::Pieces(resource) => resource,
         FirstPiece::Whole => return Ok(First::Whole(response)),
         FirstPiece::AskAgain => {
@@ -232,7 +233,7 @@ fn first_answer(client: &Client, url: &Url, is_manifest: IsManifest) -> Result<F
             return Ok(First::Whole(client.get(url)?));
         }
     };
-    if resource.length <= PIECE {
+    if resource.length <= HTTP_PIECE {
         return Ok(First::Whole(response));
     }
     if is_manifest(url, &response) {
@@ -247,7 +248,7 @@ fn first_answer(client: &Client, url: &Url, is_manifest: IsManifest) -> Result<F
 /// answer gave `validator`), and holds the part until its digest matches
 /// when it has one.
 fn finish_open(
-    client: &Client,
+    client: &Context,
     plan: PartPlan,
     (index, validator): (usize, Option<String>),
     body: PartBody,
@@ -329,7 +330,7 @@ pub fn all_failed(plan: &PartPlan, causes: Vec<Error>) -> Error {
 
 /// A part being streamed, with failover to its remaining alternatives.
 pub struct PartReader {
-    client: Client,
+    client: Context,
     plan: PartPlan,
     /// The alternative serving now.
     index: usize,

@@ -1,0 +1,162 @@
+//! Answers to `Range` requests: what a first answer says about a resource
+//! that can be fetched in pieces ([`FirstPiece`], [`Resource`]), and
+//! whether a later answer carries exactly the bytes asked for, of the same
+//! version ([`range_answered`]). Protocol only: no sockets, no retries.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::validator::{strong_etag, validator_of};
+use crate::http::{Request, Response};
+use crate::url::Url;
+
+/// What the first response told about the resource.
+pub struct Resource {
+    /// The URL after redirects: pieces are fetched from here.
+    pub url: Url,
+    /// The full length (from `Content-Range`).
+    pub length: u64,
+    /// `If-Range` value for the piece requests, when the server gave one.
+    pub validator: Option<String>,
+    /// Its strong `ETag`, which a mirror that sends one must match.
+    pub etag: Option<String>,
+    /// Its `Last-Modified`, which a mirror that sends one must match when
+    /// the two cannot be compared by `ETag`.
+    pub last_modified: Option<String>,
+}
+
+/// What the answer to the first piece's request ([`first_piece_request`])
+/// allows.
+pub enum FirstPiece {
+    /// A 206 carrying exactly the range asked for, of a resource whose
+    /// length it tells: the rest can come in pieces.
+    Pieces(Resource),
+    /// Not a 206 (a server that ignores `Range` answers 200): the body is
+    /// the whole resource.
+    Whole,
+    /// A 206 of another range than the one asked for (a server may send
+    /// less), or of an unknown length: its body is neither piece 0 nor the
+    /// whole resource, so it is dropped and the resource asked for again
+    /// without `Range`.
+    AskAgain,
+}
+
+/// The request for the first piece of `url`, `piece` bytes long.
+pub fn first_piece_request(url: &Url, piece: u64) -> Request {
+    Request::get(url.clone()).range(0, Some(piece.max(1) - 1))
+}
+
+impl FirstPiece {
+    /// Reads the answer to [`first_piece_request`] for a piece of `piece`
+    /// bytes.
+    pub fn of(response: &Response, piece: u64) -> FirstPiece {
+        if response.status() != 206 {
+            return FirstPiece::Whole;
+        }
+        match response.content_range() {
+            Some((0, last, Some(length))) if length > 0 && last == piece.min(length) - 1 => {
+                FirstPiece::Pieces(Resource {
+                    url: response.url().clone(),
+                    length,
+                    validator: validator_of(response),
+                    etag: strong_etag(response),
+                    last_modified: response.header("last-modified").map(str::to_owned),
+                })
+            }
+            _ => FirstPiece::AskAgain,
+        }
+    }
+}
+
+impl Resource {
+    /// A resource known from an earlier run: `validator` is the `If-Range`
+    /// value it recorded (its `ETag` when it is a strong one, else its
+    /// `Last-Modified`).
+    pub fn known(url: Url, length: u64, validator: Option<String>) -> Resource {
+        let is_etag = |v: &String| v.starts_with('"');
+        let etag = validator.clone().filter(is_etag);
+        let last_modified = validator.clone().filter(|v| !is_etag(v));
+        Resource {
+            url,
+            length,
+            validator,
+            etag,
+            last_modified,
+        }
+    }
+}
+
+/// Checks that `response` is a 206 carrying exactly bytes `start..=end` of
+/// the resource as the first response described it.
+pub fn check_range(
+    response: &Response,
+    url: &Url,
+    resource: &Resource,
+    start: u64,
+    end: u64,
+) -> Result<()> {
+    let validator = resource.validator.as_deref();
+    match range_answered(response, url, resource, validator, start, end)? {
+        last if last == end => Ok(()),
+        last => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("asked for bytes {start}-{end}, the server sent {start}-{last}"),
+        )
+        .with_subject(url.redacted())),
+    }
+}
+
+/// Checks that `response` is a 206 carrying bytes `start..=last` of the
+/// resource as the first response described it, `last` at most `end`
+/// (a server may send less than asked); returns `last`.
+///
+/// A 200 is the whole resource: either it changed (`If-Range` did not
+/// match), or the server ignored `Range` this time. When the 200 carries
+/// the validator asked for, the version is the same, so it is the latter:
+/// a failure that may pass, and the piece is asked for again. Otherwise a
+/// change cannot be ruled out, and mixing versions is what must not happen.
+pub fn range_answered(
+    response: &Response,
+    url: &Url,
+    resource: &Resource,
+    validator: Option<&str>,
+    start: u64,
+    end: u64,
+) -> Result<u64> {
+    match (response.status(), response.content_range()) {
+        (206, Some((_, _, Some(total)))) if total != resource.length => Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "this source has {total} bytes, the resource {}: not the same file",
+                resource.length
+            ),
+        )
+        .with_subject(url.redacted())),
+        (206, Some((first, last, total)))
+            if first == start && first <= last && last <= end && total == Some(resource.length) =>
+        {
+            Ok(last)
+        }
+        (206, _) => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("asked for bytes {start}-{end}, the server sent another range"),
+        )
+        .with_subject(url.redacted())),
+        (200, _) if validator.is_some() && validator_of(response).as_deref() == validator => {
+            Err(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "asked for bytes {start}-{end}, the server sent the whole resource \
+                     (status 200, same version): it ignored Range this time"
+                ),
+            )
+            .with_subject(url.redacted()))
+        }
+        (status, _) => Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "status {status} to a ranged request with If-Range: the resource changed \
+                 during the download, or its server stopped honouring Range"
+            ),
+        )
+        .with_subject(url.redacted())),
+    }
+}

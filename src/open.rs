@@ -1,0 +1,328 @@
+//! How a URL becomes a [`Stream`]: the first request (for the first piece
+//! only, when the download may be split), then one of the stream's forms —
+//! a body, pieces over several connections, a manifest's parts — and how
+//! an earlier run's download continues (`resume`, `resume_pieces`,
+//! `resume_manifest`).
+//!
+//! The [`Client`](crate::Client)'s entry points open through here, and
+//! so does saving a download to a file.
+
+use std::sync::Arc;
+
+use crate::engine::download::SegmentedDownload;
+use crate::engine::segments::{SegmentedStream, SEGMENT_THRESHOLD};
+use crate::engine::HTTP_PIECE;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::continuation::Continuation;
+use crate::fetch::Context;
+use crate::http::exchange::{Request, Response};
+use crate::http::ranged::{first_piece_request, FirstPiece, Resource};
+use crate::http::validator::{same_version, validator_of};
+use crate::manifest::expand::{is_manifest, ManifestStream, PartRecord};
+use crate::pieces::{Layout, PieceSet, PieceStore};
+use crate::stream::Stream;
+use crate::url::Url;
+
+/// Where a resumed download continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// At the offset asked for.
+    AtOffset,
+    /// From the first byte: the resource changed, or the server ignores
+    /// `Range`.
+    FromStart,
+}
+
+/// What [`Client::resume_pieces`](crate::Client::resume_pieces) found.
+// One per download: the large variant is not worth a box.
+#[allow(clippy::large_enum_variant)]
+pub enum ResumedPieces {
+    /// The resource is the one the earlier run wrote: the missing pieces
+    /// are being fetched into the store.
+    Continued(SegmentedDownload),
+    /// It changed, or its server no longer honours `Range`: the whole
+    /// resource, from the first byte.
+    Changed(Stream),
+}
+
+/// [`Client::open_mirrored`](crate::Client::open_mirrored), in `ctx`.
+pub fn open_mirrored(ctx: &Context, url: &str, mirrors: &[&str]) -> Result<Stream> {
+    let mut sources = vec![Url::parse(url)?];
+    for mirror in mirrors {
+        sources.push(Url::parse(mirror)?);
+    }
+    let url = sources.remove(0);
+    let client = ctx.bound_to(&url);
+    if (client.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
+        return open_segmented(&client, url, sources);
+    }
+    let response = client.get_retrying(&url)?;
+    stream_of(&client, url, response)
+}
+
+/// Opens `url` asking for its first piece only: a server that honours
+/// `Range` tells the length, and a large resource is then fetched over
+/// several connections; otherwise the answer streams as usual.
+fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<Stream> {
+    let mut causes = Vec::new();
+    let response = loop {
+        let request = first_piece_request(&url, HTTP_PIECE);
+        // With a mirror left to take its place, a source that fails
+        // is not waited for.
+        let attempts = if mirrors.is_empty() { ctx.retries } else { 1 };
+        match ctx.send_attempts(&request, &[416], attempts) {
+            Ok(response) => break response,
+            Err(err) if mirrors.is_empty() && causes.is_empty() => return Err(err),
+            Err(err) => {
+                causes.push(err.with_subject(url.redacted()));
+                if mirrors.is_empty() {
+                    let kind = causes[0].kind();
+                    return Err(Error::new(kind, "no source answered").with_causes(causes));
+                }
+                url = mirrors.remove(0);
+            }
+        }
+    };
+    if response.status() == 416 {
+        // An empty resource has no byte 0 to ask for.
+        let response = ctx.get_retrying(&url)?;
+        return stream_of(ctx, url, response);
+    }
+    ctx.warn_if_encoded(&response);
+    let resource = match FirstPiece::of(&response, HTTP_PIECE) {
+        FirstPiece::Pieces(resource) => resource,
+        FirstPiece::Whole => return stream_of(ctx, url, response),
+        FirstPiece::AskAgain => {
+            drop(response);
+            let response = ctx.get_retrying(&url)?;
+            return stream_of(ctx, url, response);
+        }
+    };
+    if is_manifest(&url, &response) {
+        // A manifest is read whole, never in pieces: ask again.
+        if resource.length > HTTP_PIECE {
+            let response = ctx.get_retrying(&url)?;
+            return stream_of(ctx, url, response);
+        }
+        return stream_of(ctx, url, response);
+    }
+    if resource.length <= HTTP_PIECE {
+        return Ok(Stream::Body {
+            length: Some(resource.length),
+            validator: resource.validator,
+            continuation: Continuation::of(ctx, &response, 0),
+            body: response.into_body(),
+        });
+    }
+    // Below the threshold, one connection: piece 0, then the rest as
+    // one more request on it.
+    let connections = if resource.length < SEGMENT_THRESHOLD {
+        1
+    } else {
+        ctx.connections
+    };
+    let stream = SegmentedStream::start(
+        ctx,
+        resource,
+        HTTP_PIECE,
+        response.into_body(),
+        connections,
+        mirrors,
+    );
+    Ok(Stream::Segmented(Box::new(stream)))
+}
+
+fn stream_of(ctx: &Context, url: Url, response: Response) -> Result<Stream> {
+    if is_manifest(&url, &response) {
+        let stream = ManifestStream::new(ctx.clone(), url, response, ctx.cache_limit)?;
+        return Ok(Stream::Manifest(Box::new(stream)));
+    }
+    let length = response.content_length();
+    Ok(Stream::Body {
+        validator: validator_of(&response),
+        continuation: Continuation::of(ctx, &response, 0),
+        body: response.into_body(),
+        length,
+    })
+}
+
+/// [`Client::resume`](crate::Client::resume), in `ctx`.
+pub fn resume(
+    ctx: &Context,
+    url: &str,
+    offset: u64,
+    validator: Option<&str>,
+) -> Result<(Stream, Resumed)> {
+    let url = Url::parse(url)?;
+    if offset == 0 {
+        return Ok((
+            open_mirrored(ctx, &url.to_string(), &[])?,
+            Resumed::FromStart,
+        ));
+    }
+    let mut request = Request::get(url.clone()).range(offset, None);
+    if let Some(validator) = validator {
+        request = request.if_range(validator.to_owned());
+    }
+    let response = ctx.send(&request)?;
+    if response.status() == 416 {
+        let complete = response
+            .header("content-range")
+            .and_then(|v| v.strip_prefix("bytes */"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            == Some(offset);
+        if complete {
+            let empty = crate::http::HttpBody::empty(response.url().clone());
+            let stream = Stream::Body {
+                body: empty,
+                length: Some(0),
+                validator: validator.map(str::to_owned),
+                continuation: None,
+            };
+            return Ok((stream, Resumed::AtOffset));
+        }
+        // Shorter than what we have: it changed. Start over.
+        drop(response);
+        return Ok((
+            open_mirrored(ctx, &url.to_string(), &[])?,
+            Resumed::FromStart,
+        ));
+    }
+    let response = response.error_for_status()?;
+    if is_manifest(&url, &response) {
+        // A manifest's text is no continuation of the bytes it stands
+        // for: they start over (`resume_manifest` skips whole parts).
+        drop(response);
+        return Ok((
+            open_mirrored(ctx, &url.to_string(), &[])?,
+            Resumed::FromStart,
+        ));
+    }
+    // The rest, from `offset` to the end: a 206 of any other range (a
+    // server may send less than asked) continues nothing.
+    let at_offset = response.status() == 206
+        && matches!(response.content_range(),
+            Some((first, last, Some(length))) if first == offset && last + 1 == length)
+        && same_version(&response, &url, validator).is_ok();
+    if !at_offset {
+        if response.status() == 206 {
+            drop(response);
+            return Ok((
+                open_mirrored(ctx, &url.to_string(), &[])?,
+                Resumed::FromStart,
+            ));
+        }
+        let stream = stream_of(ctx, url, response)?;
+        return Ok((stream, Resumed::FromStart));
+    }
+    let length = response.content_length();
+    let stream = Stream::Body {
+        validator: validator_of(&response),
+        length,
+        continuation: Continuation::of(ctx, &response, offset),
+        body: response.into_body(),
+    };
+    Ok((stream, Resumed::AtOffset))
+}
+
+/// [`Client::resume_pieces`](crate::Client::resume_pieces), in `ctx`.
+pub fn resume_pieces(
+    ctx: &Context,
+    url: &str,
+    mirrors: &[&str],
+    length: u64,
+    validator: Option<&str>,
+    have: PieceSet,
+    store: Arc<dyn PieceStore>,
+) -> Result<ResumedPieces> {
+    let parsed = Url::parse(url)?;
+    let mut mirror_urls = Vec::new();
+    for mirror in mirrors {
+        mirror_urls.push(Url::parse(mirror)?);
+    }
+    let client = ctx.bound_to(&parsed);
+    let resource = Resource::known(parsed.clone(), length, validator.map(str::to_owned));
+    let layout = Layout::new(length, HTTP_PIECE);
+    if let Some(last) = have.runs().last().map(|run| run.end - 1) {
+        if last >= layout.pieces() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "piece {last} is said to be done, but {length} bytes make {} pieces of \
+                     {HTTP_PIECE} bytes",
+                    layout.pieces()
+                ),
+            )
+            .with_subject(parsed.redacted()));
+        }
+    }
+    let first = have.first_missing_from(0);
+    if first >= layout.pieces() {
+        return Ok(ResumedPieces::Continued(SegmentedDownload::resume(
+            &client,
+            resource,
+            layout,
+            have,
+            None,
+            client.connections,
+            mirror_urls,
+            store,
+        )));
+    }
+    let (start, end) = layout.range(first);
+    let mut request = Request::get(parsed.clone()).range(start, Some(end));
+    if let Some(validator) = validator {
+        request = request.if_range(validator.to_owned());
+    }
+    let response = client.send(&request)?;
+    // Shorter than the piece asked for: it changed.
+    let response = match response.status() {
+        416 => None,
+        _ => Some(response.error_for_status()?),
+    };
+    let Some(response) = response else {
+        return Ok(ResumedPieces::Changed(open_mirrored(
+            &client, url, mirrors,
+        )?));
+    };
+    let same = response.status() == 206
+        && response.content_range() == Some((start, end, Some(length)))
+        && same_version(&response, &parsed, validator).is_ok();
+    if !same {
+        drop(response);
+        return Ok(ResumedPieces::Changed(open_mirrored(
+            &client, url, mirrors,
+        )?));
+    }
+    let resource = Resource {
+        url: response.url().clone(),
+        ..resource
+    };
+    Ok(ResumedPieces::Continued(SegmentedDownload::resume(
+        &client,
+        resource,
+        layout,
+        have,
+        Some((first, response.into_body())),
+        client.connections,
+        mirror_urls,
+        store,
+    )))
+}
+
+/// [`Client::resume_manifest`](crate::Client::resume_manifest), in `ctx`.
+pub fn resume_manifest(ctx: &Context, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
+    let parsed = Url::parse(url)?;
+    let client = ctx.bound_to(&parsed);
+    let response = client.get(&parsed)?;
+    if !is_manifest(&parsed, &response) {
+        return Err(Error::new(
+            crate::ErrorKind::Manifest,
+            crate::manifest::expand::RESUME_MISMATCH,
+        )
+        .with_subject(parsed.redacted()));
+    }
+    let mut stream = ManifestStream::new(client, parsed, response, ctx.cache_limit)?;
+    stream.resume_after(done);
+    Ok(Stream::Manifest(Box::new(stream)))
+}

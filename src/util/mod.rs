@@ -1,0 +1,3 @@
+//! Small helpers every layer uses, with no knowledge of HTTP or pieces.
+
+pub mod duration;
