@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::download::Download;
 use crate::engine::segments::{DEFAULT_CONNECTIONS, MAX_PER_HOST};
 use crate::error::Result;
+use crate::event::{Event, EventSink};
 use crate::fetch::retry::DEFAULT_RETRIES;
 use crate::fetch::Context;
 use crate::http::conn::ConnectSettings;
-use crate::http::exchange::{HttpSettings, Request, Response, WarningSink};
+use crate::http::exchange::{HttpSettings, Request, Response};
 use crate::http::pool::Pool;
 use crate::http::proxy::ProxySettings;
 use crate::http::redirect::DEFAULT_MAX_REDIRECTS;
@@ -49,8 +51,7 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     env_proxy: bool,
     ca_files: Vec<PathBuf>,
-    warn: Option<WarningSink>,
-    notice: Option<WarningSink>,
+    events: Option<EventSink>,
     cache_limit: u64,
     parallel: usize,
     connections: usize,
@@ -69,8 +70,7 @@ impl Default for ClientBuilder {
             proxy: None,
             env_proxy: true,
             ca_files: Vec::new(),
-            warn: None,
-            notice: None,
+            events: None,
             cache_limit: DEFAULT_CACHE_LIMIT,
             parallel: crate::engine::DEFAULT_PARALLEL,
             connections: DEFAULT_CONNECTIONS,
@@ -134,19 +134,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Calls `sink` with warnings a person should see, such as a redirect
-    /// from HTTPS to plain HTTP.
-    pub fn on_warning(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.warn = Some(Arc::new(sink));
-        self
-    }
-
-    /// Calls `sink` with news a person waiting on a download may want: that
-    /// a request failed and is sent again, and after how long. Without it
-    /// a wait for a busy server (up to a minute when it says
-    /// `Retry-After`) looks like a hang.
-    pub fn on_notice(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.notice = Some(Arc::new(sink));
+    /// Calls `sink` with each [`Event`] of the client's downloads: a
+    /// request sent again and after how long, a source dropped and why, a
+    /// redirect from HTTPS to plain HTTP, a download resumed or started
+    /// over. Without it a wait for a busy server (up to a minute when it
+    /// says `Retry-After`) looks like a hang. The sink is called on the
+    /// thread where the event happened, never while the engine holds a
+    /// lock.
+    pub fn on_event(mut self, sink: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(sink));
         self
     }
 
@@ -227,11 +223,10 @@ impl ClientBuilder {
                 user_agent: self.user_agent,
                 headers: self.headers,
                 max_redirects: self.max_redirects,
-                warn: self.warn,
+                events: self.events,
                 cancel: Cancel::new(),
                 credentials_origin: None,
             }),
-            notice: self.notice,
             cache_limit: self.cache_limit,
             // The part being read and those ahead may all be on one host.
             parallel: self
@@ -297,7 +292,7 @@ impl Client {
     /// ([`Client::send_retrying`]). With the defaults, 5 attempts each
     /// waiting up to the 60 s a `Retry-After` may ask, that is minutes;
     /// [`ClientBuilder::retries`] bounds it, and
-    /// [`ClientBuilder::on_notice`] tells each pause as it starts.
+    /// [`ClientBuilder::on_event`] tells each pause as it starts.
     pub fn open(&self, url: &str) -> Result<Stream> {
         self.open_mirrored(url, &[])
     }
@@ -306,7 +301,7 @@ impl Client {
     /// same bytes: a large resource is then fetched from all of them at
     /// once, each checked by its first answer (same length, same strong
     /// `ETag` when both send one), and a source that fails is dropped while
-    /// the others finish (with a line to [`ClientBuilder::on_warning`]).
+    /// the others finish (with an [`Event::SourceDropped`]).
     /// When `url` does not answer, the first mirror that does takes its
     /// place.
     ///
@@ -374,6 +369,13 @@ impl Client {
     /// ([`Stream::record_parts`]).
     pub fn resume_manifest(&self, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
         open::resume_manifest(&self.ctx, url, done)
+    }
+
+    /// A download of `url` to set up and run: saved to a file (resumable,
+    /// in pieces over several connections), to a writer, or as the files of
+    /// a file sequence. See [`Download`].
+    pub fn download(&self, url: &str) -> Download<'_> {
+        Download::new(self.ctx.clone(), url)
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except

@@ -48,8 +48,10 @@
 
 pub mod cancel;
 pub mod client;
+pub mod download;
 pub mod engine;
 pub mod error;
+pub mod event;
 pub mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -71,7 +73,9 @@ pub mod util;
 
 pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder};
+pub use download::{Download, Progress, Resume, Saved};
 pub use error::{Error, ErrorKind, Result};
+pub use event::Event;
 pub use open::{Resumed, ResumedPieces};
 pub use sequence::files_from_sequence;
 pub use source::ByteSource;

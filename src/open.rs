@@ -317,7 +317,7 @@ pub fn resume_manifest(ctx: &Context, url: &str, done: Vec<PartRecord>) -> Resul
     let response = client.get(&parsed)?;
     if !is_manifest(&parsed, &response) {
         return Err(Error::new(
-            crate::ErrorKind::Manifest,
+            ErrorKind::ResumeMismatch,
             crate::manifest::expand::RESUME_MISMATCH,
         )
         .with_subject(parsed.redacted()));

@@ -11,14 +11,19 @@ use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::{ByteSource, Client, ErrorKind};
 use support::{client, read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
 
-/// A client with `connections` that keeps the warnings it gives.
+/// A client with `connections` that keeps the warnings it gives (the
+/// events a person should see), as sentences.
 fn client_keeping_warnings(connections: usize) -> (Client, Arc<std::sync::Mutex<Vec<String>>>) {
     let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = Arc::clone(&warnings);
     let client = Client::builder()
         .no_env_proxy()
         .connections(connections)
-        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
+        .on_event(move |e| {
+            if e.is_warning() {
+                sink.lock().unwrap().push(e.to_string());
+            }
+        })
         .build()
         .unwrap();
     (client, warnings)

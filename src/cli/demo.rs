@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use partfetch::serve::{Config, Server};
 use partfetch::sha256::{self, Sha256};
 use partfetch::split::{self, Cut, Input, Plan};
-use partfetch::{ByteSource, Client, Error};
+use partfetch::{Client, Error};
 
-use super::progress::{human, Mode, Progress};
+use super::progress::{human, Line, Mode};
 use super::{exit, exit_code};
 
 /// The sample's size: a few parts of a MiB, a few seconds at [`RATE`].
@@ -148,29 +148,18 @@ fn demo() -> Result<(), Error> {
     } else {
         Mode::Log
     };
-    let mut progress = Progress::new(mode);
-    let mut stream = client.open(&manifest_url)?;
-    let mut hasher = Sha256::new();
-    let mut received = 0u64;
-    let outcome = (|| {
-        while let Some(chunk) = stream.next_chunk()? {
-            hasher.update(chunk);
-            received += chunk.len() as u64;
-            progress.add(chunk.len());
-            if let Some(parts) = stream.parts_done() {
-                progress.set_parts(parts);
-            }
-        }
-        Ok::<(), Error>(())
-    })();
-    if let Some(parts) = stream.parts_done() {
-        progress.set_parts(parts);
-    }
+    let mut line = Line::new(mode);
+    let mut hashed = HashWriter(Sha256::new(), 0);
+    let outcome = client
+        .download(&manifest_url)
+        .on_progress(|p| line.show(p))
+        .to_writer(&mut hashed);
+    let HashWriter(hasher, received) = hashed;
     done.store(true, Ordering::SeqCst);
     let stopped_at = stopper.join().ok().flatten();
     match &outcome {
-        Ok(()) => progress.finish(),
-        Err(_) => progress.clear(),
+        Ok(_) => line.finish(),
+        Err(_) => line.clear(),
     }
     outcome?;
 
@@ -298,5 +287,20 @@ impl WorkDir {
 impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The bytes written to it, hashed and counted.
+struct HashWriter(Sha256, u64);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        self.1 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -193,6 +193,11 @@ impl SegmentedDownload {
         self.stream.length()
     }
 
+    /// How the resource is cut into pieces.
+    pub fn layout(&self) -> Layout {
+        self.stream.shared.layout
+    }
+
     /// The resource's `If-Range` value, if the server gave one.
     pub fn validator(&self) -> Option<&str> {
         self.stream.validator()

@@ -42,6 +42,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, Retry};
 use crate::fetch::continuation::{ask_again, CutsInARow};
 use crate::fetch::retry::backoff;
 use crate::fetch::Context;
@@ -64,8 +65,8 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 /// The most connections to one host by default (`--max-per-host`).
 pub const MAX_PER_HOST: usize = 16;
 
-/// A source's backoff at least this long is announced (see
-/// [`Client::on_notice`](crate::ClientBuilder::on_notice)).
+/// A source's backoff at least this long is told
+/// ([`Event::SourceBackingOff`]).
 const ANNOUNCED_WAIT: Duration = Duration::from_secs(1);
 
 /// How far claims may run ahead of the first missing piece when pieces go
@@ -1326,6 +1327,9 @@ impl<'a> Run<'a> {
             other => other,
         };
         let mut state = shared.lock();
+        // Told once the schedule's lock is released: the caller's sink
+        // may take its time.
+        let mut event = None;
         let failed = match fetched {
             Ok(seen_validator) => {
                 state.sources.succeeded(self.source);
@@ -1339,11 +1343,7 @@ impl<'a> Run<'a> {
                         || (resource.etag.is_none() && resource.last_modified.is_none());
                     let url = state.sources.get(self.source).url.redacted().to_string();
                     if state.sources.verify(self.source, seen_validator) && unchecked {
-                        client.warn(&format!(
-                            "warning: {url} and the first source give no ETag or \
-                             Last-Modified to compare: this source is checked by its length \
-                             only (--checksum would catch another file)"
-                        ));
+                        event = Some(Event::CheckedByLengthOnly { url });
                     }
                 }
                 None
@@ -1398,19 +1398,15 @@ impl<'a> Run<'a> {
                     // source given up while others go on is too: a mirror
                     // of another version would otherwise vanish unseen,
                     // and the download run at the others' speed.
-                    match wait {
+                    event = match wait {
                         Some(wait) if wait >= ANNOUNCED_WAIT => {
-                            client.announce_wait(&shown, "asking that source again", wait, "");
+                            Some(Event::SourceBackingOff { error: shown, wait })
                         }
                         None if !dropped_before && !state.sources.all_dropped() => {
-                            let shown = shown.to_string();
-                            let first_line = shown.lines().next().unwrap_or_default();
-                            client.warn(&format!(
-                                "warning: {first_line}; going on without that source"
-                            ));
+                            Some(Event::SourceDropped { error: shown })
                         }
-                        _ => {}
-                    }
+                        _ => None,
+                    };
                 }
                 if self.under_way {
                     match state.claimed.get_mut(&index) {
@@ -1425,6 +1421,9 @@ impl<'a> Run<'a> {
             }
         }
         drop(state);
+        if let Some(event) = event {
+            client.emit(event);
+        }
         shared.give_back(self.piece);
         shared.changed.notify_all();
     }
@@ -1548,7 +1547,13 @@ pub(super) fn fetch_with_retries(
                     return Err(err);
                 }
                 let wait = backoff(attempt).max(retry_after.unwrap_or_default());
-                client.announce_retry(&err, "trying again", wait, attempt + 1, client.retries());
+                client.emit(Event::Retrying {
+                    error: err.clone(),
+                    what: Retry::Request,
+                    wait,
+                    attempt: attempt + 1,
+                    attempts: client.retries(),
+                });
                 client.pause(wait)?;
             }
             Err(failed) => return Err(failed.err),

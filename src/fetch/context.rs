@@ -10,19 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
+use crate::event::{self, Event, Retry};
 use crate::fetch::retry::backoff;
-use crate::http::exchange::{self, HttpSettings, Request, Response, WarningSink};
+use crate::http::exchange::{self, HttpSettings, Request, Response};
 use crate::http::retry_after::retry_after;
 use crate::url::Url;
-use crate::util::duration;
 
 /// A client's settings and shared state, as the layers below the client
 /// see them. Cheap to clone; clones share the pool and the cancel handle.
 #[derive(Clone)]
 pub struct Context {
     pub(crate) http: Arc<HttpSettings>,
-    pub(crate) notice: Option<WarningSink>,
     pub(crate) cache_limit: u64,
     pub(crate) parallel: usize,
     pub(crate) connections: usize,
@@ -51,7 +50,7 @@ impl Context {
     /// first request it means a wrong address or a host that is down far
     /// more often than a moment's trouble, and the user is better told at
     /// once. (A transfer cut after it started is continued; see
-    /// [`Error::is_transient`].)
+    /// [`Error::is_transient`](crate::Error::is_transient).)
     pub fn send_attempts(
         &self,
         request: &Request,
@@ -77,7 +76,13 @@ impl Context {
                 return Err(err);
             }
             let wait = backoff(attempt).max(asked_to_wait.unwrap_or_default());
-            self.announce_retry(&err, "trying again", wait, attempt + 1, attempts);
+            self.emit(Event::Retrying {
+                error: err.clone(),
+                what: Retry::Request,
+                wait,
+                attempt: attempt + 1,
+                attempts,
+            });
             self.pause(wait)?;
         }
     }
@@ -120,35 +125,9 @@ impl Context {
         self.http.cancel.clone()
     }
 
-    /// Tells the notice sink, if any, that `failure` is followed by
-    /// `what` after `wait`, as attempt `attempt` of `attempts`.
-    pub fn announce_retry(
-        &self,
-        failure: &Error,
-        what: &str,
-        wait: Duration,
-        attempt: u32,
-        attempts: u32,
-    ) {
-        self.announce_wait(
-            failure,
-            what,
-            wait,
-            &format!(" (attempt {attempt} of {attempts})"),
-        );
-    }
-
-    /// Tells the notice sink, if any, that `failure` is followed by
-    /// `what` after `wait`; `more` ends the line.
-    pub fn announce_wait(&self, failure: &Error, what: &str, wait: Duration, more: &str) {
-        if let Some(notice) = &self.notice {
-            let failure = failure.to_string();
-            let first_line = failure.lines().next().unwrap_or_default();
-            notice(&format!(
-                "{first_line}; {what} in {}{more}",
-                duration::describe(wait)
-            ));
-        }
+    /// Tells the client's event sink, if any, of `event`.
+    pub fn emit(&self, event: Event) {
+        event::emit(&self.http.events, event);
     }
 
     /// Sleeps for `wait`, or until cancelled.
@@ -161,13 +140,6 @@ impl Context {
         self.http.cancel.check()
     }
 
-    /// Passes `text` to the warning sink, if there is one.
-    pub fn warn(&self, text: &str) {
-        if let Some(warn) = &self.http.warn {
-            warn(text);
-        }
-    }
-
     /// Warns when `response` comes compressed although the request asked
     /// for the bytes as stored: they are handed on as sent (as curl does
     /// without `--compressed`), which is seldom what the user wanted.
@@ -176,11 +148,10 @@ impl Context {
             .header("content-encoding")
             .filter(|c| !c.trim().eq_ignore_ascii_case("identity"))
         {
-            self.warn(&format!(
-                "warning: the server sent {} encoded ({coding}) although asked for it as \
-                 stored: it is saved as sent",
-                response.url().redacted()
-            ));
+            self.emit(Event::EncodedBody {
+                url: response.url().redacted().to_string(),
+                coding: coding.to_owned(),
+            });
         }
     }
 

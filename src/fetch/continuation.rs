@@ -9,6 +9,7 @@
 //! next alternative by [`part`](crate::parts::alternatives).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, Retry};
 use crate::fetch::retry::backoff;
 use crate::fetch::Context;
 use crate::http::validator::{same_version, validator_of};
@@ -175,7 +176,13 @@ pub(crate) fn ask_again(
         }
         let wait = backoff(attempt);
         attempt += 1;
-        client.announce_retry(&err, "asking again", wait, attempt, client.retries());
+        client.emit(Event::Retrying {
+            error: err.clone(),
+            what: Retry::Rest,
+            wait,
+            attempt,
+            attempts: client.retries(),
+        });
         client.pause(wait)?;
         let answered = client.send(request).map_err(Refused::from);
         match answered.and_then(|response| accept(response, &err)) {

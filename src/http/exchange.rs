@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, EventSink};
 use crate::http::body::{HttpBody, ReturnTo};
 use crate::http::conn::{ConnectSettings, Connection};
 use crate::http::pool::{Pool, PoolKey};
@@ -30,9 +31,6 @@ use crate::url::{Scheme, Url};
 /// longer body is dropped with the connection.
 const REDIRECT_BODY_DRAIN: u64 = 64 * 1024;
 
-/// A callback for warnings a person should see (an HTTPS to HTTP redirect).
-pub type WarningSink = Arc<dyn Fn(&str) + Send + Sync>;
-
 /// What every exchange of a client shares.
 #[derive(Clone)]
 pub(crate) struct HttpSettings {
@@ -42,7 +40,7 @@ pub(crate) struct HttpSettings {
     pub(crate) user_agent: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) max_redirects: u32,
-    pub(crate) warn: Option<WarningSink>,
+    pub(crate) events: Option<EventSink>,
     /// Stops this client's requests and reads.
     pub(crate) cancel: Cancel,
     /// When set, the user's `Authorization`, `Cookie` and
@@ -273,13 +271,11 @@ pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Respons
             );
         }
         if redirect::is_downgrade(&url, &next) {
-            if let Some(warn) = &settings.warn {
-                warn(&format!(
-                    "warning: redirect from HTTPS to plain HTTP: {} -> {}",
-                    url.redacted(),
-                    next.redacted()
-                ));
-            }
+            let event = Event::InsecureRedirect {
+                from: url.redacted().to_string(),
+                to: next.redacted().to_string(),
+            };
+            crate::event::emit(&settings.events, event);
         }
         url = next;
     }

@@ -363,8 +363,9 @@ pub struct PartRecord {
 /// would still need a bound, and a count of parts is the simpler one.
 pub const MAX_RECORDED_PARTS: usize = 10_000;
 
-/// The message of the error a resumed download gets when its manifests no
-/// longer list the parts the earlier run completed: the caller starts over.
+/// The message of the error (of kind [`ErrorKind::ResumeMismatch`]) a
+/// resumed download gets when its manifests no longer list the parts the
+/// earlier run completed: the caller starts over.
 pub const RESUME_MISMATCH: &str =
     "the manifest no longer lists the parts the earlier run completed";
 
@@ -607,8 +608,11 @@ impl ManifestStream {
                                     // Not a nested manifest that could hold
                                     // the recorded part: the manifests changed.
                                     self.ended = true;
-                                    return Err(Error::new(ErrorKind::Manifest, RESUME_MISMATCH)
-                                        .with_subject(manifest.redacted()));
+                                    return Err(Error::new(
+                                        ErrorKind::ResumeMismatch,
+                                        RESUME_MISMATCH,
+                                    )
+                                    .with_subject(manifest.redacted()));
                                 }
                             }
                             self.part_origin =

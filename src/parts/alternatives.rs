@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use crate::engine::segments::{SegmentedStream, SEGMENT_THRESHOLD};
 use crate::engine::HTTP_PIECE;
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, Retry};
 use crate::fetch::retry::backoff;
 use crate::fetch::Context;
 use crate::http::ranged::{first_piece_request, FirstPiece, Resource};
@@ -86,7 +87,7 @@ pub fn open(
     let earlier = causes.len();
     in_rounds(
         client,
-        "trying again",
+        Retry::Request,
         || open_once(client, plan.clone(), start, causes.clone(), is_manifest),
         |err| {
             let new = err.causes().get(earlier..).unwrap_or_default();
@@ -97,10 +98,10 @@ pub fn open(
 
 /// Runs `attempt` until it succeeds, or up to the client's retries in all
 /// while `passing` finds in its error a failure that may pass (the one
-/// announced); between rounds, the backoff, announced as `what`.
+/// told); between rounds, the backoff, told as a retry of `what`.
 fn in_rounds<T>(
     client: &Context,
-    what: &str,
+    what: Retry,
     mut attempt: impl FnMut() -> Result<T>,
     passing: impl Fn(&Error) -> Option<&Error>,
 ) -> Result<T> {
@@ -116,7 +117,13 @@ fn in_rounds<T>(
         };
         let wait = backoff(round);
         round += 1;
-        client.announce_retry(last, what, wait, round, attempts);
+        client.emit(Event::Retrying {
+            error: last.clone(),
+            what,
+            wait,
+            attempt: round,
+            attempts,
+        });
         client.pause(wait)?;
     }
 }
@@ -443,7 +450,7 @@ impl PartReader {
         let mut again = false;
         in_rounds(
             &client,
-            "asking again",
+            Retry::Rest,
             || {
                 // A new round starts from the first alternative; the
                 // failures so far stay listed.

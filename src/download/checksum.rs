@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-use partfetch::pieces::store::read_exact_at;
-use partfetch::sha256::{self, Sha256};
-use partfetch::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
+use crate::pieces::store::read_exact_at;
+use crate::sha256::{self, Sha256};
 
-use super::output::WriteError;
+use crate::download::output::WriteError;
 
 /// Bytes are handed to the hashing thread in blocks of this size.
 const BLOCK: usize = 1024 * 1024;
@@ -28,10 +28,10 @@ const BLOCK: usize = 1024 * 1024;
 const BLOCKS_IN_FLIGHT: usize = 4;
 
 /// A mismatch between the digest `got` and the one `expected` of `what`
-/// is an integrity error.
-pub fn check_digest(got: [u8; 32], expected: [u8; 32], what: &str) -> Result<(), WriteError> {
+/// is an integrity error; a match is the digest.
+pub fn check_digest(got: [u8; 32], expected: [u8; 32], what: &str) -> Result<[u8; 32], WriteError> {
     if got == expected {
-        return Ok(());
+        return Ok(got);
     }
     Err(WriteError::Failed(
         Error::new(
@@ -101,8 +101,8 @@ impl HashThread {
     }
 
     /// Hashes what is left and compares the digest with the one expected
-    /// of `what`.
-    pub fn finish(mut self, what: &str) -> Result<(), WriteError> {
+    /// of `what`; returns it when they match.
+    pub fn finish(mut self, what: &str) -> Result<[u8; 32], WriteError> {
         if !self.block.is_empty() {
             self.send_block();
         }
@@ -161,8 +161,8 @@ impl FollowingHash {
     }
 
     /// Hashes the rest of the first `length` bytes and compares the digest
-    /// with the one expected of `what`.
-    pub fn finish(self, length: u64, what: &str) -> Result<(), WriteError> {
+    /// with the one expected of `what`; returns it when they match.
+    pub fn finish(self, length: u64, what: &str) -> Result<[u8; 32], WriteError> {
         let _ = self.upto.send(length);
         drop(self.upto);
         let got = self
@@ -192,7 +192,7 @@ mod tests {
         for chunk in data.chunks(65_000) {
             hash.update(chunk);
         }
-        assert!(hash.finish("test").is_ok());
+        assert_eq!(hash.finish("test").ok(), Some(expected));
 
         let mut wrong = HashThread::start(expected);
         wrong.update(&data[1..]);

@@ -11,17 +11,16 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use partfetch::engine::download::SegmentedDownload;
-use partfetch::engine::HTTP_PIECE as PIECE;
-use partfetch::pieces::store::{FileStore, PieceStore};
-use partfetch::Error;
-
-use super::args::Download;
-use super::checksum::FollowingHash;
-use super::output::{self, WriteError};
-use super::progress::Progress;
-use super::rate_limit::RateLimit;
-use super::resume::{self, Checkpoint, State};
+use crate::download::checksum::FollowingHash;
+use crate::download::control::{Checkpoint, State};
+use crate::download::files::{self, state_path};
+use crate::download::job::Job;
+use crate::download::output::WriteError;
+use crate::download::progress::Meter;
+use crate::download::rate_limit::RateLimit;
+use crate::engine::download::SegmentedDownload;
+use crate::error::{Error, Result};
+use crate::pieces::{FileStore, PieceStore};
 
 /// `FILE.partfetch`, open for writes at any offset.
 pub struct PieceFile {
@@ -37,7 +36,7 @@ struct LimitedStore {
 }
 
 impl PieceStore for LimitedStore {
-    fn write_at(&self, offset: u64, bytes: &[u8]) -> partfetch::Result<()> {
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         self.file.write_at(offset, bytes)?;
         if let Some(limit) = &self.limit {
             limit.take(bytes.len());
@@ -49,9 +48,9 @@ impl PieceStore for LimitedStore {
 impl PieceFile {
     /// Opens `target.partfetch`, keeping what an earlier run wrote when
     /// `keep`, else empty.
-    pub fn open(target: &Path, keep: bool, limit_rate: Option<u64>) -> Result<PieceFile, Error> {
-        let temp = output::temp_path(target);
-        let file = output::open_locked(&temp)?;
+    pub fn open(target: &Path, keep: bool, limit_rate: Option<u64>) -> Result<PieceFile> {
+        let temp = files::temp_path(target);
+        let file = files::open_locked(&temp)?;
         let piece_file = PieceFile {
             store: Arc::new(LimitedStore {
                 file: FileStore::new(file, &temp),
@@ -72,7 +71,7 @@ impl PieceFile {
     }
 
     /// Empties the file: the earlier run's bytes are worth nothing.
-    pub fn clear(&self) -> Result<(), Error> {
+    pub fn clear(&self) -> Result<()> {
         self.file()
             .set_len(0)
             .map_err(|e| Error::io(e, self.temp.display()))
@@ -82,7 +81,7 @@ impl PieceFile {
         self.store.file.file()
     }
 
-    fn sync(&self) -> Result<(), WriteError> {
+    fn sync(&self) -> std::result::Result<(), WriteError> {
         self.file()
             .sync_data()
             .map_err(|e| WriteError::Failed(Error::io(e, self.temp.display())))
@@ -90,16 +89,18 @@ impl PieceFile {
 }
 
 /// Downloads into `file` with `download`, which may continue an earlier
-/// run; on success `file` is renamed to its final name.
+/// run; on success `file` is renamed to its final name. Returns the digest
+/// checked, if one was asked for.
 pub fn save(
-    d: &Download,
+    job: &Job,
     mut download: SegmentedDownload,
     file: PieceFile,
-    progress: &mut Progress,
-) -> Result<(), WriteError> {
+    meter: &mut Meter,
+) -> std::result::Result<Option<[u8; 32]>, WriteError> {
     let length = download.length();
+    let layout = download.layout();
     let state = State {
-        url: d.url.clone(),
+        url: job.url.clone(),
         length: Some(length),
         validator: download.validator().map(str::to_owned),
         done: 0,
@@ -107,17 +108,17 @@ pub fn save(
         parts: Vec::new(),
         have: None,
     };
-    let mut checkpoint = Checkpoint::new(resume::state_path(&file.temp), state);
+    let mut checkpoint = Checkpoint::new(state_path(&file.temp), state);
     let record = |checkpoint: &mut Checkpoint, download: &SegmentedDownload| {
         // What is recorded was written before the sync that follows. Only
         // whole pieces count: a later run continues piece by piece.
         let have = download.have();
-        checkpoint.state.done = (have.first_missing_from(0) * PIECE).min(length);
-        checkpoint.state.have = Some(have);
+        checkpoint.state.done = layout.contiguous(have.first_missing_from(0), 0);
+        checkpoint.state.have = Some((layout.piece_length(), have));
         checkpoint.save(|| file.sync())
     };
     record(&mut checkpoint, &download)?;
-    let mut hash = match d.checksum {
+    let mut hash = match job.sha256 {
         Some(expected) => {
             let handle = file
                 .file()
@@ -127,16 +128,16 @@ pub fn save(
         }
         None => None,
     };
-    progress.set_total(Some(length));
-    progress.skip(download.stored_bytes());
+    meter.set_total(Some(length));
+    meter.skip(download.stored_bytes());
     let fetched = loop {
         match download.advance() {
             Ok(true) => {}
             Ok(false) => break Ok(()),
             Err(e) => break Err(WriteError::Failed(e)),
         }
-        progress.set_activity(download.activity().map(|(c, n)| (c, Some(n))));
-        progress.reach(download.stored_bytes());
+        meter.set_activity(download.activity().map(|(c, n)| (c, Some(n))));
+        meter.reach(download.stored_bytes());
         if let Some(hash) = &mut hash {
             hash.follow(download.contiguous());
         }
@@ -146,8 +147,8 @@ pub fn save(
             }
         }
     };
-    // The pieces stored since the last update: the final line counts them.
-    progress.reach(download.stored_bytes());
+    // The pieces stored since the last update: the final call counts them.
+    meter.reach(download.stored_bytes());
     if let Err(err) = fetched {
         // Keep what is on disk for the next run, unless there is nothing.
         let _ = record(&mut checkpoint, &download);
@@ -158,16 +159,20 @@ pub fn save(
         return Err(err);
     }
     file.sync()?;
+    let mut digest = None;
     if let Some(hash) = hash {
         let what = file.target.display().to_string();
-        if let Err(err) = hash.finish(length, &what) {
-            // A complete file with the wrong digest is kept to be looked
-            // at, but is nothing to resume.
-            let _ = std::fs::remove_file(checkpoint.path());
-            return Err(err);
+        match hash.finish(length, &what) {
+            Ok(got) => digest = Some(got),
+            Err(err) => {
+                // A complete file with the wrong digest is kept to be
+                // looked at, but is nothing to resume.
+                let _ = std::fs::remove_file(checkpoint.path());
+                return Err(err);
+            }
         }
     }
-    output::move_into_place(&file.temp, &file.target).map_err(WriteError::Failed)?;
+    files::move_into_place(&file.temp, &file.target).map_err(WriteError::Failed)?;
     let _ = std::fs::remove_file(checkpoint.path());
-    Ok(())
+    Ok(digest)
 }

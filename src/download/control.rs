@@ -39,20 +39,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use partfetch::engine::HTTP_PIECE as PIECE;
-use partfetch::manifest::expand::PartRecord;
-use partfetch::pieces::piece_set::PieceSet;
-use partfetch::{Error, ErrorKind, Url};
+use crate::download::files::{self, state_path, NEW_SUFFIX};
+use crate::error::{Error, ErrorKind};
+use crate::manifest::expand::PartRecord;
+use crate::pieces::PieceSet;
+use crate::url::Url;
 
 /// The first line of every control file.
 const MAGIC: &str = "partfetch-state 1";
-
-/// The suffix of the control file, after the data file's name.
-pub const STATE_SUFFIX: &str = ".state";
-
-/// The suffix of a control file being written, after its name: it is
-/// renamed into place once complete.
-pub const NEW_SUFFIX: &str = ".new";
 
 /// What a control file records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,24 +64,18 @@ pub struct State {
     /// For a manifest, the parts completed, in order (their sizes add up to
     /// at most `done`).
     pub parts: Vec<PartRecord>,
-    /// For a resource written piece by piece, the pieces on disk.
-    pub have: Option<PieceSet>,
-}
-
-/// `DATA.state`
-pub fn state_path(data: &Path) -> PathBuf {
-    let mut name = data.as_os_str().to_owned();
-    name.push(STATE_SUFFIX);
-    PathBuf::from(name)
+    /// For a resource written piece by piece, the piece length and the
+    /// pieces on disk.
+    pub have: Option<(u64, PieceSet)>,
 }
 
 /// What the earlier run that wrote the data file `temp` recorded, when a
-/// download of `url` can continue it. Otherwise an error (of kind `Io`:
-/// the local partial file cannot be continued) that says why: `--resume`
-/// fails with it, a plain run starts afresh.
+/// download of `url` can continue it. Otherwise an error (of kind
+/// [`ErrorKind::ResumeMismatch`]) that says why: a download that requires
+/// resuming fails with it, any other starts afresh.
 pub fn earlier_run(temp: &Path, url: &str) -> Result<State, Error> {
     let shown = temp.display();
-    let cannot = |why: String| Err(Error::new(ErrorKind::Io, why));
+    let cannot = |why: String| Err(Error::new(ErrorKind::ResumeMismatch, why));
     let Some(state) = State::load(&state_path(temp)) else {
         return cannot(if temp.exists() {
             format!("{shown} has no control file beside it")
@@ -139,10 +127,11 @@ impl State {
                 _ => {}
             }
         }
-        // Pieces of another size (another version's) mean nothing here.
         let have = match (have, piece) {
             (None, _) => None,
-            (Some(text), Some(PIECE)) => Some(PieceSet::parse(&text, length?.div_ceil(PIECE))?),
+            (Some(text), Some(piece)) if piece > 0 => {
+                Some((piece, PieceSet::parse(&text, length?.div_ceil(piece))?))
+            }
             (Some(_), _) => return None,
         };
         Some(State {
@@ -170,19 +159,19 @@ impl State {
     /// manifest's bytes before its first completed part are not: the
     /// manifest's own URL cannot be continued at an offset.)
     pub fn has_progress(&self) -> bool {
-        self.resume_at() > 0 || self.have.as_ref().is_some_and(|have| !have.is_empty())
+        self.resume_at() > 0 || self.have.as_ref().is_some_and(|(_, have)| !have.is_empty())
     }
 
     /// How long the data file must be at least for this record to be
     /// believed.
     pub fn extent(&self) -> u64 {
-        let pieces_end = self
-            .have
-            .as_ref()
-            .and_then(|have| have.runs().last())
-            .map_or(0, |run| {
-                (run.end * PIECE).min(self.length.unwrap_or(u64::MAX))
-            });
+        let pieces_end = self.have.as_ref().map_or(0, |(piece, have)| {
+            have.runs().last().map_or(0, |run| {
+                run.end
+                    .saturating_mul(*piece)
+                    .min(self.length.unwrap_or(u64::MAX))
+            })
+        });
         self.resume_at().max(pieces_end)
     }
 
@@ -199,8 +188,8 @@ impl State {
         if self.manifest {
             text.push_str("manifest\n");
         }
-        if let Some(have) = &self.have {
-            text.push_str(&format!("piece {PIECE}\nhave {have}\n"));
+        if let Some((piece, have)) = &self.have {
+            text.push_str(&format!("piece {piece}\nhave {have}\n"));
         }
         // A manifest's URL is written once for its run of parts: a long
         // manifest's record stays a few bytes per part.
@@ -217,7 +206,7 @@ impl State {
         temp.push(NEW_SUFFIX);
         let temp = PathBuf::from(temp);
         let write = || -> std::io::Result<()> {
-            let mut file = crate::cli::output::create_fresh(&temp)?;
+            let mut file = files::create_fresh(&temp)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&temp, path)
@@ -259,7 +248,7 @@ impl Checkpoint {
     /// file holds, in order, so a later run resumes after them and fetches
     /// the rest again.
     ///
-    /// [`MAX_RECORDED_PARTS`]: partfetch::manifest::expand::MAX_RECORDED_PARTS
+    /// [`MAX_RECORDED_PARTS`]: crate::manifest::expand::MAX_RECORDED_PARTS
     pub fn update_parts(&mut self, parts: Option<&[PartRecord]>) {
         if let Some(parts) = parts {
             if parts.len() != self.state.parts.len() {
@@ -305,6 +294,8 @@ fn parse_part(value: &str, previous: Option<&PartRecord>) -> Option<PartRecord> 
 mod tests {
     use super::*;
 
+    const PIECE: u64 = 1024 * 1024;
+
     fn part(manifest: &str, line: usize, size: u64) -> PartRecord {
         PartRecord {
             manifest: Arc::new(Url::parse(manifest).unwrap()),
@@ -349,15 +340,20 @@ mod tests {
             done: 3 * PIECE,
             manifest: false,
             parts: Vec::new(),
-            have: Some(have),
+            have: Some((PIECE, have.clone())),
         };
         pieces.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(pieces.clone()));
         assert_eq!(pieces.extent(), 6 * PIECE - 1);
         let text = std::fs::read_to_string(&path).unwrap();
+        // A torrent's pieces, say: the record keeps their length, and the
+        // download decides whether they are its own.
         let other_size = text.replace(&format!("piece {PIECE}"), "piece 4096");
         std::fs::write(&path, other_size).unwrap();
-        assert_eq!(State::load(&path), None, "pieces of another size");
+        let loaded = State::load(&path).unwrap();
+        assert_eq!(loaded.have, Some((4096, have)));
+        std::fs::write(&path, text.replace(&format!("piece {PIECE}"), "piece 0")).unwrap();
+        assert_eq!(State::load(&path), None, "pieces of no length");
         let no_length = State {
             url: "http://h/f".into(),
             length: None,

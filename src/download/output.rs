@@ -10,14 +10,10 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use partfetch::http::request::percent_decode;
-use partfetch::{Error, ErrorKind, Url};
-
-/// What errors call standard output.
-pub const STDOUT: &str = "standard output";
-
-/// The suffix of a file being written.
-pub const TEMP_SUFFIX: &str = ".partfetch";
+use crate::download::files::{create_fresh, move_into_place, open_locked, temp_path, NAME_MAX};
+use crate::error::{Error, ErrorKind};
+use crate::http::request::percent_decode;
+use crate::url::Url;
 
 /// Small writes (a chunked body's small chunks) are gathered up to this size,
 /// so they cost one system call per 128 KiB.
@@ -42,11 +38,11 @@ impl From<Error> for WriteError {
 }
 
 /// An output being written.
-pub enum Sink {
-    /// Standard output, or a file that is not a regular one, written in
-    /// place from its first byte; `name` is what errors call it.
+pub enum Sink<'w> {
+    /// A writer of the caller's, or a file that is not a regular one,
+    /// written in place from its first byte; `name` is what errors call it.
     Stream {
-        writer: BufWriter<File>,
+        writer: BufWriter<Box<dyn Write + 'w>>,
         name: String,
     },
     /// A file under its temporary name.
@@ -57,32 +53,24 @@ pub enum Sink {
     },
 }
 
-impl Sink {
-    /// Standard output, written without Rust's line buffering.
-    pub fn stdout() -> Result<Sink, Error> {
-        use std::os::fd::AsFd;
-        let fd = io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| Error::io(e, "standard output"))?;
-        Ok(Sink::Stream {
-            writer: BufWriter::with_capacity(WRITE_BUFFER, File::from(fd)),
-            name: STDOUT.to_owned(),
-        })
+impl<'w> Sink<'w> {
+    /// `writer`, called `name` in errors.
+    pub fn writer(writer: impl Write + 'w, name: &str) -> Sink<'w> {
+        Sink::Stream {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, Box::new(writer)),
+            name: name.to_owned(),
+        }
     }
 
     /// `path`, a file that is not a regular one ([`Destination::InPlace`]),
     /// opened for writing as it is: nothing is created, truncated or
     /// renamed.
-    pub fn in_place(path: &Path) -> Result<Sink, Error> {
+    pub fn in_place(path: &Path) -> Result<Sink<'w>, Error> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(|e| Error::io(e, path.display()))?;
-        Ok(Sink::Stream {
-            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
-            name: path.display().to_string(),
-        })
+        Ok(Sink::writer(file, &path.display().to_string()))
     }
 
     /// What errors and messages call this output.
@@ -94,7 +82,7 @@ impl Sink {
     }
 
     /// `target`, written as `target.partfetch` until [`Sink::finish`].
-    pub fn file(target: &Path) -> Result<Sink, Error> {
+    pub fn file(target: &Path) -> Result<Sink<'w>, Error> {
         let temp = temp_path(target);
         let file = create_fresh(&temp).map_err(|e| Error::io(e, temp.display()))?;
         Ok(Sink::File {
@@ -108,7 +96,7 @@ impl Sink {
     /// bytes (what is beyond is cut off). The file is locked for as long as
     /// the sink lives: a second partfetch writing the same FILE is refused
     /// instead of interleaving its bytes.
-    pub fn resume(target: &Path, offset: u64) -> Result<Sink, Error> {
+    pub fn resume(target: &Path, offset: u64) -> Result<Sink<'w>, Error> {
         use std::io::{Seek, SeekFrom};
         let temp = temp_path(target);
         let io = |e: io::Error| Error::io(e, temp.display());
@@ -206,148 +194,8 @@ impl Sink {
     }
 }
 
-/// Renames the complete `temp` to `target`. A `target` that is there
-/// already keeps its permissions, owner and group, as it does when a tool
-/// rewrites it in place (`curl -o`, `wget -O`): the rename puts a new file
-/// there, which would otherwise have the default ones and belong to
-/// whoever ran the download (root, say, replacing a user's file).
-pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
-    if let Ok(meta) = std::fs::metadata(target) {
-        if meta.is_file() {
-            keep_owner(temp, &meta);
-            // After the owner: a change of owner clears set-user-ID bits.
-            std::fs::set_permissions(temp, meta.permissions())
-                .map_err(|e| Error::io(e, temp.display()))?;
-        }
-    }
-    std::fs::rename(temp, target).map_err(|e| Error::io(e, target.display()))
-}
-
-/// Gives `temp` the owner and group of the file it replaces, as far as
-/// this user may: only root may give a file away, and a user may pick only
-/// a group of their own. What cannot be kept is not an error, as with
-/// `cp -p`: the download is there, under the same name, owned by its user.
-#[cfg(unix)]
-fn keep_owner(temp: &Path, replaced: &std::fs::Metadata) {
-    use std::os::unix::fs::MetadataExt;
-    let (uid, gid) = (replaced.uid(), replaced.gid());
-    if std::os::unix::fs::chown(temp, Some(uid), Some(gid)).is_err() {
-        let _ = std::os::unix::fs::chown(temp, None, Some(gid));
-    }
-}
-
-#[cfg(not(unix))]
-fn keep_owner(_temp: &Path, _replaced: &std::fs::Metadata) {}
-
-/// Creates `path` anew for writing, in place of whatever non-directory is
-/// there, without following a symbolic link.
-///
-/// The names partfetch writes beside FILE (`FILE.partfetch`, its control
-/// file) are its own; whatever holds one of them is replaced. Opening it
-/// as it is would write through a symbolic link planted there (in a
-/// directory others can write to, a way to overwrite a file of the user's
-/// elsewhere), or wait forever on a named pipe. The name is removed, then
-/// created exclusively (`O_EXCL`, which never follows a link): a link put
-/// back in between makes the creation fail, not write through it.
-pub fn create_fresh(path: &Path) -> io::Result<File> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-/// Opens (or creates) `temp` for reading and writing, without truncating
-/// it, and locks it for as long as the file is open: a second partfetch
-/// writing the same FILE is refused instead of interleaving its bytes.
-///
-/// An existing `temp` must be a regular file, not a symbolic link to one
-/// (see [`create_fresh`]): it is checked without following links, then
-/// opened, and the file opened must be the one checked.
-pub fn open_locked(temp: &Path) -> Result<File, Error> {
-    let io = |e: io::Error| Error::io(e, temp.display());
-    let file = match std::fs::symlink_metadata(temp) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => create_fresh(temp).map_err(io)?,
-        Err(e) => return Err(io(e)),
-        Ok(checked) if !checked.file_type().is_file() => {
-            return Err(Error::new(
-                partfetch::ErrorKind::Io,
-                format!(
-                    "a {} is where partfetch keeps the partial file; remove it",
-                    describe_file_type(&checked.file_type())
-                ),
-            )
-            .with_subject(temp.display()));
-        }
-        Ok(checked) => {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(temp)
-                .map_err(io)?;
-            if !same_file(&checked, &file.metadata().map_err(io)?) {
-                return Err(Error::new(
-                    partfetch::ErrorKind::Io,
-                    "the partial file was replaced while being opened",
-                )
-                .with_subject(temp.display()));
-            }
-            file
-        }
-    };
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
-            partfetch::ErrorKind::Io,
-            "another partfetch is writing this file",
-        )
-        .with_subject(temp.display())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
-    }
-}
-
-/// What a file that is not a regular one is, for a message.
-fn describe_file_type(file_type: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "named pipe";
-        }
-        if file_type.is_socket() {
-            return "socket";
-        }
-        if file_type.is_block_device() || file_type.is_char_device() {
-            return "device";
-        }
-    }
-    if file_type.is_symlink() {
-        "symbolic link"
-    } else if file_type.is_dir() {
-        "directory"
-    } else {
-        "special file"
-    }
-}
-
-/// Whether two metadata describe the same file.
-#[cfg(unix)]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    (a.dev(), a.ino()) == (b.dev(), b.ino())
-}
-
-#[cfg(not(unix))]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    a.len() == b.len() && a.modified().ok() == b.modified().ok()
-}
-
 /// Writes `bytes` after what is buffered, bypassing the buffer when large.
-fn write_through(writer: &mut BufWriter<File>, bytes: &[u8]) -> io::Result<()> {
+fn write_through<W: Write>(writer: &mut BufWriter<W>, bytes: &[u8]) -> io::Result<()> {
     if bytes.len() < DIRECT_WRITE {
         return writer.write_all(bytes);
     }
@@ -363,38 +211,6 @@ fn stream_error(e: io::Error, name: &str) -> WriteError {
     } else {
         WriteError::Failed(Error::io(e, name))
     }
-}
-
-/// The longest file name most file systems take (`NAME_MAX`), in bytes.
-const NAME_MAX: usize = 255;
-
-/// `FILE.partfetch`, beside FILE.
-///
-/// A name of up to 255 bytes is a valid FILE, but the suffixes would push
-/// the temporary file, or its control file (`.partfetch.state`, written as
-/// `.partfetch.state.new`), past what the file system takes, and a URL
-/// whose last segment is that long could not be saved at all. The name is
-/// then cut (at a character boundary) to leave room for them, and ends
-/// with `~` and 8 hex digits of the full name's SHA-256: two long names
-/// that share their beginning get temporary files of their own, and a
-/// second run of the same command finds its own again.
-pub fn temp_path(target: &Path) -> PathBuf {
-    use crate::cli::resume::{NEW_SUFFIX, STATE_SUFFIX};
-    let room = NAME_MAX - TEMP_SUFFIX.len() - STATE_SUFFIX.len() - NEW_SUFFIX.len();
-    let mut name = match target.file_name().and_then(|n| n.to_str()) {
-        Some(file) if file.len() > room => {
-            let digest = partfetch::sha256::to_hex(&partfetch::sha256::digest(file.as_bytes()));
-            let mark = format!("~{}", &digest[..8]);
-            let cut = (0..=room - mark.len())
-                .rev()
-                .find(|&i| file.is_char_boundary(i))
-                .unwrap_or(0);
-            std::ffi::OsString::from(format!("{}{mark}", &file[..cut]))
-        }
-        _ => target.file_name().unwrap_or_default().to_owned(),
-    };
-    name.push(TEMP_SUFFIX);
-    target.with_file_name(name)
 }
 
 /// What FILE is on disk, which decides how it is written.
@@ -543,39 +359,6 @@ mod tests {
         let err = destination(&looping).unwrap_err();
         assert!(err.to_string().contains("loops"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_temporary_name_leaves_room_for_its_suffixes() {
-        assert_eq!(
-            temp_path(Path::new("dir/a.bin")),
-            Path::new("dir/a.bin.partfetch")
-        );
-        let long = "é".repeat(120) + "x.bin"; // 245 bytes
-        let temp = temp_path(&Path::new("dir").join(&long));
-        let temp_name = temp.file_name().unwrap().to_str().unwrap();
-        let state_name = format!("{temp_name}.state.new");
-        assert!(state_name.len() <= NAME_MAX, "{}", state_name.len());
-        assert!(temp_name.ends_with(".partfetch"));
-        let (kept, mark) = temp_name
-            .trim_end_matches(".partfetch")
-            .rsplit_once('~')
-            .unwrap();
-        assert!(long.starts_with(kept) && kept.len() > 200, "{temp_name}");
-        assert_eq!(mark.len(), 8);
-        assert_eq!(temp.parent(), Some(Path::new("dir")));
-    }
-
-    #[test]
-    fn long_names_that_share_their_beginning_get_temporary_names_of_their_own() {
-        let a = "a".repeat(240) + "-1.bin";
-        let b = "a".repeat(240) + "-2.bin";
-        assert_ne!(temp_path(Path::new(&a)), temp_path(Path::new(&b)));
-        assert_eq!(
-            temp_path(Path::new(&a)),
-            temp_path(Path::new(&a)),
-            "a second run finds the same temporary file"
-        );
     }
 
     fn name(url: &str) -> Result<PathBuf, String> {

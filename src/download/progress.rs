@@ -1,0 +1,217 @@
+//! How far a download has come, told to the caller's callback.
+//!
+//! Owns [`Progress`], the snapshot a caller gets, and the meter that keeps
+//! it: bytes done (an earlier run's included), the total when known, the
+//! rate over the last few seconds (so it follows a link that speeds up or
+//! slows down), what runs in parallel, manifest parts and sequence files
+//! done. The meter calls back at most ten times a second, and once more at
+//! the end; always from the thread that drives the download, never while
+//! the engine holds a lock.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The callback is called at most this often while bytes arrive.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// The rate is measured over about this long.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// How far a download has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Bytes of the output done, those an earlier run left included.
+    pub done: u64,
+    /// The output's length, when the server told it (for a manifest, when
+    /// every part tells its size).
+    pub total: Option<u64>,
+    /// Bytes an earlier run left, which this one continued from.
+    pub resumed_from: u64,
+    /// Bytes per second over the last few seconds (this run's only); in
+    /// the last call, over the whole run.
+    pub rate: u64,
+    /// Time since the download started.
+    pub elapsed: Duration,
+    /// Pieces or parts being fetched at once, while several are.
+    pub fetching: Option<usize>,
+    /// Sources in use (the URL and its mirrors that are not dropped), while
+    /// a download in pieces runs.
+    pub sources: Option<usize>,
+    /// Parts of a manifest done.
+    pub parts: Option<u64>,
+    /// Files of a file sequence written.
+    pub files: Option<u64>,
+    /// This is the last call: the download ended (or failed).
+    pub finished: bool,
+}
+
+impl Progress {
+    /// Seconds left at the current rate, when the total is known and bytes
+    /// are arriving.
+    pub fn eta(&self) -> Option<Duration> {
+        let left = self.total?.checked_sub(self.done)?;
+        if self.rate == 0 {
+            return None;
+        }
+        Some(Duration::from_secs(left.div_ceil(self.rate)))
+    }
+}
+
+/// The callback a download reports to.
+pub(crate) type OnProgress<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
+
+/// Keeps a download's [`Progress`] and tells it when it is time.
+pub(crate) struct Meter<'a> {
+    callback: Option<OnProgress<'a>>,
+    progress: Progress,
+    started: Instant,
+    last_told: Option<Instant>,
+    /// (when, bytes this run) at recent calls, oldest first, for the rate.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl<'a> Meter<'a> {
+    pub(crate) fn new(callback: Option<OnProgress<'a>>) -> Meter<'a> {
+        Meter {
+            callback,
+            progress: Progress {
+                done: 0,
+                total: None,
+                resumed_from: 0,
+                rate: 0,
+                elapsed: Duration::ZERO,
+                fetching: None,
+                sources: None,
+                parts: None,
+                files: None,
+                finished: false,
+            },
+            started: Instant::now(),
+            last_told: None,
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// The progress so far.
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    pub(crate) fn set_total(&mut self, total: Option<u64>) {
+        self.progress.total = total;
+    }
+
+    pub(crate) fn set_parts(&mut self, parts: Option<u64>) {
+        if parts.is_some() {
+            self.progress.parts = parts;
+        }
+    }
+
+    pub(crate) fn set_files(&mut self, files: u64) {
+        self.progress.files = Some(files);
+    }
+
+    /// Pieces or parts being fetched at once, and sources in use.
+    pub(crate) fn set_activity(&mut self, activity: Option<(usize, Option<usize>)>) {
+        self.progress.fetching = activity.map(|(fetching, _)| fetching);
+        self.progress.sources = activity.and_then(|(_, sources)| sources);
+    }
+
+    /// Counts `n` bytes an earlier run left (a resumed download).
+    pub(crate) fn skip(&mut self, n: u64) {
+        self.progress.done += n;
+        self.progress.resumed_from += n;
+    }
+
+    /// Counts bytes up to `done` in all.
+    pub(crate) fn reach(&mut self, done: u64) {
+        let n = done.saturating_sub(self.progress.done);
+        self.add(n);
+    }
+
+    /// Counts `n` bytes done, and tells the callback when it is time.
+    pub(crate) fn add(&mut self, n: u64) {
+        self.progress.done += n;
+        let now = Instant::now();
+        if self.last_told.is_none_or(|at| now - at >= INTERVAL) {
+            self.last_told = Some(now);
+            self.tell(now);
+        }
+    }
+
+    /// Tells the callback the last time.
+    pub(crate) fn finish(&mut self) {
+        self.progress.finished = true;
+        self.tell(Instant::now());
+    }
+
+    fn tell(&mut self, now: Instant) {
+        let this_run = self.progress.done - self.progress.resumed_from;
+        self.samples.push_back((now, this_run));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|&(at, _)| now - at >= RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let (since, bytes_then) = match self.samples.front() {
+            Some(&(at, bytes)) if now - at >= INTERVAL => (at, bytes),
+            _ => (self.started, 0),
+        };
+        // The last call tells the mean rate of the whole run.
+        let (since, bytes_then) = match self.progress.finished {
+            true => (self.started, 0),
+            false => (since, bytes_then),
+        };
+        let micros = (now - since).as_micros().max(1);
+        self.progress.rate = (u128::from(this_run - bytes_then) * 1_000_000 / micros) as u64;
+        self.progress.elapsed = now - self.started;
+        if let Some(callback) = &mut self.callback {
+            callback(&self.progress);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn the_callback_hears_at_most_ten_times_a_second_and_once_at_the_end() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let mut meter = Meter::new(Some(Box::new(move |p: &Progress| {
+            sink.lock().unwrap().push(p.clone());
+        })));
+        meter.skip(100);
+        meter.set_total(Some(10_100));
+        for _ in 0..1000 {
+            meter.add(10);
+        }
+        meter.finish();
+        let seen = seen.lock().unwrap();
+        assert!(seen.len() <= 3, "{} calls within a few ms", seen.len());
+        let last = seen.last().unwrap();
+        assert!(last.finished);
+        assert_eq!(
+            (last.done, last.total, last.resumed_from),
+            (10_100, Some(10_100), 100)
+        );
+        assert_eq!(seen.iter().filter(|p| p.finished).count(), 1);
+    }
+
+    #[test]
+    fn eta_is_what_is_left_at_the_rate() {
+        let mut meter = Meter::new(None);
+        meter.set_total(Some(1000));
+        meter.progress.done = 400;
+        meter.progress.rate = 100;
+        assert_eq!(meter.progress().eta(), Some(Duration::from_secs(6)));
+        meter.progress.rate = 0;
+        assert_eq!(meter.progress().eta(), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! What a download tells its caller while it runs: the things a person
+//! watching it would want to know that are neither progress nor the
+//! final error.
+//!
+//! Owns [`Event`] and the sink that receives them
+//! ([`ClientBuilder::on_event`](crate::ClientBuilder::on_event)). Every
+//! layer reports through it, so a program branches on what happened
+//! instead of parsing sentences, and the library's text never names an
+//! option of the command-line tool: the tool turns events into its lines
+//! and adds its own hints.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::util::duration;
+
+/// Something that happened during a download. Its `Display` is a plain
+/// sentence (no program name, no option names).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A request failed in a way that may pass (a reset, a 503, …) and is
+    /// sent again after `wait`, as attempt `attempt` of `attempts`.
+    Retrying {
+        /// The failure.
+        error: Error,
+        /// What is sent again.
+        what: Retry,
+        /// The pause before it.
+        wait: Duration,
+        /// The attempt about to be made (2 for the first retry).
+        attempt: u32,
+        /// Attempts in all before giving up.
+        attempts: u32,
+    },
+    /// One source of a download in pieces failed; the others go on, and
+    /// it is asked again after `wait` (told only for waits of a second or
+    /// more: shorter ones come and go with the pieces).
+    SourceBackingOff {
+        /// The source's failure.
+        error: Error,
+        /// The pause before the source is asked again.
+        wait: Duration,
+    },
+    /// A source (the first URL or a mirror) is given up for this
+    /// download; the others finish it.
+    SourceDropped {
+        /// Why: the failure that dropped it.
+        error: Error,
+    },
+    /// A mirror and the first source give no `ETag` or `Last-Modified` to
+    /// compare: the mirror is checked by its length only, so another file
+    /// of the same length would go unseen but for a digest.
+    CheckedByLengthOnly {
+        /// The mirror, without credentials.
+        url: String,
+    },
+    /// A redirect led from HTTPS to plain HTTP.
+    InsecureRedirect {
+        /// The URL redirected, without credentials.
+        from: String,
+        /// Where it led.
+        to: String,
+    },
+    /// The server sent the body encoded (`Content-Encoding`) although it
+    /// was asked for as stored; it is handed on as sent.
+    EncodedBody {
+        /// The URL, without credentials.
+        url: String,
+        /// The encoding, as the server named it.
+        coding: String,
+    },
+    /// A download continues what an earlier run left, from byte `offset`.
+    Resumed {
+        /// The file saved.
+        path: PathBuf,
+        /// Bytes already there.
+        offset: u64,
+        /// The whole length, when known.
+        length: Option<u64>,
+    },
+    /// The earlier run's bytes are continued with no way to tell whether
+    /// the server's file changed since: it sends neither a strong `ETag`
+    /// nor a `Last-Modified` for `If-Range` (as `curl -C -` and `wget -c`
+    /// do, rather than make such downloads impossible to resume).
+    ResumedUnverified {
+        /// The file saved.
+        path: PathBuf,
+        /// The URL, without credentials.
+        url: String,
+    },
+    /// The earlier run's bytes cannot be used: the download starts over.
+    StartingOver {
+        /// The file saved.
+        path: PathBuf,
+        /// The URL, without credentials.
+        url: String,
+        /// Why.
+        why: StartOver,
+    },
+}
+
+/// What [`Event::Retrying`] sends again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retry {
+    /// The request itself.
+    Request,
+    /// The rest of a body cut midway, from where it stopped.
+    Rest,
+}
+
+/// Why [`Event::StartingOver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartOver {
+    /// The resource changed since the earlier run, or its server no
+    /// longer honours `Range`.
+    Changed,
+    /// The manifests no longer list the parts the earlier run completed.
+    ManifestChanged,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Retrying {
+                error,
+                what,
+                wait,
+                attempt,
+                attempts,
+            } => {
+                let what = match what {
+                    Retry::Request => "trying again",
+                    Retry::Rest => "asking again",
+                };
+                write!(
+                    f,
+                    "{}; {what} in {} (attempt {attempt} of {attempts})",
+                    first_line(error),
+                    duration::describe(*wait)
+                )
+            }
+            Event::SourceBackingOff { error, wait } => write!(
+                f,
+                "{}; asking that source again in {}",
+                first_line(error),
+                duration::describe(*wait)
+            ),
+            Event::SourceDropped { error } => {
+                write!(f, "{}; going on without that source", first_line(error))
+            }
+            Event::CheckedByLengthOnly { url } => write!(
+                f,
+                "{url} and the first source give no ETag or Last-Modified to compare: this \
+                 source is checked by its length only"
+            ),
+            Event::InsecureRedirect { from, to } => {
+                write!(f, "redirect from HTTPS to plain HTTP: {from} -> {to}")
+            }
+            Event::EncodedBody { url, coding } => write!(
+                f,
+                "the server sent {url} encoded ({coding}) although asked for it as stored: it \
+                 is saved as sent"
+            ),
+            Event::Resumed {
+                path,
+                offset,
+                length,
+            } => {
+                write!(f, "resuming {} at byte {offset}", path.display())?;
+                match length {
+                    Some(length) => write!(f, " of {length}"),
+                    None => Ok(()),
+                }
+            }
+            Event::ResumedUnverified { path, url } => write!(
+                f,
+                "resuming {} without a way to tell whether {url} changed since the last run \
+                 (its server sends no ETag or Last-Modified)",
+                path.display()
+            ),
+            Event::StartingOver { path, url, why } => {
+                match why {
+                    StartOver::Changed => write!(
+                        f,
+                        "{url} changed since the last run (or its server ignores Range)"
+                    )?,
+                    StartOver::ManifestChanged => {
+                        write!(f, "{url} no longer lists what the last run downloaded")?
+                    }
+                }
+                write!(f, ": starting {} over", path.display())
+            }
+        }
+    }
+}
+
+impl Event {
+    /// Whether the event is a doubt about the data or a risk (a warning a
+    /// person should see even when they asked for quiet), rather than news
+    /// of a download going its way.
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Event::SourceDropped { .. }
+                | Event::CheckedByLengthOnly { .. }
+                | Event::InsecureRedirect { .. }
+                | Event::EncodedBody { .. }
+                | Event::ResumedUnverified { .. }
+                | Event::StartingOver { .. }
+        )
+    }
+}
+
+/// The first line of an error as shown (its causes follow on later lines).
+fn first_line(error: &Error) -> String {
+    let text = error.to_string();
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Where a client's events go.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Passes `event` to `sink`, if there is one.
+pub fn emit(sink: &Option<EventSink>, event: Event) {
+    if let Some(sink) = sink {
+        sink(&event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn events_read_as_sentences_without_options_or_causes() {
+        let error = Error::new(ErrorKind::Status(503), "HTTP status 503")
+            .with_subject("http://h/f")
+            .with_causes(vec![Error::new(ErrorKind::Network, "reset")]);
+        let retrying = Event::Retrying {
+            error: error.clone(),
+            what: Retry::Request,
+            wait: Duration::from_millis(1500),
+            attempt: 2,
+            attempts: 5,
+        };
+        let text = retrying.to_string();
+        assert!(
+            text.ends_with("; trying again in 1.5 s (attempt 2 of 5)"),
+            "{text}"
+        );
+        assert!(!text.contains('\n') && !text.contains("reset"), "{text}");
+        assert!(!retrying.is_warning());
+        let dropped = Event::SourceDropped { error };
+        assert!(dropped.is_warning());
+        assert!(dropped
+            .to_string()
+            .ends_with("going on without that source"));
+        let unchecked = Event::CheckedByLengthOnly {
+            url: "http://m/f".into(),
+        };
+        assert!(!unchecked.to_string().contains("--"), "{unchecked}");
+    }
+}
