@@ -1196,3 +1196,51 @@ fn resuming_with_pieces_beyond_the_length_is_refused_before_any_request() {
     assert!(err.to_string().contains("piece 99"), "{err}");
     assert_eq!(server.connections(), 0);
 }
+
+/// A store that counts the writes it takes.
+struct CountingStore(std::sync::atomic::AtomicU64);
+
+impl partfetch::pieces::store::PieceStore for CountingStore {
+    fn write_at(&self, _offset: u64, _bytes: &[u8]) -> partfetch::Result<()> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn once_a_download_in_pieces_is_dropped_nothing_writes_to_its_store() {
+    // Every piece streams steadily, 16 KiB every 2 ms per connection: the
+    // workers are writing when the download is dropped, and a worker left
+    // running would go on writing until it next looked at the schedule.
+    let body = test_data(64 * PIECE as usize, 71);
+    let server = Server::start(move |req: &Request| {
+        let Some(range) = req.range() else {
+            return Reply::file(req, &body, Ranges::Honour);
+        };
+        let (first, last) = (*range.start() as usize, *range.end() as usize);
+        let last = last.min(body.len() - 1);
+        let mut steps = Vec::new();
+        for chunk in body[first..=last].chunks(16 * 1024) {
+            steps.push(Step::Write(chunk.to_vec()));
+            steps.push(Step::Sleep(std::time::Duration::from_millis(2)));
+        }
+        partial(first, last, body.len(), steps)
+    });
+    let opened = client(4).open(&server.url("/f")).unwrap();
+    let partfetch::Stream::Segmented(stream) = opened else {
+        panic!("a large file from a server that honours Range is fetched in pieces");
+    };
+    let store = Arc::new(CountingStore(std::sync::atomic::AtomicU64::new(0)));
+    let mut download = SegmentedDownload::new(*stream, store.clone());
+    let writes = || store.0.load(std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while download.activity().is_none_or(|(fetching, _)| fetching < 2) {
+        assert!(download.advance().unwrap(), "ended before the workers ran");
+        assert!(std::time::Instant::now() < deadline, "the workers never ran");
+    }
+    download.advance().unwrap();
+    drop(download);
+    let at_drop = writes();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(writes(), at_drop, "written after the download was dropped");
+}

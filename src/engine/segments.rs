@@ -268,6 +268,8 @@ pub(super) struct Shared {
     pub(super) changed: Condvar,
     /// Piece buffers handed on, for the workers to fill again.
     spare: Mutex<Vec<Vec<u8>>>,
+    /// The stream was dropped: no worker writes another byte.
+    stopped: AtomicBool,
 }
 
 impl Shared {
@@ -354,6 +356,9 @@ pub struct SegmentedStream {
     /// Bytes of the first piece handed on.
     first_received: u64,
     workers_started: bool,
+    /// The workers' threads, joined when the stream is dropped: once it
+    /// is gone, nothing writes to its store any more.
+    threads: Vec<std::thread::JoinHandle<()>>,
     /// One worker waits for the first piece's connection.
     held_back: bool,
     /// The watch on the answer the consumer reads itself gave it up.
@@ -461,6 +466,7 @@ impl SegmentedStream {
             }),
             changed: Condvar::new(),
             spare: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
         });
         let mut stream = SegmentedStream {
             shared,
@@ -471,6 +477,7 @@ impl SegmentedStream {
             rest_received: 0,
             first_received: 0,
             workers_started: false,
+            threads: Vec::new(),
             held_back: false,
             gave_up: Arc::new(AtomicBool::new(false)),
             skip: 0,
@@ -653,11 +660,12 @@ impl SegmentedStream {
         self.workers_started = true;
     }
 
-    fn spawn_worker(&self, worker: usize) {
+    fn spawn_worker(&mut self, worker: usize) {
         let shared = Arc::clone(&self.shared);
         let client = self.client.clone();
         // Worker 0 starts on the first mirror, if any.
-        std::thread::spawn(move || work(&client, &shared, worker + 1));
+        let thread = std::thread::spawn(move || work(&client, &shared, worker + 1));
+        self.threads.push(thread);
     }
 
     /// The first piece is a quarter in: if it comes slowly, the workers
@@ -895,9 +903,18 @@ impl ByteSource for SegmentedStream {
 }
 
 impl Drop for SegmentedStream {
+    /// Stops the workers and waits for them. A worker notices within a
+    /// [`WATCH_INTERVAL`] while it waits for bytes, at its next write while
+    /// they flow, and at once while it waits for a claim; only one still
+    /// connecting takes until its connect timeout.
     fn drop(&mut self) {
         self.shared.lock().cancelled = true;
+        self.shared.stopped.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
+        for thread in self.threads.drain(..) {
+            // A worker that panicked has stopped too.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -1235,6 +1252,9 @@ impl<'a> Run<'a> {
             let (_, last) = self.shared.layout.range(self.current);
             let n = (bytes.len() as u64).min(last + 1 - offset) as usize;
             let (now, rest) = bytes.split_at(n);
+            if self.shared.stopped.load(Ordering::Relaxed) {
+                return Err(Failed::lost_race(self.received));
+            }
             match store {
                 Some(store) => store.write_at(offset, now).map_err(Failed::local)?,
                 None => {
