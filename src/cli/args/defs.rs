@@ -1,0 +1,607 @@
+//! The command-line options, each defined once.
+//!
+//! Owns every option's names, the value it takes, its line of help and what
+//! it does to the command being built: [`OPTIONS`] for a download,
+//! [`SUB_OPTIONS`] for `split` and `serve`, and [`FAMILIAR`], the options of
+//! curl, wget and aria2c that partfetch spells differently. The parser and
+//! the `--help` text read these tables and know no option by themselves, so
+//! adding, renaming or documenting an option is one edit here.
+
+use std::path::PathBuf;
+
+use super::parse::Draft;
+use super::{count, seconds, size, Command, UsageError};
+
+/// An option of a download.
+pub(super) struct Opt {
+    /// The long name, without its dashes: `header` for `--header`.
+    pub long: &'static str,
+    /// The one-letter form, `H` for `-H`; an ASCII letter, since `-HVALUE`
+    /// is told from a negative number or a lone dash by that.
+    pub short: Option<char>,
+    pub takes: Takes,
+    /// One line of help, wrapped when the help is written.
+    pub help: &'static str,
+}
+
+/// What an option takes, and what it does with it.
+pub(super) enum Takes {
+    /// Nothing, and it ends the parsing: the command is this, whatever else
+    /// is given (`partfetch URL --bogus --help` helps rather than fails).
+    Stop(fn() -> Command),
+    /// Nothing: `--quiet`. A value (`--quiet=yes`, `-qx`) is refused.
+    Nothing(fn(&mut Draft)),
+    /// One value: `--name VALUE`, `--name=VALUE`, `-x VALUE` or `-xVALUE`.
+    /// Given again, it is read again: the setter keeps the last or adds to
+    /// a list.
+    Value(Value, Setter),
+    /// One value, as [`Takes::Value`], in one place only: given again, it
+    /// is refused before a second value is looked for.
+    ValueOnce(Value, Setter),
+}
+
+/// Stores an option's value (with the option's name as the user wrote it,
+/// for the errors) into the command being built.
+pub(super) type Setter = fn(&mut Draft, &str, String) -> Result<(), UsageError>;
+
+/// The value of an option, as the help and the errors name it.
+#[derive(Clone, Copy)]
+pub(super) struct Value {
+    /// In the help: `--timeout S`.
+    pub name: &'static str,
+    /// When it is missing: "option --timeout needs seconds".
+    pub needs: &'static str,
+}
+
+const NUMBER: Value = Value {
+    name: "N",
+    needs: "a number",
+};
+const SECONDS: Value = Value {
+    name: "S",
+    needs: "seconds",
+};
+const SIZE: Value = Value {
+    name: "SIZE",
+    needs: "a size",
+};
+const RATE: Value = Value {
+    name: "RATE",
+    needs: "a rate",
+};
+const URL: Value = Value {
+    name: "URL",
+    needs: "a URL",
+};
+const FILE: Value = Value {
+    name: "FILE",
+    needs: "a file",
+};
+const TEXT: Value = Value {
+    name: "TEXT",
+    needs: "a text",
+};
+const HEADER: Value = Value {
+    name: "'N: V'",
+    needs: "a header 'Name: value'",
+};
+const CREDENTIALS: Value = Value {
+    name: "USER:PASSWORD",
+    needs: "USER:PASSWORD",
+};
+const DIGEST: Value = Value {
+    name: "sha256=HEX",
+    needs: "sha256=HEX",
+};
+
+/// The options of a download, in the order `--help` lists them.
+pub(super) static OPTIONS: &[Opt] = &[
+    Opt {
+        long: "output",
+        short: Some('o'),
+        // As curl and wget spell it; a second would leave one of them unused.
+        takes: Takes::ValueOnce(FILE, |d, _, file| {
+            d.output = Some(file);
+            Ok(())
+        }),
+        help: "the same as FILE after the URL",
+    },
+    Opt {
+        long: "header",
+        short: Some('H'),
+        takes: Takes::Value(HEADER, set_header),
+        help: "add a request header (repeatable; not Range or If-Range, which partfetch \
+               sets itself)",
+    },
+    Opt {
+        long: "user-agent",
+        short: None,
+        takes: Takes::Value(TEXT, |d, _, text| {
+            d.download.user_agent = Some(text);
+            Ok(())
+        }),
+        help: "replace the User-Agent header",
+    },
+    Opt {
+        long: "user",
+        short: Some('u'),
+        takes: Takes::Value(CREDENTIALS, set_user),
+        help: "Basic authorization, sent to the URL's own host only (as the user part of \
+               the URL would be)",
+    },
+    Opt {
+        long: "proxy",
+        short: None,
+        takes: Takes::Value(URL, |d, _, url| {
+            d.download.proxy = Some(url);
+            Ok(())
+        }),
+        help: "use this HTTP proxy (else http_proxy, https_proxy; no_proxy is honoured)",
+    },
+    Opt {
+        long: "cacert",
+        short: None,
+        takes: Takes::Value(FILE, |d, _, file| {
+            d.download.cacert.push(PathBuf::from(file));
+            Ok(())
+        }),
+        help: "also trust the CA certificates in this PEM file",
+    },
+    Opt {
+        long: "connect-timeout",
+        short: None,
+        takes: Takes::Value(SECONDS, |d, name, text| {
+            d.download.connect_timeout = Some(seconds(name, &text)?);
+            Ok(())
+        }),
+        help: "seconds to connect to one address (default 15)",
+    },
+    Opt {
+        long: "timeout",
+        short: None,
+        takes: Takes::Value(SECONDS, |d, name, text| {
+            d.download.idle_timeout = Some(seconds(name, &text)?);
+            Ok(())
+        }),
+        help: "seconds without data before failing (default 30)",
+    },
+    Opt {
+        long: "max-redirects",
+        short: None,
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            let n = text
+                .parse()
+                .map_err(|_| UsageError(format!("{name} takes a whole number, not {text:?}")))?;
+            d.download.max_redirects = Some(n);
+            Ok(())
+        }),
+        help: "redirects to follow (default 20)",
+    },
+    Opt {
+        long: "sequence",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.sequence = Some(true)),
+        help: "treat the stream as a file sequence",
+    },
+    Opt {
+        long: "no-sequence",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.sequence = Some(false)),
+        help: "do not, even if the URL contains -seq",
+    },
+    Opt {
+        long: "cache-limit",
+        short: None,
+        takes: Takes::Value(SIZE, |d, name, text| {
+            d.download.cache_limit = Some(size(name, &text)?);
+            Ok(())
+        }),
+        help: "memory for (*) parts of a manifest (default 64M)",
+    },
+    Opt {
+        long: "parallel",
+        short: Some('j'),
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.parallel = Some(count(name, &text, 1, 64)?);
+            Ok(())
+        }),
+        help: "parts of a manifest fetched ahead of the one being written (default 8, at \
+               most --max-per-host - 1; 1 fetches each part when due, over one connection)",
+    },
+    Opt {
+        long: "connections",
+        short: Some('n'),
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.connections = Some(count(name, &text, 1, 64)?);
+            Ok(())
+        }),
+        help: "connections for one file of 4 MiB or more whose server honours Range \
+               (default 4; at most --max-per-host; 1: one plain request)",
+    },
+    Opt {
+        long: "max-per-host",
+        short: None,
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.max_per_host = Some(count(name, &text, 1, 64)?);
+            Ok(())
+        }),
+        help: "connections to one host at most (default 16)",
+    },
+    Opt {
+        long: "mirror",
+        short: None,
+        takes: Takes::Value(URL, |d, _, url| {
+            d.download.mirrors.push(url);
+            Ok(())
+        }),
+        help: "another source of the same file (repeatable): its pieces come from every \
+               source at once",
+    },
+    Opt {
+        long: "quiet",
+        short: Some('q'),
+        takes: Takes::Nothing(|d| d.download.quiet = true),
+        help: "no progress line, and no line when a request is sent again",
+    },
+    Opt {
+        long: "progress",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.progress = true),
+        help: "a progress line even when stderr is not a terminal",
+    },
+    Opt {
+        long: "checksum",
+        short: None,
+        takes: Takes::Value(DIGEST, |d, name, text| {
+            let digest = text
+                .strip_prefix("sha256=")
+                .and_then(partfetch::sha256::parse_hex)
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "{name} takes sha256= and 64 hex digits, not {text:?}"
+                    ))
+                })?;
+            d.download.checksum = Some(digest);
+            Ok(())
+        }),
+        help: "the SHA-256 the whole output must have; on a mismatch FILE is not created \
+               (the partial file is kept for inspection) and the exit status is 6. Bytes \
+               written to standard output before the end cannot be taken back, nor the \
+               files of a sequence (the digest is its stream's): the status says so",
+    },
+    Opt {
+        long: "no-resume",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.no_resume = true),
+        help: "start over even if FILE.partfetch is there (by default, the same command \
+               run again resumes)",
+    },
+    Opt {
+        long: "resume",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.resume = true),
+        help: "insist on resuming: when there is nothing to resume or the file changed, \
+               fail (status 7) and leave FILE.partfetch as it is (refused for standard \
+               output and file sequences)",
+    },
+    Opt {
+        long: "keep-partial",
+        short: None,
+        // Accepted for scripts that say it; keeping is what happens anyway.
+        takes: Takes::Nothing(|_| {}),
+        help: "keep FILE.partfetch after a failure (the default)",
+    },
+    Opt {
+        long: "limit-rate",
+        short: None,
+        // 0 is no limit, as with aria2's and curl's options.
+        takes: Takes::Value(RATE, |d, name, text| {
+            d.download.limit_rate = Some(size(name, &text)?).filter(|&rate| rate > 0);
+            Ok(())
+        }),
+        help: "at most RATE bytes per second (e.g. 500K, 2M; 0: no limit)",
+    },
+    Opt {
+        long: "retries",
+        short: None,
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.retries = Some(count(name, &text, 1, 100)? as u32);
+            Ok(())
+        }),
+        help: "attempts in a row before a source failing for a moment (reset, timeout, \
+               408, 429, 500, 502-504) is dropped (default 5; exponential backoff, \
+               Retry-After); a first request that gets no answer fails at once. Waits are \
+               announced on stderr (in a download in pieces, those of 1 s or more)",
+    },
+    Opt {
+        long: "help",
+        short: Some('h'),
+        takes: Takes::Stop(|| Command::Help),
+        help: "this text",
+    },
+    Opt {
+        long: "version",
+        short: Some('V'),
+        takes: Takes::Stop(|| Command::Version),
+        help: "the version",
+    },
+];
+
+/// `-H 'Name: value'`: checked here, with the usage status, rather than
+/// when the client is built.
+fn set_header(d: &mut Draft, _: &str, header: String) -> Result<(), UsageError> {
+    let (name, value) = header.split_once(':').ok_or_else(|| {
+        UsageError(format!(
+            "header {header:?} is not of the form 'Name: value'"
+        ))
+    })?;
+    let (name, value) = (name.trim(), value.trim());
+    partfetch::http::request::check_client_header(name, value)
+        .map_err(|e| UsageError(format!("-H {header:?}: {}", e.message())))?;
+    d.download.headers.push((name.to_owned(), value.to_owned()));
+    Ok(())
+}
+
+/// `-u USER:PASSWORD`: an `Authorization` header. Without the colon curl
+/// would prompt for the password; a download running unattended must not
+/// wait on the terminal, so it is refused.
+fn set_user(d: &mut Draft, name: &str, credentials: String) -> Result<(), UsageError> {
+    if !credentials.contains(':') {
+        return Err(UsageError(format!(
+            "{name} takes USER:PASSWORD (with the colon), not {credentials:?}"
+        )));
+    }
+    let value = partfetch::http::request::basic_authorization(&credentials);
+    partfetch::http::request::check_client_header("Authorization", &value)
+        .map_err(|e| UsageError(format!("{name}: {}", e.message())))?;
+    d.download.headers.push(("Authorization".to_owned(), value));
+    Ok(())
+}
+
+/// The option of a download named `name` as written (`--header`, `-H`).
+pub(super) fn find(name: &str) -> Option<&'static Opt> {
+    if let Some(long) = name.strip_prefix("--") {
+        return OPTIONS.iter().find(|o| o.long == long);
+    }
+    let mut chars = name.strip_prefix('-')?.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => OPTIONS.iter().find(|o| o.short == Some(c)),
+        _ => None,
+    }
+}
+
+/// Options of curl, wget and aria2c that partfetch does not have, and the
+/// partfetch way: said with "unknown option" to whoever types them from
+/// habit.
+pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
+    (
+        &["-O", "--remote-name", "-L", "--location"],
+        "partfetch follows redirects and names the file after the URL by default",
+    ),
+    (
+        &["-C", "--continue-at", "-c", "--continue"],
+        "resuming is the default; --resume insists, --no-resume starts over",
+    ),
+    (
+        &["-s", "--silent"],
+        "curl's -s is -q here; aria2c's -s is -n",
+    ),
+    (&["-x"], "curl's -x is --proxy here; aria2c's -x is -n"),
+    (&["-S", "--show-error"], "errors are always shown"),
+    (
+        &["-f", "--fail"],
+        "an HTTP error status always fails, with status 3 or 4",
+    ),
+    (&["--retry"], "--retries N"),
+    (&["-A"], "--user-agent TEXT"),
+    (
+        &[
+            "-k",
+            "--insecure",
+            "--no-check-certificate",
+            "--check-certificate",
+        ],
+        "no option turns certificate checks off; --cacert FILE trusts a private CA",
+    ),
+    (&["-I", "--head"], "partfetch only downloads"),
+    (
+        &["--compressed"],
+        "partfetch saves the bytes as the server stores them",
+    ),
+    (
+        &["-i", "--input-file"],
+        "one URL per command; a .parts manifest lists many",
+    ),
+    (&["-e", "--referer"], "-H 'Referer: URL'"),
+    (&["-b", "--cookie"], "-H 'Cookie: NAME=VALUE'"),
+    (
+        &["-m", "--max-time"],
+        "--timeout S stops a download silent for S seconds",
+    ),
+];
+
+/// The partfetch way of doing what `name` (an option partfetch does not
+/// have) does in curl, wget or aria2c.
+pub(super) fn familiar(name: &str) -> Option<&'static str> {
+    FAMILIAR
+        .iter()
+        .find(|(names, _)| names.contains(&name))
+        .map(|&(_, hint)| hint)
+}
+
+/// An option of `split` or `serve`.
+#[cfg(feature = "serve")]
+pub(super) struct SubOpt {
+    /// The sub-command it belongs to.
+    pub command: &'static str,
+    /// The name, without its dashes. Sub-commands have no short options.
+    pub long: &'static str,
+    pub takes: Arity,
+    /// One line of help, wrapped when the help is written.
+    pub help: &'static str,
+}
+
+/// The values a sub-command option takes. They are gathered by name, and
+/// each sub-command reads them after the last argument, since they depend
+/// on one another (`--parts` or `--part-size`; `--seq` and the files).
+#[cfg(feature = "serve")]
+#[derive(Clone, Copy)]
+pub(super) enum Arity {
+    /// None: `--seq`.
+    Nothing,
+    /// One, next or inline: `--parts 6`, `--parts=6`.
+    One(&'static str),
+    /// Every argument up to the next option: `--to a b c`.
+    Many(&'static str),
+}
+
+/// The options of the sub-commands, in the order `--help` lists them.
+#[cfg(feature = "serve")]
+pub(super) static SUB_OPTIONS: &[SubOpt] = &[
+    SubOpt {
+        command: "split",
+        long: "parts",
+        takes: Arity::One("N"),
+        help: "this many parts of equal size",
+    },
+    SubOpt {
+        command: "split",
+        long: "part-size",
+        takes: Arity::One("SIZE"),
+        help: "parts of this size (512K, 64M, ...)",
+    },
+    SubOpt {
+        command: "split",
+        long: "to",
+        takes: Arity::Many("DIR"),
+        help: "one directory per server",
+    },
+    SubOpt {
+        command: "split",
+        long: "replicas",
+        takes: Arity::One("R"),
+        help: "directories holding each part (default 1)",
+    },
+    SubOpt {
+        command: "split",
+        long: "base-url",
+        takes: Arity::Many("URL"),
+        help: "the URL each directory is served at, in order",
+    },
+    SubOpt {
+        command: "split",
+        long: "seq",
+        takes: Arity::Nothing,
+        help: "FILE... are packed into a -seq file sequence first",
+    },
+    SubOpt {
+        command: "split",
+        long: "name",
+        takes: Arity::One("NAME"),
+        help: "the stream's name (default: the file's name)",
+    },
+    SubOpt {
+        command: "serve",
+        long: "listen",
+        takes: Arity::One("ADDR:PORT"),
+        help: "default 127.0.0.1:8000; port 0 lets the system choose",
+    },
+    SubOpt {
+        command: "serve",
+        long: "rate-limit",
+        takes: Arity::One("RATE"),
+        help: "bytes per second for the whole server (10M, ...)",
+    },
+    SubOpt {
+        command: "serve",
+        long: "delay",
+        takes: Arity::One("MS"),
+        help: "wait before each answer (for tests and demos)",
+    },
+    SubOpt {
+        command: "serve",
+        long: "max-connections",
+        takes: Arity::One("N"),
+        help: "at once; more get 503 (default 2048)",
+    },
+];
+
+/// The option of sub-command `command` named `name` as written (`--to`).
+#[cfg(feature = "serve")]
+pub(super) fn find_sub(command: &str, name: &str) -> Option<&'static SubOpt> {
+    let long = name.strip_prefix("--")?;
+    SUB_OPTIONS
+        .iter()
+        .find(|o| o.command == command && o.long == long)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_short_forms_are_letters() {
+        for (i, opt) in OPTIONS.iter().enumerate() {
+            let later = &OPTIONS[i + 1..];
+            assert!(
+                !later.iter().any(|o| o.long == opt.long),
+                "--{} defined twice",
+                opt.long
+            );
+            assert!(
+                opt.long.len() > 1 && !opt.long.starts_with('-') && !opt.long.contains('='),
+                "--{}",
+                opt.long
+            );
+            if let Some(c) = opt.short {
+                assert!(c.is_ascii_alphabetic(), "-{c} is not a letter");
+                assert!(
+                    !later.iter().any(|o| o.short == Some(c)),
+                    "-{c} defined twice"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_option_is_found_by_each_of_its_names() {
+        for opt in OPTIONS {
+            let long = format!("--{}", opt.long);
+            assert!(std::ptr::eq(find(&long).unwrap(), opt), "{long}");
+            if let Some(c) = opt.short {
+                assert!(std::ptr::eq(find(&format!("-{c}")).unwrap(), opt), "-{c}");
+            }
+        }
+        for unknown in ["-", "--", "-hq", "---help", "help", "--Help"] {
+            assert!(find(unknown).is_none(), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn familiar_options_are_not_partfetchs_own() {
+        for (names, hint) in FAMILIAR {
+            for name in *names {
+                assert!(find(name).is_none(), "{name} is an option of partfetch");
+                assert_eq!(familiar(name), Some(*hint));
+            }
+        }
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn sub_command_options_are_unique_within_their_command() {
+        for (i, opt) in SUB_OPTIONS.iter().enumerate() {
+            assert!(["split", "serve"].contains(&opt.command), "{}", opt.command);
+            assert!(
+                !SUB_OPTIONS[i + 1..]
+                    .iter()
+                    .any(|o| o.command == opt.command && o.long == opt.long),
+                "{} --{} defined twice",
+                opt.command,
+                opt.long
+            );
+            let name = format!("--{}", opt.long);
+            assert!(std::ptr::eq(find_sub(opt.command, &name).unwrap(), opt));
+        }
+    }
+}

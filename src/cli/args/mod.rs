@@ -1,0 +1,247 @@
+//! Command-line arguments: what the user asked for, read from the
+//! arguments after the program name.
+//!
+//! Owns the [`Command`] and the options it carries, and the readers of
+//! option values (sizes, seconds, counts). Each option is defined once, in
+//! the tables of [`defs`]: the parser ([`parse`], and `subcommand` for
+//! `split`, `serve` and `demo`) and the `--help` text ([`help`]) are both
+//! made from them, so that an option cannot be parsed yet missing from the
+//! help, or documented under a name the parser does not know. Long options
+//! take `--name VALUE` or `--name=VALUE`; `-H VALUE` and `-HVALUE` both
+//! work; `--` ends the options. Turning the options into a client is
+//! `cli::run`'s job.
+
+mod defs;
+mod help;
+mod parse;
+#[cfg(feature = "serve")]
+mod subcommand;
+
+#[cfg(feature = "serve")]
+pub use help::PUBLISH_USAGE;
+pub use help::USAGE;
+pub use parse::parse;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the user asked for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// `--help`
+    Help,
+    /// `--version`
+    Version,
+    /// Download a URL.
+    Download(Box<Download>),
+    #[cfg(feature = "serve")]
+    /// `split`: cut a file into parts over directories, write a manifest.
+    Split(Box<Split>),
+    #[cfg(feature = "serve")]
+    /// `serve`: serve a directory over HTTP.
+    Serve(Box<Serve>),
+    #[cfg(feature = "serve")]
+    /// `demo`: split, serve, break a server and download, all on 127.0.0.1.
+    Demo,
+}
+
+/// Where the stream goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// `-`: standard output.
+    Stdout,
+    /// A named file.
+    File(PathBuf),
+    /// No name given: the last segment of the URL's path.
+    FromUrl,
+}
+
+/// The options of a download.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Download {
+    pub url: String,
+    pub output: Output,
+    pub quiet: bool,
+    pub progress: bool,
+    pub cacert: Vec<PathBuf>,
+    pub proxy: Option<String>,
+    pub connect_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub max_redirects: Option<u32>,
+    pub headers: Vec<(String, String)>,
+    pub user_agent: Option<String>,
+    /// `Some(true)` for `--sequence`, `Some(false)` for `--no-sequence`.
+    pub sequence: Option<bool>,
+    pub cache_limit: Option<u64>,
+    /// `-j/--parallel`: parts of a manifest fetched at once.
+    pub parallel: Option<usize>,
+    /// `-n/--connections`: connections for one large file.
+    pub connections: Option<usize>,
+    /// `--max-per-host N`: connections to one host at most.
+    pub max_per_host: Option<usize>,
+    /// `--mirror URL` (repeatable): other sources of the same file.
+    pub mirrors: Vec<String>,
+    /// `--checksum sha256=HEX`: the SHA-256 the whole output must have.
+    pub checksum: Option<[u8; 32]>,
+    /// `--no-resume`: start over even if a partial download is there.
+    pub no_resume: bool,
+    /// `--resume`: asked for explicitly (an error where it cannot be done).
+    pub resume: bool,
+    /// `--limit-rate RATE`: bytes per second at most (`None`: no limit).
+    pub limit_rate: Option<u64>,
+    /// `--retries N`: attempts in a row before a failing source is dropped.
+    pub retries: Option<u32>,
+}
+
+impl Download {
+    /// Whether the stream is a file sequence, split into files when saved:
+    /// as `--sequence` or `--no-sequence` say, else when the URL contains
+    /// `-seq`.
+    pub fn is_sequence(&self) -> bool {
+        self.sequence.unwrap_or_else(|| self.url.contains("-seq"))
+    }
+}
+
+#[cfg(feature = "serve")]
+/// The options of `partfetch split`.
+#[derive(Debug, PartialEq)]
+pub struct Split {
+    pub files: Vec<PathBuf>,
+    pub cut: partfetch::split::Cut,
+    pub dirs: Vec<PathBuf>,
+    pub replicas: usize,
+    pub base_urls: Vec<String>,
+    /// `--seq`: pack the files into a file sequence first.
+    pub sequence: bool,
+    pub name: Option<String>,
+}
+
+#[cfg(feature = "serve")]
+/// The options of `partfetch serve`.
+#[derive(Debug, PartialEq)]
+pub struct Serve {
+    pub dir: PathBuf,
+    pub listen: std::net::SocketAddr,
+    pub rate_limit: Option<u64>,
+    pub delay: Duration,
+    pub max_connections: Option<usize>,
+}
+
+/// A usage mistake, said in a sentence.
+#[derive(Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+/// The longest timeout: over 31 years, and far enough from overflow that a
+/// deadline (now + timeout) can always be computed.
+const MAX_SECONDS: u64 = 999_999_999;
+
+/// `30`, `2.5`, `0.25`: seconds, read without floating point (which would
+/// add 15 KB of parsing tables to the binary).
+fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
+    let parse = || -> Option<Duration> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+            return None;
+        }
+        // More than a u64 holds fails to parse: too long as well.
+        let secs: u64 = match whole.trim_start_matches('0') {
+            "" => 0,
+            whole => whole.parse().ok()?,
+        };
+        let mut nanos = 0u32;
+        for (i, b) in fraction.bytes().take(9).enumerate() {
+            nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
+        }
+        Some(Duration::new(secs, nanos))
+            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(MAX_SECONDS))
+    };
+    parse().ok_or_else(|| {
+        UsageError(format!(
+            "{name} takes a positive number of seconds, at most {MAX_SECONDS}, not {text:?}"
+        ))
+    })
+}
+
+/// A whole number from `min` to `max`.
+fn count(name: &str, text: &str, min: usize, max: usize) -> Result<usize, UsageError> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{name} takes a whole number from {min} to {max}, not {text:?}"
+            ))
+        })
+}
+
+/// `1048576`, `512K`, `64M`, `2G` (powers of 1024).
+pub fn size(name: &str, text: &str) -> Result<u64, UsageError> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let multiplier: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => 0,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| multiplier != 0)
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{name} takes a size like 512K or 64M, not {text:?}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(size("s", "512K").unwrap(), 512 << 10);
+        assert_eq!(size("s", "2GiB").unwrap(), 2 << 30);
+        assert_eq!(size("s", "17").unwrap(), 17);
+        assert!(size("s", "1X").is_err());
+        assert!(size("s", "").is_err());
+    }
+
+    #[test]
+    fn seconds_are_read_with_fractions_and_bad_ones_refused() {
+        let ms = |t: &str| seconds("--timeout", t).map(|d| d.as_millis());
+        assert_eq!(ms("30").unwrap(), 30_000);
+        assert_eq!(ms("2.5").unwrap(), 2_500);
+        assert_eq!(ms("0.25").unwrap(), 250);
+        assert_eq!(ms(".5").unwrap(), 500);
+        assert_eq!(ms("00000000001").unwrap(), 1_000, "leading zeros");
+        assert_eq!(ms("0999999999").unwrap(), 999_999_999_000);
+        for bad in [
+            "",
+            ".",
+            "0",
+            "0.0",
+            "-1",
+            "1e3",
+            "abc",
+            "1.2.3",
+            "9999999999",
+            "999999999.1",
+        ] {
+            let err = seconds("--timeout", bad).unwrap_err();
+            assert!(err.0.contains("--timeout"), "{bad}: {}", err.0);
+            assert!(err.0.contains("at most 999999999"), "{bad}: {}", err.0);
+        }
+    }
+}
