@@ -9,8 +9,17 @@
 
 use std::path::PathBuf;
 
-use super::parse::Draft;
-use super::{count, seconds, size, Command, UsageError};
+use super::{count, seconds, size, Command, Download, UsageError};
+
+/// A download while its options are read.
+pub(super) struct Draft {
+    /// Everything but the URL and the output, which come from the
+    /// positional arguments once all are read.
+    pub download: Download,
+    /// `-o FILE`: the same as FILE after the URL, kept apart so that FILE
+    /// given both ways is refused.
+    pub output: Option<String>,
+}
 
 /// An option of a download.
 pub(super) struct Opt {

@@ -9,18 +9,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::defs::{self, Takes};
+use super::defs::{self, Draft, Takes};
 use super::{Command, Download, Output, UsageError};
-
-/// A download while its options are read.
-pub(super) struct Draft {
-    /// Everything but the URL and the output, which come from the
-    /// positional arguments once all are read.
-    pub download: Download,
-    /// `-o FILE`: the same as FILE after the URL, kept apart so that FILE
-    /// given both ways is refused.
-    pub output: Option<String>,
-}
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
