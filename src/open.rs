@@ -20,7 +20,7 @@ use crate::http::ranged::{first_piece_request, FirstPiece, Resource};
 use crate::http::validator::{same_version, validator_of};
 use crate::manifest::expand::{is_manifest, ManifestStream, PartRecord};
 use crate::pieces::{Layout, PieceSet, PieceStore};
-use crate::stream::Stream;
+use crate::stream::{Info, Kind, Stream};
 use crate::url::Url;
 
 /// Where a resumed download continues.
@@ -107,12 +107,14 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
         return stream_of(ctx, url, response);
     }
     if resource.length <= HTTP_PIECE {
-        return Ok(Stream::Body {
+        let info = Info::of(&response);
+        let kind = Kind::Body {
             length: Some(resource.length),
             validator: resource.validator,
             continuation: Continuation::of(ctx, &response, 0),
             body: response.into_body(),
-        });
+        };
+        return Ok(Stream::new(kind, info));
     }
     // Below the threshold, one connection: piece 0, then the rest as
     // one more request on it.
@@ -121,6 +123,7 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
     } else {
         ctx.connections
     };
+    let info = Info::of(&response);
     let stream = SegmentedStream::start(
         ctx,
         resource,
@@ -129,21 +132,22 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
         connections,
         mirrors,
     );
-    Ok(Stream::Segmented(Box::new(stream)))
+    Ok(Stream::new(Kind::Segmented(Box::new(stream)), info))
 }
 
 fn stream_of(ctx: &Context, url: Url, response: Response) -> Result<Stream> {
+    let info = Info::of(&response);
     if is_manifest(&url, &response) {
         let stream = ManifestStream::new(ctx.clone(), url, response, ctx.cache_limit)?;
-        return Ok(Stream::Manifest(Box::new(stream)));
+        return Ok(Stream::new(Kind::Manifest(Box::new(stream)), info));
     }
-    let length = response.content_length();
-    Ok(Stream::Body {
+    let kind = Kind::Body {
+        length: response.content_length(),
         validator: validator_of(&response),
         continuation: Continuation::of(ctx, &response, 0),
         body: response.into_body(),
-        length,
-    })
+    };
+    Ok(Stream::new(kind, info))
 }
 
 /// [`Client::resume`](crate::Client::resume), in `ctx`.
@@ -173,13 +177,13 @@ pub fn resume(
             == Some(offset);
         if complete {
             let empty = crate::http::HttpBody::empty(response.url().clone());
-            let stream = Stream::Body {
+            let kind = Kind::Body {
                 body: empty,
                 length: Some(0),
                 validator: validator.map(str::to_owned),
                 continuation: None,
             };
-            return Ok((stream, Resumed::AtOffset));
+            return Ok((Stream::new(kind, Info::of(&response)), Resumed::AtOffset));
         }
         // Shorter than what we have: it changed. Start over.
         drop(response);
@@ -215,14 +219,14 @@ pub fn resume(
         let stream = stream_of(ctx, url, response)?;
         return Ok((stream, Resumed::FromStart));
     }
-    let length = response.content_length();
-    let stream = Stream::Body {
+    let info = Info::of(&response);
+    let kind = Kind::Body {
         validator: validator_of(&response),
-        length,
+        length: response.content_length(),
         continuation: Continuation::of(ctx, &response, offset),
         body: response.into_body(),
     };
-    Ok((stream, Resumed::AtOffset))
+    Ok((Stream::new(kind, info), Resumed::AtOffset))
 }
 
 /// [`Client::resume_pieces`](crate::Client::resume_pieces), in `ctx`.
@@ -322,7 +326,8 @@ pub fn resume_manifest(ctx: &Context, url: &str, done: Vec<PartRecord>) -> Resul
         )
         .with_subject(parsed.redacted()));
     }
+    let info = Info::of(&response);
     let mut stream = ManifestStream::new(client, parsed, response, ctx.cache_limit)?;
     stream.resume_after(done);
-    Ok(Stream::Manifest(Box::new(stream)))
+    Ok(Stream::new(Kind::Manifest(Box::new(stream)), info))
 }

@@ -8,16 +8,29 @@
 use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
 use crate::fetch::continuation::Continuation;
-use crate::http::HttpBody;
+use crate::http::request::percent_decode;
+use crate::http::{HttpBody, Response};
 use crate::manifest::expand::{ManifestStream, PartRecord};
 use crate::source::ByteSource;
+use crate::url::Url;
 
-/// The stream of a URL: a response body, or the stream a manifest stands for.
+/// The stream of a URL: a response body, or the stream a manifest stands
+/// for, or a large file fetched in pieces and handed on in order. Read it
+/// with [`ByteSource::next_chunk`] (each chunk a view into partfetch's own
+/// buffer) or as [`std::io::Read`].
+pub struct Stream {
+    pub(crate) kind: Kind,
+    info: Info,
+    /// What [`std::io::Read`] has not handed on of the last chunk.
+    unread: Vec<u8>,
+    unread_from: usize,
+}
+
+/// What the stream is made of.
 // One `Stream` exists per download, so the plain body (the hot, common case)
-// stays inline and only the rarer manifest state is boxed.
+// stays inline and only the rarer states are boxed.
 #[allow(clippy::large_enum_variant)]
-#[non_exhaustive]
-pub enum Stream {
+pub(crate) enum Kind {
     /// A plain resource.
     Body {
         /// Its body.
@@ -37,13 +50,129 @@ pub enum Stream {
     Segmented(Box<SegmentedStream>),
 }
 
+/// What the first answer said about the stream.
+pub(crate) struct Info {
+    url: Url,
+    status: u16,
+    content_type: Option<String>,
+    file_name: Option<String>,
+}
+
+impl Info {
+    /// What `response`, a stream's first answer, says.
+    pub(crate) fn of(response: &Response) -> Info {
+        let url = response.url().clone();
+        let file_name = response
+            .header("content-disposition")
+            .and_then(disposition_file_name)
+            .or_else(|| name_in_url(&url));
+        Info {
+            status: response.status(),
+            content_type: response.header("content-type").map(str::to_owned),
+            file_name,
+            url,
+        }
+    }
+}
+
+/// The `filename` of a `Content-Disposition` header (`filename*`, RFC
+/// 6266, first when it is UTF-8), when it is a plain name: a path, `.`,
+/// `..` or a control character is no name to save under.
+fn disposition_file_name(value: &str) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    for param in value.split(';').skip(1) {
+        let Some((key, raw)) = param.split_once('=') else {
+            continue;
+        };
+        let raw = raw.trim();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "filename" => plain = Some(raw.trim_matches('"').to_owned()),
+            "filename*" => {
+                let (charset, rest) = raw.split_once('\'')?;
+                let (_, encoded) = rest.split_once('\'')?;
+                if charset.eq_ignore_ascii_case("utf-8") {
+                    extended = String::from_utf8(percent_decode(encoded)).ok();
+                }
+            }
+            _ => {}
+        }
+    }
+    extended.or(plain).filter(|name| usable_name(name))
+}
+
+/// The URL's last path segment, decoded, less a `.parts` suffix.
+fn name_in_url(url: &Url) -> Option<String> {
+    let name = String::from_utf8(percent_decode(url.last_segment())).ok()?;
+    let name = name.strip_suffix(".parts").unwrap_or(&name).to_owned();
+    usable_name(&name).then_some(name)
+}
+
+fn usable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+}
+
 impl Stream {
+    /// A stream of `kind`, whose first answer said `info`.
+    pub(crate) fn new(kind: Kind, info: Info) -> Stream {
+        Stream {
+            kind,
+            info,
+            unread: Vec::new(),
+            unread_from: 0,
+        }
+    }
+
+    /// The URL the first answer came from, after redirects.
+    pub fn url(&self) -> &Url {
+        &self.info.url
+    }
+
+    /// The status of the first answer (200, or 206 for a resource asked
+    /// for in pieces or continued).
+    pub fn status(&self) -> u16 {
+        self.info.status
+    }
+
+    /// The first answer's `Content-Type`, when it sent one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.info.content_type.as_deref()
+    }
+
+    /// A name to save the stream under: the `filename` of its
+    /// `Content-Disposition`, else the last segment of its URL (without a
+    /// `.parts` suffix); `None` when neither is a plain file name.
+    pub fn file_name(&self) -> Option<&str> {
+        self.info.file_name.as_deref()
+    }
+
+    /// The large resource fetched in pieces this stream is, to write its
+    /// pieces into a store as they arrive
+    /// ([`SegmentedDownload`](crate::engine::download::SegmentedDownload));
+    /// any other stream comes back as it is.
+    #[doc(hidden)]
+    pub fn into_segmented(self) -> std::result::Result<SegmentedStream, Box<Stream>> {
+        match self.kind {
+            Kind::Segmented(segmented) => Ok(*segmented),
+            kind => Err(Box::new(Stream { kind, ..self })),
+        }
+    }
+
+    /// Whether the stream is a manifest's.
+    pub fn is_manifest(&self) -> bool {
+        matches!(self.kind, Kind::Manifest(_))
+    }
+
     /// The total length, when known before the end.
     pub fn length(&self) -> Option<u64> {
-        match self {
-            Stream::Body { length, .. } => *length,
-            Stream::Manifest(_) => None,
-            Stream::Segmented(s) => Some(s.length()),
+        match &self.kind {
+            Kind::Body { length, .. } => *length,
+            Kind::Manifest(_) => None,
+            Kind::Segmented(s) => Some(s.length()),
         }
     }
 
@@ -51,10 +180,10 @@ impl Stream {
     /// resource where it stopped (`None` for a manifest, which cannot be
     /// continued at an offset, or when the server gave no validator).
     pub fn validator(&self) -> Option<&str> {
-        match self {
-            Stream::Body { validator, .. } => validator.as_deref(),
-            Stream::Manifest(_) => None,
-            Stream::Segmented(s) => s.validator(),
+        match &self.kind {
+            Kind::Body { validator, .. } => validator.as_deref(),
+            Kind::Manifest(_) => None,
+            Kind::Segmented(s) => s.validator(),
         }
     }
 
@@ -68,7 +197,7 @@ impl Stream {
     /// are recorded: a longer stream resumes after them.
     /// Nothing to do for other streams: they resume at an offset.
     pub fn record_parts(&mut self) {
-        if let Stream::Manifest(m) = self {
+        if let Kind::Manifest(m) = &mut self.kind {
             m.record_parts();
         }
     }
@@ -77,8 +206,8 @@ impl Stream {
     /// offset, or (a manifest) after its completed parts, which it must
     /// be recording ([`Stream::record_parts`]).
     pub fn is_resumable(&self) -> bool {
-        match self {
-            Stream::Manifest(m) => m.completed_parts().is_some(),
+        match &self.kind {
+            Kind::Manifest(m) => m.completed_parts().is_some(),
             _ => true,
         }
     }
@@ -87,8 +216,8 @@ impl Stream {
     /// parts streamed to their end so far, which a later run can skip
     /// ([`Client::resume_manifest`](crate::Client::resume_manifest)).
     pub fn completed_parts(&self) -> Option<&[PartRecord]> {
-        match self {
-            Stream::Manifest(m) => m.completed_parts(),
+        match &self.kind {
+            Kind::Manifest(m) => m.completed_parts(),
             _ => None,
         }
     }
@@ -98,10 +227,10 @@ impl Stream {
     /// the parts being fetched ahead (and no source count). `None` for a
     /// single stream.
     pub fn activity(&self) -> Option<(usize, Option<usize>)> {
-        match self {
-            Stream::Body { .. } => None,
-            Stream::Manifest(m) => Some((m.parts_in_flight(), None)),
-            Stream::Segmented(s) => s.activity().map(|(c, n)| (c, Some(n))),
+        match &self.kind {
+            Kind::Body { .. } => None,
+            Kind::Manifest(m) => Some((m.parts_in_flight(), None)),
+            Kind::Segmented(s) => s.activity().map(|(c, n)| (c, Some(n))),
         }
     }
 
@@ -111,26 +240,26 @@ impl Stream {
     /// write buffer) passes them on when this is false, so bytes that
     /// arrived before a stall are not held through it.
     pub fn has_chunk_ready(&mut self) -> bool {
-        match self {
-            Stream::Body { body, .. } => body.has_payload_ready(),
-            Stream::Manifest(m) => m.has_chunk_ready(),
-            Stream::Segmented(s) => s.has_chunk_ready(),
+        match &mut self.kind {
+            Kind::Body { body, .. } => body.has_payload_ready(),
+            Kind::Manifest(m) => m.has_chunk_ready(),
+            Kind::Segmented(s) => s.has_chunk_ready(),
         }
     }
 
     /// For a manifest, the parts streamed to their end so far.
     pub fn parts_done(&self) -> Option<u64> {
-        match self {
-            Stream::Body { .. } | Stream::Segmented(_) => None,
-            Stream::Manifest(m) => Some(m.parts_done()),
+        match &self.kind {
+            Kind::Body { .. } | Kind::Segmented(_) => None,
+            Kind::Manifest(m) => Some(m.parts_done()),
         }
     }
 }
 
 impl ByteSource for Stream {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
-        match self {
-            Stream::Body {
+        match &mut self.kind {
+            Kind::Body {
                 body, continuation, ..
             } => {
                 loop {
@@ -151,8 +280,72 @@ impl ByteSource for Stream {
                 }
                 Ok(Some(body.last_chunk()))
             }
-            Stream::Manifest(m) => m.next_chunk(),
-            Stream::Segmented(s) => s.next_chunk(),
+            Kind::Manifest(m) => m.next_chunk(),
+            Kind::Segmented(s) => s.next_chunk(),
         }
+    }
+}
+
+/// Reads the stream as any [`std::io::Read`]: bytes of a chunk that do not
+/// fit the caller's buffer are kept for the next read (one copy of that
+/// rest; [`ByteSource::next_chunk`] makes none). A failure is an
+/// `io::Error` that carries the partfetch [`Error`](crate::Error).
+impl std::io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.unread_from == self.unread.len() {
+            let mut unread = std::mem::take(&mut self.unread);
+            unread.clear();
+            match self.next_chunk()? {
+                None => {
+                    self.unread = unread;
+                    self.unread_from = 0;
+                    return Ok(0);
+                }
+                Some(chunk) if chunk.len() <= buf.len() => {
+                    buf[..chunk.len()].copy_from_slice(chunk);
+                    let n = chunk.len();
+                    self.unread = unread;
+                    self.unread_from = 0;
+                    return Ok(n);
+                }
+                Some(chunk) => unread.extend_from_slice(chunk),
+            }
+            self.unread = unread;
+            self.unread_from = 0;
+        }
+        let rest = &self.unread[self.unread_from..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.unread_from += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_name_comes_from_the_disposition_else_the_url_and_is_never_a_path() {
+        let name = disposition_file_name;
+        assert_eq!(
+            name("attachment; filename=\"report.pdf\"").as_deref(),
+            Some("report.pdf")
+        );
+        assert_eq!(
+            name("attachment; filename=a.txt; filename*=UTF-8''%C3%A9t%C3%A9.txt").as_deref(),
+            Some("été.txt")
+        );
+        for hostile in ["../etc/passwd", "a/b", "..", "x\u{7}y", "a\\b"] {
+            assert_eq!(name(&format!("attachment; filename=\"{hostile}\"")), None);
+        }
+        let url = |u: &str| name_in_url(&Url::parse(u).unwrap());
+        assert_eq!(url("http://h/film.mkv.parts").as_deref(), Some("film.mkv"));
+        assert_eq!(url("http://h/my%20file").as_deref(), Some("my file"));
+        assert_eq!(url("http://h/dir/"), None);
+        assert_eq!(url("http://h/a%2Fb"), None);
     }
 }

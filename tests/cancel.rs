@@ -181,10 +181,10 @@ fn a_download_written_at_its_offsets_is_cancelled() {
     let release = Arc::new(AtomicBool::new(false));
     let (server, _) = stalling_pieces(&release);
     let client = client(3);
-    let partfetch::Stream::Segmented(stream) = client.open(&server.url("/f")).unwrap() else {
+    let Ok(stream) = client.open(&server.url("/f")).unwrap().into_segmented() else {
         panic!("a large file from a server that honours Range is fetched in pieces");
     };
-    let mut download = SegmentedDownload::new(*stream, Arc::new(Discard));
+    let mut download = SegmentedDownload::new(stream, Arc::new(Discard));
     cancel_soon(client.cancel_handle());
     let err = loop {
         match download.advance() {

@@ -66,11 +66,11 @@ fn into_memory_store(
     mirrors: &[&str],
 ) -> (SegmentedDownload, Arc<MemoryStore>) {
     let opened = client.open_mirrored(url, mirrors).unwrap();
-    let partfetch::Stream::Segmented(stream) = opened else {
+    let Ok(stream) = opened.into_segmented() else {
         panic!("a large file from a server that honours Range is fetched in pieces");
     };
     let store = Arc::new(MemoryStore(std::sync::Mutex::new(Vec::new())));
-    (SegmentedDownload::new(*stream, store.clone()), store)
+    (SegmentedDownload::new(stream, store.clone()), store)
 }
 
 /// A server of `body` that honours ranges and sends piece 0 slowly.
@@ -1227,16 +1227,19 @@ fn once_a_download_in_pieces_is_dropped_nothing_writes_to_its_store() {
         partial(first, last, body.len(), steps)
     });
     let opened = client(4).open(&server.url("/f")).unwrap();
-    let partfetch::Stream::Segmented(stream) = opened else {
+    let Ok(stream) = opened.into_segmented() else {
         panic!("a large file from a server that honours Range is fetched in pieces");
     };
     let store = Arc::new(CountingStore(std::sync::atomic::AtomicU64::new(0)));
-    let mut download = SegmentedDownload::new(*stream, store.clone());
+    let mut download = SegmentedDownload::new(stream, store.clone());
     let writes = || store.0.load(std::sync::atomic::Ordering::SeqCst);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while download.activity().is_none_or(|(fetching, _)| fetching < 2) {
         assert!(download.advance().unwrap(), "ended before the workers ran");
-        assert!(std::time::Instant::now() < deadline, "the workers never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers never ran"
+        );
     }
     download.advance().unwrap();
     drop(download);

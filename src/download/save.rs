@@ -97,13 +97,16 @@ pub(crate) fn save_file(
     };
     // A large resource from the start needs no order: its pieces go where
     // they belong as they arrive.
-    let stream = match (stream, offset) {
-        (Stream::Segmented(segmented), 0) => {
-            let file = PieceFile::open(path, false, job.limit_rate).map_err(failed)?;
-            let download = SegmentedDownload::new(*segmented, file.store());
-            return pieces::save(job, download, file, meter);
-        }
-        (stream, _) => stream,
+    let stream = match offset {
+        0 => match stream.into_segmented() {
+            Ok(segmented) => {
+                let file = PieceFile::open(path, false, job.limit_rate).map_err(failed)?;
+                let download = SegmentedDownload::new(segmented, file.store());
+                return pieces::save(job, download, file, meter);
+            }
+            Err(stream) => *stream,
+        },
+        _ => stream,
     };
     let parts = earlier.map(|e| e.parts).unwrap_or_default();
     save_in_order(job, path, stream, offset, parts, meter)
@@ -143,7 +146,7 @@ fn save_in_order(
             length: stream.length().map(|n| n + offset),
             validator: stream.validator().map(str::to_owned),
             done: offset,
-            manifest: matches!(stream, Stream::Manifest(_)),
+            manifest: stream.is_manifest(),
             parts,
             have: None,
         };
@@ -283,12 +286,12 @@ fn resume_pieces(
         ResumedPieces::Changed(stream) => {
             job.starting_over(path, StartOver::Changed);
             file.clear().map_err(failed)?;
-            match stream {
-                Stream::Segmented(segmented) => {
-                    let download = SegmentedDownload::new(*segmented, file.store());
+            match stream.into_segmented() {
+                Ok(segmented) => {
+                    let download = SegmentedDownload::new(segmented, file.store());
                     Ok(Continued::Saved(pieces::save(job, download, file, meter)?))
                 }
-                stream => Ok(Continued::InOrder(Box::new(stream))),
+                Err(stream) => Ok(Continued::InOrder(stream)),
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Continuing a plain response body that was cut midway.
 //!
-//! Owns what a [`Stream::Body`](crate::Stream::Body) needs to ask for the
+//! Owns what a plain body of a [`Stream`](crate::Stream) needs to ask for the
 //! rest of its resource again when its connection fails after some bytes:
 //! the resource's final URL, the validator that makes `If-Range` refuse a
 //! resource that changed in between, its length, and how far the body got.
