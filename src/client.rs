@@ -187,6 +187,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Checks a header as [`ClientBuilder::build`] will: a valid name and
+    /// value, and none that the client sets itself per request (`Range`,
+    /// `If-Range`, `Content-Length`, `Transfer-Encoding`, an
+    /// `Accept-Encoding` other than `identity`). A program that takes
+    /// headers from its user checks them as they are given.
+    pub fn check_header(name: &str, value: &str) -> Result<()> {
+        check_client_header(name, value)
+    }
+
+    /// The `Authorization` value of Basic authorization for
+    /// `user:password` as typed (as curl's `-u`: no percent-decoding, a
+    /// `%` is part of the password); add it with [`ClientBuilder::header`].
+    /// Like every `Authorization` header, it goes to the URL's own origin
+    /// only.
+    pub fn basic_authorization(user_password: &str) -> String {
+        crate::http::request::basic_authorization(user_password)
+    }
+
     /// Checks the options and builds the client.
     pub fn build(self) -> Result<Client> {
         for (name, value) in &self.headers {
@@ -258,11 +276,13 @@ impl Client {
     }
 
     /// Sends `request` and returns the response, whatever its status.
+    #[doc(hidden)]
     pub fn send(&self, request: &Request) -> Result<Response> {
         self.ctx.send(request)
     }
 
     /// `GET`s `url`; a status that is not 2xx is an error.
+    #[doc(hidden)]
     pub fn get(&self, url: &Url) -> Result<Response> {
         self.ctx.get(url)
     }
@@ -279,6 +299,7 @@ impl Client {
     /// more often than a moment's trouble, and the user is better told at
     /// once. (A transfer cut after it started is continued; see
     /// [`Error::is_transient`](crate::Error::is_transient).)
+    #[doc(hidden)]
     pub fn send_retrying(&self, request: &Request, pass: &[u16]) -> Result<Response> {
         self.ctx.send_retrying(request, pass)
     }
@@ -327,6 +348,7 @@ impl Client {
     /// ignores `Range`, the whole resource and [`Resumed::FromStart`] — the
     /// caller must then start over. A resource exactly `offset` long gives
     /// an empty stream.
+    #[doc(hidden)]
     pub fn resume(
         &self,
         url: &str,
@@ -346,6 +368,7 @@ impl Client {
     /// missing pieces. Otherwise the resource changed (or the server no
     /// longer honours `Range`) and [`ResumedPieces::Changed`] carries the
     /// stream of the whole resource.
+    #[doc(hidden)]
     pub fn resume_pieces(
         &self,
         url: &str,
@@ -362,11 +385,11 @@ impl Client {
     /// earlier run completed (`done`, from [`Stream::completed_parts`]):
     /// they are skipped without being fetched, and the stream starts with
     /// the part after them. When the manifests no longer list those parts,
-    /// the stream fails with
-    /// [`RESUME_MISMATCH`](crate::manifest::expand::RESUME_MISMATCH) before
-    /// any byte: the caller starts over. Like any stream, it records its
+    /// the stream fails with [`ErrorKind::ResumeMismatch`](crate::ErrorKind)
+    /// before any byte: the caller starts over. Like any stream, it records its
     /// parts, those skipped included, only when asked
     /// ([`Stream::record_parts`]).
+    #[doc(hidden)]
     pub fn resume_manifest(&self, url: &str, done: Vec<PartRecord>) -> Result<Stream> {
         open::resume_manifest(&self.ctx, url, done)
     }
@@ -395,6 +418,7 @@ impl Client {
     /// Connections one large part of a manifest is fetched over: the
     /// window fetches several parts at once, and together they stay
     /// within the connections one host allows.
+    #[doc(hidden)]
     pub fn connections_per_part(&self) -> usize {
         self.ctx.connections_per_part()
     }

@@ -46,19 +46,24 @@
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs)]
 
-pub mod cancel;
-pub mod client;
-pub mod download;
+mod cancel;
+mod client;
+mod download;
+// Not part of the API: the building blocks below the download builder,
+// public only for the crate's own integration tests and fuzz targets. They
+// may change in any release.
+#[doc(hidden)]
 pub mod engine;
-pub mod error;
-pub mod event;
-pub mod fetch;
+mod error;
+mod event;
+mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
 pub mod http;
 pub mod manifest;
-pub mod open;
-pub mod parts;
+mod open;
+mod parts;
 pub mod pieces;
 pub mod sequence;
 #[cfg(feature = "serve")]
@@ -67,15 +72,16 @@ pub mod sha256;
 pub mod source;
 #[cfg(feature = "serve")]
 pub mod split;
-pub mod stream;
-pub mod url;
-pub mod util;
+mod stream;
+mod url;
+mod util;
 
 pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder};
 pub use download::{Download, Progress, Resume, Saved};
 pub use error::{Error, ErrorKind, Result};
-pub use event::Event;
+pub use event::{Event, Retry, StartOver};
+#[doc(hidden)]
 pub use open::{Resumed, ResumedPieces};
 pub use sequence::files_from_sequence;
 pub use source::ByteSource;

@@ -179,6 +179,7 @@ impl Stream {
     /// The `If-Range` value that lets a later request continue this
     /// resource where it stopped (`None` for a manifest, which cannot be
     /// continued at an offset, or when the server gave no validator).
+    #[doc(hidden)]
     pub fn validator(&self) -> Option<&str> {
         match &self.kind {
             Kind::Body { validator, .. } => validator.as_deref(),
@@ -196,6 +197,7 @@ impl Stream {
     /// [`MAX_RECORDED_PARTS`](crate::manifest::expand::MAX_RECORDED_PARTS)
     /// are recorded: a longer stream resumes after them.
     /// Nothing to do for other streams: they resume at an offset.
+    #[doc(hidden)]
     pub fn record_parts(&mut self) {
         if let Kind::Manifest(m) = &mut self.kind {
             m.record_parts();
@@ -205,6 +207,7 @@ impl Stream {
     /// Whether a download of this stream can be continued later: at an
     /// offset, or (a manifest) after its completed parts, which it must
     /// be recording ([`Stream::record_parts`]).
+    #[doc(hidden)]
     pub fn is_resumable(&self) -> bool {
         match &self.kind {
             Kind::Manifest(m) => m.completed_parts().is_some(),
@@ -215,6 +218,7 @@ impl Stream {
     /// For a manifest that records them ([`Stream::record_parts`]), the
     /// parts streamed to their end so far, which a later run can skip
     /// ([`Client::resume_manifest`](crate::Client::resume_manifest)).
+    #[doc(hidden)]
     pub fn completed_parts(&self) -> Option<&[PartRecord]> {
         match &self.kind {
             Kind::Manifest(m) => m.completed_parts(),

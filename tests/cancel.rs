@@ -236,7 +236,7 @@ fn a_manifest_whose_part_stalls_is_cancelled() {
 /// A store that keeps nothing.
 struct Discard;
 
-impl partfetch::pieces::store::PieceStore for Discard {
+impl partfetch::pieces::PieceStore for Discard {
     fn write_at(&self, _offset: u64, _bytes: &[u8]) -> partfetch::Result<()> {
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use partfetch::engine::HTTP_PIECE as PIECE;
-use partfetch::pieces::piece_set::PieceSet;
+use partfetch::pieces::PieceSet;
 use partfetch::sha256;
 use support::cli::{self, Outcome};
 use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};

@@ -694,7 +694,7 @@ fn a_manifest_cut_before_its_first_part_ended_starts_over_and_never_appends_its_
 
 #[test]
 fn a_manifest_download_past_the_recording_bound_resumes_after_the_first_parts() {
-    use partfetch::manifest::expand::MAX_RECORDED_PARTS;
+    use partfetch::manifest::MAX_RECORDED_PARTS;
     // `first`; one-byte `(*)` parts up to half the bound; `slow`, late
     // enough on the first run for a checkpoint (every 2 s) to come in the
     // middle; one-byte parts past the bound; and `last`, missing on the

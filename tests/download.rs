@@ -251,7 +251,7 @@ fn a_changed_file_starts_over_with_an_event_naming_the_file() {
     assert_eq!(std::fs::read(&path).unwrap(), test_data(2 * MIB, 88));
     let events = events.lock().unwrap();
     let started_over = events.iter().any(|e| {
-        matches!(e, Event::StartingOver { path: p, why: partfetch::event::StartOver::Changed, .. }
+        matches!(e, Event::StartingOver { path: p, why: partfetch::StartOver::Changed, .. }
             if p == &path)
     });
     assert!(started_over, "{events:?}");

@@ -282,7 +282,7 @@ fn a_manifest_that_includes_itself_midway_ends_at_the_nesting_bound() {
 
 #[test]
 fn a_stream_records_its_parts_only_when_asked_and_no_more_than_the_bound() {
-    use partfetch::manifest::expand::MAX_RECORDED_PARTS;
+    use partfetch::manifest::MAX_RECORDED_PARTS;
     let tiny = |parts: usize| b"(*)\nbyte\n--\n".repeat(parts);
     let server = serve(vec![
         ("/full.parts", tiny(MAX_RECORDED_PARTS)),

@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use partfetch::manifest::expand::MAX_RECORDED_PARTS;
+use partfetch::manifest::MAX_RECORDED_PARTS;
 use partfetch::{ByteSource, Client, Stream};
 use support::{test_data, Reply, Request, Server};
 

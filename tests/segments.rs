@@ -659,7 +659,7 @@ fn a_first_piece_that_came_slowly_then_stalled_is_fetched_again() {
 /// A store in memory, for downloads written at their offsets.
 struct MemoryStore(std::sync::Mutex<Vec<u8>>);
 
-impl partfetch::pieces::store::PieceStore for MemoryStore {
+impl partfetch::pieces::PieceStore for MemoryStore {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> partfetch::Result<()> {
         let mut all = self.0.lock().unwrap();
         let end = offset as usize + bytes.len();
@@ -1188,7 +1188,7 @@ fn resuming_with_pieces_beyond_the_length_is_refused_before_any_request() {
         &[],
         5_000_000,
         Some("\"v\""),
-        partfetch::pieces::piece_set::PieceSet::first(100),
+        partfetch::pieces::PieceSet::first(100),
         store,
     );
     let err = outcome.err().expect("resumed with impossible pieces");
@@ -1200,7 +1200,7 @@ fn resuming_with_pieces_beyond_the_length_is_refused_before_any_request() {
 /// A store that counts the writes it takes.
 struct CountingStore(std::sync::atomic::AtomicU64);
 
-impl partfetch::pieces::store::PieceStore for CountingStore {
+impl partfetch::pieces::PieceStore for CountingStore {
     fn write_at(&self, _offset: u64, _bytes: &[u8]) -> partfetch::Result<()> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())

@@ -7,7 +7,7 @@
 //!
 //! The pieces themselves — layout, piece set, store, sources — are
 //! [`pieces`](crate::pieces)'s; the window that fetches a manifest's next
-//! parts is [`parts::window`](crate::parts::window)'s.
+//! parts is `parts::window`'s.
 //!
 //! std threads and channels only. A consumer of a stream pulls in order;
 //! the engine only decides what is fetched ahead of it, so every layer

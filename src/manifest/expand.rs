@@ -346,9 +346,9 @@ pub struct PartRecord {
     pub size: u64,
 }
 
-/// The most parts a stream records for resuming
-/// ([`ManifestStream::record_parts`]); past it the stream goes on but
-/// records no more, and [`ManifestStream::completed_parts`] is `None`.
+/// The most parts of a manifest a download records for resuming; past it
+/// the stream goes on but records no more, and a later run fetches the
+/// parts after them again.
 ///
 /// The record is what a caller saves so that a later run can skip the
 /// parts, and the command rewrites it whole every 2 s in its control file
@@ -489,11 +489,6 @@ impl ManifestStream {
         }
     }
 
-    /// Manifests open now.
-    pub fn depth(&self) -> usize {
-        self.stack.len()
-    }
-
     /// Moves to the next chunk; false at the end.
     fn advance(&mut self) -> Result<bool> {
         loop {
@@ -543,7 +538,7 @@ impl ManifestStream {
                         self.expanded_since_output.clear();
                         return Ok(true);
                     }
-                    Event::End { .. } => self.finish_part(),
+                    Event::End => self.finish_part(),
                     Event::Failed(err) => {
                         let err = if *started {
                             self.failed_in_part(err)

@@ -9,7 +9,7 @@
 //! line are kept (at most [`MAX_LINE`]) until the next call.
 //!
 //! ```
-//! use partfetch::manifest::parse::ManifestParser;
+//! use partfetch::manifest::ManifestParser;
 //! use partfetch::Url;
 //!
 //! let base = Url::parse("http://example.com/dir/movie.parts").unwrap();

@@ -360,11 +360,6 @@ pub struct PartReader {
 }
 
 impl PartReader {
-    /// Bytes of the part handed on so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// The alternative that is serving (or served) the part.
     pub fn serving_url(&self) -> &Url {
         &self.plan.alternatives[self.index]

@@ -27,7 +27,6 @@ use crate::error::Error;
 use crate::fetch::Context;
 use crate::http::Response;
 use crate::parts::alternatives::{self as part, IsManifest, Opened, PartPlan};
-use crate::url::Url;
 
 /// The most bytes of one part fetched ahead of the consumer.
 pub const PART_BUFFER: usize = 4 * 1024 * 1024;
@@ -41,11 +40,8 @@ const MAX_EVENT_BYTES: usize = 128 * 1024;
 pub enum Event {
     /// The part's bytes, next in order.
     Data(Vec<u8>),
-    /// The part ended; this alternative served it.
-    End {
-        /// The alternative that served it (for the cache).
-        serving: Url,
-    },
+    /// The part ended.
+    End,
     /// Alternative `index` is a manifest: the expander takes it from here.
     Manifest {
         /// Which alternative.
@@ -244,9 +240,7 @@ fn run(job: Job) {
                 }
                 continue;
             }
-            Ok(false) => Event::End {
-                serving: reader.serving_url().clone(),
-            },
+            Ok(false) => Event::End,
             Err(err) => Event::Failed(err),
         };
         if !buffer.is_empty() && events.send(Event::Data(buffer)).is_err() {

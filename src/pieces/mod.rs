@@ -2,18 +2,19 @@
 //! written, and where each comes from. No sockets and no threads: the
 //! engine runs these, and a swarm will too.
 //!
-//! - [`layout`]: a download's length and piece length;
-//! - [`piece_set`]: which pieces are whole (and its text form for the
+//! - [`Layout`]: a download's length and piece length;
+//! - [`PieceSet`]: which pieces are whole (and its text form for the
 //!   control file);
-//! - [`store`]: where pieces are written, at their offsets;
-//! - [`sources`]: the URL and mirrors of a resource, and which serves the
-//!   next piece.
+//! - [`PieceStore`]: where pieces are written, at their offsets
+//!   ([`FileStore`] for a file);
+//! - inside, `sources`: the URL and mirrors of a resource, and which
+//!   serves the next piece.
 
-pub mod layout;
-pub mod piece_set;
-pub mod sources;
-pub mod store;
+mod layout;
+pub(crate) mod piece_set;
+pub(crate) mod sources;
+pub(crate) mod store;
 
 pub use layout::Layout;
 pub use piece_set::PieceSet;
-pub use store::{FileStore, PieceStore};
+pub use store::{read_exact_at, FileStore, PieceStore};

@@ -88,11 +88,6 @@ impl Sources {
         self.list.len()
     }
 
-    /// Never true: there is always the primary.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// Source `index`.
     pub fn get(&self, index: usize) -> &Source {
         &self.list[index]

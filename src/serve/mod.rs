@@ -35,12 +35,12 @@
 //! `rate`) do no socket I/O and are tested with byte strings; `conn` and
 //! this module own the sockets.
 
-pub mod conn;
-pub mod files;
-pub mod range;
-pub mod rate;
-pub mod request;
-pub mod respond;
+mod conn;
+pub(crate) mod files;
+pub(crate) mod range;
+mod rate;
+pub(crate) mod request;
+mod respond;
 
 use std::collections::HashMap;
 use std::fmt;

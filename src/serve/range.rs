@@ -31,11 +31,6 @@ impl Span {
     pub fn len(&self) -> u64 {
         self.end - self.start + 1
     }
-
-    /// Never true: a span holds at least one byte.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
 }
 
 /// How a GET is answered.

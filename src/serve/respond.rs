@@ -16,8 +16,6 @@ use super::request::RequestHead;
 /// What is sent after the head.
 #[derive(Debug)]
 pub enum Body {
-    /// Nothing.
-    Empty,
     /// These bytes (a listing, an error text).
     Bytes(Vec<u8>),
     /// `len` bytes of `file` from `start`.
@@ -35,15 +33,9 @@ impl Body {
     /// The body's length, for `Content-Length`.
     pub fn len(&self) -> u64 {
         match self {
-            Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } => *len,
         }
-    }
-
-    /// Whether no byte is sent.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

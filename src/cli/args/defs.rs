@@ -345,7 +345,7 @@ fn set_header(d: &mut Draft, _: &str, header: String) -> Result<(), UsageError> 
         ))
     })?;
     let (name, value) = (name.trim(), value.trim());
-    partfetch::http::request::check_client_header(name, value)
+    partfetch::ClientBuilder::check_header(name, value)
         .map_err(|e| UsageError(format!("-H {header:?}: {}", e.message())))?;
     d.download.headers.push((name.to_owned(), value.to_owned()));
     Ok(())
@@ -360,8 +360,8 @@ fn set_user(d: &mut Draft, name: &str, credentials: String) -> Result<(), UsageE
             "{name} takes USER:PASSWORD (with the colon), not {credentials:?}"
         )));
     }
-    let value = partfetch::http::request::basic_authorization(&credentials);
-    partfetch::http::request::check_client_header("Authorization", &value)
+    let value = partfetch::ClientBuilder::basic_authorization(&credentials);
+    partfetch::ClientBuilder::check_header("Authorization", &value)
         .map_err(|e| UsageError(format!("{name}: {}", e.message())))?;
     d.download.headers.push(("Authorization".to_owned(), value));
     Ok(())
