@@ -6,7 +6,22 @@
 //! stream. A `.parts` manifest ([`manifest`]) expands into the stream of its
 //! parts; a file sequence ([`sequence`]) splits any stream into files.
 //!
-//! Downloading a URL — a plain file or a manifest, detected by
+//! Saving a URL to a file — resumable, in pieces over several
+//! connections, with progress — is [`Client::download`]:
+//!
+//! ```no_run
+//! use partfetch::{Client, Progress};
+//!
+//! let client = Client::new()?;
+//! let saved = client
+//!     .download("http://example.com/big.iso")
+//!     .on_progress(|p: &Progress| eprintln!("{} bytes", p.done))
+//!     .to_path("big.iso")?;
+//! println!("{} bytes", saved.bytes);
+//! # Ok::<(), partfetch::Error>(())
+//! ```
+//!
+//! Reading a URL as a stream — a plain file or a manifest, detected by
 //! [`Client::open`]:
 //!
 //! ```no_run
