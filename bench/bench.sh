@@ -8,6 +8,8 @@
 #   RUNS=9 bench/bench.sh     # more runs
 #   NGINX_WORKERS=2 bench/bench.sh   # nginx with 2 workers (default 1)
 #   bench/bench.sh --quick    # 256 MiB, 1 run: checks that everything works
+#   BASELINE=OLD/partfetch bench/bench.sh   # also time another build of
+#                             # partfetch, as "baseline", in the same runs
 #
 # Run from anywhere; it builds with the repository's own target/ directory
 # (the plain-HTTP build goes to target/no-tls/ so neither clobbers the other).
@@ -16,7 +18,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,15s/^# \{0,1\}//p' "$0"
+  sed -n '2,17s/^# \{0,1\}//p' "$0"
 }
 
 SIZE=1G
@@ -43,6 +45,8 @@ cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 runs_must_be_positive
+BASELINE=${BASELINE:-}
+[ -z "$BASELINE" ] || baseline_must_run
 
 # ---------------------------------------------------------------- tools
 
@@ -180,9 +184,11 @@ time_served() {
   awk -v a="$before" -v b="$(worker_ticks)" -v t="$TICKS" 'BEGIN { printf "%.2f\n", (b - a) / t }' >>"$out.server"
 }
 
-# The tools timed: partfetch, curl, and the small build when there is one.
+# The tools timed: partfetch, curl, the small build when there is one, and
+# the baseline build when one is given.
 TOOLS=(partfetch curl)
 [ -n "$BIN_SMALL" ] && TOOLS+=(small)
+[ -n "$BASELINE" ] && TOOLS+=(baseline)
 
 # Sets CMD to TOOL's command line that fetches URL to /dev/null.
 #   command_of TOOL LABEL URL
@@ -191,6 +197,7 @@ command_of() {
   case $tool in
     partfetch) CMD=("$BIN" -q) ;;
     small) CMD=("$BIN_SMALL" -q) ;;
+    baseline) CMD=("$BASELINE" -q) ;;
     curl) CMD=(curl -s -o /dev/null) ;;
   esac
   if [ "$label" = https ]; then
@@ -256,6 +263,7 @@ row() {
   [ -s "$WORK/$proto-$tool" ] || return 0
   name="${proto^^} $what"
   [ "$tool" = small ] && name="$name, small build"
+  [ "$tool" = baseline ] && name="$name, baseline"
   pf=$(median "$WORK/$proto-$tool" "$col")
   cu=$(median "$WORK/$proto-curl" "$col")
   r=$(ratio "$pf" "$cu")
@@ -268,7 +276,7 @@ row() {
 # The rows of every tool's wall, CPU and peak RSS for PROTO.
 rows() {
   local proto=$1 tool
-  for tool in partfetch small; do
+  for tool in partfetch small baseline; do
     row "$tool" "$proto" "wall (s)" 1
     row "$tool" "$proto" "CPU (s)" 2
     row "$tool" "$proto" "peak RSS (KiB)" 3
@@ -302,7 +310,8 @@ cat <<EOF
 $(date -u +%Y-%m-%d), $CORES cores ($CPU_MODEL), $(uname -sr). partfetch $COMMIT;
 curl $CURL_VERSION; nginx $NGINX_VERSION ($WORKERS_TEXT, sendfile on). Every tool writes to
 /dev/null; medians of $RUNS runs each, each run started by another tool. The
-"small build" rows are partfetch built by \`scripts/build-small.sh\`.
+"small build" rows are partfetch built by \`scripts/build-small.sh\`${BASELINE:+; the
+"baseline" rows are \`$BASELINE\`, timed in the same runs}.
 Wall and CPU (user + sys) in seconds, peak RSS in KiB, from \`/usr/bin/time\`.
 TLS negotiated: partfetch ${TLS_PF:-?}, curl ${TLS_CURL:-?}. Reading the file from
 the page cache with \`cat\` ran at $COPY_RATE (a yardstick for comparing runs).

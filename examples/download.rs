@@ -10,9 +10,10 @@
 //!     cargo run --release --example download -- --read http://127.0.0.1:8000/big.iso big.iso
 //!
 //! Options in the environment: `CONNECTIONS` (default 4), `SHA256` (hex),
-//! `LIMIT_RATE` (bytes per second).
+//! `LIMIT_RATE` (bytes per second). The progress line shows on a terminal
+//! only.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use partfetch::{Client, Event, Progress, Resume};
 
@@ -71,6 +72,9 @@ fn save(url: &str, path: &str, mirrors: &[String]) -> Result<(), Box<dyn std::er
 }
 
 fn show(p: &Progress) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
     let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
     let total = p
         .total
