@@ -256,3 +256,26 @@ fn a_changed_file_starts_over_with_an_event_naming_the_file() {
     });
     assert!(started_over, "{events:?}");
 }
+
+#[cfg(feature = "tls")]
+#[test]
+fn a_certificate_not_trusted_is_a_tls_error_whose_source_is_the_tls_stacks() {
+    let pki = support::TestPki::new();
+    let server = Server::https(&pki, |_| Reply::ok("secret"));
+    let mut out = Vec::new();
+    let err = client()
+        .download(&server.url("/f"))
+        .to_writer(&mut out)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    let source = std::error::Error::source(&err).expect("the underlying error");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("an io::Error");
+    assert!(
+        io.get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        "{io:?}"
+    );
+    assert!(out.is_empty());
+}

@@ -359,7 +359,7 @@ fn connect(url: &Url, settings: &ConnectSettings) -> Result<Socket> {
 }
 
 fn network(e: io::Error, context: &str) -> Error {
-    Error::new(ErrorKind::Network, format!("{context} ({e})"))
+    Error::new(ErrorKind::Network, format!("{context} ({e})")).with_source(e)
 }
 
 /// The error for `e` when it is an idle timeout: `what` for how long.
@@ -389,7 +389,8 @@ fn read_error(e: io::Error) -> Error {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        return Error::new(ErrorKind::Tls, format!("TLS error: {tls}"));
+        let err = Error::new(ErrorKind::Tls, format!("TLS error: {tls}"));
+        return err.with_source(e);
     }
     network(e, "read failed")
 }
@@ -399,7 +400,9 @@ fn tls_error(e: io::Error) -> Error {
     if let Some(err) = idle_timeout(&e, ErrorKind::Tls, "TLS handshake stalled for") {
         return err;
     }
-    match e
+    // The underlying error (a rustls::Error inside the io::Error) stays
+    // the source, for a program that tells certificate failures apart.
+    let described = match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
@@ -418,5 +421,6 @@ fn tls_error(e: io::Error) -> Error {
         }
         Some(other) => Error::new(ErrorKind::Tls, format!("TLS handshake failed: {other}")),
         None => Error::new(ErrorKind::Tls, format!("TLS handshake failed ({e})")),
-    }
+    };
+    described.with_source(e)
 }
