@@ -294,6 +294,13 @@ pub fn response(data: &[u8]) {
             assert_eq!(crate::http::date::parse(&written), Some(secs), "{written}");
         }
     }
+    // A file name a server suggests is a plain name, never a path.
+    if let Some(name) = head
+        .header("content-disposition")
+        .and_then(crate::stream::disposition_file_name)
+    {
+        assert!(!name.contains(['/', '\\']) && name != ".." && !name.is_empty());
+    }
     let Ok(plan) = framing(&head, false) else {
         return;
     };

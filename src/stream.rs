@@ -78,7 +78,7 @@ impl Info {
 /// The `filename` of a `Content-Disposition` header (`filename*`, RFC
 /// 6266, first when it is UTF-8), when it is a plain name: a path, `.`,
 /// `..` or a control character is no name to save under.
-fn disposition_file_name(value: &str) -> Option<String> {
+pub(crate) fn disposition_file_name(value: &str) -> Option<String> {
     let mut plain = None;
     let mut extended = None;
     for param in value.split(';').skip(1) {
