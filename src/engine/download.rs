@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::segments::{fetch_with_retries, Mode, Next, SegmentedStream};
+use crate::engine::segments::{Mode, Next, SegmentedStream};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fetch::Context;
 use crate::http::ranged::Resource;
@@ -50,8 +50,7 @@ impl SegmentedDownload {
         {
             // Nothing is handed on: the next piece out is the first one
             // the store lacks.
-            let mut state = stream.shared.lock();
-            state.next_out = state.have.first_missing_from(0);
+            stream.shared.lock().schedule.write_in_place();
         }
         SegmentedDownload {
             stream,
@@ -137,7 +136,7 @@ impl SegmentedDownload {
         let mut complete = complete.peekable();
         if complete.peek().is_some() {
             let mut state = shared.lock();
-            complete.for_each(|index| state.stored(index));
+            complete.for_each(|index| state.schedule.stored(index));
             drop(state);
             shared.changed.notify_all();
         }
@@ -152,27 +151,28 @@ impl SegmentedDownload {
         if self.stream.workers == 0 {
             let index = {
                 let state = shared.lock();
-                state.have.first_missing_from(state.next_out)
+                let schedule = &state.schedule;
+                schedule.have().first_missing_from(schedule.next_out())
             };
             if index >= pieces {
                 return Ok(false);
             }
-            fetch_with_retries(&self.stream.client, shared, index, &mut |offset, bytes| {
+            shared.fetch_piece(&self.stream.client, index, &mut |offset, bytes| {
                 store.write_at(offset, bytes)
             })?;
-            shared.lock().stored(index);
+            shared.lock().schedule.stored(index);
             return Ok(true);
         }
         let mut state = shared.lock();
         loop {
-            if state.next_out >= pieces {
+            if state.schedule.next_out() >= pieces {
                 return Ok(false);
             }
-            if let Some(err) = &state.failed {
+            if let Some(err) = state.schedule.failed() {
                 return Err(err.clone());
             }
             self.stream.client.cancelled()?;
-            let stored = state.have.count();
+            let stored = state.schedule.have().count();
             if stored != self.seen {
                 self.seen = stored;
                 return Ok(true);
@@ -211,21 +211,21 @@ impl SegmentedDownload {
 
     /// The pieces whole in the store: what a later run need not fetch.
     pub fn have(&self) -> PieceSet {
-        self.stream.shared.lock().have.clone()
+        self.stream.shared.lock().schedule.have().clone()
     }
 
     /// Bytes in the store so far.
     pub fn stored_bytes(&self) -> u64 {
         let whole = {
             let state = self.stream.shared.lock();
-            self.stream.shared.layout.bytes_in(&state.have)
+            self.stream.shared.layout.bytes_in(state.schedule.have())
         };
         whole + self.partial.map_or(0, |(_, bytes)| bytes)
     }
 
     /// How many bytes from the start are in the store without a gap.
     pub fn contiguous(&self) -> u64 {
-        let frontier = self.stream.shared.lock().next_out;
+        let frontier = self.stream.shared.lock().schedule.next_out();
         let partial = match self.partial {
             Some((index, bytes)) if index == frontier => bytes,
             _ => 0,

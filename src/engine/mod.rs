@@ -3,7 +3,13 @@
 //!
 //! - [`segments`] fetches one large resource as pieces over several
 //!   connections, and hands them on in order;
-//! - [`download`] writes them into a store as they arrive instead.
+//! - [`download`] writes them into a store as they arrive instead;
+//! - `worker` runs the workers that fetch the pieces, and `range_fetch`
+//!   asks a source for a range of the resource.
+//!
+//! Which piece is fetched when and from where is the
+//! `pieces::scheduler`'s, a state machine
+//! the engine drives under its lock, giving it the time.
 //!
 //! The pieces themselves — layout, piece set, store, sources — are
 //! [`pieces`](crate::pieces)'s; the window that fetches a manifest's next
@@ -16,7 +22,9 @@
 //! ([`download::SegmentedDownload`]).
 
 pub mod download;
+mod range_fetch;
 pub mod segments;
+mod worker;
 
 /// The piece length of an HTTP download: large enough that a request's
 /// round trip is small beside its transfer, small enough that the last

@@ -7,11 +7,14 @@
 //!   control file);
 //! - [`PieceStore`]: where pieces are written, at their offsets
 //!   ([`FileStore`] for a file);
-//! - inside, `sources`: the URL and mirrors of a resource, and which
-//!   serves the next piece.
+//! - inside, `sources` (the URL and mirrors of a resource, and which
+//!   serves the next piece) and `scheduler` (which pieces are fetched when
+//!   and from where, given the time: the policy the engine's workers
+//!   follow).
 
 mod layout;
 pub(crate) mod piece_set;
+pub(crate) mod scheduler;
 pub(crate) mod sources;
 pub(crate) mod store;
 

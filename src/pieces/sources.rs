@@ -97,10 +97,10 @@ impl Sources {
     /// sources) when that one is usable, else the usable one with the
     /// fewest pieces in flight; never `exclude` (the source a piece is
     /// already being fetched from, when fetching a copy). `None` when none
-    /// is usable now; [`Sources::all_dropped`] tells whether one may become
-    /// usable.
-    pub fn pick(&mut self, worker: usize, exclude: Option<usize>) -> Option<usize> {
-        self.choose(worker, exclude, Duration::ZERO)
+    /// is usable at `now`; [`Sources::all_dropped`] tells whether one may
+    /// become usable.
+    pub fn pick(&mut self, worker: usize, exclude: Option<usize>, now: Instant) -> Option<usize> {
+        self.choose(worker, exclude, Duration::ZERO, now)
     }
 
     /// Like [`Sources::pick`] for a download whose pieces need not arrive
@@ -109,8 +109,13 @@ impl Sources {
     /// still picked while one piece from it takes less than `time_left`,
     /// the time the download is expected to need for what no one has
     /// claimed yet.
-    pub fn pick_within(&mut self, worker: usize, time_left: Duration) -> Option<usize> {
-        self.choose(worker, None, time_left)
+    pub fn pick_within(
+        &mut self,
+        worker: usize,
+        time_left: Duration,
+        now: Instant,
+    ) -> Option<usize> {
+        self.choose(worker, None, time_left, now)
     }
 
     /// Picks as [`Sources::pick`] does, passing over a source whose piece
@@ -123,12 +128,12 @@ impl Sources {
         worker: usize,
         exclude: Option<usize>,
         time_left: Duration,
+        now: Instant,
     ) -> Option<usize> {
         let allowed = self
             .best_piece_time()
             .map(|best| (best * SLOW_FACTOR as u32).max(time_left));
         let too_slow = |s: &Source| matches!((self.piece_time_at(s.rate(self.piece)), allowed), (Some(takes), Some(allowed)) if takes > allowed);
-        let now = Instant::now();
         let usable = |i: usize, s: &Source| {
             Some(i) != exclude
                 && s.dropped.is_none()
@@ -181,25 +186,25 @@ impl Sources {
         source.busy += took;
     }
 
-    /// Whether a source other than `index` could be asked now: not
+    /// Whether a source other than `index` could be asked at `now`: not
     /// dropped, not backing off. Its speed does not matter here: it is
     /// asked about a piece `index` has stalled on.
-    pub fn others_usable(&self, index: usize) -> bool {
-        let now = Instant::now();
+    pub fn others_usable(&self, index: usize, now: Instant) -> bool {
         self.list.iter().enumerate().any(|(i, s)| {
             i != index && s.dropped.is_none() && s.not_before.is_none_or(|t| t <= now)
         })
     }
 
-    /// `index` failed with `err`; returns how long to wait before it is
-    /// tried again (`None`: it is dropped). The wait is the backoff, or
-    /// longer when the server asked for it (`retry_after`).
+    /// `index` failed with `err` at `now`; returns how long to wait before
+    /// it is tried again (`None`: it is dropped). The wait is the backoff,
+    /// or longer when the server asked for it (`retry_after`).
     pub fn failed(
         &mut self,
         index: usize,
         err: Error,
         transient: bool,
         retry_after: Option<Duration>,
+        now: Instant,
     ) -> Option<Duration> {
         let source = &mut self.list[index];
         source.in_use -= 1;
@@ -209,7 +214,7 @@ impl Sources {
             return None;
         }
         let backoff = backoff(source.failures).max(retry_after.unwrap_or_default());
-        source.not_before = Some(Instant::now() + backoff);
+        source.not_before = Some(now + backoff);
         Some(backoff)
     }
 
@@ -320,41 +325,44 @@ mod tests {
 
     #[test]
     fn workers_spread_over_sources_and_avoid_dropped_ones() {
+        let now = Instant::now();
         let mut s = sources(3);
-        assert_eq!(s.pick(0, None), Some(0));
-        assert_eq!(s.pick(1, None), Some(1));
-        assert_eq!(s.pick(5, None), Some(2));
+        assert_eq!(s.pick(0, None, now), Some(0));
+        assert_eq!(s.pick(1, None, now), Some(1));
+        assert_eq!(s.pick(5, None, now), Some(2));
         assert_eq!(
-            s.failed(1, Error::new(ErrorKind::NotFound, "gone"), false, None),
+            s.failed(1, Error::new(ErrorKind::NotFound, "gone"), false, None, now),
             None
         );
         // Worker 1's own source is gone: it gets a usable one.
-        assert!(matches!(s.pick(1, None), Some(0 | 2)));
+        assert!(matches!(s.pick(1, None, now), Some(0 | 2)));
         assert!(!s.all_dropped());
     }
 
     #[test]
     fn a_source_is_dropped_after_repeated_transient_failures() {
+        let mut now = Instant::now();
         let mut s = sources(2);
         for attempt in 1..DEFAULT_RETRIES {
-            assert_eq!(s.pick(1, None), Some(1));
+            assert_eq!(s.pick(1, None, now), Some(1));
             assert!(
-                s.failed(1, network(), true, None).is_some(),
+                s.failed(1, network(), true, None, now).is_some(),
                 "attempt {attempt}"
             );
             // Backing off: worker 1 is sent to the other source meanwhile.
-            assert_eq!(s.pick(1, None), Some(0));
+            assert_eq!(s.pick(1, None, now), Some(0));
             s.served(0, 1, Duration::from_millis(1));
             s.succeeded(0);
-            s.list[1].not_before = None;
+            // Past the longest backoff: source 1 is asked again.
+            now += Duration::from_secs(15);
         }
-        assert_eq!(s.pick(1, None), Some(1));
-        assert_eq!(s.failed(1, network(), true, None), None);
-        assert_eq!(s.pick(1, None), Some(0));
+        assert_eq!(s.pick(1, None, now), Some(1));
+        assert_eq!(s.failed(1, network(), true, None, now), None);
+        assert_eq!(s.pick(1, None, now), Some(0));
         s.served(0, 1, Duration::from_millis(1));
         s.succeeded(0);
-        let last = s.pick(0, None).unwrap();
-        assert_eq!(s.failed(last, network(), false, None), None);
+        let last = s.pick(0, None, now).unwrap();
+        assert_eq!(s.failed(last, network(), false, None, now), None);
         assert!(s.all_dropped());
         let err = s.exhausted();
         assert_eq!(err.causes().len(), 2);
@@ -363,13 +371,13 @@ mod tests {
 
     /// Two sources: a piece takes 10 ms from source 0, a quarter of a
     /// second from source 1.
-    fn fast_and_slow() -> Sources {
+    fn fast_and_slow(now: Instant) -> Sources {
         let mut s = sources(2);
         let piece = PIECE;
-        s.pick(0, None);
+        s.pick(0, None, now);
         s.served(0, 4 * piece, Duration::from_millis(40));
         s.succeeded(0);
-        s.pick(1, None);
+        s.pick(1, None, now);
         s.served(1, 2 * piece, Duration::from_millis(500));
         s.succeeded(1);
         s
@@ -377,28 +385,34 @@ mod tests {
 
     #[test]
     fn a_far_slower_source_gets_no_new_pieces() {
-        let mut s = fast_and_slow();
-        assert_eq!(s.pick(1, None), Some(0), "the slow source is passed over");
+        let now = Instant::now();
+        let mut s = fast_and_slow(now);
+        assert_eq!(
+            s.pick(1, None, now),
+            Some(0),
+            "the slow source is passed over"
+        );
     }
 
     #[test]
     fn out_of_order_a_slow_source_gets_pieces_while_it_can_finish_them_in_time() {
-        let mut s = fast_and_slow();
+        let now = Instant::now();
+        let mut s = fast_and_slow(now);
         let piece = PIECE;
-        assert_eq!(s.pick_within(1, Duration::from_secs(2)), Some(1));
+        assert_eq!(s.pick_within(1, Duration::from_secs(2), now), Some(1));
         assert_eq!(
-            s.pick_within(1, Duration::from_millis(200)),
+            s.pick_within(1, Duration::from_millis(200), now),
             Some(0),
             "near the end, its piece would come last"
         );
         // A source a little slower than the fastest still takes the last
         // pieces beside it.
-        s.pick(1, None);
+        s.pick(1, None, now);
         s.served(1, 20 * piece, Duration::from_millis(300));
         s.succeeded(1);
-        assert_eq!(s.pick_within(1, Duration::ZERO), Some(1));
+        assert_eq!(s.pick_within(1, Duration::ZERO, now), Some(1));
         assert_eq!(
-            s.pick_within(0, Duration::ZERO),
+            s.pick_within(0, Duration::ZERO, now),
             Some(0),
             "the fastest takes the last pieces"
         );
