@@ -167,11 +167,13 @@ impl Stream {
         matches!(self.kind, Kind::Manifest(_))
     }
 
-    /// The total length, when known before the end.
+    /// The total length, when known before the end: the announced length
+    /// of a body; for a manifest, the sum of its parts' `(size=…)` when it
+    /// arrived whole and every part has one.
     pub fn length(&self) -> Option<u64> {
         match &self.kind {
             Kind::Body { length, .. } => *length,
-            Kind::Manifest(_) => None,
+            Kind::Manifest(m) => m.length(),
             Kind::Segmented(s) => Some(s.length()),
         }
     }

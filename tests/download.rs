@@ -279,3 +279,40 @@ fn a_certificate_not_trusted_is_a_tls_error_whose_source_is_the_tls_stacks() {
     );
     assert!(out.is_empty());
 }
+
+#[test]
+fn a_manifest_whose_parts_tell_their_sizes_tells_its_length() {
+    let parts = [test_data(1000, 89), test_data(70_000, 90), test_data(5, 91)];
+    let sized: String = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("(size={})\np{i}\n--\n", p.len()))
+        .collect();
+    let unsized_last = sized.replace("(size=5)\n", "");
+    let served = parts.clone();
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/sized.parts" => Reply::ok(sized.clone()),
+        "/unsized.parts" => Reply::ok(unsized_last.clone()),
+        path => {
+            let i: usize = path.trim_start_matches("/p").parse().unwrap();
+            Reply::ok(served[i].clone())
+        }
+    });
+    let stream = client().open(&server.url("/sized.parts")).unwrap();
+    assert_eq!(stream.length(), Some(71_005));
+    assert!(stream.is_manifest());
+    assert_eq!(stream.file_name(), Some("sized"));
+    let stream = client().open(&server.url("/unsized.parts")).unwrap();
+    assert_eq!(stream.length(), None, "a part without a size");
+
+    let dir = TempDir::new("download-manifest-length");
+    let mut total = None;
+    let saved = client()
+        .download(&server.url("/sized.parts"))
+        .on_progress(|p: &Progress| total = p.total)
+        .to_path(dir.join("all"))
+        .unwrap();
+    assert_eq!(total, Some(71_005));
+    assert_eq!(saved.bytes, 71_005);
+    assert_eq!(std::fs::read(dir.join("all")).unwrap(), parts.concat());
+}

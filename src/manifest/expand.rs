@@ -122,6 +122,40 @@ struct Frame {
 }
 
 impl Frame {
+    /// The length of the stream this manifest stands for, when its whole
+    /// text is in and every part tells its size: the sum of the sizes. A
+    /// part that may be a manifest itself (a `.parts` URL) leaves it
+    /// unknown, since its size would be its text's, not its stream's.
+    fn known_length(&self) -> Option<u64> {
+        if self.body.is_some() {
+            return None;
+        }
+        let mut parser = ManifestParser::new((*self.url).clone());
+        let mut rest = &self.pending[..];
+        let mut total = 0u64;
+        let mut add = |part: PartSpec| -> Option<()> {
+            let nested = part
+                .alternatives
+                .iter()
+                .any(|u| u.path().ends_with(".parts"));
+            total = total.checked_add(part.size.filter(|_| !nested)?)?;
+            Some(())
+        };
+        loop {
+            let (used, part) = parser.feed(rest).ok()?;
+            rest = &rest[used..];
+            match part {
+                Some(part) => add(part)?,
+                None if rest.is_empty() => break,
+                None => {}
+            }
+        }
+        if let Some(part) = parser.finish().ok()? {
+            add(part)?;
+        }
+        Some(total)
+    }
+
     /// Opens a frame over a manifest response, reading up to
     /// [`MANIFEST_PREFETCH`] bytes of it at once.
     fn open(url: Arc<Url>, response: Response, fallbacks: Vec<Fallback>) -> Result<Frame> {
@@ -371,6 +405,9 @@ pub const RESUME_MISMATCH: &str =
 
 /// The stream a manifest stands for.
 pub struct ManifestStream {
+    /// The whole stream's length, when the manifest tells it (see
+    /// `Frame::known_length`), less the parts an earlier run completed.
+    length: Option<u64>,
     client: Context,
     /// Parts fetched at once; 1 reads each part in place when it is due.
     parallel: usize,
@@ -404,7 +441,9 @@ impl ManifestStream {
         let frame = Frame::open(Arc::clone(&url), response, Vec::new())
             .map_err(|e| e.with_subject(url.redacted()))?;
         let parallel = client.parallel();
+        let length = frame.known_length();
         Ok(ManifestStream {
+            length,
             client,
             parallel,
             // W parts ahead, and the current one still arriving.
@@ -428,7 +467,15 @@ impl ManifestStream {
     /// list other parts than those, the stream fails with
     /// [`RESUME_MISMATCH`] before it hands on any byte.
     pub fn resume_after(&mut self, done: Vec<PartRecord>) {
+        let skipped: u64 = done.iter().map(|part| part.size).sum();
+        self.length = self.length.map(|length| length.saturating_sub(skipped));
         self.skip = done.into();
+    }
+
+    /// The bytes the stream will hand on, when the manifest says: its text
+    /// arrived whole at once and every part has a `(size=…)`.
+    pub fn length(&self) -> Option<u64> {
+        self.length
     }
 
     /// Records the parts this stream completes, for
