@@ -223,7 +223,7 @@ impl ClientBuilder {
         if let Some(path) = self.ca_files.first() {
             return Err(crate::Error::new(
                 crate::ErrorKind::InvalidInput,
-                "a CA file (--cacert) needs HTTPS support, which this build of partfetch lacks",
+                "a CA file needs HTTPS support, which this build of partfetch lacks",
             )
             .with_subject(path.display()));
         }

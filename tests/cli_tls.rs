@@ -238,3 +238,12 @@ fn https_proxy_variable_is_used_with_connect() {
         format!("localhost:{}", server.port())
     );
 }
+
+#[test]
+fn an_unusable_cacert_file_is_named_with_the_option_that_gave_it() {
+    let missing = "/nonexistent/partfetch-test-ca.pem";
+    let outcome: Outcome = cli::run(&["--cacert", missing, "https://127.0.0.1:9/f", "-"]);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["CA file", missing, "--cacert"]);
+}

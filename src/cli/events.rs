@@ -1,9 +1,10 @@
-//! The lines the command prints for the library's events.
+//! The lines the command prints for the library's events and errors.
 //!
 //! Owns which events a person sees (warnings always, even with `--quiet`:
 //! a doubt about the data is not progress output; news of retries unless
 //! `--quiet`), and the hints that name the command's own options, which
-//! the library's text leaves out.
+//! the library's text leaves out (found from the events' and errors'
+//! types, never from their words).
 
 use partfetch::Event;
 
@@ -27,4 +28,40 @@ fn hint(event: &Event) -> &'static str {
         Event::CheckedByLengthOnly { .. } => " (--checksum would catch another file)",
         _ => "",
     }
+}
+
+/// `err` as the command prints it: the library's sentence, with the
+/// command's own options named where they are the way out.
+pub fn describe(err: &partfetch::Error, d: &crate::cli::args::Download) -> String {
+    let mut text = err.to_string();
+    let from_cacert = d
+        .cacert
+        .iter()
+        .any(|path| err.subject() == Some(&path.display().to_string()[..]));
+    if from_cacert {
+        text.push_str(" (given with --cacert)");
+    } else if unknown_issuer(err) {
+        text.push_str("; --cacert FILE trusts a private CA");
+    }
+    text
+}
+
+/// Whether `err` is a server certificate signed by no authority trusted.
+#[cfg(feature = "tls")]
+fn unknown_issuer(err: &partfetch::Error) -> bool {
+    let io = std::error::Error::source(err).and_then(|s| s.downcast_ref::<std::io::Error>());
+    let tls = io
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    matches!(
+        tls,
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        ))
+    )
+}
+
+#[cfg(not(feature = "tls"))]
+fn unknown_issuer(_err: &partfetch::Error) -> bool {
+    false
 }

@@ -91,7 +91,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             exit_code(err.kind())
         }
         Err(err) => {
-            say!("partfetch: {err}");
+            say!("partfetch: {}", events::describe(&err, &download));
             exit_code(err.kind())
         }
     }

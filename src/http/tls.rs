@@ -44,7 +44,7 @@ pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::Cli
 /// failing its handshake.
 fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
     let unusable = |what: String| {
-        Error::new(ErrorKind::Io, format!("--cacert: {what}")).with_subject(path.display())
+        Error::new(ErrorKind::Io, format!("CA file: {what}")).with_subject(path.display())
     };
     if path.is_dir() {
         return Err(unusable("a directory, not a PEM file".to_owned()));
@@ -137,7 +137,7 @@ pub fn describe_certificate_error(error: &rustls::CertificateError) -> String {
         }
         E::NotValidYet => "it is not valid yet".to_owned(),
         E::UnknownIssuer => {
-            "it is not signed by a trusted authority (--cacert FILE adds a private one)".to_owned()
+            "it is not signed by a trusted authority (a CA file can add a private one)".to_owned()
         }
         E::Revoked => "it has been revoked".to_owned(),
         // webpki's own errors come wrapped, and only their debug form
@@ -145,7 +145,7 @@ pub fn describe_certificate_error(error: &rustls::CertificateError) -> String {
         E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
             "it is a CA's certificate, not a server's (a self-signed certificate made with \
              CA:TRUE, as `openssl req -x509` does by default: the server needs one of its own, \
-             signed by the CA --cacert trusts)"
+             signed by the CA the CA file holds)"
                 .to_owned()
         }
         other => format!("{other:?}"),
@@ -308,7 +308,11 @@ mod tests {
             describe_certificate_error(&expired),
             "it expired on Sat, 01 Feb 2020 00:00:00 GMT"
         );
-        assert!(describe_certificate_error(&E::UnknownIssuer).contains("--cacert"));
+        let unknown = describe_certificate_error(&E::UnknownIssuer);
+        assert!(
+            unknown.contains("CA file") && !unknown.contains("--"),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -340,7 +344,7 @@ mod tests {
             let err = client_config(&[&path]).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Io, "{err}");
             let text = err.to_string();
-            assert!(text.contains("--cacert") && text.contains(reason), "{text}");
+            assert!(text.contains("CA file") && text.contains(reason), "{text}");
             assert!(text.ends_with(&path.display().to_string()), "{text}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
