@@ -176,7 +176,7 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
         download = download.limit_rate(rate);
     }
     let saved = match &d.output {
-        Output::Stdout => stdout().and_then(|out| download.to_writer(out)),
+        Output::Stdout => stdout().and_then(|out| download.to_writer_named(out, "standard output")),
         Output::File(path) if d.is_sequence() => download.to_files(path),
         Output::File(path) => download.to_path(path),
         Output::FromUrl if d.is_sequence() => download.to_files(""),

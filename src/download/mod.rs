@@ -177,13 +177,18 @@ impl<'a> Download<'a> {
     /// A writer whose reader went away fails with an [`ErrorKind::Io`]
     /// error whose [`Error::io_kind`] is `BrokenPipe`.
     pub fn to_writer(self, writer: impl Write) -> Result<Saved> {
+        self.to_writer_named(writer, "the output")
+    }
+
+    /// [`Download::to_writer`], with errors calling the writer `name`
+    /// ("standard output", "the socket").
+    pub fn to_writer_named(self, writer: impl Write, name: &str) -> Result<Saved> {
         if self.resume == Resume::Require {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "a download to a writer cannot be resumed",
             ));
         }
-        let name = "the output";
         self.in_order(None, Sink::writer(writer, name), name)
     }
 
