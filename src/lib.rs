@@ -61,6 +61,7 @@
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod bencode;
 mod cancel;
 mod client;
 mod download;
@@ -83,6 +84,7 @@ pub mod pieces;
 pub mod sequence;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod sha1;
 pub mod sha256;
 pub mod source;
 #[cfg(feature = "serve")]

@@ -1,0 +1,270 @@
+//! SHA-1, for BitTorrent: a torrent's info-hash and its v1 piece hashes
+//! are SHA-1 digests, whatever one thinks of SHA-1 elsewhere.
+//!
+//! With the default `tls` feature the digest comes from `ring`
+//! (`SHA1_FOR_LEGACY_USE_ONLY`), which the TLS stack already links. Without
+//! it (a plain-HTTP build) a small FIPS 180-4 implementation stands in; both
+//! are checked against the FIPS 180 test vectors below, and against each
+//! other on random inputs.
+
+/// An incremental SHA-1 computation.
+#[derive(Clone)]
+pub struct Sha1 {
+    inner: imp::State,
+}
+
+impl Sha1 {
+    /// A fresh digest.
+    pub fn new() -> Sha1 {
+        Sha1 {
+            inner: imp::State::new(),
+        }
+    }
+
+    /// Adds `bytes` to the message.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.inner.update(bytes);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> [u8; 20] {
+        self.inner.finish()
+    }
+}
+
+impl Default for Sha1 {
+    fn default() -> Self {
+        Sha1::new()
+    }
+}
+
+impl std::fmt::Debug for Sha1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sha1")
+    }
+}
+
+/// The digest of `bytes`.
+pub fn digest(bytes: &[u8]) -> [u8; 20] {
+    let mut hasher = Sha1::new();
+    hasher.update(bytes);
+    hasher.finish()
+}
+
+/// `digest` as 40 lower-case hex digits (how an info-hash is shown).
+pub fn to_hex(digest: &[u8; 20]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(40);
+    for byte in digest {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 15)] as char);
+    }
+    text
+}
+
+#[cfg(feature = "tls")]
+mod imp {
+    #[derive(Clone)]
+    pub struct State(ring::digest::Context);
+
+    impl State {
+        pub fn new() -> State {
+            State(ring::digest::Context::new(
+                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            ))
+        }
+
+        pub fn update(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+
+        pub fn finish(self) -> [u8; 20] {
+            let mut out = [0u8; 20];
+            out.copy_from_slice(self.0.finish().as_ref());
+            out
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+mod imp {
+    pub use super::portable::State;
+}
+
+/// FIPS 180-4 SHA-1 in plain Rust: the digest of plain-HTTP builds, and
+/// the reference the `ring` one is tested against.
+#[cfg_attr(feature = "tls", allow(dead_code))]
+mod portable {
+    const INITIAL: [u32; 5] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
+
+    #[derive(Clone)]
+    pub struct State {
+        h: [u32; 5],
+        block: [u8; 64],
+        filled: usize,
+        length: u64,
+    }
+
+    impl State {
+        pub fn new() -> State {
+            State {
+                h: INITIAL,
+                block: [0; 64],
+                filled: 0,
+                length: 0,
+            }
+        }
+
+        pub fn update(&mut self, mut bytes: &[u8]) {
+            self.length = self.length.wrapping_add(bytes.len() as u64);
+            if self.filled > 0 {
+                let take = (64 - self.filled).min(bytes.len());
+                self.block[self.filled..self.filled + take].copy_from_slice(&bytes[..take]);
+                self.filled += take;
+                bytes = &bytes[take..];
+                if self.filled < 64 {
+                    return;
+                }
+                let block = self.block;
+                compress(&mut self.h, &block);
+                self.filled = 0;
+            }
+            let mut blocks = bytes.chunks_exact(64);
+            for block in &mut blocks {
+                compress(&mut self.h, block.try_into().expect("64-byte block"));
+            }
+            let rest = blocks.remainder();
+            self.block[..rest.len()].copy_from_slice(rest);
+            self.filled = rest.len();
+        }
+
+        pub fn finish(mut self) -> [u8; 20] {
+            let bits = self.length.wrapping_mul(8);
+            let mut tail = [0u8; 72];
+            tail[0] = 0x80;
+            // Pad to 56 bytes mod 64, then the 8-byte length.
+            let pad = if self.filled < 56 {
+                56 - self.filled
+            } else {
+                120 - self.filled
+            };
+            tail[pad..pad + 8].copy_from_slice(&bits.to_be_bytes());
+            let length = self.length;
+            self.update(&tail[..pad + 8]);
+            self.length = length;
+            debug_assert_eq!(self.filled, 0);
+            let mut out = [0u8; 20];
+            for (word, slot) in self.h.iter().zip(out.chunks_exact_mut(4)) {
+                slot.copy_from_slice(&word.to_be_bytes());
+            }
+            out
+        }
+    }
+
+    fn compress(h: &mut [u32; 5], block: &[u8; 64]) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = *h;
+        for (i, word) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5a827999),
+                20..=39 => (b ^ c ^ d, 0x6ed9eba1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8f1bbcdc),
+                _ => (b ^ c ^ d, 0xca62c1d6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*word);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (slot, value) in h.iter_mut().zip([a, b, c, d, e]) {
+            *slot = slot.wrapping_add(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FIPS 180 example messages (NIST CSRC "SHA1.pdf" and FIPS 180-1
+    /// appendices A-C) and the empty message.
+    fn fips_vectors() -> Vec<(Vec<u8>, &'static str)> {
+        vec![
+            (b"".to_vec(), "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            (b"abc".to_vec(), "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            (
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".to_vec(),
+                "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
+            ),
+            (
+                vec![b'a'; 1_000_000],
+                "34aa973cd4c4daa4f61eeb2bdbad27316534016f",
+            ),
+        ]
+    }
+
+    #[test]
+    fn fips_vectors_match() {
+        for (message, expected) in fips_vectors() {
+            assert_eq!(
+                to_hex(&digest(&message)),
+                expected,
+                "{} bytes",
+                message.len()
+            );
+            let mut portable = portable::State::new();
+            portable.update(&message);
+            assert_eq!(to_hex(&portable.finish()), expected);
+        }
+    }
+
+    #[test]
+    fn updates_split_anywhere_give_the_same_digest() {
+        let message: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        let whole = digest(&message);
+        for split in 0..=message.len() {
+            let mut portable = portable::State::new();
+            portable.update(&message[..split]);
+            portable.update(&message[split..]);
+            assert_eq!(portable.finish(), whole, "split at {split}");
+        }
+    }
+
+    /// The portable digest agrees with `ring`'s on random messages of
+    /// every length around the padding boundaries and some longer ones.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn portable_agrees_with_ring_on_random_inputs() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let lengths = (0..200).chain([511, 512, 513, 4095, 10_000, 65_537]);
+        for len in lengths {
+            let message: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let mut portable = portable::State::new();
+            // Fed in two uneven updates, to cross block boundaries.
+            let cut = (next() as usize) % (len + 1);
+            portable.update(&message[..cut]);
+            portable.update(&message[cut..]);
+            let ring = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &message);
+            assert_eq!(&portable.finish()[..], ring.as_ref(), "length {len}");
+        }
+    }
+}
