@@ -90,6 +90,7 @@ pub mod source;
 #[cfg(feature = "serve")]
 pub mod split;
 mod stream;
+pub mod torrent;
 mod url;
 mod util;
 
