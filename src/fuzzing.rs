@@ -456,6 +456,82 @@ pub fn serve_request(data: &[u8]) {
     }
 }
 
+/// The bencode decoder: what decodes re-encodes to exactly the input, and
+/// every value's span holds exactly that value's encoding.
+pub fn bencode(data: &[u8]) {
+    use crate::bencode::{decode, encode, Node, Value};
+    fn check(data: &[u8], node: &Node) {
+        assert_eq!(encode(&node.value), &data[node.span.clone()]);
+        match &node.value {
+            Value::List(items) => items.iter().for_each(|item| check(data, item)),
+            Value::Dict(entries) => entries.iter().for_each(|(_, value)| check(data, value)),
+            Value::Int(_) | Value::Bytes(_) => {}
+        }
+    }
+    let Ok(node) = decode(data, data.len()) else {
+        return;
+    };
+    assert_eq!(node.span, 0..data.len());
+    check(data, &node);
+}
+
+/// The `.torrent` reader: a torrent either is refused or holds only paths
+/// that pass the checks, files laid end to end, as many piece hashes as
+/// pieces, and a span map that covers each piece's bytes once, pad files
+/// left out.
+pub fn metainfo(data: &[u8]) {
+    use crate::torrent::{check_component, Metainfo, MAX_COMPONENTS, MAX_PATH_BYTES};
+    let Ok(m) = Metainfo::parse(data) else {
+        return;
+    };
+    let mut offset = 0;
+    for file in m.files() {
+        let path = file.path();
+        assert!(!path.is_empty() && path.len() <= MAX_COMPONENTS);
+        assert!(path.iter().map(|c| c.len() + 1).sum::<usize>() <= MAX_PATH_BYTES);
+        for component in path {
+            assert_eq!(check_component(component), Ok(()), "{component:?}");
+        }
+        assert_eq!(file.offset(), offset);
+        offset += file.length();
+    }
+    assert_eq!(m.length(), offset);
+    let layout = m.layout();
+    assert_eq!(layout.pieces(), m.piece_hashes().len() as u64);
+    // The first and last pieces, and a few between: a fuzzed torrent may
+    // have many.
+    let step = (layout.pieces() / 64).max(1);
+    for index in (0..layout.pieces())
+        .step_by(step as usize)
+        .chain(layout.pieces().checked_sub(1))
+    {
+        let (first, last) = layout.range(index);
+        let mut at = first;
+        let mut written = 0;
+        for span in m.piece_spans(index) {
+            let file = &m.files()[span.file];
+            assert!(!file.is_pad() && span.length > 0);
+            assert!(span.torrent_offset >= at);
+            assert_eq!(file.offset() + span.file_offset, span.torrent_offset);
+            assert!(span.file_offset + span.length <= file.length());
+            at = span.torrent_offset + span.length;
+            written += span.length;
+        }
+        assert!(at <= last + 1);
+        let pad: u64 = m
+            .files()
+            .iter()
+            .filter(|f| f.is_pad())
+            .map(|f| {
+                (last + 1)
+                    .min(f.offset() + f.length())
+                    .saturating_sub(first.max(f.offset()))
+            })
+            .sum();
+        assert_eq!(written + pad, last + 1 - first, "piece {index}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +552,8 @@ mod tests {
             ("url", url),
             ("response", response),
             ("piece_set", piece_set),
+            ("bencode", bencode),
+            ("metainfo", metainfo),
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));
