@@ -95,68 +95,25 @@ mod imp {
 /// the reference the `ring` one is tested against.
 #[cfg_attr(feature = "tls", allow(dead_code))]
 mod portable {
+    use crate::util::block_hash::{to_be_bytes, BlockHash};
+
     const INITIAL: [u32; 5] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
 
     #[derive(Clone)]
-    pub struct State {
-        h: [u32; 5],
-        block: [u8; 64],
-        filled: usize,
-        length: u64,
-    }
+    pub struct State(BlockHash<5>);
 
     impl State {
         pub fn new() -> State {
-            State {
-                h: INITIAL,
-                block: [0; 64],
-                filled: 0,
-                length: 0,
-            }
+            State(BlockHash::new(INITIAL, compress))
         }
 
-        pub fn update(&mut self, mut bytes: &[u8]) {
-            self.length = self.length.wrapping_add(bytes.len() as u64);
-            if self.filled > 0 {
-                let take = (64 - self.filled).min(bytes.len());
-                self.block[self.filled..self.filled + take].copy_from_slice(&bytes[..take]);
-                self.filled += take;
-                bytes = &bytes[take..];
-                if self.filled < 64 {
-                    return;
-                }
-                let block = self.block;
-                compress(&mut self.h, &block);
-                self.filled = 0;
-            }
-            let mut blocks = bytes.chunks_exact(64);
-            for block in &mut blocks {
-                compress(&mut self.h, block.try_into().expect("64-byte block"));
-            }
-            let rest = blocks.remainder();
-            self.block[..rest.len()].copy_from_slice(rest);
-            self.filled = rest.len();
+        pub fn update(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
         }
 
-        pub fn finish(mut self) -> [u8; 20] {
-            let bits = self.length.wrapping_mul(8);
-            let mut tail = [0u8; 72];
-            tail[0] = 0x80;
-            // Pad to 56 bytes mod 64, then the 8-byte length.
-            let pad = if self.filled < 56 {
-                56 - self.filled
-            } else {
-                120 - self.filled
-            };
-            tail[pad..pad + 8].copy_from_slice(&bits.to_be_bytes());
-            let length = self.length;
-            self.update(&tail[..pad + 8]);
-            self.length = length;
-            debug_assert_eq!(self.filled, 0);
+        pub fn finish(self) -> [u8; 20] {
             let mut out = [0u8; 20];
-            for (word, slot) in self.h.iter().zip(out.chunks_exact_mut(4)) {
-                slot.copy_from_slice(&word.to_be_bytes());
-            }
+            to_be_bytes(&self.0.finish(), &mut out);
             out
         }
     }

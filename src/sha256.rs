@@ -110,6 +110,8 @@ mod imp {
 /// the reference the `ring` one is tested against.
 #[cfg_attr(feature = "tls", allow(dead_code))]
 mod portable {
+    use crate::util::block_hash::{to_be_bytes, BlockHash};
+
     const K: [u32; 64] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
         0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
@@ -129,65 +131,20 @@ mod portable {
     ];
 
     #[derive(Clone)]
-    pub struct State {
-        h: [u32; 8],
-        block: [u8; 64],
-        filled: usize,
-        length: u64,
-    }
+    pub struct State(BlockHash<8>);
 
     impl State {
         pub fn new() -> State {
-            State {
-                h: INITIAL,
-                block: [0; 64],
-                filled: 0,
-                length: 0,
-            }
+            State(BlockHash::new(INITIAL, compress))
         }
 
-        pub fn update(&mut self, mut bytes: &[u8]) {
-            self.length = self.length.wrapping_add(bytes.len() as u64);
-            if self.filled > 0 {
-                let take = (64 - self.filled).min(bytes.len());
-                self.block[self.filled..self.filled + take].copy_from_slice(&bytes[..take]);
-                self.filled += take;
-                bytes = &bytes[take..];
-                if self.filled < 64 {
-                    return;
-                }
-                let block = self.block;
-                compress(&mut self.h, &block);
-                self.filled = 0;
-            }
-            let mut blocks = bytes.chunks_exact(64);
-            for block in &mut blocks {
-                compress(&mut self.h, block.try_into().expect("64-byte block"));
-            }
-            let rest = blocks.remainder();
-            self.block[..rest.len()].copy_from_slice(rest);
-            self.filled = rest.len();
+        pub fn update(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
         }
 
-        pub fn finish(mut self) -> [u8; 32] {
-            let bits = self.length.wrapping_mul(8);
-            let mut tail = [0u8; 72];
-            tail[0] = 0x80;
-            // Pad to 56 bytes mod 64, then the 8-byte length.
-            let pad = if self.filled < 56 {
-                56 - self.filled
-            } else {
-                120 - self.filled
-            };
-            tail[pad..pad + 8].copy_from_slice(&bits.to_be_bytes());
-            let length = self.length;
-            self.update(&tail[..pad + 8]);
-            self.length = length;
-            debug_assert_eq!(self.filled, 0);
+        pub fn finish(self) -> [u8; 32] {
             let mut out = [0u8; 32];
-            for (word, slot) in self.h.iter().zip(out.chunks_exact_mut(4)) {
-                slot.copy_from_slice(&word.to_be_bytes());
-            }
+            to_be_bytes(&self.0.finish(), &mut out);
             out
         }
     }

@@ -1,3 +1,4 @@
 //! Small helpers every layer uses, with no knowledge of HTTP or pieces.
 
+pub mod block_hash;
 pub mod duration;
