@@ -532,6 +532,72 @@ pub fn metainfo(data: &[u8]) {
     }
 }
 
+/// The tracker answer parsers: an HTTP tracker's bencoded answer and a UDP
+/// tracker's datagrams (fed to the state machine as the answer to its
+/// connect, then, with the transaction id patched in, to its announce)
+/// never panic, and what they accept holds at most `MAX_PEERS` distinct
+/// peers with a port, an interval within bounds and short messages.
+pub fn tracker_response(data: &[u8]) {
+    use crate::torrent::tracker::{
+        Announce, Event, HttpAnswer, HttpError, Peer, UdpError, UdpTracker, MAX_INTERVAL,
+        MAX_MESSAGE_BYTES, MAX_PEERS, MIN_INTERVAL,
+    };
+    use std::time::Instant;
+    fn check_peers(peers: &[Peer]) {
+        assert!(peers.len() <= MAX_PEERS);
+        let distinct: std::collections::HashSet<_> = peers.iter().map(|p| p.addr).collect();
+        assert_eq!(distinct.len(), peers.len());
+        assert!(peers.iter().all(|p| p.addr.port() != 0));
+    }
+    let interval = MIN_INTERVAL..=MAX_INTERVAL;
+    match HttpAnswer::parse(data) {
+        Ok(a) => {
+            assert!(interval.contains(&a.interval));
+            assert!(a
+                .min_interval
+                .is_none_or(|m| interval.contains(&m) && m <= a.interval));
+            assert!(a.warning.is_none_or(|w| w.len() <= MAX_MESSAGE_BYTES));
+            check_peers(&a.peers);
+        }
+        Err(HttpError::Failure(text)) => assert!(text.len() <= MAX_MESSAGE_BYTES),
+        Err(_) => {}
+    }
+    let announce = Announce {
+        info_hash: [1; 20],
+        peer_id: [2; 20],
+        port: 1,
+        uploaded: 0,
+        downloaded: 0,
+        left: 0,
+        event: Event::None,
+        numwant: None,
+        key: 0,
+    };
+    let now = Instant::now();
+    let mut udp = UdpTracker::new(announce, now).with_transaction_ids(Box::new(|| 7));
+    let connect = udp.poll(now).expect("a first request").expect("a connect");
+    assert_eq!(connect.len(), 16);
+    let mut datagram = data.to_vec();
+    let result = udp.handle(&datagram, now);
+    if let (Ok(None), Some(request)) = (&result, udp.poll(now).ok().flatten()) {
+        // Connected: the data was a connect answer. Answer the announce
+        // with the same bytes, our transaction id in place.
+        assert_eq!(request.len(), 98);
+        if datagram.len() >= 8 {
+            datagram[..4].copy_from_slice(&1u32.to_be_bytes());
+            datagram[4..8].copy_from_slice(&7u32.to_be_bytes());
+        }
+        match udp.handle(&datagram, now) {
+            Ok(Some(a)) => {
+                assert!(interval.contains(&a.interval));
+                check_peers(&a.peers);
+            }
+            Err(UdpError::Tracker(text)) => assert!(text.len() <= MAX_MESSAGE_BYTES),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +620,7 @@ mod tests {
             ("piece_set", piece_set),
             ("bencode", bencode),
             ("metainfo", metainfo),
+            ("tracker_response", tracker_response),
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));

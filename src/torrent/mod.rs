@@ -8,7 +8,9 @@
 mod files;
 mod metainfo;
 mod path;
+pub mod tracker;
 
 pub use files::{File, FileSpan};
 pub use metainfo::{Error, Metainfo, MAX_METAINFO_BYTES, MAX_PIECE_LENGTH};
 pub use path::{check_component, PathProblem, MAX_COMPONENTS, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
+pub use tracker::{Announce, Event as AnnounceEvent};

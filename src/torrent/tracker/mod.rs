@@ -1,0 +1,22 @@
+//! Asking a tracker for peers: what an announce carries and its HTTP URL
+//! ([`announce`]), the bencoded answer of an HTTP tracker
+//! ([`http_response`]), and the UDP tracker protocol of BEP 15 as a state
+//! machine with no socket, plus a small driver over `std::net::UdpSocket`
+//! ([`udp`]).
+//!
+//! Owns the protocol: the bytes sent, the bytes accepted, the timers and
+//! the bounds on what a hostile tracker can make us keep. Leaves to others
+//! which tracker of a torrent's tiers to ask and when to ask again (the
+//! swarm), the HTTP exchange itself (`http/`, `fetch/`) and what to do with
+//! the peers (the peer wire).
+
+pub mod announce;
+pub mod http_response;
+pub mod udp;
+
+pub use announce::{announce_url, Announce, Event};
+pub use http_response::{
+    HttpAnswer, HttpError, Peer, MAX_INTERVAL, MAX_MESSAGE_BYTES, MAX_PEERS, MAX_RESPONSE_BYTES,
+    MIN_INTERVAL,
+};
+pub use udp::{udp_announce, AnnounceAnswer, UdpError, UdpTracker};
