@@ -598,6 +598,93 @@ pub fn tracker_response(data: &[u8]) {
     }
 }
 
+/// The peer wire decoder fed the payload in pieces, as a socket delivers
+/// it, for a torrent of a piece count the seed picks: never a panic, every
+/// message re-encodes to exactly the bytes it was read from, need-more
+/// asks for more than the buffer holds, and any chunking reads the same
+/// messages and meets the same error as the whole buffer. The handshake
+/// is read from every prefix: need-more until 68 bytes, then an answer,
+/// and an error once met stays the same error as bytes arrive.
+pub fn peer_message(data: &[u8]) {
+    use crate::torrent::wire::{Decoded, Handshake};
+    let (seed, payload) = control(data);
+    let piece_count = u32::from(seed) * 13;
+    // The hash the handshake is checked against is the payload's own (when
+    // it is long enough), so that inputs get past it; an odd seed makes the
+    // peer id ours too.
+    let id_at = |range: std::ops::Range<usize>| -> [u8; 20] {
+        payload
+            .get(range)
+            .and_then(|bytes| bytes.try_into().ok())
+            .unwrap_or([0; 20])
+    };
+    let info_hash = id_at(28..48);
+    let our_id = match seed % 2 {
+        1 => id_at(48..68),
+        _ => *b"-PF0100-fuzzfuzzfuzz",
+    };
+    let mut first_error = None;
+    let mut messages = payload;
+    for cut in 0..=payload.len().min(68) {
+        match (
+            Handshake::parse(&payload[..cut], &info_hash, &our_id),
+            &first_error,
+        ) {
+            (Err(e), None) => first_error = Some(e),
+            (Err(e), Some(first)) => assert_eq!(&e, first),
+            (Ok(_), Some(first)) => panic!("{first:?} at a shorter prefix"),
+            (Ok(Decoded::NeedMore { at_least }), None) => assert!(at_least > cut),
+            (Ok(Decoded::Done { value, used }), None) => {
+                assert_eq!((cut, used), (68, 68));
+                assert_eq!(value.encode()[..], payload[..68]);
+                // A handshake is followed by messages.
+                messages = &payload[68..];
+            }
+        }
+    }
+    let whole = peer_messages(vec![messages], piece_count);
+    let split = peer_messages(pieces(seed, messages), piece_count);
+    assert_eq!(whole, split);
+    assert!(messages.starts_with(&whole.0));
+}
+
+/// The messages read from `chunks` fed one after another into a growing
+/// buffer, re-encoded end to end, and the error that ended them.
+fn peer_messages(
+    chunks: Vec<&[u8]>,
+    piece_count: u32,
+) -> (Vec<u8>, Option<crate::torrent::wire::Error>) {
+    use crate::torrent::wire::{decode, Decoded, ExtensionHandshake, Message};
+    let mut buffer = Vec::new();
+    let mut read = Vec::new();
+    for chunk in chunks {
+        buffer.extend_from_slice(chunk);
+        loop {
+            match decode(&buffer, piece_count) {
+                Ok(Decoded::NeedMore { at_least }) => {
+                    assert!(at_least > buffer.len(), "need-more with the bytes there");
+                    break;
+                }
+                Ok(Decoded::Done { value, used }) => {
+                    assert!(used > 0 && used <= buffer.len());
+                    let again = value.encode();
+                    assert_eq!(again, buffer[..used], "re-encodes to its bytes");
+                    if let Message::Extended { id: 0, payload } = value {
+                        if let Ok(handshake) = ExtensionHandshake::parse(payload) {
+                            let reqq = handshake.max_outstanding();
+                            assert!((1..=crate::torrent::wire::MAX_PEER_REQQ).contains(&reqq));
+                        }
+                    }
+                    read.extend_from_slice(&again);
+                    buffer.drain(..used);
+                }
+                Err(e) => return (read, Some(e)),
+            }
+        }
+    }
+    (read, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,6 +708,7 @@ mod tests {
             ("bencode", bencode),
             ("metainfo", metainfo),
             ("tracker_response", tracker_response),
+            ("peer_message", peer_message),
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));
