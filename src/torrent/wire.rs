@@ -320,7 +320,7 @@ impl Bitfield {
                 expected,
             });
         }
-        let spare = (expected * 8) as u64 - u64::from(pieces);
+        let spare = u64::from(pieces.div_ceil(8)) * 8 - u64::from(pieces);
         if let Some(&last) = bytes.last() {
             // `spare` is below 8: the mask of the last byte's spare bits.
             if last & ((1u16 << spare) - 1) as u8 != 0 {
