@@ -1,7 +1,7 @@
 //! How long to wait before asking again: exponential backoff with jitter,
 //! and how many attempts by default.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Failures in a row after which a source is dropped, by default
 /// (`--retries`).
@@ -12,15 +12,7 @@ pub const DEFAULT_RETRIES: u32 = 5;
 pub fn backoff(failures: u32) -> Duration {
     let base = Duration::from_millis(100) * (1u32 << failures.saturating_sub(1).min(7));
     let base = base.min(Duration::from_secs(10));
-    base + base.mul_f64(jitter() / 4.0)
-}
-
-/// A number in [0, 1) that differs from call to call; enough for jitter.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    base + base.mul_f64(crate::util::random::unit() / 4.0)
 }
 
 #[cfg(test)]

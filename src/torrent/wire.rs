@@ -198,18 +198,10 @@ pub enum Decoded<T> {
 /// random hash keys, which is no cryptographic generator but enough to
 /// keep two clients (or two sessions) from sharing an id.
 pub fn new_peer_id() -> [u8; 20] {
-    use std::hash::{BuildHasher, Hasher};
     let mut id = [0u8; 20];
     id[..8].copy_from_slice(PEER_ID_PREFIX);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    for (round, chunk) in id[8..].chunks_mut(8).enumerate() {
-        // Each `RandomState::new()` has fresh keys.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(nanos);
-        hasher.write_usize(round);
-        let bytes = hasher.finish().to_le_bytes();
+    for chunk in id[8..].chunks_mut(8) {
+        let bytes = crate::util::random::u64().to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
     id

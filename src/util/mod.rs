@@ -2,3 +2,4 @@
 
 pub mod block_hash;
 pub mod duration;
+pub mod random;

@@ -376,14 +376,10 @@ pub fn run(
     }
 }
 
-/// A number that differs from call to call, from the same source as the
-/// retry jitter (`fetch/retry.rs`): the standard library's randomly keyed
-/// hasher. Enough to make a forged answer a 1 in 2³² guess.
+/// A number that differs from call to call: enough to make a forged
+/// answer a 1 in 2³² guess.
 fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    (hasher.finish() >> 32) as u32
+    (crate::util::random::u64() >> 32) as u32
 }
 
 fn be32(bytes: &[u8]) -> u32 {
