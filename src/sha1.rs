@@ -53,13 +53,7 @@ pub fn digest(bytes: &[u8]) -> [u8; 20] {
 
 /// `digest` as 40 lower-case hex digits (how an info-hash is shown).
 pub fn to_hex(digest: &[u8; 20]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(40);
-    for byte in digest {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 15)] as char);
-    }
-    text
+    crate::util::hex::encode(digest)
 }
 
 #[cfg(feature = "tls")]

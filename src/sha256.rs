@@ -51,13 +51,7 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
 
 /// `digest` as 64 lower-case hex digits.
 pub fn to_hex(digest: &[u8; 32]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(64);
-    for byte in digest {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 15)] as char);
-    }
-    text
+    crate::util::hex::encode(digest)
 }
 
 /// Parses exactly 64 hex digits (either case); `None` otherwise.

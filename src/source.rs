@@ -80,8 +80,47 @@ impl<B: AsRef<[u8]>> ByteSource for SliceSource<B> {
 /// several reads, which costs one copy of that remainder.
 pub struct SourceReader<S> {
     source: S,
-    leftover: Vec<u8>,
-    leftover_pos: usize,
+    leftover: Leftover,
+}
+
+/// The bytes of a chunk that a reader's buffer could not take, handed out
+/// by the next reads: what turns a [`ByteSource`] into [`std::io::Read`].
+#[derive(Default)]
+pub(crate) struct Leftover {
+    bytes: Vec<u8>,
+    from: usize,
+}
+
+impl Leftover {
+    /// Fills `buf` from what is left, else from `source`'s next chunk,
+    /// keeping what does not fit.
+    pub(crate) fn read(
+        &mut self,
+        source: &mut impl ByteSource,
+        buf: &mut [u8],
+    ) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.from < self.bytes.len() {
+            let rest = &self.bytes[self.from..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.from += n;
+            return Ok(n);
+        }
+        match source.next_chunk()? {
+            None => Ok(0),
+            Some(chunk) => {
+                let n = chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&chunk[..n]);
+                self.bytes.clear();
+                self.bytes.extend_from_slice(&chunk[n..]);
+                self.from = 0;
+                Ok(n)
+            }
+        }
+    }
 }
 
 impl<S: ByteSource> SourceReader<S> {
@@ -89,8 +128,7 @@ impl<S: ByteSource> SourceReader<S> {
     pub fn new(source: S) -> SourceReader<S> {
         SourceReader {
             source,
-            leftover: Vec::new(),
-            leftover_pos: 0,
+            leftover: Leftover::default(),
         }
     }
 
@@ -102,27 +140,7 @@ impl<S: ByteSource> SourceReader<S> {
 
 impl<S: ByteSource> std::io::Read for SourceReader<S> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.leftover_pos < self.leftover.len() {
-            let rest = &self.leftover[self.leftover_pos..];
-            let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
-            self.leftover_pos += n;
-            return Ok(n);
-        }
-        match self.source.next_chunk()? {
-            None => Ok(0),
-            Some(chunk) => {
-                let n = chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&chunk[..n]);
-                self.leftover.clear();
-                self.leftover.extend_from_slice(&chunk[n..]);
-                self.leftover_pos = 0;
-                Ok(n)
-            }
-        }
+        self.leftover.read(&mut self.source, buf)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::fetch::continuation::Continuation;
 use crate::http::request::percent_decode;
 use crate::http::{HttpBody, Response};
 use crate::manifest::expand::{ManifestStream, PartRecord};
-use crate::source::ByteSource;
+use crate::source::{ByteSource, Leftover};
 use crate::url::Url;
 
 /// The stream of a URL: a response body, or the stream a manifest stands
@@ -22,8 +22,7 @@ pub struct Stream {
     pub(crate) kind: Kind,
     info: Info,
     /// What [`std::io::Read`] has not handed on of the last chunk.
-    unread: Vec<u8>,
-    unread_from: usize,
+    unread: Leftover,
 }
 
 /// What the stream is made of.
@@ -122,8 +121,7 @@ impl Stream {
         Stream {
             kind,
             info,
-            unread: Vec::new(),
-            unread_from: 0,
+            unread: Leftover::default(),
         }
     }
 
@@ -264,7 +262,13 @@ impl Stream {
 
 impl ByteSource for Stream {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
-        match &mut self.kind {
+        self.kind.next_chunk()
+    }
+}
+
+impl ByteSource for Kind {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        match self {
             Kind::Body {
                 body, continuation, ..
             } => {
@@ -298,35 +302,7 @@ impl ByteSource for Stream {
 /// `io::Error` that carries the partfetch [`Error`](crate::Error).
 impl std::io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.unread_from == self.unread.len() {
-            let mut unread = std::mem::take(&mut self.unread);
-            unread.clear();
-            match self.next_chunk()? {
-                None => {
-                    self.unread = unread;
-                    self.unread_from = 0;
-                    return Ok(0);
-                }
-                Some(chunk) if chunk.len() <= buf.len() => {
-                    buf[..chunk.len()].copy_from_slice(chunk);
-                    let n = chunk.len();
-                    self.unread = unread;
-                    self.unread_from = 0;
-                    return Ok(n);
-                }
-                Some(chunk) => unread.extend_from_slice(chunk),
-            }
-            self.unread = unread;
-            self.unread_from = 0;
-        }
-        let rest = &self.unread[self.unread_from..];
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.unread_from += n;
-        Ok(n)
+        self.unread.read(&mut self.kind, buf)
     }
 }
 

@@ -32,6 +32,7 @@ pub enum Resume {
 // run could honour.
 
 /// What a download is asked to do, as the builder set it.
+#[derive(Clone)]
 pub(crate) struct Job {
     pub ctx: Context,
     pub url: String,

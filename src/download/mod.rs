@@ -225,7 +225,7 @@ impl<'a> Download<'a> {
         let mut stream = job.open()?;
         meter.set_total(stream.length());
         let saved = save::save_sequence(&mut stream, base, &mut meter, &mut extras);
-        let (digest, files) = finish(saved, &mut meter)?;
+        let (digest, files) = finish(saved, &mut meter, &base.display().to_string())?;
         let mut saved = saved_from(&meter, Some(base.to_owned()), digest);
         saved.files = Some(files);
         Ok(saved)
@@ -256,7 +256,7 @@ impl<'a> Download<'a> {
             Destination::File(path) => {
                 let (job, mut meter) = self.start()?;
                 let saved = save::save_file(&job, &path, &mut meter);
-                let (digest, ()) = finish(saved.map(|digest| (digest, ())), &mut meter)?;
+                let digest = finish(saved, &mut meter, &path.display().to_string())?;
                 Ok(saved_from(&meter, Some(path), digest))
             }
         }
@@ -269,14 +269,7 @@ impl<'a> Download<'a> {
         let mut stream = job.open()?;
         meter.set_total(stream.length());
         let saved = save::save_stream(&mut stream, sink, &mut meter, &mut extras);
-        let saved = saved.map_err(|err| match err {
-            WriteError::Closed => WriteError::Failed(Error::io(
-                std::io::Error::from(std::io::ErrorKind::BrokenPipe),
-                name,
-            )),
-            other => other,
-        });
-        let (digest, ()) = finish(saved.map(|digest| (digest, ())), &mut meter)?;
+        let digest = finish(saved, &mut meter, name)?;
         Ok(saved_from(&meter, path, digest))
     }
 
@@ -299,14 +292,17 @@ impl<'a> Download<'a> {
 }
 
 /// Tells the meter the end, and turns a write error into the error.
-fn finish<T>(saved: std::result::Result<T, WriteError>, meter: &mut Meter) -> Result<T> {
+/// A reader of the output `name` that went away is an `Io` error whose
+/// `io_kind` is `BrokenPipe`.
+fn finish<T>(
+    saved: std::result::Result<T, WriteError>,
+    meter: &mut Meter,
+    name: &str,
+) -> Result<T> {
     meter.finish();
     saved.map_err(|err| match err {
         WriteError::Failed(err) => err,
-        WriteError::Closed => Error::io(
-            std::io::Error::from(std::io::ErrorKind::BrokenPipe),
-            "the output",
-        ),
+        WriteError::Closed => Error::io(std::io::Error::from(std::io::ErrorKind::BrokenPipe), name),
     })
 }
 

@@ -306,12 +306,8 @@ fn start_over(
 ) -> std::result::Result<Digest, WriteError> {
     job.starting_over(path, StartOver::ManifestChanged);
     let fresh = Job {
-        ctx: job.ctx.clone(),
-        url: job.url.clone(),
-        mirrors: job.mirrors.clone(),
-        sha256: job.sha256,
-        limit_rate: job.limit_rate,
         resume: Resume::Never,
+        ..job.clone()
     };
     save_file(&fresh, path, meter)
 }

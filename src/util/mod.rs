@@ -2,4 +2,5 @@
 
 pub mod block_hash;
 pub mod duration;
+pub mod hex;
 pub mod random;
