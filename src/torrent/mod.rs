@@ -11,6 +11,7 @@
 mod files;
 mod metainfo;
 mod path;
+pub mod swarm;
 pub mod tracker;
 pub mod wire;
 

@@ -1,0 +1,529 @@
+//! The swarm's brain, as a state machine given the time: which peers to
+//! dial, what to ask each one for, what to do with what they send, and
+//! when a piece is done. No socket and no thread: the driver
+//! (`session.rs`) feeds it what happened — a peer connected, a message, a
+//! piece hashed, a second passed — and carries out the [`Action`]s it
+//! queues, so the tests here play peers and the clock by hand.
+//!
+//! Owns the picker, the connected peers and their request queues, the
+//! addresses known and those banned. Chokes nobody and answers no
+//! request: we only download (seeding is a later part).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::peer::{Incoming, Out, Peer, IDLE_AFTER, SNUB_AFTER};
+use super::picker::{Block, PeerKey, Picker, Received};
+use crate::pieces::{Layout, PieceSet};
+
+/// Peers connected at once, by default (`--max-peers`).
+pub const DEFAULT_MAX_PEERS: usize = 50;
+
+/// Dials under way at once: a dial to a dead address waits for its
+/// timeout, and many at once would hold as many threads.
+pub const MAX_DIALS: usize = 8;
+
+/// A peer that sent blocks of this many pieces that failed their hash is
+/// dropped and never dialled again. A piece it sent alone counts twice.
+pub const BAN_AFTER_FAILURES: u32 = 2;
+
+/// An address that could not be dialled is tried again after this, twice
+/// as long each time, up to [`MAX_DIAL_ATTEMPTS`] tries.
+const REDIAL_AFTER: Duration = Duration::from_secs(15);
+const MAX_DIAL_ATTEMPTS: u32 = 4;
+
+/// Fewer connected peers than this (and none waiting to be dialled) asks
+/// the trackers for more.
+const WANT_PEERS_BELOW: usize = 10;
+
+/// What the driver must do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open a connection to `addr`, known from now on as `key`.
+    Dial {
+        /// The connection's key.
+        key: PeerKey,
+        /// Where.
+        addr: SocketAddr,
+    },
+    /// Send a message on connection `key`.
+    Send {
+        /// The connection.
+        key: PeerKey,
+        /// What.
+        out: Out,
+    },
+    /// Close connection `key`: nothing more from it is wanted.
+    Close {
+        /// The connection.
+        key: PeerKey,
+        /// Why, for the log.
+        why: &'static str,
+    },
+    /// Write a block's bytes to the store.
+    Write {
+        /// Which block.
+        block: Block,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// Every block of this piece is written: hash it.
+    Verify(u32),
+    /// This piece matched its hash: it is ours.
+    Verified(u32),
+    /// This piece failed its hash and will be fetched again.
+    Failed(u32),
+    /// This address sent bad pieces and is banned.
+    Banned(SocketAddr),
+    /// Ask the trackers for more peers.
+    WantPeers,
+}
+
+/// A connection being dialled or handshaken.
+#[derive(Debug)]
+struct Pending {
+    addr: SocketAddr,
+}
+
+/// An address we know of and may dial.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    attempts: u32,
+    not_before: Option<Instant>,
+    connected: bool,
+}
+
+/// The counts a progress line shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCounts {
+    /// Peers connected (handshake done).
+    pub connected: usize,
+    /// Addresses known: connected, dialled or waiting.
+    pub known: usize,
+    /// Connected peers that have every piece.
+    pub seeds: usize,
+}
+
+/// The swarm of one torrent.
+pub struct Controller {
+    picker: Picker,
+    max_peers: usize,
+    next_key: PeerKey,
+    pending: HashMap<PeerKey, Pending>,
+    peers: BTreeMap<PeerKey, Peer>,
+    known: HashMap<SocketAddr, Known>,
+    queue: VecDeque<SocketAddr>,
+    banned: HashSet<SocketAddr>,
+    actions: Vec<Action>,
+    picked: Vec<Block>,
+}
+
+impl Controller {
+    /// A swarm for a torrent of `layout`, with the pieces of `have`
+    /// already had, keeping at most `max_peers` connections.
+    pub fn new(layout: Layout, have: &PieceSet, max_peers: usize) -> Controller {
+        Controller {
+            picker: Picker::new(layout, have),
+            max_peers: max_peers.max(1),
+            next_key: 0,
+            pending: HashMap::new(),
+            peers: BTreeMap::new(),
+            known: HashMap::new(),
+            queue: VecDeque::new(),
+            banned: HashSet::new(),
+            actions: Vec::new(),
+            picked: Vec::new(),
+        }
+    }
+
+    /// The actions queued since the last call, oldest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Action> {
+        self.actions.drain(..)
+    }
+
+    /// Whether every piece is ours.
+    pub fn is_complete(&self) -> bool {
+        self.picker.is_complete()
+    }
+
+    /// Bytes received and kept (verified or waiting for their hash).
+    pub fn bytes(&self) -> u64 {
+        self.picker.bytes()
+    }
+
+    /// The pieces verified.
+    pub fn have(&self) -> PieceSet {
+        self.picker.have_set()
+    }
+
+    /// Peers connected, known and seeding.
+    pub fn counts(&self) -> PeerCounts {
+        PeerCounts {
+            connected: self.peers.len(),
+            known: self.known.len(),
+            seeds: self.peers.values().filter(|p| p.is_seed()).count(),
+        }
+    }
+
+    /// Addresses a tracker gave: new ones are queued for dialling.
+    pub fn add_peers(&mut self, addrs: impl IntoIterator<Item = SocketAddr>, now: Instant) {
+        for addr in addrs {
+            if self.banned.contains(&addr) || self.known.contains_key(&addr) {
+                continue;
+            }
+            self.known.insert(
+                addr,
+                Known {
+                    attempts: 0,
+                    not_before: None,
+                    connected: false,
+                },
+            );
+            self.queue.push_back(addr);
+        }
+        self.dial_more(now);
+    }
+
+    /// A peer dialled us: the key its connection gets, or `None` when we
+    /// have connections enough or it is banned.
+    pub fn accept(&mut self, addr: SocketAddr) -> Option<PeerKey> {
+        if self.banned.contains(&addr) || self.peers.len() + self.pending.len() >= self.max_peers {
+            return None;
+        }
+        let key = self.new_key();
+        self.pending.insert(key, Pending { addr });
+        Some(key)
+    }
+
+    /// Connection `key` finished its handshake (and sent ours).
+    pub fn connected(&mut self, key: PeerKey, now: Instant) {
+        let Some(pending) = self.pending.remove(&key) else {
+            return;
+        };
+        let addr = pending.addr;
+        if let Some(known) = self.known.get_mut(&addr) {
+            known.connected = true;
+            known.attempts = 0;
+        }
+        let peer = Peer::new(addr, self.picker.pieces(), now);
+        self.peers.insert(key, peer);
+        if self.picker.have_count() > 0 {
+            self.send(key, Out::Bitfield(self.picker.bitfield()));
+        }
+        self.send(key, Out::Extensions);
+    }
+
+    /// Connection `key` could not be opened or handshaken, or closed.
+    pub fn closed(&mut self, key: PeerKey, now: Instant) {
+        let addr = if let Some(pending) = self.pending.remove(&key) {
+            pending.addr
+        } else if let Some(peer) = self.peers.remove(&key) {
+            self.forget_peer(&peer);
+            peer.addr
+        } else {
+            return;
+        };
+        if let Some(known) = self.known.get_mut(&addr) {
+            known.connected = false;
+            known.attempts += 1;
+            if known.attempts >= MAX_DIAL_ATTEMPTS {
+                self.known.remove(&addr);
+            } else {
+                known.not_before = Some(now + REDIAL_AFTER * (1 << (known.attempts - 1)));
+                self.queue.push_back(addr);
+            }
+        }
+        self.dial_more(now);
+    }
+
+    /// A message from connection `key`.
+    pub fn message(&mut self, key: PeerKey, message: Incoming, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.last_message = now;
+        let first = std::mem::replace(&mut peer.bitfield_allowed, false);
+        match message {
+            Incoming::KeepAlive
+            | Incoming::Ignored
+            | Incoming::Request(_)
+            | Incoming::Cancel(_) => {}
+            Incoming::Interested | Incoming::NotInterested => {}
+            Incoming::Extensions(handshake) => {
+                peer.extensions(&handshake);
+                // The extension handshake may come before the bitfield.
+                peer.bitfield_allowed = first;
+            }
+            Incoming::Bitfield(bits) => {
+                if !first || bits.pieces() != self.picker.pieces() {
+                    return self.close(key, "a bitfield that is not its first message");
+                }
+                peer.bits = bits;
+                self.picker.add_availability(&self.peers[&key].bits);
+                self.update_interest(key);
+                self.request(key, now);
+            }
+            Incoming::Have(index) => {
+                if index >= self.picker.pieces() {
+                    return self.close(key, "a have of a piece past the last");
+                }
+                if !peer.bits.get(index) {
+                    peer.bits.set(index, true);
+                    self.picker.piece_available(index);
+                }
+                self.update_interest(key);
+                self.request(key, now);
+            }
+            Incoming::Choke => {
+                peer.choking_us = true;
+                let blocks = std::mem::take(&mut peer.in_flight);
+                for block in &blocks {
+                    self.picker.unrequest(block);
+                }
+                // Blocks freed here may go to peers that have room.
+                self.request_all(now);
+            }
+            Incoming::Unchoke => {
+                peer.choking_us = false;
+                peer.last_block = now;
+                self.request(key, now);
+            }
+            Incoming::Piece { block, data } => self.block(key, block, data, now),
+        }
+    }
+
+    /// The hash of piece `index` matched or not.
+    pub fn hashed(&mut self, index: u32, matched: bool, now: Instant) {
+        let senders = self.picker.hashed(index, matched);
+        if matched {
+            self.actions.push(Action::Verified(index));
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for key in keys {
+                self.send(key, Out::Have(index));
+                self.update_interest(key);
+            }
+            if self.picker.is_complete() {
+                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                for key in keys {
+                    self.close(key, "download complete");
+                }
+            }
+            return;
+        }
+        self.actions.push(Action::Failed(index));
+        let alone = senders.len() == 1;
+        for key in senders {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            peer.failed_pieces += if alone { 2 } else { 1 };
+            if peer.failed_pieces >= BAN_AFTER_FAILURES {
+                let addr = peer.addr;
+                self.banned.insert(addr);
+                self.known.remove(&addr);
+                self.actions.push(Action::Banned(addr));
+                self.close(key, "sent pieces that failed their hash");
+            }
+        }
+        self.request_all(now);
+    }
+
+    /// A block could not be written: its piece starts over.
+    pub fn lost(&mut self, piece: u32, now: Instant) {
+        self.picker.forget(piece);
+        self.request_all(now);
+    }
+
+    /// Once a second: rates and pipelines, snubbed and idle peers, dials
+    /// and requests.
+    pub fn tick(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            let peer = self.peers.get_mut(&key).expect("a key just listed");
+            peer.tick();
+            if now.duration_since(peer.last_message) >= IDLE_AFTER {
+                self.close(key, "silent for too long");
+                continue;
+            }
+            if !peer.in_flight.is_empty()
+                && !peer.snubbed
+                && now.duration_since(peer.last_block) >= SNUB_AFTER
+            {
+                // Its requests go to others; it keeps one.
+                peer.snubbed = true;
+                let keep = peer.in_flight.remove(0);
+                let blocks = std::mem::replace(&mut peer.in_flight, vec![keep]);
+                for block in &blocks {
+                    self.picker.unrequest(block);
+                    self.send(key, Out::Cancel(*block));
+                }
+            }
+        }
+        self.dial_more(now);
+        self.request_all(now);
+        if !self.picker.is_complete()
+            && self.peers.len() < WANT_PEERS_BELOW
+            && self.queue.is_empty()
+            && self.pending.is_empty()
+        {
+            self.actions.push(Action::WantPeers);
+        }
+    }
+
+    fn block(&mut self, key: PeerKey, block: Block, data: Vec<u8>, now: Instant) {
+        if !self.picker.is_block(&block) || data.len() != block.length as usize {
+            return self.close(key, "a block that is not one of the torrent's");
+        }
+        let peer = self.peers.get_mut(&key).expect("the caller checked");
+        // A block not in flight (sent after a choke or a cancel) is still
+        // welcome if we lack it.
+        peer.block_arrived(&block, now);
+        match self.picker.received(&block, key) {
+            Received::Duplicate => {}
+            done => {
+                self.actions.push(Action::Write { block, data });
+                if done == Received::PieceComplete {
+                    self.actions.push(Action::Verify(block.piece));
+                }
+                if self.picker.in_endgame() || done == Received::PieceComplete {
+                    self.cancel_duplicates(key, &block);
+                }
+            }
+        }
+        self.request(key, now);
+    }
+
+    /// In endgame, other peers asked for `block` are told not to send it.
+    fn cancel_duplicates(&mut self, from: PeerKey, block: &Block) {
+        let mut cancels = Vec::new();
+        for (&key, peer) in self.peers.iter_mut() {
+            if key == from {
+                continue;
+            }
+            if let Some(at) = peer.in_flight.iter().position(|b| b == block) {
+                peer.in_flight.remove(at);
+                cancels.push(key);
+            }
+        }
+        for key in cancels {
+            self.send(key, Out::Cancel(*block));
+        }
+    }
+
+    /// Fills the request queue of every peer that has room.
+    fn request_all(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request(key, now);
+        }
+    }
+
+    /// Fills the request queue of peer `key`.
+    fn request(&mut self, key: PeerKey, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.choking_us || !peer.interested {
+            return;
+        }
+        let room = peer.room();
+        if room == 0 {
+            return;
+        }
+        if peer.in_flight.is_empty() {
+            peer.last_block = now;
+        }
+        let mut picked = std::mem::take(&mut self.picked);
+        picked.clear();
+        let in_flight = &peer.in_flight;
+        self.picker
+            .pick(&peer.bits, room, |b| in_flight.contains(b), &mut picked);
+        peer.in_flight.extend_from_slice(&picked);
+        for block in &picked {
+            self.actions.push(Action::Send {
+                key,
+                out: Out::Request(*block),
+            });
+        }
+        self.picked = picked;
+    }
+
+    /// Tells peer `key` whether we want what it has, when that changed.
+    fn update_interest(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let wants = self.picker.wants_any(&peer.bits);
+        if wants != peer.interested {
+            peer.interested = wants;
+            let out = if wants {
+                Out::Interested
+            } else {
+                Out::NotInterested
+            };
+            self.actions.push(Action::Send { key, out });
+        }
+    }
+
+    fn close(&mut self, key: PeerKey, why: &'static str) {
+        if let Some(peer) = self.peers.remove(&key) {
+            self.forget_peer(&peer);
+            if let Some(known) = self.known.get_mut(&peer.addr) {
+                known.connected = false;
+            }
+        }
+        self.pending.remove(&key);
+        self.actions.push(Action::Close { key, why });
+    }
+
+    /// A peer is gone: what it had no longer counts, what it was asked
+    /// for may be asked of others.
+    fn forget_peer(&mut self, peer: &Peer) {
+        self.picker.remove_availability(&peer.bits);
+        for block in &peer.in_flight {
+            self.picker.unrequest(block);
+        }
+    }
+
+    /// Dials queued addresses while there is room.
+    fn dial_more(&mut self, now: Instant) {
+        if self.picker.is_complete() {
+            return;
+        }
+        let mut waiting = VecDeque::new();
+        while self.peers.len() + self.pending.len() < self.max_peers
+            && self.pending.len() < MAX_DIALS
+        {
+            let Some(addr) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(known) = self.known.get(&addr) else {
+                continue;
+            };
+            if known.connected {
+                continue;
+            }
+            if known.not_before.is_some_and(|t| t > now) {
+                waiting.push_back(addr);
+                continue;
+            }
+            let key = self.new_key();
+            self.pending.insert(key, Pending { addr });
+            self.actions.push(Action::Dial { key, addr });
+        }
+        self.queue.append(&mut waiting);
+    }
+
+    fn send(&mut self, key: PeerKey, out: Out) {
+        self.actions.push(Action::Send { key, out });
+    }
+
+    fn new_key(&mut self) -> PeerKey {
+        self.next_key += 1;
+        self.next_key
+    }
+}
+
+#[cfg(test)]
+mod tests;

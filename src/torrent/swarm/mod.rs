@@ -1,0 +1,12 @@
+//! Downloading a torrent from its swarm: the piece picker
+//! ([`picker`]), each connected peer's state and pipeline ([`peer`]), and
+//! the controller that decides what to ask whom ([`controller`]), a state
+//! machine given the time and tested without sockets.
+
+pub mod controller;
+pub mod peer;
+pub mod picker;
+
+pub use controller::{Action, Controller, PeerCounts, DEFAULT_MAX_PEERS};
+pub use peer::{Incoming, Out};
+pub use picker::{Block, PeerKey, Picker};
