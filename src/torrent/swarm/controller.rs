@@ -196,10 +196,12 @@ impl Controller {
         Some(key)
     }
 
-    /// Connection `key` finished its handshake (and sent ours).
-    pub fn connected(&mut self, key: PeerKey, now: Instant) {
+    /// Connection `key` finished its handshake (and sent ours). Returns
+    /// `false` when the connection is no longer wanted (it was closed
+    /// meanwhile, or the same peer is connected already): close it.
+    pub fn connected(&mut self, key: PeerKey, now: Instant) -> bool {
         let Some(pending) = self.pending.remove(&key) else {
-            return;
+            return false;
         };
         let addr = pending.addr;
         if let Some(known) = self.known.get_mut(&addr) {
@@ -212,6 +214,7 @@ impl Controller {
             self.send(key, Out::Bitfield(self.picker.bitfield()));
         }
         self.send(key, Out::Extensions);
+        true
     }
 
     /// Connection `key` could not be opened or handshaken, or closed.

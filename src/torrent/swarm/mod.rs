@@ -3,6 +3,7 @@
 //! the controller that decides what to ask whom ([`controller`]), a state
 //! machine given the time and tested without sockets.
 
+pub mod connection;
 pub mod controller;
 pub mod peer;
 pub mod picker;
