@@ -56,6 +56,11 @@ pub fn to_hex(digest: &[u8; 20]) -> String {
     crate::util::hex::encode(digest)
 }
 
+/// Parses exactly 40 hex digits (either case); `None` otherwise.
+pub fn parse_hex(text: &str) -> Option<[u8; 20]> {
+    crate::util::hex::decode(text)
+}
+
 #[cfg(feature = "tls")]
 mod imp {
     #[derive(Clone)]

@@ -56,21 +56,7 @@ pub fn to_hex(digest: &[u8; 32]) -> String {
 
 /// Parses exactly 64 hex digits (either case); `None` otherwise.
 pub fn parse_hex(text: &str) -> Option<[u8; 32]> {
-    let text = text.as_bytes();
-    if text.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, pair) in text.chunks_exact(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
+    crate::util::hex::decode(text)
 }
 
 #[cfg(feature = "tls")]

@@ -34,12 +34,11 @@
 //! have 0-2047,2050,2052-2060
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::download::files::{self, state_path, NEW_SUFFIX};
+use crate::download::files::{state_path, NEW_SUFFIX};
 use crate::error::{Error, ErrorKind};
 use crate::manifest::expand::PartRecord;
 use crate::pieces::PieceSet;
@@ -205,13 +204,8 @@ impl State {
         let mut temp = path.as_os_str().to_owned();
         temp.push(NEW_SUFFIX);
         let temp = PathBuf::from(temp);
-        let write = || -> std::io::Result<()> {
-            let mut file = files::create_fresh(&temp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, path)
-        };
-        write().map_err(|e| Error::io(e, path.display()))
+        crate::util::fs::replace_file(path, &temp, text.as_bytes())
+            .map_err(|e| Error::io(e, path.display()))
     }
 }
 

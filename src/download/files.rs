@@ -12,6 +12,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
+use crate::util::fs::{describe_file_type, same_file};
+
+pub use crate::util::fs::create_fresh;
 
 /// The suffix of a file being written.
 pub const TEMP_SUFFIX: &str = ".partfetch";
@@ -94,28 +97,6 @@ fn keep_owner(temp: &Path, replaced: &std::fs::Metadata) {
 #[cfg(not(unix))]
 fn keep_owner(_temp: &Path, _replaced: &std::fs::Metadata) {}
 
-/// Creates `path` anew for writing, in place of whatever non-directory is
-/// there, without following a symbolic link.
-///
-/// The names partfetch writes beside FILE (`FILE.partfetch`, its control
-/// file) are its own; whatever holds one of them is replaced. Opening it
-/// as it is would write through a symbolic link planted there (in a
-/// directory others can write to, a way to overwrite a file of the user's
-/// elsewhere), or wait forever on a named pipe. The name is removed, then
-/// created exclusively (`O_EXCL`, which never follows a link): a link put
-/// back in between makes the creation fail, not write through it.
-pub fn create_fresh(path: &Path) -> io::Result<File> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
 /// Opens (or creates) `temp` for reading and writing, without truncating
 /// it, and locks it for as long as the file is open: a second partfetch
 /// writing the same FILE is refused instead of interleaving its bytes.
@@ -163,42 +144,6 @@ pub fn open_locked(temp: &Path) -> Result<File, Error> {
         .with_subject(temp.display())),
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
-}
-
-/// What a file that is not a regular one is, for a message.
-fn describe_file_type(file_type: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "named pipe";
-        }
-        if file_type.is_socket() {
-            return "socket";
-        }
-        if file_type.is_block_device() || file_type.is_char_device() {
-            return "device";
-        }
-    }
-    if file_type.is_symlink() {
-        "symbolic link"
-    } else if file_type.is_dir() {
-        "directory"
-    } else {
-        "special file"
-    }
-}
-
-/// Whether two metadata describe the same file.
-#[cfg(unix)]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    (a.dev(), a.ino()) == (b.dev(), b.ino())
-}
-
-#[cfg(not(unix))]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
 #[cfg(test)]

@@ -20,4 +20,4 @@ pub(crate) mod store;
 
 pub use layout::Layout;
 pub use piece_set::PieceSet;
-pub use store::{read_exact_at, FileStore, PieceStore};
+pub use store::{read_exact_at, write_all_at, FileStore, PieceStore};

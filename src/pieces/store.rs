@@ -49,13 +49,16 @@ impl PieceStore for FileStore {
     }
 }
 
+/// Writes all of `bytes` at `offset`, leaving the file's cursor alone, so
+/// several threads can write one file at once.
 #[cfg(unix)]
-fn write_all_at(file: &File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_all_at(file: &File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
 }
 
+/// Writes all of `bytes` at `offset`.
 #[cfg(windows)]
-fn write_all_at(file: &File, mut offset: u64, mut bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_all_at(file: &File, mut offset: u64, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
         let n = std::os::windows::fs::FileExt::seek_write(file, bytes, offset)?;
         if n == 0 {

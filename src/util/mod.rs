@@ -2,5 +2,6 @@
 
 pub mod block_hash;
 pub mod duration;
+pub mod fs;
 pub mod hex;
 pub mod random;
