@@ -3,20 +3,40 @@
 //! outside the download's directory, and where each byte of the torrent's
 //! pieces lands in its files ([`FileSpan`]).
 //!
+//! On disk: [`TorrentStore`] opens the torrent's files under the
+//! download's directory and reads, writes, hashes and syncs pieces there;
+//! [`check_existing`] hashes what is already on disk; the control file
+//! beside the files ([`ResumeState`], saved through a [`Checkpoint`]) lets
+//! a stopped download continue, and [`ResumeState::for_torrent`] decides
+//! what a download starts from. [`Checkpoint`]'s doc gives the order a
+//! swarm follows so that the control file never claims more than the disk
+//! holds.
+//!
 //! [`tracker`] asks trackers for peers (HTTP and UDP), and [`wire`] reads
 //! and writes the peer wire protocol, both as byte-slice state machines
 //! apart from sockets. The picker, the choker and the swarm come later and
 //! build on these.
 
+mod check;
 mod files;
+#[cfg(test)]
+mod fixture;
 mod metainfo;
 mod path;
+pub mod resume;
+mod storage;
 pub mod swarm;
 pub mod tracker;
 pub mod wire;
 
+pub use check::{check_existing, CHECK_THREADS};
 pub use files::{File, FileSpan};
 pub use metainfo::{Error, Metainfo, MAX_METAINFO_BYTES, MAX_PIECE_LENGTH};
 pub use path::{check_component, PathProblem, MAX_COMPONENTS, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
+pub use resume::{
+    state_path, Checkpoint, ResumeState, Resumed, ResumedFrom, CHECKPOINT_EVERY, MAX_STATE_BYTES,
+    STATE_SUFFIX,
+};
+pub use storage::{TorrentStore, HASH_CHUNK, MAX_OPEN_FILES};
 pub use tracker::{Announce, Event as AnnounceEvent};
 pub use wire::{Bitfield, ExtensionHandshake, Handshake, Message};
