@@ -536,8 +536,11 @@ pub fn metainfo(data: &[u8]) {
 /// tracker's datagrams (fed to the state machine as the answer to its
 /// connect, then, with the transaction id patched in, to its announce)
 /// never panic, and what they accept holds at most `MAX_PEERS` distinct
-/// peers with a port, an interval within bounds and short messages.
+/// peers with a port, an interval within bounds and short messages. The
+/// bytes are also read as a UDP announce answer with IPv4 and with IPv6
+/// peer records.
 pub fn tracker_response(data: &[u8]) {
+    use crate::torrent::tracker::{http_response::Family, udp::parse_announce_answer};
     use crate::torrent::tracker::{
         Announce, Event, HttpAnswer, HttpError, Peer, UdpError, UdpTracker, MAX_INTERVAL,
         MAX_MESSAGE_BYTES, MAX_PEERS, MIN_INTERVAL,
@@ -594,6 +597,16 @@ pub fn tracker_response(data: &[u8]) {
             }
             Err(UdpError::Tracker(text)) => assert!(text.len() <= MAX_MESSAGE_BYTES),
             _ => {}
+        }
+    }
+    // The same bytes as an announce answer over each family: 6-byte and
+    // 18-byte peer records.
+    for family in [Family::V4, Family::V6] {
+        if let Ok(a) = parse_announce_answer(data, family) {
+            assert!(interval.contains(&a.interval));
+            check_peers(&a.peers);
+            let v4 = family == Family::V4;
+            assert!(a.peers.iter().all(|p| p.addr.is_ipv4() == v4));
         }
     }
 }

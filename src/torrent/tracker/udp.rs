@@ -13,7 +13,13 @@
 //! the answer. The machine is given the time (`poll(now)`, `handle(…,
 //! now)`, `poll_at()`), so every timer is tested with a made-up clock.
 //! Leaves the socket, name resolution and the choice of tracker to the
-//! caller; only IPv4 peers are read (BEP 15's IPv4 answer).
+//! caller.
+//!
+//! The peers of an answer are 6-byte IPv4 records when the announce went
+//! over IPv4 and 18-byte IPv6 records when it went over IPv6 (BEP 15's
+//! IPv6 extension): the datagram does not say which, so the machine is told
+//! the family ([`UdpTracker::with_peer_family`]) and the driver tells it
+//! from the address its socket sends to.
 
 use std::fmt;
 use std::io;
@@ -22,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::announce::Announce;
 use super::http_response::{clamp_interval, compact_peers, message, Family, Peer, Peers};
+use crate::cancel::WATCH_INTERVAL;
 
 /// The magic number that opens a connect request.
 pub const PROTOCOL_ID: u64 = 0x417_2710_1980;
@@ -57,7 +64,8 @@ pub struct AnnounceAnswer {
     pub leechers: u32,
     /// Peers with the whole torrent.
     pub seeders: u32,
-    /// Distinct usable IPv4 peers, at most `MAX_PEERS`.
+    /// Distinct usable peers of the announce's address family, at most
+    /// `MAX_PEERS`.
     pub peers: Vec<Peer>,
 }
 
@@ -71,7 +79,7 @@ pub enum UdpError {
     TimedOut,
     /// An answer with our transaction id that is too short for its action,
     /// has an action other than the one asked for, or a peer list that is
-    /// not whole 6-byte records.
+    /// not whole records (6 bytes over IPv4, 18 over IPv6).
     Malformed(&'static str),
     /// The caller's deadline passed first (driver only).
     Deadline,
@@ -128,6 +136,9 @@ pub struct UdpTracker {
     connection: Option<(u64, Instant)>,
     transaction_ids: TransactionIds,
     started: Instant,
+    /// The format of the answer's peers: that of the address family the
+    /// announce is sent over.
+    family: Family,
 }
 
 impl UdpTracker {
@@ -142,7 +153,16 @@ impl UdpTracker {
             connection: None,
             transaction_ids: Box::new(random_u32),
             started: now,
+            family: Family::V4,
         }
+    }
+
+    /// Reads the answer's peers as `family` records: [`Family::V6`] when
+    /// the announce goes over IPv6 (BEP 15 answers each family with its own
+    /// peers), [`Family::V4`] (the default) over IPv4.
+    pub fn with_peer_family(mut self, family: Family) -> UdpTracker {
+        self.family = family;
+        self
     }
 
     /// Waits `base` instead of 15 s before the first retransmission (tests
@@ -222,7 +242,7 @@ impl UdpTracker {
                 self.state = State::Ready;
                 return Ok(None);
             }
-            _ => parse_announce_answer(datagram),
+            _ => parse_announce_answer(datagram, self.family),
         };
         self.state = match &result {
             Ok(_) => State::Done,
@@ -297,14 +317,19 @@ fn announce_request(connection: u64, transaction: u32, a: &Announce) -> Vec<u8> 
 }
 
 /// An announce answer (action 1, our transaction id already checked):
-/// interval, leechers, seeders, then 6-byte IPv4 peers.
-pub fn parse_announce_answer(datagram: &[u8]) -> Result<AnnounceAnswer, UdpError> {
+/// interval, leechers, seeders, then peers as `family` records (6 bytes
+/// each over IPv4, 18 over IPv6).
+pub fn parse_announce_answer(datagram: &[u8], family: Family) -> Result<AnnounceAnswer, UdpError> {
     if datagram.len() < 20 {
         return Err(UdpError::Malformed("short announce answer"));
     }
     let mut peers = Peers::default();
-    compact_peers(&datagram[20..], Family::V4, &mut peers)
-        .map_err(|_| UdpError::Malformed("peers not whole 6-byte records"))?;
+    compact_peers(&datagram[20..], family, &mut peers).map_err(|_| {
+        UdpError::Malformed(match family {
+            Family::V4 => "peers not whole 6-byte records",
+            Family::V6 => "peers not whole 18-byte records",
+        })
+    })?;
     Ok(AnnounceAnswer {
         interval: clamp_interval(i64::from(be32(&datagram[8..12]))),
         leechers: be32(&datagram[12..16]),
@@ -325,11 +350,26 @@ pub fn udp_announce(
 
 /// Runs `tracker` over a UDP socket connected to `addr` (so the system
 /// drops datagrams from anyone else), sleeping in reads until the next
-/// timer, until it answers, fails, or `deadline` passes.
+/// timer, until it answers, fails, or `deadline` passes. The answer's
+/// peers are read in the family of the address used ([`peer_family`]).
 pub fn run(
     addr: impl ToSocketAddrs,
-    mut tracker: UdpTracker,
+    tracker: UdpTracker,
     deadline: Instant,
+) -> Result<AnnounceAnswer, UdpError> {
+    run_while(addr, tracker, deadline, &|| true)
+}
+
+/// [`run`], also ending with [`UdpError::Deadline`] once `keep_going`
+/// says no: it is asked before each send and at least every
+/// [`WATCH_INTERVAL`] while waiting, so that a caller that is stopping gets
+/// its thread back without waiting out a 15-second timer. (Resolving the
+/// name is the one wait it cannot cut short.)
+pub fn run_while(
+    addr: impl ToSocketAddrs,
+    tracker: UdpTracker,
+    deadline: Instant,
+    keep_going: &dyn Fn() -> bool,
 ) -> Result<AnnounceAnswer, UdpError> {
     let io = |e: io::Error| UdpError::Io(e.kind());
     let addr: SocketAddr = addr
@@ -337,6 +377,7 @@ pub fn run(
         .map_err(io)?
         .next()
         .ok_or(UdpError::Io(io::ErrorKind::NotFound))?;
+    let mut tracker = tracker.with_peer_family(peer_family(&addr));
     let local: SocketAddr = if addr.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -347,13 +388,17 @@ pub fn run(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || !keep_going() {
             return Err(UdpError::Deadline);
         }
         while let Some(datagram) = tracker.poll(now)? {
             socket.send(&datagram).map_err(io)?;
         }
-        let wake = tracker.poll_at().unwrap_or(deadline).min(deadline);
+        let wake = tracker
+            .poll_at()
+            .unwrap_or(deadline)
+            .min(deadline)
+            .min(now + WATCH_INTERVAL);
         let wait = wake.saturating_duration_since(Instant::now());
         // A read timeout of zero means "block forever".
         socket
@@ -373,6 +418,16 @@ pub fn run(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io(e)),
         }
+    }
+}
+
+/// The family of the peers a tracker at `addr` answers with: that of the
+/// packets the announce travels in. An IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`) is reached over IPv4.
+pub fn peer_family(addr: &SocketAddr) -> Family {
+    match addr {
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => Family::V6,
+        _ => Family::V4,
     }
 }
 

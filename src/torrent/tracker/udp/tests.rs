@@ -1,9 +1,12 @@
 //! The UDP tracker machine with a made-up clock, and the driver against
-//! scripted servers on 127.0.0.1.
+//! scripted servers on 127.0.0.1 and, where the machine has IPv6, on
+//! [::1].
 
 use super::*;
 use crate::torrent::tracker::announce::Event;
 use crate::torrent::tracker::http_response::MAX_PEERS;
+use std::io::Write;
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::mpsc;
 use std::thread;
 
@@ -258,20 +261,108 @@ fn announce_answers_are_bounded() {
         peers.extend_from_slice(&i.to_be_bytes());
         peers.extend_from_slice(&[0, 80]);
     }
-    let answer = parse_announce_answer(&announce_answer(1, u32::MAX, &peers)).unwrap();
+    let answer = parse_announce_answer(&announce_answer(1, u32::MAX, &peers), Family::V4).unwrap();
     assert_eq!(answer.peers.len(), MAX_PEERS);
     assert_eq!(answer.interval, crate::torrent::tracker::MAX_INTERVAL);
-    let answer = parse_announce_answer(&announce_answer(1, 0, b"")).unwrap();
+    let answer = parse_announce_answer(&announce_answer(1, 0, b""), Family::V4).unwrap();
     assert_eq!(answer.interval, crate::torrent::tracker::MIN_INTERVAL);
+}
+
+/// `n` 18-byte IPv6 records: 2001:db8::1, 2001:db8::2, … on port 6881.
+fn v6_records(n: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 1..=n {
+        out.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i).octets());
+        out.extend_from_slice(&6881u16.to_be_bytes());
+    }
+    out
+}
+
+fn v6_peer(i: u16, port: u16) -> Peer {
+    Peer {
+        addr: SocketAddr::from((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i), port)),
+        id: None,
+    }
+}
+
+#[test]
+fn an_announce_over_ipv6_reads_18_byte_peers() {
+    let t0 = Instant::now();
+    let mut m = machine(t0).with_peer_family(Family::V6);
+    m.poll(t0).unwrap().unwrap();
+    m.handle(&connect_answer(100, 7), t0).unwrap();
+    m.poll(t0).unwrap().unwrap();
+    let mut peers = v6_records(2);
+    peers.extend_from_slice(&v6_records(1));
+    let answer = m
+        .handle(&announce_answer(101, 900, &peers), t0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.peers,
+        [v6_peer(1, 6881), v6_peer(2, 6881)],
+        "the duplicate dropped"
+    );
+    assert_eq!((answer.leechers, answer.seeders), (4, 9));
+}
+
+#[test]
+fn peer_records_follow_the_family_not_the_length() {
+    // 36 bytes are six IPv4 peers or two IPv6 ones: only the family tells.
+    let records: Vec<u8> = (1..=36).collect();
+    let datagram = announce_answer(1, 60, &records);
+    let four = parse_announce_answer(&datagram, Family::V4).unwrap();
+    let six = parse_announce_answer(&datagram, Family::V6).unwrap();
+    assert_eq!(four.peers.len(), 6);
+    assert_eq!(four.peers[0].addr, SocketAddr::from(([1, 2, 3, 4], 0x0506)));
+    assert_eq!(six.peers.len(), 2);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&records[..16]);
+    assert_eq!(six.peers[0].addr, SocketAddr::from((first, 0x1112)));
+    assert_eq!(six.peers[1].addr.port(), 0x2324);
+    // Whole IPv4 records are not whole IPv6 ones.
+    let datagram = announce_answer(1, 60, &[1u8; 12]);
+    assert_eq!(
+        parse_announce_answer(&datagram, Family::V6),
+        Err(UdpError::Malformed("peers not whole 18-byte records"))
+    );
+    let mut huge = Vec::new();
+    for i in 1..=1000u16 {
+        huge.extend_from_slice(&v6_records(1)[..16]);
+        huge.extend_from_slice(&i.to_be_bytes());
+    }
+    let answer = parse_announce_answer(&announce_answer(1, 60, &huge), Family::V6).unwrap();
+    assert_eq!(answer.peers.len(), MAX_PEERS);
+}
+
+#[test]
+fn the_peer_family_is_that_of_the_address_the_socket_sends_to() {
+    let v4: SocketAddr = "192.0.2.1:6969".parse().unwrap();
+    let v6: SocketAddr = "[2001:db8::1]:6969".parse().unwrap();
+    let mapped: SocketAddr = "[::ffff:192.0.2.1]:6969".parse().unwrap();
+    assert_eq!(peer_family(&v4), Family::V4);
+    assert_eq!(peer_family(&v6), Family::V6);
+    assert_eq!(
+        peer_family(&mapped),
+        Family::V4,
+        "IPv4-mapped goes over IPv4"
+    );
 }
 
 /// A scripted tracker on 127.0.0.1: `script` gets each datagram received
 /// and says what to send back (nothing, or several datagrams). Returns the
 /// address and a channel of the datagrams received.
 fn server(
+    script: impl FnMut(usize, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
+) -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
+    server_on(UdpSocket::bind("127.0.0.1:0").unwrap(), script)
+}
+
+/// A scripted tracker on `socket`.
+fn server_on(
+    socket: UdpSocket,
     mut script: impl FnMut(usize, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
 ) -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -370,4 +461,68 @@ fn driver_stops_at_the_deadline() {
         UdpTracker::new(announce(), Instant::now()).with_base_timeout(Duration::from_millis(20));
     let result = run(addr, tracker, Instant::now() + Duration::from_millis(150));
     assert_eq!(result, Err(UdpError::Deadline));
+}
+
+/// A socket on [::1], or a notice that the test is skipped: some machines
+/// (containers without IPv6) have no IPv6 loopback.
+pub(crate) fn ipv6_loopback_or_skip(test: &str) -> Option<UdpSocket> {
+    match UdpSocket::bind(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0)) {
+        Ok(socket) => Some(socket),
+        Err(why) => {
+            // Straight to the file descriptor: the test harness captures
+            // `eprintln!` of passing tests, and this must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "notice: {test} skipped: cannot bind a UDP socket on [::1]: {why}"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn driver_over_ipv6_reads_ipv6_peers() {
+    let Some(socket) = ipv6_loopback_or_skip("driver_over_ipv6_reads_ipv6_peers") else {
+        return;
+    };
+    let (addr, received) = server_on(socket, |_, d| {
+        let transaction = be32(&d[12..16]);
+        if d.len() == 16 {
+            vec![connect_answer(transaction, 42)]
+        } else {
+            let mut peers = Ipv6Addr::LOCALHOST.octets().to_vec();
+            peers.extend_from_slice(&6881u16.to_be_bytes());
+            peers.extend_from_slice(&v6_records(1));
+            vec![announce_answer(transaction, 900, &peers)]
+        }
+    });
+    assert!(addr.is_ipv6());
+    let answer = run_fast(addr).unwrap();
+    let loopback = Peer {
+        addr: "[::1]:6881".parse().unwrap(),
+        id: None,
+    };
+    assert_eq!(answer.peers, [loopback, v6_peer(1, 6881)]);
+    assert_eq!(answer.interval, Duration::from_secs(900));
+    assert_eq!(received.recv().unwrap().len(), 16);
+    assert_eq!(received.recv().unwrap().len(), 98);
+}
+
+#[test]
+fn driver_stops_soon_when_told_to_stop() {
+    let (addr, _received) = server(|_, _| vec![]);
+    let stop_at = Instant::now() + Duration::from_millis(100);
+    let started = Instant::now();
+    let result = run_while(
+        addr,
+        UdpTracker::new(announce(), Instant::now()),
+        Instant::now() + Duration::from_secs(30),
+        &|| Instant::now() < stop_at,
+    );
+    assert_eq!(result, Err(UdpError::Deadline));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(100) + WATCH_INTERVAL * 2,
+        "{took:?}: not the 15 s timer"
+    );
 }
