@@ -120,6 +120,21 @@ impl Context {
         }
     }
 
+    /// This context, waiting at most `timeout` (and no longer than its own
+    /// setting) for an address to accept a connection. Connecting is the
+    /// one wait a cancel cannot cut short, so a caller with a deadline of
+    /// its own (a tracker announce) bounds it this way.
+    pub fn with_connect_timeout(&self, timeout: Duration) -> Context {
+        let mut settings = (*self.http).clone();
+        // The socket calls refuse a zero timeout.
+        let timeout = timeout.max(Duration::from_millis(1));
+        settings.connect.connect_timeout = settings.connect.connect_timeout.min(timeout);
+        Context {
+            http: Arc::new(settings),
+            ..self.clone()
+        }
+    }
+
     /// The handle that stops this context's fetches.
     pub fn cancel_handle(&self) -> Cancel {
         self.http.cancel.clone()
@@ -186,5 +201,59 @@ impl Context {
     /// How many idle connections the pool holds.
     pub fn idle_connections(&self) -> usize {
         self.http.pool.idle_count()
+    }
+}
+
+#[cfg(test)]
+impl Context {
+    /// A context for the tests of the layers below the client (which may
+    /// not name it): a fresh pool, no proxy, the crate's roots, 5-second
+    /// timeouts, `events` as its sink.
+    pub(crate) fn for_tests(events: Option<event::EventSink>) -> Context {
+        use crate::http::conn::ConnectSettings;
+        let connect = ConnectSettings {
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: crate::http::tls::client_config(&[] as &[&str]).expect("the built-in roots"),
+        };
+        Context {
+            http: Arc::new(HttpSettings {
+                connect,
+                pool: Arc::new(crate::http::pool::Pool::new()),
+                proxies: crate::http::proxy::ProxySettings::default(),
+                user_agent: "partfetch-test".into(),
+                headers: Vec::new(),
+                max_redirects: 5,
+                events,
+                cancel: Cancel::new(),
+                credentials_origin: None,
+            }),
+            cache_limit: 0,
+            parallel: 1,
+            connections: 1,
+            max_per_host: 2,
+            retries: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_timeout_given_only_shortens_the_clients() {
+        let ctx = Context::for_tests(None);
+        let short = ctx.with_connect_timeout(Duration::from_millis(300));
+        assert_eq!(
+            short.http.connect.connect_timeout,
+            Duration::from_millis(300)
+        );
+        let long = ctx.with_connect_timeout(Duration::from_secs(3600));
+        assert_eq!(long.http.connect.connect_timeout, Duration::from_secs(5));
+        let zero = ctx.with_connect_timeout(Duration::ZERO);
+        assert_eq!(zero.http.connect.connect_timeout, Duration::from_millis(1));
+        assert!(Arc::ptr_eq(&short.http.pool, &ctx.http.pool), "one pool");
     }
 }

@@ -1,6 +1,7 @@
 //! What an announce tells a tracker ([`Announce`]) and the URL an HTTP
 //! tracker is asked with ([`announce_url`], BEP 3 with BEP 23's
-//! `compact=1`).
+//! `compact=1`, and the `trackerid` a tracker gave, with
+//! [`announce_url_with_id`]).
 //!
 //! Owns the parameters and their encoding. Leaves the UDP form of the same
 //! announce to [`super::udp`], and choosing the peer id, the key and the
@@ -79,6 +80,17 @@ pub struct Announce {
 /// own: trackers compare the decoded 20 bytes, and a byte left raw or
 /// decoded as UTF-8 would name another torrent.
 pub fn announce_url(tracker: &str, announce: &Announce) -> String {
+    announce_url_with_id(tracker, announce, None)
+}
+
+/// [`announce_url`], with `trackerid` set to `tracker_id` when there is
+/// one: BEP 3 asks a client to send back the `tracker id` of the
+/// tracker's previous answer (percent-encoded, as it may be binary).
+pub fn announce_url_with_id(
+    tracker: &str,
+    announce: &Announce,
+    tracker_id: Option<&[u8]>,
+) -> String {
     let (base, fragment) = match tracker.find('#') {
         Some(at) => tracker.split_at(at),
         None => (tracker, ""),
@@ -107,6 +119,10 @@ pub fn announce_url(tracker: &str, announce: &Announce) -> String {
         let _ = write!(url, "&numwant={numwant}");
     }
     let _ = write!(url, "&key={:08x}", announce.key);
+    if let Some(id) = tracker_id {
+        url.push_str("&trackerid=");
+        percent_encode(id, &mut url);
+    }
     url.push_str(fragment);
     url
 }
@@ -171,6 +187,19 @@ mod tests {
         assert!(!url.contains("event=") && !url.contains("numwant="));
         let url = announce_url("http://t.example/a?", &a);
         assert!(url.starts_with("http://t.example/a?info_hash="), "{url}");
+    }
+
+    #[test]
+    fn a_tracker_id_is_sent_back_encoded_before_the_fragment() {
+        let url = announce_url_with_id("http://t.example/a#f", &sample(), Some(b"id 7/\xff"));
+        assert!(
+            url.ends_with("&key=0000beef&trackerid=id%207%2F%FF#f"),
+            "{url}"
+        );
+        assert_eq!(
+            announce_url_with_id("http://t.example/a", &sample(), None),
+            announce_url("http://t.example/a", &sample())
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Asking a tracker for peers: what an announce carries and its HTTP URL
-//! ([`announce`]), the bencoded answer of an HTTP tracker
+//! ([`announce`](mod@announce)), the bencoded answer of an HTTP tracker
 //! ([`http_response`]), and the UDP tracker protocol of BEP 15 as a state
 //! machine with no socket, plus a small driver over `std::net::UdpSocket`
-//! ([`udp`]).
+//! ([`udp`]). Above them, [`ask`] announces to one tracker of any scheme
+//! (HTTP through the client's own stack, [`http`]) and returns one
+//! [`Answer`] ([`answer`]) or one [`TrackerError`] ([`error`]).
 //!
 //! Owns the protocol: the bytes sent, the bytes accepted, the timers and
 //! the bounds on what a hostile tracker can make us keep. Leaves to others
@@ -11,12 +13,20 @@
 //! the peers (the peer wire).
 
 pub mod announce;
+pub mod answer;
+pub mod ask;
+pub mod error;
+pub mod http;
 pub mod http_response;
 pub mod udp;
 
-pub use announce::{announce_url, Announce, Event};
+pub use announce::{announce_url, announce_url_with_id, Announce, Event};
+pub use answer::Answer;
+pub use ask::{announce, announce_with};
+pub use error::{tracker_name, BadAnswer, TrackerError};
+pub use http::KeepGoing;
 pub use http_response::{
-    HttpAnswer, HttpError, Peer, MAX_INTERVAL, MAX_MESSAGE_BYTES, MAX_PEERS, MAX_RESPONSE_BYTES,
-    MIN_INTERVAL,
+    Family, HttpAnswer, HttpError, Peer, MAX_INTERVAL, MAX_MESSAGE_BYTES, MAX_PEERS,
+    MAX_RESPONSE_BYTES, MIN_INTERVAL,
 };
-pub use udp::{udp_announce, AnnounceAnswer, UdpError, UdpTracker};
+pub use udp::{peer_family, udp_announce, AnnounceAnswer, UdpError, UdpTracker};

@@ -37,14 +37,14 @@ fn machine(now: Instant) -> UdpTracker {
     UdpTracker::new(announce(), now).with_transaction_ids(counting())
 }
 
-fn connect_answer(transaction: u32, id: u64) -> Vec<u8> {
+pub(crate) fn connect_answer(transaction: u32, id: u64) -> Vec<u8> {
     let mut out = 0u32.to_be_bytes().to_vec();
     out.extend_from_slice(&transaction.to_be_bytes());
     out.extend_from_slice(&id.to_be_bytes());
     out
 }
 
-fn announce_answer(transaction: u32, interval: u32, peers: &[u8]) -> Vec<u8> {
+pub(crate) fn announce_answer(transaction: u32, interval: u32, peers: &[u8]) -> Vec<u8> {
     let mut out = 1u32.to_be_bytes().to_vec();
     for n in [transaction, interval, 4, 9] {
         out.extend_from_slice(&n.to_be_bytes());
@@ -269,7 +269,7 @@ fn announce_answers_are_bounded() {
 }
 
 /// `n` 18-byte IPv6 records: 2001:db8::1, 2001:db8::2, … on port 6881.
-fn v6_records(n: u16) -> Vec<u8> {
+pub(crate) fn v6_records(n: u16) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 1..=n {
         out.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i).octets());
@@ -359,7 +359,7 @@ fn server(
 }
 
 /// A scripted tracker on `socket`.
-fn server_on(
+pub(crate) fn server_on(
     socket: UdpSocket,
     mut script: impl FnMut(usize, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
 ) -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
