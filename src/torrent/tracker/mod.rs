@@ -4,13 +4,15 @@
 //! machine with no socket, plus a small driver over `std::net::UdpSocket`
 //! ([`udp`]). Above them, [`ask`] announces to one tracker of any scheme
 //! (HTTP through the client's own stack, [`http`]) and returns one
-//! [`Answer`] ([`answer`]) or one [`TrackerError`] ([`error`]).
+//! [`Answer`] ([`answer`]) or one [`TrackerError`] ([`error`]);
+//! [`tiers`] keeps a torrent's trackers in BEP 12's tiers and asks them in
+//! order until one answers.
 //!
 //! Owns the protocol: the bytes sent, the bytes accepted, the timers and
-//! the bounds on what a hostile tracker can make us keep. Leaves to others
-//! which tracker of a torrent's tiers to ask and when to ask again (the
-//! swarm), the HTTP exchange itself (`http/`, `fetch/`) and what to do with
-//! the peers (the peer wire).
+//! the bounds on what a hostile tracker can make us keep, and the order
+//! trackers are asked in. Leaves to others when to ask again (the swarm),
+//! the HTTP exchange itself (`http/`, `fetch/`) and what to do with the
+//! peers (the peer wire).
 
 pub mod announce;
 pub mod answer;
@@ -18,6 +20,7 @@ pub mod ask;
 pub mod error;
 pub mod http;
 pub mod http_response;
+pub mod tiers;
 pub mod udp;
 
 pub use announce::{announce_url, announce_url_with_id, Announce, Event};
@@ -29,4 +32,5 @@ pub use http_response::{
     Family, HttpAnswer, HttpError, Peer, MAX_INTERVAL, MAX_MESSAGE_BYTES, MAX_PEERS,
     MAX_RESPONSE_BYTES, MIN_INTERVAL,
 };
+pub use tiers::{Tiers, Tracker, MAX_TRACKERS};
 pub use udp::{peer_family, udp_announce, AnnounceAnswer, UdpError, UdpTracker};
