@@ -101,6 +101,30 @@ pub enum Event {
         /// Why.
         why: StartOver,
     },
+    /// A BitTorrent tracker answered with a `warning message`: it gave
+    /// peers, but has something to say.
+    TrackerWarning {
+        /// The tracker: scheme, host and port (no passkey).
+        tracker: String,
+        /// Its words (shown escaped: they come from the tracker).
+        message: String,
+    },
+    /// A BitTorrent tracker did not answer an announce, or refused it; the
+    /// next tracker of the torrent is asked.
+    TrackerFailed {
+        /// The tracker: scheme, host and port (no passkey).
+        tracker: String,
+        /// What happened, as a sentence naming the tracker.
+        error: String,
+    },
+    /// None of a torrent's trackers answered an announce: they are asked
+    /// again after `wait` (longer after each round that fails).
+    NoTrackerAnswered {
+        /// How many trackers were asked.
+        trackers: usize,
+        /// The pause before they are asked again.
+        wait: Duration,
+    },
 }
 
 /// What [`Event::Retrying`] sends again.
@@ -196,6 +220,23 @@ impl fmt::Display for Event {
                 }
                 write!(f, ": starting {} over", path.display())
             }
+            // Debug formatting escapes control characters: the tracker's
+            // text cannot reach the terminal as written.
+            Event::TrackerWarning { tracker, message } => {
+                write!(f, "tracker {tracker} warns: {message:?}")
+            }
+            Event::TrackerFailed { error, .. } => write!(f, "announce failed: {error}"),
+            Event::NoTrackerAnswered { trackers, wait } => {
+                let trackers = match trackers {
+                    1 => "the tracker".to_owned(),
+                    n => format!("any of the {n} trackers"),
+                };
+                write!(
+                    f,
+                    "no answer from {trackers}; asking again in {}",
+                    duration::describe(*wait)
+                )
+            }
         }
     }
 }
@@ -213,6 +254,7 @@ impl Event {
                 | Event::EncodedBody { .. }
                 | Event::ResumedUnverified { .. }
                 | Event::StartingOver { .. }
+                | Event::TrackerWarning { .. }
         )
     }
 }
@@ -266,5 +308,42 @@ mod tests {
             url: "http://m/f".into(),
         };
         assert!(!unchecked.to_string().contains("--"), "{unchecked}");
+    }
+
+    #[test]
+    fn tracker_events_escape_the_trackers_words_and_only_its_warning_warns() {
+        let warning = Event::TrackerWarning {
+            tracker: "http://t.example".into(),
+            message: "ratio low\x1b[2J".into(),
+        };
+        let text = warning.to_string();
+        assert_eq!(
+            text,
+            "tracker http://t.example warns: \"ratio low\\u{1b}[2J\""
+        );
+        assert!(warning.is_warning());
+        let failed = Event::TrackerFailed {
+            tracker: "udp://t.example:1".into(),
+            error: "tracker udp://t.example:1 did not answer in time".into(),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "announce failed: tracker udp://t.example:1 did not answer in time"
+        );
+        assert!(!failed.is_warning());
+        let none = Event::NoTrackerAnswered {
+            trackers: 3,
+            wait: Duration::from_secs(30),
+        };
+        assert_eq!(
+            none.to_string(),
+            "no answer from any of the 3 trackers; asking again in 30 s"
+        );
+        assert!(!none.is_warning());
+        let one = Event::NoTrackerAnswered {
+            trackers: 1,
+            wait: Duration::from_secs(15),
+        };
+        assert!(one.to_string().starts_with("no answer from the tracker;"));
     }
 }

@@ -1,10 +1,12 @@
 //! The lines the command prints for the library's events and errors.
 //!
 //! Owns which events a person sees (warnings always, even with `--quiet`:
-//! a doubt about the data is not progress output; news of retries unless
-//! `--quiet`), and the hints that name the command's own options, which
-//! the library's text leaves out (found from the events' and errors'
-//! types, never from their words).
+//! a doubt about the data, or a tracker's warning message, is not progress
+//! output; news of retries, of a tracker that failed and of trackers
+//! asked again unless `--quiet`: public torrents list dead trackers, and
+//! the others carry on), and the hints that name the command's own
+//! options, which the library's text leaves out (found from the events'
+//! and errors' types, never from their words).
 
 use partfetch::Event;
 
@@ -18,6 +20,7 @@ pub fn say(event: &Event, quiet: bool, clear: bool) {
         // Told by the progress line and the file itself.
         Event::Resumed { .. } => {}
         _ if quiet => {}
+        // News, `TrackerFailed` and `NoTrackerAnswered` among them.
         _ => say!("{clear}partfetch: {event}"),
     }
 }

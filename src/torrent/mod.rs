@@ -12,10 +12,12 @@
 //! swarm follows so that the control file never claims more than the disk
 //! holds.
 //!
-//! [`tracker`] asks trackers for peers (HTTP and UDP), and [`wire`] reads
-//! and writes the peer wire protocol, both as byte-slice state machines
-//! apart from sockets. The picker, the choker and the swarm come later and
-//! build on these.
+//! [`tracker`] asks trackers for peers (HTTP and UDP, through BEP 12's
+//! tiers, from a thread a swarm owns: [`tracker::Announcer`]), and
+//! [`wire`] reads and writes the peer wire protocol, both with their
+//! protocols as byte-slice state machines apart from sockets. [`swarm`] downloads
+//! from the peers: the picker, each peer's pipeline, the controller and
+//! the threads around it (docs/swarm.md).
 
 mod check;
 mod files;
@@ -23,7 +25,7 @@ mod files;
 mod fixture;
 mod metainfo;
 mod path;
-pub mod resume;
+mod resume;
 mod storage;
 pub mod swarm;
 pub mod tracker;

@@ -128,4 +128,4 @@ fn read_bounded(response: &mut Response) -> crate::Result<Option<Vec<u8>>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

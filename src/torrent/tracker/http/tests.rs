@@ -31,7 +31,7 @@ fn sample() -> Announce {
 /// the channel and `reply` gives the whole response sent back (an empty
 /// one: none, the connection held open for 10 s). Serves connections one
 /// after the other.
-fn tracker(
+pub(crate) fn tracker(
     reply: impl Fn(&str) -> Vec<u8> + Send + 'static,
 ) -> (SocketAddr, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -65,7 +65,7 @@ fn tracker(
 }
 
 /// A complete response with `status` and `body`.
-fn response(status: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn response(status: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -92,7 +92,7 @@ fn ask(url: &str, tracker_id: Option<&[u8]>) -> Result<Answer, TrackerError> {
 }
 
 /// The query parameters of `target`, in order.
-fn params(target: &str) -> Vec<(String, String)> {
+pub(crate) fn params(target: &str) -> Vec<(String, String)> {
     let query = target.split_once('?').map_or("", |(_, q)| q);
     query
         .split('&')
@@ -103,7 +103,7 @@ fn params(target: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == key)
