@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::download::Download;
+use crate::download::{Download, TorrentDownload};
 use crate::engine::segments::{DEFAULT_CONNECTIONS, MAX_PER_HOST};
 use crate::error::Result;
 use crate::event::{Event, EventSink};
@@ -399,6 +399,13 @@ impl Client {
     /// a file sequence. See [`Download`].
     pub fn download(&self, url: &str) -> Download<'_> {
         Download::new(self.ctx.clone(), url)
+    }
+
+    /// A BitTorrent download of the `.torrent` at `source` (a file's path,
+    /// or an `http(s)` URL fetched through this client), saved into a
+    /// directory from the torrent's swarm. See [`TorrentDownload`].
+    pub fn torrent(&self, source: &str) -> TorrentDownload<'_> {
+        TorrentDownload::new(self.ctx.clone(), source)
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Manifest,
     /// A file sequence is truncated or claims more than allowed.
     Sequence,
+    /// A `.torrent` file is malformed or names a path outside its
+    /// directory, or its swarm cannot be joined.
+    Torrent,
     /// Bytes do not match the size or digest they were promised to have.
     Integrity,
     /// A local file or stream could not be read or written.
@@ -179,9 +182,10 @@ impl From<Error> for std::io::Error {
         let kind = match err.0.kind {
             ErrorKind::NotFound => std::io::ErrorKind::NotFound,
             ErrorKind::Network => std::io::ErrorKind::ConnectionAborted,
-            ErrorKind::Protocol | ErrorKind::Manifest | ErrorKind::Sequence => {
-                std::io::ErrorKind::InvalidData
-            }
+            ErrorKind::Protocol
+            | ErrorKind::Manifest
+            | ErrorKind::Sequence
+            | ErrorKind::Torrent => std::io::ErrorKind::InvalidData,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, err)

@@ -10,6 +10,7 @@
 //! and adds its own hints.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +126,30 @@ pub enum Event {
         /// The pause before they are asked again.
         wait: Duration,
     },
+    /// A torrent continues from pieces an earlier run left: `pieces` of
+    /// them, `bytes` in all, read from its control file or (without one)
+    /// found by checking the data on disk.
+    TorrentResumed {
+        /// The torrent's file or directory.
+        path: PathBuf,
+        /// Pieces already there and verified.
+        pieces: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// Whether they were checked on disk (no control file).
+        checked: bool,
+    },
+    /// A torrent's piece failed its SHA-1 and is fetched again.
+    PieceFailed {
+        /// The piece.
+        piece: u32,
+    },
+    /// A peer sent pieces that failed their SHA-1: it is dropped and not
+    /// dialled again.
+    PeerBanned {
+        /// The peer.
+        addr: SocketAddr,
+    },
 }
 
 /// What [`Event::Retrying`] sends again.
@@ -237,6 +262,28 @@ impl fmt::Display for Event {
                     duration::describe(*wait)
                 )
             }
+            Event::TorrentResumed {
+                path,
+                pieces,
+                bytes,
+                checked,
+            } => write!(
+                f,
+                "resuming {}: {pieces} pieces ({bytes} bytes) {}",
+                path.display(),
+                if *checked {
+                    "found on disk and checked"
+                } else {
+                    "from the last run"
+                }
+            ),
+            Event::PieceFailed { piece } => {
+                write!(f, "piece {piece} failed its check and is fetched again")
+            }
+            Event::PeerBanned { addr } => write!(
+                f,
+                "peer {addr} sent pieces that failed their check: dropped"
+            ),
         }
     }
 }

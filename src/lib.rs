@@ -96,7 +96,9 @@ mod util;
 
 pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder};
-pub use download::{Download, Progress, Resume, Saved};
+pub use download::{
+    names_a_torrent, Download, PeerCounts, Progress, Resume, Saved, TorrentDownload,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, Retry, StartOver};
 #[doc(hidden)]

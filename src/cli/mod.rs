@@ -155,6 +155,9 @@ fn progress_mode(d: &Download) -> Mode {
 
 /// Downloads as the options say, through the library's download builder.
 fn download_to_output(d: &Download) -> Result<(), Error> {
+    if partfetch::names_a_torrent(&d.url) {
+        return download_torrent(d);
+    }
     Url::parse(&d.url)?;
     let client = build_client(d)?;
     let mut line = Line::new(progress_mode(d));
@@ -190,6 +193,37 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
         // The reader of standard output (or of a pipe given as FILE) went
         // away: what it read is what it wanted, as with `head`.
         Err(e) if e.io_kind() == Some(std::io::ErrorKind::BrokenPipe) => {
+            line.finish();
+            Ok(())
+        }
+        Err(e) => {
+            line.clear();
+            Err(e)
+        }
+    }
+}
+
+/// Downloads a torrent's files into the directory FILE names (default:
+/// the current one).
+fn download_torrent(d: &Download) -> Result<(), Error> {
+    let client = build_client(d)?;
+    let mut line = Line::new(progress_mode(d));
+    let mut torrent = client.torrent(&d.url).on_progress(|p| line.show(p));
+    if let Some(peers) = d.max_peers {
+        torrent = torrent.max_peers(peers);
+    }
+    let dir = match &d.output {
+        Output::File(path) => path.clone(),
+        Output::FromUrl => std::path::PathBuf::from("."),
+        Output::Stdout => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a torrent is saved into a directory, not to standard output",
+            ))
+        }
+    };
+    match torrent.to_dir(dir) {
+        Ok(_) => {
             line.finish();
             Ok(())
         }

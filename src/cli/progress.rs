@@ -124,6 +124,12 @@ fn render(p: &Progress) -> String {
     if let Some(files) = p.files {
         line.push_str(&format!("  files {files}"));
     }
+    if let (Some(peers), false) = (p.peers, p.finished) {
+        line.push_str(&format!(
+            "  peers {}/{} ({} seeds)",
+            peers.connected, peers.known, peers.seeds
+        ));
+    }
     if p.finished {
         let seconds = (p.elapsed.as_millis() + 500) / 1000;
         line.push_str(&format!("  in {}", clock(seconds as u64)));

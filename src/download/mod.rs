@@ -36,6 +36,7 @@ mod pieces;
 mod progress;
 mod rate_limit;
 mod save;
+mod torrent;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,8 @@ use crate::fetch::Context;
 use crate::sha256;
 use crate::url::Url;
 
-pub use progress::Progress;
+pub use progress::{PeerCounts, Progress};
+pub use torrent::{names_a_torrent, TorrentDownload};
 
 use job::Job;
 use output::{Destination, Sink, WriteError};

@@ -11,6 +11,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use crate::torrent::swarm::PeerCounts;
+
 /// The callback is called at most this often while bytes arrive.
 const INTERVAL: Duration = Duration::from_millis(100);
 
@@ -42,6 +44,9 @@ pub struct Progress {
     pub parts: Option<u64>,
     /// Files of a file sequence written.
     pub files: Option<u64>,
+    /// A torrent's peers: connected, known, and seeds among those
+    /// connected.
+    pub peers: Option<PeerCounts>,
     /// This is the last call: the download ended (or failed).
     pub finished: bool,
 }
@@ -85,6 +90,7 @@ impl<'a> Meter<'a> {
                 sources: None,
                 parts: None,
                 files: None,
+                peers: None,
                 finished: false,
             },
             started: Instant::now(),
@@ -106,6 +112,10 @@ impl<'a> Meter<'a> {
         if parts.is_some() {
             self.progress.parts = parts;
         }
+    }
+
+    pub(crate) fn set_peers(&mut self, peers: PeerCounts) {
+        self.progress.peers = Some(peers);
     }
 
     pub(crate) fn set_files(&mut self, files: u64) {

@@ -26,6 +26,7 @@
 
 pub mod cli;
 mod reply;
+pub mod seed;
 pub mod serve_proc;
 mod server;
 #[cfg(feature = "tls")]

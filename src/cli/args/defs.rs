@@ -323,6 +323,15 @@ pub(super) static OPTIONS: &[Opt] = &[
                announced on stderr (in a download in pieces, those of 1 s or more)",
     },
     Opt {
+        long: "max-peers",
+        short: None,
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.max_peers = Some(count(name, &text, 1, 1000)?);
+            Ok(())
+        }),
+        help: "for a .torrent: peers connected at once at most (default 50)",
+    },
+    Opt {
         long: "help",
         short: Some('h'),
         takes: Takes::Stop(|| Command::Help),

@@ -34,6 +34,10 @@ Downloads URL, streaming it while it downloads. A URL whose path ends in
 parts, in order. A URL containing -seq is a file sequence, saved as
 FILE-file1, FILE-file2, ...
 
+partfetch FILE.torrent [DIR] (or the URL of one) downloads the torrent's
+files from its swarm into DIR (default: the current directory), checks
+every piece, and exits once all are there.
+
 ";
 
 /// The help of the FILE argument, laid out as an option.

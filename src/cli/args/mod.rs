@@ -91,6 +91,8 @@ pub struct Download {
     pub limit_rate: Option<u64>,
     /// `--retries N`: attempts in a row before a failing source is dropped.
     pub retries: Option<u32>,
+    /// `--max-peers N`: a torrent's peers connected at once at most.
+    pub max_peers: Option<usize>,
 }
 
 impl Download {

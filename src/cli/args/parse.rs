@@ -103,6 +103,7 @@ fn empty_download() -> Download {
         resume: false,
         limit_rate: None,
         retries: None,
+        max_peers: None,
         progress: false,
         cacert: Vec::new(),
         proxy: None,

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod controller;
 pub mod peer;
 pub mod picker;
+pub mod session;
 
 pub use controller::{Action, Controller, PeerCounts, DEFAULT_MAX_PEERS};
 pub use peer::{Incoming, Out};

@@ -338,7 +338,15 @@ impl Worker {
             }
         }
         if schedule.started() {
-            self.say_stopped();
+            // A download that completed just before stopping says so
+            // first: trackers count completions from `completed` alone.
+            if std::mem::take(&mut self.shared.requests().completed) {
+                schedule.completed(Instant::now());
+            }
+            if schedule.completion_due() {
+                self.say_leaving(AnnounceEvent::Completed);
+            }
+            self.say_leaving(AnnounceEvent::Stopped);
         }
     }
 
@@ -388,10 +396,11 @@ impl Worker {
         }
     }
 
-    /// Tells the tracker that answered last that we leave, within the
-    /// stop timeout counted from when `stop` was asked (nothing when that
-    /// has passed already, after an announce that could not be cut short).
-    fn say_stopped(&mut self) {
+    /// Tells the tracker that answered last `event` (`stopped`, or the
+    /// `completed` before it) as we leave, within the stop timeout counted
+    /// from when `stop` was asked (nothing when that has passed already,
+    /// after an announce that could not be cut short).
+    fn say_leaving(&mut self, event: AnnounceEvent) {
         let asked = self.shared.requests().stop.unwrap_or_else(Instant::now);
         let deadline = asked + self.timing.stop_timeout;
         let Some(tracker) = self.tiers.last_answered() else {
@@ -400,7 +409,7 @@ impl Worker {
         if Instant::now() >= deadline {
             return;
         }
-        let announce = self.announce(AnnounceEvent::Stopped);
+        let announce = self.announce(event);
         let go_on: KeepGoing = Arc::new(|| true);
         if let Err(e) = (self.ask)(
             tracker.url(),

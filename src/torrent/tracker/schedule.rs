@@ -154,6 +154,11 @@ impl Schedule {
         }
     }
 
+    /// Whether `completed` is owed and not yet told.
+    pub fn completion_due(&self) -> bool {
+        self.completed == Completed::Due
+    }
+
     /// Whether a tracker answered our `started`: only then is there a
     /// tracker to tell `stopped`.
     pub fn started(&self) -> bool {
