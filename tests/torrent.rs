@@ -281,3 +281,34 @@ fn a_torrent_is_fetched_from_its_url_first() {
     assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
     assert!(!Path::new(&dir.join("x.torrent")).exists());
 }
+
+#[test]
+fn a_url_served_as_application_x_bittorrent_is_downloaded_as_its_torrent() {
+    let data = test_data(3 * PIECE as usize, 11);
+    let (torrent, _seeds, _tracker) = swarm(
+        |url| Torrent::single("g.bin", &data, PIECE, url),
+        &[Behaviour::Honest],
+    );
+    let metainfo = torrent.metainfo.clone();
+    let server = support::Server::start(move |_| {
+        support::Reply::ok(metainfo.clone())
+            .header("Content-Type", "application/x-bittorrent; charset=binary")
+    });
+    let dir = TempDir::new("torrent-type");
+    run(&[
+        &server.url("/download?id=7"),
+        dir.path().to_str().unwrap(),
+        "-q",
+    ])
+    .assert_quiet_success();
+    assert_eq!(std::fs::read(dir.join("g.bin")).unwrap(), data);
+    assert_eq!(
+        dir.entries(),
+        ["g.bin"],
+        "no .torrent and no partial file left"
+    );
+    // Saved as a named file, it is the .torrent itself.
+    let file = dir.join("saved.torrent.bin");
+    run(&[&server.url("/download?id=7"), file.to_str().unwrap(), "-q"]).assert_quiet_success();
+    assert_eq!(std::fs::read(&file).unwrap(), torrent.metainfo);
+}

@@ -172,6 +172,16 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     for mirror in &d.mirrors {
         download = download.mirror(mirror);
     }
+    // A URL that serves a .torrent, saved into a directory: its files
+    // are what is wanted, as with a FILE.torrent.
+    let into_dir = match &d.output {
+        Output::FromUrl => true,
+        Output::File(path) => path.is_dir(),
+        Output::Stdout => false,
+    };
+    if into_dir && !d.is_sequence() {
+        download = download.follow_torrent();
+    }
     if let Some(digest) = &d.checksum {
         download = download.sha256(&partfetch::sha256::to_hex(digest));
     }

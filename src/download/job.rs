@@ -40,6 +40,8 @@ pub(crate) struct Job {
     pub sha256: Option<[u8; 32]>,
     pub limit_rate: Option<u64>,
     pub resume: Resume,
+    /// A URL that serves a `.torrent` is downloaded as the torrent.
+    pub follow_torrent: bool,
 }
 
 /// What a save ends with: the digest checked, if one was asked for.

@@ -84,6 +84,7 @@ pub struct Download<'a> {
     sha256: Option<String>,
     limit_rate: Option<u64>,
     resume: Resume,
+    follow_torrent: bool,
     on_progress: Option<OnProgress<'a>>,
 }
 
@@ -96,6 +97,7 @@ impl<'a> Download<'a> {
             sha256: None,
             limit_rate: None,
             resume: Resume::default(),
+            follow_torrent: false,
             on_progress: None,
         }
     }
@@ -142,6 +144,16 @@ impl<'a> Download<'a> {
     /// engine holds a lock, and may borrow the caller's locals.
     pub fn on_progress(mut self, callback: impl FnMut(&Progress) + Send + 'a) -> Self {
         self.on_progress = Some(Box::new(callback));
+        self
+    }
+
+    /// When the URL serves a `.torrent` (`Content-Type:
+    /// application/x-bittorrent`), download the torrent's files from its
+    /// swarm beside where the `.torrent` would have been saved, rather
+    /// than the `.torrent` itself (as the command does).
+    #[doc(hidden)]
+    pub fn follow_torrent(mut self) -> Self {
+        self.follow_torrent = true;
         self
     }
 
@@ -258,6 +270,14 @@ impl<'a> Download<'a> {
             Destination::File(path) => {
                 let (job, mut meter) = self.start()?;
                 let saved = save::save_file(&job, &path, &mut meter);
+                if let Err(WriteError::Torrent(stream)) = saved {
+                    // Its files go where the `.torrent` would have.
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    let on_progress = meter.into_callback();
+                    return TorrentDownload::from_stream(job.ctx, *stream, &job.url)?
+                        .with_progress(on_progress)
+                        .to_dir(dir);
+                }
                 let digest = finish(saved, &mut meter, &path.display().to_string())?;
                 Ok(saved_from(&meter, Some(path), digest))
             }
@@ -288,6 +308,7 @@ impl<'a> Download<'a> {
             sha256,
             limit_rate: self.limit_rate,
             resume: self.resume,
+            follow_torrent: self.follow_torrent,
         };
         Ok((job, Meter::new(self.on_progress)))
     }
@@ -305,6 +326,9 @@ fn finish<T>(
     saved.map_err(|err| match err {
         WriteError::Failed(err) => err,
         WriteError::Closed => Error::io(std::io::Error::from(std::io::ErrorKind::BrokenPipe), name),
+        WriteError::Torrent(_) => {
+            Error::new(ErrorKind::Torrent, "a .torrent where none was expected").with_subject(name)
+        }
     })
 }
 

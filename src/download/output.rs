@@ -29,6 +29,10 @@ pub enum WriteError {
     Closed,
     /// A real failure.
     Failed(Error),
+    /// The URL serves a `.torrent` (`Content-Type:
+    /// application/x-bittorrent`) and the download was asked to follow
+    /// one: here is its stream, nothing was written.
+    Torrent(Box<crate::stream::Stream>),
 }
 
 impl From<Error> for WriteError {

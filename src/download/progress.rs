@@ -99,6 +99,12 @@ impl<'a> Meter<'a> {
         }
     }
 
+    /// The callback, for a download that hands over to another (a URL
+    /// that turned out to serve a `.torrent`).
+    pub(crate) fn into_callback(self) -> Option<OnProgress<'a>> {
+        self.callback
+    }
+
     /// The progress so far.
     pub(crate) fn progress(&self) -> &Progress {
         &self.progress

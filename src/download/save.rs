@@ -93,7 +93,13 @@ pub(crate) fn save_file(
                 }
             }
         }
-        None => (job.open().map_err(failed)?, 0),
+        None => {
+            let stream = job.open().map_err(failed)?;
+            if job.follow_torrent && super::torrent::is_torrent_type(stream.content_type()) {
+                return Err(WriteError::Torrent(Box::new(stream)));
+            }
+            (stream, 0)
+        }
     };
     // A large resource from the start needs no order: its pieces go where
     // they belong as they arrive.

@@ -27,6 +27,7 @@ use super::{Progress, Saved};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
 use crate::fetch::Context;
+use crate::stream::Stream;
 use crate::torrent::swarm::session::{Input, Note, Observer, Session, Status};
 use crate::torrent::swarm::{connection::Setup, Controller, DEFAULT_MAX_PEERS};
 use crate::torrent::tracker::{AnnounceStats, Announcer, Tiers};
@@ -41,6 +42,9 @@ use crate::torrent::{
 pub struct TorrentDownload<'a> {
     ctx: Context,
     source: String,
+    /// The `.torrent`'s bytes, when read already (from a URL that served
+    /// one).
+    metainfo: Option<Vec<u8>>,
     max_peers: usize,
     on_progress: Option<OnProgress<'a>>,
 }
@@ -50,9 +54,28 @@ impl<'a> TorrentDownload<'a> {
         TorrentDownload {
             ctx,
             source: source.to_owned(),
+            metainfo: None,
             max_peers: DEFAULT_MAX_PEERS,
             on_progress: None,
         }
+    }
+
+    /// The torrent `stream` serves (the URL `source` answered with a
+    /// `.torrent`), read at once.
+    pub(crate) fn from_stream(
+        ctx: Context,
+        stream: Stream,
+        source: &str,
+    ) -> Result<TorrentDownload<'a>> {
+        let bytes = read_bounded(stream, source)?;
+        let mut download = TorrentDownload::new(ctx, source);
+        download.metainfo = Some(bytes);
+        Ok(download)
+    }
+
+    pub(crate) fn with_progress(mut self, on_progress: Option<OnProgress<'a>>) -> Self {
+        self.on_progress = on_progress;
+        self
     }
 
     /// Peers connected at once at most (default 50).
@@ -74,7 +97,11 @@ impl<'a> TorrentDownload<'a> {
     /// continued from its control file, `dir/NAME.partfetch.state`, or
     /// from the data found on disk.
     pub fn to_dir(self, dir: impl AsRef<Path>) -> Result<Saved> {
-        let meta = Arc::new(load(&self.ctx, &self.source)?);
+        let meta = match &self.metainfo {
+            Some(bytes) => parse(bytes, &self.source)?,
+            None => load(&self.ctx, &self.source)?,
+        };
+        let meta = Arc::new(meta);
         let store = Arc::new(TorrentStore::open(Arc::clone(&meta), dir.as_ref())?);
         let root = store.root().to_path_buf();
         let control = state_path(dir.as_ref(), &meta);
@@ -195,21 +222,36 @@ impl Observer for Watcher<'_, '_> {
 
 /// Reads the metainfo from a file, or from a URL through the client.
 fn load(ctx: &Context, source: &str) -> Result<Metainfo> {
-    let limit = MAX_METAINFO_BYTES as u64 + 1;
-    let mut bytes = Vec::new();
-    if is_url(source) {
-        let stream = crate::open::open_mirrored(ctx, source, &[])?;
-        stream
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(e, source))?;
+    let bytes = if is_url(source) {
+        read_bounded(crate::open::open_mirrored(ctx, source, &[])?, source)?
     } else {
-        std::fs::File::open(source)
-            .and_then(|file| file.take(limit).read_to_end(&mut bytes))
-            .map_err(|e| Error::io(e, source))?;
-    }
-    Metainfo::parse(&bytes)
+        let file = std::fs::File::open(source).map_err(|e| Error::io(e, source))?;
+        read_bounded(file, source)?
+    };
+    parse(&bytes, source)
+}
+
+/// Reads a `.torrent` of at most [`MAX_METAINFO_BYTES`] (and one more
+/// byte, so that a longer one is told apart and refused by the parser).
+fn read_bounded(from: impl Read, source: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    from.take(MAX_METAINFO_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(e, source))?;
+    Ok(bytes)
+}
+
+fn parse(bytes: &[u8], source: &str) -> Result<Metainfo> {
+    Metainfo::parse(bytes)
         .map_err(|e| Error::new(ErrorKind::Torrent, e.to_string()).with_subject(source))
+}
+
+/// Whether a `Content-Type` says "a `.torrent`".
+pub(crate) fn is_torrent_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
+        let essence = t.split(';').next().unwrap_or("").trim();
+        essence.eq_ignore_ascii_case("application/x-bittorrent")
+    })
 }
 
 /// Whether `source` is a URL rather than a file's path.
