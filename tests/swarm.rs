@@ -1,0 +1,677 @@
+//! BitTorrent downloads from real seeders: the `partfetch` binary leeches
+//! from the swarm bed of `tests/swarm/bed.sh` (a bridge, network
+//! namespaces, opentracker, an aria2c seeder and a Transmission seeder),
+//! each run in a namespace of its own on a fresh address.
+//!
+//! In scope: that what partfetch saves equals, byte for byte, what the
+//! torrents were made of — a single file (256 MiB, and a smaller one) and
+//! several files of odd sizes, one empty, in subdirectories — whoever seeds
+//! it: aria2c alone, Transmission alone, or both; and that a run killed
+//! with SIGKILL midway, run again with the same command, completes from
+//! its state file without fetching everything again.
+//!
+//! The bed is one for the whole machine (fixed names for the bridge and
+//! namespaces), so the cases run in sequence in one test, against one bed;
+//! a failing case is named and the rest still run. The bed and its data
+//! live in a temporary directory, taken down and removed at the end.
+//!
+//! Needs root (namespaces, a bridge) and bash, ip, curl, python3,
+//! mktorrent, opentracker, aria2c, transmission-daemon, transmission-remote
+//! and transmission-show. Without them the test prints "SKIPPED: reason"
+//! and passes, unless the environment variable `CI` is set: then it fails
+//! (as in tests/nginx.rs and tests/metainfo.rs).
+//!
+//! `SWARM_LEECHER=aria2c` runs aria2c as the leecher instead of partfetch:
+//! a check of the bed and of these tests, not of partfetch.
+
+mod support;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::TempDir;
+
+/// The bed's script.
+const BED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/swarm/bed.sh");
+
+/// The big single-file torrent's size (used by two cases only).
+const SINGLE_MIB: u64 = 256;
+
+/// The smaller single-file torrent's size (Transmission alone, and the
+/// killed run: Transmission sends at about 6 MB/s, so a run lasts long
+/// enough to be killed midway).
+const SMALL_MIB: u64 = 32;
+
+/// How long one leecher run may take before it is killed and fails.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+
+/// How long all the cases may take together: a case that would start
+/// later is not run (and fails), and no run outlasts it, so that a hanging
+/// leecher cannot eat a CI run's time. They take about 2 minutes.
+const BUDGET: Duration = Duration::from_secs(8 * 60);
+
+/// How long one bed.sh command may take (each of its own waits is bounded
+/// by 60 s).
+const BED_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Programs the bed and the leecher need.
+const TOOLS: [&str; 10] = [
+    "bash",
+    "ip",
+    "curl",
+    "python3",
+    "mktorrent",
+    "opentracker",
+    "aria2c",
+    "transmission-daemon",
+    "transmission-remote",
+    "transmission-show",
+];
+
+// ---------------------------------------------------------------- the test
+
+#[test]
+fn torrents_arrive_byte_for_byte_from_aria2c_transmission_and_both() {
+    let test = "torrents_arrive_byte_for_byte_from_aria2c_transmission_and_both";
+    if let Err(why) = can_run() {
+        skip_or_fail(test, &why);
+        return;
+    }
+    let leecher = Leecher::from_env();
+    let dir = TempDir::new("swarm");
+    let bed = Bed::up(&dir.join("bed"));
+    let start = Instant::now();
+    let deadline = || RUN_DEADLINE.min(BUDGET.saturating_sub(start.elapsed()));
+    let mut failures: Vec<String> = Vec::new();
+    let mut check = |name: &str, case: &dyn Fn(Duration) -> Result<(), String>| {
+        let result = match deadline() {
+            left if left.is_zero() => {
+                Err(format!("not run: the {BUDGET:?} of all cases are spent"))
+            }
+            left => case(left),
+        };
+        match result {
+            Ok(()) => eprintln!("swarm: {name}: ok"),
+            Err(why) => {
+                eprintln!("swarm: {name}: FAILED: {why}");
+                failures.push(format!("{name}: {why}"));
+            }
+        }
+    };
+    let fetch = |which: &'static str, label: &'static str| {
+        let (bed, dir) = (&bed, &dir);
+        move |left: Duration| download(bed, dir, leecher, left, which, label)
+    };
+
+    bed.seeders("both");
+    check(
+        "single file (256 MiB) from aria2c and Transmission",
+        &fetch("single", "both-single"),
+    );
+    check(
+        "multi-file from aria2c and Transmission",
+        &fetch("multi", "both-multi"),
+    );
+    bed.seeders("aria2");
+    check(
+        "single file (256 MiB) from aria2c alone",
+        &fetch("single", "aria2-single"),
+    );
+    check(
+        "multi-file from aria2c alone",
+        &fetch("multi", "aria2-multi"),
+    );
+    bed.seeders("transmission");
+    check(
+        "single file (32 MiB) from Transmission alone",
+        &fetch("small", "transmission-small"),
+    );
+    check(
+        "multi-file from Transmission alone",
+        &fetch("multi", "transmission-multi"),
+    );
+    check(
+        "killed with SIGKILL midway and run again (32 MiB, Transmission alone)",
+        &|left| killed_and_rerun(&bed, &dir, leecher, left),
+    );
+
+    drop(bed);
+    assert!(
+        failures.is_empty(),
+        "{} of 7 cases failed (leecher: {}):\n{}",
+        failures.len(),
+        leecher.name(),
+        failures.join("\n")
+    );
+}
+
+/// Downloads torrent `which` (single, small, multi) into a fresh directory
+/// and compares what arrived with what the seeders seed.
+fn download(
+    bed: &Bed,
+    dir: &TempDir,
+    leecher: Leecher,
+    deadline: Duration,
+    which: &str,
+    label: &str,
+) -> Result<(), String> {
+    let torrent = bed.torrent(which);
+    let out = dir.join(&format!("out-{label}"));
+    fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    let run = LeecherRun::start(bed, dir, leecher, &torrent, &out, label)?;
+    let took = run.finish(deadline)?;
+    eprintln!("swarm: {label}: {} took {took:.1?}", leecher.name());
+    let result = same_tree(&torrent.data, &out.join(&torrent.name));
+    let _ = fs::remove_dir_all(&out);
+    result
+}
+
+/// A run killed once Transmission (the only seeder) has sent half the
+/// file, then the same command again: it must complete, the state file
+/// must be there between the runs, and the second run must fetch less
+/// than the whole file again.
+fn killed_and_rerun(
+    bed: &Bed,
+    dir: &TempDir,
+    leecher: Leecher,
+    deadline: Duration,
+) -> Result<(), String> {
+    let torrent = bed.torrent("small");
+    let size = SMALL_MIB << 20;
+    let out = dir.join("out-killed");
+    fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    let before = bed.transmission_uploaded("small");
+
+    let mut first = LeecherRun::start(bed, dir, leecher, &torrent, &out, "killed-1")?;
+    let start = Instant::now();
+    loop {
+        let sent = bed.transmission_uploaded("small") - before;
+        if sent >= size / 2 {
+            break;
+        }
+        if let Some(status) = first.child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!(
+                "the first run ended ({status}) before it could be killed, after \
+                 Transmission sent {sent} of {size} bytes; stderr:\n{}",
+                first.stderr_tail()
+            ));
+        }
+        if start.elapsed() > deadline {
+            return Err(format!(
+                "Transmission sent only {sent} of {size} bytes in {deadline:?}; \
+                 stderr:\n{}",
+                first.stderr_tail()
+            ));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    first.kill();
+    drop(first);
+    let at_kill = bed.transmission_uploaded("small") - before;
+    let state = leecher.state_file(&out, &torrent.name);
+    if !state.exists() {
+        return Err(format!(
+            "no state file {} after the kill (Transmission had sent {at_kill} bytes)",
+            state.display()
+        ));
+    }
+
+    let second = LeecherRun::start(bed, dir, leecher, &torrent, &out, "killed-2")?;
+    let took = second.finish(deadline.saturating_sub(start.elapsed()))?;
+    let again = bed.transmission_uploaded("small") - before - at_kill;
+    eprintln!(
+        "swarm: killed: Transmission sent {at_kill} bytes before the kill, {again} \
+         after; the second run took {took:.1?}"
+    );
+    same_tree(&torrent.data, &out.join(&torrent.name))?;
+    if again > size - size / 4 {
+        return Err(format!(
+            "the second run fetched {again} of {size} bytes again, though {at_kill} \
+             had been sent before the kill: the state was not used"
+        ));
+    }
+    let _ = fs::remove_dir_all(&out);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- skipping
+
+/// Why the bed cannot be built here, if it cannot.
+fn can_run() -> Result<(), String> {
+    let status = fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    if euid != "0" {
+        return Err(format!(
+            "not root (effective uid {euid}): namespaces and a bridge need it"
+        ));
+    }
+    let missing: Vec<&str> = TOOLS.into_iter().filter(|t| !on_path(t)).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing {} (apt-get install iproute2 curl python3 mktorrent opentracker aria2 \
+             transmission-daemon transmission-cli)",
+            missing.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// With `CI` set, a failure; otherwise a line on standard error, straight
+/// to the file descriptor (the harness captures `eprintln!` of passing
+/// tests, and this must be seen).
+fn skip_or_fail(test: &str, why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: CI is set and the swarm bed is needed, but it cannot run: {why}");
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED: {test}: {why}. With CI set this is a failure."
+    );
+}
+
+fn on_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .any(|d| is_executable(&d.join(program)))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------- the bed
+
+/// A torrent of the bed: its file, what it was made of, and its name.
+struct Torrent {
+    file: PathBuf,
+    data: PathBuf,
+    name: String,
+}
+
+/// The bed, taken down when dropped.
+struct Bed {
+    dir: PathBuf,
+    env: HashMap<String, String>,
+}
+
+impl Bed {
+    #[track_caller]
+    fn up(dir: &Path) -> Bed {
+        fs::create_dir_all(dir).expect("create the bed's directory");
+        let env = bed_sh(&["up".as_ref(), dir.as_os_str(), "both".as_ref()], true)
+            .unwrap_or_else(|why| panic!("the bed did not come up: {why}"));
+        Bed {
+            dir: dir.to_owned(),
+            env,
+        }
+    }
+
+    /// Starts and stops seeders until exactly `which` run, ready.
+    #[track_caller]
+    fn seeders(&self, which: &str) {
+        self.run(&["seeders", which])
+            .unwrap_or_else(|why| panic!("bed.sh seeders {which}: {why}"));
+    }
+
+    /// Torrent `which` (single, small, multi).
+    fn torrent(&self, which: &str) -> Torrent {
+        let key = which.to_uppercase();
+        let get = |field: &str| -> String {
+            self.env
+                .get(&format!("{key}_{field}"))
+                .unwrap_or_else(|| panic!("bed.sh printed no {key}_{field}"))
+                .clone()
+        };
+        Torrent {
+            file: get("TORRENT").into(),
+            data: get("DATA").into(),
+            name: get("NAME"),
+        }
+    }
+
+    /// The bytes Transmission has sent of torrent `which` so far.
+    #[track_caller]
+    fn transmission_uploaded(&self, which: &str) -> u64 {
+        let lines = self
+            .run(&["uploaded", which])
+            .unwrap_or_else(|why| panic!("bed.sh uploaded {which}: {why}"));
+        lines
+            .get("TRANSMISSION_UPLOADED")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("bed.sh uploaded printed no number: {lines:?}"))
+    }
+
+    /// A fresh namespace for one leecher run.
+    fn leecher_ns(&self) -> Result<String, String> {
+        let lines = self.run(&["leecher-ns"])?;
+        lines
+            .get("LEECHER_NS")
+            .cloned()
+            .ok_or_else(|| format!("bed.sh leecher-ns printed no LEECHER_NS: {lines:?}"))
+    }
+
+    fn leecher_del(&self, ns: &str) {
+        if let Err(why) = self.run(&["leecher-del", ns]) {
+            eprintln!("swarm: bed.sh leecher-del {ns}: {why}");
+        }
+    }
+
+    /// `bed.sh COMMAND DIR ARGS...`.
+    fn run(&self, args: &[&str]) -> Result<HashMap<String, String>, String> {
+        let mut all: Vec<&std::ffi::OsStr> = vec![args[0].as_ref(), self.dir.as_os_str()];
+        all.extend(args[1..].iter().map(|a| -> &std::ffi::OsStr { a.as_ref() }));
+        bed_sh(&all, false)
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        if let Err(why) = bed_sh(&["down".as_ref(), self.dir.as_os_str()], false) {
+            eprintln!("swarm: bed.sh down: {why}");
+        }
+    }
+}
+
+/// Runs bed.sh with `args` and returns the NAME=VALUE lines it printed.
+/// `up` gets the sizes of this file's torrents.
+fn bed_sh(args: &[&std::ffi::OsStr], sizes: bool) -> Result<HashMap<String, String>, String> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(BED).args(args).stdin(Stdio::null());
+    if sizes {
+        cmd.env("BED_SIZE_MIB", SINGLE_MIB.to_string())
+            .env("BED_SMALL_MIB", SMALL_MIB.to_string());
+    }
+    // Through files, not pipes: nothing can keep them open past the script.
+    let log = std::env::temp_dir().join(format!("partfetch-swarm-bed-{}.log", std::process::id()));
+    let out = log.with_extension("out");
+    cmd.stdout(File::create(&out).map_err(|e| e.to_string())?);
+    cmd.stderr(File::create(&log).map_err(|e| e.to_string())?);
+    let mut child = cmd.spawn().map_err(|e| format!("spawn bash {BED}: {e}"))?;
+    let status = wait_until(&mut child, BED_DEADLINE);
+    let stdout = fs::read_to_string(&out).unwrap_or_default();
+    let stderr = fs::read_to_string(&log).unwrap_or_default();
+    let _ = fs::remove_file(&out);
+    let _ = fs::remove_file(&log);
+    match status {
+        Some(s) if s.success() => Ok(stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()),
+        Some(s) => Err(format!("bed.sh {args:?} failed ({s}):\n{stderr}")),
+        None => Err(format!(
+            "bed.sh {args:?} still running after {BED_DEADLINE:?}: killed\n{stderr}"
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- leechers
+
+#[derive(Clone, Copy)]
+enum Leecher {
+    Partfetch,
+    /// Only for checking the bed and these tests (`SWARM_LEECHER=aria2c`).
+    Aria2c,
+}
+
+impl Leecher {
+    fn from_env() -> Leecher {
+        match std::env::var("SWARM_LEECHER").as_deref() {
+            Ok("aria2c") => Leecher::Aria2c,
+            Ok("partfetch") | Err(_) => Leecher::Partfetch,
+            Ok(other) => panic!("SWARM_LEECHER={other}: partfetch or aria2c"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Leecher::Partfetch => "partfetch",
+            Leecher::Aria2c => "aria2c",
+        }
+    }
+
+    /// The command that saves `torrent`'s files under `out`.
+    fn command(self, torrent: &Path, out: &Path) -> Vec<OsString> {
+        match self {
+            Leecher::Partfetch => vec![support::cli::bin().into(), torrent.into(), out.into()],
+            Leecher::Aria2c => {
+                let mut cmd: Vec<OsString> = [
+                    "aria2c",
+                    "-q",
+                    "--seed-time=0",
+                    "--enable-dht=false",
+                    "--enable-dht6=false",
+                    "--bt-enable-lpd=false",
+                    "--enable-peer-exchange=false",
+                    "--file-allocation=none",
+                    // Its state file is saved every second, so a kill keeps
+                    // nearly all that arrived.
+                    "--auto-save-interval=1",
+                    "-d",
+                ]
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+                cmd.push(out.into());
+                cmd.push(torrent.into());
+                cmd
+            }
+        }
+    }
+
+    /// Where the leecher keeps its state while saving `name` under `out`.
+    fn state_file(self, out: &Path, name: &str) -> PathBuf {
+        match self {
+            Leecher::Partfetch => out.join(format!("{name}.partfetch.state")),
+            Leecher::Aria2c => out.join(format!("{name}.aria2")),
+        }
+    }
+}
+
+/// A leecher running in a namespace of its own; the namespace goes when
+/// this is dropped.
+struct LeecherRun<'a> {
+    bed: &'a Bed,
+    ns: String,
+    child: Child,
+    started: Instant,
+    stderr: PathBuf,
+}
+
+impl<'a> LeecherRun<'a> {
+    fn start(
+        bed: &'a Bed,
+        dir: &TempDir,
+        leecher: Leecher,
+        torrent: &Torrent,
+        out: &Path,
+        label: &str,
+    ) -> Result<LeecherRun<'a>, String> {
+        let ns = bed.leecher_ns()?;
+        let stdout = dir.join(&format!("{label}.stdout"));
+        let stderr = dir.join(&format!("{label}.stderr"));
+        let spawned = (|| -> io::Result<Child> {
+            Command::new("ip")
+                .args(["netns", "exec", &ns])
+                .args(leecher.command(&torrent.file, out))
+                .env_remove("http_proxy")
+                .env_remove("https_proxy")
+                .env_remove("HTTP_PROXY")
+                .env_remove("HTTPS_PROXY")
+                .env_remove("all_proxy")
+                .env_remove("ALL_PROXY")
+                .stdin(Stdio::null())
+                .stdout(File::create(&stdout)?)
+                .stderr(File::create(&stderr)?)
+                .spawn()
+        })();
+        match spawned {
+            Ok(child) => Ok(LeecherRun {
+                bed,
+                ns,
+                child,
+                started: Instant::now(),
+                stderr,
+            }),
+            Err(e) => {
+                bed.leecher_del(&ns);
+                Err(format!("spawn {}: {e}", leecher.name()))
+            }
+        }
+    }
+
+    /// Waits for the run to end; it must exit 0 within `deadline`.
+    fn finish(mut self, deadline: Duration) -> Result<Duration, String> {
+        match wait_until(&mut self.child, deadline) {
+            Some(status) if status.success() => Ok(self.started.elapsed()),
+            Some(status) => Err(format!(
+                "the leecher failed ({status}) after {:.1?}; stderr:\n{}",
+                self.started.elapsed(),
+                self.stderr_tail()
+            )),
+            None => Err(format!(
+                "the leecher was still running after {deadline:?}: killed; stderr:\n{}",
+                self.stderr_tail()
+            )),
+        }
+    }
+
+    /// SIGKILL (`ip netns exec` execs the leecher: this is its pid).
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The last lines the leecher wrote to standard error.
+    fn stderr_tail(&self) -> String {
+        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for LeecherRun<'_> {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.kill();
+        }
+        self.bed.leecher_del(&self.ns);
+    }
+}
+
+/// Waits for `child`, killing it after `deadline` (then `None`).
+fn wait_until(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------- comparing
+
+/// `got` is a copy of `expected`: the same bytes for a file; for a
+/// directory, the same files (empty ones included) and subdirectories,
+/// nothing more.
+fn same_tree(expected: &Path, got: &Path) -> Result<(), String> {
+    if expected.is_file() {
+        return same_file(expected, got);
+    }
+    let want = files_under(expected)?;
+    let have = files_under(got)?;
+    if want != have {
+        return Err(format!("{} holds {have:?}, not {want:?}", got.display()));
+    }
+    for rel in &want {
+        same_file(&expected.join(rel), &got.join(rel))?;
+    }
+    Ok(())
+}
+
+/// The files under `root`, as sorted relative paths.
+fn files_under(root: &Path) -> Result<Vec<PathBuf>, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_owned());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out).map_err(|e| format!("read {}: {e}", root.display()))?;
+    out.sort();
+    Ok(out)
+}
+
+/// The two files have the same bytes.
+fn same_file(expected: &Path, got: &Path) -> Result<(), String> {
+    let open = |p: &Path| File::open(p).map_err(|e| format!("open {}: {e}", p.display()));
+    let (mut a, mut b) = (open(expected)?, open(got)?);
+    let (len_a, len_b) = (
+        a.metadata().map(|m| m.len()).unwrap_or(0),
+        b.metadata().map(|m| m.len()).unwrap_or(0),
+    );
+    if len_a != len_b {
+        return Err(format!("{} has {len_b} bytes, not {len_a}", got.display()));
+    }
+    let mut buf_a = vec![0u8; 1 << 20];
+    let mut buf_b = vec![0u8; 1 << 20];
+    let mut offset: u64 = 0;
+    loop {
+        let n = read_full(&mut a, &mut buf_a).map_err(|e| e.to_string())?;
+        let m = read_full(&mut b, &mut buf_b).map_err(|e| e.to_string())?;
+        if buf_a[..n] != buf_b[..m] {
+            let at = buf_a[..n]
+                .iter()
+                .zip(&buf_b[..m])
+                .position(|(x, y)| x != y)
+                .unwrap_or(n.min(m));
+            return Err(format!(
+                "{} differs from {} at byte {}",
+                got.display(),
+                expected.display(),
+                offset + at as u64
+            ));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        offset += n as u64;
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
