@@ -280,7 +280,7 @@ impl Controller {
             }
             Incoming::Choke => {
                 peer.choking_us = true;
-                let blocks = std::mem::take(&mut peer.in_flight);
+                let blocks = peer.in_flight.take();
                 for block in &blocks {
                     self.picker.unrequest(block);
                 }
@@ -353,10 +353,13 @@ impl Controller {
                 && !peer.snubbed
                 && now.duration_since(peer.last_block) >= SNUB_AFTER
             {
-                // Its requests go to others; it keeps one.
+                // Its requests are cancelled and asked again (of it too:
+                // a peer may have dropped them, as Transmission does with
+                // requests it cannot queue); it gets one at a time until it
+                // sends a block.
                 peer.snubbed = true;
-                let keep = peer.in_flight.remove(0);
-                let blocks = std::mem::replace(&mut peer.in_flight, vec![keep]);
+                peer.last_block = now;
+                let blocks = peer.in_flight.take();
                 for block in &blocks {
                     self.picker.unrequest(block);
                     self.send(key, Out::Cancel(*block));
@@ -381,7 +384,10 @@ impl Controller {
         let peer = self.peers.get_mut(&key).expect("the caller checked");
         // A block not in flight (sent after a choke or a cancel) is still
         // welcome if we lack it.
-        peer.block_arrived(&block, now);
+        let lost = peer.block_arrived(&block, now);
+        for block in &lost {
+            self.picker.unrequest(block);
+        }
         match self.picker.received(&block, key) {
             Received::Duplicate => {}
             done => {
@@ -404,8 +410,7 @@ impl Controller {
             if key == from {
                 continue;
             }
-            if let Some(at) = peer.in_flight.iter().position(|b| b == block) {
-                peer.in_flight.remove(at);
+            if peer.in_flight.remove(block) {
                 cancels.push(key);
             }
         }
@@ -442,7 +447,7 @@ impl Controller {
         let in_flight = &peer.in_flight;
         self.picker
             .pick(&peer.bits, room, |b| in_flight.contains(b), &mut picked);
-        peer.in_flight.extend_from_slice(&picked);
+        peer.in_flight.extend(&picked);
         for block in &picked {
             self.actions.push(Action::Send {
                 key,
@@ -484,7 +489,7 @@ impl Controller {
     /// for may be asked of others.
     fn forget_peer(&mut self, peer: &Peer) {
         self.picker.remove_availability(&peer.bits);
-        for block in &peer.in_flight {
+        for block in peer.in_flight.blocks() {
             self.picker.unrequest(block);
         }
     }

@@ -26,6 +26,12 @@ pub const SLOW_START: u32 = 4;
 /// snubbed: its requests go to others, and it gets one at a time.
 pub const SNUB_AFTER: Duration = Duration::from_secs(20);
 
+/// A request that this many blocks asked for after it overtook is taken
+/// for dropped and asked again (as libtorrent does): peers answer in
+/// order, and one that drops a request says nothing without the fast
+/// extension.
+pub const SKIPPED_AS_LOST: u8 = 4;
+
 /// A peer that sends nothing at all for this long (not even the
 /// keep-alive every client sends each two minutes) is dropped.
 pub const IDLE_AFTER: Duration = Duration::from_secs(150);
@@ -98,7 +104,7 @@ pub struct Peer {
     /// Whether we told it we are interested.
     pub interested: bool,
     /// Blocks asked for and not received, oldest first.
-    pub in_flight: Vec<Block>,
+    pub in_flight: InFlight,
     /// Its `reqq`: the requests it queues at most.
     pub reqq: u32,
     /// When it last sent anything.
@@ -127,7 +133,7 @@ impl Peer {
             bitfield_allowed: true,
             choking_us: true,
             interested: false,
-            in_flight: Vec::new(),
+            in_flight: InFlight::default(),
             reqq: DEFAULT_PEER_REQQ,
             last_message: now,
             last_block: now,
@@ -145,12 +151,15 @@ impl Peer {
         self.bits.is_complete()
     }
 
-    /// How many more requests it may get now.
+    /// How many more requests it may get now: never as many as its
+    /// `reqq`, one fewer, since Transmission 3 drops (without a word, when
+    /// the fast extension is off) the request that fills its queue.
     pub fn room(&self) -> usize {
+        let cap = self.reqq.saturating_sub(1).max(1);
         let target = if self.snubbed {
             1
         } else {
-            self.target.min(self.reqq)
+            self.target.min(cap)
         };
         (target as usize).saturating_sub(self.in_flight.len())
     }
@@ -165,20 +174,21 @@ impl Peer {
         self.rate.per_second()
     }
 
-    /// A block we asked for arrived: it is no longer in flight, and in
-    /// slow start the pipeline grows by one.
-    pub fn block_arrived(&mut self, block: &Block, now: Instant) -> bool {
-        let Some(at) = self.in_flight.iter().position(|b| b == block) else {
-            return false;
+    /// A block arrived: if we asked for it, it is no longer in flight,
+    /// and in slow start the pipeline grows by one. Returns the requests
+    /// it overtook too often (see [`SKIPPED_AS_LOST`]), no longer in
+    /// flight: to be asked again.
+    pub fn block_arrived(&mut self, block: &Block, now: Instant) -> Vec<Block> {
+        let Some(lost) = self.in_flight.arrived(block) else {
+            return Vec::new();
         };
-        self.in_flight.remove(at);
         self.received += u64::from(block.length);
         self.last_block = now;
         self.snubbed = false;
         if self.slow_start {
             self.target = (self.target + 1).min(self.reqq);
         }
-        true
+        lost
     }
 
     /// Once a second: measures the rate and sets the pipeline from it.
@@ -201,6 +211,73 @@ impl Peer {
     pub fn extensions(&mut self, handshake: &ExtensionHandshake) {
         self.reqq = handshake.max_outstanding();
         self.target = self.target.min(self.reqq);
+    }
+}
+
+/// The requests a peer has not answered yet, oldest first, each with how
+/// many later ones were answered before it.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    requests: Vec<(Block, u8)>,
+}
+
+impl InFlight {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Whether `block` is one.
+    pub fn contains(&self, block: &Block) -> bool {
+        self.requests.iter().any(|(b, _)| b == block)
+    }
+
+    /// The blocks, oldest first.
+    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.requests.iter().map(|(b, _)| b)
+    }
+
+    /// Adds requests just sent.
+    pub fn extend(&mut self, blocks: &[Block]) {
+        self.requests.extend(blocks.iter().map(|b| (*b, 0)));
+    }
+
+    /// Removes `block` (cancelled); whether it was there.
+    pub fn remove(&mut self, block: &Block) -> bool {
+        let at = self.requests.iter().position(|(b, _)| b == block);
+        at.map(|at| self.requests.remove(at)).is_some()
+    }
+
+    /// Removes them all.
+    pub fn take(&mut self) -> Vec<Block> {
+        self.requests.drain(..).map(|(b, _)| b).collect()
+    }
+
+    /// `block` arrived: `None` if it was not asked for, else the older
+    /// requests it overtook once too often, removed.
+    fn arrived(&mut self, block: &Block) -> Option<Vec<Block>> {
+        let at = self.requests.iter().position(|(b, _)| b == block)?;
+        self.requests.remove(at);
+        let mut lost = Vec::new();
+        let mut index = 0;
+        self.requests.retain_mut(|(b, skipped)| {
+            index += 1;
+            if index > at {
+                return true;
+            }
+            *skipped += 1;
+            if *skipped >= SKIPPED_AS_LOST {
+                lost.push(*b);
+                return false;
+            }
+            true
+        });
+        Some(lost)
     }
 }
 
@@ -245,17 +322,15 @@ mod tests {
         let now = Instant::now();
         let mut peer = Peer::new(([10, 0, 0, 1], 6881).into(), 8, now);
         assert_eq!(peer.room(), SLOW_START as usize);
-        for n in 0..10 {
-            peer.in_flight.push(block(n));
-        }
-        for n in 0..10 {
-            assert!(peer.block_arrived(&block(n), now));
+        let blocks: Vec<Block> = (0..10).map(block).collect();
+        peer.in_flight.extend(&blocks);
+        for block in &blocks {
+            assert!(peer.block_arrived(block, now).is_empty());
         }
         assert_eq!(peer.target(), SLOW_START + 10);
-        assert!(
-            !peer.block_arrived(&block(3), now),
-            "not in flight any more"
-        );
+        assert!(peer.in_flight.is_empty());
+        peer.block_arrived(&block(3), now);
+        assert_eq!(peer.target(), SLOW_START + 10, "not in flight any more");
         // 1 MiB/s, steady: 3 s of it is 192 blocks.
         for _ in 0..3 {
             peer.received = 1 << 20;
@@ -270,13 +345,29 @@ mod tests {
             reqq: Some(100),
             port: None,
         });
-        assert_eq!(peer.room(), 100);
+        assert_eq!(peer.room(), 99, "one under its reqq");
         peer.received = 1 << 20;
         peer.tick();
         assert_eq!(peer.target(), 100);
         // A snubbed peer gets one request.
         peer.snubbed = true;
         assert_eq!(peer.room(), 1);
+    }
+
+    #[test]
+    fn a_request_overtaken_four_times_is_taken_for_lost() {
+        let now = Instant::now();
+        let mut peer = Peer::new(([10, 0, 0, 1], 6881).into(), 8, now);
+        let blocks: Vec<Block> = (0..8).map(block).collect();
+        peer.in_flight.extend(&blocks);
+        // Block 1 never comes; 2, 3 and 4 overtake it, then 5 does.
+        for n in 2..5 {
+            assert!(peer.block_arrived(&block(n), now).is_empty());
+        }
+        assert!(peer.block_arrived(&block(0), now).is_empty());
+        assert_eq!(peer.block_arrived(&block(5), now), [block(1)]);
+        assert!(!peer.in_flight.contains(&block(1)));
+        assert_eq!(peer.in_flight.len(), 2);
     }
 
     #[test]

@@ -274,7 +274,7 @@ fn one_failure_shared_with_another_peer_is_not_enough_to_ban() {
 }
 
 #[test]
-fn a_snubbed_peer_keeps_one_request_and_the_rest_go_elsewhere() {
+fn a_snubbed_peers_requests_go_elsewhere_and_it_is_asked_one_at_a_time() {
     let mut bed = Bed::new(8, &PieceSet::new(), 50);
     let (slow, from_slow) = bed.seed(1, 8);
     let fast = bed.connect(2);
@@ -409,4 +409,25 @@ fn peers_are_counted_with_their_seeds() {
             seeds: 1
         }
     );
+}
+
+#[test]
+fn a_request_the_peer_dropped_is_asked_again_once_overtaken() {
+    let mut bed = Bed::new(8, &PieceSet::new(), 50);
+    let (key, first) = bed.seed(1, 8);
+    // The peer answers every request but the first.
+    let dropped = first[0];
+    let mut asked_again = false;
+    let mut queue: Vec<Block> = first[1..].to_vec();
+    for _ in 0..8 {
+        let Some(block) = queue.first().copied() else {
+            break;
+        };
+        queue.remove(0);
+        bed.send_block(key, block);
+        let requests = requests_to(&bed.take(), key);
+        asked_again |= requests.contains(&dropped);
+        queue.extend(requests.into_iter().filter(|b| *b != dropped));
+    }
+    assert!(asked_again, "{dropped:?} was never asked again");
 }
