@@ -1,11 +1,12 @@
 //! SHA-1, for BitTorrent: a torrent's info-hash and its v1 piece hashes
 //! are SHA-1 digests, whatever one thinks of SHA-1 elsewhere.
 //!
-//! With the default `tls` feature the digest comes from `ring`
-//! (`SHA1_FOR_LEGACY_USE_ONLY`), which the TLS stack already links. Without
-//! it (a plain-HTTP build) a small FIPS 180-4 implementation stands in; both
-//! are checked against the FIPS 180 test vectors below, and against each
-//! other on random inputs.
+//! With the default `fast-sha1` feature the digest comes from RustCrypto's
+//! `sha1`, which uses the CPU's SHA instructions when it has them (every
+//! piece of a torrent is hashed: ring's portable SHA-1 was two thirds of a
+//! download's CPU). Without it (the small plain-HTTP build) a FIPS 180-4
+//! implementation of our own stands in; both are checked against the FIPS
+//! 180 test vectors below, and against each other on random inputs.
 
 /// An incremental SHA-1 computation.
 #[derive(Clone)]
@@ -61,16 +62,16 @@ pub fn parse_hex(text: &str) -> Option<[u8; 20]> {
     crate::util::hex::decode(text)
 }
 
-#[cfg(feature = "tls")]
+#[cfg(feature = "fast-sha1")]
 mod imp {
+    use sha1::Digest;
+
     #[derive(Clone)]
-    pub struct State(ring::digest::Context);
+    pub struct State(sha1::Sha1);
 
     impl State {
         pub fn new() -> State {
-            State(ring::digest::Context::new(
-                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            ))
+            State(sha1::Sha1::new())
         }
 
         pub fn update(&mut self, bytes: &[u8]) {
@@ -78,21 +79,19 @@ mod imp {
         }
 
         pub fn finish(self) -> [u8; 20] {
-            let mut out = [0u8; 20];
-            out.copy_from_slice(self.0.finish().as_ref());
-            out
+            self.0.finalize().into()
         }
     }
 }
 
-#[cfg(not(feature = "tls"))]
+#[cfg(not(feature = "fast-sha1"))]
 mod imp {
     pub use super::portable::State;
 }
 
-/// FIPS 180-4 SHA-1 in plain Rust: the digest of plain-HTTP builds, and
-/// the reference the `ring` one is tested against.
-#[cfg_attr(feature = "tls", allow(dead_code))]
+/// FIPS 180-4 SHA-1 in plain Rust: the digest of the small build, and
+/// the reference the `sha1` crate's is tested against.
+#[cfg_attr(feature = "fast-sha1", allow(dead_code))]
 mod portable {
     use crate::util::block_hash::{to_be_bytes, BlockHash};
 
@@ -199,11 +198,12 @@ mod tests {
         }
     }
 
-    /// The portable digest agrees with `ring`'s on random messages of
-    /// every length around the padding boundaries and some longer ones.
-    #[cfg(feature = "tls")]
+    /// The portable digest agrees with the `sha1` crate's (SHA
+    /// instructions where the CPU has them) on random messages of every
+    /// length around the padding boundaries and some longer ones.
+    #[cfg(feature = "fast-sha1")]
     #[test]
-    fn portable_agrees_with_ring_on_random_inputs() {
+    fn portable_agrees_with_the_sha1_crate_on_random_inputs() {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move || {
             state ^= state << 13;
@@ -219,8 +219,9 @@ mod tests {
             let cut = (next() as usize) % (len + 1);
             portable.update(&message[..cut]);
             portable.update(&message[cut..]);
-            let ring = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &message);
-            assert_eq!(&portable.finish()[..], ring.as_ref(), "length {len}");
+            let mut fast = super::imp::State::new();
+            fast.update(&message);
+            assert_eq!(portable.finish(), fast.finish(), "length {len}");
         }
     }
 }

@@ -266,7 +266,11 @@ fn recorded_bytes(state: &Path) -> Option<u64> {
     };
     let piece: u64 = value("piece-length")?.parse().ok()?;
     let mut pieces = 0;
-    for run in value("have").unwrap_or("").split(',').filter(|r| !r.is_empty()) {
+    for run in value("have")
+        .unwrap_or("")
+        .split(',')
+        .filter(|r| !r.is_empty())
+    {
         pieces += match run.split_once('-') {
             Some((a, b)) => b.parse::<u64>().ok()? - a.parse::<u64>().ok()? + 1,
             None => 1,

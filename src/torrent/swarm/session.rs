@@ -328,8 +328,9 @@ fn spawn_hasher(store: Arc<TorrentStore>, results: SyncSender<Input>) -> Option<
     std::thread::Builder::new()
         .name("hasher".into())
         .spawn(move || {
+            let mut buffer = Vec::new();
             for piece in pieces {
-                let matched = store.piece_matches(u64::from(piece));
+                let matched = store.piece_matches_with(u64::from(piece), &mut buffer);
                 if results.send(Input::Hashed { piece, matched }).is_err() {
                     break;
                 }
