@@ -33,6 +33,10 @@ pub const BAN_AFTER_FAILURES: u32 = 2;
 const REDIAL_AFTER: Duration = Duration::from_secs(15);
 const MAX_DIAL_ATTEMPTS: u32 = 4;
 
+/// A peer's queue is refilled once this many requests fit (or when it
+/// holds fewer).
+const REFILL_BATCH: usize = 8;
+
 /// Fewer connected peers than this (and none waiting to be dialled) asks
 /// the trackers for more.
 const WANT_PEERS_BELOW: usize = 10;
@@ -400,7 +404,12 @@ impl Controller {
                 }
             }
         }
-        self.request(key, now);
+        // Requests go out in batches, so that a deep pipeline costs a
+        // write (and a wake of the writer) per batch, not per block.
+        let peer = &self.peers[&key];
+        if peer.room() >= REFILL_BATCH || peer.in_flight.len() < REFILL_BATCH {
+            self.request(key, now);
+        }
     }
 
     /// In endgame, other peers asked for `block` are told not to send it.
