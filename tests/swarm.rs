@@ -4,7 +4,7 @@
 //! each run in a namespace of its own on a fresh address.
 //!
 //! In scope: that what partfetch saves equals, byte for byte, what the
-//! torrents were made of — a single file (256 MiB, and a smaller one) and
+//! torrents were made of — a single file (256 MiB; 32 MiB for the killed run) and
 //! several files of odd sizes, one empty, in subdirectories — whoever seeds
 //! it: aria2c alone, Transmission alone, or both; and that a run killed
 //! with SIGKILL midway, run again with the same command, completes from
@@ -40,12 +40,12 @@ use support::TempDir;
 /// The bed's script.
 const BED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/swarm/bed.sh");
 
-/// The big single-file torrent's size (used by two cases only).
+/// The big single-file torrent's size.
 const SINGLE_MIB: u64 = 256;
 
-/// The smaller single-file torrent's size (Transmission alone, and the
-/// killed run: Transmission sends at about 6 MB/s, so a run lasts long
-/// enough to be killed midway).
+/// The smaller single-file torrent's size, for the killed run:
+/// Transmission sends at about 6 MB/s, so a run lasts long enough to be
+/// killed midway.
 const SMALL_MIB: u64 = 32;
 
 /// How long one leecher run may take before it is killed and fails.
@@ -53,7 +53,7 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// How long all the cases may take together: a case that would start
 /// later is not run (and fails), and no run outlasts it, so that a hanging
-/// leecher cannot eat a CI run's time. They take about 2 minutes.
+/// leecher cannot eat a CI run's time. They take about 3 minutes.
 const BUDGET: Duration = Duration::from_secs(8 * 60);
 
 /// How long one bed.sh command may take (each of its own waits is bounded
@@ -129,8 +129,8 @@ fn torrents_arrive_byte_for_byte_from_aria2c_transmission_and_both() {
     );
     bed.seeders("transmission");
     check(
-        "single file (32 MiB) from Transmission alone",
-        &fetch("small", "transmission-small"),
+        "single file (256 MiB) from Transmission alone",
+        &fetch("single", "transmission-single"),
     );
     check(
         "multi-file from Transmission alone",

@@ -52,6 +52,9 @@ pub enum PeerEvent {
     Message(Incoming),
     /// The connection is closed (or never opened), and why.
     Closed(String),
+    /// The connection reached ourselves (our own peer id came back): the
+    /// address is ours, not a peer's. It is closed.
+    Ourselves,
 }
 
 /// The controller's handle on an open connection.
@@ -140,28 +143,45 @@ where
 
 type Opened = (TcpStream, Handshake, Setup);
 
+/// Why a connection did not open.
+enum Refused {
+    /// It reached ourselves.
+    Ourselves,
+    /// Anything else, for the log.
+    Other(String),
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused::Other(why)
+    }
+}
+
 /// Runs `open`, then the connection, on a new thread; fails only when
 /// no thread can be made.
 fn spawn<E, F>(key: PeerKey, events: SyncSender<E>, open: F) -> io::Result<()>
 where
     E: From<(PeerKey, PeerEvent)> + Send + 'static,
-    F: FnOnce() -> Result<Opened, String> + Send + 'static,
+    F: FnOnce() -> Result<Opened, Refused> + Send + 'static,
 {
     let thread = std::thread::Builder::new()
         .name(format!("peer-{key}"))
         .stack_size(128 * 1024);
     thread.spawn(move || {
-        let why = match open() {
-            Ok((stream, handshake, setup)) => run(key, stream, handshake, setup, &events),
-            Err(why) => why,
+        let event = match open() {
+            Ok((stream, handshake, setup)) => {
+                PeerEvent::Closed(run(key, stream, handshake, setup, &events))
+            }
+            Err(Refused::Ourselves) => PeerEvent::Ourselves,
+            Err(Refused::Other(why)) => PeerEvent::Closed(why),
         };
-        let _ = events.send((key, PeerEvent::Closed(why)).into());
+        let _ = events.send((key, event).into());
     })?;
     Ok(())
 }
 
 /// Reads the peer's handshake, refusing it at its first wrong byte.
-fn read_handshake(mut stream: &TcpStream, setup: &Setup) -> Result<Handshake, String> {
+fn read_handshake(mut stream: &TcpStream, setup: &Setup) -> Result<Handshake, Refused> {
     stream
         .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
         .map_err(|e| e.to_string())?;
@@ -175,13 +195,14 @@ fn read_handshake(mut stream: &TcpStream, setup: &Setup) -> Result<Handshake, St
         ) {
             Ok(Decoded::Done { value, .. }) => return Ok(value),
             Ok(Decoded::NeedMore { .. }) => {}
-            Err(e) => return Err(format!("handshake: {e}")),
+            Err(wire::Error::OwnPeerId) => return Err(Refused::Ourselves),
+            Err(e) => return Err(format!("handshake: {e}").into()),
         }
         let n = stream
             .read(&mut buf[filled..])
             .map_err(|e| format!("handshake: {e}"))?;
         if n == 0 {
-            return Err("closed during the handshake".into());
+            return Err(Refused::Other("closed during the handshake".into()));
         }
         filled += n;
     }
@@ -503,7 +524,7 @@ mod tests {
         let (mut peer, events) = dial_a_listener();
         peer.write_all(&Handshake::ours(HASH, OURS).encode())
             .unwrap();
-        assert!(matches!(next(&events), PeerEvent::Closed(_)));
+        assert!(matches!(next(&events), PeerEvent::Ourselves));
     }
 
     #[test]

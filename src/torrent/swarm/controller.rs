@@ -244,6 +244,16 @@ impl Controller {
         self.dial_more(now);
     }
 
+    /// Connection `key` reached ourselves (a tracker names us among the
+    /// peers): its address is never dialled again, nor counted.
+    pub fn ourselves(&mut self, key: PeerKey, now: Instant) {
+        if let Some(pending) = self.pending.remove(&key) {
+            self.known.remove(&pending.addr);
+            self.banned.insert(pending.addr);
+        }
+        self.dial_more(now);
+    }
+
     /// A message from connection `key`.
     pub fn message(&mut self, key: PeerKey, message: Incoming, now: Instant) {
         let Some(peer) = self.peers.get_mut(&key) else {

@@ -242,6 +242,7 @@ impl Session {
             Input::Peer(key, PeerEvent::Message(message)) => {
                 self.controller.message(key, message, now)
             }
+            Input::Peer(key, PeerEvent::Ourselves) => self.controller.ourselves(key, now),
             Input::Peer(key, PeerEvent::Closed(_)) => {
                 self.connections.remove(&key);
                 self.controller.closed(key, now);

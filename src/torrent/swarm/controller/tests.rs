@@ -431,3 +431,18 @@ fn a_request_the_peer_dropped_is_asked_again_once_overtaken() {
     }
     assert!(asked_again, "{dropped:?} was never asked again");
 }
+
+#[test]
+fn our_own_address_is_forgotten_once_reached() {
+    let mut bed = Bed::new(4, &PieceSet::new(), 50);
+    bed.swarm.add_peers([addr(9)], bed.now);
+    let Some(Action::Dial { key, .. }) = bed.take().pop() else {
+        panic!("a dial")
+    };
+    bed.swarm.ourselves(key, bed.now);
+    assert_eq!(bed.swarm.counts().known, 0);
+    bed.now += Duration::from_secs(60);
+    bed.swarm.add_peers([addr(9)], bed.now);
+    bed.swarm.tick(bed.now);
+    assert!(!bed.take().iter().any(|a| matches!(a, Action::Dial { .. })));
+}
