@@ -312,3 +312,15 @@ fn a_url_served_as_application_x_bittorrent_is_downloaded_as_its_torrent() {
     run(&[&server.url("/download?id=7"), file.to_str().unwrap(), "-q"]).assert_quiet_success();
     assert_eq!(std::fs::read(&file).unwrap(), torrent.metainfo);
 }
+
+#[test]
+fn a_torrent_with_no_tracker_is_an_error_that_says_so() {
+    let data = test_data(PIECE as usize, 12);
+    let torrent = Torrent::single("h.bin", &data, PIECE, "");
+    let dir = TempDir::new("torrent-trackerless");
+    let file = write_torrent(&dir, &torrent);
+    let outcome = run(&[&file, dir.path().to_str().unwrap()]);
+    outcome.assert_error_mentions(&[&file, "no tracker"]);
+    assert_ne!(outcome.code, Some(0));
+    assert_eq!(dir.entries(), ["t.torrent"], "no file made");
+}

@@ -102,6 +102,16 @@ impl<'a> TorrentDownload<'a> {
             None => load(&self.ctx, &self.source)?,
         };
         let meta = Arc::new(meta);
+        // Before any file is made.
+        let tiers = Tiers::of(&meta);
+        if tiers.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Torrent,
+                "names no tracker: peers are found through trackers only (no DHT, no \
+                 peer exchange, no web seeds yet)",
+            )
+            .with_subject(&self.source));
+        }
         let store = Arc::new(TorrentStore::open(Arc::clone(&meta), dir.as_ref())?);
         let root = store.root().to_path_buf();
         let control = state_path(dir.as_ref(), &meta);
@@ -150,7 +160,7 @@ impl<'a> TorrentDownload<'a> {
         let peers = session.sender();
         let announcer = Announcer::start(
             self.ctx.clone(),
-            Tiers::of(&meta),
+            tiers,
             template,
             Arc::clone(&stats),
             move |found: Vec<crate::torrent::tracker::Peer>| {
