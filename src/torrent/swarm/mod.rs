@@ -1,7 +1,10 @@
 //! Downloading a torrent from its swarm: the piece picker
 //! ([`picker`]), each connected peer's state and pipeline ([`peer`]), and
 //! the controller that decides what to ask whom ([`controller`]), a state
-//! machine given the time and tested without sockets.
+//! machine given the time and tested without sockets; around it, a peer's
+//! socket with its reader and writer threads ([`connection`]) and the
+//! threads that carry out the controller's actions ([`session`]).
+//! docs/swarm.md says how and why.
 
 pub mod connection;
 pub mod controller;
