@@ -110,9 +110,9 @@ fn the_library_saves_a_multi_file_torrent_and_reports_its_peers() {
 }
 
 #[test]
-fn a_seed_that_corrupts_a_piece_is_banned_and_the_piece_comes_from_another() {
+fn a_seed_that_corrupts_a_piece_does_not_spoil_the_download() {
     let data = test_data(16 * PIECE as usize, 5);
-    let (torrent, _seeds, _tracker) = swarm(
+    let (torrent, seeds, _tracker) = swarm(
         |url| Torrent::single("f.bin", &data, PIECE, url),
         &[Behaviour::Corrupts(3), Behaviour::Honest],
     );
@@ -126,14 +126,51 @@ fn a_seed_that_corrupts_a_piece_is_banned_and_the_piece_comes_from_another() {
         .unwrap();
     client.torrent(&file).to_dir(dir.path()).unwrap();
     assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
-    // Piece 3 may have come from the honest seed first; when it did not,
-    // it failed and the seed that sent it alone was banned.
+    // Piece 3 may have come from the honest seed alone; when the corrupting
+    // one sent it, it failed. Only the corrupting seed is ever banned.
     let events = events.lock().unwrap();
-    let failed = events
+    let corrupting = seeds[0].addr();
+    for event in events.iter() {
+        if let Event::PeerBanned { addr } = event {
+            assert_eq!(*addr, corrupting, "{events:?}");
+        }
+        if let Event::PieceFailed { piece } = event {
+            assert_eq!(*piece, 3, "{events:?}");
+        }
+    }
+}
+
+#[test]
+fn a_seed_that_sends_bad_pieces_is_banned_and_the_rest_comes_from_another() {
+    let data = test_data(16 * PIECE as usize, 13);
+    let (torrent, seeds, _tracker) = swarm(
+        |url| Torrent::single("f.bin", &data, PIECE, url),
+        // The honest one slow, so the other sends pieces alone.
+        &[
+            Behaviour::CorruptsAll,
+            Behaviour::Slow(Duration::from_millis(5)),
+        ],
+    );
+    let dir = TempDir::new("torrent-ban");
+    let file = write_torrent(&dir, &torrent);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
+    let client = Client::builder()
+        .on_event(move |e| log.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    client.torrent(&file).to_dir(dir.path()).unwrap();
+    assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
+    let banned: Vec<_> = events
+        .lock()
+        .unwrap()
         .iter()
-        .any(|e| matches!(e, Event::PieceFailed { piece: 3 }));
-    let banned = events.iter().any(|e| matches!(e, Event::PeerBanned { .. }));
-    assert_eq!(failed, banned, "{events:?}");
+        .filter_map(|e| match e {
+            Event::PeerBanned { addr } => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(banned, [seeds[0].addr()]);
 }
 
 #[test]
@@ -153,19 +190,30 @@ fn a_torrent_from_a_corrupting_seed_alone_never_completes_wrongly() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // The pieces that verify go to the control file for the next run.
+    let state = dir.join("f.bin.partfetch.state");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("have ")) {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended without piece 1"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     assert!(
         child.try_wait().unwrap().is_none(),
         "it ended without piece 1"
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    // The pieces that verified are in the control file for the next run.
-    let state = std::fs::read_to_string(dir.join("f.bin.partfetch.state")).unwrap();
+    let state = std::fs::read_to_string(&state).unwrap();
     assert!(
         state.contains(&partfetch::sha1::to_hex(&torrent.info_hash)),
         "{state}"
     );
+    assert!(!state.contains("have 0-3"), "piece 1 listed: {state}");
 }
 
 #[test]

@@ -120,6 +120,8 @@ pub enum Behaviour {
     Honest,
     /// Flips a byte of every block of this piece.
     Corrupts(u32),
+    /// Flips a byte of every block it sends.
+    CorruptsAll,
     /// Sends blocks slowly: this pause before each.
     Slow(Duration),
 }
@@ -235,6 +237,7 @@ fn serve(
                     let mut block = data[start..start + length as usize].to_vec();
                     match behaviour {
                         Behaviour::Corrupts(bad) if bad == index => block[0] ^= 0xff,
+                        Behaviour::CorruptsAll => block[0] ^= 0xff,
                         Behaviour::Slow(pause) => thread::sleep(pause),
                         _ => {}
                     }

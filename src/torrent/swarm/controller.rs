@@ -24,8 +24,8 @@ pub const DEFAULT_MAX_PEERS: usize = 50;
 /// timeout, and many at once would hold as many threads.
 pub const MAX_DIALS: usize = 8;
 
-/// A peer that sent blocks of this many pieces that failed their hash is
-/// dropped and never dialled again. A piece it sent alone counts twice.
+/// A peer that alone sent this many pieces that failed their hash is
+/// dropped and never dialled again.
 pub const BAN_AFTER_FAILURES: u32 = 2;
 
 /// An address that could not be dialled is tried again after this, twice
@@ -226,7 +226,7 @@ impl Controller {
         let addr = if let Some(pending) = self.pending.remove(&key) {
             pending.addr
         } else if let Some(peer) = self.peers.remove(&key) {
-            self.forget_peer(&peer);
+            self.forget_peer(key, &peer);
             peer.addr
         } else {
             return;
@@ -294,6 +294,7 @@ impl Controller {
             }
             Incoming::Choke => {
                 peer.choking_us = true;
+                self.picker.release(key);
                 let blocks = peer.in_flight.take();
                 for block in &blocks {
                     self.picker.unrequest(block);
@@ -329,12 +330,13 @@ impl Controller {
             return;
         }
         self.actions.push(Action::Failed(index));
-        let alone = senders.len() == 1;
-        for key in senders {
+        // A piece sent by several peers names no culprit: the picker
+        // fetches it again from one alone, and that one answers for it.
+        if let [key] = senders[..] {
             let Some(peer) = self.peers.get_mut(&key) else {
-                continue;
+                return self.request_all(now);
             };
-            peer.failed_pieces += if alone { 2 } else { 1 };
+            peer.failed_pieces += 1;
             if peer.failed_pieces >= BAN_AFTER_FAILURES {
                 let addr = peer.addr;
                 self.banned.insert(addr);
@@ -464,8 +466,13 @@ impl Controller {
         let mut picked = std::mem::take(&mut self.picked);
         picked.clear();
         let in_flight = &peer.in_flight;
-        self.picker
-            .pick(&peer.bits, room, |b| in_flight.contains(b), &mut picked);
+        self.picker.pick(
+            key,
+            &peer.bits,
+            room,
+            |b| in_flight.contains(b),
+            &mut picked,
+        );
         peer.in_flight.extend(&picked);
         for block in &picked {
             self.actions.push(Action::Send {
@@ -495,7 +502,7 @@ impl Controller {
 
     fn close(&mut self, key: PeerKey, why: &'static str) {
         if let Some(peer) = self.peers.remove(&key) {
-            self.forget_peer(&peer);
+            self.forget_peer(key, &peer);
             if let Some(known) = self.known.get_mut(&peer.addr) {
                 known.connected = false;
             }
@@ -506,7 +513,8 @@ impl Controller {
 
     /// A peer is gone: what it had no longer counts, what it was asked
     /// for may be asked of others.
-    fn forget_peer(&mut self, peer: &Peer) {
+    fn forget_peer(&mut self, key: PeerKey, peer: &Peer) {
+        self.picker.release(key);
         self.picker.remove_availability(&peer.bits);
         for block in peer.in_flight.blocks() {
             self.picker.unrequest(block);

@@ -65,6 +65,18 @@ struct Begun {
     blocks: Vec<BlockState>,
     received: u32,
     senders: Vec<PeerKey>,
+    /// A piece that failed with blocks from several peers is fetched
+    /// again from one alone, so that a second failure names the culprit:
+    /// the peer it is taken from, while it stays connected.
+    owner: Option<PeerKey>,
+    exclusive: bool,
+}
+
+impl Begun {
+    /// Whether `peer` may be asked for blocks of it.
+    fn open_to(&self, peer: PeerKey) -> bool {
+        !self.exclusive || self.owner.is_none_or(|owner| owner == peer)
+    }
 }
 
 /// What a received block did.
@@ -87,6 +99,8 @@ pub struct Picker {
     availability: Vec<u16>,
     begun: BTreeMap<u32, Begun>,
     have: u32,
+    /// Pieces to fetch from one peer alone (see [`Begun::owner`]).
+    exclusive: std::collections::HashSet<u32>,
     /// Missing blocks nobody has been asked for, over every piece: endgame
     /// starts when it reaches 0.
     unrequested: u64,
@@ -106,6 +120,7 @@ impl Picker {
             availability: vec![0; pieces as usize],
             begun: BTreeMap::new(),
             have: 0,
+            exclusive: std::collections::HashSet::new(),
             unrequested: 0,
             bytes: 0,
             random: crate::util::random::u64() | 1,
@@ -210,11 +225,13 @@ impl Picker {
         (index as usize) < self.states.len() && !self.has(index)
     }
 
-    /// Up to `count` blocks to request from a peer that has `bits`, added
-    /// to `out`; `requested` says whether that peer has a block in flight
-    /// already (endgame never asks a peer twice for one block).
+    /// Up to `count` blocks to request from peer `peer`, which has
+    /// `bits`, added to `out`; `requested` says whether that peer has a
+    /// block in flight already (endgame never asks a peer twice for one
+    /// block).
     pub fn pick(
         &mut self,
+        peer: PeerKey,
         bits: &Bitfield,
         count: usize,
         requested: impl Fn(&Block) -> bool,
@@ -224,12 +241,12 @@ impl Picker {
         // Pieces begun first, oldest index first.
         let begun: Vec<u32> = self
             .begun
-            .keys()
-            .copied()
-            .filter(|&index| bits.get(index))
+            .iter()
+            .filter(|(&index, begun)| bits.get(index) && begun.open_to(peer))
+            .map(|(&index, _)| index)
             .collect();
         for index in begun {
-            self.take_missing(index, goal, out);
+            self.take_missing(index, peer, goal, out);
             if out.len() >= goal {
                 return;
             }
@@ -239,10 +256,10 @@ impl Picker {
                 break;
             };
             self.begin(index);
-            self.take_missing(index, goal, out);
+            self.take_missing(index, peer, goal, out);
         }
         if out.len() < goal && self.in_endgame() {
-            self.endgame(bits, goal, requested, out);
+            self.endgame(peer, bits, goal, requested, out);
         }
     }
 
@@ -292,7 +309,8 @@ impl Picker {
 
     /// The hash of piece `index`, whose blocks were all received, matched
     /// (`true`) or not. Returns who sent the blocks of a piece that
-    /// failed; the piece is missing again.
+    /// failed; the piece is missing again, and when several peers sent
+    /// it, it is fetched again from one alone.
     pub fn hashed(&mut self, index: u32, matched: bool) -> Vec<PeerKey> {
         if self.states.get(index as usize) != Some(&PieceState::Hashing) {
             return Vec::new();
@@ -301,12 +319,26 @@ impl Picker {
         if matched {
             self.states[index as usize] = PieceState::Have;
             self.have += 1;
+            self.exclusive.remove(&index);
             return Vec::new();
+        }
+        if begun.senders.len() > 1 {
+            self.exclusive.insert(index);
         }
         self.states[index as usize] = PieceState::Missing;
         self.bytes -= self.piece_length(index);
         self.unrequested += u64::from(self.blocks_in(index));
         begun.senders
+    }
+
+    /// Peer `peer` is gone (or choked us): pieces kept for it alone are
+    /// open to the next peer that asks.
+    pub fn release(&mut self, peer: PeerKey) {
+        for begun in self.begun.values_mut() {
+            if begun.owner == Some(peer) {
+                begun.owner = None;
+            }
+        }
     }
 
     /// The blocks of piece `index` received so far are lost (a write
@@ -379,16 +411,21 @@ impl Picker {
                 blocks: vec![BlockState::Missing; blocks],
                 received: 0,
                 senders: Vec::new(),
+                owner: None,
+                exclusive: self.exclusive.contains(&index),
             },
         );
     }
 
-    /// Requests the missing blocks of begun piece `index` until `out`
-    /// holds `goal`.
-    fn take_missing(&mut self, index: u32, goal: usize, out: &mut Vec<Block>) {
+    /// Requests the missing blocks of begun piece `index` for `peer` until
+    /// `out` holds `goal`.
+    fn take_missing(&mut self, index: u32, peer: PeerKey, goal: usize, out: &mut Vec<Block>) {
         let Some(begun) = self.begun.get_mut(&index) else {
             return;
         };
+        if begun.exclusive {
+            begun.owner = Some(peer);
+        }
         let mut taken = Vec::new();
         for (n, slot) in begun.blocks.iter_mut().enumerate() {
             if out.len() + taken.len() >= goal {
@@ -424,6 +461,7 @@ impl Picker {
     /// the least requested first.
     fn endgame(
         &mut self,
+        peer: PeerKey,
         bits: &Bitfield,
         goal: usize,
         requested: impl Fn(&Block) -> bool,
@@ -431,7 +469,7 @@ impl Picker {
     ) {
         let mut candidates = Vec::new();
         for (&index, begun) in &self.begun {
-            if !bits.get(index) {
+            if !bits.get(index) || !begun.open_to(peer) {
                 continue;
             }
             for (n, slot) in begun.blocks.iter().enumerate() {
@@ -490,8 +528,12 @@ mod tests {
     }
 
     fn pick(picker: &mut Picker, bits: &Bitfield, count: usize) -> Vec<Block> {
+        pick_for(picker, 1, bits, count)
+    }
+
+    fn pick_for(picker: &mut Picker, peer: PeerKey, bits: &Bitfield, count: usize) -> Vec<Block> {
         let mut out = Vec::new();
-        picker.pick(bits, count, |_| false, &mut out);
+        picker.pick(peer, bits, count, |_| false, &mut out);
         out
     }
 
@@ -598,7 +640,7 @@ mod tests {
         assert_eq!(fast.len(), 4);
         // The first peer is never asked twice for its own.
         let mut again = Vec::new();
-        picker.pick(&all(1), 10, |b| slow.contains(b), &mut again);
+        picker.pick(1, &all(1), 10, |b| slow.contains(b), &mut again);
         assert!(again.is_empty(), "{again:?}");
         // The fast copies arrive; the slow ones are duplicates.
         for block in &fast {
@@ -634,6 +676,31 @@ mod tests {
         let blocks = pick(&mut picker, &all(3), 100);
         assert!(blocks.iter().all(|b| b.piece == 1));
         assert_eq!(picker.bitfield().count(), 2);
+    }
+
+    #[test]
+    fn a_piece_that_failed_from_two_peers_is_fetched_from_one_alone() {
+        let mut picker = Picker::new(Layout::new(2 * PIECE, PIECE), &PieceSet::new());
+        let blocks = pick_for(&mut picker, 7, &only(2, &[0]), 4);
+        for (i, block) in blocks.iter().enumerate() {
+            picker.received(block, 7 + i as u64 % 2);
+        }
+        assert_eq!(picker.hashed(0, false).len(), 2);
+        // Peer 9 takes it; peer 7 gets nothing of it, even in endgame.
+        assert_eq!(pick_for(&mut picker, 9, &only(2, &[0]), 2).len(), 2);
+        assert!(pick_for(&mut picker, 7, &only(2, &[0]), 4).is_empty());
+        let rest = pick_for(&mut picker, 9, &only(2, &[0]), 4);
+        assert_eq!(rest.len(), 2);
+        // Peer 9 leaves, its requests given back: the piece is open to the
+        // next one.
+        for block in pick_for(&mut picker, 9, &only(2, &[0]), 0)
+            .iter()
+            .chain(&rest)
+        {
+            picker.unrequest(block);
+        }
+        picker.release(9);
+        assert_eq!(pick_for(&mut picker, 7, &only(2, &[0]), 4).len(), 2);
     }
 
     #[test]

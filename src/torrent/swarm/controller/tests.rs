@@ -234,19 +234,35 @@ fn endgame_cancels_the_copy_still_in_flight() {
 }
 
 #[test]
-fn a_peer_whose_piece_fails_alone_is_banned_and_the_piece_refetched() {
+fn a_peer_whose_pieces_fail_twice_alone_is_banned_and_the_piece_refetched() {
     let mut bed = Bed::new(1, &PieceSet::new(), 50);
     let (bad, from_bad) = bed.seed(1, 1);
     let piece = from_bad[0].piece;
-    for block in &from_bad {
-        bed.send_block(bad, *block);
+    for round in 1..=2 {
+        let mut queue = if round == 1 {
+            from_bad.clone()
+        } else {
+            requests_to(&bed.take(), bad)
+        };
+        assert_eq!(
+            queue.len(),
+            4,
+            "round {round}: the piece is asked of it again"
+        );
+        while let Some(block) = queue.pop() {
+            bed.send_block(bad, block);
+        }
+        assert!(bed.take().contains(&Action::Verify(piece)));
+        bed.swarm.hashed(piece, false, bed.now);
+        let actions = bed.take();
+        assert!(actions.contains(&Action::Failed(piece)));
+        let banned = actions.contains(&Action::Banned(addr(1)));
+        assert_eq!(banned, round == 2, "round {round}");
+        // What came after the failure: put back for the next round.
+        bed.actions = actions;
     }
-    assert!(bed.take().contains(&Action::Verify(piece)));
-    bed.swarm.hashed(piece, false, bed.now);
-    let actions = bed.take();
-    assert!(actions.contains(&Action::Failed(piece)));
-    assert!(actions.contains(&Action::Banned(addr(1))));
-    assert!(actions
+    assert!(bed
+        .take()
         .iter()
         .any(|a| matches!(a, Action::Close { key, .. } if *key == bad)));
     // Never dialled again, even when a tracker names it.
@@ -254,7 +270,27 @@ fn a_peer_whose_piece_fails_alone_is_banned_and_the_piece_refetched() {
     assert!(!bed.take().iter().any(|a| matches!(a, Action::Dial { .. })));
     // Another peer gets the piece again.
     let (_, from_good) = bed.seed(2, 1);
-    assert_eq!(from_good, from_bad);
+    assert_eq!(from_good.len(), 4);
+}
+
+#[test]
+fn a_piece_that_failed_from_two_peers_is_asked_of_one_alone() {
+    let mut bed = Bed::new(1, &PieceSet::new(), 50);
+    let (a, from_a) = bed.seed(1, 1);
+    let (b, _) = bed.seed(2, 1);
+    bed.send_block(a, from_a[0]);
+    bed.send_block(a, from_a[1]);
+    bed.send_block(b, from_a[2]);
+    bed.send_block(b, from_a[3]);
+    bed.take();
+    bed.swarm.hashed(0, false, bed.now);
+    let actions = bed.take();
+    let (to_a, to_b) = (requests_to(&actions, a), requests_to(&actions, b));
+    assert!(
+        to_a.is_empty() != to_b.is_empty(),
+        "one peer only: {to_a:?} {to_b:?}"
+    );
+    assert_eq!(to_a.len() + to_b.len(), 4);
 }
 
 #[test]
