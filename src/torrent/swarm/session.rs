@@ -80,7 +80,7 @@ pub struct Status {
 
 /// What the caller wants to hear of.
 pub trait Observer {
-    /// How things stand, at most every [`STATUS_EVERY`] and once at the end.
+    /// How things stand, at most ten times a second and once at the end.
     fn status(&mut self, status: &Status);
     /// A tracker should be asked for more peers.
     fn want_peers(&mut self) {}
