@@ -276,6 +276,7 @@ impl Controller {
                 if !first || bits.pieces() != self.picker.pieces() {
                     return self.close(key, "a bitfield that is not its first message");
                 }
+                peer.wanted = self.picker.count_wanted(&bits);
                 peer.bits = bits;
                 self.picker.add_availability(&self.peers[&key].bits);
                 self.update_interest(key);
@@ -288,6 +289,9 @@ impl Controller {
                 if !peer.bits.get(index) {
                     peer.bits.set(index, true);
                     self.picker.piece_available(index);
+                    if self.picker.wants(index) {
+                        peer.wanted += 1;
+                    }
                 }
                 self.update_interest(key);
                 self.request(key, now);
@@ -319,7 +323,11 @@ impl Controller {
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
             for key in keys {
                 self.send(key, Out::Have(index));
-                self.update_interest(key);
+                let peer = self.peers.get_mut(&key).expect("a key just listed");
+                if peer.bits.get(index) {
+                    peer.wanted = peer.wanted.saturating_sub(1);
+                    self.update_interest(key);
+                }
             }
             if self.picker.is_complete() {
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
@@ -488,7 +496,7 @@ impl Controller {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let wants = self.picker.wants_any(&peer.bits);
+        let wants = peer.wanted > 0;
         if wants != peer.interested {
             peer.interested = wants;
             let out = if wants {

@@ -103,6 +103,10 @@ pub struct Peer {
     pub choking_us: bool,
     /// Whether we told it we are interested.
     pub interested: bool,
+    /// How many of its pieces we lack: kept as bitfields, `have`s and our
+    /// verified pieces come, so that interest is never a scan of every
+    /// piece.
+    pub wanted: u32,
     /// Blocks asked for and not received, oldest first.
     pub in_flight: InFlight,
     /// Its `reqq`: the requests it queues at most.
@@ -133,6 +137,7 @@ impl Peer {
             bitfield_allowed: true,
             choking_us: true,
             interested: false,
+            wanted: 0,
             in_flight: InFlight::default(),
             reqq: DEFAULT_PEER_REQQ,
             last_message: now,

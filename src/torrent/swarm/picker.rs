@@ -215,9 +215,11 @@ impl Picker {
         }
     }
 
-    /// Whether a peer with `bits` has a piece we lack.
-    pub fn wants_any(&self, bits: &Bitfield) -> bool {
-        (0..self.pieces().min(bits.pieces())).any(|index| bits.get(index) && !self.has(index))
+    /// How many pieces of `bits` we lack.
+    pub fn count_wanted(&self, bits: &Bitfield) -> u32 {
+        (0..self.pieces().min(bits.pieces()))
+            .filter(|&index| bits.get(index) && !self.has(index))
+            .count() as u32
     }
 
     /// Whether we lack piece `index`.
@@ -592,8 +594,8 @@ mod tests {
         let blocks = pick(&mut picker, &only(8, &[5]), 100);
         assert_eq!(blocks.len(), 4);
         assert!(blocks.iter().all(|b| b.piece == 5));
-        assert!(picker.wants_any(&only(8, &[5])));
-        assert!(!picker.wants_any(&Bitfield::new(8)));
+        assert_eq!(picker.count_wanted(&only(8, &[5, 6])), 2);
+        assert_eq!(picker.count_wanted(&Bitfield::new(8)), 0);
     }
 
     #[test]
