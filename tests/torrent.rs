@@ -53,6 +53,17 @@ fn the_command_saves_a_single_file_torrent_from_two_seeds() {
     );
 }
 
+/// A client, and the events it tells.
+fn recording_client() -> (Client, Arc<Mutex<Vec<Event>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
+    let client = Client::builder()
+        .on_event(move |e| log.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    (client, events)
+}
+
 /// Seeds (one per behaviour) and a tracker naming them, and the torrent
 /// `make` builds for that tracker's URL. A torrent's info-hash does not
 /// depend on its announce URL, so the seeds can start from a draft.
@@ -118,12 +129,7 @@ fn a_seed_that_corrupts_a_piece_does_not_spoil_the_download() {
     );
     let dir = TempDir::new("torrent-corrupt");
     let file = write_torrent(&dir, &torrent);
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let log = events.clone();
-    let client = Client::builder()
-        .on_event(move |e| log.lock().unwrap().push(e.clone()))
-        .build()
-        .unwrap();
+    let (client, events) = recording_client();
     client.torrent(&file).to_dir(dir.path()).unwrap();
     assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
     // Piece 3 may have come from the honest seed alone; when the corrupting
@@ -153,12 +159,7 @@ fn a_seed_that_sends_bad_pieces_is_banned_and_the_rest_comes_from_another() {
     );
     let dir = TempDir::new("torrent-ban");
     let file = write_torrent(&dir, &torrent);
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let log = events.clone();
-    let client = Client::builder()
-        .on_event(move |e| log.lock().unwrap().push(e.clone()))
-        .build()
-        .unwrap();
+    let (client, events) = recording_client();
     client.torrent(&file).to_dir(dir.path()).unwrap();
     assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
     let banned: Vec<_> = events

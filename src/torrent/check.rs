@@ -134,18 +134,11 @@ impl Shared<'_> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::torrent::fixture::{multi, Entry, Scratch};
+    use crate::torrent::fixture::{multi, Entry, Scratch, ODD_FILES};
     use std::sync::Arc;
 
-    /// 7 bytes, an empty file, 10 bytes, 3 bytes of padding, 13 bytes:
-    /// pieces of 4, so that one piece is all padding but a byte.
-    const FILES: [Entry; 5] = [
-        (&["a"], 7, false),
-        (&["empty"], 0, false),
-        (&["sub", "b"], 10, false),
-        (&[".pad", "3"], 3, true),
-        (&["c"], 13, false),
-    ];
+    /// In pieces of 4, so that one piece is all padding but a byte.
+    const FILES: [Entry; 5] = ODD_FILES;
 
     #[test]
     fn exactly_the_written_and_correct_pieces_are_found() {

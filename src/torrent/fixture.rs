@@ -13,6 +13,16 @@ use crate::sha1;
 /// length, whether it is a pad file.
 pub(crate) type Entry<'a> = (&'a [&'a str], u64, bool);
 
+/// Files of odd sizes: 7 bytes, an empty file, 10 bytes in a
+/// subdirectory, 3 bytes of padding, 13 bytes (33 in all).
+pub(crate) const ODD_FILES: [Entry<'static>; 5] = [
+    (&["a"], 7, false),
+    (&["empty"], 0, false),
+    (&["sub", "b"], 10, false),
+    (&[".pad", "3"], 3, true),
+    (&["c"], 13, false),
+];
+
 /// A multi-file torrent named `name` of `files` in pieces of `piece`
 /// bytes, and its content: byte `i` is `i * 7 + i / 251` (so no two pieces
 /// are alike), pad files' bytes zeros.

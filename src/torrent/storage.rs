@@ -438,17 +438,10 @@ fn in_the_way(path: &Path, found: &Metadata, wanted: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::torrent::fixture::{multi, single, Entry, Scratch};
+    use crate::torrent::fixture::{multi, single, Entry, Scratch, ODD_FILES};
 
-    /// 7 bytes, an empty file, 10 bytes in a subdirectory, 3 bytes of
-    /// padding, 13 bytes: 33 bytes in pieces of 8, the last piece short.
-    const FILES: [Entry; 5] = [
-        (&["a"], 7, false),
-        (&["empty"], 0, false),
-        (&["sub", "b"], 10, false),
-        (&[".pad", "3"], 3, true),
-        (&["c"], 13, false),
-    ];
+    /// In pieces of 8: 33 bytes, the last piece short.
+    const FILES: [Entry; 5] = ODD_FILES;
 
     fn file(dir: &Path, path: &str) -> Vec<u8> {
         std::fs::read(dir.join(path)).unwrap()

@@ -105,6 +105,9 @@ pub struct Session {
     inputs: Receiver<Input>,
     sender: SyncSender<Input>,
     connections: HashMap<PeerKey, Connection>,
+    /// The controller's actions being carried out (kept, so that a block's
+    /// action costs no allocation).
+    actions: Vec<Action>,
     hasher: Option<Sender<u32>>,
     hashing: usize,
     listener: Option<Listener>,
@@ -130,6 +133,7 @@ impl Session {
             inputs,
             sender,
             connections: HashMap::new(),
+            actions: Vec::new(),
             hasher,
             hashing: 0,
             listener: None,
@@ -265,8 +269,9 @@ impl Session {
     }
 
     fn carry_out(&mut self, observer: &mut dyn Observer) -> Result<()> {
-        let actions: Vec<Action> = self.controller.drain().collect();
-        for action in actions {
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.extend(self.controller.drain());
+        for action in actions.drain(..) {
             match action {
                 Action::Dial { key, addr } => {
                     let setup = self.setup.clone();
@@ -306,6 +311,7 @@ impl Session {
                 Action::WantPeers => observer.want_peers(),
             }
         }
+        self.actions = actions;
         Ok(())
     }
 }

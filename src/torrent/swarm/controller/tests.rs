@@ -84,6 +84,17 @@ fn requests_to(actions: &[Action], to: PeerKey) -> Vec<Block> {
         .collect()
 }
 
+/// The dials among `actions`.
+fn dialled(actions: &[Action]) -> Vec<(PeerKey, SocketAddr)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dial { key, addr } => Some((*key, *addr)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn sent(actions: &[Action], to: PeerKey, what: &Out) -> bool {
     actions
         .iter()
@@ -273,8 +284,9 @@ fn a_peer_whose_pieces_fail_twice_alone_is_banned_and_the_piece_refetched() {
     assert_eq!(from_good.len(), 4);
 }
 
-#[test]
-fn a_piece_that_failed_from_two_peers_is_asked_of_one_alone() {
+/// A one-piece torrent whose blocks came half from seed `a`, half from
+/// seed `b`, not yet hashed.
+fn piece_sent_by_two_peers() -> (Bed, PeerKey, PeerKey) {
     let mut bed = Bed::new(1, &PieceSet::new(), 50);
     let (a, from_a) = bed.seed(1, 1);
     let (b, _) = bed.seed(2, 1);
@@ -282,6 +294,12 @@ fn a_piece_that_failed_from_two_peers_is_asked_of_one_alone() {
     bed.send_block(a, from_a[1]);
     bed.send_block(b, from_a[2]);
     bed.send_block(b, from_a[3]);
+    (bed, a, b)
+}
+
+#[test]
+fn a_piece_that_failed_from_two_peers_is_asked_of_one_alone() {
+    let (mut bed, a, b) = piece_sent_by_two_peers();
     bed.take();
     bed.swarm.hashed(0, false, bed.now);
     let actions = bed.take();
@@ -295,13 +313,7 @@ fn a_piece_that_failed_from_two_peers_is_asked_of_one_alone() {
 
 #[test]
 fn one_failure_shared_with_another_peer_is_not_enough_to_ban() {
-    let mut bed = Bed::new(1, &PieceSet::new(), 50);
-    let (a, from_a) = bed.seed(1, 1);
-    let (b, _) = bed.seed(2, 1);
-    bed.send_block(a, from_a[0]);
-    bed.send_block(a, from_a[1]);
-    bed.send_block(b, from_a[2]);
-    bed.send_block(b, from_a[3]);
+    let (mut bed, _, _) = piece_sent_by_two_peers();
     assert!(bed.take().contains(&Action::Verify(0)));
     bed.swarm.hashed(0, false, bed.now);
     let actions = bed.take();
@@ -367,27 +379,13 @@ fn a_block_that_is_not_the_torrents_closes_the_connection() {
 fn dials_stay_within_max_peers_and_a_failed_dial_is_retried_later() {
     let mut bed = Bed::new(4, &PieceSet::new(), 2);
     bed.swarm.add_peers((1..=5).map(addr), bed.now);
-    let dials: Vec<(PeerKey, SocketAddr)> = bed
-        .take()
-        .iter()
-        .filter_map(|a| match a {
-            Action::Dial { key, addr } => Some((*key, *addr)),
-            _ => None,
-        })
-        .collect();
+    let dials = dialled(&bed.take());
     assert_eq!(dials.len(), 2);
     assert_eq!(bed.swarm.counts().known, 5);
     // The first fails: the third address is dialled in its place.
     bed.swarm.closed(dials[0].0, bed.now);
-    let next: Vec<SocketAddr> = bed
-        .take()
-        .iter()
-        .filter_map(|a| match a {
-            Action::Dial { addr, .. } => Some(*addr),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(next, [addr(3)]);
+    let next = dialled(&bed.take());
+    assert_eq!(next.iter().map(|d| d.1).collect::<Vec<_>>(), [addr(3)]);
 }
 
 #[test]
