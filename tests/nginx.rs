@@ -18,9 +18,11 @@
 //! `cargo test` works on a machine without nginx. `NGINX=/path/to/nginx`
 //! chooses the binary.
 
+mod support;
+
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -239,40 +241,9 @@ fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatu
 /// Panics unless the files at `expected` and `got` hold the same bytes,
 /// naming the first offset where they differ.
 fn assert_same_file(expected: &Path, got: &Path) {
-    let len = |p: &Path| {
-        fs::metadata(p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-            .len()
-    };
-    assert_eq!(len(got), len(expected), "the downloaded file's length");
-    let mut a = File::open(expected).expect("open expected");
-    let mut b = File::open(got).expect("open downloaded");
-    let (mut buf_a, mut buf_b) = (vec![0; 1 << 20], vec![0; 1 << 20]);
-    let mut offset = 0_usize;
-    loop {
-        let n = read_full(&mut a, &mut buf_a).expect("read expected");
-        let m = read_full(&mut b, &mut buf_b).expect("read downloaded");
-        assert_eq!(n, m, "both files end at the same offset");
-        if n == 0 {
-            return;
-        }
-        if let Some(i) = (0..n).find(|&i| buf_a[i] != buf_b[i]) {
-            panic!("the downloaded file differs at byte {}", offset + i);
-        }
-        offset += n;
+    if let Err(why) = support::compare_files(expected, got) {
+        panic!("the downloaded file: {why}");
     }
-}
-
-/// Reads until `buf` is full or the end of the file.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// `len` bytes from xorshift64 seeded with `seed`: deterministic, and not

@@ -29,7 +29,7 @@ mod support;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -669,48 +669,5 @@ fn files_under(root: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// The two files have the same bytes.
 fn same_file(expected: &Path, got: &Path) -> Result<(), String> {
-    let open = |p: &Path| File::open(p).map_err(|e| format!("open {}: {e}", p.display()));
-    let (mut a, mut b) = (open(expected)?, open(got)?);
-    let (len_a, len_b) = (
-        a.metadata().map(|m| m.len()).unwrap_or(0),
-        b.metadata().map(|m| m.len()).unwrap_or(0),
-    );
-    if len_a != len_b {
-        return Err(format!("{} has {len_b} bytes, not {len_a}", got.display()));
-    }
-    let mut buf_a = vec![0u8; 1 << 20];
-    let mut buf_b = vec![0u8; 1 << 20];
-    let mut offset: u64 = 0;
-    loop {
-        let n = read_full(&mut a, &mut buf_a).map_err(|e| e.to_string())?;
-        let m = read_full(&mut b, &mut buf_b).map_err(|e| e.to_string())?;
-        if buf_a[..n] != buf_b[..m] {
-            let at = buf_a[..n]
-                .iter()
-                .zip(&buf_b[..m])
-                .position(|(x, y)| x != y)
-                .unwrap_or(n.min(m));
-            return Err(format!(
-                "{} differs from {} at byte {}",
-                got.display(),
-                expected.display(),
-                offset + at as u64
-            ));
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        offset += n as u64;
-    }
-}
-
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
+    support::compare_files(expected, got)
 }

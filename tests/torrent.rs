@@ -53,6 +53,15 @@ fn the_command_saves_a_single_file_torrent_from_two_seeds() {
     );
 }
 
+/// A server answering every request with `torrent`'s `.torrent`, served
+/// as `content_type`.
+fn serve_torrent(torrent: &Torrent, content_type: &'static str) -> support::Server {
+    let metainfo = torrent.metainfo.clone();
+    support::Server::start(move |_| {
+        support::Reply::ok(metainfo.clone()).header("Content-Type", content_type)
+    })
+}
+
 /// A client, and the events it tells.
 fn recording_client() -> (Client, Arc<Mutex<Vec<Event>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -316,10 +325,7 @@ fn a_torrent_is_fetched_from_its_url_first() {
         |url| Torrent::single("f.bin", &data, PIECE, url),
         &[Behaviour::Honest],
     );
-    let metainfo = torrent.metainfo.clone();
-    let server = support::Server::start(move |_| {
-        support::Reply::ok(metainfo.clone()).header("Content-Type", "application/x-bittorrent")
-    });
+    let server = serve_torrent(&torrent, "application/x-bittorrent");
     let dir = TempDir::new("torrent-url");
     run(&[
         &server.url("/x.torrent"),
@@ -338,11 +344,7 @@ fn a_url_served_as_application_x_bittorrent_is_downloaded_as_its_torrent() {
         |url| Torrent::single("g.bin", &data, PIECE, url),
         &[Behaviour::Honest],
     );
-    let metainfo = torrent.metainfo.clone();
-    let server = support::Server::start(move |_| {
-        support::Reply::ok(metainfo.clone())
-            .header("Content-Type", "application/x-bittorrent; charset=binary")
-    });
+    let server = serve_torrent(&torrent, "application/x-bittorrent; charset=binary");
     let dir = TempDir::new("torrent-type");
     run(&[
         &server.url("/download?id=7"),

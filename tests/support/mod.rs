@@ -199,3 +199,51 @@ pub(crate) fn sleep_unless(duration: Duration, stop: &dyn Fn() -> bool) {
         std::thread::sleep((end - now).min(Duration::from_millis(20)));
     }
 }
+
+/// Whether the files at `expected` and `got` hold the same bytes; if not,
+/// why, naming the first offset where they differ. Reads 1 MiB at a time,
+/// so files of any size compare in flat memory.
+pub fn compare_files(expected: &Path, got: &Path) -> Result<(), String> {
+    use std::fs::File;
+    use std::io::Read;
+    fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        Ok(filled)
+    }
+    let open = |p: &Path| File::open(p).map_err(|e| format!("open {}: {e}", p.display()));
+    let (mut a, mut b) = (open(expected)?, open(got)?);
+    let len = |f: &File| f.metadata().map(|m| m.len()).unwrap_or(0);
+    let (len_a, len_b) = (len(&a), len(&b));
+    if len_a != len_b {
+        return Err(format!("{} has {len_b} bytes, not {len_a}", got.display()));
+    }
+    let (mut buf_a, mut buf_b) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut offset: u64 = 0;
+    loop {
+        let n = read_full(&mut a, &mut buf_a).map_err(|e| e.to_string())?;
+        let m = read_full(&mut b, &mut buf_b).map_err(|e| e.to_string())?;
+        if buf_a[..n] != buf_b[..m] {
+            let at = buf_a[..n]
+                .iter()
+                .zip(&buf_b[..m])
+                .position(|(x, y)| x != y)
+                .unwrap_or(n.min(m));
+            return Err(format!(
+                "{} differs from {} at byte {}",
+                got.display(),
+                expected.display(),
+                offset + at as u64
+            ));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        offset += n as u64;
+    }
+}
