@@ -6,6 +6,7 @@
 //! threads that carry out the controller's actions ([`session`]).
 //! docs/swarm.md says how and why.
 
+pub mod choker;
 pub mod connection;
 pub mod controller;
 pub mod peer;
