@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # A BitTorrent swarm on this machine, for tests/swarm.rs and bench/swarm.sh:
 # a Linux bridge with network namespaces on it for an opentracker tracker,
-# an aria2c seeder and a Transmission seeder, and a fresh namespace with a
-# fresh address for each leecher run. Run as root.
+# an aria2c seeder and a Transmission seeder, a fresh namespace with a
+# fresh address for each leecher or seeder run, and aria2c, Transmission
+# and libtorrent leechers of any torrent (for a seeder under test). Run as
+# root.
 #
 #   bed.sh up WORKDIR [SEEDERS]     # network, tracker, data, torrents, seeders
 #   bed.sh seeders WORKDIR SEEDERS  # starts/stops seeders until exactly these run
 #   bed.sh leecher-ns WORKDIR       # a new namespace, new address, for one run
+#   bed.sh seeder-ns WORKDIR        # the same, for a seeder the caller starts
 #   bed.sh leecher-del WORKDIR NS   # ends its processes, forgets it, removes it
+#                                   # (any NS of leecher-ns, seeder-ns or leech)
 #   bed.sh uploaded WORKDIR WHICH   # bytes each seeder has sent of WHICH's torrent
+#   bed.sh torrent WORKDIR TORRENT  # lets the tracker serve a .torrent of the caller's
+#   bed.sh wait-listed WORKDIR TORRENT ADDR  # until the tracker lists ADDR for it
+#   bed.sh leech WORKDIR KIND TORRENT OUTDIR [MODE]  # a leecher in a new namespace
+#   bed.sh wait-complete WORKDIR NS...  # until each has every piece; its time
+#   bed.sh leech-status WORKDIR NS  # what it has, what it uploaded
 #   bed.sh env WORKDIR              # prints the lines `up` printed
 #   bed.sh down [WORKDIR]           # removes it all; idempotent
 #
 # SEEDERS: both (the default), aria2, transmission or none. WHICH: single,
 # small or multi. A leecher runs with `ip netns exec NS COMMAND...`, or in
-# the root namespace (10.78.0.1, once per bed: see below).
+# the root namespace (10.78.0.1, once per bed: see below); so does a seeder
+# of the caller's (partfetch), in a namespace of `seeder-ns`.
 #
 # `up` prints NAME=VALUE lines (also in WORKDIR/bed.env): BED_DIR, TRACKER
 # (the announce URL), ROOT_ADDR, TRACKER_ADDR, ARIA2_ADDR,
@@ -23,8 +33,37 @@
 # the torrent, so a leecher told to save in DIR writes DIR/X_NAME) and
 # X_HASH; last SEEDERS (aria2,transmission / aria2 / transmission / none).
 # `seeders` prints SEEDERS=...; `leecher-ns` prints LEECHER_NS=...,
-# LEECHER_ADDR=...; `uploaded` prints ARIA2_UPLOADED=BYTES and
-# TRANSMISSION_UPLOADED=BYTES (0 for a seeder not running).
+# LEECHER_ADDR=...; `seeder-ns` SEEDER_NS=..., SEEDER_ADDR=...; `uploaded`
+# prints ARIA2_UPLOADED=BYTES and TRANSMISSION_UPLOADED=BYTES (0 for a
+# seeder not running); `torrent` TORRENT_HASH=....
+#
+# Other torrents: the tracker serves only the bed's, until `torrent` (or
+# `leech`, or `wait-listed`) lets another in; it must name TRACKER as its
+# announce URL (`mktorrent -a TRACKER`, or any tool). `wait-listed` returns
+# once the tracker lists ADDR (a seeder of the caller's) for TORRENT: a
+# leecher started earlier may wait for its next announce to hear of it.
+#
+# `leech` starts KIND, aria2 (aria2c), transmission (transmission-daemon)
+# or libtorrent (python3-libtorrent, from /usr/bin/python3), as a leecher
+# of TORRENT saving in OUTDIR, in a new namespace, and returns at once;
+# it prints LEECH_NS=..., LEECH_ADDR=..., LEECH_PID=.... DHT, LPD, PEX,
+# µTP and encryption off, as the seeders. MODE seed (the default): once
+# complete it seeds on until `leecher-del` (or `down`), so its uploads can
+# be counted; stop: it stops sharing the torrent once complete (aria2c
+# --seed-time=0, Transmission a seed ratio of 0; both stay up until
+# `leecher-del`, libtorrent exits).
+# `wait-complete` waits (BED_TIMEOUT seconds for each) until each leecher
+# NS has every piece, verified by the client, then prints per leecher
+# LEECH_NS, LEECH_SECONDS (from when the client was given the torrent —
+# the start of aria2c or libtorrent, Transmission's `add` — to when it
+# completed: libtorrent's own time, else when it was first seen complete,
+# polled every 0.05 s), LEECH_DOWNLOADED and LEECH_UPLOADED (bytes, as
+# last seen); a leecher that fails or exits first ends the wait with its
+# log. `leech-status` prints LEECH_STATE (running, done, failed or
+# exited), LEECH_DOWNLOADED, LEECH_UPLOADED (bytes it sent to peers) and
+# LEECH_WHY for a failure. `leecher-del NS` ends it and removes its
+# namespace. A Transmission leecher gets its first byte 10-15 s after it
+# starts (it turns interested at its 10 s rechoke), whoever seeds.
 #
 # SINGLE is one file of random data, BED_SIZE_MIB MiB (default 256); SMALL
 # the same with BED_SMALL_MIB (default 16; 0: no SMALL torrent); MULTI a
@@ -45,14 +84,17 @@
 #
 # Owns: the bridge pfsw-br (10.78.0.1/16; its alias names WORKDIR), the
 # namespaces pfsw-trk (10.78.0.2), pfsw-aria (10.78.0.3), pfsw-tr
-# (10.78.0.4) and pfsw-lN (10.78.1.2 upwards), their veth pairs (pfsw-*),
-# every process inside them, and WORKDIR's contents (data, torrents, run/:
-# logs, pids, configs). Only one bed exists at a time: the names are fixed.
-# Nothing routes out of the machine: every address is on the bridge.
+# (10.78.0.4) and pfsw-lN (10.78.1.2 upwards, for leechers and seeders of
+# runs), their veth pairs (pfsw-*), every process inside them, and
+# WORKDIR's contents (data, torrents, run/: logs, pids, configs, and
+# run/leech/NS/ for each `leech`). Not OUTDIR: the caller's. Only one bed
+# exists at a time: the names are fixed. Nothing routes out of the
+# machine: every address is on the bridge.
 set -euo pipefail
 
 usage() {
-  sed -n '2,51s/^# \{0,1\}//p' "$0"
+  # The header: from line 2 to the first line that is no comment.
+  sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
 }
 
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
@@ -71,6 +113,7 @@ TRANSMISSION_RPC=127.0.0.1:9091
 BED_SIZE_MIB=${BED_SIZE_MIB:-256}
 BED_SMALL_MIB=${BED_SMALL_MIB:-16}
 BED_TIMEOUT=${BED_TIMEOUT:-60}
+WAIT_STEP=0.2
 # Sizes of MULTI's files, by path under its directory.
 MULTI_FILES=("one.bin:1" "a.bin:1048577" "sub/b.bin:3000001" "sub/empty.bin:0"
   "sub/deeper/c.bin:777777")
@@ -99,8 +142,9 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy
 
 # ---------------------------------------------------------------- helpers
 
-# Runs COMMAND every 0.2 s until it succeeds, or dies after BED_TIMEOUT
-# seconds saying WHAT was awaited (and HINT, a file to show, if any).
+# Runs COMMAND every WAIT_STEP seconds (0.2) until it succeeds, or dies
+# after BED_TIMEOUT seconds saying WHAT was awaited (and HINT, a file to
+# show, if any).
 #   wait_for WHAT HINT COMMAND...
 wait_for() {
   local what=$1 hint=$2 deadline=$((SECONDS + BED_TIMEOUT))
@@ -110,7 +154,7 @@ wait_for() {
       [ -n "$hint" ] && [ -f "$hint" ] && tail -n 20 "$hint" | sed 's/^/    /' >&2
       die "timed out after ${BED_TIMEOUT}s waiting for $what"
     fi
-    sleep 0.2
+    sleep "$WAIT_STEP"
   done
 }
 
@@ -294,6 +338,13 @@ hashes() {
   sed -n 's/^[A-Z]*_HASH=//p' "$W/bed.env"
 }
 
+# The info-hashes of every torrent the tracker serves: the bed's, and those
+# `torrent` and `leech` let in since `up`.
+all_hashes() {
+  hashes
+  cat "$RUN/extra-hashes" 2>/dev/null || true
+}
+
 # The hash of torrent WHICH (single, small, multi).
 hash_of() {
   local key
@@ -378,11 +429,33 @@ tracker_lists() {
   done
 }
 
+# Lets the tracker serve TORRENT, a .torrent made by any tool that names
+# the bed's tracker, unless it does already (the tracker serves only the
+# info-hashes of its whitelist). Prints the info-hash.
+admit_torrent() {
+  local torrent=$1 hash pid
+  [ -f "$torrent" ] || die "no such torrent: $torrent"
+  hash=$(info_hash "$torrent")
+  [ -n "$hash" ] || die "transmission-show gave no info-hash for $torrent"
+  transmission-show "$torrent" | grep -qF "$TRACKER" ||
+    die "$torrent does not name the bed's tracker $TRACKER (mktorrent -a $TRACKER ...)"
+  if ! grep -qx "$hash" "$RUN/tracker/whitelist.txt"; then
+    pid=$(live_pid "$RUN/tracker.pid") || die "opentracker is not running"
+    # shellcheck disable=SC2016 # sh expands them
+    flock "$RUN/tracker/whitelist.txt" sh -c \
+      'grep -qx "$1" "$2" || { echo "$1" >>"$2"; echo "$1" >>"$3"; }' \
+      sh "$hash" "$RUN/tracker/whitelist.txt" "$RUN/extra-hashes"
+    kill -HUP "$pid"
+    wait_for "the tracker to serve $hash" "$RUN/tracker.log" tracker peers "$hash" >/dev/null
+  fi
+  echo "$hash"
+}
+
 # Announces `stopped` from namespace NS for each entry of its address ADDR
 # in the tracker's lists, so that no leecher is sent to a peer that is gone.
 unregister() {
   local ns=$1 addr=$2 hash peer
-  for hash in $(hashes); do
+  for hash in $(all_hashes); do
     for peer in $(tracker peers "$hash" 2>/dev/null | grep "^$addr:" || true); do
       ip netns exec "$ns" bash "$SELF" _tracker stop "$hash" "${peer##*:}" ||
         note "could not announce $peer stopped"
@@ -396,8 +469,14 @@ aria2_running() { live_pid "$RUN/aria2.pid" >/dev/null; }
 
 # aria2c's JSON-RPC (inside its namespace): METHOD, then the params' JSON.
 aria2_rpc() {
-  ip netns exec "$NS_ARIA2" curl -sf --max-time 5 "$ARIA2_RPC" \
-    -d "{\"jsonrpc\":\"2.0\",\"id\":\"bed\",\"method\":\"$1\",\"params\":$2}"
+  aria2_rpc_in "$NS_ARIA2" "$@"
+}
+
+# aria2c's JSON-RPC in namespace NS (127.0.0.1:6800 there).
+#   aria2_rpc_in NS METHOD PARAMS
+aria2_rpc_in() {
+  ip netns exec "$1" curl -sf --max-time 5 "$ARIA2_RPC" \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":\"bed\",\"method\":\"$2\",\"params\":$3}"
 }
 
 # Prints "HASH SEEDER UPLOADED" per download aria2c has active.
@@ -453,16 +532,23 @@ transmission_remote() {
   timeout 30 ip netns exec "$NS_TRANSMISSION" transmission-remote "$TRANSMISSION_RPC" "$@"
 }
 
+# Transmission's torrent-get through the RPC of the daemon in namespace NS
+# (127.0.0.1:9091 there): prints the answer. FIELDS: a JSON list of names.
+#   transmission_get NS FIELDS
+transmission_get() {
+  local ns=$1 fields=$2 url=http://$TRANSMISSION_RPC/transmission/rpc sid
+  sid=$(ip netns exec "$ns" curl -s --max-time 5 -o /dev/null -D - "$url" |
+    sed -n 's/^X-Transmission-Session-Id: *\([^[:space:]]*\).*/\1/p') || return 1
+  [ -n "$sid" ] || return 1
+  ip netns exec "$ns" curl -sf --max-time 5 "$url" \
+    -H "X-Transmission-Session-Id: $sid" \
+    -d "{\"method\":\"torrent-get\",\"arguments\":{\"fields\":$fields}}"
+}
+
 # Prints "HASH STATUS PERCENT_DONE UPLOADED" per torrent (status 6: seeding),
 # through the RPC (transmission-remote rounds what it shows).
 transmission_status() {
-  local url=http://$TRANSMISSION_RPC/transmission/rpc sid
-  sid=$(ip netns exec "$NS_TRANSMISSION" curl -s --max-time 5 -o /dev/null -D - "$url" |
-    sed -n 's/^X-Transmission-Session-Id: *\([^[:space:]]*\).*/\1/p') || return 1
-  [ -n "$sid" ] || return 1
-  ip netns exec "$NS_TRANSMISSION" curl -sf --max-time 5 "$url" \
-    -H "X-Transmission-Session-Id: $sid" \
-    -d '{"method":"torrent-get","arguments":{"fields":["hashString","status","percentDone","uploadedEver"]}}' |
+  transmission_get "$NS_TRANSMISSION" '["hashString","status","percentDone","uploadedEver"]' |
     grep -o '{[^{}]*"hashString"[^{}]*}' |
     sed 's/.*"hashString":"\([0-9a-f]*\)".*/\1 &/' |
     awk '{ h = $1; s = $0
@@ -482,15 +568,14 @@ transmission_seeds_all() {
   done
 }
 
-start_transmission() {
-  local conf=$RUN/transmission t torrent
-  # An empty configuration directory each time: a daemon restarted on its
-  # old one brings its torrents back as it left them.
-  rm -rf "$conf"
-  mkdir -p "$conf"
-  cat >"$conf/settings.json" <<EOF
+# The settings.json of a transmission-daemon bound to ADDR and saving in
+# DIR; START: whether added torrents start at once; STOP: whether a
+# torrent stops once complete (a seed ratio of 0), or seeds on.
+#   transmission_settings ADDR DIR START STOP
+transmission_settings() {
+  cat <<EOF
 {
-  "bind-address-ipv4": "$TRANSMISSION_ADDR",
+  "bind-address-ipv4": "$1",
   "peer-port": 51413,
   "peer-port-random-on-start": false,
   "port-forwarding-enabled": false,
@@ -500,10 +585,11 @@ start_transmission() {
   "lpd-enabled": false,
   "pex-enabled": false,
   "blocklist-enabled": false,
-  "download-dir": "$DATA",
+  "download-dir": "$2",
   "incomplete-dir-enabled": false,
-  "start-added-torrents": false,
-  "ratio-limit-enabled": false,
+  "start-added-torrents": $3,
+  "ratio-limit-enabled": $4,
+  "ratio-limit": 0,
   "idle-seeding-limit-enabled": false,
   "speed-limit-up-enabled": false,
   "speed-limit-down-enabled": false,
@@ -522,6 +608,15 @@ start_transmission() {
   "message-level": 1
 }
 EOF
+}
+
+start_transmission() {
+  local conf=$RUN/transmission t torrent
+  # An empty configuration directory each time: a daemon restarted on its
+  # old one brings its torrents back as it left them.
+  rm -rf "$conf"
+  mkdir -p "$conf"
+  transmission_settings "$TRANSMISSION_ADDR" "$DATA" false false >"$conf/settings.json"
   spawn "$NS_TRANSMISSION" "$RUN/transmission.log" "$RUN/transmission.pid" \
     transmission-daemon -f -g "$conf"
   wait_for "transmission-daemon's RPC" "$RUN/transmission.log" \
@@ -597,6 +692,234 @@ set_seeders() {
   note "seeders $(running_seeders) ready in $((SECONDS - began))s"
 }
 
+# ---------------------------------------------------------------- namespaces for runs
+
+# A new namespace on the bridge with a new address, for one run of a
+# leecher or a seeder: sets NEW_NS and NEW_ADDR. Calls at the same time
+# get different ones.
+new_ns() {
+  local n
+  # shellcheck disable=SC2016 # sh expands them
+  n=$(flock "$RUN/leechers" sh -c 'n=$(($(cat "$1") + 1)); echo "$n" >"$1"; echo "$n"' \
+    sh "$RUN/leechers")
+  [ "$n" -le 60000 ] || die "out of leecher addresses"
+  NEW_NS=pfsw-l$n
+  NEW_ADDR=10.78.$((1 + n / 250)).$((1 + n % 250))
+  add_ns "$NEW_NS" "$NEW_ADDR"
+}
+
+# ---------------------------------------------------------------- leechers of a torrent
+
+# `leech` keeps what it knows of each leecher it starts in $RUN/leech/NS:
+# kind, mode, hash, started (when the client was given the torrent, in
+# seconds since the epoch), pid, log, exit ("STATUS TIME" once the client
+# exited) and state (its last state, as leech_state prints it).
+
+LT_PYTHON=/usr/bin/python3
+
+# As spawn, and writes "STATUS TIME" to EXITFILE when COMMAND exits.
+#   spawn_noting_exit NS LOG PIDFILE EXITFILE COMMAND...
+spawn_noting_exit() {
+  local ns=$1 log=$2 pidfile=$3 exitfile=$4
+  shift 4
+  # sh's $0 is EXITFILE, "$@" the command.
+  # shellcheck disable=SC2016 # sh expands them
+  spawn "$ns" "$log" "$pidfile" \
+    sh -c '"$@"; code=$?; echo "$code $(date +%s.%N)" >"$0"; exit "$code"' "$exitfile" "$@"
+}
+
+# aria2c, leeching TORRENT into OUT in namespace NS; MODE seed: it seeds
+# on once complete, stop: it stops the torrent (and, its RPC on, stays).
+#   start_aria2_leecher NS DIR TORRENT OUT MODE
+start_aria2_leecher() {
+  local ns=$1 dir=$2 torrent=$3 out=$4 seeding=(--seed-ratio=0.0)
+  [ "$5" = stop ] && seeding=(--seed-time=0)
+  date +%s.%N >"$dir/started"
+  spawn_noting_exit "$ns" "$dir/log" "$dir/pid" "$dir/exit" \
+    aria2c --enable-rpc --rpc-listen-port=6800 "${seeding[@]}" \
+    --enable-dht=false --enable-dht6=false --bt-enable-lpd=false \
+    --enable-peer-exchange=false --listen-port=6881 --bt-max-peers=0 \
+    --file-allocation=none --summary-interval=0 --console-log-level=warn \
+    -d "$out" "$torrent"
+}
+
+# transmission-daemon, from an empty configuration directory, with
+# TORRENT added once its RPC answers (`started` is then).
+#   start_transmission_leecher NS DIR TORRENT OUT MODE ADDR
+start_transmission_leecher() {
+  local ns=$1 dir=$2 torrent=$3 out=$4 stop=false
+  [ "$5" = stop ] && stop=true
+  mkdir -p "$dir/conf"
+  transmission_settings "$6" "$out" true "$stop" >"$dir/conf/settings.json"
+  spawn_noting_exit "$ns" "$dir/log" "$dir/pid" "$dir/exit" \
+    transmission-daemon -f -g "$dir/conf"
+  wait_for "transmission-daemon's RPC in $ns" "$dir/log" leech_remote "$ns" -l
+  date +%s.%N >"$dir/started"
+  leech_remote "$ns" -a "$torrent" || die "transmission-remote could not add $torrent"
+  if [ "$stop" = false ]; then
+    leech_remote "$ns" -t all --no-seedratio || die "transmission-remote --no-seedratio failed"
+  fi
+}
+
+# transmission-remote, quiet, against the daemon in namespace NS.
+leech_remote() {
+  local ns=$1
+  shift
+  timeout 30 ip netns exec "$ns" transmission-remote "$TRANSMISSION_RPC" "$@" >/dev/null 2>&1
+}
+
+# libtorrent (python3-libtorrent), set as bench/swarm-libtorrent.py sets
+# it; it writes its state to DIR/lt-state itself, with the time it saw
+# every piece verified.
+#   start_libtorrent_leecher NS DIR TORRENT OUT MODE
+start_libtorrent_leecher() {
+  local ns=$1 dir=$2 torrent=$3 out=$4 mode=$5
+  cat >"$dir/leecher.py" <<'PY'
+import os, sys, time
+import libtorrent as lt
+
+torrent, out, mode, state_file = sys.argv[1:5]
+session = lt.session({
+    "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+    "enable_outgoing_utp": False, "enable_incoming_utp": False,
+    "allow_multiple_connections_per_ip": True,
+    "out_enc_policy": lt.enc_policy.disabled, "in_enc_policy": lt.enc_policy.disabled,
+})
+handle = session.add_torrent({"ti": lt.torrent_info(torrent), "save_path": out})
+done_at = None
+
+def write(state, status, why=""):
+    at = "%.6f" % done_at if done_at else "-"
+    with open(state_file + ".tmp", "w") as f:
+        f.write("%s %d %d %s %s\n" % (state, status.total_wanted_done,
+                                      status.total_payload_upload, at, why))
+    os.replace(state_file + ".tmp", state_file)
+
+while True:
+    status = handle.status()
+    if status.errc.value():
+        write("failed", status, "libtorrent: " + status.errc.message())
+        sys.exit(1)
+    if done_at is None and status.is_seeding:
+        done_at = time.time()
+    write("done" if done_at else "running", status)
+    if done_at and mode == "stop":
+        break
+    time.sleep(0.05 if done_at is None else 0.5)
+PY
+  date +%s.%N >"$dir/started"
+  spawn_noting_exit "$ns" "$dir/log" "$dir/pid" "$dir/exit" \
+    "$LT_PYTHON" "$dir/leecher.py" "$torrent" "$out" "$mode" "$dir/lt-state"
+}
+
+# Reads JSON-RPC answers on stdin, one a line (aria2c's tellActive and
+# tellStopped, or Transmission's torrent-get), and prints the state of
+# torrent HASH among them as "STATE DOWNLOADED UPLOADED - [WHY]" (see
+# leech_state); fails when it is in none.
+#   rpc_state aria2|transmission HASH
+rpc_state() {
+  python3 -c '
+import json, sys
+kind, info_hash = sys.argv[1:3]
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    doc = json.loads(line)
+    if kind == "aria2":
+        rows = doc.get("result") or []
+    else:
+        rows = doc.get("arguments", {}).get("torrents") or []
+    for row in rows:
+        if kind == "aria2":
+            if row.get("infoHash") != info_hash:
+                continue
+            down, up = int(row["completedLength"]), int(row["uploadLength"])
+            if row.get("status") == "error":
+                why = "aria2c error %s: %s" % (row.get("errorCode"), row.get("errorMessage"))
+                print("failed", down, up, "-", why)
+            elif row.get("seeder") == "true" or row.get("status") == "complete":
+                print("done", down, up, "-")
+            else:
+                print("running", down, up, "-")
+        else:
+            if row.get("hashString") != info_hash:
+                continue
+            down, up, size = row["haveValid"], row["uploadedEver"], row["sizeWhenDone"]
+            # Error 3 is a local one; 1 and 2 are the tracker'\''s.
+            if row.get("error") == 3:
+                print("failed", down, up, "-", "transmission: " + row.get("errorString", ""))
+            elif size > 0 and row["leftUntilDone"] == 0 and down == size:
+                print("done", down, up, "-")
+            else:
+                print("running", down, up, "-")
+        sys.exit(0)
+sys.exit(1)
+' "$@"
+}
+
+# What the leecher in NS says now, asked over its RPC (or, for libtorrent,
+# read from what it writes): "STATE DOWNLOADED UPLOADED DONE_AT [WHY]";
+# fails while it cannot tell.
+leech_poll() {
+  local ns=$1 dir=$RUN/leech/$1 hash keys
+  hash=$(cat "$dir/hash")
+  case $(cat "$dir/kind") in
+    aria2)
+      keys='["infoHash","status","completedLength","uploadLength","seeder","errorCode","errorMessage"]'
+      {
+        aria2_rpc_in "$ns" aria2.tellActive "[$keys]" && echo &&
+          aria2_rpc_in "$ns" aria2.tellStopped "[0,1000,$keys]" && echo
+      } 2>/dev/null | rpc_state aria2 "$hash"
+      ;;
+    transmission)
+      keys='["hashString","haveValid","sizeWhenDone","leftUntilDone","uploadedEver","error","errorString"]'
+      { transmission_get "$ns" "$keys" && echo; } 2>/dev/null | rpc_state transmission "$hash"
+      ;;
+    libtorrent) grep . "$dir/lt-state" 2>/dev/null ;;
+  esac
+}
+
+# The state of the leecher `leech` started in NS, as one line
+# "STATE DOWNLOADED UPLOADED DONE_AT [WHY]", and kept in its directory:
+# STATE is running, done (every piece verified), failed (the client says
+# why) or exited (it ended before it completed, or was killed); DOWNLOADED
+# and UPLOADED are bytes, as last seen; DONE_AT is when it completed
+# (seconds since the epoch), or `-`: libtorrent's own time, else the
+# first time it is seen complete.
+leech_state() {
+  local ns=$1 dir=$RUN/leech/$1 line last state down up at why code
+  last=$(cat "$dir/state" 2>/dev/null || echo "running 0 0 -")
+  read -r state down up at why <<<"$last"
+  if [ "$state" = "done" ] || [ "$state" = failed ]; then
+    # Known for good; the counts may still move.
+    if line=$(leech_poll "$ns"); then
+      read -r _ down up _ _ <<<"$line"
+    fi
+  elif line=$(leech_poll "$ns"); then
+    read -r state down up at why <<<"$line"
+    if [ "$state" = "done" ] && [ "$at" = - ]; then at=$(date +%s.%N); fi
+  elif ! live_pid "$dir/pid" >/dev/null; then
+    read -r code _ 2>/dev/null <"$dir/exit" || code="none (killed)"
+    state=exited why="exit status $code"
+  fi
+  line="$state $down $up $at${why:+ $why}"
+  echo "$line" >"$dir/state"
+  echo "$line"
+}
+
+# Succeeds when the leecher in NS completed, fails (with a message) when
+# it failed or exited.
+leech_done() {
+  local ns=$1 dir=$RUN/leech/$1 line
+  line=$(leech_state "$ns")
+  case ${line%% *} in
+    done) return 0 ;;
+    running) return 1 ;;
+  esac
+  tail -n 20 "$dir/log" | sed 's/^/    /' >&2
+  die "the $(cat "$dir/kind") leecher in $ns did not complete: $line"
+}
+
 # ---------------------------------------------------------------- commands
 
 need_root() {
@@ -605,10 +928,10 @@ need_root() {
 
 need_tools() {
   local tool
-  for tool in ip setsid curl python3 mktorrent opentracker aria2c transmission-daemon \
+  for tool in ip setsid flock curl python3 mktorrent opentracker aria2c transmission-daemon \
     transmission-remote transmission-show; do
     command -v "$tool" >/dev/null 2>&1 ||
-      die "$tool is missing (apt-get install iproute2 curl python3 mktorrent opentracker aria2 transmission-daemon transmission-cli)"
+      die "$tool is missing (apt-get install iproute2 util-linux curl python3 mktorrent opentracker aria2 transmission-daemon transmission-cli)"
   done
 }
 
@@ -637,7 +960,8 @@ cmd_up() {
   make_data
   write_env
   mkdir -p "$RUN"
-  rm -f "$RUN"/*.pid
+  rm -f "$RUN"/*.pid "$RUN/extra-hashes"
+  rm -rf "$RUN/leech"
   echo 0 >"$RUN/leechers"
   # From here on a failure takes down what was built.
   trap 'cmd_down >/dev/null 2>&1' EXIT
@@ -664,19 +988,128 @@ cmd_seeders() {
   echo "SEEDERS=$(running_seeders)"
 }
 
-cmd_leecher_ns() {
+need_bed() {
   need_root
   set_workdir "$1"
   [ "$(bed_owner)" = "$W" ] || die "the bed of $W is not up"
-  local n ns addr
-  n=$(($(cat "$RUN/leechers") + 1))
-  [ "$n" -le 60000 ] || die "out of leecher addresses"
-  echo "$n" >"$RUN/leechers"
-  ns=pfsw-l$n
-  addr=10.78.$((1 + n / 250)).$((1 + n % 250))
-  add_ns "$ns" "$addr"
-  echo "LEECHER_NS=$ns"
-  echo "LEECHER_ADDR=$addr"
+}
+
+cmd_leecher_ns() {
+  need_bed "${1:-}"
+  new_ns
+  echo "LEECHER_NS=$NEW_NS"
+  echo "LEECHER_ADDR=$NEW_ADDR"
+}
+
+cmd_seeder_ns() {
+  need_bed "${1:-}"
+  new_ns
+  echo "SEEDER_NS=$NEW_NS"
+  echo "SEEDER_ADDR=$NEW_ADDR"
+}
+
+cmd_torrent() {
+  need_bed "${1:-}"
+  [ -n "${2:-}" ] || { usage >&2; exit 2; }
+  echo "TORRENT_HASH=$(admit_torrent "$2")"
+}
+
+# Succeeds when the tracker lists ADDR among the peers of HASH.
+listed() {
+  tracker peers "$1" 2>/dev/null | grep -q "^$2:"
+}
+
+cmd_wait_listed() {
+  need_bed "${1:-}"
+  local torrent=${2:-} addr=${3:-} hash
+  if [ -z "$torrent" ] || [ -z "$addr" ]; then usage >&2; exit 2; fi
+  hash=$(admit_torrent "$torrent")
+  wait_for "the tracker to list $addr for $(basename "$torrent")" "" listed "$hash" "$addr"
+}
+
+cmd_leech() {
+  need_bed "${1:-}"
+  local kind=${2:-} torrent=${3:-} out=${4:-} mode=${5:-seed} hash dir
+  if [ -z "$torrent" ] || [ -z "$out" ]; then usage >&2; exit 2; fi
+  case $kind in
+    aria2 | aria2c) kind=aria2 ;;
+    transmission) ;;
+    libtorrent)
+      "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null ||
+        die "$LT_PYTHON cannot import libtorrent (apt-get install python3-libtorrent)"
+      ;;
+    *) die "unknown leecher '$kind': aria2, transmission or libtorrent" ;;
+  esac
+  case $mode in
+    seed | stop) ;;
+    *) die "unknown mode '$mode': seed or stop" ;;
+  esac
+  [ -f "$torrent" ] || die "no such torrent: $torrent"
+  torrent=$(cd "$(dirname "$torrent")" && pwd)/$(basename "$torrent")
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+  hash=$(admit_torrent "$torrent")
+  new_ns
+  # A failure from here on takes the namespace down again.
+  trap 'del_ns "$NEW_NS"' EXIT
+  dir=$RUN/leech/$NEW_NS
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  echo "$kind" >"$dir/kind"
+  echo "$mode" >"$dir/mode"
+  echo "$hash" >"$dir/hash"
+  case $kind in
+    aria2) start_aria2_leecher "$NEW_NS" "$dir" "$torrent" "$out" "$mode" ;;
+    transmission)
+      start_transmission_leecher "$NEW_NS" "$dir" "$torrent" "$out" "$mode" "$NEW_ADDR"
+      ;;
+    libtorrent) start_libtorrent_leecher "$NEW_NS" "$dir" "$torrent" "$out" "$mode" ;;
+  esac
+  trap - EXIT
+  echo "LEECH_NS=$NEW_NS"
+  echo "LEECH_ADDR=$NEW_ADDR"
+  echo "LEECH_PID=$(cat "$dir/pid")"
+}
+
+# The directory of the leecher `leech` started in NS, checked.
+leech_dir() {
+  [ -f "$RUN/leech/${1:-}/kind" ] || die "bed.sh leech started no leecher in '${1:-}'"
+  echo "$RUN/leech/$1"
+}
+
+cmd_wait_complete() {
+  need_bed "${1:-}"
+  shift
+  [ "$#" -gt 0 ] || { usage >&2; exit 2; }
+  local ns dir state down up at
+  for ns in "$@"; do
+    leech_dir "$ns" >/dev/null
+  done
+  # Often: the time a leecher is first seen complete is its time.
+  WAIT_STEP=0.05
+  for ns in "$@"; do
+    wait_for "the $(cat "$RUN/leech/$ns/kind") leecher in $ns to complete" "$RUN/leech/$ns/log" \
+      leech_done "$ns"
+  done
+  for ns in "$@"; do
+    dir=$RUN/leech/$ns
+    read -r state down up at _ <"$dir/state"
+    echo "LEECH_NS=$ns"
+    echo "LEECH_SECONDS=$(awk -v a="$at" -v b="$(cat "$dir/started")" 'BEGIN { printf "%.3f", a - b }')"
+    echo "LEECH_DOWNLOADED=$down"
+    echo "LEECH_UPLOADED=$up"
+  done
+}
+
+cmd_leech_status() {
+  need_bed "${1:-}"
+  local dir state down up at why
+  dir=$(leech_dir "${2:-}")
+  read -r state down up at why <<<"$(leech_state "$2")"
+  echo "LEECH_STATE=$state"
+  echo "LEECH_DOWNLOADED=$down"
+  echo "LEECH_UPLOADED=$up"
+  if [ -n "$why" ]; then echo "LEECH_WHY=$why"; fi
 }
 
 cmd_leecher_del() {
@@ -730,6 +1163,12 @@ case ${1:-} in
   seeders) shift; cmd_seeders "$@" ;;
   leecher-ns) shift; cmd_leecher_ns "$@" ;;
   leecher-del) shift; cmd_leecher_del "$@" ;;
+  seeder-ns) shift; cmd_seeder_ns "$@" ;;
+  torrent) shift; cmd_torrent "$@" ;;
+  wait-listed) shift; cmd_wait_listed "$@" ;;
+  leech) shift; cmd_leech "$@" ;;
+  wait-complete) shift; cmd_wait_complete "$@" ;;
+  leech-status) shift; cmd_leech_status "$@" ;;
   uploaded) shift; cmd_uploaded "$@" ;;
   env) shift; set_workdir "${1:-}"; print_env ;;
   # Internal: the tracker function, run inside a leecher's namespace.
