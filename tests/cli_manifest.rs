@@ -7,16 +7,15 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use partfetch::sequence::encode;
 use partfetch::sha256;
 use support::cli::{self, Outcome};
-use support::{test_data, Ranges, Reply, Request, Server, TempDir};
+use support::{test_data, wait_until, KillOnDrop, Ranges, Reply, Request, Server, TempDir};
 
 // ---------------------------------------------------------------- helpers
 
@@ -398,26 +397,6 @@ fn empty_sequence_saves_no_file() {
 }
 
 // ---------------------------------------------------------------- endless
-
-/// Polls `done` every 10 ms until it is true; panics after `deadline`.
-#[track_caller]
-fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start: Instant = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < deadline, "gave up waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Kills `child` when dropped, so a failing assertion leaves no process.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn endless_sequence_keeps_saving_whole_files_until_killed() {

@@ -214,13 +214,29 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
 }
 
 /// Downloads a torrent's files into the directory FILE names (default:
-/// the current one).
+/// the current one), or seeds them from there (`partfetch seed`).
 fn download_torrent(d: &Download) -> Result<(), Error> {
     let client = build_client(d)?;
+    stop_on_ctrl_c(&client);
     let mut line = Line::new(progress_mode(d));
     let mut torrent = client.torrent(&d.url).on_progress(|p| line.show(p));
     if let Some(peers) = d.max_peers {
         torrent = torrent.max_peers(peers);
+    }
+    if d.seed {
+        torrent = torrent.seed();
+    }
+    if let Some(ratio) = d.seed_ratio_thousandths {
+        torrent = torrent.seed_ratio(ratio as f64 / 1000.0);
+    }
+    if let Some(time) = d.seed_time {
+        torrent = torrent.seed_time(time);
+    }
+    if let Some(port) = d.listen_port {
+        torrent = torrent.listen_port(port);
+    }
+    if let Some(rate) = d.max_upload_rate {
+        torrent = torrent.max_upload_rate(rate);
     }
     let dir = match &d.output {
         Output::File(path) => path.clone(),
@@ -232,7 +248,11 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
             ))
         }
     };
-    match torrent.to_dir(dir) {
+    let ran = match d.seed_only {
+        true => torrent.seed_from(dir),
+        false => torrent.to_dir(dir),
+    };
+    match ran {
         Ok(_) => {
             line.finish();
             Ok(())
@@ -242,6 +262,29 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
             Err(e)
         }
     }
+}
+
+/// The first Ctrl-C (or SIGTERM) cancels `client`, so that the swarm
+/// stops, saves its control file and tells the trackers `stopped`; the
+/// second ends the program at once.
+fn stop_on_ctrl_c(client: &Client) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let cancel = client.cancel_handle();
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut signals = signals.forever();
+            if signals.next().is_some() {
+                cancel.cancel();
+            }
+            if let Some(signal) = signals.next() {
+                std::process::exit(128 + signal);
+            }
+        });
 }
 
 /// Standard output as a file, written without Rust's line buffering.

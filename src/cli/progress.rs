@@ -108,7 +108,26 @@ fn render(p: &Progress) -> String {
         let percent = (u128::from(p.done) * 100 / u128::from(total.max(1))).min(100);
         line.push_str(&format!(" / {} {percent:3}%", human(total)));
     }
-    line.push_str(&format!("  {}/s", human(p.rate)));
+    if p.seeding && !p.finished {
+        line.push_str("  seeding");
+    } else {
+        line.push_str(&format!("  {}/s", human(p.rate)));
+    }
+    if let Some(uploaded) = p.uploaded.filter(|&u| u > 0 || p.seeding) {
+        line.push_str(&format!("  up {}", human(uploaded)));
+        if !p.finished {
+            line.push_str(&format!(" {}/s", human(p.upload_rate)));
+        }
+        if p.seeding {
+            // Uploaded ÷ the torrent's length, in hundredths.
+            let hundredths = u128::from(uploaded) * 100 / u128::from(p.total.unwrap_or(0).max(1));
+            line.push_str(&format!(
+                "  ratio {}.{:02}",
+                hundredths / 100,
+                hundredths % 100
+            ));
+        }
+    }
     if let Some(parts) = p.parts {
         line.push_str(&format!("  parts {parts}"));
     }
@@ -133,7 +152,7 @@ fn render(p: &Progress) -> String {
     if p.finished {
         let seconds = (p.elapsed.as_millis() + 500) / 1000;
         line.push_str(&format!("  in {}", clock(seconds as u64)));
-    } else if let Some(eta) = p.eta() {
+    } else if let Some(eta) = p.eta().filter(|_| !p.seeding) {
         line.push_str(&format!("  ETA {}", clock(eta.as_secs())));
     }
     line
@@ -176,5 +195,28 @@ mod tests {
         assert_eq!(human((1 << 30) - 1), "1024.0 MiB");
         assert_eq!(clock(65), "1:05");
         assert_eq!(clock(3725), "1:02:05");
+    }
+
+    #[test]
+    fn a_seeding_torrent_shows_its_upload_rate_and_ratio_not_a_download_rate() {
+        let mut p = Progress::default();
+        p.total = Some(200 << 20);
+        p.done = 200 << 20;
+        p.rate = 7;
+        p.uploaded = Some(300 << 20);
+        p.upload_rate = 5 << 20;
+        p.seeding = true;
+        p.peers = Some(partfetch::PeerCounts {
+            connected: 3,
+            known: 5,
+            seeds: 0,
+        });
+        let line = render(&p);
+        assert!(
+            line.contains("seeding  up 300.0 MiB 5.0 MiB/s  ratio 1.50"),
+            "{line}"
+        );
+        assert!(line.contains("peers 3/5 (0 seeds)"), "{line}");
+        assert!(!line.contains("7 B/s"), "{line}");
     }
 }

@@ -20,7 +20,7 @@ const INTERVAL: Duration = Duration::from_millis(100);
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// How far a download has come.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
     /// Bytes of the output done, those an earlier run left included.
@@ -47,6 +47,12 @@ pub struct Progress {
     /// A torrent's peers: connected, known, and seeds among those
     /// connected.
     pub peers: Option<PeerCounts>,
+    /// For a torrent: bytes of blocks sent to peers so far.
+    pub uploaded: Option<u64>,
+    /// Bytes sent to peers per second, over the last few seconds.
+    pub upload_rate: u64,
+    /// Every piece is here and the swarm goes on only to upload.
+    pub seeding: bool,
     /// This is the last call: the download ended (or failed).
     pub finished: bool,
 }
@@ -73,7 +79,8 @@ pub(crate) struct Meter<'a> {
     started: Instant,
     last_told: Option<Instant>,
     /// (when, bytes this run) at recent calls, oldest first, for the rate.
-    samples: VecDeque<(Instant, u64)>,
+    /// When, bytes done this run, bytes uploaded.
+    samples: VecDeque<(Instant, u64, u64)>,
 }
 
 impl<'a> Meter<'a> {
@@ -91,6 +98,9 @@ impl<'a> Meter<'a> {
                 parts: None,
                 files: None,
                 peers: None,
+                uploaded: None,
+                upload_rate: 0,
+                seeding: false,
                 finished: false,
             },
             started: Instant::now(),
@@ -122,6 +132,12 @@ impl<'a> Meter<'a> {
 
     pub(crate) fn set_peers(&mut self, peers: PeerCounts) {
         self.progress.peers = Some(peers);
+    }
+
+    /// Bytes uploaded so far, and whether only uploading goes on.
+    pub(crate) fn set_uploaded(&mut self, uploaded: u64, seeding: bool) {
+        self.progress.uploaded = Some(uploaded);
+        self.progress.seeding = seeding;
     }
 
     pub(crate) fn set_files(&mut self, files: u64) {
@@ -164,26 +180,29 @@ impl<'a> Meter<'a> {
 
     fn tell(&mut self, now: Instant) {
         let this_run = self.progress.done - self.progress.resumed_from;
-        self.samples.push_back((now, this_run));
+        let uploaded = self.progress.uploaded.unwrap_or(0);
+        self.samples.push_back((now, this_run, uploaded));
         while self.samples.len() > 2
             && self
                 .samples
                 .get(1)
-                .is_some_and(|&(at, _)| now - at >= RATE_WINDOW)
+                .is_some_and(|&(at, _, _)| now - at >= RATE_WINDOW)
         {
             self.samples.pop_front();
         }
-        let (since, bytes_then) = match self.samples.front() {
-            Some(&(at, bytes)) if now - at >= INTERVAL => (at, bytes),
-            _ => (self.started, 0),
+        let (since, bytes_then, uploaded_then) = match self.samples.front() {
+            Some(&(at, bytes, up)) if now - at >= INTERVAL => (at, bytes, up),
+            _ => (self.started, 0, 0),
         };
         // The last call tells the mean rate of the whole run.
-        let (since, bytes_then) = match self.progress.finished {
-            true => (self.started, 0),
-            false => (since, bytes_then),
+        let (since, bytes_then, uploaded_then) = match self.progress.finished {
+            true => (self.started, 0, 0),
+            false => (since, bytes_then, uploaded_then),
         };
         let micros = (now - since).as_micros().max(1);
-        self.progress.rate = (u128::from(this_run - bytes_then) * 1_000_000 / micros) as u64;
+        let per_second = |bytes: u64| (u128::from(bytes) * 1_000_000 / micros) as u64;
+        self.progress.rate = per_second(this_run - bytes_then);
+        self.progress.upload_rate = per_second(uploaded.saturating_sub(uploaded_then));
         self.progress.elapsed = now - self.started;
         if let Some(callback) = &mut self.callback {
             callback(&self.progress);

@@ -38,7 +38,6 @@
 mod conn;
 pub(crate) mod files;
 pub(crate) mod range;
-mod rate;
 pub(crate) mod request;
 mod respond;
 
@@ -53,6 +52,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::util::token_bucket::TokenBucket;
 
 /// The most connections served at once. Each holds a thread; the kernel
 /// and memory bear a few thousand easily, and a client beyond the cap is
@@ -146,7 +146,7 @@ impl Config {
 pub struct Shared {
     root: PathBuf,
     addr: SocketAddr,
-    rate: Option<Mutex<rate::TokenBucket>>,
+    rate: Option<Mutex<TokenBucket>>,
     delay: Duration,
     stopping: AtomicBool,
     log: LogSink,
@@ -188,7 +188,7 @@ impl Server {
             addr,
             rate: config
                 .rate_limit
-                .map(|r| Mutex::new(rate::TokenBucket::new(r, Instant::now()))),
+                .map(|r| Mutex::new(TokenBucket::new(r, Instant::now()))),
             delay: config.delay,
             stopping: AtomicBool::new(false),
             log: config.log,

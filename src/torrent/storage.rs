@@ -60,6 +60,18 @@ pub struct TorrentStore {
     /// [`MAX_OPEN_FILES`]. A file in use stays open through its `Arc`
     /// while it is being read or written, even once closed here.
     open: Mutex<Vec<(usize, Arc<File>)>>,
+    access: Access,
+}
+
+/// How a store opens its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read and write, creating what is missing: a download.
+    Create,
+    /// Read and write what is there: a download's file opened again.
+    Existing,
+    /// Read what is there: seeding.
+    ReadOnly,
 }
 
 /// What the store knows of one file on disk.
@@ -86,6 +98,18 @@ impl TorrentStore {
     /// inside the directory.
     pub fn open(meta: Arc<Metainfo>, dir: &Path) -> Result<TorrentStore> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir.display()))?;
+        TorrentStore::open_with(meta, dir, Access::Create)
+    }
+
+    /// Opens the files of `meta` under `dir` to seed them: read only,
+    /// each of them already there (a missing one is an error naming it),
+    /// none created, extended or written. A file shorter than the
+    /// torrent says leaves its last pieces out (they were not on disk).
+    pub fn open_to_seed(meta: Arc<Metainfo>, dir: &Path) -> Result<TorrentStore> {
+        TorrentStore::open_with(meta, dir, Access::ReadOnly)
+    }
+
+    fn open_with(meta: Arc<Metainfo>, dir: &Path, access: Access) -> Result<TorrentStore> {
         let mut files = Vec::with_capacity(meta.files().len());
         let mut open = Vec::new();
         let mut had_data = false;
@@ -94,9 +118,9 @@ impl TorrentStore {
                 files.push(None);
                 continue;
             }
-            let opened = open_file(dir, file.path(), true)?;
+            let opened = open_file(dir, file.path(), access)?;
             let io = |e| Error::io(e, opened.path.display());
-            if opened.meta.len() < file.length() {
+            if access == Access::Create && opened.meta.len() < file.length() {
                 opened.file.set_len(file.length()).map_err(io)?;
             }
             had_data |= opened.before > 0;
@@ -117,6 +141,7 @@ impl TorrentStore {
             files,
             had_data,
             open: Mutex::new(open),
+            access,
         })
     }
 
@@ -292,7 +317,11 @@ impl TorrentStore {
         if let Some(file) = self.find_open(index) {
             return Ok((file, slot));
         }
-        let opened = open_file(&self.dir, self.meta.files()[index].path(), false)?;
+        let access = match self.access {
+            Access::ReadOnly => Access::ReadOnly,
+            _ => Access::Existing,
+        };
+        let opened = open_file(&self.dir, self.meta.files()[index].path(), access)?;
         if slot.id.is_some() && file_id(&opened.meta) != slot.id {
             return Err(Error::new(
                 ErrorKind::Io,
@@ -352,10 +381,12 @@ struct Opened {
     before: u64,
 }
 
-/// Opens `dir/components…` for reading and writing, never through a
-/// symbolic link below `dir`, creating the file and its directories when
-/// `create` is set (never truncating).
-fn open_file(dir: &Path, components: &[String], create: bool) -> Result<Opened> {
+/// Opens `dir/components…` for reading and writing (reading only, for
+/// [`Access::ReadOnly`]), never through a symbolic link below `dir`,
+/// creating the file and its directories for [`Access::Create`] (never
+/// truncating).
+fn open_file(dir: &Path, components: &[String], access: Access) -> Result<Opened> {
+    let create = access == Access::Create;
     let Some((name, parents)) = components.split_last() else {
         // Metainfo refuses an empty path; this keeps the store total.
         return Err(
@@ -370,7 +401,7 @@ fn open_file(dir: &Path, components: &[String], create: bool) -> Result<Opened> 
     path.push(name);
     let io = |e| Error::io(e, path.display());
     let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true);
+    options.read(true).write(access != Access::ReadOnly);
     let (file, before) = match std::fs::symlink_metadata(&path) {
         Ok(checked) if checked.is_file() => {
             let file = options.open(&path).map_err(io)?;

@@ -5,3 +5,4 @@ pub mod duration;
 pub mod fs;
 pub mod hex;
 pub mod random;
+pub mod token_bucket;

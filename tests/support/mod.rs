@@ -247,3 +247,24 @@ pub fn compare_files(expected: &Path, got: &Path) -> Result<(), String> {
         offset += n as u64;
     }
 }
+
+/// Polls `done` every 10 ms until it is true; panics after `deadline`.
+#[track_caller]
+pub fn wait_until(deadline: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Kills a child process when dropped, so a failing assertion leaves no
+/// process behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -292,8 +292,63 @@ impl Tracker {
         Tracker { server, announces }
     }
 
+    /// A tracker as real ones are: each announce is answered with the
+    /// other peers that announced (on 127.0.0.1, at the port they gave),
+    /// and a peer that announces `stopped` is named no more.
+    pub fn open() -> Tracker {
+        let announces = Arc::new(Mutex::new(Vec::new()));
+        let log = announces.clone();
+        let peers: Arc<Mutex<Vec<(String, u16)>>> = Arc::default();
+        let server = Server::start(move |request| {
+            let query = request.target.split_once('?').map_or("", |(_, q)| q);
+            log.lock().unwrap().push(request.target.clone());
+            let field = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let (id, port) = (field("peer_id"), field("port").parse().unwrap_or(0));
+            let mut peers = peers.lock().unwrap();
+            peers.retain(|(known, _)| *known != id);
+            let others: Vec<u8> = peers
+                .iter()
+                .flat_map(|(_, port)| [127, 0, 0, 1].into_iter().chain(port.to_be_bytes()))
+                .collect();
+            if field("event") != "stopped" {
+                peers.push((id, port));
+            }
+            let mut body = format!("d8:intervali60e5:peers{}:", others.len()).into_bytes();
+            body.extend_from_slice(&others);
+            body.push(b'e');
+            Reply::ok(body)
+        });
+        Tracker { server, announces }
+    }
+
+    /// The announces whose query has `field=value`.
+    pub fn announces_with(&self, field: &str, value: &str) -> Vec<String> {
+        let wanted = format!("{field}={value}");
+        let announces = self.announces.lock().unwrap();
+        announces
+            .iter()
+            .filter(|a| a.split(['?', '&']).any(|kv| kv == wanted))
+            .cloned()
+            .collect()
+    }
+
     /// Its announce URL.
     pub fn url(&self) -> String {
         self.server.url("/announce")
     }
+}
+
+/// The value of `field` in an announce's query string.
+pub fn announced(announce: &str, field: &str) -> Option<u64> {
+    announce
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix(field)?.strip_prefix('='))?
+        .parse()
+        .ok()
 }

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::{count, seconds, size, Command, Download, UsageError};
+use super::{count, duration, seconds, size, thousandths, Command, Download, UsageError};
 
 /// A download while its options are read.
 pub(super) struct Draft {
@@ -77,6 +77,14 @@ const SIZE: Value = Value {
 const RATE: Value = Value {
     name: "RATE",
     needs: "a rate",
+};
+const RATIO: Value = Value {
+    name: "R",
+    needs: "a ratio",
+};
+const DURATION: Value = Value {
+    name: "DURATION",
+    needs: "a duration",
 };
 const URL: Value = Value {
     name: "URL",
@@ -330,6 +338,54 @@ pub(super) static OPTIONS: &[Opt] = &[
             Ok(())
         }),
         help: "for a .torrent: peers connected at once at most (default 50)",
+    },
+    Opt {
+        long: "seed",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.seed = true),
+        help: "for a .torrent: once downloaded, go on uploading to the swarm until \
+               --seed-ratio or --seed-time is reached, or Ctrl-C",
+    },
+    Opt {
+        long: "seed-ratio",
+        short: None,
+        takes: Takes::Value(RATIO, |d, name, text| {
+            d.download.seed = true;
+            d.download.seed_ratio_thousandths = Some(thousandths(name, &text)?);
+            Ok(())
+        }),
+        help: "seed until R times the torrent's length is uploaded (implies --seed)",
+    },
+    Opt {
+        long: "seed-time",
+        short: None,
+        takes: Takes::Value(DURATION, |d, name, text| {
+            d.download.seed = true;
+            d.download.seed_time = Some(duration(name, &text)?);
+            Ok(())
+        }),
+        help: "seed this long once downloaded: 90s, 30m, 2h, 1d; a bare number is \
+               minutes, as with aria2c (implies --seed)",
+    },
+    Opt {
+        long: "listen-port",
+        short: None,
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.listen_port = Some(count(name, &text, 1, 65535)? as u16);
+            Ok(())
+        }),
+        help: "for a .torrent: the port peers dial, IPv4 and IPv6 (default: the first \
+               free of 6881-6889)",
+    },
+    Opt {
+        long: "max-upload-rate",
+        short: None,
+        takes: Takes::Value(RATE, |d, name, text| {
+            d.download.max_upload_rate = Some(size(name, &text)?).filter(|&rate| rate > 0);
+            Ok(())
+        }),
+        help: "for a .torrent: upload at most RATE bytes per second to all peers \
+               together (0: no limit)",
     },
     Opt {
         long: "help",

@@ -93,6 +93,20 @@ pub struct Download {
     pub retries: Option<u32>,
     /// `--max-peers N`: a torrent's peers connected at once at most.
     pub max_peers: Option<usize>,
+    /// `partfetch seed FILE.torrent DIR`: upload what DIR holds, download
+    /// nothing.
+    pub seed_only: bool,
+    /// `--seed`: go on uploading once a torrent is downloaded.
+    pub seed: bool,
+    /// `--seed-ratio R`, in thousandths: seed until R × the torrent's
+    /// length is uploaded.
+    pub seed_ratio_thousandths: Option<u64>,
+    /// `--seed-time DURATION`: seed this long.
+    pub seed_time: Option<Duration>,
+    /// `--listen-port N`: the port peers dial.
+    pub listen_port: Option<u16>,
+    /// `--max-upload-rate RATE`: bytes per second to all peers at most.
+    pub max_upload_rate: Option<u64>,
 }
 
 impl Download {
@@ -165,6 +179,58 @@ fn seconds(name: &str, text: &str) -> Result<Duration, UsageError> {
     })
 }
 
+/// `90s`, `30m`, `2h`, `1d`, or a bare number of minutes (as aria2c's
+/// `--seed-time`).
+fn duration(name: &str, text: &str) -> Result<Duration, UsageError> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "m"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&secs| secs <= MAX_SECONDS)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{name} takes a duration such as 90s, 30m, 2h or 1d (a bare number is \
+                 minutes), not {text:?}"
+            ))
+        })
+}
+
+/// `1`, `1.5`, `0.25`: a ratio, in thousandths, read without floating
+/// point.
+fn thousandths(name: &str, text: &str) -> Result<u64, UsageError> {
+    let parse = || -> Option<u64> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 3 {
+            return None;
+        }
+        let whole: u64 = whole.parse().ok().filter(|&w| w <= 1_000_000)?;
+        let mut thousandths = whole * 1000;
+        for (i, b) in fraction.bytes().enumerate() {
+            thousandths += u64::from(b - b'0') * 10u64.pow(2 - i as u32);
+        }
+        Some(thousandths)
+    };
+    parse().ok_or_else(|| {
+        UsageError(format!(
+            "{name} takes a ratio such as 1, 1.5 or 0.25 (at most three decimals), not {text:?}"
+        ))
+    })
+}
+
 /// A whole number from `min` to `max`.
 fn count(name: &str, text: &str, min: usize, max: usize) -> Result<usize, UsageError> {
     text.parse::<usize>()
@@ -210,6 +276,30 @@ pub fn size(name: &str, text: &str) -> Result<u64, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seed_times_and_ratios_are_read_as_aria2c_users_write_them() {
+        let secs = |t: &str| duration("--seed-time", t).map(|d| d.as_secs());
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("30"), Ok(1800), "minutes, as aria2c");
+        assert_eq!(secs("2h"), Ok(7200));
+        assert_eq!(secs("1d"), Ok(86_400));
+        for bad in ["", "m", "1.5h", "10w", "-1", "99999999999999999999s"] {
+            let err = duration("--seed-time", bad).unwrap_err();
+            assert!(
+                err.0.contains("--seed-time") && err.0.contains(bad),
+                "{err:?}"
+            );
+        }
+        let ratio = |t: &str| thousandths("--seed-ratio", t);
+        assert_eq!(ratio("1"), Ok(1000));
+        assert_eq!(ratio("1.5"), Ok(1500));
+        assert_eq!(ratio("0.25"), Ok(250));
+        assert_eq!(ratio("0"), Ok(0));
+        for bad in ["", ".5", "1.2345", "x", "-1", "1e3"] {
+            assert!(ratio(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_use_binary_units() {

@@ -16,6 +16,10 @@ use super::{Command, Download, Output, UsageError};
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     let mut args = args.into_iter().peekable();
     let first = args.peek().and_then(|a| a.to_str().map(str::to_owned));
+    if first.as_deref() == Some("seed") {
+        args.next();
+        return parse_seed(args);
+    }
     if let Some(name @ ("split" | "serve" | "demo")) = first.as_deref() {
         args.next();
         #[cfg(feature = "serve")]
@@ -26,6 +30,28 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         )));
     }
     parse_download(args)
+}
+
+/// `seed FILE.torrent DIR` and the options of a download: the torrent's
+/// files under DIR uploaded, nothing downloaded.
+fn parse_seed(args: impl Iterator<Item = OsString>) -> Result<Command, UsageError> {
+    let mut d = match parse_download(args)? {
+        Command::Download(d) => d,
+        help_or_version => return Ok(help_or_version),
+    };
+    if !partfetch::names_a_torrent(&d.url) {
+        return Err(UsageError(format!(
+            "seed: {:?} is not a .torrent (usage: partfetch seed FILE.torrent DIR)",
+            d.url
+        )));
+    }
+    if d.output == Output::Stdout {
+        return Err(UsageError(
+            "seed: DIR is where the torrent's files are, not standard output".to_owned(),
+        ));
+    }
+    d.seed_only = true;
+    Ok(Command::Download(d))
 }
 
 /// An argument as a `String`, or the usage error that it is not one.
@@ -104,6 +130,12 @@ fn empty_download() -> Download {
         limit_rate: None,
         retries: None,
         max_peers: None,
+        seed_only: false,
+        seed: false,
+        seed_ratio_thousandths: None,
+        seed_time: None,
+        listen_port: None,
+        max_upload_rate: None,
         progress: false,
         cacert: Vec::new(),
         proxy: None,
@@ -247,6 +279,8 @@ mod tests {
             "N" => "3",
             "S" => "2.5",
             "SIZE" | "RATE" => "2M",
+            "R" => "1.5",
+            "DURATION" => "90s",
             "URL" => "http://elsewhere/f",
             "FILE" => "out",
             "TEXT" => "agent",

@@ -13,8 +13,11 @@
 //!   the most ([`PeerStats::download_rate`]): tit for tat. Ties go to the
 //!   peers holding a slot already, then to the lowest key.
 //! - **Anti-snubbing**: a peer that sent us no block for
-//!   [`SNUBBED_AFTER`] (or none since it connected that long ago) holds no
-//!   regular slot while we download; it may still be the optimistic.
+//!   [`SNUBBED_AFTER`] (or none since it connected that long ago) comes
+//!   after every other for a regular slot while we download (BitTorrent
+//!   mainline's rule: it loses its slot to any peer that sends, and gets
+//!   one only when nobody else wants it, since a slot left empty serves
+//!   nobody); it may still be the optimistic.
 //! - **While seeding**, round robin (libtorrent's `round_robin` seed
 //!   choker): a regular peer whose turn is over — it got
 //!   [`SHARE_PIECES`] pieces' worth since its turn began, or held the
@@ -60,8 +63,8 @@ pub const RECHOKE_EVERY: Duration = Duration::from_secs(10);
 pub const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 
 /// A peer that sent us no block for this long is taken for snubbing us
-/// (BitTorrent mainline's anti-snubbing) and holds no regular slot while
-/// we download.
+/// (BitTorrent mainline's anti-snubbing) and comes last for a regular slot
+/// while we download.
 pub const SNUBBED_AFTER: Duration = Duration::from_secs(60);
 
 /// A peer connected for less than this is a newcomer, more likely to be
@@ -274,7 +277,6 @@ impl Choker {
         let mut candidates: Vec<&PeerStats> = peers
             .iter()
             .filter(|p| p.wants())
-            .filter(|p| mode == Mode::Seeding || !p.snubs_us(now))
             .filter(|p| all || self.seen[&p.key].turn.is_none())
             .collect();
         let order = |a: &&PeerStats, b: &&PeerStats| self.compare(a, b, mode, now);
@@ -309,11 +311,18 @@ impl Choker {
         let seen_a = &self.seen[&a.key];
         let seen_b = &self.seen[&b.key];
         match mode {
-            Mode::Downloading => (Reverse(a.download_rate), seen_a.turn.is_none(), a.key).cmp(&(
-                Reverse(b.download_rate),
-                seen_b.turn.is_none(),
-                b.key,
-            )),
+            Mode::Downloading => (
+                a.snubs_us(now),
+                Reverse(a.download_rate),
+                seen_a.turn.is_none(),
+                a.key,
+            )
+                .cmp(&(
+                    b.snubs_us(now),
+                    Reverse(b.download_rate),
+                    seen_b.turn.is_none(),
+                    b.key,
+                )),
             Mode::Seeding => self
                 .seeding_rank(a, seen_a, now)
                 .cmp(&self.seeding_rank(b, seen_b, now)),
@@ -561,6 +570,16 @@ mod tests {
         bed.advance(RECHOKE_EVERY);
         bed.all_send();
         assert_eq!(bed.regular(Mode::Downloading), [2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_snubbing_peer_gets_a_slot_nobody_else_wants() {
+        let mut bed = Bed::new(2);
+        bed.connect([1, 2], LONG_AGO);
+        bed.peer(2).last_block_from = None;
+        bed.peer(1).download_rate = 1000;
+        // Peer 2 never sent a block, but a slot is free.
+        assert_eq!(bed.regular(Mode::Downloading), [1, 2]);
     }
 
     #[test]

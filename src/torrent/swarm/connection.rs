@@ -8,7 +8,8 @@
 //! into. The reader hands messages over a bounded channel, so a peer
 //! that sends faster than the disk takes is slowed by TCP, not buffered;
 //! the writer takes what the controller queues, which the controller
-//! bounds (a peer's requests are at most its `reqq`).
+//! bounds (a peer's requests are at most its `reqq`), and sends the blocks
+//! the peer asked for from its [`UploadQueue`], reading each as it goes.
 //!
 //! A peer whose first bytes are not the BitTorrent handshake (an
 //! encrypted opening, as Transmission tries first) is closed at its first
@@ -16,12 +17,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::peer::{Incoming, Out};
 use super::picker::{Block, PeerKey};
+use super::upload::{Blocks, TooManyRequests, UploadLimit, UploadQueue, Uploaded};
 use crate::torrent::wire::{
     self, Decoded, ExtensionHandshake, Handshake, Message, EXTENDED_HANDSHAKE_ID,
 };
@@ -43,6 +45,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(240);
 /// message's head.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// The writer gathers blocks up to this many bytes into one write.
+const UPLOAD_BATCH: usize = 128 * 1024;
+
 /// What a connection tells the controller.
 #[derive(Debug)]
 pub enum PeerEvent {
@@ -62,15 +67,50 @@ pub enum PeerEvent {
 pub struct Connection {
     /// The peer's handshake.
     pub handshake: Handshake,
-    writer: Sender<Out>,
+    writer: Sender<ToWriter>,
+    uploads: Arc<UploadQueue>,
+    uploaded: Uploaded,
     stream: TcpStream,
+}
+
+/// What the writer thread is handed.
+#[derive(Debug)]
+enum ToWriter {
+    /// A message to send.
+    Message(Out),
+    /// The upload queue is no longer empty.
+    Uploads,
 }
 
 impl Connection {
     /// Queues a message for the writer thread. A closed connection drops
-    /// it: its reader reports the close.
+    /// it: its reader reports the close. A choke drops the requests not
+    /// sent yet, as BEP 3 says, before it goes.
     pub fn send(&self, out: Out) {
-        let _ = self.writer.send(out);
+        if out == Out::Choke {
+            self.uploads.clear();
+        }
+        let _ = self.writer.send(ToWriter::Message(out));
+    }
+
+    /// Queues a block the peer asked for; an error when the peer has more
+    /// requests waiting than our `reqq` allows: close it.
+    pub fn serve(&self, block: Block) -> Result<(), TooManyRequests> {
+        if self.uploads.push(block)? {
+            let _ = self.writer.send(ToWriter::Uploads);
+        }
+        Ok(())
+    }
+
+    /// The peer cancelled a request: it is not sent, unless it is being
+    /// sent already.
+    pub fn withdraw(&self, block: &Block) {
+        self.uploads.withdraw(block);
+    }
+
+    /// Bytes of blocks sent to the peer so far.
+    pub fn uploaded(&self) -> u64 {
+        self.uploaded.get()
     }
 
     /// Closes the connection: both threads end, and the reader reports
@@ -81,7 +121,7 @@ impl Connection {
 }
 
 /// What every connection of a torrent shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Setup {
     /// Ours: the torrent's info-hash and our peer id.
     pub handshake: Handshake,
@@ -89,6 +129,21 @@ pub struct Setup {
     pub pieces: u32,
     /// Our extension handshake, encoded once.
     pub extensions: Arc<Vec<u8>>,
+    /// Where the blocks peers ask for are read; without it, none is sent.
+    blocks: Option<Arc<dyn Blocks>>,
+    /// The rate all uploads share, if limited.
+    limit: Option<Arc<UploadLimit>>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("handshake", &self.handshake)
+            .field("pieces", &self.pieces)
+            .field("serves", &self.blocks.is_some())
+            .field("limit", &self.limit)
+            .finish()
+    }
 }
 
 impl Setup {
@@ -98,7 +153,17 @@ impl Setup {
             handshake: Handshake::ours(info_hash, peer_id),
             pieces,
             extensions: Arc::new(ExtensionHandshake::ours(port).encode()),
+            blocks: None,
+            limit: None,
         }
+    }
+
+    /// Blocks peers ask for are read from `blocks`, at most `limit` bytes
+    /// a second for all of them when given.
+    pub fn serving(mut self, blocks: Arc<dyn Blocks>, limit: Option<u64>) -> Setup {
+        self.blocks = Some(blocks);
+        self.limit = limit.map(|rate| Arc::new(UploadLimit::new(rate)));
+        self
     }
 }
 
@@ -226,17 +291,27 @@ where
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return e.to_string(),
     };
-    let extensions = Arc::clone(&setup.extensions);
+    let uploads = Arc::new(UploadQueue::default());
+    let uploaded = Uploaded::default();
+    let writer_side = Writer {
+        stream: for_writer,
+        queue,
+        uploads: Arc::clone(&uploads),
+        uploaded: uploaded.clone(),
+        setup: setup.clone(),
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("peer-{key}-w"))
         .stack_size(128 * 1024)
-        .spawn(move || write_loop(for_writer, &queue, &extensions));
+        .spawn(move || writer_side.run());
     if let Err(e) = spawned {
         return e.to_string();
     }
     let connection = Connection {
         handshake,
         writer,
+        uploads,
+        uploaded,
         stream: for_controller,
     };
     if events
@@ -347,28 +422,80 @@ fn incoming(message: Message<'_>) -> Incoming {
     }
 }
 
-/// Sends what the controller queues, several messages to a write, and a
-/// keep-alive when there is nothing to send. Ends when the controller
-/// drops the connection or a write fails.
-fn write_loop(stream: TcpStream, queue: &Receiver<Out>, extensions: &[u8]) {
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        out.clear();
-        match queue.recv_timeout(KEEP_ALIVE) {
-            Ok(first) => {
-                encode(&first, extensions, &mut out);
-                while let Ok(next) = queue.try_recv() {
-                    encode(&next, extensions, &mut out);
+/// The writer thread's side of a connection.
+struct Writer {
+    stream: TcpStream,
+    queue: Receiver<ToWriter>,
+    uploads: Arc<UploadQueue>,
+    uploaded: Uploaded,
+    setup: Setup,
+}
+
+impl Writer {
+    /// Sends what the controller queues, several messages to a write, then
+    /// the blocks the peer asked for, up to [`UPLOAD_BATCH`] bytes a
+    /// write, and a keep-alive when there is nothing to send. Ends when
+    /// the controller drops the connection, a write fails, or a block
+    /// cannot be read.
+    fn run(self) {
+        let mut out = Vec::with_capacity(4096);
+        let mut data = vec![0u8; wire::MAX_BLOCK as usize];
+        'writing: loop {
+            out.clear();
+            // Asleep only when no block waits: a request queued meanwhile
+            // sends `ToWriter::Uploads`.
+            if self.uploads.is_empty() {
+                match self.queue.recv_timeout(KEEP_ALIVE) {
+                    Ok(first) => self.encode(first, &mut out),
+                    Err(RecvTimeoutError::Timeout) => Message::KeepAlive.encode_into(&mut out),
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
-            Err(RecvTimeoutError::Timeout) => Message::KeepAlive.encode_into(&mut out),
-            Err(RecvTimeoutError::Disconnected) => break,
+            loop {
+                match self.queue.try_recv() {
+                    Ok(next) => self.encode(next, &mut out),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => break 'writing,
+                }
+            }
+            let mut sent = 0;
+            if let Some(blocks) = &self.setup.blocks {
+                while out.len() < UPLOAD_BATCH {
+                    let Some(block) = self.uploads.pop() else {
+                        break;
+                    };
+                    if let Some(limit) = &self.setup.limit {
+                        limit.wait_for(block.length);
+                    }
+                    let bytes = &mut data[..block.length as usize];
+                    if blocks.read_block(&block, bytes).is_err() {
+                        break 'writing;
+                    }
+                    Message::Piece {
+                        index: block.piece,
+                        begin: block.begin,
+                        block: bytes,
+                    }
+                    .encode_into(&mut out);
+                    sent += u64::from(block.length);
+                }
+            } else {
+                // Nothing to read them from: none is ever sent.
+                self.uploads.clear();
+            }
+            if !out.is_empty() && self.stream.write_all_ref(&out).is_err() {
+                break;
+            }
+            self.uploaded.add(sent);
         }
-        if stream.write_all_ref(&out).is_err() {
-            break;
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    fn encode(&self, message: ToWriter, into: &mut Vec<u8>) {
+        if let ToWriter::Message(out) = message {
+            encode(&out, &self.setup.extensions, into);
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 fn encode(out: &Out, extensions: &[u8], into: &mut Vec<u8>) {
@@ -379,6 +506,8 @@ fn encode(out: &Out, extensions: &[u8], into: &mut Vec<u8>) {
             id: EXTENDED_HANDSHAKE_ID,
             payload: extensions,
         },
+        Out::Choke => Message::Choke,
+        Out::Unchoke => Message::Unchoke,
         Out::Interested => Message::Interested,
         Out::NotInterested => Message::NotInterested,
         Out::Have(index) => Message::Have { index: *index },

@@ -6,13 +6,15 @@
 //! queues, so the tests here play peers and the clock by hand.
 //!
 //! Owns the picker, the connected peers and their request queues, the
-//! addresses known and those banned. Chokes nobody and answers no
-//! request: we only download (seeding is a later part).
+//! addresses known and those banned, and who we choke (the [`Choker`]
+//! decides): a request of an unchoked peer for a piece we have is handed
+//! to its connection to be sent ([`Action::Serve`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::choker::{self, Choker, PeerStats, REGULAR_SLOTS};
 use super::peer::{Incoming, Out, Peer, IDLE_AFTER, SNUB_AFTER};
 use super::picker::{Block, PeerKey, Picker, Received};
 use crate::pieces::{Layout, PieceSet};
@@ -41,6 +43,17 @@ const REFILL_BATCH: usize = 8;
 /// the trackers for more.
 const WANT_PEERS_BELOW: usize = 10;
 
+/// What a swarm is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Every piece, then done: peers are closed once the last is verified.
+    Download,
+    /// Every piece, then keep uploading to whoever wants them.
+    DownloadThenSeed,
+    /// Upload the pieces we have; ask for none.
+    Seed,
+}
+
 /// What the driver must do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
@@ -64,6 +77,21 @@ pub enum Action {
         key: PeerKey,
         /// Why, for the log.
         why: &'static str,
+    },
+    /// Send connection `key` a block it asked for (read from the store
+    /// when the connection is ready to send it).
+    Serve {
+        /// The connection.
+        key: PeerKey,
+        /// Which block.
+        block: Block,
+    },
+    /// Connection `key` cancelled its request for `block`.
+    Withdraw {
+        /// The connection.
+        key: PeerKey,
+        /// Which block.
+        block: Block,
     },
     /// Write a block's bytes to the store.
     Write {
@@ -121,6 +149,10 @@ pub struct Controller {
     banned: HashSet<SocketAddr>,
     actions: Vec<Action>,
     picked: Vec<Block>,
+    goal: Goal,
+    choker: Choker,
+    /// The choker's input, kept so that a decision costs no allocation.
+    stats: Vec<PeerStats>,
 }
 
 impl Controller {
@@ -138,6 +170,39 @@ impl Controller {
             banned: HashSet::new(),
             actions: Vec::new(),
             picked: Vec::new(),
+            goal: Goal::Download,
+            choker: Choker::new(REGULAR_SLOTS, layout.piece_length()),
+            stats: Vec::new(),
+        }
+    }
+
+    /// Sets what the swarm is for ([`Goal::Download`] by default).
+    pub fn with_goal(mut self, goal: Goal) -> Controller {
+        self.goal = goal;
+        self
+    }
+
+    /// Whether the swarm is done: every piece is verified and nothing more
+    /// is to be uploaded.
+    pub fn is_done(&self) -> bool {
+        self.goal == Goal::Download && self.picker.is_complete()
+    }
+
+    /// What the swarm is for.
+    pub fn goal(&self) -> Goal {
+        self.goal
+    }
+
+    /// Closes connection `key`, which broke the protocol in a way only its
+    /// connection saw (`why`, for the log).
+    pub fn drop_peer(&mut self, key: PeerKey, why: &'static str) {
+        self.close(key, why);
+    }
+
+    /// Connection `key` has sent `total` bytes of blocks so far.
+    pub fn uploaded(&mut self, key: PeerKey, total: u64) {
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.set_uploaded(total);
         }
     }
 
@@ -262,11 +327,13 @@ impl Controller {
         peer.last_message = now;
         let first = std::mem::replace(&mut peer.bitfield_allowed, false);
         match message {
-            Incoming::KeepAlive
-            | Incoming::Ignored
-            | Incoming::Request(_)
-            | Incoming::Cancel(_) => {}
-            Incoming::Interested | Incoming::NotInterested => {}
+            Incoming::KeepAlive | Incoming::Ignored => {}
+            Incoming::Interested | Incoming::NotInterested => {
+                peer.interested_in_us = message == Incoming::Interested;
+                self.rechoke(now);
+            }
+            Incoming::Request(block) => self.asked(key, block),
+            Incoming::Cancel(block) => self.actions.push(Action::Withdraw { key, block }),
             Incoming::Extensions(handshake) => {
                 peer.extensions(&handshake);
                 // The extension handshake may come before the bitfield.
@@ -279,6 +346,9 @@ impl Controller {
                 peer.wanted = self.picker.count_wanted(&bits);
                 peer.bits = bits;
                 self.picker.add_availability(&self.peers[&key].bits);
+                if self.both_seeds(key) {
+                    return self.close(key, "a seed, as we are");
+                }
                 self.update_interest(key);
                 self.request(key, now);
             }
@@ -292,6 +362,9 @@ impl Controller {
                     if self.picker.wants(index) {
                         peer.wanted += 1;
                     }
+                }
+                if self.both_seeds(key) {
+                    return self.close(key, "a seed, as we are");
                 }
                 self.update_interest(key);
                 self.request(key, now);
@@ -332,8 +405,13 @@ impl Controller {
             if self.picker.is_complete() {
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for key in keys {
-                    self.close(key, "download complete");
+                    if self.goal == Goal::Download {
+                        self.close(key, "download complete");
+                    } else if self.both_seeds(key) {
+                        self.close(key, "a seed, as we are");
+                    }
                 }
+                self.rechoke(now);
             }
             return;
         }
@@ -390,9 +468,11 @@ impl Controller {
                 }
             }
         }
+        self.rechoke(now);
         self.dial_more(now);
         self.request_all(now);
         if !self.picker.is_complete()
+            && self.goal != Goal::Seed
             && self.peers.len() < WANT_PEERS_BELOW
             && self.queue.is_empty()
             && self.pending.is_empty()
@@ -432,6 +512,64 @@ impl Controller {
         }
     }
 
+    /// Peer `key` asks us for `block`: handed to its connection when we
+    /// have the piece and do not choke the peer. A request that arrives
+    /// after our choke is dropped (BEP 3); one for a piece we never
+    /// announced, or past its piece's end, is a broken peer.
+    fn asked(&mut self, key: PeerKey, block: Block) {
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        if peer.choked_by_us {
+            return;
+        }
+        if block.piece >= self.picker.pieces() || !self.picker.has(block.piece) {
+            return self.close(key, "asked for a piece we do not have");
+        }
+        let end = u64::from(block.begin) + u64::from(block.length);
+        if end > self.picker.piece_length(block.piece) {
+            return self.close(key, "asked for a block past its piece's end");
+        }
+        self.actions.push(Action::Serve { key, block });
+    }
+
+    /// Whether peer `key` has every piece, as we do: neither has anything
+    /// for the other.
+    fn both_seeds(&self, key: PeerKey) -> bool {
+        self.picker.is_complete() && self.peers.get(&key).is_some_and(|p| p.is_seed())
+    }
+
+    /// Asks the choker whom to unchoke now, and tells the peers whose
+    /// state changed.
+    fn rechoke(&mut self, now: Instant) {
+        let mode = if self.picker.is_complete() || self.goal == Goal::Seed {
+            choker::Mode::Seeding
+        } else {
+            choker::Mode::Downloading
+        };
+        self.stats.clear();
+        self.stats
+            .extend(self.peers.iter().map(|(&key, peer)| PeerStats {
+                key,
+                interested: peer.interested_in_us,
+                is_seed: peer.is_seed(),
+                download_rate: peer.rate(),
+                upload_rate: peer.upload_rate(),
+                uploaded: peer.uploaded,
+                last_block_from: peer.last_piece,
+                connected_at: peer.connected_at,
+            }));
+        let unchoked = self.choker.unchoked(&self.stats, mode, now);
+        for (&key, peer) in self.peers.iter_mut() {
+            let unchoke = unchoked.contains(&key);
+            if unchoke == peer.choked_by_us {
+                peer.choked_by_us = !unchoke;
+                let out = if unchoke { Out::Unchoke } else { Out::Choke };
+                self.actions.push(Action::Send { key, out });
+            }
+        }
+    }
+
     /// In endgame, other peers asked for `block` are told not to send it.
     fn cancel_duplicates(&mut self, from: PeerKey, block: &Block) {
         let mut cancels = Vec::new();
@@ -461,7 +599,7 @@ impl Controller {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.choking_us || !peer.interested {
+        if peer.choking_us || !peer.interested || self.goal == Goal::Seed {
             return;
         }
         let room = peer.room();
@@ -496,7 +634,7 @@ impl Controller {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let wants = peer.wanted > 0;
+        let wants = peer.wanted > 0 && self.goal != Goal::Seed;
         if wants != peer.interested {
             peer.interested = wants;
             let out = if wants {
@@ -522,6 +660,7 @@ impl Controller {
     /// A peer is gone: what it had no longer counts, what it was asked
     /// for may be asked of others.
     fn forget_peer(&mut self, key: PeerKey, peer: &Peer) {
+        self.choker.forget(key);
         self.picker.release(key);
         self.picker.remove_availability(&peer.bits);
         for block in peer.in_flight.blocks() {
@@ -531,7 +670,7 @@ impl Controller {
 
     /// Dials queued addresses while there is room.
     fn dial_more(&mut self, now: Instant) {
-        if self.picker.is_complete() {
+        if self.is_done() {
             return;
         }
         let mut waiting = VecDeque::new();

@@ -12,6 +12,7 @@ pub mod controller;
 pub mod peer;
 pub mod picker;
 pub mod session;
+pub mod upload;
 
 pub use controller::{Action, Controller, PeerCounts, DEFAULT_MAX_PEERS};
 pub use peer::{Incoming, Out};

@@ -78,6 +78,10 @@ pub enum Out {
     Bitfield(Bitfield),
     /// Our extension handshake (BEP 10).
     Extensions,
+    /// We will not answer its requests (those waiting are dropped).
+    Choke,
+    /// We will.
+    Unchoke,
     /// We want pieces it has.
     Interested,
     /// We want none.
@@ -120,12 +124,25 @@ pub struct Peer {
     pub snubbed: bool,
     /// Pieces it sent blocks of that failed their hash.
     pub failed_pieces: u32,
+    /// Whether it told us it wants our pieces.
+    pub interested_in_us: bool,
+    /// Whether we choke it (every peer is choked at first).
+    pub choked_by_us: bool,
+    /// When its connection opened.
+    pub connected_at: Instant,
+    /// When it last sent a block we asked for, if ever.
+    pub last_piece: Option<Instant>,
+    /// Bytes of blocks we sent it.
+    pub uploaded: u64,
     /// Requests it gets at once.
     target: u32,
     slow_start: bool,
     /// Bytes received since the last tick, and in the ticks before it.
     received: u64,
     rate: Rate,
+    /// Bytes we sent it since the last tick, and in the ticks before it.
+    sent: u64,
+    upload_rate: Rate,
 }
 
 impl Peer {
@@ -144,10 +161,17 @@ impl Peer {
             last_block: now,
             snubbed: false,
             failed_pieces: 0,
+            interested_in_us: false,
+            choked_by_us: true,
+            connected_at: now,
+            last_piece: None,
+            uploaded: 0,
             target: SLOW_START,
             slow_start: true,
             received: 0,
             rate: Rate::default(),
+            sent: 0,
+            upload_rate: Rate::default(),
         }
     }
 
@@ -179,6 +203,17 @@ impl Peer {
         self.rate.per_second()
     }
 
+    /// Bytes per second we sent it over the last few seconds.
+    pub fn upload_rate(&self) -> u64 {
+        self.upload_rate.per_second()
+    }
+
+    /// Its connection has sent it `total` bytes of blocks so far.
+    pub fn set_uploaded(&mut self, total: u64) {
+        self.sent += total.saturating_sub(self.uploaded);
+        self.uploaded = self.uploaded.max(total);
+    }
+
     /// A block arrived: if we asked for it, it is no longer in flight,
     /// and in slow start the pipeline grows by one. Returns the requests
     /// it overtook too often (see [`SKIPPED_AS_LOST`]), no longer in
@@ -189,6 +224,7 @@ impl Peer {
         };
         self.received += u64::from(block.length);
         self.last_block = now;
+        self.last_piece = Some(now);
         self.snubbed = false;
         if self.slow_start {
             self.target = (self.target + 1).min(self.reqq);
@@ -199,6 +235,7 @@ impl Peer {
     /// Once a second: measures the rate and sets the pipeline from it.
     /// Slow start ends when the rate stops growing.
     pub fn tick(&mut self) {
+        self.upload_rate.push(std::mem::take(&mut self.sent));
         let before = self.rate.per_second();
         self.rate.push(std::mem::take(&mut self.received));
         let now = self.rate.per_second();

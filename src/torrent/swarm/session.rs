@@ -11,7 +11,8 @@
 //! TCP window closes, when the controller falls behind.
 //!
 //! Blocks are written where they belong as they arrive; a piece counts
-//! once its hash matches. The control file names the verified pieces,
+//! once its hash matches. Blocks peers ask for are queued on their
+//! connections, whose writers read them from the store as they send. The control file names the verified pieces,
 //! and is saved only after their data is synced, so that after a crash
 //! it never claims a piece the disk does not hold.
 
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::connection::{self, Connection, PeerEvent, Setup};
-use super::controller::{Action, Controller, PeerCounts};
+use super::controller::{Action, Controller, Goal, PeerCounts};
 use super::picker::PeerKey;
 use crate::error::{Error, Result};
 use crate::pieces::PieceStore;
@@ -74,6 +75,8 @@ pub struct Status {
     pub total: u64,
     /// Peers connected, known and seeding.
     pub peers: PeerCounts,
+    /// Bytes of blocks sent to peers.
+    pub uploaded: u64,
     /// Every piece is verified.
     pub complete: bool,
 }
@@ -84,6 +87,9 @@ pub trait Observer {
     fn status(&mut self, status: &Status);
     /// A tracker should be asked for more peers.
     fn want_peers(&mut self) {}
+    /// The last missing piece was just verified (not called when every
+    /// piece was there from the start).
+    fn completed(&mut self) {}
     /// Something worth a line in a log.
     fn note(&mut self, _note: Note) {}
 }
@@ -112,17 +118,22 @@ pub struct Session {
     hashing: usize,
     listener: Option<Listener>,
     checkpoint: Option<Checkpoint>,
+    /// Bytes sent on connections closed since.
+    uploaded_closed: u64,
+    /// Whether the last piece was verified in this run (or all were there).
+    complete: bool,
 }
 
 impl Session {
     /// A session for the torrent in `store`, for which `setup` is the
     /// handshake, starting from the pieces `controller` has; `checkpoint`
-    /// records the pieces verified in the control file.
+    /// records the pieces verified in the control file (none when
+    /// seeding what is there).
     pub fn new(
         controller: Controller,
         store: Arc<TorrentStore>,
         setup: Setup,
-        checkpoint: Checkpoint,
+        checkpoint: Option<Checkpoint>,
     ) -> Session {
         let (sender, inputs) = mpsc::sync_channel(CHANNEL);
         let hasher = spawn_hasher(Arc::clone(&store), sender.clone());
@@ -137,7 +148,9 @@ impl Session {
             hasher,
             hashing: 0,
             listener: None,
-            checkpoint: Some(checkpoint),
+            checkpoint,
+            uploaded_closed: 0,
+            complete: false,
         }
     }
 
@@ -154,26 +167,29 @@ impl Session {
         self.sender.clone()
     }
 
-    /// Runs until every piece is verified, `stop` says so, or an error
-    /// (a write that fails) ends it. The control file then lists every
-    /// piece verified (and is removed once all are).
-    pub fn run(&mut self, observer: &mut dyn Observer, stop: &dyn Fn() -> bool) -> Result<()> {
+    /// Runs until the controller's goal is reached (every piece verified,
+    /// for [`Goal::Download`]), `stop` says so, or an error (a write that
+    /// fails) ends it. Stopped before every piece is verified, it fails
+    /// with [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) unless
+    /// the goal is [`Goal::Seed`]. The control file lists every piece
+    /// verified, and is removed once all are.
+    pub fn run(
+        &mut self,
+        observer: &mut dyn Observer,
+        stop: &dyn Fn(&Status) -> bool,
+    ) -> Result<()> {
         let ran = self.swarm(observer, stop);
-        let Some(checkpoint) = self.checkpoint.take() else {
-            return ran;
-        };
-        match ran {
-            Ok(()) => checkpoint.finish(&self.store),
-            Err(e) => {
-                let mut checkpoint = checkpoint;
-                // What was verified stays verified, whatever ended the run.
-                let _ = checkpoint.save(&self.store, Instant::now());
-                Err(e)
+        if let Some(mut checkpoint) = self.checkpoint.take() {
+            // What was verified stays verified, whatever ended the run.
+            let saved = checkpoint.save(&self.store, Instant::now());
+            if ran.is_ok() {
+                saved?;
             }
         }
+        ran
     }
 
-    fn swarm(&mut self, observer: &mut dyn Observer, stop: &dyn Fn() -> bool) -> Result<()> {
+    fn swarm(&mut self, observer: &mut dyn Observer, stop: &dyn Fn(&Status) -> bool) -> Result<()> {
         let mut next_tick = Instant::now() + TICK;
         let mut last_status: Option<Instant> = None;
         let mut last_counts = None;
@@ -194,32 +210,48 @@ impl Session {
             }
             let now = Instant::now();
             if now >= next_tick {
+                for (&key, connection) in &self.connections {
+                    self.controller.uploaded(key, connection.uploaded());
+                }
                 self.controller.tick(now);
                 next_tick = now + TICK;
             }
             self.carry_out(observer)?;
             let complete = self.controller.is_complete() && self.hashing == 0;
+            if complete && !self.complete {
+                self.complete = true;
+                if let Some(checkpoint) = self.checkpoint.take() {
+                    checkpoint.finish(&self.store)?;
+                    observer.completed();
+                }
+            }
             if let Some(checkpoint) = &mut self.checkpoint {
-                if !complete && checkpoint.due(now) {
+                if checkpoint.due(now) {
                     checkpoint.save(&self.store, now)?;
                 }
             }
             // Told when due, and when the peers change (a short download
             // may end before the first interval has passed).
             let counts = Some(self.controller.counts());
-            if complete
+            let done = complete && self.controller.is_done();
+            let status = self.status(complete);
+            if done
                 || counts != last_counts
                 || last_status.is_none_or(|t| now.duration_since(t) >= STATUS_EVERY)
             {
                 last_counts = counts;
-                observer.status(&self.status(complete));
+                observer.status(&status);
                 last_status = Some(now);
             }
-            if complete {
+            if done {
                 return Ok(());
             }
-            if stop() {
-                return Err(crate::cancel::cancelled());
+            if stop(&status) {
+                observer.status(&status);
+                return match complete || self.controller.goal() == Goal::Seed {
+                    true => Ok(()),
+                    false => Err(crate::cancel::cancelled()),
+                };
             }
         }
     }
@@ -229,6 +261,12 @@ impl Session {
             bytes: self.controller.bytes(),
             total: self.store.metainfo().length(),
             peers: self.controller.counts(),
+            uploaded: self.uploaded_closed
+                + self
+                    .connections
+                    .values()
+                    .map(Connection::uploaded)
+                    .sum::<u64>(),
             complete,
         }
     }
@@ -248,7 +286,7 @@ impl Session {
             }
             Input::Peer(key, PeerEvent::Ourselves) => self.controller.ourselves(key, now),
             Input::Peer(key, PeerEvent::Closed(_)) => {
-                self.connections.remove(&key);
+                self.forget(key);
                 self.controller.closed(key, now);
             }
             Input::Hashed { piece, matched } => {
@@ -286,8 +324,22 @@ impl Session {
                     }
                 }
                 Action::Close { key, .. } => {
-                    if let Some(connection) = self.connections.remove(&key) {
+                    if let Some(connection) = self.forget(key) {
                         connection.close();
+                    }
+                }
+                Action::Serve { key, block } => {
+                    let Some(connection) = self.connections.get(&key) else {
+                        continue;
+                    };
+                    if connection.serve(block).is_err() {
+                        self.controller
+                            .drop_peer(key, "more requests than our reqq allows");
+                    }
+                }
+                Action::Withdraw { key, block } => {
+                    if let Some(connection) = self.connections.get(&key) {
+                        connection.withdraw(&block);
                     }
                 }
                 Action::Write { block, data } => {
@@ -313,6 +365,15 @@ impl Session {
         }
         self.actions = actions;
         Ok(())
+    }
+}
+
+impl Session {
+    /// Connection `key` is gone: what it sent counts on.
+    fn forget(&mut self, key: PeerKey) -> Option<Connection> {
+        let connection = self.connections.remove(&key)?;
+        self.uploaded_closed += connection.uploaded();
+        Some(connection)
     }
 }
 
@@ -372,6 +433,9 @@ impl Listener {
                     let Ok(peer) = stream.peer_addr() else {
                         continue;
                     };
+                    // An IPv4 peer on a dual-stack listener is known by its
+                    // IPv4 address, as trackers name it.
+                    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                     if inputs.send(Input::Accepted(stream, peer)).is_err() {
                         break;
                     }

@@ -480,3 +480,141 @@ fn our_own_address_is_forgotten_once_reached() {
     bed.swarm.tick(bed.now);
     assert!(!bed.take().iter().any(|a| matches!(a, Action::Dial { .. })));
 }
+
+/// A seeding swarm of 3 pieces (all had), with a leecher connected that
+/// has none and told us it is interested. Returns the bed and its key.
+fn seeding_to_a_leecher(goal: Goal) -> (Bed, PeerKey) {
+    let mut have = PieceSet::new();
+    (0..3).for_each(|i| have.insert(i));
+    let mut bed = Bed::new(3, &have, 50);
+    bed.swarm = Controller::new(Layout::new(3 * PIECE - 100, PIECE), &have, 50).with_goal(goal);
+    let key = bed.connect(1);
+    bed.swarm
+        .message(key, Incoming::Bitfield(Bitfield::new(3)), bed.now);
+    bed.take();
+    bed.swarm.message(key, Incoming::Interested, bed.now);
+    (bed, key)
+}
+
+fn block(piece: u32, begin: u32, length: u32) -> Block {
+    Block {
+        piece,
+        begin,
+        length,
+    }
+}
+
+fn closed(actions: &[Action], which: PeerKey) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Close { key, .. } if *key == which))
+}
+
+#[test]
+fn an_interested_peer_is_unchoked_at_once_and_its_requests_are_served() {
+    let (mut bed, key) = seeding_to_a_leecher(Goal::Seed);
+    let actions = bed.take();
+    assert!(sent(&actions, key, &Out::Unchoke), "{actions:?}");
+    assert!(
+        !sent(&actions, key, &Out::Interested),
+        "a seed wants nothing"
+    );
+    let wanted = block(1, MAX_BLOCK, MAX_BLOCK);
+    bed.swarm.message(key, Incoming::Request(wanted), bed.now);
+    bed.swarm.message(key, Incoming::Cancel(wanted), bed.now);
+    assert_eq!(
+        bed.take(),
+        [
+            Action::Serve { key, block: wanted },
+            Action::Withdraw { key, block: wanted }
+        ]
+    );
+    // The last piece is 100 bytes short: its last block is asked in full.
+    let last = block(2, 3 * MAX_BLOCK, MAX_BLOCK - 100);
+    bed.swarm.message(key, Incoming::Request(last), bed.now);
+    assert_eq!(bed.take(), [Action::Serve { key, block: last }]);
+}
+
+#[test]
+fn a_request_past_its_piece_end_closes_the_peer() {
+    let (mut bed, key) = seeding_to_a_leecher(Goal::Seed);
+    bed.take();
+    let past = block(2, 3 * MAX_BLOCK, MAX_BLOCK);
+    bed.swarm.message(key, Incoming::Request(past), bed.now);
+    let actions = bed.take();
+    assert!(closed(&actions, key), "{actions:?}");
+    assert!(!actions.iter().any(|a| matches!(a, Action::Serve { .. })));
+}
+
+#[test]
+fn a_request_for_a_piece_we_do_not_have_closes_the_peer() {
+    let mut have = PieceSet::new();
+    have.insert(0);
+    let mut bed = Bed::new(3, &have, 50);
+    let key = bed.connect(1);
+    bed.swarm
+        .message(key, Incoming::Bitfield(Bitfield::new(3)), bed.now);
+    bed.swarm.message(key, Incoming::Interested, bed.now);
+    assert!(sent(&bed.take(), key, &Out::Unchoke));
+    bed.swarm
+        .message(key, Incoming::Request(block(0, 0, MAX_BLOCK)), bed.now);
+    bed.swarm
+        .message(key, Incoming::Request(block(1, 0, MAX_BLOCK)), bed.now);
+    let actions = bed.take();
+    assert!(matches!(actions[0], Action::Serve { .. }), "{actions:?}");
+    assert!(closed(&actions, key), "{actions:?}");
+}
+
+#[test]
+fn requests_of_a_choked_peer_are_dropped_and_it_is_choked_once_not_interested() {
+    let (mut bed, key) = seeding_to_a_leecher(Goal::Seed);
+    bed.take();
+    bed.swarm.message(key, Incoming::NotInterested, bed.now);
+    assert!(sent(&bed.take(), key, &Out::Choke));
+    // Sent before our choke reached it: dropped, not an offence.
+    bed.swarm
+        .message(key, Incoming::Request(block(0, 0, MAX_BLOCK)), bed.now);
+    assert_eq!(bed.take(), []);
+}
+
+#[test]
+fn every_peer_hears_of_each_verified_piece() {
+    let mut bed = Bed::new(2, &PieceSet::new(), 50);
+    let (seed, requests) = bed.seed(1, 2);
+    let others: Vec<PeerKey> = (2..5).map(|n| bed.connect(n)).collect();
+    for block in requests.iter().filter(|b| b.piece == 0) {
+        bed.send_block(seed, *block);
+    }
+    bed.take();
+    bed.swarm.hashed(0, true, bed.now);
+    let actions = bed.take();
+    for key in others.iter().chain([&seed]) {
+        assert!(sent(&actions, *key, &Out::Have(0)), "{key}: {actions:?}");
+    }
+}
+
+#[test]
+fn once_complete_a_seeding_swarm_keeps_its_leechers_and_drops_the_seeds() {
+    let mut bed = Bed::new(1, &PieceSet::new(), 50);
+    bed.swarm = Controller::new(Layout::new(PIECE, PIECE), &PieceSet::new(), 50)
+        .with_goal(Goal::DownloadThenSeed);
+    let (seed, requests) = bed.seed(1, 1);
+    let leecher = bed.connect(2);
+    bed.swarm
+        .message(leecher, Incoming::Bitfield(Bitfield::new(1)), bed.now);
+    bed.swarm.message(leecher, Incoming::Interested, bed.now);
+    for block in requests {
+        bed.send_block(seed, block);
+    }
+    bed.take();
+    bed.swarm.hashed(0, true, bed.now);
+    assert!(bed.swarm.is_complete() && !bed.swarm.is_done());
+    let actions = bed.take();
+    assert!(closed(&actions, seed), "{actions:?}");
+    assert!(!closed(&actions, leecher), "{actions:?}");
+    assert!(sent(&actions, leecher, &Out::Have(0)));
+    // Seeding: it is served.
+    bed.swarm
+        .message(leecher, Incoming::Request(block(0, 0, MAX_BLOCK)), bed.now);
+    assert!(matches!(bed.take()[..], [Action::Serve { .. }]));
+}

@@ -1,4 +1,6 @@
-//! `--rate-limit`: one token bucket for the whole server.
+//! A token bucket: the arithmetic of a rate shared by several senders,
+//! used by `serve --rate-limit` (one for the whole server) and by a
+//! swarm's `--max-upload-rate` (one for every peer).
 //!
 //! Owns the arithmetic only: a sender asks for `n` bytes and is told how
 //! long to wait before sending them. Tokens may go negative — a debt that
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 const NANOS: u128 = 1_000_000_000;
 
 /// A token bucket of `rate` bytes a second holding at most a tenth of a
-/// second's worth, so an idle server does not then burst far above its rate.
+/// second's worth, so an idle sender does not then burst far above its rate.
 #[derive(Debug)]
 pub struct TokenBucket {
     rate: u64,
