@@ -18,11 +18,15 @@
 //! protocols as byte-slice state machines apart from sockets. [`swarm`] downloads
 //! from the peers: the picker, each peer's pipeline, the controller and
 //! the threads around it (docs/swarm.md).
+//!
+//! [`MakeTorrent`] makes a `.torrent` of a file or a directory, hashing
+//! it on every core (docs/make-torrent.md).
 
 mod check;
 mod files;
 #[cfg(test)]
 mod fixture;
+mod make;
 mod metainfo;
 mod path;
 mod resume;
@@ -33,6 +37,10 @@ pub mod wire;
 
 pub use check::{check_existing, CHECK_THREADS};
 pub use files::{File, FileSpan};
+pub use make::{
+    auto_piece_length, check_piece_length, MadeTorrent, MakeTorrent, AUTO_MAX_PIECES, CREATED_BY,
+    MAX_AUTO_PIECE_LENGTH, MAX_MADE_PIECE_LENGTH, MIN_PIECE_LENGTH,
+};
 pub use metainfo::{Error, Metainfo, MAX_METAINFO_BYTES, MAX_PIECE_LENGTH};
 pub use path::{check_component, PathProblem, MAX_COMPONENTS, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
 pub use resume::{
