@@ -11,6 +11,8 @@ pub mod args;
 #[cfg(feature = "serve")]
 pub mod demo;
 pub mod events;
+#[cfg(feature = "serve")]
+pub mod make_torrent;
 pub mod progress;
 #[cfg(feature = "serve")]
 pub mod publish;
@@ -79,6 +81,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(Command::Serve(s)) => return publish::serve(&s),
         #[cfg(feature = "serve")]
         Ok(Command::Demo) => return demo::run(),
+        #[cfg(feature = "serve")]
+        Ok(Command::MakeTorrent(m)) => return make_torrent::run(&m),
         Err(args::UsageError(message)) => {
             say!("partfetch: {message}\nTry 'partfetch --help' for more information.");
             return exit::USAGE;

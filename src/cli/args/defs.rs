@@ -2,7 +2,7 @@
 //!
 //! Owns every option's names, the value it takes, its line of help and what
 //! it does to the command being built: [`OPTIONS`] for a download,
-//! [`SUB_OPTIONS`] for `split` and `serve`, and [`FAMILIAR`], the options of
+//! [`SUB_OPTIONS`] for `split`, `serve` and `make-torrent`, and [`FAMILIAR`], the options of
 //! curl, wget and aria2c that partfetch spells differently. The parser and
 //! the `--help` text read these tables and know no option by themselves, so
 //! adding, renaming or documenting an option is one edit here.
@@ -503,13 +503,16 @@ pub(super) fn familiar(name: &str) -> Option<&'static str> {
         .map(|&(_, hint)| hint)
 }
 
-/// An option of `split` or `serve`.
+/// An option of `split`, `serve` or `make-torrent`.
 #[cfg(feature = "serve")]
 pub(super) struct SubOpt {
     /// The sub-command it belongs to.
     pub command: &'static str,
-    /// The name, without its dashes. Sub-commands have no short options.
+    /// The name, without its dashes.
     pub long: &'static str,
+    /// The one-letter form (`o` for `-o`), for the few that tools of the
+    /// same trade spell so.
+    pub short: Option<char>,
     pub takes: Arity,
     /// One line of help, wrapped when the help is written.
     pub help: &'static str,
@@ -535,78 +538,148 @@ pub(super) static SUB_OPTIONS: &[SubOpt] = &[
     SubOpt {
         command: "split",
         long: "parts",
+        short: None,
         takes: Arity::One("N"),
         help: "this many parts of equal size",
     },
     SubOpt {
         command: "split",
         long: "part-size",
+        short: None,
         takes: Arity::One("SIZE"),
         help: "parts of this size (512K, 64M, ...)",
     },
     SubOpt {
         command: "split",
         long: "to",
+        short: None,
         takes: Arity::Many("DIR"),
         help: "one directory per server",
     },
     SubOpt {
         command: "split",
         long: "replicas",
+        short: None,
         takes: Arity::One("R"),
         help: "directories holding each part (default 1)",
     },
     SubOpt {
         command: "split",
         long: "base-url",
+        short: None,
         takes: Arity::Many("URL"),
         help: "the URL each directory is served at, in order",
     },
     SubOpt {
         command: "split",
         long: "seq",
+        short: None,
         takes: Arity::Nothing,
         help: "FILE... are packed into a -seq file sequence first",
     },
     SubOpt {
         command: "split",
         long: "name",
+        short: None,
         takes: Arity::One("NAME"),
         help: "the stream's name (default: the file's name)",
     },
     SubOpt {
         command: "serve",
         long: "listen",
+        short: None,
         takes: Arity::One("ADDR:PORT"),
         help: "default 127.0.0.1:8000; port 0 lets the system choose",
     },
     SubOpt {
         command: "serve",
         long: "rate-limit",
+        short: None,
         takes: Arity::One("RATE"),
         help: "bytes per second for the whole server (10M, ...)",
     },
     SubOpt {
         command: "serve",
         long: "delay",
+        short: None,
         takes: Arity::One("MS"),
         help: "wait before each answer (for tests and demos)",
     },
     SubOpt {
         command: "serve",
         long: "max-connections",
+        short: None,
         takes: Arity::One("N"),
         help: "at once; more get 503 (default 2048)",
     },
+    SubOpt {
+        command: "make-torrent",
+        long: "announce",
+        short: None,
+        takes: Arity::One("URL"),
+        help: "a tracker (at least one; repeatable: the first is announce, and with \
+               several each is a tier of announce-list, tried in order)",
+    },
+    SubOpt {
+        command: "make-torrent",
+        long: "web-seed",
+        short: None,
+        takes: Arity::One("URL"),
+        help: "an HTTP source of the files (repeatable; BEP 19 url-list): the file's \
+               URL, or for a directory the URL its name is under",
+    },
+    SubOpt {
+        command: "make-torrent",
+        long: "piece-length",
+        short: None,
+        takes: Arity::One("SIZE"),
+        help: "a power of two from 16K to 32M (default: from the size, 1025 to 2048 \
+               pieces of 16K to 16M)",
+    },
+    SubOpt {
+        command: "make-torrent",
+        long: "private",
+        short: None,
+        takes: Arity::Nothing,
+        help: "its trackers only: no DHT, no peer exchange (changes the info-hash)",
+    },
+    SubOpt {
+        command: "make-torrent",
+        long: "comment",
+        short: None,
+        takes: Arity::One("TEXT"),
+        help: "a comment for people",
+    },
+    SubOpt {
+        command: "make-torrent",
+        long: "output",
+        short: Some('o'),
+        takes: Arity::One("FILE"),
+        help: "where to write the torrent (default: NAME.torrent in the current \
+               directory; a directory gets NAME.torrent inside)",
+    },
+    SubOpt {
+        command: "make-torrent",
+        long: "force",
+        short: None,
+        takes: Arity::Nothing,
+        help: "replace FILE if it exists (by default it is refused, as mktorrent does)",
+    },
 ];
 
-/// The option of sub-command `command` named `name` as written (`--to`).
+/// The option of sub-command `command` named `name` as written (`--to`,
+/// `-o`).
 #[cfg(feature = "serve")]
 pub(super) fn find_sub(command: &str, name: &str) -> Option<&'static SubOpt> {
-    let long = name.strip_prefix("--")?;
-    SUB_OPTIONS
-        .iter()
-        .find(|o| o.command == command && o.long == long)
+    let mut mine = SUB_OPTIONS.iter().filter(|o| o.command == command);
+    if let Some(long) = name.strip_prefix("--") {
+        return mine.find(|o| o.long == long);
+    }
+    let mut chars = name.strip_prefix('-')?.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => mine.find(|o| o.short == Some(c)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -665,9 +738,14 @@ mod tests {
     #[test]
     fn sub_command_options_are_unique_within_their_command() {
         for (i, opt) in SUB_OPTIONS.iter().enumerate() {
-            assert!(["split", "serve"].contains(&opt.command), "{}", opt.command);
             assert!(
-                !SUB_OPTIONS[i + 1..]
+                ["split", "serve", "make-torrent"].contains(&opt.command),
+                "{}",
+                opt.command
+            );
+            let later = &SUB_OPTIONS[i + 1..];
+            assert!(
+                !later
                     .iter()
                     .any(|o| o.command == opt.command && o.long == opt.long),
                 "{} --{} defined twice",
@@ -676,6 +754,18 @@ mod tests {
             );
             let name = format!("--{}", opt.long);
             assert!(std::ptr::eq(find_sub(opt.command, &name).unwrap(), opt));
+            if let Some(c) = opt.short {
+                assert!(c.is_ascii_alphabetic(), "-{c} is not a letter");
+                assert!(
+                    !later
+                        .iter()
+                        .any(|o| o.command == opt.command && o.short == Some(c)),
+                    "{} -{c} defined twice",
+                    opt.command
+                );
+                let short = format!("-{c}");
+                assert!(std::ptr::eq(find_sub(opt.command, &short).unwrap(), opt));
+            }
         }
     }
 }

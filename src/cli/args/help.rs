@@ -58,13 +58,14 @@ Exit status: 0 success, 1 other failure (protocol, manifest, redirect, URL),
 const PUBLISH_INTRO: &str = "
 Usage: partfetch split FILE (--parts N | --part-size SIZE) --to DIR... [OPTIONS]
        partfetch serve DIR [--listen ADDR:PORT] [--rate-limit RATE] [--delay MS]
+       partfetch make-torrent PATH --announce URL... [OPTIONS]
        partfetch demo
 
 ";
 
 /// Each sub-command with options, and what is said before them.
 #[cfg(feature = "serve")]
-const SUB_COMMANDS: [(&str, &str); 2] = [
+const SUB_COMMANDS: [(&str, &str); 3] = [
     (
         "split",
         "\
@@ -77,6 +78,14 @@ losing any R-1 of them loses nothing) and writes NAME.parts into each:
         "\
 serve serves DIR over HTTP/1.1 (GET, HEAD, ranges, keep-alive), logging
 one line per request on stderr:
+",
+    ),
+    (
+        "make-torrent",
+        "\
+make-torrent writes a .torrent of a file or a directory (hidden files inside
+it left out, links followed), hashing on every core, and prints its
+info-hash and the file written:
 ",
     ),
 ];
@@ -92,7 +101,7 @@ and downloads the manifest: no network needed.
 pub enum Usage {
     /// Downloading: the command and its options.
     Download,
-    /// `split`, `serve` and `demo`.
+    /// `split`, `serve`, `make-torrent` and `demo`.
     #[cfg(feature = "serve")]
     Publish,
 }
@@ -145,15 +154,16 @@ fn synopsis(opt: &Opt) -> String {
 }
 
 /// How a sub-command option is written in the help: `--to DIR...`,
-/// indented as the long names of [`synopsis`].
+/// `-o, --output FILE`, the long names lined up as in [`synopsis`].
 #[cfg(feature = "serve")]
 fn sub_synopsis(opt: &SubOpt) -> String {
+    let short = opt.short.map_or("    ".to_owned(), |c| format!("-{c}, "));
     let value = match opt.takes {
         Arity::Nothing => String::new(),
         Arity::One(value) => format!(" {value}"),
         Arity::Many(value) => format!(" {value}..."),
     };
-    format!("    --{}{value}", opt.long)
+    format!("{short}--{}{value}", opt.long)
 }
 
 /// One row: `name`, indented, then `help` wrapped from [`HELP_COLUMN`], on

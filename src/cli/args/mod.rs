@@ -4,7 +4,7 @@
 //! Owns the [`Command`] and the options it carries, and the readers of
 //! option values (sizes, seconds, counts). Each option is defined once, in
 //! the tables of [`defs`]: the parser ([`parse`], and `subcommand` for
-//! `split`, `serve` and `demo`) and the `--help` text ([`help`]) are both
+//! `split`, `serve`, `make-torrent` and `demo`) and the `--help` text ([`help`]) are both
 //! made from them, so that an option cannot be parsed yet missing from the
 //! help, or documented under a name the parser does not know. Long options
 //! take `--name VALUE` or `--name=VALUE`; `-H VALUE` and `-HVALUE` both
@@ -43,6 +43,9 @@ pub enum Command {
     #[cfg(feature = "serve")]
     /// `demo`: split, serve, break a server and download, all on 127.0.0.1.
     Demo,
+    #[cfg(feature = "serve")]
+    /// `make-torrent`: write a `.torrent` of a file or a directory.
+    MakeTorrent(Box<MakeTorrent>),
 }
 
 /// Where the stream goes.
@@ -141,6 +144,24 @@ pub struct Serve {
     pub rate_limit: Option<u64>,
     pub delay: Duration,
     pub max_connections: Option<usize>,
+}
+
+#[cfg(feature = "serve")]
+/// The options of `partfetch make-torrent`.
+#[derive(Debug, PartialEq)]
+pub struct MakeTorrent {
+    pub path: PathBuf,
+    /// `--announce` (at least one), in order.
+    pub announce: Vec<String>,
+    pub web_seeds: Vec<String>,
+    /// `--piece-length`, checked: a power of two from 16 KiB to 32 MiB.
+    pub piece_length: Option<u64>,
+    pub private: bool,
+    pub comment: Option<String>,
+    /// `-o`: where to write (default: `NAME.torrent` here).
+    pub output: Option<PathBuf>,
+    /// `--force`: replace the output if it exists.
+    pub force: bool,
 }
 
 /// A usage mistake, said in a sentence.

@@ -20,7 +20,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         args.next();
         return parse_seed(args);
     }
-    if let Some(name @ ("split" | "serve" | "demo")) = first.as_deref() {
+    if let Some(name @ ("split" | "serve" | "demo" | "make-torrent")) = first.as_deref() {
         args.next();
         #[cfg(feature = "serve")]
         return super::subcommand::parse(name, args);

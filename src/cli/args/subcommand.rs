@@ -1,9 +1,10 @@
-//! The arguments of `split`, `serve` and `demo`, read with the table of
-//! [`SUB_OPTIONS`](super::defs::SUB_OPTIONS).
+//! The arguments of `split`, `serve`, `make-torrent` and `demo`, read
+//! with the table of [`SUB_OPTIONS`](super::defs::SUB_OPTIONS).
 //!
 //! Owns their syntax (`--name VALUE`, `--name=VALUE`, lists such as
-//! `--to a b c`, no short options) and putting the values together into a
-//! [`Split`] or a [`Serve`], since they depend on one another.
+//! `--to a b c`, `-o FILE` and `-oFILE` for the few options with a short
+//! form) and putting the values together into a [`Split`], a [`Serve`] or
+//! a [`MakeTorrent`], since they depend on one another.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use super::defs::{self, Arity};
 use super::parse::utf8;
-use super::{count, size, Command, Serve, Split, UsageError};
+use super::{count, size, Command, MakeTorrent, Serve, Split, UsageError};
 
 /// The arguments of sub-command `name`, after its name.
 pub(super) fn parse(
@@ -29,6 +30,7 @@ pub(super) fn parse(
             Some(extra) => Err(UsageError(format!("unexpected argument {extra:?}"))),
         },
         "serve" => serve(&given),
+        "make-torrent" => make_torrent(&given),
         _ => split(&given),
     }
 }
@@ -49,8 +51,9 @@ impl<'a> Given<'a> {
     /// Sorts the arguments of `command` into positionals and options, each
     /// with as many values as its [`Arity`] says: `--to` and `--base-url`
     /// take every following argument up to the next option, `--seq` none,
-    /// the others one (`--name=value` too). An option of none of the
-    /// sub-commands is refused here; a short one, after the others.
+    /// the others one (`--name=value` and `-xVALUE` too). Options are
+    /// kept under their long name, however written. An unknown long
+    /// option is refused here; an unknown short one, after the others.
     fn read(args: &[String], command: &'a str) -> Result<Given<'a>, UsageError> {
         let mut positional = Vec::new();
         let mut options: Vec<SubOption> = Vec::new();
@@ -64,19 +67,28 @@ impl<'a> Given<'a> {
                 positional.extend(args[i..].iter().cloned());
                 break;
             }
-            if is_short(arg) {
-                // No sub-command has a short option: `-q` is refused by
-                // name rather than taken for a file or a directory.
-                options.push((arg.clone(), Vec::new()));
-                continue;
-            }
-            if !arg.starts_with("--") {
+            let (name, inline) = if is_short(arg) {
+                // `-oFILE`: the letter, then its value.
+                let letter_end = arg.char_indices().nth(2).map_or(arg.len(), |(at, _)| at);
+                let (name, rest) = arg.split_at(letter_end);
+                if defs::find_sub(command, name).is_none() {
+                    // Refused by name rather than taken for a file or a
+                    // directory.
+                    options.push((arg.clone(), Vec::new()));
+                    continue;
+                }
+                (
+                    name.to_owned(),
+                    Some(rest.to_owned()).filter(|r| !r.is_empty()),
+                )
+            } else if !arg.starts_with("--") {
                 positional.push(arg.clone());
                 continue;
-            }
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-                None => (arg.clone(), None),
+            } else {
+                match arg.split_once('=') {
+                    Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                    None => (arg.clone(), None),
+                }
             };
             // Refused before its value is looked for: an unknown option
             // last does not "need a value".
@@ -108,7 +120,7 @@ impl<'a> Given<'a> {
             if values.is_empty() && !matches!(opt.takes, Arity::Nothing) {
                 return Err(UsageError(format!("option {name} needs a value")));
             }
-            options.push((name, values));
+            options.push((format!("--{}", opt.long), values));
         }
         if let Some((bad, _)) = options.iter().find(|(n, _)| is_short(n)) {
             return Err(UsageError(format!("unknown option {bad} for {command}")));
@@ -213,6 +225,51 @@ fn serve(given: &Given<'_>) -> Result<Command, UsageError> {
     })))
 }
 
+/// `make-torrent PATH --announce URL... [options]`.
+fn make_torrent(given: &Given<'_>) -> Result<Command, UsageError> {
+    let path = match given.positional.as_slice() {
+        [path] => path,
+        [] => {
+            return Err(UsageError(
+                "make-torrent needs a file or a directory".to_owned(),
+            ))
+        }
+        more => {
+            return Err(UsageError(format!(
+                "make-torrent takes one file or directory, not {}: {more:?}",
+                more.len()
+            )))
+        }
+    };
+    let announce = given.many("--announce");
+    if announce.is_empty() {
+        // As mktorrent: a torrent no tracker names is of no use to
+        // partfetch (the library makes one, for clients with a DHT).
+        return Err(UsageError(
+            "make-torrent needs a tracker: --announce URL".to_owned(),
+        ));
+    }
+    let piece_length = match given.one("--piece-length")? {
+        None => None,
+        Some(text) => {
+            let length = size("--piece-length", text)?;
+            partfetch::torrent::check_piece_length(length)
+                .map_err(|e| UsageError(format!("--piece-length {text}: {}", e.message())))?;
+            Some(length)
+        }
+    };
+    Ok(Command::MakeTorrent(Box::new(MakeTorrent {
+        path: PathBuf::from(path),
+        announce,
+        web_seeds: given.many("--web-seed"),
+        piece_length,
+        private: given.has("--private"),
+        comment: given.one("--comment")?.cloned(),
+        output: given.one("--output")?.map(PathBuf::from),
+        force: given.has("--force"),
+    })))
+}
+
 /// `split FILE... [options]`.
 fn split(given: &Given<'_>) -> Result<Command, UsageError> {
     let cut = match (given.one("--parts")?, given.one("--part-size")?) {
@@ -263,6 +320,8 @@ mod tests {
             "NAME" => &["stream"],
             "ADDR:PORT" => &["127.0.0.1:0"],
             "MS" => &["5"],
+            "FILE" => &["out.torrent"],
+            "TEXT" => &["a comment"],
             other => panic!("no sample for {other}: add one"),
         }
     }
@@ -274,13 +333,17 @@ mod tests {
             let base: &[&str] = match (opt.command, opt.long) {
                 ("split", "parts" | "part-size") => &["split", "f", "--to", "d"],
                 ("split", _) => &["split", "f", "--parts", "2", "--to", "d"],
+                ("make-torrent", _) => &["make-torrent", "f", "--announce", "http://t/"],
                 _ => &["serve", "www"],
             };
             let with = |args: &[&str]| parse_strs(&[base, args].concat());
             let (separate, inline) = match opt.takes {
                 Arity::Nothing => (with(&[&long]), with(&[&long])),
                 Arity::One(v) | Arity::Many(v) => {
-                    let values = sample(v);
+                    let values = match opt.takes {
+                        Arity::One(_) => &sample(v)[..1],
+                        _ => sample(v),
+                    };
                     let inline = format!("{long}={}", values[0]);
                     (
                         with(&[&[long.as_str()], values].concat()),
@@ -305,7 +368,24 @@ mod tests {
                     format!("option {long} needs a value")
                 );
             }
-            for other in ["split", "serve", "demo"] {
+            if let Some(c) = opt.short {
+                let value = sample(match opt.takes {
+                    Arity::One(v) | Arity::Many(v) => v,
+                    Arity::Nothing => panic!("-{c} takes a value: add a case"),
+                })[0];
+                let short = format!("-{c}");
+                assert_eq!(with(&[&short, value]).unwrap(), command, "{short}");
+                assert_eq!(
+                    with(&[&format!("{short}{value}")]).unwrap(),
+                    command,
+                    "{short}VALUE"
+                );
+                assert_eq!(
+                    with(&[&short]).unwrap_err().0,
+                    format!("option {short} needs a value")
+                );
+            }
+            for other in ["split", "serve", "demo", "make-torrent"] {
                 if defs::find_sub(other, &long).is_none() {
                     assert_eq!(
                         parse_strs(&[other, &long, "1"]).unwrap_err().0,
@@ -387,9 +467,86 @@ mod tests {
     }
 
     #[test]
+    fn make_torrent_reads_its_trackers_in_order_and_checks_the_piece_length() {
+        let Command::MakeTorrent(m) = parse_strs(&[
+            "make-torrent",
+            "film.mkv",
+            "--announce",
+            "udp://a/",
+            "--web-seed=http://s/film.mkv",
+            "--announce=http://b/",
+            "--piece-length",
+            "256K",
+            "--private",
+            "-o",
+            "out.torrent",
+        ])
+        .unwrap() else {
+            panic!("expected make-torrent");
+        };
+        assert_eq!(m.path, PathBuf::from("film.mkv"));
+        assert_eq!(m.announce, ["udp://a/", "http://b/"]);
+        assert_eq!(m.web_seeds, ["http://s/film.mkv"]);
+        assert_eq!(m.piece_length, Some(256 << 10));
+        assert!(m.private && !m.force);
+        assert_eq!(m.output, Some(PathBuf::from("out.torrent")));
+        assert_eq!(m.comment, None);
+        for (args, says) in [
+            (&["make-torrent", "f"][..], "needs a tracker"),
+            (&["make-torrent", "--announce", "http://t/"], "needs a file"),
+            (
+                &["make-torrent", "f", "g", "--announce", "http://t/"],
+                "takes one",
+            ),
+            (
+                &[
+                    "make-torrent",
+                    "f",
+                    "--announce",
+                    "http://t/",
+                    "--piece-length",
+                    "100000",
+                ],
+                "power of two",
+            ),
+            (
+                &[
+                    "make-torrent",
+                    "f",
+                    "--announce",
+                    "http://t/",
+                    "--piece-length",
+                    "8K",
+                ],
+                "from 16 KiB to 32 MiB",
+            ),
+            (
+                &[
+                    "make-torrent",
+                    "f",
+                    "--announce",
+                    "http://t/",
+                    "--piece-length",
+                    "x",
+                ],
+                "takes a size",
+            ),
+            (
+                &["make-torrent", "f", "--announce", "http://t/", "-q"],
+                "unknown option -q",
+            ),
+        ] {
+            let err = parse_strs(args).unwrap_err().0;
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
     fn a_short_option_of_a_sub_command_is_named_as_unknown() {
         for (args, named) in [
             (&["serve", "www", "-q"][..], "-q"),
+            // -o is make-torrent's, not serve's.
+            (&["serve", "www", "-o", "x"], "-o"),
             (&["split", "-v", "f", "--parts", "2", "--to", "a"], "-v"),
             (&["demo", "-x"], "-x"),
             // Not a directory of `--to`, nor an option that needs a value.
