@@ -1,46 +1,48 @@
 //! Hashing the pieces of a torrent being made: the files are read once,
-//! front to back, by one thread, and their pieces hashed on as many
+//! front to back, one read at a time, and their pieces hashed on as many
 //! threads as the machine has cores (the calling thread among them).
 //!
 //! ```text
-//!            ┌──────── free buffers (3 per hasher) ────────┐
-//!            v                                             │
-//!  reader: files in order ─> (first piece, bytes) ─┬─> hasher 1 ─> its hashes ─┐
-//!  (a piece may span files)     one queue          └─> hasher 2 ─> its hashes ─┴─> in order
+//!  hasher 1: ─ lock the reader, read the next job, unlock ─ hash it ─ …
+//!  hasher 2: ──────────── hash its job ─────────── lock, read, unlock ─ …
+//!                 the reader: the files in order, pieces across files
+//!  then the hashes each hasher kept, put in order
 //! ```
 //!
-//! Memory is the buffers, a fixed few: what a file holds never is. A job
-//! is one piece, or a run of consecutive pieces when pieces are short, so
-//! that a job is at least [`JOB_BYTES`]. Each hasher keeps the hashes it
-//! made, and they are put in order once all are done. Owns reading in
+//! The reader is shared, behind a lock, rather than a thread of its own
+//! handing buffers to the hashers (as `mktorrent` does): with two cores,
+//! a reader thread was a third thread on two cores, woken on the core of
+//! the hasher that freed its buffer and left waiting behind it while the
+//! other core ran out of work. `perf sched` showed one core idle a
+//! quarter of the time, and a GiB took 0.44 s against `mktorrent`'s
+//! 0.39 s; read under a lock by whichever hasher is free, 0.37 s
+//! (BENCHMARKS.md). The bytes are still read once and in order, and a
+//! job is hashed by the core that read it, from its cache.
+//!
+//! Memory is one buffer per hasher: what a file holds never is in memory
+//! whole. A job is one piece, or a run of consecutive pieces when pieces
+//! are short, so that a job is at least [`JOB_BYTES`]. Owns reading in
 //! order and the threads; what is read is `walk`'s listing.
 
 use std::fs::File;
 use std::io::Read;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use super::walk::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sha1;
 
-/// The most hashing threads. One thread reads for all of them, copying
-/// from the page cache several times faster than one core hashes with
-/// SHA instructions: past this many, the reader (or the disk) is what
-/// waits, and each thread only adds a buffer of memory.
+/// The most hashing threads. Reads are one at a time: a copy from the
+/// page cache runs at about 6 GB/s here, against 2 GB/s of SHA-1 per
+/// core with SHA instructions and 0.7 GB/s without. Past this many the
+/// reads (or the disk) are the limit, and each thread only adds a buffer
+/// of memory.
 pub(super) const MAX_HASHERS: usize = 8;
 
-/// The least a job holds: shorter pieces are hashed in runs. One read
-/// and a few hand-offs between threads per job cost microseconds, a
-/// megabyte's SHA-1 half a millisecond; a job of one 16 KiB piece would
-/// spend a third of its time handing over.
+/// The least a job holds: shorter pieces are hashed in runs. A job costs
+/// a read and a lock besides its hashing; a megabyte's SHA-1 takes half
+/// a millisecond, against microseconds for those.
 pub(super) const JOB_BYTES: u64 = 1 << 20;
-
-/// Buffers per hasher: the one it hashes, and two more, filled or being
-/// filled by the reader, so that a hasher that finishes finds its next
-/// job ready even when the other hashers finished theirs at the same
-/// moment (as `mktorrent` has).
-const BUFFERS_PER_HASHER: usize = 3;
 
 /// How many hashing threads to start on this machine.
 pub(super) fn hashers() -> usize {
@@ -53,14 +55,13 @@ pub(super) fn hashers() -> usize {
 /// pieces of `piece_length`), 20 bytes each in order, hashed on `hashers`
 /// threads (the calling one among them). Each file is read for the
 /// length it was listed with; one found shorter is an error naming it,
-/// and the first read error ends the hashing and is returned.
+/// and the first read error stops every hasher and is returned.
 pub(super) fn hash_pieces(
     files: &[Entry],
     total: u64,
     piece_length: u64,
     hashers: usize,
 ) -> Result<Vec<u8>> {
-    let hashers = hashers.max(1);
     let pieces = total.div_ceil(piece_length);
     let per_job = (JOB_BYTES / piece_length).max(1);
     let shape = Shape {
@@ -69,45 +70,31 @@ pub(super) fn hash_pieces(
         per_job,
         jobs: pieces.div_ceil(per_job),
     };
-    let buffer_len = (piece_length * per_job).min(total) as usize;
-    let buffers = hashers * BUFFERS_PER_HASHER;
-    let (free, free_rx) = sync_channel::<Vec<u8>>(buffers);
-    for _ in 0..buffers {
-        // Each buffer is allocated by the reader when first used.
-        let _ = free.send(Vec::new());
-    }
-    let (work, work_rx) = sync_channel::<Job>(buffers);
-    let work_rx = Mutex::new(work_rx);
-    let (read, hashed) = std::thread::scope(|scope| {
-        // The reader owns the queue's sender: the queue closes when it
-        // returns, whatever it returns.
-        let reader = scope.spawn(move || read_jobs(files, shape, buffer_len, &free_rx, &work));
-        let others: Vec<_> = (1..hashers)
-            .map(|_| {
-                let (work_rx, free) = (&work_rx, free.clone());
-                scope.spawn(move || hash_jobs(work_rx, shape, &free))
-            })
-            .collect();
-        let mut hashed = hash_jobs(&work_rx, shape, &free);
-        for other in others {
-            hashed.extend(join(other));
-        }
-        (join(reader), hashed)
+    let shared = Mutex::new(Shared {
+        reader: Reader::new(files),
+        next_job: 0,
     });
-    read?;
+    let hash = || hash_jobs(&shared, shape);
+    let kept = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..hashers.max(1)).map(|_| scope.spawn(hash)).collect();
+        let mut kept = vec![hash()];
+        for other in others {
+            kept.push(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        kept
+    });
     let mut hashes = vec![0u8; pieces as usize * 20];
-    for job in hashed {
-        let at = job.first as usize * 20;
-        hashes[at..at + job.hashes.len()].copy_from_slice(&job.hashes);
+    for jobs in kept {
+        for job in jobs? {
+            let at = job.first as usize * 20;
+            hashes[at..at + job.hashes.len()].copy_from_slice(&job.hashes);
+        }
     }
     Ok(hashes)
-}
-
-/// What a scoped thread returned; its panic, carried on.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// How the torrent's bytes are cut into pieces and jobs.
@@ -134,12 +121,12 @@ impl Shape {
     }
 }
 
-/// Bytes to hash: `len` bytes of `buffer`, from the start of piece
-/// `first`.
-struct Job {
-    first: u64,
-    buffer: Vec<u8>,
-    len: usize,
+/// What the hashers share: the reader, and which job it reads next.
+struct Shared<'a> {
+    reader: Reader<'a>,
+    /// The next job to read; the number of jobs once all are read, or
+    /// once a read failed (the others then stop).
+    next_job: u64,
 }
 
 /// The hashes of a job's pieces, from piece `first` on.
@@ -148,64 +135,37 @@ struct Hashed {
     hashes: Vec<u8>,
 }
 
-/// The reader's thread: fills free buffers from the files, job after job,
-/// and queues them; returns at the end or at the first error. Either way
-/// the queue closes when it returns, and the hashers finish what is in
-/// it and stop.
-fn read_jobs(
-    files: &[Entry],
-    shape: Shape,
-    buffer_len: usize,
-    free: &Receiver<Vec<u8>>,
-    work: &SyncSender<Job>,
-) -> Result<()> {
-    let mut reader = Reader::new(files);
-    for job in 0..shape.jobs {
-        // Hashers run until the queue closes, and give every buffer back.
-        let Ok(mut buffer) = free.recv() else {
-            return Ok(());
-        };
-        if buffer.len() < buffer_len {
-            buffer.resize(buffer_len, 0);
-        }
-        let len = shape.job_len(job);
-        reader.fill(&mut buffer[..len])?;
-        let first = shape.first_piece(job);
-        if work.send(Job { first, buffer, len }).is_err() {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-/// A hasher: hashes queued jobs piece by piece and gives each buffer
-/// back, until the queue is closed; returns the hashes. Results are kept
-/// by each hasher and put in order at the end, rather than sent to a
-/// collecting thread: a hand-off per job would wake one more thread on
-/// cores that are all hashing.
-fn hash_jobs(work: &Mutex<Receiver<Job>>, shape: Shape, free: &SyncSender<Vec<u8>>) -> Vec<Hashed> {
-    let piece_length = shape.piece_length as usize;
+/// A hasher: reads the next job into its buffer (the lock held only for
+/// the read), hashes it piece by piece, and again, until every job is
+/// read; returns the hashes it made, or the read error it met.
+fn hash_jobs(shared: &Mutex<Shared<'_>>, shape: Shape) -> Result<Vec<Hashed>> {
+    // The first job is the longest: allocated before taking the lock.
+    let mut buffer = vec![0u8; if shape.jobs > 0 { shape.job_len(0) } else { 0 }];
     let mut done = Vec::new();
     loop {
-        // The lock is held while waiting, so one idle hasher waits on the
-        // queue and the others on the lock: either wakes for the next job.
-        let job = match work.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return done,
+        let (first, len) = {
+            // Poisoned: another hasher panicked, which the caller will
+            // carry on with; this one stops.
+            let Ok(mut shared) = shared.lock() else {
+                return Ok(done);
+            };
+            let job = shared.next_job;
+            if job >= shape.jobs {
+                return Ok(done);
+            }
+            let len = shape.job_len(job);
+            if let Err(e) = shared.reader.fill(&mut buffer[..len]) {
+                shared.next_job = shape.jobs;
+                return Err(e);
+            }
+            shared.next_job += 1;
+            (shape.first_piece(job), len)
         };
-        let Ok(job) = job else {
-            return done;
-        };
-        let hashes: Vec<u8> = job.buffer[..job.len]
-            .chunks(piece_length)
+        let hashes = buffer[..len]
+            .chunks(shape.piece_length as usize)
             .flat_map(sha1::digest)
             .collect();
-        // The reader may have stopped already: the buffer is not needed.
-        let _ = free.send(job.buffer);
-        done.push(Hashed {
-            first: job.first,
-            hashes,
-        });
+        done.push(Hashed { first, hashes });
     }
 }
 

@@ -17,8 +17,8 @@
 //! and BEP 12's `announce-list`, BEP 19's `url-list`, `private`,
 //! `comment`, `created by`, `creation date`) and its encoding. Which
 //! files, in which order, is `walk`'s (hidden files inside a directory
-//! are left out, links followed); hashing them, each read once on one
-//! thread and hashed on every core, is `hash`'s; the piece length chosen
+//! are left out, links followed); hashing them, each read once, in order
+//! and one read at a time, and hashed on every core, is `hash`'s; the piece length chosen
 //! from the size, `piece_length`'s. Writing the `.torrent` somewhere is
 //! the caller's: the command refuses to replace a file unless told to.
 //!
