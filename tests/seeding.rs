@@ -324,7 +324,7 @@ fn a_peer_that_asks_past_a_piece_or_floods_requests_is_closed_and_others_are_ser
         length: 16384,
     });
     assert!(past.is_closed());
-    // Ten thousand requests at once, far past the 250 we allow.
+    // Ten thousand requests at once, far past the 2048 we allow.
     let mut flood = Scripted::connect(addr, &torrent);
     flood.send(Message::Interested);
     flood.until("Unchoke");

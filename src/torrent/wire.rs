@@ -59,9 +59,12 @@ pub const MAX_EXTENDED_PAYLOAD: u32 = 16 * 1024 + 1024;
 pub const EXTENDED_HANDSHAKE_ID: u8 = 0;
 
 /// The number of outstanding requests we accept from a peer, told in our
-/// extension handshake's `reqq`: libtorrent's default, 250 blocks of
-/// 16 KiB, about 4 MiB in flight.
-pub const OUR_REQQ: u32 = 250;
+/// extension handshake's `reqq`. A waiting request costs us 12 bytes (its
+/// block is read only when sent), and Transmission 3 keeps at most `reqq`
+/// requests out, refilled about once a second: with libtorrent's 250 it
+/// took 3.9 MiB/s from us, with 2048 the link's speed (BENCHMARKS.md,
+/// "Seeding"). aria2c ignores `reqq` and goes a little past 250.
+pub const OUR_REQQ: u32 = 2048;
 
 /// The number of outstanding requests assumed for a peer that does not
 /// say (`reqq` missing): libtorrent's default, which BEP 10 cites.

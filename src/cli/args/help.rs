@@ -36,7 +36,10 @@ FILE-file1, FILE-file2, ...
 
 partfetch FILE.torrent [DIR] (or the URL of one) downloads the torrent's
 files from its swarm into DIR (default: the current directory), checks
-every piece, and exits once all are there.
+every piece, and exits once all are there (with --seed, it goes on
+uploading). partfetch seed FILE.torrent DIR uploads the torrent's files
+found in DIR, each piece checked first, until Ctrl-C, --seed-ratio or
+--seed-time.
 
 ";
 
