@@ -6,9 +6,13 @@
 //! In scope: that what partfetch saves equals, byte for byte, what the
 //! torrents were made of — a single file (256 MiB; 32 MiB for the killed run) and
 //! several files of odd sizes, one empty, in subdirectories — whoever seeds
-//! it: aria2c alone, Transmission alone, or both; and that a run killed
+//! it: aria2c alone, Transmission alone, or both; that a run killed
 //! with SIGKILL midway, run again with the same command, completes from
-//! its state file without fetching everything again.
+//! its state file without fetching everything again. And the other way:
+//! aria2c and Transmission leech, byte for byte, a torrent made by
+//! `partfetch make-torrent` from `partfetch seed` alone; and a swarm of a
+//! partfetch seed (its upload capped), two partfetch leechers and an
+//! aria2c leecher started together all complete, the leechers uploading.
 //!
 //! The bed is one for the whole machine (fixed names for the bridge and
 //! namespaces), so the cases run in sequence in one test, against one bed;
@@ -23,11 +27,12 @@
 //!
 //! `SWARM_LEECHER=aria2c` runs aria2c as the leecher instead of partfetch:
 //! a check of the bed and of these tests, not of partfetch.
+//! `SWARM_ONLY=TEXT` runs only the cases whose name contains TEXT.
 
 mod support;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -54,7 +59,7 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 /// How long all the cases may take together: a case that would start
 /// later is not run (and fails), and no run outlasts it, so that a hanging
 /// leecher cannot eat a CI run's time. They take about 3 minutes.
-const BUDGET: Duration = Duration::from_secs(8 * 60);
+const BUDGET: Duration = Duration::from_secs(12 * 60);
 
 /// How long one bed.sh command may take (each of its own waits is bounded
 /// by 60 s).
@@ -89,7 +94,11 @@ fn torrents_arrive_byte_for_byte_from_aria2c_transmission_and_both() {
     let start = Instant::now();
     let deadline = || RUN_DEADLINE.min(BUDGET.saturating_sub(start.elapsed()));
     let mut failures: Vec<String> = Vec::new();
+    let only = std::env::var("SWARM_ONLY").unwrap_or_default();
     let mut check = |name: &str, case: &dyn Fn(Duration) -> Result<(), String>| {
+        if !name.contains(&only) {
+            return eprintln!("swarm: {name}: not run (SWARM_ONLY={only})");
+        }
         let result = match deadline() {
             left if left.is_zero() => {
                 Err(format!("not run: the {BUDGET:?} of all cases are spent"))
@@ -140,11 +149,20 @@ fn torrents_arrive_byte_for_byte_from_aria2c_transmission_and_both() {
         "killed with SIGKILL midway and run again (32 MiB, Transmission alone)",
         &|left| killed_and_rerun(&bed, &dir, leecher, left),
     );
+    bed.seeders("none");
+    check(
+        "aria2c and Transmission leech a made torrent from partfetch seed alone",
+        &|left| leeched_from_partfetch(&bed, &dir, left),
+    );
+    check(
+        "a partfetch seed, two partfetch leechers and an aria2c leecher together",
+        &|left| swarm_of_partfetch(&bed, &dir, left),
+    );
 
     drop(bed);
     assert!(
         failures.is_empty(),
-        "{} of 7 cases failed (leecher: {}):\n{}",
+        "{} of 9 cases failed (leecher: {}):\n{}",
         failures.len(),
         leecher.name(),
         failures.join("\n")
@@ -252,6 +270,249 @@ fn killed_and_rerun(
         ));
     }
     let _ = fs::remove_dir_all(&out);
+    Ok(())
+}
+
+/// `partfetch make-torrent` of the bed's `which` data (announcing to the
+/// bed's tracker), let into the tracker: the torrent's file and name.
+fn made_torrent(bed: &Bed, dir: &TempDir, which: &str) -> Result<Torrent, String> {
+    let data = bed.torrent(which).data;
+    let file = dir.join(&format!("made-{which}.torrent"));
+    let _ = fs::remove_file(&file);
+    let made = support::cli::run(&[
+        "make-torrent",
+        data.to_str().unwrap(),
+        "--announce",
+        &bed.env["TRACKER"],
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    if made.code != Some(0) {
+        return Err(format!("make-torrent failed: {}", made.stderr));
+    }
+    bed.run(&["torrent", file.to_str().unwrap()])?;
+    let name = data.file_name().unwrap().to_str().unwrap().to_owned();
+    Ok(Torrent { file, data, name })
+}
+
+/// A partfetch process in a namespace of the bed (a seeder, or a leecher
+/// of the swarm case), stopped with Ctrl-C or killed when dropped.
+struct PartfetchRun<'a> {
+    bed: &'a Bed,
+    ns: String,
+    addr: String,
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl<'a> PartfetchRun<'a> {
+    fn start(bed: &'a Bed, dir: &TempDir, args: &[&OsStr], label: &str) -> Result<Self, String> {
+        let lines = bed.run(&["seeder-ns"])?;
+        let ns = lines["SEEDER_NS"].clone();
+        let addr = lines["SEEDER_ADDR"].clone();
+        let stderr = dir.join(&format!("{label}.stderr"));
+        let spawned = File::create(&stderr).and_then(|err| {
+            Command::new("ip")
+                .args(["netns", "exec", &ns, &support::cli::bin()])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(err)
+                .spawn()
+        });
+        match spawned {
+            Ok(child) => Ok(PartfetchRun {
+                bed,
+                ns,
+                addr,
+                child,
+                stderr,
+            }),
+            Err(e) => {
+                bed.leecher_del(&ns);
+                Err(format!("spawn partfetch: {e}"))
+            }
+        }
+    }
+
+    /// Ctrl-C, then its exit: 0 is expected.
+    fn interrupt(&mut self) -> Result<(), String> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        self.finish(Duration::from_secs(20))
+    }
+
+    /// Waits for it to exit 0 within `deadline`.
+    fn finish(&mut self, deadline: Duration) -> Result<(), String> {
+        match wait_until(&mut self.child, deadline) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(format!("partfetch failed ({status}):\n{}", self.tail())),
+            None => Err(format!(
+                "partfetch still ran after {deadline:?}: killed\n{}",
+                self.tail()
+            )),
+        }
+    }
+
+    fn tail(&self) -> String {
+        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    }
+
+    /// What the last progress line says was uploaded (`up 12.3 MiB`), in
+    /// bytes, roughly.
+    fn uploaded(&self) -> Option<f64> {
+        let text = fs::read_to_string(&self.stderr).ok()?;
+        let last = text.lines().rev().find(|l| l.contains(" up "))?;
+        let mut words = last.split_whitespace().skip_while(|w| *w != "up").skip(1);
+        let number: f64 = words.next()?.parse().ok()?;
+        let unit = match words.next()? {
+            "B" => 1.0,
+            "KiB" => 1024.0,
+            "MiB" => 1024.0 * 1024.0,
+            "GiB" => 1024.0 * 1024.0 * 1024.0,
+            _ => return None,
+        };
+        Some(number * unit)
+    }
+}
+
+impl Drop for PartfetchRun<'_> {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        self.bed.leecher_del(&self.ns);
+    }
+}
+
+/// `partfetch seed TORRENT DIR ARGS…` in a namespace, once the tracker
+/// lists it.
+fn partfetch_seed<'a>(
+    bed: &'a Bed,
+    dir: &TempDir,
+    torrent: &Torrent,
+    args: &[&str],
+) -> Result<PartfetchRun<'a>, String> {
+    let data_dir = torrent.data.parent().unwrap();
+    let mut all: Vec<&OsStr> = vec![
+        "seed".as_ref(),
+        torrent.file.as_os_str(),
+        data_dir.as_os_str(),
+        "--progress".as_ref(),
+    ];
+    all.extend(args.iter().map(|a| -> &OsStr { a.as_ref() }));
+    let seeder = PartfetchRun::start(bed, dir, &all, "seeder")?;
+    bed.run(&["wait-listed", torrent.file.to_str().unwrap(), &seeder.addr])?;
+    Ok(seeder)
+}
+
+/// Starts a leecher of `kind` (aria2, transmission, libtorrent) of
+/// `torrent` into `out`: its namespace.
+fn leech(
+    bed: &Bed,
+    kind: &str,
+    torrent: &Torrent,
+    out: &Path,
+    mode: &str,
+) -> Result<String, String> {
+    fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let lines = bed.run(&[
+        "leech",
+        kind,
+        torrent.file.to_str().unwrap(),
+        out.to_str().unwrap(),
+        mode,
+    ])?;
+    Ok(lines["LEECH_NS"].clone())
+}
+
+/// aria2c and Transmission, each in a namespace, download a torrent made
+/// by `partfetch make-torrent` from `partfetch seed`, the only seed.
+fn leeched_from_partfetch(bed: &Bed, dir: &TempDir, _deadline: Duration) -> Result<(), String> {
+    let torrent = made_torrent(bed, dir, "small")?;
+    let seeder = partfetch_seed(bed, dir, &torrent, &[])?;
+    let mut leechers = Vec::new();
+    for kind in ["aria2", "transmission"] {
+        let out = dir.join(&format!("from-partfetch-{kind}"));
+        leechers.push((kind, leech(bed, kind, &torrent, &out, "stop")?, out));
+    }
+    let namespaces: Vec<&str> = leechers.iter().map(|(_, ns, _)| ns.as_str()).collect();
+    let waited = bed.run(&[&["wait-complete"][..], &namespaces].concat());
+    let mut result = waited.map(|_| ());
+    for (kind, ns, out) in &leechers {
+        if result.is_ok() {
+            result = same_tree(&torrent.data, &out.join(&torrent.name))
+                .map_err(|why| format!("{kind}: {why}"));
+        }
+        bed.leecher_del(ns);
+        let _ = fs::remove_dir_all(out);
+    }
+    result?;
+    let mut seeder = seeder;
+    seeder.interrupt()
+}
+
+/// A partfetch seed capped at 8 MiB/s, two partfetch leechers that seed
+/// 5 s once complete, and an aria2c leecher, started together: all get
+/// the file; the partfetch leechers upload (the three leechers took more
+/// than the seed sent).
+fn swarm_of_partfetch(bed: &Bed, dir: &TempDir, deadline: Duration) -> Result<(), String> {
+    let torrent = made_torrent(bed, dir, "small")?;
+    let seeder = partfetch_seed(bed, dir, &torrent, &["--max-upload-rate", "8M"])?;
+    let mut leechers = Vec::new();
+    for n in 1..=2 {
+        let out = dir.join(&format!("swarm-partfetch-{n}"));
+        fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+        let args: Vec<&OsStr> = vec![
+            torrent.file.as_os_str(),
+            out.as_os_str(),
+            "--progress".as_ref(),
+            "--seed-time".as_ref(),
+            "5s".as_ref(),
+        ];
+        let run = PartfetchRun::start(bed, dir, &args, &format!("swarm-leecher-{n}"))?;
+        leechers.push((run, out));
+    }
+    let aria2_out = dir.join("swarm-aria2");
+    let aria2 = leech(bed, "aria2", &torrent, &aria2_out, "stop")?;
+    let mut result = bed.run(&["wait-complete", &aria2]).map(|_| ());
+    let aria2_got = same_tree(&torrent.data, &aria2_out.join(&torrent.name));
+    bed.leecher_del(&aria2);
+    result = result.and(aria2_got.map_err(|why| format!("aria2c: {why}")));
+    let mut uploads = Vec::new();
+    for (n, (run, out)) in leechers.iter_mut().enumerate() {
+        let done = run
+            .finish(deadline)
+            .and_then(|()| same_tree(&torrent.data, &out.join(&torrent.name)));
+        uploads.push(run.uploaded().unwrap_or(0.0));
+        if let Err(why) = done {
+            result = result.and(Err(format!("partfetch leecher {}: {why}", n + 1)));
+        }
+    }
+    let mut seeder = seeder;
+    seeder.interrupt()?;
+    let seed_sent = seeder.uploaded().unwrap_or(0.0);
+    result?;
+    let size = fs::metadata(&torrent.data)
+        .map_err(|e| e.to_string())?
+        .len() as f64;
+    eprintln!(
+        "swarm: the seed sent {:.1} MiB, the partfetch leechers {:.1?} MiB",
+        seed_sent / 1048576.0,
+        uploads.iter().map(|u| u / 1048576.0).collect::<Vec<_>>()
+    );
+    if uploads.iter().any(|&u| u == 0.0) {
+        return Err(format!("a partfetch leecher uploaded nothing: {uploads:?}"));
+    }
+    if seed_sent >= 3.0 * size {
+        return Err(format!(
+            "the seed sent {seed_sent} bytes, all three leechers' worth: they shared nothing"
+        ));
+    }
     Ok(())
 }
 

@@ -340,8 +340,13 @@ impl Controller {
                 peer.bitfield_allowed = first;
             }
             Incoming::Bitfield(bits) => {
-                if !first || bits.pieces() != self.picker.pieces() {
-                    return self.close(key, "a bitfield that is not its first message");
+                if bits.pieces() != self.picker.pieces() {
+                    return self.close(key, "a bitfield of another torrent's size");
+                }
+                // BEP 3 allows it as the first message only, but aria2c
+                // sends one in place of 20 haves or more: what it has now.
+                if !first {
+                    self.picker.remove_availability(&peer.bits);
                 }
                 peer.wanted = self.picker.count_wanted(&bits);
                 peer.bits = bits;
