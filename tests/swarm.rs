@@ -505,7 +505,7 @@ fn swarm_of_partfetch(bed: &Bed, dir: &TempDir, deadline: Duration) -> Result<()
         seed_sent / 1048576.0,
         uploads.iter().map(|u| u / 1048576.0).collect::<Vec<_>>()
     );
-    if uploads.iter().any(|&u| u == 0.0) {
+    if uploads.contains(&0.0) {
         return Err(format!("a partfetch leecher uploaded nothing: {uploads:?}"));
     }
     if seed_sent >= 3.0 * size {
