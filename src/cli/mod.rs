@@ -221,6 +221,7 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
 /// the current one), or seeds them from there (`partfetch seed`).
 fn download_torrent(d: &Download) -> Result<(), Error> {
     let client = build_client(d)?;
+    #[cfg(feature = "ctrl-c")]
     stop_on_ctrl_c(&client);
     let mut line = Line::new(progress_mode(d));
     let mut torrent = client.torrent(&d.url).on_progress(|p| line.show(p));
@@ -268,6 +269,7 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
     }
 }
 
+#[cfg(feature = "ctrl-c")]
 /// The first Ctrl-C (or SIGTERM) cancels `client`, so that the swarm
 /// stops, saves its control file and tells the trackers `stopped`; the
 /// second ends the program at once.
