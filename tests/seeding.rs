@@ -369,3 +369,47 @@ fn seeding_a_directory_without_the_data_is_refused_by_name() {
     assert!(out.stderr.contains("nothing to seed"), "{}", out.stderr);
     assert!(tracker.announces.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_download_with_a_seed_time_seeds_then_stops_by_itself() {
+    let dir = TempDir::new("seed-time");
+    let tracker = Tracker::open();
+    let (torrent, file) = shared(&dir, &tracker, 300_000);
+    let _seeder = start_seeder(&tracker, &file, &dir.join("src"), &[]);
+    let out = cli::run(&[
+        &file,
+        dir.join("out").to_str().unwrap(),
+        "-q",
+        "--seed-time",
+        "2s",
+    ]);
+    out.assert_quiet_success();
+    assert_eq!(
+        std::fs::read(dir.join("out/shared.bin")).unwrap(),
+        torrent.data
+    );
+    // Its announces (its peer id is that of the one that started with
+    // everything left): started, completed once the last piece verified,
+    // and stopped once the seed time was over.
+    let announces = tracker.announces.lock().unwrap().clone();
+    let peer_id = |a: &str| {
+        a.split(['?', '&'])
+            .find(|kv| kv.starts_with("peer_id="))
+            .map(str::to_owned)
+    };
+    let id = announces
+        .iter()
+        .find(|a| announced(a, "left") == Some(300_000))
+        .and_then(|a| peer_id(a))
+        .expect("the leecher's first announce");
+    let leecher: Vec<&String> = announces
+        .iter()
+        .filter(|a| peer_id(a) == Some(id.clone()))
+        .collect();
+    let events: Vec<&str> = leecher
+        .iter()
+        .filter_map(|a| a.split('&').find_map(|kv| kv.strip_prefix("event=")))
+        .collect();
+    assert_eq!(events, ["started", "completed", "stopped"], "{leecher:?}");
+    assert_eq!(announced(leecher.last().unwrap(), "left"), Some(0));
+}

@@ -131,7 +131,7 @@ struct Known {
 pub struct PeerCounts {
     /// Peers connected (handshake done).
     pub connected: usize,
-    /// Addresses known: connected, dialled or waiting.
+    /// Addresses known: connected (ours or theirs), dialled or waiting.
     pub known: usize,
     /// Connected peers that have every piece.
     pub seeds: usize,
@@ -228,9 +228,15 @@ impl Controller {
 
     /// Peers connected, known and seeding.
     pub fn counts(&self) -> PeerCounts {
+        // Peers that dialled us are known too, though no tracker named them.
+        let dialled_us = self
+            .peers
+            .values()
+            .filter(|p| !self.known.contains_key(&p.addr))
+            .count();
         PeerCounts {
             connected: self.peers.len(),
-            known: self.known.len(),
+            known: self.known.len() + dialled_us,
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
         }
     }

@@ -629,3 +629,14 @@ fn once_complete_a_seeding_swarm_keeps_its_leechers_and_drops_the_seeds() {
         .message(leecher, Incoming::Request(block(0, 0, MAX_BLOCK)), bed.now);
     assert!(matches!(bed.take()[..], [Action::Serve { .. }]));
 }
+
+#[test]
+fn a_peer_that_dialled_us_counts_as_known() {
+    let mut have = PieceSet::new();
+    have.insert(0);
+    let mut bed = Bed::new(1, &have, 50);
+    let key = bed.swarm.accept(addr(9)).expect("room for it");
+    assert!(bed.swarm.connected(key, bed.now));
+    let counts = bed.swarm.counts();
+    assert_eq!((counts.connected, counts.known), (1, 1));
+}
