@@ -413,3 +413,17 @@ fn a_download_with_a_seed_time_seeds_then_stops_by_itself() {
     assert_eq!(events, ["started", "completed", "stopped"], "{leecher:?}");
     assert_eq!(announced(leecher.last().unwrap(), "left"), Some(0));
 }
+
+#[test]
+fn a_seed_listens_on_ipv6_and_ipv4_alike() {
+    let dir = TempDir::new("seed-ipv6");
+    let tracker = Tracker::open();
+    let (torrent, file) = shared(&dir, &tracker, 100_000);
+    let _seeder = start_seeder(&tracker, &file, &dir.join("src"), &[]);
+    let port = seeder_addr(&tracker).port();
+    for ip in ["::1", "127.0.0.1"] {
+        let addr = SocketAddr::new(ip.parse().unwrap(), port);
+        let mut peer = Scripted::connect(addr, &torrent);
+        assert!(peer.until("Bitfield").starts_with("Bitfield"), "over {ip}");
+    }
+}
