@@ -52,8 +52,8 @@ fn start_seeder(tracker: &Tracker, file: &str, dir: &Path, args: &[&str]) -> Kil
     seeder
 }
 
-/// Ctrl-C, as a user stops a seeder; its exit status and what it said.
-fn interrupt(mut seeder: KillOnDrop) -> (Option<i32>, String) {
+/// Ctrl-C, as a user stops a seeder: it must exit 0.
+fn stop_with_ctrl_c(mut seeder: KillOnDrop) {
     let child: &mut Child = &mut seeder.0;
     let signalled = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -62,13 +62,19 @@ fn interrupt(mut seeder: KillOnDrop) -> (Option<i32>, String) {
     assert!(signalled.success());
     let status = cli::wait_with_deadline(child, DEADLINE);
     let mut stderr = String::new();
-    child
-        .stderr
-        .take()
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
+
+/// The library downloads `torrent` into `dir/name`, byte for byte.
+fn leech(dir: &TempDir, file: &str, torrent: &Torrent, name: &str) {
+    Client::new()
         .unwrap()
-        .read_to_string(&mut stderr)
+        .torrent(file)
+        .to_dir(dir.join(name))
         .unwrap();
-    (status.code(), stderr)
+    let got = std::fs::read(dir.join(name).join("shared.bin")).unwrap();
+    assert!(got == torrent.data, "{name}/shared.bin differs");
 }
 
 /// The last announce of the peer that sent `left=0` with `event`, and
@@ -90,17 +96,8 @@ fn a_seed_serves_a_leecher_and_tells_the_tracker_what_it_uploaded_when_stopped()
     let seeder = start_seeder(&tracker, &file, &dir.join("src"), &[]);
     let started = tracker.announces_with("event", "started");
     assert_eq!(announced(&started[0], "left"), Some(0), "{started:?}");
-    Client::new()
-        .unwrap()
-        .torrent(&file)
-        .to_dir(dir.join("out"))
-        .unwrap();
-    assert_eq!(
-        std::fs::read(dir.join("out/shared.bin")).unwrap(),
-        torrent.data
-    );
-    let (code, stderr) = interrupt(seeder);
-    assert_eq!(code, Some(0), "{stderr}");
+    leech(&dir, &file, &torrent, "out");
+    stop_with_ctrl_c(seeder);
     // The seeder's `stopped` counts every byte the leecher took from it.
     let stopped = uploaded_at(&tracker, "stopped");
     assert!(stopped.iter().any(|&up| up >= len as u64), "{stopped:?}");
@@ -128,19 +125,9 @@ fn a_leecher_with_seed_uploads_to_the_next_one() {
         !tracker.announces_with("event", "completed").is_empty()
     });
     // The original seed leaves: the second leecher has the first alone.
-    let (code, stderr) = interrupt(seeder);
-    assert_eq!(code, Some(0), "{stderr}");
-    Client::new()
-        .unwrap()
-        .torrent(&file)
-        .to_dir(dir.join("second"))
-        .unwrap();
-    assert_eq!(
-        std::fs::read(dir.join("second/shared.bin")).unwrap(),
-        torrent.data
-    );
-    let (code, stderr) = interrupt(first);
-    assert_eq!(code, Some(0), "{stderr}");
+    stop_with_ctrl_c(seeder);
+    leech(&dir, &file, &torrent, "second");
+    stop_with_ctrl_c(first);
     let stopped = tracker.announces_with("event", "stopped");
     let first_stopped = stopped.last().unwrap();
     assert!(
@@ -162,19 +149,10 @@ fn a_seed_stops_by_itself_at_its_ratio_and_the_swarm_goes_on() {
     // of the torrent: the leecher finishes from the slow one.
     let slow = start_seeder(&tracker, &file, &src, &["--max-upload-rate", "256K"]);
     let mut fast = start_seeder(&tracker, &file, &src, &["--seed-ratio", "0.25"]);
-    Client::new()
-        .unwrap()
-        .torrent(&file)
-        .to_dir(dir.join("out"))
-        .unwrap();
-    assert_eq!(
-        std::fs::read(dir.join("out/shared.bin")).unwrap(),
-        torrent.data
-    );
+    leech(&dir, &file, &torrent, "out");
     let status = cli::wait_with_deadline(&mut fast.0, DEADLINE);
     assert!(status.success(), "{status:?}");
-    let (code, stderr) = interrupt(slow);
-    assert_eq!(code, Some(0), "{stderr}");
+    stop_with_ctrl_c(slow);
     let stopped = uploaded_at(&tracker, "stopped");
     assert!(
         stopped
@@ -341,15 +319,7 @@ fn a_peer_that_asks_past_a_piece_or_floods_requests_is_closed_and_others_are_ser
     let _ = flood.stream.write_all(&requests);
     assert!(flood.is_closed());
     // An honest leecher is still served.
-    Client::new()
-        .unwrap()
-        .torrent(&file)
-        .to_dir(dir.join("out"))
-        .unwrap();
-    assert_eq!(
-        std::fs::read(dir.join("out/shared.bin")).unwrap(),
-        torrent.data
-    );
+    leech(&dir, &file, &torrent, "out");
 }
 
 #[test]
