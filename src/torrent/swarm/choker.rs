@@ -47,6 +47,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::util::random::Xorshift;
+
 pub use super::picker::PeerKey;
 
 /// Regular upload slots, by default: BEP 3's four, as libtorrent and
@@ -149,7 +151,7 @@ pub struct Choker {
     /// When the optimistic is drawn again.
     rotate_at: Option<Instant>,
     mode: Option<Mode>,
-    random: u64,
+    random: Xorshift,
 }
 
 /// See [`Choker::seeding_rank`].
@@ -182,7 +184,7 @@ impl Choker {
             rechoke_at: None,
             rotate_at: None,
             mode: None,
-            random: crate::util::random::u64() | 1,
+            random: Xorshift::new(),
         }
     }
 
@@ -190,7 +192,7 @@ impl Choker {
     /// a test sees the same draws every run.
     pub fn with_seed(mut self, seed: u64) -> Choker {
         // xorshift never leaves 0, and a seed of 0 would never leave it.
-        self.random = seed | 1;
+        self.random = Xorshift::seeded(seed);
         self
     }
 
@@ -370,7 +372,7 @@ impl Choker {
             self.rotate_at = self.optimistic.map(|_| now + OPTIMISTIC_EVERY);
             return;
         }
-        let mut draw = self.next_random() % total;
+        let mut draw = self.random.next_u64() % total;
         for peer in others {
             let w = weight(peer);
             if draw < w {
@@ -383,16 +385,6 @@ impl Choker {
             }
             draw -= w;
         }
-    }
-
-    /// xorshift64: the draws need variety, not secrecy.
-    fn next_random(&mut self) -> u64 {
-        let mut x = self.random;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.random = x;
-        x
     }
 }
 

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use crate::pieces::{Layout, PieceSet};
 use crate::torrent::wire::{Bitfield, MAX_BLOCK};
+use crate::util::random::Xorshift;
 
 /// Pieces picked at random before rarest first takes over.
 pub const RANDOM_FIRST: u32 = 4;
@@ -107,7 +108,7 @@ pub struct Picker {
     /// Bytes received and kept: those of pieces had, of pieces hashing and
     /// of the blocks received of pieces begun.
     bytes: u64,
-    random: u64,
+    random: Xorshift,
 }
 
 impl Picker {
@@ -123,7 +124,7 @@ impl Picker {
             exclusive: std::collections::HashSet::new(),
             unrequested: 0,
             bytes: 0,
-            random: crate::util::random::u64() | 1,
+            random: Xorshift::new(),
         };
         for index in 0..pieces {
             if have.contains(u64::from(index)) {
@@ -449,7 +450,7 @@ impl Picker {
         if pieces == 0 {
             return None;
         }
-        let start = (self.next_random() % u64::from(pieces)) as u32;
+        let start = (self.random.next_u64() % u64::from(pieces)) as u32;
         let candidates = (0..pieces)
             .map(|i| (start + i) % pieces)
             .filter(|&index| self.states[index as usize] == PieceState::Missing && bits.get(index));
@@ -494,16 +495,6 @@ impl Picker {
                 out.push(block);
             }
         }
-    }
-
-    /// xorshift64: ties among pieces need no better randomness.
-    fn next_random(&mut self) -> u64 {
-        let mut x = self.random;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.random = x;
-        x
     }
 }
 
