@@ -64,6 +64,11 @@ if [ -z "${PARTFETCH:-}" ]; then
 fi
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+# The commit of the source, read now: it may change while the runs go on.
+COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  COMMIT="$COMMIT + uncommitted changes"
+fi
 bench_workdir
 OUT_ROOT=$(mktemp -d /dev/shm/partfetch-seed.XXXXXX)
 BED_UP=0
@@ -259,24 +264,20 @@ for row in $ROWS; do
   esac
 done
 
-COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-  COMMIT="$COMMIT + uncommitted changes"
-fi
 mode="full"
 [ "$QUICK" = 1 ] && mode="quick"
 cat <<EOF
 
 ## BitTorrent seeders on the swarm bed (\`bench/seed.sh\`, $mode)
 
-$(date -u +%Y-%m-%d), $(nproc) cores, load before the run $LOAD.
-partfetch $COMMIT (\`partfetch seed\`); $(aria2c --version | head -n 1);
-$(transmission-daemon --version 2>&1 | head -n 1); libtorrent
-$("$LT_PYTHON" -c 'import libtorrent; print(libtorrent.__version__)'). One seeder at
-a time, in a namespace of the bed; each leecher on a fresh address, µTP,
-encryption, DHT, LPD and PEX off, writing to a tmpfs and compared with the
-seeded file. The leecher's time is bed.sh's: from when it was given the
-torrent to when it had verified every piece (a Transmission leecher waits
-10-15 s before its first request, whoever seeds). Medians of $RUNS run(s).
+$(date -u +%Y-%m-%d), $(nproc) cores, load before the run $LOAD. partfetch $COMMIT
+(\`partfetch seed\`); $(aria2c --version | head -n 1); $(transmission-daemon --version 2>&1 | head -n 1);
+libtorrent $("$LT_PYTHON" -c 'import libtorrent; print(libtorrent.__version__)').
+One seeder at a time, in a namespace of the bed; each leecher on a fresh
+address, µTP, encryption, DHT, LPD and PEX off, writing to a tmpfs and
+compared with the seeded file. The leecher's time is bed.sh's: from when
+it was given the torrent to when it had verified every piece (a
+Transmission leecher waits 10-15 s before its first request, whoever
+seeds). Medians of $RUNS run(s), rotating which seeder goes first.
 EOF
 cat "$REPORT"
