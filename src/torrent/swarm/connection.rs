@@ -45,6 +45,11 @@ const READ_TIMEOUT: Duration = Duration::from_secs(240);
 /// message's head.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// A write that waits this long for the peer to read ends the
+/// connection: a peer that asks and never reads holds a writer thread no
+/// longer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The writer gathers blocks up to this many bytes into one write.
 const UPLOAD_BATCH: usize = 128 * 1024;
 
@@ -286,6 +291,7 @@ where
     E: From<(PeerKey, PeerEvent)> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let (writer, queue) = std::sync::mpsc::channel();
     let (for_writer, for_controller) = match (stream.try_clone(), stream.try_clone()) {
         (Ok(a), Ok(b)) => (a, b),
