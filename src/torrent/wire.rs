@@ -1135,16 +1135,22 @@ mod tests {
         let ours = ExtensionHandshake::ours(Some(6881));
         let bytes = ours.encode();
         let expected = format!(
-            "d1:mde1:pi6881e4:reqqi250e1:v{}:{}e",
+            "d1:mde1:pi6881e4:reqqi{OUR_REQQ}e1:v{}:{}e",
             CLIENT_NAME.len(),
             CLIENT_NAME
         );
         assert_eq!(String::from_utf8_lossy(&bytes), expected);
-        assert_eq!(ExtensionHandshake::parse(&bytes), Ok(ours));
+        // Read back as a peer's, our 2048 is clamped like any other: we keep
+        // at most MAX_PEER_REQQ requests out to one peer.
+        let clamped = |mut h: ExtensionHandshake| {
+            h.reqq = Some(OUR_REQQ.min(MAX_PEER_REQQ));
+            h
+        };
+        assert_eq!(ExtensionHandshake::parse(&bytes), Ok(clamped(ours)));
         let without_port = ExtensionHandshake::ours(None);
         assert_eq!(
             ExtensionHandshake::parse(&without_port.encode()),
-            Ok(without_port)
+            Ok(clamped(without_port))
         );
     }
 
