@@ -111,6 +111,18 @@ fn saves_body_to_named_file() {
 }
 
 #[test]
+fn a_curl_command_line_without_scheme_downloads_as_partfetch_does() {
+    let server: Server = Server::start(|r: &Request| match r.path() {
+        "/go" => Reply::redirect(302, "/file.txt"),
+        _ => Reply::ok("curl habits\n"),
+    });
+    let bare: String = format!("127.0.0.1:{}/go", server.port());
+    let outcome: Outcome = fetch_to_stdout(&bare, &["-L", "-O", "-c", "-C", "-"]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"curl habits\n");
+}
+
+#[test]
 fn dash_writes_body_to_stdout() {
     let server: Server = Server::start(|_| Reply::ok("to stdout\n"));
     let outcome: Outcome = fetch_to_stdout(&server.url("/x"), &[]);

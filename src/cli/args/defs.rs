@@ -19,6 +19,9 @@ pub(super) struct Draft {
     /// `-o FILE`: the same as FILE after the URL, kept apart so that FILE
     /// given both ways is refused.
     pub output: Option<String>,
+    /// `-O`: curl's "name the file after the URL", the default; kept to
+    /// tell wget's `-O FILE` (which is `-o FILE` here) when it was meant.
+    pub remote_name: bool,
 }
 
 /// An option of a download.
@@ -93,6 +96,10 @@ const URL: Value = Value {
 const FILE: Value = Value {
     name: "FILE",
     needs: "a file",
+};
+const OFFSET: Value = Value {
+    name: "-",
+    needs: "- (curl's -C -)",
 };
 const TEXT: Value = Value {
     name: "TEXT",
@@ -388,6 +395,40 @@ pub(super) static OPTIONS: &[Opt] = &[
                together (0: no limit)",
     },
     Opt {
+        long: "location",
+        short: Some('L'),
+        // curl's; following redirects is what partfetch does anyway.
+        takes: Takes::Nothing(|_| {}),
+        help: "follow redirects (the default; for those who type curl's -L)",
+    },
+    Opt {
+        long: "remote-name",
+        short: Some('O'),
+        // curl's; naming the file after the URL is the default without FILE.
+        takes: Takes::Nothing(|d| d.remote_name = true),
+        help: "name the file after the URL (the default without FILE; curl's -O)",
+    },
+    Opt {
+        long: "continue",
+        short: Some('c'),
+        // wget's and aria2c's; resuming is the default.
+        takes: Takes::Nothing(|_| {}),
+        help: "resume a partial download (the default; wget's -c)",
+    },
+    Opt {
+        long: "continue-at",
+        short: Some('C'),
+        takes: Takes::Value(OFFSET, |_, name, text| match text.as_str() {
+            "-" => Ok(()),
+            _ => Err(UsageError(format!(
+                "{name} takes only - (resume where the partial file ends, the \
+                 default), not {text:?}"
+            ))),
+        }),
+        help: "curl's -C -: resume where the partial file ends (the default; no \
+               other offset is taken)",
+    },
+    Opt {
         long: "help",
         short: Some('h'),
         takes: Takes::Stop(|| Command::Help),
@@ -448,14 +489,6 @@ pub(super) fn find(name: &str) -> Option<&'static Opt> {
 /// partfetch way: said with "unknown option" to whoever types them from
 /// habit.
 pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
-    (
-        &["-O", "--remote-name", "-L", "--location"],
-        "partfetch follows redirects and names the file after the URL by default",
-    ),
-    (
-        &["-C", "--continue-at", "-c", "--continue"],
-        "resuming is the default; --resume insists, --no-resume starts over",
-    ),
     (
         &["-s", "--silent"],
         "curl's -s is -q here; aria2c's -s is -n",

@@ -67,6 +67,7 @@ fn parse_download(args: impl Iterator<Item = OsString>) -> Result<Command, Usage
     let mut draft = Draft {
         download: empty_download(),
         output: None,
+        remote_name: false,
     };
     // The options of `Takes::ValueOnce` given so far.
     let mut given_once: Vec<&'static str> = Vec::new();
@@ -173,15 +174,25 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
     let Draft {
         download: mut d,
         output: output_option,
+        remote_name,
     } = draft;
+    // `wget -O FILE URL`: the FILE was read as the URL.
+    if remote_name && positional.len() == 2 && looks_like_url(&positional[1]) {
+        return Err(UsageError(format!(
+            "-O takes no value (curl's -O, naming the file after the URL, is the \
+             default); to save as {:?}, as wget's -O does, give -o {:?} or FILE after the URL",
+            positional[0], positional[0]
+        )));
+    }
     let mut positional = positional.into_iter();
-    d.url = positional
+    let url = positional
         .next()
         .ok_or_else(|| UsageError("no URL given".to_owned()))?;
     // `partfetch help`, as git and cargo take it: no URL is that short.
-    if d.url == "help" && positional.len() == 0 {
+    if url == "help" && positional.len() == 0 {
         return Ok(Command::Help);
     }
+    d.url = with_scheme(url);
     let file = match (positional.next(), output_option) {
         (Some(file), Some(option)) => {
             return Err(UsageError(format!(
@@ -221,6 +232,16 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
         return Err(UsageError(format!("unexpected argument {extra:?}")));
     }
     Ok(Command::Download(Box::new(d)))
+}
+
+/// `example.com/f` → `http://example.com/f`, as curl guesses: a URL with
+/// no `://` is taken for plain HTTP (a redirect to HTTPS is followed).
+/// A `.torrent` is left alone, being most often a local file.
+fn with_scheme(url: String) -> String {
+    if url.contains("://") || partfetch::names_a_torrent(&url) {
+        return url;
+    }
+    format!("http://{url}")
 }
 
 /// Whether a FILE argument starts like an http:// or https:// URL (any
@@ -282,6 +303,7 @@ mod tests {
             "R" => "1.5",
             "DURATION" => "90s",
             "URL" => "http://elsewhere/f",
+            "-" => "-",
             "FILE" => "out",
             "TEXT" => "agent",
             "'N: V'" => "X-A: b",
@@ -312,7 +334,12 @@ mod tests {
             }
             let missing = parse_strs(&[url, &long]).unwrap_err().0;
             assert_eq!(missing, format!("option {long} needs {}", value.needs));
-            // The setter did something, and not what another option does.
+            // The setter did something, and not what another option does
+            // (but for curl's -C -, which asks for the default).
+            if opt.long == "continue-at" {
+                assert_eq!(d, download(&[url]), "{long}");
+                continue;
+            }
             assert_ne!(d, download(&[url]), "{long} changed nothing");
             if let Some((other, _)) = seen.iter().find(|(_, s)| *s == d) {
                 panic!("{long} {v} does what {other} {v} does");
@@ -354,14 +381,19 @@ mod tests {
                     "{combined}"
                 );
             }
-            // Only --keep-partial, which asks for the default, changes
-            // nothing; the others do, each something of its own.
-            if opt.long != "keep-partial" {
-                if let Some((other, _)) = seen.iter().find(|(_, s)| *s == d) {
-                    panic!("{long} does what {other} does");
-                }
-                seen.push((long, d));
+            // Only the options that ask for the default (--keep-partial,
+            // and curl's and wget's -L, -O and -c) change nothing; the
+            // others do, each something of its own.
+            let asks_for_the_default =
+                ["keep-partial", "location", "remote-name", "continue"].contains(&opt.long);
+            if asks_for_the_default {
+                assert_eq!(d, download(&[url]), "{long}");
+                continue;
             }
+            if let Some((other, _)) = seen.iter().find(|(_, s)| *s == d) {
+                panic!("{long} does what {other} does");
+            }
+            seen.push((long, d));
         }
     }
 
@@ -369,9 +401,6 @@ mod tests {
     fn options_of_curl_wget_and_aria2c_point_to_partfetchs_own() {
         let message = |args: &[&str]| parse_strs(args).unwrap_err().0;
         for (option, hint) in [
-            ("-L", "by default"),
-            ("-O", "by default"),
-            ("-c", "resuming is the default"),
             ("-k", "--cacert"),
             ("--retry", "--retries"),
             ("-s", "-q"),
@@ -401,7 +430,7 @@ mod tests {
             download(&["http://h/x", "out"]).output,
             Output::File(PathBuf::from("out"))
         );
-        assert_eq!(download(&["--", "-weird", "f"]).url, "-weird");
+        assert_eq!(download(&["--", "-weird", "f"]).url, "http://-weird");
     }
 
     #[test]
@@ -528,6 +557,46 @@ mod tests {
                 Output::File(PathBuf::from(file))
             );
         }
+    }
+
+    #[test]
+    fn curl_and_wget_flags_for_what_partfetch_does_anyway_are_accepted() {
+        let plain = download(&["http://h/x", "out"]);
+        for args in [
+            &["-L", "http://h/x", "out"][..],
+            &["--location", "-O", "http://h/x", "out"],
+            &["--remote-name", "http://h/x", "out"],
+            &["-c", "http://h/x", "out"],
+            &["--continue", "-C", "-", "http://h/x", "out"],
+            &["-C-", "http://h/x", "out"],
+            &["--continue-at=-", "-L", "-O", "-c", "http://h/x", "out"],
+        ] {
+            assert_eq!(download(args), plain, "{args:?}");
+        }
+        let offset = parse_strs(&["-C", "100", "http://h/x"]).unwrap_err().0;
+        assert!(offset.contains("-C takes only -") && offset.contains("\"100\""));
+    }
+
+    #[test]
+    fn wgets_dash_capital_o_with_a_file_points_to_dash_o() {
+        let said = parse_strs(&["-O", "out.iso", "http://h/x"]).unwrap_err().0;
+        assert!(said.contains("-O takes no value"), "{said}");
+        assert!(said.contains("-o \"out.iso\""), "{said}");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_taken_for_http_as_curl_does() {
+        assert_eq!(
+            download(&["example.com/f.iso"]).url,
+            "http://example.com/f.iso"
+        );
+        assert_eq!(
+            download(&["localhost:8080/f"]).url,
+            "http://localhost:8080/f"
+        );
+        assert_eq!(download(&["HTTPS://h/f"]).url, "HTTPS://h/f");
+        // A .torrent without a scheme is a local file.
+        assert_eq!(download(&["debian.iso.torrent"]).url, "debian.iso.torrent");
     }
 
     #[test]
