@@ -160,6 +160,20 @@ fn manifest_is_saved_as_its_assembled_stream() {
 }
 
 #[test]
+fn manifest_without_file_is_saved_under_its_name_less_parts() {
+    let (server, expected) = three_part_manifest();
+    let dir: TempDir = TempDir::new("manifest-cwd");
+    let mut cmd = cli::command();
+    cmd.arg(server.url("/film.parts")).current_dir(dir.path());
+    cli::run_command(cmd).assert_code(0);
+    assert_eq!(dir.entries(), vec!["film"], "not film.parts");
+    assert!(
+        read_file(&dir.join("film")) == expected,
+        "assembled stream differs"
+    );
+}
+
+#[test]
 fn manifest_to_stdout_writes_the_assembled_stream() {
     let (server, expected) = three_part_manifest();
     let outcome: Outcome = fetch_to_stdout(&server.url("/film.parts"), &[]);
@@ -226,11 +240,15 @@ fn seq_url_named_after_the_url_without_file() {
         .current_dir(dir.path());
     cli::run_command(cmd).assert_quiet_success();
     let mut expected: Vec<String> = (1..=files.len())
-        .map(|i| format!("photos-seq.parts-file{i}"))
+        .map(|i| format!("photos-seq-file{i}"))
         .collect();
     expected.sort();
-    assert_eq!(dir.entries(), expected);
-    assert_eq!(read_file(&dir.join("photos-seq.parts-file4")), b"6.009");
+    assert_eq!(
+        dir.entries(),
+        expected,
+        "named as the manifest, less .parts"
+    );
+    assert_eq!(read_file(&dir.join("photos-seq-file4")), b"6.009");
 }
 
 #[test]

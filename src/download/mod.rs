@@ -177,7 +177,7 @@ impl<'a> Download<'a> {
     }
 
     /// Saves the download in `dir`, named after the URL's last path
-    /// segment (a name that is empty, `.`, `..` or that holds a slash is
+    /// segment, less the `.parts` of a manifest (a name that is empty, `.`, `..` or that holds a slash is
     /// refused with [`ErrorKind::InvalidInput`]). An empty `dir` is the
     /// current directory, and the path saved is then the name alone.
     pub fn to_dir(self, dir: impl AsRef<Path>) -> Result<Saved> {

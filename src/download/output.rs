@@ -290,11 +290,18 @@ pub fn names_a_directory(path: &Path) -> bool {
 }
 
 /// The file name for a URL given without one: its last path segment,
-/// percent-decoded. Names that are empty, `.` or `..`, or that hold a slash,
-/// a backslash or a control character are refused.
+/// percent-decoded, less the `.parts` of a manifest (what is saved is the
+/// stream it lists: `film.mkv.parts` gives `film.mkv`). Names that are
+/// empty, `.` or `..`, or that hold a slash, a backslash or a control
+/// character are refused.
 pub fn name_from_url(url: &Url) -> Result<PathBuf, String> {
     let segment = url.last_segment();
-    let decoded = percent_decode(segment);
+    let mut decoded = percent_decode(segment);
+    // As the manifest is recognised: by the path ending in `.parts`. A
+    // segment that is `.parts` alone keeps it, as a name is needed.
+    if url.path().ends_with(".parts") && decoded.len() > ".parts".len() {
+        decoded.truncate(decoded.len() - ".parts".len());
+    }
     let refuse = |why: &str| {
         Err(format!(
             "cannot name the output after {url}: {why}; give FILE (or - for standard output)"
@@ -378,6 +385,25 @@ mod tests {
         assert_eq!(
             name("http://h/my%20file").unwrap(),
             PathBuf::from("my file")
+        );
+    }
+
+    #[test]
+    fn a_manifest_names_the_file_it_lists() {
+        assert_eq!(
+            name("http://h/film.mkv.parts?v=2").unwrap(),
+            PathBuf::from("film.mkv")
+        );
+        assert_eq!(
+            name("http://h/x-seq.parts").unwrap(),
+            PathBuf::from("x-seq")
+        );
+        assert_eq!(name("http://h/.parts").unwrap(), PathBuf::from(".parts"));
+        assert!(name("http://h/..parts").is_err(), "names . once cut");
+        assert_eq!(
+            name("http://h/notes.PARTS").unwrap(),
+            PathBuf::from("notes.PARTS"),
+            "not a manifest by its path"
         );
     }
 

@@ -45,7 +45,7 @@ found in DIR, each piece checked first, until Ctrl-C, --seed-ratio or
 
 /// The help of the FILE argument, laid out as an option.
 const FILE_HELP: &str = "where to save; '-' for standard output; default: the last segment \
-                         of the URL's path (also the name inside FILE when FILE is a \
+                         of the URL's path, less a manifest's .parts (also the name inside FILE when FILE is a \
                          directory); a device or named pipe is written in place";
 
 /// The help written after the options of a download.
