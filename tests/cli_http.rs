@@ -813,7 +813,9 @@ fn a_request_sent_again_after_a_503_says_so_and_when_unless_quiet() {
     outcome.assert_code(0);
     assert_eq!(outcome.stdout, body);
     assert_eq!(
-        outcome.stderr.lines().collect::<Vec<_>>(),
+        cli::without_summary(&outcome.stderr)
+            .lines()
+            .collect::<Vec<_>>(),
         [format!(
             "partfetch: HTTP status 503 Service Unavailable: {url}; \
              trying again in 1 s (attempt 2 of 5)"
@@ -1029,6 +1031,23 @@ fn no_progress_by_default_when_stderr_is_not_a_terminal() {
     let server: Server = Server::start(|_| Reply::ok(vec![b'n'; 100_000]));
     let (outcome, _dir, _out) = fetch_to_file(&server.url("/n"), &[]);
     outcome.assert_quiet_success();
+}
+
+#[test]
+fn a_closing_line_names_the_file_its_size_time_and_rate_unless_quiet() {
+    let server: Server = Server::start(|_| Reply::ok(vec![b's'; 3 << 20]));
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/s"), &[]);
+    outcome.assert_code(0);
+    let prefix: String = format!("partfetch: {} done: 3.0 MiB in ", out.display());
+    assert!(
+        outcome.stderr.starts_with(&prefix) && outcome.stderr.ends_with("/s)\n"),
+        "{:?}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+    let quiet: Outcome = fetch_to_stdout(&server.url("/s"), &["-q"]);
+    quiet.assert_code(0);
+    assert_eq!(quiet.stderr, "", "--quiet leaves the closing line out");
 }
 
 // ---------------------------------------------------------------- request headers
@@ -1302,7 +1321,7 @@ fn https_to_http_redirect_is_followed_with_a_warning_and_drops_credentials() {
     outcome.assert_code(0);
     assert_eq!(outcome.stdout, b"plain side");
     assert_eq!(
-        outcome.stderr,
+        cli::without_summary(&outcome.stderr),
         format!(
             "partfetch: warning: redirect from HTTPS to plain HTTP: \
              https://localhost:{}/start -> {}\n",

@@ -508,7 +508,10 @@ fn progress_on_a_sequence_counts_files_written() {
     let (outcome, dir, out) = fetch_to_file(&server.url("/photos-seq.parts"), &["--progress"]);
     outcome.assert_code(0);
     assert_sequence_saved(&dir, &out, &files);
-    let last: &str = outcome.stderr.lines().last().unwrap_or("");
+    let last: &str = cli::without_summary(&outcome.stderr)
+        .lines()
+        .last()
+        .unwrap_or("");
     assert!(
         last.contains("  files 4"),
         "the final progress line should count 4 files, stderr:\n{}",
@@ -522,7 +525,10 @@ fn progress_on_a_manifest_counts_parts() {
     let (outcome, _dir, out) = fetch_to_file(&server.url("/film.parts"), &["--progress"]);
     outcome.assert_code(0);
     assert!(read_file(&out) == expected);
-    let last: &str = outcome.stderr.lines().last().unwrap_or("");
+    let last: &str = cli::without_summary(&outcome.stderr)
+        .lines()
+        .last()
+        .unwrap_or("");
     assert!(
         last.contains("  parts 3"),
         "the final progress line should count 3 parts, stderr:\n{}",
@@ -540,7 +546,10 @@ fn progress_on_a_sequence_manifest_counts_parts_and_files() {
     let (outcome, dir, out) = fetch_to_file(&server.url("/photos-seq.parts"), &["--progress"]);
     outcome.assert_code(0);
     assert_sequence_saved(&dir, &out, &files);
-    let last: &str = outcome.stderr.lines().last().unwrap_or("");
+    let last: &str = cli::without_summary(&outcome.stderr)
+        .lines()
+        .last()
+        .unwrap_or("");
     assert!(
         last.contains("  parts 4") && last.contains("  files 4"),
         "the final progress line should count 4 parts and 4 files, stderr:\n{}",

@@ -314,7 +314,8 @@ fn the_last_progress_line_of_a_download_in_pieces_counts_every_byte() {
     ]);
     outcome.assert_code(0);
     assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
-    let last = outcome.stderr.lines().last().unwrap_or_default();
+    let progress = cli::without_summary(&outcome.stderr);
+    let last = progress.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("10.0 MiB / 10.0 MiB 100%"),
         "last progress line: {last:?}"
@@ -343,7 +344,9 @@ fn a_source_asked_to_wait_by_its_server_says_so_once() {
     assert!(std::fs::read(&out).unwrap() == bytes, "the file differs");
     let url = server.url("/f");
     assert_eq!(
-        outcome.stderr.lines().collect::<Vec<_>>(),
+        cli::without_summary(&outcome.stderr)
+            .lines()
+            .collect::<Vec<_>>(),
         [format!(
             "partfetch: HTTP status 503 Service Unavailable: {url}; \
              asking that source again in 1 s"

@@ -81,6 +81,27 @@ fn interrupted_run(
 }
 
 #[test]
+fn a_resumed_download_says_so_once_and_what_this_run_fetched() {
+    let body = test_data(4 << 20, 23);
+    let (_server, _dir, out, url) = interrupted_run(&shared(body.clone(), "\"v1\""), "says");
+    let outcome = cli::run(&["-n", "1", &url, out.to_str().unwrap()]);
+    outcome.assert_code(0);
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    let resuming = format!(
+        "partfetch: resuming {} at 2.0 MiB of 4.0 MiB",
+        out.display()
+    );
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", outcome.stderr);
+    assert_eq!(lines[0], resuming);
+    assert!(
+        lines[1].contains(" done: 4.0 MiB (2.0 MiB of it this run) in "),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
 fn a_cut_download_continues_within_the_run() {
     let body = test_data(4 << 20, 19);
     let server = server(shared(body.clone(), "\"v1\""), 1);

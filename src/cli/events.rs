@@ -2,13 +2,15 @@
 //!
 //! Owns which events a person sees (warnings always, even with `--quiet`:
 //! a doubt about the data, or a tracker's warning message, is not progress
-//! output; news of retries, of a tracker that failed and of trackers
-//! asked again unless `--quiet`: public torrents list dead trackers, and
+//! output; news of retries, of a download resumed, of a tracker that
+//! failed and of trackers asked again unless `--quiet`: public torrents list dead trackers, and
 //! the others carry on), and the hints that name the command's own
 //! options, which the library's text leaves out (found from the events'
 //! and errors' types, never from their words).
 
 use partfetch::Event;
+
+use crate::cli::progress::human;
 
 /// Prints `event` on standard error, unless `quiet` and it is only news;
 /// `clear` first erases the progress line on a terminal.
@@ -17,9 +19,21 @@ pub fn say(event: &Event, quiet: bool, clear: bool) {
     match event {
         Event::StartingOver { .. } => say!("{clear}partfetch: {event}"),
         _ if event.is_warning() => say!("{clear}partfetch: warning: {event}{}", hint(event)),
-        // Told by the progress line and the file itself.
-        Event::Resumed { .. } => {}
         _ if quiet => {}
+        // Once, before the progress line goes on from there.
+        Event::Resumed {
+            path,
+            offset,
+            length,
+        } => {
+            let of = length.map(|n| format!(" of {}", human(n)));
+            say!(
+                "{clear}partfetch: resuming {} at {}{}",
+                path.display(),
+                human(*offset),
+                of.unwrap_or_default()
+            );
+        }
         // News, `TrackerFailed` and `NoTrackerAnswered` among them.
         _ => say!("{clear}partfetch: {event}"),
     }

@@ -192,6 +192,7 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     if let Some(rate) = d.limit_rate {
         download = download.limit_rate(rate);
     }
+    let started = std::time::Instant::now();
     let saved = match &d.output {
         Output::Stdout => stdout().and_then(|out| download.to_writer_named(out, "standard output")),
         Output::File(path) if d.is_sequence() => download.to_files(path),
@@ -200,8 +201,15 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
         Output::FromUrl => download.to_dir(""),
     };
     match saved {
-        Ok(_) => {
+        // The progress line's last figures, then the closing line.
+        Ok(saved) => {
             line.finish();
+            if !d.quiet {
+                let name = saved_name(&saved);
+                let summary =
+                    progress::summary(&name, saved.bytes, saved.resumed_from, started.elapsed());
+                say!("partfetch: {summary}");
+            }
             Ok(())
         }
         // The reader of standard output (or of a pipe given as FILE) went
@@ -214,6 +222,21 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
             line.clear();
             Err(e)
         }
+    }
+}
+
+/// What a download saved, as its closing line names it: the file, the
+/// files of a sequence, or standard output.
+fn saved_name(saved: &partfetch::Saved) -> String {
+    let Some(path) = &saved.path else {
+        return "standard output".to_owned();
+    };
+    let base = path.display();
+    match saved.files {
+        None => base.to_string(),
+        Some(0) => format!("{base} (a sequence of no files)"),
+        Some(1) => format!("{base}-file1"),
+        Some(n) => format!("{base}-file1 … {base}-file{n} ({n} files)"),
     }
 }
 

@@ -158,6 +158,28 @@ fn render(p: &Progress) -> String {
     line
 }
 
+/// The line that closes a download unless `--quiet`, on a terminal or
+/// not: `big.iso done: 200.0 MiB in 12.3 s (16.2 MiB/s)`. The rate is this
+/// run's mean; a resumed download says how much this run fetched.
+pub fn summary(name: &str, bytes: u64, resumed_from: u64, elapsed: Duration) -> String {
+    let fetched = bytes.saturating_sub(resumed_from);
+    let millis = elapsed.as_millis().max(1);
+    let rate = (u128::from(fetched) * 1000 / millis).min(u128::from(u64::MAX)) as u64;
+    let time = match millis {
+        // Tenths of a second, rounded.
+        0..60_000 => {
+            let tenths = (millis + 50) / 100;
+            format!("{}.{} s", tenths / 10, tenths % 10)
+        }
+        _ => clock(elapsed.as_secs()),
+    };
+    let size = match resumed_from {
+        0 => human(bytes),
+        _ => format!("{} ({} of it this run)", human(bytes), human(fetched)),
+    };
+    format!("{name} done: {size} in {time} ({}/s)", human(rate))
+}
+
 /// `12.3 MiB`
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -195,6 +217,22 @@ mod tests {
         assert_eq!(human((1 << 30) - 1), "1024.0 MiB");
         assert_eq!(clock(65), "1:05");
         assert_eq!(clock(3725), "1:02:05");
+    }
+
+    #[test]
+    fn the_summary_names_the_file_its_size_time_and_mean_rate() {
+        assert_eq!(
+            summary("big.iso", 200 << 20, 0, Duration::from_millis(12_500)),
+            "big.iso done: 200.0 MiB in 12.5 s (16.0 MiB/s)"
+        );
+        assert_eq!(
+            summary("big.iso", 200 << 20, 100 << 20, Duration::from_secs(65)),
+            "big.iso done: 200.0 MiB (100.0 MiB of it this run) in 1:05 (1.5 MiB/s)"
+        );
+        assert_eq!(
+            summary("-", 5, 0, Duration::ZERO),
+            "- done: 5 B in 0.0 s (4.9 KiB/s)"
+        );
     }
 
     #[test]

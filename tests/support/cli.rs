@@ -59,11 +59,17 @@ impl Outcome {
         self
     }
 
-    /// Panics unless the run succeeded with nothing on standard error.
+    /// Panics unless the run succeeded with nothing on standard error but
+    /// the closing line (`partfetch: FILE done: SIZE in TIME (RATE/s)`),
+    /// which `--quiet` leaves out.
     #[track_caller]
     pub fn assert_quiet_success(&self) -> &Outcome {
         self.assert_code(0);
-        assert_eq!(self.stderr, "", "expected nothing on stderr");
+        assert_eq!(
+            without_summary(&self.stderr),
+            "",
+            "expected nothing on stderr but the closing line"
+        );
         self
     }
 
@@ -84,6 +90,22 @@ impl Outcome {
             );
         }
         self
+    }
+}
+
+/// `stderr` less its last line when that is the closing line of a
+/// download that succeeded.
+pub fn without_summary(stderr: &str) -> &str {
+    let body = stderr.strip_suffix('\n').unwrap_or(stderr);
+    let (before, last) = match body.rfind('\n') {
+        Some(at) => (&stderr[..at + 1], &body[at + 1..]),
+        None => ("", body),
+    };
+    let closing =
+        last.starts_with("partfetch: ") && last.contains(" done: ") && last.ends_with("/s)");
+    match closing {
+        true => before,
+        false => stderr,
     }
 }
 

@@ -265,7 +265,8 @@ pub(super) static OPTIONS: &[Opt] = &[
         long: "quiet",
         short: Some('q'),
         takes: Takes::Nothing(|d| d.download.quiet = true),
-        help: "no progress line, and no line when a request is sent again",
+        help: "no progress line, no line when a request is sent again or a download \
+               resumes, no closing line naming the file, its size, time and rate",
     },
     Opt {
         long: "progress",
