@@ -1816,6 +1816,47 @@ fn exactly_100_headers_are_accepted() {
 // ---------------------------------------------------------------- timeouts
 
 #[test]
+fn max_time_stops_a_download_that_stalls_and_says_so() {
+    let server: Server =
+        Server::start(|_| Reply::stall(1_000_000, vec![b'm'; 1000], Duration::from_secs(60)));
+    let (outcome, _dir, _out) = fetch_to_file(
+        &server.url("/slow"),
+        &["--max-time", "0.5", "--timeout", "100"],
+    );
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&["--max-time 0.5 s", "stopped"]);
+}
+
+#[test]
+fn max_filesize_refuses_a_file_announced_larger() {
+    let server: Server =
+        Server::start(|_| Reply::stall(10 << 30, vec![b'f'; 64 << 10], Duration::from_secs(60)));
+    let (outcome, _dir, _out) = fetch_to_file(&server.url("/huge"), &["--max-filesize", "1M"]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["--max-filesize 1.0 MiB", "larger"]);
+}
+
+#[test]
+fn max_filesize_stops_a_body_of_no_announced_length_that_grows_past_it() {
+    let server: Server = Server::start(|_| {
+        let mut steps: Vec<Step> = vec![Step::Write(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec(),
+        )];
+        for _ in 0..64 {
+            steps.push(Step::Write(vec![b'e'; 64 << 10]));
+            steps.push(Step::Sleep(Duration::from_millis(20)));
+        }
+        Reply::raw_steps(steps)
+    });
+    let (outcome, _dir, _out) = fetch_to_file(&server.url("/endless"), &["--max-filesize", "1M"]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["--max-filesize 1.0 MiB"]);
+}
+
+#[test]
 fn stalled_body_times_out_with_exit_5_and_leaves_no_file() {
     let server: Server =
         Server::start(|_| Reply::stall(100_000, vec![b's'; 1000], Duration::from_secs(30)));

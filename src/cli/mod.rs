@@ -11,6 +11,7 @@ pub mod args;
 #[cfg(feature = "serve")]
 pub mod demo;
 pub mod events;
+pub mod limits;
 #[cfg(feature = "serve")]
 pub mod make_torrent;
 pub mod progress;
@@ -164,6 +165,7 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     }
     Url::parse(&d.url)?;
     let client = build_client(d)?;
+    let limits = limits::Limits::start(d.max_time, d.max_filesize, client.cancel_handle());
     let mut line = Line::new(progress_mode(d));
     let mut download = client
         .download(&d.url)
@@ -172,7 +174,10 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
             (false, true) => Resume::Never,
             (false, false) => Resume::IfPossible,
         })
-        .on_progress(|p| line.show(p));
+        .on_progress(|p| {
+            limits.check(p);
+            line.show(p)
+        });
     for mirror in &d.mirrors {
         download = download.mirror(mirror);
     }
@@ -220,7 +225,7 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
         }
         Err(e) => {
             line.clear();
-            Err(e)
+            Err(limits.explain(e))
         }
     }
 }
@@ -246,8 +251,12 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
     let client = build_client(d)?;
     #[cfg(feature = "ctrl-c")]
     stop_on_ctrl_c(&client);
+    let limits = limits::Limits::start(d.max_time, d.max_filesize, client.cancel_handle());
     let mut line = Line::new(progress_mode(d));
-    let mut torrent = client.torrent(&d.url).on_progress(|p| line.show(p));
+    let mut torrent = client.torrent(&d.url).on_progress(|p| {
+        limits.check(p);
+        line.show(p)
+    });
     if let Some(peers) = d.max_peers {
         torrent = torrent.max_peers(peers);
     }
@@ -287,7 +296,7 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
         }
         Err(e) => {
             line.clear();
-            Err(e)
+            Err(limits.explain(e))
         }
     }
 }

@@ -190,6 +190,26 @@ pub(super) static OPTIONS: &[Opt] = &[
         help: "seconds without data before failing (default 30)",
     },
     Opt {
+        long: "max-time",
+        short: Some('m'),
+        takes: Takes::Value(SECONDS, |d, name, text| {
+            d.download.max_time = Some(seconds(name, &text)?);
+            Ok(())
+        }),
+        help: "seconds the whole download may take, retries and waits included \
+               (default: no limit); then it stops, with status 5",
+    },
+    Opt {
+        long: "max-filesize",
+        short: None,
+        takes: Takes::Value(SIZE, |d, name, text| {
+            d.download.max_filesize = Some(size(name, &text)?);
+            Ok(())
+        }),
+        help: "refuse a file larger than SIZE: stop as soon as the server announces \
+               more, or sends more (status 1)",
+    },
+    Opt {
         long: "max-redirects",
         short: None,
         takes: Takes::Value(NUMBER, |d, name, text| {
@@ -522,10 +542,6 @@ pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
     ),
     (&["-e", "--referer"], "-H 'Referer: URL'"),
     (&["-b", "--cookie"], "-H 'Cookie: NAME=VALUE'"),
-    (
-        &["-m", "--max-time"],
-        "--timeout S stops a download silent for S seconds",
-    ),
 ];
 
 /// The partfetch way of doing what `name` (an option partfetch does not

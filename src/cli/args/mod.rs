@@ -110,6 +110,10 @@ pub struct Download {
     pub listen_port: Option<u16>,
     /// `--max-upload-rate RATE`: bytes per second to all peers at most.
     pub max_upload_rate: Option<u64>,
+    /// `-m/--max-time S`: the whole download's deadline.
+    pub max_time: Option<Duration>,
+    /// `--max-filesize SIZE`: the largest file accepted.
+    pub max_filesize: Option<u64>,
 }
 
 impl Download {

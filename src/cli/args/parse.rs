@@ -137,6 +137,8 @@ fn empty_download() -> Download {
         seed_time: None,
         listen_port: None,
         max_upload_rate: None,
+        max_time: None,
+        max_filesize: None,
         progress: false,
         cacert: Vec::new(),
         proxy: None,
