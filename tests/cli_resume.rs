@@ -1,6 +1,11 @@
 //! Resume, integrity and rate limits through the `partfetch` command: an
 //! interrupted download continues where it stopped when the same command
 //! runs again, and a file partfetch calls complete is the bytes asked for.
+//!
+//! The full-disk and read-only cases mount a small tmpfs, and the
+//! unwritable-directory case runs partfetch as nobody with `setpriv` when
+//! the tests run as root: where this machine cannot, the test is skipped
+//! with a notice, and fails when `CI` is set (`support::skip`).
 
 mod support;
 
@@ -513,27 +518,37 @@ fn limit_rate_caps_the_rate() {
 
 /// A 1 MiB tmpfs mounted on a fresh directory with `options`, unmounted on
 /// drop; `None` when this machine does not let the tests mount (not root,
-/// no permission in the container).
+/// no permission in the container), after `support::skip` said so (under
+/// `CI`, which runs as root, that is a failure).
 struct Tmpfs {
     dir: TempDir,
+    umount: std::path::PathBuf,
 }
 
 impl Tmpfs {
     fn mount(options: &str) -> Option<Tmpfs> {
+        let mount = support::require_tool("mount")?;
+        let umount = support::require_tool("umount")?;
         let dir = TempDir::new("tmpfs");
-        let status = std::process::Command::new("mount")
+        let tried = std::process::Command::new(&mount)
             .args(["-t", "tmpfs", "-o", &format!("{options},size=1m"), "tmpfs"])
             .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(Tmpfs { dir })
+            .output();
+        match tried {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir, umount }),
+            Ok(out) => support::skip(format!(
+                "this machine does not let the test mount a tmpfs ({}: {})",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => support::skip(format!("mount cannot run: {e}")),
+        }
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
+        let _ = std::process::Command::new(&self.umount)
             .arg(self.dir.path())
             .status();
     }
@@ -542,7 +557,6 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
     let Some(disk) = Tmpfs::mount("rw") else {
-        eprintln!("skipped: this machine does not allow mounting a small tmpfs");
         return;
     };
     let body = test_data(3 << 20, 9);
@@ -562,7 +576,6 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
 #[test]
 fn a_read_only_file_system_is_a_local_error_naming_the_path() {
     let Some(disk) = Tmpfs::mount("ro") else {
-        eprintln!("skipped: this machine does not allow mounting a tmpfs");
         return;
     };
     let server = server(shared(test_data(100_000, 11), "\"v1\""), 0);
@@ -597,7 +610,10 @@ fn a_directory_the_user_cannot_write_is_a_local_error_naming_the_path() {
         let binary = dir.join("partfetch");
         std::fs::copy(cli::bin(), &binary).unwrap();
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut c = std::process::Command::new("setpriv");
+        let Some(setpriv) = support::require_tool("setpriv") else {
+            return;
+        };
+        let mut c = std::process::Command::new(setpriv);
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
         c.arg(&binary);
         for var in cli::PROXY_VARIABLES {

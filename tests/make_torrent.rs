@@ -12,17 +12,15 @@
 //! replace a file without `--force`, errors naming the path.
 //!
 //! When `transmission-show`, `aria2c` or `mktorrent` is missing, a test
-//! fails if the environment variable `CI` is set, and otherwise prints a
-//! notice and passes, so that `cargo test` works without them (Debian:
-//! `apt-get install transmission-cli aria2 mktorrent`).
+//! is skipped with a notice, and fails when the environment variable `CI`
+//! is set (`support::run_tool`; Debian: `apt-get install transmission-cli
+//! aria2 mktorrent`).
 #![cfg(feature = "serve")]
 
 mod support;
 
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use partfetch::torrent::Metainfo;
 use support::cli::{self, run, Outcome};
@@ -30,34 +28,6 @@ use support::seed::{Behaviour, Seed, Torrent, Tracker};
 use support::{test_data, TempDir};
 
 const ANNOUNCE: &str = "http://tracker.invalid/announce";
-
-/// Runs `program` with `args`, or says why it cannot: with `CI` set that
-/// is a failure; otherwise a notice, and the test returns early.
-fn run_or_skip(test: &str, program: &str, args: &[&OsStr]) -> Option<String> {
-    match Command::new(program).args(args).output() {
-        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) => panic!(
-            "{program} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: CI is set and {program} is needed, but it cannot run: {why}")
-        }
-        Err(why) => {
-            // Straight to the file descriptor: the test harness captures
-            // `eprintln!` of passing tests, and this must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "notice: {test} skipped: {program} cannot run: {why}. Install it \
-                 (apt-get install transmission-cli aria2 mktorrent) to run it; with CI set \
-                 this is a failure."
-            );
-            None
-        }
-    }
-}
 
 /// Runs `partfetch make-torrent ARGS`; returns the info-hash and the
 /// file it printed, checking that the file is there and parses to that
@@ -112,10 +82,10 @@ fn aria2_hash(shown: &str) -> String {
 
 /// What both programs say about `torrent`, once each has been checked
 /// to name `hash`: (transmission-show's, aria2c's).
-fn shown_by_both(test: &str, torrent: &Path, hash: &str) -> Option<(String, String)> {
-    let transmission = run_or_skip(test, "transmission-show", &[torrent.as_os_str()])?;
+fn shown_by_both(torrent: &Path, hash: &str) -> Option<(String, String)> {
+    let transmission = support::run_tool("transmission-show", &[torrent.as_os_str()])?;
     assert_eq!(transmission_hash(&transmission), hash, "{transmission}");
-    let aria2 = run_or_skip(test, "aria2c", &["-S".as_ref(), torrent.as_os_str()])?;
+    let aria2 = support::run_tool("aria2c", &["-S".as_ref(), torrent.as_os_str()])?;
     assert_eq!(aria2_hash(&aria2), hash, "{aria2}");
     Some((transmission, aria2))
 }
@@ -136,11 +106,7 @@ fn a_single_file_torrent_has_partfetchs_info_hash_in_transmission_and_aria2() {
         path_str(&out),
     ]);
     assert_eq!(written, out);
-    let Some((transmission, aria2)) = shown_by_both(
-        "a_single_file_torrent_has_partfetchs_info_hash_in_transmission_and_aria2",
-        &out,
-        &hash,
-    ) else {
+    let Some((transmission, aria2)) = shown_by_both(&out, &hash) else {
         return;
     };
     assert!(transmission.contains("Public torrent"), "{transmission}");
@@ -173,11 +139,7 @@ fn a_directory_torrent_leaves_hidden_files_out_and_has_partfetchs_info_hash() {
         "-o",
         path_str(&out),
     ]);
-    let Some((transmission, aria2)) = shown_by_both(
-        "a_directory_torrent_leaves_hidden_files_out_and_has_partfetchs_info_hash",
-        &out,
-        &hash,
-    ) else {
+    let Some((transmission, aria2)) = shown_by_both(&out, &hash) else {
         return;
     };
     for listed in ["set/a.bin", "set/sub/b.bin", "set/sub/deeper/c"] {
@@ -225,11 +187,7 @@ fn a_private_torrent_is_shown_as_private_with_another_info_hash() {
         path_str(&private),
     ]);
     assert_ne!(public_hash, private_hash, "private is part of info");
-    let Some((transmission, _)) = shown_by_both(
-        "a_private_torrent_is_shown_as_private_with_another_info_hash",
-        &private,
-        &private_hash,
-    ) else {
+    let Some((transmission, _)) = shown_by_both(&private, &private_hash) else {
         return;
     };
     assert!(transmission.contains("Private torrent"), "{transmission}");
@@ -269,13 +227,7 @@ fn mktorrent_makes_the_same_info_hash_of_the_same_directory() {
         theirs.as_os_str(),
         root.as_os_str(),
     ];
-    if run_or_skip(
-        "mktorrent_makes_the_same_info_hash_of_the_same_directory",
-        "mktorrent",
-        &args,
-    )
-    .is_none()
-    {
+    if support::run_tool("mktorrent", &args).is_none() {
         return;
     }
     let theirs = Metainfo::parse(&std::fs::read(&theirs).unwrap()).unwrap();

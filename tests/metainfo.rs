@@ -3,16 +3,14 @@
 //! info-hash and the files should be. The piece hashes are checked too,
 //! by hashing each piece's bytes where the span map says they lie.
 //!
-//! When `mktorrent` or `transmission-show` is missing, a test fails if
-//! the environment variable `CI` is set, and otherwise prints a notice and
-//! passes, so that `cargo test` works without them (Debian: `apt-get
-//! install mktorrent transmission-cli`).
+//! When `mktorrent` or `transmission-show` is missing, a test is skipped
+//! with a notice, and fails when the environment variable `CI` is set
+//! (`support::run_tool`; Debian: `apt-get install mktorrent
+//! transmission-cli`).
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
 use partfetch::sha1;
 use partfetch::torrent::Metainfo;
@@ -22,36 +20,9 @@ use support::{test_data, TempDir};
 /// pieces span several files.
 const PIECE_LENGTH_LOG2: &str = "15";
 
-/// Runs `program` with `args`, or says why it cannot: with `CI` set that
-/// is a failure; otherwise a notice, and the test returns early.
-fn run_or_skip(test: &str, program: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
-    match Command::new(program).args(args).output() {
-        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) => panic!(
-            "{program} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: CI is set and {program} is needed, but it cannot run: {why}")
-        }
-        Err(why) => {
-            // Straight to the file descriptor: the test harness captures
-            // `eprintln!` of passing tests, and this must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "notice: {test} skipped: {program} cannot run: {why}. Install it \
-                 (apt-get install mktorrent transmission-cli) to run it; with CI set \
-                 this is a failure."
-            );
-            None
-        }
-    }
-}
-
 /// Makes a torrent of `target` (inside `dir`) with `mktorrent`, parses it,
 /// and returns it with what `transmission-show` printed.
-fn make_and_show(test: &str, dir: &TempDir, target: &str) -> Option<(Metainfo, String)> {
+fn make_and_show(dir: &TempDir, target: &str) -> Option<(Metainfo, String)> {
     let torrent = dir.join("made.torrent");
     let target = dir.join(target);
     let args = [
@@ -63,8 +34,8 @@ fn make_and_show(test: &str, dir: &TempDir, target: &str) -> Option<(Metainfo, S
         torrent.as_os_str(),
         target.as_os_str(),
     ];
-    run_or_skip(test, "mktorrent", &args)?;
-    let shown = run_or_skip(test, "transmission-show", &[torrent.as_os_str()])?;
+    support::run_tool("mktorrent", &args)?;
+    let shown = support::run_tool("transmission-show", &[torrent.as_os_str()])?;
     let bytes = std::fs::read(&torrent).expect("read the torrent");
     let metainfo = Metainfo::parse(&bytes).expect("mktorrent's torrent parses");
     Some((metainfo, shown))
@@ -118,7 +89,7 @@ fn check_pieces(metainfo: &Metainfo, root: &Path) {
 fn a_single_file_torrent_from_mktorrent_matches_transmission() {
     let dir = TempDir::new("torrent-single");
     std::fs::write(dir.join("one.bin"), test_data(100_001, 1)).unwrap();
-    let Some((m, shown)) = make_and_show("single", &dir, "one.bin") else {
+    let Some((m, shown)) = make_and_show(&dir, "one.bin") else {
         return;
     };
     assert_eq!(m.info_hash_hex(), shown_hash(&shown));
@@ -148,7 +119,7 @@ fn a_directory_with_odd_sizes_and_an_empty_file_matches_transmission() {
     for (i, (path, len)) in files.iter().enumerate() {
         std::fs::write(root.join(path), test_data(*len, i as u64 + 2)).unwrap();
     }
-    let Some((m, shown)) = make_and_show("directory", &dir, "set") else {
+    let Some((m, shown)) = make_and_show(&dir, "set") else {
         return;
     };
     assert_eq!(m.info_hash_hex(), shown_hash(&shown));

@@ -15,14 +15,13 @@
 //!
 //! When nginx is missing or cannot start, a test fails if the environment
 //! variable `CI` is set, and otherwise prints a notice and passes, so that
-//! `cargo test` works on a machine without nginx. `NGINX=/path/to/nginx`
-//! chooses the binary.
+//! `cargo test` works on a machine without nginx (`support::require_tool`
+//! and `support::skip`). `NGINX=/path/to/nginx` chooses the binary.
 
 mod support;
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -54,7 +53,7 @@ const START_ATTEMPTS: usize = 5;
 fn big_file_over_http_arrives_byte_for_byte() {
     let dir = TempDir::new("http");
     let data = dir.write_data("big.bin", BIG_FILE, 0x9E37_79B9_7F4A_7C15);
-    let Some(nginx) = start_or_skip("big_file_over_http_arrives_byte_for_byte", &dir, None) else {
+    let Some(nginx) = start_or_skip(&dir, None) else {
         return;
     };
     let out = dir.path().join("out.bin");
@@ -69,11 +68,7 @@ fn big_file_over_https_arrives_byte_for_byte() {
     let dir = TempDir::new("https");
     let data = dir.write_data("big.bin", BIG_FILE, 0xD1B5_4A32_D192_ED03);
     let pki = pki::Pki::write(dir.path());
-    let Some(nginx) = start_or_skip(
-        "big_file_over_https_arrives_byte_for_byte",
-        &dir,
-        Some(&pki),
-    ) else {
+    let Some(nginx) = start_or_skip(&dir, Some(&pki)) else {
         return;
     };
     let out = dir.path().join("out.bin");
@@ -93,8 +88,7 @@ fn range_request_gets_206_and_exactly_its_bytes() {
     let dir = TempDir::new("range");
     let len = 4 * 1024 * 1024;
     let data = dir.write_data("file.bin", len, 0x2545_F491_4F6C_DD1D);
-    let Some(nginx) = start_or_skip("range_request_gets_206_and_exactly_its_bytes", &dir, None)
-    else {
+    let Some(nginx) = start_or_skip(&dir, None) else {
         return;
     };
     let expected = fs::read(&data).expect("read the served file");
@@ -125,8 +119,7 @@ fn two_gets_on_one_client_share_one_connection() {
     let dir = TempDir::new("keepalive");
     // Several reads' worth, so the body is read in more than one chunk.
     let data = dir.write_data("page.bin", 300_000, 0xA076_1D64_78BD_642F);
-    let Some(nginx) = start_or_skip("two_gets_on_one_client_share_one_connection", &dir, None)
-    else {
+    let Some(nginx) = start_or_skip(&dir, None) else {
         return;
     };
     let expected = fs::read(&data).expect("read the served file");
@@ -320,31 +313,18 @@ trait ServerCert {
     fn key_pem(&self) -> &Path;
 }
 
-/// Starts nginx in `dir`, or says why it cannot: with `CI` set that is a
-/// failure; otherwise a notice, and the test returns early.
-fn start_or_skip(test: &str, dir: &TempDir, tls: Option<&dyn ServerCert>) -> Option<Nginx> {
-    match Nginx::start(dir.path(), tls) {
+/// Starts nginx in `dir`, or says why it cannot (`support::skip`: a
+/// failure with `CI` set; otherwise a notice, and the test returns early).
+fn start_or_skip(dir: &TempDir, tls: Option<&dyn ServerCert>) -> Option<Nginx> {
+    let binary = support::require_tool("nginx")?;
+    match Nginx::start(&binary, dir.path(), tls) {
         Ok(nginx) => Some(nginx),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: CI is set and nginx is needed, but {why}")
-        }
-        Err(why) => {
-            // Straight to the file descriptor: the test harness captures
-            // `eprintln!` of passing tests, and this must be seen.
-            let _ = writeln!(
-                io::stderr(),
-                "notice: {test} skipped: {why}. Install nginx (apt-get install nginx-light) \
-                 to run it; with CI set this is a failure."
-            );
-            None
-        }
+        Err(why) => support::skip(format!("nginx is needed, but {why}")),
     }
 }
 
 impl Nginx {
-    fn start(dir: &Path, tls: Option<&dyn ServerCert>) -> Result<Nginx, String> {
-        let binary = nginx_binary()
-            .ok_or("nginx is not installed (not on PATH, nor in /usr/sbin; NGINX= not set)")?;
+    fn start(binary: &Path, dir: &Path, tls: Option<&dyn ServerCert>) -> Result<Nginx, String> {
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let http_port = free_port()?;
@@ -357,13 +337,13 @@ impl Nginx {
                 }),
                 None => None,
             };
-            let conf = config(&binary, dir, http_port, https_port.zip(tls));
+            let conf = config(binary, dir, http_port, https_port.zip(tls));
             let conf_path = dir.join("nginx.conf");
             fs::write(&conf_path, conf).map_err(|e| format!("cannot write nginx.conf: {e}"))?;
             let error_log = dir.join("error.log");
             let _ = fs::remove_file(dir.join("nginx.pid"));
             let _ = fs::remove_file(&error_log);
-            let child = Command::new(&binary)
+            let child = Command::new(binary)
                 .arg("-p")
                 .arg(dir)
                 .arg("-c")
@@ -453,31 +433,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `$NGINX`, else `nginx` on `PATH`, else where distributions put it.
-fn nginx_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("NGINX") {
-        return Some(PathBuf::from(path));
-    }
-    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("nginx"))
-                .collect()
-        })
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain(
-            [
-                "/usr/sbin/nginx",
-                "/usr/local/sbin/nginx",
-                "/usr/local/nginx/sbin/nginx",
-            ]
-            .map(PathBuf::from),
-        )
-        .find(|path| path.is_file())
 }
 
 /// A TCP port on 127.0.0.1 with no listener right now (bound, then released).

@@ -5,8 +5,8 @@
 //! In scope: ranges (suffix, open, past the end, several), HEAD, If-Range,
 //! pipelined keep-alive, path escapes, the head-size limit, the connection
 //! cap, a thousand idle connections, the manifest type, listings, the log.
-//! curl and aria2c tests pass with a notice when the tool is missing,
-//! unless `CI` is set.
+//! A test whose tool (curl, aria2c) is missing is skipped with a notice,
+//! and fails when `CI` is set (`support::require_tool`).
 #![cfg(feature = "serve")]
 
 mod support;
@@ -322,24 +322,14 @@ fn a_thousand_idle_connections_do_not_stop_a_new_client() {
 
 // ---------------------------------------------------------------- interop
 
-/// The tool at `path`, or `None` with a notice (a failure under `CI`).
-fn tool(path: &str) -> Option<&str> {
-    if std::path::Path::new(path).exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("CI").is_none(), "{path} is missing");
-    eprintln!("note: {path} is missing, skipping");
-    None
-}
-
 #[test]
 fn curl_downloads_whole_files_and_ranges() {
-    let Some(curl) = tool("/usr/bin/curl") else {
+    let Some(curl) = support::require_tool("curl") else {
         return;
     };
     let (dir, data, server) = served(3 << 20);
     let out = dir.join("out");
-    let status = Command::new(curl)
+    let status = Command::new(&curl)
         .args(["-sSf", "--noproxy", "*", "-o"])
         .arg(&out)
         .arg(server.url("data.bin"))
@@ -347,7 +337,7 @@ fn curl_downloads_whole_files_and_ranges() {
         .unwrap();
     assert!(status.success());
     assert!(std::fs::read(&out).unwrap() == data);
-    let ranged = Command::new(curl)
+    let ranged = Command::new(&curl)
         .args(["-sSf", "--noproxy", "*", "-r", "100-199"])
         .arg(server.url("data.bin"))
         .output()
@@ -356,7 +346,7 @@ fn curl_downloads_whole_files_and_ranges() {
     assert_eq!(ranged.stdout, data[100..200]);
     // Two URLs on one curl: keep-alive, and a resume with -C.
     std::fs::write(&out, &data[..1000]).unwrap();
-    let resumed = Command::new(curl)
+    let resumed = Command::new(&curl)
         .args(["-sSf", "--noproxy", "*", "-C", "-", "-o"])
         .arg(&out)
         .arg(server.url("data.bin"))
@@ -368,13 +358,13 @@ fn curl_downloads_whole_files_and_ranges() {
 
 #[test]
 fn aria2c_downloads_with_four_connections() {
-    let Some(aria2c) = tool("/usr/bin/aria2c") else {
+    let Some(aria2c) = support::require_tool("aria2c") else {
         return;
     };
     let (dir, data, server) = served(8 << 20);
     let out = dir.join("aria");
     std::fs::create_dir(&out).unwrap();
-    let status = Command::new(aria2c)
+    let status = Command::new(&aria2c)
         .args([
             "-q",
             "-x4",

@@ -16,6 +16,8 @@
 //!   connect to it hangs (for connect timeouts without leaving 127.0.0.1).
 //! - [`cli`]: runs the binary with a deadline and no proxy variables from the
 //!   environment; [`TempDir`]; deterministic test data.
+//! - [`tool`]: every other program a test runs, [`require_tool`] to find
+//!   one and [`skip`] to give up visibly (a failure under `CI`).
 //!
 //! Out of scope: request bodies (read and discarded when a Content-Length
 //! says so), pipelining beyond what arrives in order on one connection,
@@ -31,6 +33,7 @@ pub mod serve_proc;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
+pub mod tool;
 mod tunnel;
 
 pub use reply::{Body, Chunk, Ranges, Reply, Step};
@@ -38,6 +41,7 @@ pub use serve_proc::ServeProcess;
 pub use server::{Options, Request, Server};
 #[cfg(feature = "tls")]
 pub use tls::TestPki;
+pub use tool::{require_tool, run_tool, skip};
 pub use tunnel::TunnelProxy;
 
 use std::path::{Path, PathBuf};
