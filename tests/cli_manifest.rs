@@ -427,7 +427,8 @@ fn endless_sequence_keeps_saving_whole_files_until_killed() {
     let count: Arc<AtomicUsize> = Arc::clone(&served);
     // The manifest lists one file and then itself, forever. The first 20
     // requests for the file get a small one; later ones an 8 MiB one, sent
-    // slowly (64 KiB every 50 ms), so the kill lands inside it.
+    // slowly (64 KiB every 100 ms: 12.8 s in all), so the kill lands
+    // inside it.
     let server: Server = Server::start(move |req: &Request| match req.path() {
         "/s-seq.parts" => Reply::ok("file.bin\n--\n/s-seq.parts\n"),
         "/file.bin" => {

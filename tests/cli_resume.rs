@@ -183,6 +183,25 @@ fn a_resume_answered_with_less_than_the_rest_starts_over_whole() {
     let second = fetch(&url, &out, &[]);
     assert_eq!(second.code, Some(0), "{}", second.stderr);
     assert!(std::fs::read(&out).unwrap() == body, "not the file");
+    // The second run asked for the rest, got 1000 bytes of it, and then
+    // asked for the whole file with a plain GET, saying why.
+    let asked: Vec<(Option<u64>, Option<String>)> = server.requests()[1..]
+        .iter()
+        .map(|r| (r.range_start(), r.header("if-range").map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (Some(body.len() as u64 / 2), Some("\"v1\"".to_owned())),
+            (None, None)
+        ],
+        "the rest, then the whole file"
+    );
+    assert!(
+        second.stderr.contains("starting") && second.stderr.contains(" over"),
+        "{}",
+        second.stderr
+    );
 }
 
 #[test]
@@ -195,7 +214,13 @@ fn a_source_that_changed_between_runs_gives_the_new_file_whole() {
     *body.lock().unwrap() = (new.clone(), "\"v2\"".to_owned());
     let second = fetch(&url, &out, &[]);
     second.assert_code(0);
-    assert!(second.stderr.contains("over"), "{}", second.stderr);
+    for words in [&url, "changed since the last run", "starting", "over"] {
+        assert!(
+            second.stderr.contains(words),
+            "{words:?}: {}",
+            second.stderr
+        );
+    }
     assert_eq!(std::fs::read(&out).unwrap(), new, "never a mix of versions");
 }
 

@@ -163,6 +163,9 @@ fn a_failing_nested_manifest_falls_back_to_the_next_alternative() {
         ("/plain", b"plain".to_vec()),
     ]);
     assert_eq!(read_all(&server.url("/top.parts")).unwrap(), b"plain");
+    // The nested manifest was read and refused, not passed over unread.
+    assert_eq!(server.count("/bad.parts"), 1);
+    assert_eq!(server.count("/plain"), 1);
 }
 
 #[test]
@@ -415,6 +418,9 @@ fn a_size_mismatch_fails_the_alternative_and_the_next_serves() {
         ("/right", b"abcd".to_vec()),
     ]);
     assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"abcd");
+    // The short copy was asked for and refused for its size.
+    assert_eq!(server.count("/short"), 1);
+    assert_eq!(server.count("/right"), 1);
 }
 
 #[test]
@@ -428,6 +434,9 @@ fn a_digest_mismatch_fails_the_alternative_before_any_byte_is_handed_on() {
         ("/good", b"good".to_vec()),
     ]);
     assert_eq!(read_all(&server.url("/m.parts")).unwrap(), b"good");
+    // The corrupt copy was fetched and refused for its digest.
+    assert_eq!(server.count("/corrupt"), 1);
+    assert_eq!(server.count("/good"), 1);
 }
 
 #[test]

@@ -673,14 +673,18 @@ impl partfetch::pieces::PieceStore for MemoryStore {
 
 #[test]
 fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
-    // The answer that carries piece 2 takes a second and a half; the others
-    // come at once. Into a store, the pieces of the other answers are all
-    // written while piece 2 is still on its way (a stream would hold them
-    // in its reorder window instead).
+    // Every answer that carries piece 2 is held until the test has seen
+    // the others stored (20 s at most); the others come at once. Into a
+    // store, the pieces of the other answers are all written while piece
+    // 2 is still on its way (a stream would hold them in its reorder
+    // window instead, and the hold would run out first). An order, not a
+    // time: a busy machine may take long over the others.
     let body = test_data(24 * PIECE as usize, 41);
     let served = body.clone();
     let slow = Arc::new(std::sync::Mutex::new(None));
     let slow_range = Arc::clone(&slow);
+    let release = Arc::new(AtomicBool::new(false));
+    let held = Arc::clone(&release);
     let server = Server::start(move |req: &Request| {
         if let Some(reply) = slow_first_piece(req, &served) {
             return reply;
@@ -689,7 +693,11 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
         match req.range() {
             Some(range) if range.contains(&(2 * PIECE)) => {
                 *slow_range.lock().unwrap() = Some(range);
-                reply.delay(std::time::Duration::from_millis(1500))
+                let started = std::time::Instant::now();
+                while !held.load(Ordering::SeqCst) && started.elapsed().as_secs() < 20 {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                reply
             }
             _ => reply,
         }
@@ -705,10 +713,12 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
                 .all(|index| have.contains(index));
             if others_stored && !have.contains(2) {
                 all_but_the_slow_answer = true;
+                release.store(true, Ordering::SeqCst);
             }
         }
         assert!(download.contiguous() <= download.stored_bytes());
     }
+    release.store(true, Ordering::SeqCst);
     assert!(
         all_but_the_slow_answer,
         "the pieces after piece 2 waited for it"
@@ -1080,8 +1090,21 @@ fn a_mirror_without_an_etag_is_checked_by_its_modification_time() {
         Reply::file(req, &other, Ranges::Honour)
             .header("Last-Modified", "Sun, 29 Nov 2026 11:00:00 GMT")
     });
-    let got = read_all_mirrored(&client(4), &primary.url("/f"), &[&different.url("/f")]).unwrap();
+    let (client, warnings) = client_keeping_warnings(4);
+    let got = read_all_mirrored(&client, &primary.url("/f"), &[&different.url("/f")]).unwrap();
     assert!(got == body, "bytes of the other file were mixed in");
+    // The mirror was asked, and its answer refused for its date alone
+    // (the length is the same): not merely left unused.
+    assert!(!different.requests().is_empty(), "the mirror was not asked");
+    let warnings = warnings.lock().unwrap();
+    let told: Vec<&String> = warnings
+        .iter()
+        .filter(|w| {
+            w.contains(&different.url("/f"))
+                && w.contains("Last-Modified (Sun, 29 Nov 2026 11:00:00 GMT) differs")
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "{warnings:?}");
 }
 
 #[test]
