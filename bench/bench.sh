@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # partfetch against curl: one large file from nginx on 127.0.0.1, over HTTP
 # and HTTPS, streamed to /dev/null; plus binary sizes and the crate count.
+# partfetch runs as a user runs it, with its default of up to 4 connections
+# (-n 4), and with -n 1, curl's one connection; the table counts the
+# connections each run opened, from nginx's access log.
 # The small build (scripts/build-small.sh) is timed and sized too when this
 # machine has what it needs. Prints a Markdown table for BENCHMARKS.md.
 #
@@ -86,6 +89,7 @@ else
   note "no small build: $(tail -n 1 "$REPO/target/build-small.log")"
 fi
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_workdir
 note "work directory: $WORK"
 
@@ -153,10 +157,12 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy
 # byte (this also warms the page cache for both tools).
 for url in "$HTTP_URL" "$HTTPS_URL"; do
   for binary in "$BIN" ${BIN_SMALL:+"$BIN_SMALL"}; do
-    note "checking $binary's output for $url"
-    if ! "$binary" -q --cacert "$CA" "$url" - | cmp -s - "$WORK/www/data.bin"; then
-      die "$binary's output for $url differs from the file served"
-    fi
+    for n in 4 1; do
+      note "checking $binary -n $n's output for $url"
+      if ! "$binary" -q -n "$n" --cacert "$CA" "$url" - | cmp -s - "$WORK/www/data.bin"; then
+        die "$binary -n $n's output for $url differs from the file served"
+      fi
+    done
   done
   curl -s -o /dev/null --cacert "$CA" "$url" || die "curl failed for $url"
 done
@@ -175,18 +181,23 @@ worker_ticks() {
   done | awk '{ ticks += $14 + $15 } END { print ticks }'
 }
 
-# time_run, plus nginx's CPU seconds for the run appended to FILE.server.
+# time_run, plus nginx's CPU seconds for the run appended to FILE.server
+# and the connections the run opened (distinct $connection numbers in the
+# access log's new lines) to FILE.conns.
 time_served() {
-  local out=$1 before
+  local out=$1 before lines
   shift
   before=$(worker_ticks)
+  lines=$(wc -l <"$WORK/nginx/access.log")
   time_run "$out" "$@"
   awk -v a="$before" -v b="$(worker_ticks)" -v t="$TICKS" 'BEGIN { printf "%.2f\n", (b - a) / t }' >>"$out.server"
+  tail -n +"$((lines + 1))" "$WORK/nginx/access.log" | awk '{ print $1 }' | sort -u | wc -l >>"$out.conns"
 }
 
-# The tools timed: partfetch, curl, the small build when there is one, and
-# the baseline build when one is given.
-TOOLS=(partfetch curl)
+# The tools timed: partfetch (its default -n 4), partfetch -n 1 ("single"),
+# curl, the small build when there is one, and the baseline build when one
+# is given.
+TOOLS=(partfetch single curl)
 [ -n "$BIN_SMALL" ] && TOOLS+=(small)
 [ -n "$BASELINE" ] && TOOLS+=(baseline)
 
@@ -196,6 +207,7 @@ command_of() {
   local tool=$1 label=$2 url=$3
   case $tool in
     partfetch) CMD=("$BIN" -q) ;;
+    single) CMD=("$BIN" -q -n 1) ;;
     small) CMD=("$BIN_SMALL" -q) ;;
     baseline) CMD=("$BASELINE" -q) ;;
     curl) CMD=(curl -s -o /dev/null) ;;
@@ -217,6 +229,7 @@ time_all() {
   for tool in "${TOOLS[@]}"; do
     : >"$WORK/$label-$tool"
     : >"$WORK/$label-$tool.server"
+    : >"$WORK/$label-$tool.conns"
   done
   for i in $(seq "$RUNS"); do
     line=
@@ -244,17 +257,14 @@ nginx_stop "$WORK/nginx"
 
 CORES=$(nproc)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-  COMMIT="$COMMIT + uncommitted changes"
-fi
+COMMIT=$(bench_commit)
 CURL_VERSION=$(curl --version | awk 'NR == 1 { print $2 }')
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
 MIB=$((BYTES / 1048576))
 WORKERS_TEXT="${#NGINX_WORKER_PIDS[@]} worker"
 [ "${#NGINX_WORKER_PIDS[@]}" = 1 ] || WORKERS_TEXT+=s
 
-# Prints one table row for TOOL (partfetch, small) and PROTO (http, https):
+# Prints one table row for TOOL (partfetch, single, small) and PROTO (http, https):
 # the medians of column COL (1 wall, 2 CPU, 3 RSS) for TOOL and curl, their
 # ratio, the target, and whether it is met. Nothing for a tool not timed.
 #   row TOOL PROTO WHAT COL
@@ -262,6 +272,8 @@ row() {
   local tool=$1 proto=$2 what=$3 col=$4 pf cu r name
   [ -s "$WORK/$proto-$tool" ] || return 0
   name="${proto^^} $what"
+  [ "$tool" = partfetch ] && name="$name, -n 4 (the default)"
+  [ "$tool" = single ] && name="$name, -n 1"
   [ "$tool" = small ] && name="$name, small build"
   [ "$tool" = baseline ] && name="$name, baseline"
   pf=$(median "$WORK/$proto-$tool" "$col")
@@ -276,11 +288,12 @@ row() {
 # The rows of every tool's wall, CPU and peak RSS for PROTO.
 rows() {
   local proto=$1 tool
-  for tool in partfetch small baseline; do
+  for tool in partfetch single small baseline; do
     row "$tool" "$proto" "wall (s)" 1
     row "$tool" "$proto" "CPU (s)" 2
     row "$tool" "$proto" "peak RSS (KiB)" 3
   done
+  echo "| ${proto^^} connections per run (median; -n 4, -n 1) | $(median "$WORK/$proto-partfetch.conns" 1), $(median "$WORK/$proto-single.conns" 1) | $(median "$WORK/$proto-curl.conns" 1) | | | |"
 }
 
 # The rows of the small build's sizes, or why there are none.
@@ -307,9 +320,13 @@ cat <<EOF
 
 ## partfetch against curl, $MIB MiB from nginx on 127.0.0.1
 
-$(date -u +%Y-%m-%d), $CORES cores ($CPU_MODEL), $(uname -sr). partfetch $COMMIT;
+$(date -u +%Y-%m-%d), $CORES cores ($CPU_MODEL), $(uname -sr), load $LOAD_BEFORE before and
+$(cut -d' ' -f1-3 /proc/loadavg) after. partfetch $COMMIT;
 curl $CURL_VERSION; nginx $NGINX_VERSION ($WORKERS_TEXT, sendfile on). Every tool writes to
-/dev/null; medians of $RUNS runs each, each run started by another tool. The
+/dev/null; medians of $RUNS runs each, each run started by another tool.
+partfetch runs with its default \`-n 4\` (up to 4 connections, pieces when the
+first one is slower than 100 MiB/s) and, in the "-n 1" rows, with one
+connection as curl has; the connections row says how many each run opened. The
 "small build" rows are partfetch built by \`scripts/build-small.sh\`${BASELINE:+; the
 "baseline" rows are \`$BASELINE\`, timed in the same runs}.
 Wall and CPU (user + sys) in seconds, peak RSS in KiB, from \`/usr/bin/time\`.

@@ -11,14 +11,18 @@
 #
 # The small file goes to /dev/null (aria2c cannot write there: it writes
 # into the work directory, which it is told to overwrite). The first byte
-# of the large file goes through a pipe to `head -c 1`, which closes it;
-# the time ends when both processes have exited. Tools that are missing
-# are left out of the table. Everything lives in one directory under /tmp,
-# removed on exit; nginx is stopped on exit, Ctrl-C included.
+# of the large file goes through a pipe to `head -c 1`, which closes it,
+# and on to `cmp` against the file's first byte, so that a run that brings
+# no byte, or a wrong one, fails; the time ends when all three have
+# exited. Every command timed is run first as it will be timed, and must
+# succeed: no run is allowed to fail (hyperfine without
+# --ignore-failure), so a failure cannot count as a fast run. Tools that
+# are missing are left out of the table. Everything lives in one directory
+# under /tmp, removed on exit; nginx is stopped on exit, Ctrl-C included.
 set -euo pipefail
 
 usage() {
-  sed -n '2,17s/^# \{0,1\}//p' "$0"
+  sed -n '2,21s/^# \{0,1\}//p' "$0"
 }
 
 RUNS=${RUNS:-200}
@@ -42,6 +46,7 @@ done
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
 
 build_release
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_workdir
 note "work directory: $WORK"
 
@@ -79,31 +84,59 @@ command_line() {
   esac
 }
 
-# Each command must work before it is timed: the small file must arrive
-# whole, and the large file's first byte must be its first byte.
+head -c 1 "$WORK/www/large.bin" >"$WORK/first.byte"
+
+# The pipeline timed for the first byte of the large file: it succeeds only
+# when the byte that reaches `head -c 1` is the file's first.
+first_byte_pipeline() {
+  printf '%s | head -c 1 | cmp -s - %q' "$(command_line "$1" "https://127.0.0.1:$HTTPS_PORT/large.bin" pipe)" \
+    "$WORK/first.byte"
+}
+
+# Each command must work before it is timed, as it is timed. The small file
+# goes to /dev/null, a device that partfetch writes in place, as it writes
+# a named pipe: the command timed must exit 0 and print nothing, and the
+# same command with a named pipe for /dev/null must deliver the file whole.
+# (This path once broke while a check through standard output passed.) The
+# large file's first byte is checked by the timed pipeline itself.
+mkfifo "$WORK/fifo"
 for tool in "${TOOLS[@]}"; do
   for url in "http://127.0.0.1:$HTTP_PORT/small.bin" "https://127.0.0.1:$HTTPS_PORT/small.bin"; do
     if [ "$tool" = aria2c ]; then
+      rm -f "$WORK/aria2/small.bin"
       eval "$(command_line aria2c "$url")" || die "aria2c failed on $url"
       cmp -s "$WORK/aria2/small.bin" "$WORK/www/small.bin" || die "aria2c's copy of $url differs"
-    else
-      eval "$(command_line "$tool" "$url" pipe)" | cmp -s - "$WORK/www/small.bin" ||
-        die "$tool's copy of $url differs"
+      continue
     fi
+    timed=$(command_line "$tool" "$url")
+    eval "$timed" >"$WORK/check.out" 2>&1 || die "$tool failed on $url: $(cat "$WORK/check.out")"
+    [ -s "$WORK/check.out" ] && die "$tool printed on $url: $(cat "$WORK/check.out")"
+    cmp -s "$WORK/fifo" "$WORK/www/small.bin" &
+    reader=$!
+    if ! eval "${timed//\/dev\/null/$WORK/fifo}"; then
+      kill "$reader" 2>/dev/null
+      die "$tool failed on $url into a named pipe"
+    fi
+    wait "$reader" || die "$tool's copy of $url through a named pipe differs"
   done
+  if [ "$tool" != aria2c ]; then
+    sh -c "$(first_byte_pipeline "$tool")" || die "$tool: the first byte of the large file is wrong or missing"
+  fi
 done
 
 # Runs hyperfine on the given command lines and writes its JSON to FILE;
 # SHELL_OR_NOT is "shell" for pipelines, else "none" (no shell start-up in
-# the figures). --ignore-failure: a tool whose output pipe closes may exit
-# non-zero (curl says "failed writing body").
+# the figures). A run that fails stops the benchmark: in a pipeline only
+# the last command's status counts (a tool whose output pipe closes may
+# exit non-zero: curl says "failed writing body"), and that command is the
+# `cmp` of the first byte.
 #   time_commands FILE SHELL_OR_NOT COMMAND...
 time_commands() {
   local file=$1 shell=$2
   shift 2
   local args=()
   [ "$shell" = none ] && args+=(--shell=none)
-  if ! hyperfine --style none --warmup 10 --runs "$RUNS" --ignore-failure "${args[@]}" \
+  if ! hyperfine --style none --warmup 10 --runs "$RUNS" "${args[@]}" \
     --export-json "$file" "$@" >"$file.log" 2>&1; then
     cat "$file.log" >&2
     die "hyperfine failed"
@@ -113,7 +146,7 @@ time_commands() {
 declare -A KIND_TITLE=(
   [http]="4 KiB file over HTTP, whole command (ms)"
   [https]="4 KiB file over HTTPS, whole command (ms)"
-  [first]="first byte of a 1 GiB file over HTTPS, to \`head -c 1\` (ms)"
+  [first]="first byte of a 1 GiB file over HTTPS, to \`head -c 1\` and \`cmp\` (ms)"
 )
 KINDS=(http https first)
 for kind in "${KINDS[@]}"; do
@@ -126,7 +159,7 @@ for kind in "${KINDS[@]}"; do
       https) commands+=(-n "$tool" "$(command_line "$tool" "https://127.0.0.1:$HTTPS_PORT/small.bin")") ;;
       first)
         [ "$tool" = aria2c ] && continue
-        commands+=(-n "$tool" "$(command_line "$tool" "https://127.0.0.1:$HTTPS_PORT/large.bin" pipe) | head -c 1 >/dev/null")
+        commands+=(-n "$tool" "$(first_byte_pipeline "$tool")")
         ;;
     esac
   done
@@ -147,7 +180,7 @@ median_ms() {
     awk 'NF { printf "%.2f\n", $1 * 1000 }'
 }
 
-COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$(bench_commit)
 versions="curl $(curl --version | awk 'NR == 1 { print $2 }')"
 for tool in wget aria2c; do
   case " ${TOOLS[*]} " in
@@ -170,7 +203,7 @@ cat <<EOF
 
 ## Time to first byte
 
-$(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr). partfetch $COMMIT; $versions;
+$(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr), load $LOAD_BEFORE before and $(cut -d' ' -f1-3 /proc/loadavg) after. partfetch $COMMIT; $versions;
 nginx $("$NGINX" -v 2>&1 | sed 's|.*nginx/||') on 127.0.0.1. Medians of $RUNS runs of each command
 (hyperfine, 10 warm-up runs; no shell but for the pipeline), in milliseconds.
 

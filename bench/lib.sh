@@ -64,6 +64,17 @@ build_release() {
   BIN=$PWD/target/release/partfetch
 }
 
+# Prints the commit the figures are of: its short hash, and "+ uncommitted
+# changes" when tracked files differ from it.
+bench_commit() {
+  local commit
+  commit=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit + uncommitted changes"
+  fi
+  echo "$commit"
+}
+
 # ---------------------------------------------------------------- cleanup
 
 # Stops every nginx still running and removes $WORK. Installed as the EXIT

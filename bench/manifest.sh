@@ -38,6 +38,7 @@ need_gnu_time
 
 build_release
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_workdir
 mkdir -p "$WORK/www/p"
 note "writing $PARTS parts of 4 KiB"
@@ -107,12 +108,12 @@ nginx_stop "$WORK/nginx"
 PF=$(median "$WORK/many-partfetch" 1)
 CU=$(median "$WORK/many-curl" 1)
 R=$(ratio "$PF" "$CU")
-COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$(bench_commit)
 cat <<EOT
 
 ## Manifests: $PARTS parts of 4 KiB, and an endless manifest
 
-$(date -u +%Y-%m-%d), $(nproc) cores, partfetch $COMMIT, curl $(curl --version | awk 'NR == 1 { print $2 }'),
+$(date -u +%Y-%m-%d), $(nproc) cores, load $LOAD_BEFORE before and $(cut -d' ' -f1-3 /proc/loadavg) after, partfetch $COMMIT, curl $(curl --version | awk 'NR == 1 { print $2 }'),
 nginx on 127.0.0.1 (1 worker, \`keepalive_requests 100000\`). Medians of $RUNS runs,
 alternating. \`bench/manifest.sh\`.
 

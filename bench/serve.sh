@@ -43,6 +43,7 @@ if [ -z "${PARTFETCH:-}" ]; then
   PARTFETCH=$BIN
 fi
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_workdir
 SERVE_PID=""
 stop_serve() {
@@ -108,10 +109,7 @@ RATIO=$(ratio "$NGINX_WALL" "$SERVE_WALL")
 MET=$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.8) ? "yes" : "**no**" }')
 CORES=$(nproc)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-  COMMIT="$COMMIT + uncommitted changes"
-fi
+COMMIT=$(bench_commit)
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
 
 cat <<EOF2
@@ -123,5 +121,6 @@ cat <<EOF2
 | partfetch serve (read + write, 256 KiB buffer) | $SERVE_WALL | $SERVE_RATE | $RATIO | $MET |
 
 $RUNS runs each, alternating which server goes first; curl $(curl --version | awk 'NR == 1 { print $2 }') to /dev/null;
-partfetch serve's peak RSS $SERVE_RSS KiB. $CORES cores ($CPU_MODEL), commit $COMMIT.
+partfetch serve's peak RSS $SERVE_RSS KiB. $CORES cores ($CPU_MODEL), commit $COMMIT, $(date -u +%Y-%m-%d),
+load $LOAD_BEFORE before and $(cut -d' ' -f1-3 /proc/loadavg) after.
 EOF2
