@@ -267,6 +267,7 @@ impl<'a> TorrentDownload<'a> {
             counted: resumed_from,
             uploaded: 0,
             complete_at_start: resumed_from == meta.length(),
+            goal,
         };
         let until = SeedUntil {
             ratio: self.seed_ratio,
@@ -331,12 +332,19 @@ struct Watcher<'m, 'a> {
     /// Every piece was there at the start: `completed` is never announced
     /// (BEP 3).
     complete_at_start: bool,
+    /// What the swarm is for: whether it only uploads, now or once done.
+    goal: Goal,
 }
 
 impl Observer for Watcher<'_, '_> {
     fn status(&mut self, status: &Status) {
         self.meter.set_peers(status.peers);
-        self.meter.set_uploaded(status.uploaded, status.complete);
+        let seeding = match self.goal {
+            Goal::Download => false,
+            Goal::DownloadThenSeed => status.complete,
+            Goal::Seed => true,
+        };
+        self.meter.set_uploaded(status.uploaded, seeding);
         self.meter.reach(status.bytes);
         self.stats
             .set_left(status.total.saturating_sub(status.bytes));
