@@ -139,6 +139,17 @@ pub enum Event {
         /// Whether they were checked on disk (no control file).
         checked: bool,
     },
+    /// A torrent to seed has only part of its data in the directory
+    /// given: the `pieces` of `of` that match are offered, the others
+    /// (missing, short or different) are not.
+    SeedingPart {
+        /// The torrent's file or directory.
+        path: PathBuf,
+        /// Pieces there and verified.
+        pieces: u64,
+        /// Pieces in the torrent.
+        of: u64,
+    },
     /// A torrent's piece failed its SHA-1 and is fetched again.
     PieceFailed {
         /// The piece.
@@ -277,6 +288,11 @@ impl fmt::Display for Event {
                     "from the last run"
                 }
             ),
+            Event::SeedingPart { path, pieces, of } => write!(
+                f,
+                "{}: {pieces} of {of} pieces match the torrent; only those are seeded",
+                path.display()
+            ),
             Event::PieceFailed { piece } => {
                 write!(f, "piece {piece} failed its check and is fetched again")
             }
@@ -302,6 +318,7 @@ impl Event {
                 | Event::ResumedUnverified { .. }
                 | Event::StartingOver { .. }
                 | Event::TrackerWarning { .. }
+                | Event::SeedingPart { .. }
         )
     }
 }

@@ -247,7 +247,7 @@ fn a_seed_offers_only_pieces_that_match_and_closes_a_peer_asking_for_another() {
     let mut data = torrent.data.clone();
     data[2 * PIECE as usize + 10] ^= 0xff;
     std::fs::write(dir.join("src/shared.bin"), &data).unwrap();
-    let _seeder = start_seeder(&tracker, &file, &dir.join("src"), &[]);
+    let mut seeder = start_seeder(&tracker, &file, &dir.join("src"), &[]);
     let mut peer = Scripted::connect(seeder_addr(&tracker), &torrent);
     let bitfield = peer.until("Bitfield");
     let mut expected = Bitfield::new(4);
@@ -283,6 +283,14 @@ fn a_seed_offers_only_pieces_that_match_and_closes_a_peer_asking_for_another() {
         length: 16384,
     });
     assert!(peer.is_closed());
+    // It said so at the start, as a warning (shown even with -q).
+    let _ = seeder.0.kill();
+    let mut stderr = String::new();
+    let _ = seeder.0.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert!(
+        stderr.contains("3 of 4 pieces match the torrent; only those are seeded"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -199,6 +199,13 @@ impl<'a> TorrentDownload<'a> {
                 )
                 .with_subject(store.root().display()));
             }
+            if have.count() < meta.layout().pieces() {
+                self.ctx.emit(Event::SeedingPart {
+                    path: store.root().to_path_buf(),
+                    pieces: have.count(),
+                    of: meta.layout().pieces(),
+                });
+            }
             (Arc::new(store), have, None)
         } else {
             let store = Arc::new(TorrentStore::open(Arc::clone(&meta), dir)?);
