@@ -128,7 +128,7 @@ impl<'a> TorrentDownload<'a> {
     }
 
     /// Peers dial us on `port` (IPv4 and IPv6); by default, the first free
-    /// one of [`LISTEN_PORTS`], or any.
+    /// one of 6881–6889, or any.
     pub fn listen_port(mut self, port: u16) -> Self {
         self.listen_port = Some(port);
         self
