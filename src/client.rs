@@ -281,6 +281,12 @@ impl Client {
         self.ctx.send(request)
     }
 
+    /// Sends `HEAD` for `url`, following redirects, and returns the last
+    /// response whatever its status (what `curl -I` shows).
+    pub fn head(&self, url: &str) -> Result<Response> {
+        self.ctx.send(&Request::head(Url::parse(url)?))
+    }
+
     /// `GET`s `url`; a status that is not 2xx is an error.
     #[doc(hidden)]
     pub fn get(&self, url: &Url) -> Result<Response> {

@@ -161,6 +161,18 @@ pub enum Event {
         /// The peer.
         addr: SocketAddr,
     },
+    /// A request head was sent, on a new or a reused connection: every
+    /// request, redirects and ranges included (what `curl -v` shows).
+    RequestSent {
+        /// The head as sent, CRLF line ends and the empty line included.
+        head: String,
+    },
+    /// A response head was received, for a [`Event::RequestSent`].
+    ResponseReceived {
+        /// The head as received, CRLF line ends and the empty line
+        /// included.
+        head: String,
+    },
 }
 
 /// What [`Event::Retrying`] sends again.
@@ -300,6 +312,10 @@ impl fmt::Display for Event {
                 f,
                 "peer {addr} sent pieces that failed their check: dropped"
             ),
+            Event::RequestSent { head } => write!(f, "sent {}", head.lines().next().unwrap_or("")),
+            Event::ResponseReceived { head } => {
+                write!(f, "received {}", head.lines().next().unwrap_or(""))
+            }
         }
     }
 }

@@ -2126,3 +2126,85 @@ fn an_unusable_https_proxy_variable_stops_only_https_urls() {
             "socks5://127.0.0.1:1",
         ]);
 }
+
+// ---------------------------------------------------------------- -v and -I
+
+#[test]
+fn verbose_shows_every_request_and_response_head_redirects_and_ranges_included() {
+    let served: Arc<Vec<u8>> = Arc::new(test_data(4 << 20, 22));
+    let file: Arc<Vec<u8>> = Arc::clone(&served);
+    let server: Server = Server::start(move |r: &Request| match r.path() {
+        "/go" => Reply::redirect(302, "/big"),
+        _ => Reply::file(r, &file, support::Ranges::Honour).header("ETag", "\"v1\""),
+    });
+    let outcome: Outcome = fetch_to_stdout(&server.url("/go"), &["-v", "-n", "2"]);
+    outcome.assert_code(0);
+    assert!(outcome.stdout == *served, "the body is saved as without -v");
+    let err: &str = &outcome.stderr;
+    for line in [
+        "> GET /go HTTP/1.1\n",
+        "> Host: 127.0.0.1:",
+        "< HTTP/1.1 302 ",
+        "< Location: /big\n",
+        "> GET /big HTTP/1.1\n",
+        "> Range: bytes=",
+        "< HTTP/1.1 206 ",
+        "< Content-Range: bytes ",
+    ] {
+        assert!(err.contains(line), "stderr should show {line:?}:\n{err}");
+    }
+    let sent: usize = err.lines().filter(|l| l.starts_with("> GET ")).count();
+    let received: usize = err.lines().filter(|l| l.starts_with("< HTTP/1.1 ")).count();
+    assert_eq!(
+        sent,
+        server.requests().len(),
+        "one head per request:\n{err}"
+    );
+    assert_eq!(received, sent, "one response head per request:\n{err}");
+
+    let plain: Outcome = fetch_to_stdout(&server.url("/go"), &["-n", "2"]);
+    plain.assert_quiet_success();
+    assert!(!plain.stderr.contains("> GET"), "{}", plain.stderr);
+}
+
+#[test]
+fn head_prints_the_response_head_on_stdout_and_downloads_nothing() {
+    let server: Server = Server::start(|r: &Request| match (r.path(), r.method.as_str()) {
+        ("/go", _) => Reply::redirect(301, "/f.iso"),
+        (_, "HEAD") => Reply::new(200)
+            .header("X-Kind", "head")
+            .header("Content-Length", "12345"),
+        _ => Reply::ok("a body that must not be fetched"),
+    });
+    let dir: TempDir = TempDir::new("head");
+    let mut cmd: Command = cli::command();
+    cmd.args(["-I", &server.url("/go")]).current_dir(dir.path());
+    let outcome: Outcome = cli::run_command(cmd);
+    outcome.assert_code(0);
+    let out: String = String::from_utf8_lossy(&outcome.stdout).into_owned();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
+    assert!(out.contains("\r\nX-Kind: head\r\n"), "{out:?}");
+    assert!(out.ends_with("\r\n\r\n"), "{out:?}");
+    assert!(
+        server.requests().iter().all(|r| r.method == "HEAD"),
+        "only HEAD is sent"
+    );
+    assert!(dir.entries().is_empty(), "no file is written");
+}
+
+#[test]
+fn head_of_a_missing_file_is_printed_and_exits_with_the_not_found_status() {
+    let server: Server = Server::start(|_| Reply::new(404));
+    let outcome: Outcome = cli::run(&["--head", &server.url("/gone")]);
+    outcome.assert_code(3);
+    let out: String = String::from_utf8_lossy(&outcome.stdout).into_owned();
+    assert!(out.starts_with("HTTP/1.1 404 "), "{out:?}");
+    outcome.assert_error_mentions(&["404", "/gone"]);
+}
+
+#[test]
+fn head_with_a_file_is_refused_naming_it() {
+    let outcome: Outcome = cli::run(&["-I", "http://127.0.0.1:1/x", "out"]);
+    outcome.assert_code(2);
+    outcome.assert_error_mentions(&["-I", "FILE"]);
+}

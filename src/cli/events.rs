@@ -13,10 +13,15 @@ use partfetch::Event;
 use crate::cli::progress::human;
 
 /// Prints `event` on standard error, unless `quiet` and it is only news;
-/// `clear` first erases the progress line on a terminal.
-pub fn say(event: &Event, quiet: bool, clear: bool) {
+/// `clear` first erases the progress line on a terminal. The heads of
+/// requests and responses are shown only when `verbose`, whatever `quiet`
+/// says.
+pub fn say(event: &Event, quiet: bool, verbose: bool, clear: bool) {
     let clear = if clear { "\r\x1b[K" } else { "" };
     match event {
+        Event::RequestSent { head } if verbose => say!("{clear}{}", prefixed("> ", head)),
+        Event::ResponseReceived { head } if verbose => say!("{clear}{}", prefixed("< ", head)),
+        Event::RequestSent { .. } | Event::ResponseReceived { .. } => {}
         Event::StartingOver { .. } => say!("{clear}partfetch: {event}"),
         _ if event.is_warning() => say!("{clear}partfetch: warning: {event}{}", hint(event)),
         _ if quiet => {}
@@ -37,6 +42,27 @@ pub fn say(event: &Event, quiet: bool, clear: bool) {
         // News, `TrackerFailed` and `NoTrackerAnswered` among them.
         _ => say!("{clear}partfetch: {event}"),
     }
+}
+
+/// A head as curl -v shows it: each line after `prefix`, the empty line
+/// that ends the head included, in one string so that the heads of
+/// requests running at once are not mixed line by line. A control
+/// character a server sent is escaped, not passed to the terminal.
+fn prefixed(prefix: &str, head: &str) -> String {
+    let lines: Vec<String> = head
+        .strip_suffix("\r\n")
+        .unwrap_or(head)
+        .split("\r\n")
+        .map(|line| {
+            let shown: String = line.chars().flat_map(char::escape_default).collect();
+            let shown = match line.chars().any(char::is_control) {
+                true => shown,
+                false => line.to_owned(),
+            };
+            format!("{prefix}{shown}")
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// What the command adds to an event's sentence.
@@ -81,4 +107,20 @@ fn unknown_issuer(err: &partfetch::Error) -> bool {
 #[cfg(not(feature = "tls"))]
 fn unknown_issuer(_err: &partfetch::Error) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_shown_line_by_line_as_curl_shows_it() {
+        let head = "GET /f HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(prefixed("> ", head), "> GET /f HTTP/1.1\n> Host: h\n> ");
+        let sneaky = "HTTP/1.1 200 OK\r\nX: a\x1b[2J\r\n\r\n";
+        assert_eq!(
+            prefixed("< ", sneaky),
+            "< HTTP/1.1 200 OK\n< X: a\\u{1b}[2J\n< "
+        );
+    }
 }

@@ -107,8 +107,8 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     // download takes its place (cleared to the end), and the next update
     // redraws it.
     let clear = progress_mode(d) == Mode::Terminal;
-    let quiet = d.quiet;
-    let mut builder = Client::builder().on_event(move |e| events::say(e, quiet, clear));
+    let (quiet, verbose) = (d.quiet, d.verbose);
+    let mut builder = Client::builder().on_event(move |e| events::say(e, quiet, verbose, clear));
     if let Some(t) = d.connect_timeout {
         builder = builder.connect_timeout(t);
     }
@@ -160,6 +160,9 @@ fn progress_mode(d: &Download) -> Mode {
 
 /// Downloads as the options say, through the library's download builder.
 fn download_to_output(d: &Download) -> Result<(), Error> {
+    if d.head {
+        return show_head(d);
+    }
     if partfetch::names_a_torrent(&d.url) {
         return download_torrent(d);
     }
@@ -228,6 +231,17 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
             Err(limits.explain(e))
         }
     }
+}
+
+/// `-I`: the head of the response to `HEAD`, after redirects, on standard
+/// output as it came (CRLF line ends, as curl prints it); an unsuccessful
+/// status is then the error a download would have had.
+fn show_head(d: &Download) -> Result<(), Error> {
+    let client = build_client(d)?;
+    let limits = limits::Limits::start(d.max_time, None, client.cancel_handle());
+    let response = client.head(&d.url).map_err(|e| limits.explain(e))?;
+    show!(@ "{}", response.head().text());
+    response.error_for_status().map(drop)
 }
 
 /// What a download saved, as its closing line names it: the file, the

@@ -341,6 +341,10 @@ fn exchange(
                     .with_subject(url.redacted()),
             );
         }
+        if settings.events.is_some() {
+            let head = String::from_utf8_lossy(&bytes).into_owned();
+            crate::event::emit(&settings.events, Event::RequestSent { head });
+        }
         let head = match conn.read_head() {
             Ok(head) => head,
             // A kept-alive connection the server closed meanwhile: GET and
@@ -350,6 +354,10 @@ fn exchange(
             Err(e) if reused && e.kind() == ErrorKind::Network && !conn.went_silent() => continue,
             Err(e) => return Err(e.with_subject(url.redacted())),
         };
+        if settings.events.is_some() {
+            let text = head.text();
+            crate::event::emit(&settings.events, Event::ResponseReceived { head: text });
+        }
         let plan = framing(&head, request.method == Method::Head)
             .map_err(|e| e.with_subject(url.redacted()))?;
         let return_to = plan.reusable.then(|| ReturnTo {

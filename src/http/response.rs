@@ -58,6 +58,23 @@ impl Head {
     pub fn content_length(&self) -> Option<u64> {
         content_length(self).ok().flatten()
     }
+
+    /// The head as it came, line by line with CRLF and the empty line that
+    /// ends it: the status line, then each field in order (values lossily
+    /// decoded).
+    pub fn text(&self) -> String {
+        let mut text = format!("HTTP/1.{} {}", self.minor_version, self.status);
+        if !self.reason.is_empty() {
+            text.push(' ');
+            text.push_str(&self.reason);
+        }
+        text.push_str("\r\n");
+        for (name, value) in &self.headers {
+            text.push_str(&format!("{name}: {}\r\n", String::from_utf8_lossy(value)));
+        }
+        text.push_str("\r\n");
+        text
+    }
 }
 
 /// Parses a response head from the start of `buf`.
@@ -368,5 +385,13 @@ mod tests {
             let p = plan(&format!("HTTP/1.1 {status}\r\nContent-Length: 3\r\n\r\n")).unwrap();
             assert_eq!(p.framing, Framing::Empty, "{status}");
         }
+    }
+
+    #[test]
+    fn a_head_reads_back_as_it_came() {
+        let raw = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-1/9\r\nX-A: b\r\n\r\n";
+        let (head, used) = parse_head(raw).unwrap().unwrap();
+        assert_eq!(used, raw.len());
+        assert_eq!(head.text().as_bytes(), raw);
     }
 }

@@ -289,6 +289,21 @@ pub(super) static OPTIONS: &[Opt] = &[
                resumes, no closing line naming the file, its size, time and rate",
     },
     Opt {
+        long: "verbose",
+        short: Some('v'),
+        takes: Takes::Nothing(|d| d.download.verbose = true),
+        help: "every request head and response head on stderr, as curl -v shows them \
+               ('> ' before each line sent, '< ' before each line received), redirects \
+               and the requests of a download in pieces included",
+    },
+    Opt {
+        long: "head",
+        short: Some('I'),
+        takes: Takes::Nothing(|d| d.download.head = true),
+        help: "send HEAD, after redirects print the response head on standard output, \
+               download nothing; the exit status is the status's, as for a download",
+    },
+    Opt {
         long: "progress",
         short: None,
         takes: Takes::Nothing(|d| d.download.progress = true),
@@ -531,7 +546,6 @@ pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
         ],
         "no option turns certificate checks off; --cacert FILE trusts a private CA",
     ),
-    (&["-I", "--head"], "partfetch only downloads"),
     (
         &["--compressed"],
         "partfetch saves the bytes as the server stores them",

@@ -66,6 +66,10 @@ pub struct Download {
     pub output: Output,
     pub quiet: bool,
     pub progress: bool,
+    /// `-v/--verbose`: every request and response head on stderr.
+    pub verbose: bool,
+    /// `-I/--head`: send `HEAD` and print the response head on stdout.
+    pub head: bool,
     pub cacert: Vec<PathBuf>,
     pub proxy: Option<String>,
     pub connect_timeout: Option<Duration>,

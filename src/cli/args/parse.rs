@@ -125,6 +125,8 @@ fn empty_download() -> Download {
         url: String::new(),
         output: Output::FromUrl,
         quiet: false,
+        verbose: false,
+        head: false,
         checksum: None,
         no_resume: false,
         resume: false,
@@ -232,6 +234,11 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
     }
     if let Some(extra) = positional.next() {
         return Err(UsageError(format!("unexpected argument {extra:?}")));
+    }
+    if d.head && d.output != Output::FromUrl {
+        return Err(UsageError(
+            "-I/--head prints the response head on standard output: FILE is not taken".to_owned(),
+        ));
     }
     Ok(Command::Download(Box::new(d)))
 }
