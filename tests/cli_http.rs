@@ -1037,7 +1037,7 @@ fn a_url_in_place_of_file_is_a_usage_error() {
         cmd.args(&args).current_dir(dir.path());
         let outcome: Outcome = cli::run_command(cmd);
         outcome.assert_code(2).assert_error_mentions(&[
-            "one URL per command",
+            "-i FILE downloads",
             "looks like a URL",
             args.iter().find(|a| a.ends_with("/b")).expect("FILE"),
         ]);
@@ -2207,4 +2207,75 @@ fn head_with_a_file_is_refused_naming_it() {
     let outcome: Outcome = cli::run(&["-I", "http://127.0.0.1:1/x", "out"]);
     outcome.assert_code(2);
     outcome.assert_error_mentions(&["-I", "FILE"]);
+}
+
+// ---------------------------------------------------------------- -i
+
+#[test]
+fn input_file_downloads_each_line_and_sums_up_with_the_worst_status() {
+    let server: Server = Server::start(|r: &Request| match r.path() {
+        "/a.txt" => Reply::ok("alpha"),
+        "/b.txt" => Reply::ok("beta"),
+        "/c.txt" => Reply::ok("gamma"),
+        "/busy" => Reply::status(403),
+        _ => Reply::status(404),
+    });
+    let dir: TempDir = TempDir::new("list");
+    let list: String = format!(
+        "# three files, two failures\n\n{}\n  {}   named b.txt\n{}\n{}\n",
+        server.url("/a.txt"),
+        server.url("/b.txt"),
+        server.url("/missing"),
+        server.url("/busy"),
+    );
+    std::fs::write(dir.join("urls"), list).expect("write the list");
+    let mut cmd: Command = cli::command();
+    cmd.args(["-i", "urls", "-j", "2", &server.url("/c.txt")])
+        .current_dir(dir.path());
+    let outcome: Outcome = cli::run_command(cmd);
+    // 403 is 4, 404 is 3: the status is the highest.
+    outcome.assert_code(4);
+    assert_eq!(read_file(&dir.join("a.txt")), b"alpha");
+    assert_eq!(read_file(&dir.join("named b.txt")), b"beta");
+    assert_eq!(read_file(&dir.join("c.txt")), b"gamma", "the URL given too");
+    let err: &str = &outcome.stderr;
+    assert!(err.contains("-i urls: 3 done, 2 failed\n"), "{err}");
+    let missing: String = format!("failed: {}: ", server.url("/missing"));
+    let busy: String = format!("failed: {}: ", server.url("/busy"));
+    let (at_missing, at_busy) = (err.find(&missing), err.find(&busy));
+    assert!(at_missing.is_some() && at_busy.is_some(), "{err}");
+    assert!(at_missing < at_busy, "failures in the list's order:\n{err}");
+}
+
+#[test]
+fn input_file_dash_reads_the_list_from_standard_input() {
+    let server: Server = Server::start(|_| Reply::ok("from the list"));
+    let dir: TempDir = TempDir::new("stdin-list");
+    std::fs::write(dir.join("urls"), format!("{} got\n", server.url("/x"))).expect("write");
+    let mut cmd: Command = cli::command();
+    cmd.args(["--input-file", "-"])
+        .current_dir(dir.path())
+        .stdin(std::fs::File::open(dir.join("urls")).expect("open the list"));
+    let outcome: Outcome = cli::run_command(cmd);
+    outcome.assert_code(0);
+    assert_eq!(read_file(&dir.join("got")), b"from the list");
+    assert!(
+        outcome.stderr.contains("-i -: 1 done, 0 failed"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_bad_input_file_is_refused_naming_it() {
+    let dir: TempDir = TempDir::new("bad-list");
+    let missing: String = dir.join("nowhere").to_str().expect("utf-8").to_owned();
+    cli::run(&["-i", &missing])
+        .assert_code(7)
+        .assert_error_mentions(&["nowhere", "cannot read"]);
+    let list: PathBuf = dir.join("urls");
+    std::fs::write(&list, "http://h/a\nhttp://h/b http://h/c\n").expect("write");
+    cli::run(&["-i", list.to_str().expect("utf-8")])
+        .assert_code(2)
+        .assert_error_mentions(&["urls", "line 2", "looks like a URL"]);
 }

@@ -11,6 +11,7 @@ pub mod args;
 #[cfg(feature = "serve")]
 pub mod demo;
 pub mod events;
+pub mod input;
 pub mod limits;
 #[cfg(feature = "serve")]
 pub mod make_torrent;
@@ -89,6 +90,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return exit::USAGE;
         }
     };
+    if let Some(list) = &download.input_file {
+        return input::run(&download, list);
+    }
     match download_to_output(&download) {
         Ok(()) => exit::OK,
         Err(err) if err.kind() == ErrorKind::ResumeMismatch => {
@@ -149,6 +153,10 @@ fn build_client(d: &Download) -> Result<Client, Error> {
 }
 
 fn progress_mode(d: &Download) -> Mode {
+    // The downloads of a list run side by side: one line cannot show them.
+    if d.input_file.is_some() {
+        return Mode::Off;
+    }
     let terminal = std::io::stderr().is_terminal();
     match (d.quiet, d.progress, terminal) {
         (true, _, _) => Mode::Off,

@@ -131,6 +131,19 @@ pub(super) static OPTIONS: &[Opt] = &[
         help: "the same as FILE after the URL",
     },
     Opt {
+        long: "input-file",
+        short: Some('i'),
+        takes: Takes::ValueOnce(FILE, |d, _, file| {
+            d.download.input_file = Some(file);
+            Ok(())
+        }),
+        help: "download the URLs listed in FILE (- for standard input), one a line, \
+               each optionally followed by spaces and the file to save it as; blank \
+               lines and # comments skipped; -j at a time, with the same options, no \
+               progress line; a URL given too comes first. At the end, a summary (done, \
+               failed and why); the exit status is the highest of the failures'",
+    },
+    Opt {
         long: "header",
         short: Some('H'),
         takes: Takes::Value(HEADER, set_header),
@@ -250,7 +263,8 @@ pub(super) static OPTIONS: &[Opt] = &[
             Ok(())
         }),
         help: "parts of a manifest fetched ahead of the one being written (default 8, at \
-               most --max-per-host - 1; 1 fetches each part when due, over one connection)",
+               most --max-per-host - 1; 1 fetches each part when due, over one connection); with \
+               -i, also the downloads of the list run at once",
     },
     Opt {
         long: "connections",
@@ -549,10 +563,6 @@ pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
     (
         &["--compressed"],
         "partfetch saves the bytes as the server stores them",
-    ),
-    (
-        &["-i", "--input-file"],
-        "one URL per command; a .parts manifest lists many",
     ),
     (&["-e", "--referer"], "-H 'Referer: URL'"),
     (&["-b", "--cookie"], "-H 'Cookie: NAME=VALUE'"),

@@ -21,6 +21,7 @@ mod subcommand;
 pub use help::PUBLISH_USAGE;
 pub use help::USAGE;
 pub use parse::parse;
+pub(crate) use parse::{looks_like_url, with_scheme};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,6 +71,9 @@ pub struct Download {
     pub verbose: bool,
     /// `-I/--head`: send `HEAD` and print the response head on stdout.
     pub head: bool,
+    /// `-i/--input-file FILE`: the list of URLs to download (`-`: standard
+    /// input), after `url` when one is given too.
+    pub input_file: Option<String>,
     pub cacert: Vec<PathBuf>,
     pub proxy: Option<String>,
     pub connect_timeout: Option<Duration>,

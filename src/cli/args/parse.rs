@@ -127,6 +127,7 @@ fn empty_download() -> Download {
         quiet: false,
         verbose: false,
         head: false,
+        input_file: None,
         checksum: None,
         no_resume: false,
         resume: false,
@@ -188,6 +189,9 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
             positional[0], positional[0]
         )));
     }
+    if d.input_file.is_some() {
+        return finish_list(d, output_option, positional);
+    }
     let mut positional = positional.into_iter();
     let url = positional
         .next()
@@ -211,8 +215,8 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
         Some(f) if f.is_empty() => return Err(UsageError("FILE is empty".to_owned())),
         Some(f) if looks_like_url(&f) => {
             return Err(UsageError(format!(
-                "FILE {f:?} looks like a URL: partfetch downloads one URL per command \
-                 (--mirror URL gives another source of the same file)"
+                "FILE {f:?} looks like a URL: give one URL, then FILE (-i FILE downloads \
+                 the URLs a file lists; --mirror URL gives another source of the same file)"
             )))
         }
         Some(f) => Output::File(PathBuf::from(f)),
@@ -243,10 +247,40 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
     Ok(Command::Download(Box::new(d)))
 }
 
+/// `-i FILE [URL]`: the downloads FILE lists, after URL when given; each
+/// line names its own file, so no FILE or `-o` is taken.
+fn finish_list(
+    mut d: Download,
+    output_option: Option<String>,
+    positional: Vec<String>,
+) -> Result<Command, UsageError> {
+    if let Some(file) = output_option {
+        return Err(UsageError(format!(
+            "-o {file:?} with -i: each line of the list names its file after its URL"
+        )));
+    }
+    if d.head {
+        return Err(UsageError(
+            "-I with -i: -I prints the head of one URL".to_owned(),
+        ));
+    }
+    let mut positional = positional.into_iter();
+    if let Some(url) = positional.next() {
+        d.url = with_scheme(url);
+    }
+    if let Some(extra) = positional.next() {
+        return Err(UsageError(format!(
+            "unexpected argument {extra:?} (with -i, FILE is given after the URL on its \
+             line of the list)"
+        )));
+    }
+    Ok(Command::Download(Box::new(d)))
+}
+
 /// `example.com/f` → `http://example.com/f`, as curl guesses: a URL with
 /// no `://` is taken for plain HTTP (a redirect to HTTPS is followed).
 /// A `.torrent` is left alone, being most often a local file.
-fn with_scheme(url: String) -> String {
+pub(crate) fn with_scheme(url: String) -> String {
     if url.contains("://") || partfetch::names_a_torrent(&url) {
         return url;
     }
@@ -257,7 +291,7 @@ fn with_scheme(url: String) -> String {
 /// case): `partfetch URL1 URL2` meant two downloads, not URL1 saved under
 /// a path no one would choose, so it is refused before anything is
 /// fetched rather than failing on the directory `http:` that is not there.
-fn looks_like_url(file: &str) -> bool {
+pub(crate) fn looks_like_url(file: &str) -> bool {
     let starts = |prefix: &str| {
         file.get(..prefix.len())
             .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
@@ -558,7 +592,7 @@ mod tests {
             &["-o", "https://h/b", "http://h/a"],
         ] {
             let err = parse_strs(args).unwrap_err();
-            assert!(err.0.contains("one URL per command"), "{args:?}: {}", err.0);
+            assert!(err.0.contains("-i FILE downloads"), "{args:?}: {}", err.0);
         }
         for file in ["http", "http:x", "./http://h/b", "ftp://h/b"] {
             assert_eq!(
