@@ -4,7 +4,8 @@
 //! ten times a second, rewritten in place; one plain line every few
 //! seconds elsewhere, when asked) and what a line says: bytes, total and
 //! percent when known, the rate, what runs in parallel, time left; at the
-//! end, the time taken. The figures are the library's
+//! end, the time taken; and, on a terminal, fitting that line to its width
+//! by dropping the fields that matter least. The figures are the library's
 //! ([`partfetch::Progress`]).
 
 use std::io::Write;
@@ -62,14 +63,26 @@ impl Line {
         };
         if due {
             self.last_draw = Some(Instant::now());
-            self.draw(&render(progress), false);
+            self.draw(&self.line(progress), false);
         }
     }
 
     /// Draws the final line and ends it.
     pub fn finish(&mut self) {
         if let Some(last) = self.last.take() {
-            self.draw(&render(&last), true);
+            self.draw(&self.line(&last), true);
+        }
+    }
+
+    /// The line for `progress`: on a terminal, within its width, read
+    /// again at each redraw; in a log, whole.
+    fn line(&self, progress: &Progress) -> String {
+        match self.mode {
+            Mode::Terminal => {
+                let columns = std::env::var("COLUMNS").ok();
+                render_within(progress, terminal_width(columns.as_deref()))
+            }
+            _ => render(progress),
         }
     }
 
@@ -85,8 +98,9 @@ impl Line {
         let mut err = std::io::stderr().lock();
         let _ = match self.mode {
             Mode::Terminal => {
-                let pad = self.width.saturating_sub(line.len());
-                self.width = line.len();
+                let columns = line.chars().count();
+                let pad = self.width.saturating_sub(columns);
+                self.width = columns;
                 write!(
                     err,
                     "\r{line}{}{}",
@@ -100,62 +114,131 @@ impl Line {
     }
 }
 
-/// The line for `p`.
-// Integer arithmetic throughout: floats would add 20 KB to the binary.
+/// The width assumed when `COLUMNS` does not give one.
+const DEFAULT_WIDTH: usize = 80;
+
+/// The terminal's width in columns: `COLUMNS` when it holds a number, else
+/// [`DEFAULT_WIDTH`]. Asking the terminal itself (`ioctl(TIOCGWINSZ)`)
+/// takes unsafe code, which this crate forbids, and no dependency is added
+/// for it; a shell that keeps `COLUMNS` up to date, exported, has the line
+/// follow a resize, since it is read again at each redraw.
+fn terminal_width(columns: Option<&str>) -> usize {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .unwrap_or(DEFAULT_WIDTH)
+}
+
+/// How much a field of the line matters: when the line is too wide, the
+/// fields that matter least go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Weight {
+    /// What runs in parallel: connections, sources, parts ahead.
+    Detail,
+    /// Counts of parts and files, the peers of a torrent.
+    Count,
+    /// What a torrent uploaded, and its ratio.
+    Upload,
+    /// The rate, and the time left or taken.
+    Rate,
+    /// Bytes done, of how many, and the percentage: never dropped, only
+    /// cut when nothing else is left.
+    Done,
+}
+
+/// The line for `p`, as wide as it comes.
 fn render(p: &Progress) -> String {
-    let mut line = human(p.done).to_string();
+    join(&fields(p))
+}
+
+/// The line for `p` in at most `width` columns (one fewer than the
+/// terminal's: text in the last column makes some terminals wrap):
+/// the least important fields dropped first, the rest cut, never wrapped.
+fn render_within(p: &Progress, width: usize) -> String {
+    let max = width.saturating_sub(1).max(1);
+    let mut fields = fields(p);
+    while join(&fields).chars().count() > max {
+        // The least important; of those, the last.
+        let Some(at) = (0..fields.len())
+            .rev()
+            .filter(|&i| fields[i].0 != Weight::Done)
+            .min_by_key(|&i| fields[i].0)
+        else {
+            break;
+        };
+        fields.remove(at);
+    }
+    join(&fields).chars().take(max).collect()
+}
+
+fn join(fields: &[(Weight, String)]) -> String {
+    let texts: Vec<&str> = fields.iter().map(|(_, text)| text.as_str()).collect();
+    texts.join("  ")
+}
+
+/// The fields of the line for `p`, in the order shown, with their weight.
+// Integer arithmetic throughout: floats would add 20 KB to the binary.
+fn fields(p: &Progress) -> Vec<(Weight, String)> {
+    let mut fields = Vec::new();
+    let mut done = human(p.done).to_string();
     if let Some(total) = p.total {
         let percent = (u128::from(p.done) * 100 / u128::from(total.max(1))).min(100);
-        line.push_str(&format!(" / {} {percent:3}%", human(total)));
+        done.push_str(&format!(" / {} {percent:3}%", human(total)));
     }
+    fields.push((Weight::Done, done));
     if p.seeding && !p.finished {
-        line.push_str("  seeding");
+        fields.push((Weight::Rate, "seeding".to_owned()));
     } else {
-        line.push_str(&format!("  {}/s", human(p.rate)));
+        fields.push((Weight::Rate, format!("{}/s", human(p.rate))));
     }
     if let Some(uploaded) = p.uploaded.filter(|&u| u > 0 || p.seeding) {
-        line.push_str(&format!("  up {}", human(uploaded)));
+        let mut up = format!("up {}", human(uploaded));
         if !p.finished {
-            line.push_str(&format!(" {}/s", human(p.upload_rate)));
+            up.push_str(&format!(" {}/s", human(p.upload_rate)));
         }
+        fields.push((Weight::Upload, up));
         if p.seeding {
             // Uploaded ÷ the torrent's length, in hundredths.
             let hundredths = u128::from(uploaded) * 100 / u128::from(p.total.unwrap_or(0).max(1));
-            line.push_str(&format!(
-                "  ratio {}.{:02}",
-                hundredths / 100,
-                hundredths % 100
+            fields.push((
+                Weight::Upload,
+                format!("ratio {}.{:02}", hundredths / 100, hundredths % 100),
             ));
         }
     }
     if let Some(parts) = p.parts {
-        line.push_str(&format!("  parts {parts}"));
+        fields.push((Weight::Count, format!("parts {parts}")));
     }
     if !p.finished {
         match (p.fetching, p.sources) {
             (Some(fetching), Some(sources)) => {
-                line.push_str(&format!("  {fetching} conn, {sources} src"));
+                fields.push((Weight::Detail, format!("{fetching} conn, {sources} src")));
             }
-            (Some(ahead), None) if ahead > 0 => line.push_str(&format!("  {ahead} ahead")),
+            (Some(ahead), None) if ahead > 0 => {
+                fields.push((Weight::Detail, format!("{ahead} ahead")))
+            }
             _ => {}
         }
     }
     if let Some(files) = p.files {
-        line.push_str(&format!("  files {files}"));
+        fields.push((Weight::Count, format!("files {files}")));
     }
     if let (Some(peers), false) = (p.peers, p.finished) {
-        line.push_str(&format!(
-            "  peers {}/{} ({} seeds)",
-            peers.connected, peers.known, peers.seeds
+        fields.push((
+            Weight::Count,
+            format!(
+                "peers {}/{} ({} seeds)",
+                peers.connected, peers.known, peers.seeds
+            ),
         ));
     }
     if p.finished {
         let seconds = (p.elapsed.as_millis() + 500) / 1000;
-        line.push_str(&format!("  in {}", clock(seconds as u64)));
+        fields.push((Weight::Rate, format!("in {}", clock(seconds as u64))));
     } else if let Some(eta) = p.eta().filter(|_| !p.seeding) {
-        line.push_str(&format!("  ETA {}", clock(eta.as_secs())));
+        fields.push((Weight::Rate, format!("ETA {}", clock(eta.as_secs()))));
     }
-    line
+    fields
 }
 
 /// The line that closes a download unless `--quiet`, on a terminal or
@@ -256,5 +339,49 @@ mod tests {
         );
         assert!(line.contains("peers 3/5 (0 seeds)"), "{line}");
         assert!(!line.contains("7 B/s"), "{line}");
+    }
+
+    fn busy_download() -> Progress {
+        let mut p = Progress::default();
+        p.total = Some(200 << 20);
+        p.done = 50 << 20;
+        p.rate = 10 << 20;
+        p.elapsed = Duration::from_secs(5);
+        p.parts = Some(12);
+        p.fetching = Some(4);
+        p.sources = Some(2);
+        p.files = Some(3);
+        p
+    }
+
+    #[test]
+    fn a_line_wider_than_the_terminal_drops_the_least_important_fields_first() {
+        let p = busy_download();
+        let whole = render(&p);
+        assert_eq!(render_within(&p, 200), whole);
+        assert!(whole.contains("4 conn, 2 src") && whole.contains("parts 12"));
+        let narrow = render_within(&p, 60);
+        assert!(narrow.chars().count() < 60, "{narrow}");
+        assert!(!narrow.contains("conn"), "the detail goes first: {narrow}");
+        assert!(
+            narrow.starts_with("50.0 MiB / 200.0 MiB  25%  10.0 MiB/s"),
+            "{narrow}"
+        );
+        assert!(narrow.contains("ETA "), "{narrow}");
+        let narrower = render_within(&p, 40);
+        assert!(narrower.chars().count() < 40, "{narrower}");
+        assert!(!narrower.contains("parts") && !narrower.contains("files"));
+        assert!(narrower.contains("10.0 MiB/s"), "{narrower}");
+        let tiny = render_within(&p, 12);
+        assert_eq!(tiny, "50.0 MiB / ", "cut, never wrapped");
+    }
+
+    #[test]
+    fn the_width_is_columns_else_80() {
+        assert_eq!(terminal_width(Some("132")), 132);
+        assert_eq!(terminal_width(Some(" 40 ")), 40);
+        for unusable in [None, Some(""), Some("0"), Some("wide"), Some("-5")] {
+            assert_eq!(terminal_width(unusable), DEFAULT_WIDTH, "{unusable:?}");
+        }
     }
 }
