@@ -392,3 +392,130 @@ fn aria2c_downloads_with_four_connections() {
     let ranged = log.iter().filter(|l| l.contains(" 206 ")).count();
     assert!(ranged >= 2, "aria2c -x4 used ranges: {log:?}");
 }
+
+// ------------------------------------------------------------ races in DIR
+
+/// One kept-alive connection that asks and reads answers one at a time.
+struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    fn new(server: &ServeProcess) -> KeepAlive {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        KeepAlive {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// GETs `target`; `None` when the server closed the connection or
+    /// gave no answer (a worker blocked for good).
+    fn get(&mut self, target: &str) -> Option<(u16, Vec<u8>)> {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        self.stream.write_all(request.as_bytes()).ok()?;
+        let mut chunk = [0u8; 16384];
+        loop {
+            if let Ok(Some((head, used))) = parse_head(&self.buf) {
+                let len = head.content_length()? as usize;
+                if self.buf.len() >= used + len {
+                    let body = self.buf[used..used + len].to_vec();
+                    self.buf.drain(..used + len);
+                    return Some((head.status, body));
+                }
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// Runs `swap` in a loop on a thread of its own while `clients` threads
+/// each GET `target` `requests` times; every answer, in order of arrival.
+fn while_swapping(
+    server: &ServeProcess,
+    target: &str,
+    clients: usize,
+    requests: usize,
+    swap: impl Fn() + Send + 'static,
+) -> Vec<Option<(u16, Vec<u8>)>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                swap();
+            }
+        })
+    };
+    let answers = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut conn = KeepAlive::new(server);
+                    let mut out = Vec::new();
+                    for _ in 0..requests {
+                        let answer = conn.get(target);
+                        if answer.is_none() {
+                            conn = KeepAlive::new(server);
+                        }
+                        out.push(answer);
+                    }
+                    out
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    answers
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_swapped_with_a_link_out_of_dir_never_serves_the_outside_file() {
+    let dir = TempDir::new("swap");
+    let outside = TempDir::new("swap-outside");
+    std::fs::write(outside.join("f"), b"OUTSIDE").unwrap();
+    std::fs::create_dir(dir.join("d")).unwrap();
+    std::fs::write(dir.join("d/f"), b"inside").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("link")).unwrap();
+    let server = ServeProcess::start(dir.path(), &[]);
+    // `d` is a directory, then for a moment the link out, and back: each
+    // rename is atomic, so a name checked a moment ago may be the link now.
+    let (d, link, real) = (dir.join("d"), dir.join("link"), dir.join("real"));
+    let answers = while_swapping(&server, "/d/f", 2, 1500, move || {
+        let _ = std::fs::rename(&d, &real);
+        let _ = std::fs::rename(&link, &d);
+        let _ = std::fs::rename(&d, &link);
+        let _ = std::fs::rename(&real, &d);
+    });
+    let leaked = answers
+        .iter()
+        .flatten()
+        .filter(|(_, body)| body.windows(7).any(|w| w == b"OUTSIDE"))
+        .count();
+    let inside = answers
+        .iter()
+        .flatten()
+        .filter(|(status, body)| *status == 200 && body == b"inside")
+        .count();
+    assert_eq!(leaked, 0, "the outside file was served ({inside} inside)");
+    assert!(inside > 0, "the file inside was served between swaps");
+    assert!(
+        answers.iter().all(Option::is_some),
+        "every request answered"
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Owns decoding a request target into path segments, refusing what could
 //! name something outside DIR (`..`, encoded slashes and backslashes, NUL),
-//! resolving symbolic links and refusing those that lead out, the
+//! resolving symbolic links and refusing those that lead out, opening what
+//! a target names and checking that what was opened lies under DIR, the
 //! validators of a file (`ETag`, `Last-Modified`), its `Content-Type`, and
 //! the plain-text listing of a directory. The HTTP answer is `respond`'s.
 //!
@@ -10,12 +11,19 @@
 //! refused; `%2F` is refused before decoding, since a slash inside a
 //! segment is a second segment the client hid from the path syntax. The
 //! resolved path is canonicalized and must still lie under DIR's canonical
-//! path: a symbolic link inside DIR may point anywhere inside DIR. The check
-//! and the open are two system calls, so someone who can write into DIR
-//! could swap a link between them; serving a directory means trusting its
-//! writers.
+//! path: a symbolic link inside DIR may point anywhere inside DIR.
+//!
+//! A name checked is not yet a file opened: whoever can write into DIR may
+//! swap a directory for a link out of it between the two (nginx's
+//! `disable_symlinks` exists for this). So the canonical path is opened
+//! without following a link in its last component (`O_NOFOLLOW`), and the
+//! descriptor itself is checked: on Linux the path the kernel gives it
+//! (`/proc/self/fd/N`) must lie under DIR; elsewhere, or without `/proc`,
+//! the file found at the canonical path after the open must be the one
+//! open (same device and inode). A directory is listed through its open
+//! descriptor too. Nothing outside DIR is read, however the names change.
 
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -40,8 +48,13 @@ pub enum Resolved {
         /// Its metadata, taken from the open file.
         meta: Metadata,
     },
-    /// A directory.
-    Dir(PathBuf),
+    /// A directory, open.
+    Dir {
+        /// The canonical path.
+        path: PathBuf,
+        /// The open directory, to list what was checked.
+        dir: File,
+    },
 }
 
 /// The decoded path segments of `target` (query and fragment dropped), with
@@ -83,22 +96,88 @@ pub fn resolve(root: &Path, target: &str) -> Result<Resolved, Refusal> {
         return Err(Refusal::NotFound);
     }
     let meta = std::fs::metadata(&path).map_err(|_| Refusal::NotFound)?;
-    if meta.is_dir() {
-        return Ok(Resolved::Dir(path));
-    }
-    if names_a_directory {
+    if !meta.is_dir() && !meta.is_file() {
+        // Opening a FIFO would block the worker.
         return Err(Refusal::NotFound);
     }
-    // Only regular files: opening a FIFO would block the worker.
-    if !meta.is_file() {
-        return Err(Refusal::NotFound);
-    }
-    let file = File::open(&path).map_err(|_| Refusal::NotFound)?;
+    let file = open_unfollowed(&path).map_err(|_| Refusal::NotFound)?;
     let meta = file.metadata().map_err(|_| Refusal::NotFound)?;
-    if !meta.is_file() {
+    if !opened_under(&file, &meta, root, &path) {
+        return Err(Refusal::NotFound);
+    }
+    if meta.is_dir() {
+        return Ok(Resolved::Dir { path, dir: file });
+    }
+    if names_a_directory || !meta.is_file() {
         return Err(Refusal::NotFound);
     }
     Ok(Resolved::File { path, file, meta })
+}
+
+/// Opens `path` for reading without following a symbolic link in its last
+/// component (the earlier ones are checked on the descriptor afterwards).
+fn open_unfollowed(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Whether the open `file` (with its metadata `meta`, opened through the
+/// canonical `path`) lies under `root`.
+fn opened_under(file: &File, meta: &Metadata, root: &Path, path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    if let Ok(opened) = std::fs::read_link(descriptor_path(file)) {
+        return opened.starts_with(root);
+    }
+    let _ = file;
+    same_file_at(meta, root, path)
+}
+
+/// Whether the file now at the canonical form of `path` lies under `root`
+/// and is the one `meta` describes: a file opened through a link swapped
+/// in for a moment is another file than the one the name leads to now.
+fn same_file_at(meta: &Metadata, root: &Path, path: &Path) -> bool {
+    let Some(now) = path
+        .canonicalize()
+        .ok()
+        .filter(|p| p.starts_with(root))
+        .and_then(|p| std::fs::metadata(p).ok())
+    else {
+        return false;
+    };
+    match (
+        crate::util::fs::file_id(meta),
+        crate::util::fs::file_id(&now),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        // No file identity in std here: the canonical check is all there is.
+        _ => true,
+    }
+}
+
+/// A name that leads to the open `file` itself, whatever names change:
+/// its descriptor under `/proc/self/fd`.
+#[cfg(target_os = "linux")]
+fn descriptor_path(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// The listing of the open directory `dir` (found at `path`): read through
+/// its descriptor where the system gives one a name, so a directory
+/// swapped in after the check is not what is listed.
+pub fn listing_of(dir: &File, path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    if let Ok(text) = listing(&descriptor_path(dir)) {
+        return Ok(text);
+    }
+    let _ = dir;
+    listing(path)
 }
 
 /// Seconds since the epoch of the file's last modification (0 if unknown).
@@ -243,7 +322,7 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
         assert!(matches!(found, Ok(Resolved::File { .. })));
         assert_eq!(refused.unwrap_err(), Refusal::NotFound);
-        assert!(matches!(dir, Ok(Resolved::Dir(_))));
+        assert!(matches!(dir, Ok(Resolved::Dir { .. })));
         assert_eq!(listed, b"in\nout\nsub/\n");
     }
 
@@ -264,8 +343,131 @@ mod tests {
         assert!(matches!(file, Ok(Resolved::File { .. })));
         assert_eq!(as_dir.unwrap_err(), Refusal::NotFound);
         assert_eq!(as_dir_with_query.unwrap_err(), Refusal::NotFound);
-        assert!(matches!(dir, Ok(Resolved::Dir(_))));
+        assert!(matches!(dir, Ok(Resolved::Dir { .. })));
         assert_eq!(back_slash.unwrap_err(), Refusal::BadPath);
         assert_eq!(listed, b"file.txt\nsub/\n");
+    }
+
+    /// What `resolve` must answer, from the names alone: the canonical path
+    /// under `root`, a directory or a regular file.
+    #[cfg(unix)]
+    fn expected(root: &Path, target: &str) -> Option<(PathBuf, bool)> {
+        let mut path = root.to_path_buf();
+        path.extend(segments(target).ok()?);
+        let path = path.canonicalize().ok().filter(|p| p.starts_with(root))?;
+        let meta = std::fs::metadata(&path).ok()?;
+        (meta.is_dir() || meta.is_file()).then_some((path, meta.is_dir()))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn random_trees_of_links_serve_only_what_lies_inside() {
+        use std::os::unix::fs::symlink;
+        // xorshift64: the trees need variety, not secrecy.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let names = ["a", "b", "c", "d"];
+        let base = std::env::temp_dir().join(format!("partfetch-tree-{}", std::process::id()));
+        let mut served = 0;
+        for tree in 0..200 {
+            let _ = std::fs::remove_dir_all(&base);
+            let root = base.join("root");
+            let outside = base.join("out");
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::create_dir_all(&outside).unwrap();
+            let root = root.canonicalize().unwrap();
+            let mut dirs = vec![root.clone(), outside.clone()];
+            let mut nodes = vec![root.clone(), outside.clone()];
+            for _ in 0..12 {
+                let parent = dirs[next(dirs.len())].clone();
+                let path = parent.join(names[next(names.len())]);
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    continue;
+                }
+                let is_outside = !path.starts_with(&root);
+                match next(3) {
+                    0 => {
+                        std::fs::create_dir(&path).unwrap();
+                        dirs.push(path.clone());
+                    }
+                    1 => {
+                        let text = if is_outside { "OUTSIDE" } else { "inside" };
+                        std::fs::write(&path, text).unwrap();
+                    }
+                    _ => {
+                        // Absolute or relative, to a node, a name that
+                        // does not exist (yet), or the link itself.
+                        let to = nodes[next(nodes.len())].join(names[next(names.len())]);
+                        let to = match next(3) {
+                            0 => to,
+                            1 => Path::new("..").join(to.file_name().unwrap()),
+                            _ => nodes[next(nodes.len())].clone(),
+                        };
+                        symlink(&to, &path).unwrap();
+                    }
+                }
+                nodes.push(path);
+            }
+            for _ in 0..40 {
+                let depth = 1 + next(4);
+                let target: String = (0..depth)
+                    .map(|_| format!("/{}", names[next(names.len())]))
+                    .collect();
+                let got = resolve(&root, &target);
+                match (expected(&root, &target), got) {
+                    (None, Err(Refusal::NotFound)) => {}
+                    (Some((path, true)), Ok(Resolved::Dir { path: p, .. })) => {
+                        assert_eq!(p, path, "tree {tree}: {target}");
+                    }
+                    (
+                        Some((path, false)),
+                        Ok(Resolved::File {
+                            path: p, mut file, ..
+                        }),
+                    ) => {
+                        use std::io::Read;
+                        let mut text = String::new();
+                        file.read_to_string(&mut text).unwrap();
+                        assert_eq!(
+                            (p, text.as_str()),
+                            (path, "inside"),
+                            "tree {tree}: {target}"
+                        );
+                        served += 1;
+                    }
+                    (want, got) => panic!("tree {tree}: {target}: expected {want:?}, got {got:?}"),
+                }
+            }
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+        assert!(served > 0, "some trees served a file");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_opened_through_a_link_swapped_in_is_not_the_file_inside() {
+        let base = std::env::temp_dir().join(format!("partfetch-swap-{}", std::process::id()));
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::create_dir_all(base.join("out")).unwrap();
+        std::fs::write(root.join("d/f"), b"inside").unwrap();
+        std::fs::write(base.join("out/f"), b"OUTSIDE").unwrap();
+        let root = root.canonicalize().unwrap();
+        // What an open through `d` swapped for a link out would have opened.
+        let opened = File::open(base.join("out/f")).unwrap();
+        let outside = same_file_at(&opened.metadata().unwrap(), &root, &root.join("d/f"));
+        let opened = File::open(root.join("d/f")).unwrap();
+        let inside = same_file_at(&opened.metadata().unwrap(), &root, &root.join("d/f"));
+        #[cfg(target_os = "linux")]
+        let by_descriptor = std::fs::read_link(descriptor_path(&opened)).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+        assert!(!outside && inside);
+        #[cfg(target_os = "linux")]
+        assert_eq!(by_descriptor, root.join("d/f"));
     }
 }

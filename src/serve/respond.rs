@@ -86,7 +86,7 @@ pub fn respond(root: &Path, head: &RequestHead) -> Reply {
     let mut reply = match files::resolve(root, &head.target) {
         Err(Refusal::BadPath) => Reply::error(400),
         Err(Refusal::NotFound) => Reply::error(404),
-        Ok(Resolved::Dir(_)) if !path_of(&head.target).ends_with('/') => {
+        Ok(Resolved::Dir { .. }) if !path_of(&head.target).ends_with('/') => {
             let (path, query) = head.target.split_at(path_of(&head.target).len());
             // `//host` in a Location is another host (a network-path
             // reference): the leading slashes the path resolved through
@@ -94,7 +94,7 @@ pub fn respond(root: &Path, head: &RequestHead) -> Reply {
             let path = format!("/{}", path.trim_start_matches('/'));
             Reply::error(301).with("Location", format!("{path}/{query}"))
         }
-        Ok(Resolved::Dir(dir)) => match files::listing(&dir) {
+        Ok(Resolved::Dir { path, dir }) => match files::listing_of(&dir, &path) {
             Ok(text) => Reply {
                 status: 200,
                 headers: vec![("Content-Type", "text/plain; charset=utf-8".to_owned())],
