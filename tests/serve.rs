@@ -437,7 +437,8 @@ impl KeepAlive {
 }
 
 /// Runs `swap` in a loop on a thread of its own while `clients` threads
-/// each GET `target` `requests` times; every answer, in order of arrival.
+/// each GET `target` `requests` times, or until one goes unanswered;
+/// every answer, in order of arrival.
 fn while_swapping(
     server: &ServeProcess,
     target: &str,
@@ -464,10 +465,11 @@ fn while_swapping(
                     let mut out = Vec::new();
                     for _ in 0..requests {
                         let answer = conn.get(target);
-                        if answer.is_none() {
-                            conn = KeepAlive::new(server);
-                        }
+                        let unanswered = answer.is_none();
                         out.push(answer);
+                        if unanswered {
+                            break;
+                        }
                     }
                     out
                 })
@@ -518,4 +520,34 @@ fn a_directory_swapped_with_a_link_out_of_dir_never_serves_the_outside_file() {
         answers.iter().all(Option::is_some),
         "every request answered"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_swapped_with_a_named_pipe_never_blocks_a_worker() {
+    let dir = TempDir::new("fifo");
+    std::fs::write(dir.join("f"), b"regular").unwrap();
+    support::cli::named_pipe(&dir, "pipe");
+    // The FIFO has no writer: a worker that opened it without O_NONBLOCK
+    // would wait for one for ever, and its request would go unanswered.
+    let server = ServeProcess::start(dir.path(), &["--max-connections", "4"]);
+    let (f, pipe, real) = (dir.join("f"), dir.join("pipe"), dir.join("real"));
+    let answers = while_swapping(&server, "/f", 2, 1500, move || {
+        let _ = std::fs::rename(&f, &real);
+        let _ = std::fs::rename(&pipe, &f);
+        let _ = std::fs::rename(&f, &pipe);
+        let _ = std::fs::rename(&real, &f);
+    });
+    let answered: Vec<_> = answers.iter().flatten().collect();
+    assert_eq!(answered.len(), answers.len(), "a request went unanswered");
+    assert_eq!(answered.len(), 3000);
+    for (status, body) in answered {
+        assert!(
+            (*status == 200 && body == b"regular") || *status == 404,
+            "{status} {:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Every worker is free: a fresh client is served at once.
+    assert_eq!(get(&server, "/f", "").0.status, 200);
 }

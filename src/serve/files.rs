@@ -22,6 +22,9 @@
 //! the file found at the canonical path after the open must be the one
 //! open (same device and inode). A directory is listed through its open
 //! descriptor too. Nothing outside DIR is read, however the names change.
+//! The open does not wait (`O_NONBLOCK`) and the descriptor's type decides
+//! what is served, so a FIFO or a device swapped in is a 404, never a
+//! worker blocked in `open`.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -95,11 +98,8 @@ pub fn resolve(root: &Path, target: &str) -> Result<Resolved, Refusal> {
     if !path.starts_with(root) {
         return Err(Refusal::NotFound);
     }
-    let meta = std::fs::metadata(&path).map_err(|_| Refusal::NotFound)?;
-    if !meta.is_dir() && !meta.is_file() {
-        // Opening a FIFO would block the worker.
-        return Err(Refusal::NotFound);
-    }
+    // What is open decides, not what the name was a moment ago: a FIFO
+    // (opened without waiting) or a device is refused here.
     let file = open_unfollowed(&path).map_err(|_| Refusal::NotFound)?;
     let meta = file.metadata().map_err(|_| Refusal::NotFound)?;
     if !opened_under(&file, &meta, root, &path) {
@@ -115,14 +115,17 @@ pub fn resolve(root: &Path, target: &str) -> Result<Resolved, Refusal> {
 }
 
 /// Opens `path` for reading without following a symbolic link in its last
-/// component (the earlier ones are checked on the descriptor afterwards).
+/// component (the earlier ones are checked on the descriptor afterwards)
+/// and without waiting: a FIFO swapped in for a file would otherwise hold
+/// the worker in `open` until a writer came, for ever. `O_NONBLOCK`
+/// changes nothing for a regular file's reads.
 fn open_unfollowed(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     options.open(path)
 }
@@ -469,5 +472,28 @@ mod tests {
         assert!(!outside && inside);
         #[cfg(target_os = "linux")]
         assert_eq!(by_descriptor, root.join("d/f"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_pipe_is_not_found_and_opening_it_does_not_wait_for_a_writer() {
+        let root = std::env::temp_dir().join(format!("partfetch-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(root.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let root = root.canonicalize().unwrap();
+        // On a thread, so that a regression fails the test instead of
+        // hanging it: nobody ever opens the pipe for writing.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = root.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(resolve(&r, "/pipe").map(|_| ()));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(30));
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(got, Ok(Err(Refusal::NotFound)));
     }
 }
