@@ -1203,6 +1203,30 @@ fn user_option_is_basic_authorization_for_the_urls_origin_only() {
 }
 
 #[test]
+fn an_authorization_header_option_wins_over_user_and_one_is_sent() {
+    let server: Server = Server::start(|_| Reply::ok("x"));
+    // As curl: the -H field replaces the one -u would make, in either order.
+    for args in [
+        ["-u", "user:pw", "-H", "Authorization: Bearer t0ken"],
+        ["-H", "authorization: Bearer t0ken", "--user", "user:pw"],
+    ] {
+        fetch_to_stdout(&server.url("/private"), &args).assert_quiet_success();
+        assert_eq!(
+            server.last_request().header_all("authorization"),
+            vec!["Bearer t0ken"],
+            "{args:?}"
+        );
+    }
+    // The last -u counts, as with curl.
+    fetch_to_stdout(&server.url("/private"), &["-u", "a:b", "-u", "user:pw"])
+        .assert_quiet_success();
+    assert_eq!(
+        server.last_request().header_all("authorization"),
+        vec!["Basic dXNlcjpwdw=="]
+    );
+}
+
+#[test]
 fn a_body_compressed_although_asked_as_stored_is_saved_as_sent_with_a_warning() {
     let server: Server = Server::start(|_| {
         Reply::ok(&b"\x1f\x8bnot really gzip"[..]).header("Content-Encoding", "gzip")

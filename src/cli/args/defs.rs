@@ -22,6 +22,10 @@ pub(super) struct Draft {
     /// `-O`: curl's "name the file after the URL", the default; kept to
     /// tell wget's `-O FILE` (which is `-o FILE` here) when it was meant.
     pub remote_name: bool,
+    /// The `Authorization` value of the last `-u`, kept apart so that an
+    /// `Authorization` given with `-H` replaces it (as curl does) instead
+    /// of both being sent.
+    pub user: Option<String>,
 }
 
 /// An option of a download.
@@ -507,9 +511,10 @@ fn set_header(d: &mut Draft, _: &str, header: String) -> Result<(), UsageError> 
     Ok(())
 }
 
-/// `-u USER:PASSWORD`: an `Authorization` header. Without the colon curl
-/// would prompt for the password; a download running unattended must not
-/// wait on the terminal, so it is refused.
+/// `-u USER:PASSWORD`: an `Authorization` header, unless `-H` gives one;
+/// the last `-u` counts. Without the colon curl would prompt for the
+/// password; a download running unattended must not wait on the
+/// terminal, so it is refused.
 fn set_user(d: &mut Draft, name: &str, credentials: String) -> Result<(), UsageError> {
     if !credentials.contains(':') {
         return Err(UsageError(format!(
@@ -519,7 +524,7 @@ fn set_user(d: &mut Draft, name: &str, credentials: String) -> Result<(), UsageE
     let value = partfetch::ClientBuilder::basic_authorization(&credentials);
     partfetch::ClientBuilder::check_header("Authorization", &value)
         .map_err(|e| UsageError(format!("{name}: {}", e.message())))?;
-    d.download.headers.push(("Authorization".to_owned(), value));
+    d.user = Some(value);
     Ok(())
 }
 

@@ -68,6 +68,7 @@ fn parse_download(args: impl Iterator<Item = OsString>) -> Result<Command, Usage
         download: empty_download(),
         output: None,
         remote_name: false,
+        user: None,
     };
     // The options of `Takes::ValueOnce` given so far.
     let mut given_once: Vec<&'static str> = Vec::new();
@@ -180,6 +181,7 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
         download: mut d,
         output: output_option,
         remote_name,
+        user,
     } = draft;
     // `wget -O FILE URL`: the FILE was read as the URL.
     if remote_name && positional.len() == 2 && looks_like_url(&positional[1]) {
@@ -188,6 +190,13 @@ fn finish(draft: Draft, positional: Vec<String>) -> Result<Command, UsageError> 
              default); to save as {:?}, as wget's -O does, give -o {:?} or FILE after the URL",
             positional[0], positional[0]
         )));
+    }
+    let authorization_given = d
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    if let (Some(value), false) = (user, authorization_given) {
+        d.headers.push(("Authorization".to_owned(), value));
     }
     if d.input_file.is_some() {
         return finish_list(d, output_option, positional);
