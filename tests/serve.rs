@@ -551,3 +551,64 @@ fn a_file_swapped_with_a_named_pipe_never_blocks_a_worker() {
     // Every worker is free: a fresh client is served at once.
     assert_eq!(get(&server, "/f", "").0.status, 200);
 }
+
+// ------------------------------------------------------ clients that stall
+
+/// The state (`/proc/net/tcp`'s hex code, `01` established, `04`
+/// FIN-WAIT-1) of the TCP socket from local port `local` to remote port
+/// `remote` on 127.0.0.1, if there is one.
+#[cfg(target_os = "linux")]
+fn tcp_state(local: u16, remote: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (port(fields[1]) == local && port(fields[2]) == remote).then(|| fields[3].to_owned())
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_client_that_never_reads_is_reset_when_the_send_timeout_ends() {
+    use partfetch::serve::{Config, Server};
+    use std::sync::{Arc, Mutex};
+    let dir = TempDir::new("never-reads");
+    // Far more than the socket buffers of both ends hold.
+    std::fs::File::create(dir.join("big"))
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    config.send_timeout = Duration::from_secs(1);
+    config.log = {
+        let log = Arc::clone(&log);
+        Arc::new(move |line| log.lock().unwrap().push(line.to_string()))
+    };
+    let server = Server::start(config).unwrap();
+    let mut client = TcpStream::connect(server.addr()).unwrap();
+    client
+        .write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    // The answer is given up once the client took none of it for the
+    // send timeout (the log line comes first, then the close) ...
+    let line = loop {
+        if let Some(line) = log.lock().unwrap().first() {
+            break line.clone();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(line.ends_with("(aborted)"), "{line}");
+    // ... and the connection ends with it: reset, not left to the kernel
+    // in FIN-WAIT-1 with megabytes that the client will never take.
+    let server_port = server.addr().port();
+    let state = loop {
+        match tcp_state(server_port, client_port) {
+            Some(state) if state == "01" => std::thread::sleep(Duration::from_millis(20)),
+            other => break other,
+        }
+    };
+    assert_eq!(state, None, "the server's socket is gone");
+    server.stop();
+}

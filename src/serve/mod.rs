@@ -41,6 +41,8 @@ pub(crate) mod range;
 pub(crate) mod request;
 mod respond;
 
+pub use conn::SEND_TIMEOUT;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
@@ -119,13 +121,17 @@ pub struct Config {
     pub delay: Duration,
     /// The most connections at once.
     pub max_connections: usize,
+    /// How long a client may take none of an answer before its connection
+    /// is reset ([`SEND_TIMEOUT`] by default).
+    pub send_timeout: Duration,
     /// Where request lines go (standard error by default).
     pub log: LogSink,
 }
 
 impl Config {
     /// Serves `root` on `listen` with the defaults: no rate limit, no
-    /// delay, [`DEFAULT_MAX_CONNECTIONS`], log lines on standard error.
+    /// delay, [`DEFAULT_MAX_CONNECTIONS`], [`SEND_TIMEOUT`], log lines on
+    /// standard error.
     pub fn new(root: impl Into<PathBuf>, listen: SocketAddr) -> Config {
         Config {
             root: root.into(),
@@ -133,6 +139,7 @@ impl Config {
             rate_limit: None,
             delay: Duration::ZERO,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            send_timeout: SEND_TIMEOUT,
             log: Arc::new(|line| {
                 // A closed standard error does not stop the server.
                 use std::io::Write as _;
@@ -148,6 +155,7 @@ pub struct Shared {
     addr: SocketAddr,
     rate: Option<Mutex<TokenBucket>>,
     delay: Duration,
+    send_timeout: Duration,
     stopping: AtomicBool,
     log: LogSink,
     live: Mutex<Live>,
@@ -190,6 +198,7 @@ impl Server {
                 .rate_limit
                 .map(|r| Mutex::new(TokenBucket::new(r, Instant::now()))),
             delay: config.delay,
+            send_timeout: config.send_timeout,
             stopping: AtomicBool::new(false),
             log: config.log,
             live: Mutex::new(Live::default()),
