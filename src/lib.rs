@@ -98,6 +98,7 @@ pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder};
 pub use download::{
     names_a_torrent, Download, PeerCounts, Progress, Resume, Saved, TorrentDownload,
+    DEFAULT_MAX_FILES,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, Retry, StartOver};

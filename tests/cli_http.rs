@@ -2039,6 +2039,33 @@ fn sequence_prefix_claiming_4_gib_then_10_bytes_fails_and_leaves_no_file() {
     );
 }
 
+#[test]
+fn a_sequence_of_more_files_than_the_limit_stops_at_the_limit_with_an_error() {
+    // 10 001 empty files: four zero bytes each.
+    let server: Server = Server::start(|_| Reply::ok(vec![0u8; 4 * 10_001]));
+    let url: String = server.url("/many-seq.bin");
+    let (outcome, dir, _out) = fetch_to_file(&url, &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["more than 10000 files", "--max-files", &url]);
+    assert_eq!(dir.entries().len(), 10_000, "the first 10 000 are saved");
+    assert!(!dir.join("out.bin-file10001").exists());
+    let (outcome, dir, _out) = fetch_to_file(&url, &["--max-files", "3"]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["more than 3 files", "--max-files"]);
+    assert_eq!(
+        dir.entries(),
+        ["out.bin-file1", "out.bin-file2", "out.bin-file3"]
+    );
+    let (outcome, dir, _out) = fetch_to_file(&url, &["--max-files", "10001"]);
+    outcome.assert_quiet_success();
+    assert_eq!(dir.entries().len(), 10_001);
+    cli::run(&["--max-files", "0", &url, "-"])
+        .assert_code(2)
+        .assert_error_mentions(&["--max-files"]);
+}
+
 // ---------------------------------------------------------------- proxies
 
 /// A proxy (the test server, answering absolute-form requests) and an

@@ -208,6 +208,9 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     if let Some(rate) = d.limit_rate {
         download = download.limit_rate(rate);
     }
+    if let Some(files) = d.max_files {
+        download = download.max_files(files);
+    }
     let started = std::time::Instant::now();
     let saved = match &d.output {
         Output::Stdout => stdout().and_then(|out| download.to_writer_named(out, "standard output")),

@@ -56,6 +56,14 @@ use save::Extras;
 
 pub use job::Resume;
 
+/// The most files one download of a file sequence creates unless told
+/// otherwise ([`Download::max_files`], `--max-files`): a stream costs its
+/// sender 4 bytes per empty file, the disk an inode and a directory entry
+/// each (200 000 of them were made in 8 s). Ten thousand is more than a
+/// sequence is meant to carry (a photo album, a set of logs) and few
+/// enough that a directory of them is still listed at a glance.
+pub const DEFAULT_MAX_FILES: u64 = 10_000;
+
 /// What a finished download saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,6 +93,7 @@ pub struct Download<'a> {
     limit_rate: Option<u64>,
     resume: Resume,
     follow_torrent: bool,
+    max_files: u64,
     on_progress: Option<OnProgress<'a>>,
 }
 
@@ -98,6 +107,7 @@ impl<'a> Download<'a> {
             limit_rate: None,
             resume: Resume::default(),
             follow_torrent: false,
+            max_files: DEFAULT_MAX_FILES,
             on_progress: None,
         }
     }
@@ -129,6 +139,15 @@ impl<'a> Download<'a> {
     /// together (0: no limit).
     pub fn limit_rate(mut self, bytes_per_second: u64) -> Self {
         self.limit_rate = (bytes_per_second > 0).then_some(bytes_per_second);
+        self
+    }
+
+    /// The most files [`Download::to_files`] creates (default
+    /// [`DEFAULT_MAX_FILES`], at least 1): a sequence with more fails with
+    /// [`ErrorKind::Limit`] once that many are saved, before the next one
+    /// is created.
+    pub fn max_files(mut self, files: u64) -> Self {
+        self.max_files = files.max(1);
         self
     }
 
@@ -234,11 +253,12 @@ impl<'a> Download<'a> {
             let sink = Sink::in_place(&path)?;
             return self.in_order(Some(path.clone()), sink, &path.display().to_string());
         }
+        let max_files = self.max_files;
         let (job, mut meter) = self.start()?;
         let mut extras = Extras::new(&job);
         let mut stream = job.open()?;
         meter.set_total(stream.length());
-        let saved = save::save_sequence(&mut stream, base, &mut meter, &mut extras);
+        let saved = save::save_sequence(&mut stream, base, max_files, &mut meter, &mut extras);
         let (digest, files) = finish(saved, &mut meter, &base.display().to_string())?;
         let mut saved = saved_from(&meter, Some(base.to_owned()), digest);
         saved.files = Some(files);

@@ -414,9 +414,11 @@ pub(crate) fn save_stream(
 pub(crate) fn save_sequence(
     stream: &mut Stream,
     base: &Path,
+    max_files: u64,
     meter: &mut Meter,
     extras: &mut Extras,
 ) -> std::result::Result<(Digest, u64), WriteError> {
+    let url = stream.url().to_string();
     let parts = Cell::new(None);
     let mut files = SequenceFiles::new(PartsSeen {
         stream: &mut *stream,
@@ -426,6 +428,20 @@ pub(crate) fn save_sequence(
     let mut written = 0u64;
     meter.set_files(0);
     while let Some(mut file) = files.next_file().map_err(WriteError::Failed)? {
+        if written == max_files {
+            // Checked before the file is created: a stream of empty files
+            // costs its sender 4 bytes each, the disk an inode each.
+            return Err(WriteError::Failed(
+                Error::new(
+                    ErrorKind::Limit,
+                    format!(
+                        "more than {max_files} files in the sequence, the most one download \
+                     creates (--max-files)"
+                    ),
+                )
+                .with_subject(url),
+            ));
+        }
         written += 1;
         let mut name = base.as_os_str().to_owned();
         name.push(format!("-file{written}"));

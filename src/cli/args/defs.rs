@@ -392,6 +392,16 @@ pub(super) static OPTIONS: &[Opt] = &[
                announced on stderr (in a download in pieces, those of 1 s or more)",
     },
     Opt {
+        long: "max-files",
+        short: None,
+        takes: Takes::Value(NUMBER, |d, name, text| {
+            d.download.max_files = Some(count(name, &text, 1, usize::MAX)? as u64);
+            Ok(())
+        }),
+        help: "for a file sequence: files created at most (default 10000); a sequence \
+               with more is an error once that many are saved",
+    },
+    Opt {
         long: "max-peers",
         short: None,
         takes: Takes::Value(NUMBER, |d, name, text| {

@@ -104,6 +104,8 @@ pub struct Download {
     pub retries: Option<u32>,
     /// `--max-peers N`: a torrent's peers connected at once at most.
     pub max_peers: Option<usize>,
+    /// `--max-files N`: files a file sequence may create at most.
+    pub max_files: Option<u64>,
     /// `partfetch seed FILE.torrent DIR`: upload what DIR holds, download
     /// nothing.
     pub seed_only: bool,

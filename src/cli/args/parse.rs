@@ -135,6 +135,7 @@ fn empty_download() -> Download {
         limit_rate: None,
         retries: None,
         max_peers: None,
+        max_files: None,
         seed_only: false,
         seed: false,
         seed_ratio_thousandths: None,
