@@ -115,10 +115,12 @@ impl Error {
             .map(std::io::Error::kind)
     }
 
-    /// Names the URL or path this error concerns, unless one is named already.
+    /// Names the URL or path this error concerns, unless one is named
+    /// already. A subject longer than 256 bytes (a hostile URL of 60 KB) is
+    /// kept as its first 200 bytes and its length.
     pub fn with_subject(mut self, subject: impl fmt::Display) -> Error {
         if self.0.subject.is_none() {
-            self.0.subject = Some(subject.to_string());
+            self.0.subject = Some(crate::util::quote::cut(&subject.to_string()));
         }
         self
     }

@@ -1360,6 +1360,47 @@ fn redirect_to_non_http_scheme_is_an_error() {
 }
 
 #[test]
+fn a_location_that_is_not_utf8_is_named_as_such() {
+    let server: Server = Server::start(|_| {
+        Reply::raw(&b"HTTP/1.1 302 Found\r\nLocation: /caf\xe9\r\nContent-Length: 0\r\n\r\n"[..])
+    });
+    let url: String = server.url("/start");
+    let outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[
+        "Location that is not UTF-8",
+        "\"/caf\\xe9\"",
+        &url,
+    ]);
+    assert!(
+        !outcome.stderr.contains("without a Location"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn errors_quote_the_start_and_the_length_of_a_huge_location_or_url() {
+    let long = format!("ftp://127.0.0.1/{}", "a".repeat(60_000));
+    let location = long.clone();
+    let server: Server = Server::start(move |_| Reply::redirect(302, &location));
+    let outcome = fetch_to_stdout(&server.url("/start"), &[]);
+    outcome
+        .assert_code(1)
+        .assert_error_mentions(&["ftp://127.0.0.1/aaaa", "(60016 bytes)"]);
+    let shown = outcome.stderr;
+    assert!(shown.len() < 1000, "{} bytes: {shown:.300}", shown.len());
+    let url = format!("http://127.0.0.1:1/{}", "a".repeat(60_000));
+    let outcome = fetch_to_stdout(&url, &[]);
+    outcome.assert_code(1).assert_error_mentions(&[
+        "URL longer than",
+        "http://127.0.0.1:1/aaaa",
+        "(60019 bytes)",
+    ]);
+    let shown = outcome.stderr;
+    assert!(shown.len() < 1000, "{} bytes: {shown:.300}", shown.len());
+}
+
+#[test]
 fn redirect_loop_stops_at_the_limit() {
     let server: Server = Server::start(|r| match r.path() {
         "/a" => Reply::redirect(302, "/b"),

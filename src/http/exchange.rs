@@ -261,7 +261,7 @@ pub(crate) fn send(settings: &HttpSettings, request: &Request) -> Result<Respons
                 proxy,
             });
         }
-        let next = redirect::target(&url, head.header("location"))
+        let next = redirect::target(&url, head.header_bytes("location"))
             .map_err(|e| e.with_subject(url.redacted()))?;
         body.discard(REDIRECT_BODY_DRAIN);
         chain.push(next.clone());

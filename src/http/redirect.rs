@@ -8,6 +8,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::{Scheme, Url};
+use crate::util::quote::{cut, quote};
 
 /// The default bound on redirect hops, as curl's and browsers' 20.
 pub const DEFAULT_MAX_REDIRECTS: u32 = 20;
@@ -20,19 +21,30 @@ pub fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
-/// The URL a redirect from `from` with `location` leads to.
-pub fn target(from: &Url, location: Option<&str>) -> Result<Url> {
-    let location = location
-        .filter(|l| !l.trim().is_empty())
-        .ok_or_else(|| Error::new(ErrorKind::Redirect, "redirect without a Location header"))?;
-    let mut next = from.join(location).map_err(|e| {
-        Error::new(
-            ErrorKind::Redirect,
-            format!(
-                "redirect to an unusable location {location:?} ({})",
-                e.message()
-            ),
-        )
+/// The URL a redirect from `from` with the raw `Location` value `location`
+/// leads to. Errors quote the value escaped, and only its first 200 bytes
+/// when it is long.
+pub fn target(from: &Url, location: Option<&[u8]>) -> Result<Url> {
+    let redirect_error = |message: String| Error::new(ErrorKind::Redirect, message);
+    let raw =
+        location.ok_or_else(|| redirect_error("redirect without a Location header".to_owned()))?;
+    let location = std::str::from_utf8(raw).map_err(|_| {
+        redirect_error(format!(
+            "redirect with a Location that is not UTF-8: {}",
+            quote(raw)
+        ))
+    })?;
+    if location.trim().is_empty() {
+        return Err(redirect_error(
+            "redirect with an empty Location header".to_owned(),
+        ));
+    }
+    let mut next = from.join(location.trim()).map_err(|e| {
+        redirect_error(format!(
+            "redirect to an unusable location {} ({})",
+            quote(raw),
+            e.message()
+        ))
     })?;
     if next.userinfo().is_none() && next.origin() == from.origin() {
         // Credentials given in the first URL stay with its origin.
@@ -81,7 +93,10 @@ pub fn headers_for_other_origin(headers: &[(String, String)]) -> Vec<(String, St
 pub fn too_many(chain: &[Url], max: u32) -> Error {
     let repeat = (1..chain.len()).find(|&i| chain[..i].contains(&chain[i]));
     let shown = &chain[..repeat.map_or(chain.len(), |i| i + 1)];
-    let hops: Vec<String> = shown.iter().map(|u| u.redacted().to_string()).collect();
+    let hops: Vec<String> = shown
+        .iter()
+        .map(|u| cut(&u.redacted().to_string()))
+        .collect();
     let what = match repeat {
         Some(_) => "a redirect loop",
         None => "the redirects",
@@ -119,7 +134,7 @@ mod tests {
 
     #[test]
     fn relative_locations_resolve_against_the_answering_url() {
-        let next = target(&url("http://h/a/b"), Some("../c?d")).unwrap();
+        let next = target(&url("http://h/a/b"), Some(b"../c?d")).unwrap();
         assert_eq!(next.to_string(), "http://h/c?d");
     }
 
@@ -127,29 +142,56 @@ mod tests {
     fn non_http_targets_and_missing_locations_are_refused() {
         let from = url("http://h/");
         assert_eq!(
-            target(&from, Some("ftp://h/x")).unwrap_err().kind(),
+            target(&from, Some(b"ftp://h/x")).unwrap_err().kind(),
             ErrorKind::Redirect
         );
         assert_eq!(target(&from, None).unwrap_err().kind(), ErrorKind::Redirect);
         assert_eq!(
-            target(&from, Some("  ")).unwrap_err().kind(),
+            target(&from, Some(b"  ")).unwrap_err().kind(),
             ErrorKind::Redirect
         );
     }
 
     #[test]
+    fn a_location_is_named_for_what_is_wrong_with_it_and_quoted_short() {
+        let from = url("http://h/");
+        let message = |location: Option<&[u8]>| target(&from, location).unwrap_err().to_string();
+        assert_eq!(message(None), "redirect without a Location header");
+        assert_eq!(
+            message(Some(b" ")),
+            "redirect with an empty Location header"
+        );
+        assert_eq!(
+            message(Some(b"/caf\xe9")),
+            "redirect with a Location that is not UTF-8: \"/caf\\xe9\""
+        );
+        let mut long = b"ftp://h/".to_vec();
+        long.resize(60_000, b'a');
+        let shown = message(Some(&long));
+        assert!(
+            shown.starts_with("redirect to an unusable location \"ftp://h/aaa"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"… (60000 bytes)"), "{shown}");
+        assert!(shown.len() < 400, "{} bytes", shown.len());
+    }
+
+    #[test]
     fn userinfo_follows_only_within_the_origin() {
         let from = url("http://u:p@h/a");
-        assert_eq!(target(&from, Some("/b")).unwrap().userinfo(), Some("u:p"));
+        assert_eq!(target(&from, Some(b"/b")).unwrap().userinfo(), Some("u:p"));
         assert_eq!(
-            target(&from, Some("http://other/b")).unwrap().userinfo(),
+            target(&from, Some(b"http://other/b")).unwrap().userinfo(),
             None
         );
         assert_eq!(
-            target(&from, Some("http://h:81/b")).unwrap().userinfo(),
+            target(&from, Some(b"http://h:81/b")).unwrap().userinfo(),
             None
         );
-        assert_eq!(target(&from, Some("https://h/b")).unwrap().userinfo(), None);
+        assert_eq!(
+            target(&from, Some(b"https://h/b")).unwrap().userinfo(),
+            None
+        );
     }
 
     #[test]
@@ -183,7 +225,7 @@ mod tests {
         let first = url("https://u:p@h/a");
         let kept = headers_for(&first, &url("http://h/a"), &headers);
         assert_eq!(kept, vec![("X-Other".to_string(), "kept".to_string())]);
-        let next = target(&first, Some("http://h/a")).unwrap();
+        let next = target(&first, Some(b"http://h/a")).unwrap();
         assert_eq!(next.userinfo(), None);
         assert!(is_downgrade(&first, &next));
     }

@@ -38,6 +38,15 @@ impl Head {
             .map(str::trim)
     }
 
+    /// The first value of header `name` (case-insensitive) as received,
+    /// text or not, without surrounding whitespace.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim_ascii())
+    }
+
     /// Every value of header `name` that is text, in order.
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers

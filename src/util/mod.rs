@@ -4,5 +4,6 @@ pub mod block_hash;
 pub mod duration;
 pub mod fs;
 pub mod hex;
+pub mod quote;
 pub mod random;
 pub mod token_bucket;
