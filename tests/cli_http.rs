@@ -748,6 +748,42 @@ fn a_file_replaced_by_a_download_keeps_its_permissions_and_owner() {
     }
 }
 
+#[test]
+fn a_file_the_user_may_not_write_is_not_replaced() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let server: Server = Server::start(|_| Reply::ok("new contents\n"));
+    // A directory anyone may write into, without the sticky bit: renaming
+    // over a file there needs no right to the file itself.
+    let dir: TempDir = TempDir::new("not-yours");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out: PathBuf = dir.join("theirs.bin");
+    std::fs::write(&out, b"theirs").expect("write");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    // Root writes any file: as root (as in CI), the download runs as
+    // nobody, and the file is root's; otherwise it is the user's own,
+    // read-only, which the user may not write either.
+    let root = std::fs::metadata(&out).expect("metadata").uid() == 0;
+    let mut cmd = if root {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(cli::bin());
+        for var in cli::PROXY_VARIABLES {
+            cmd.env_remove(var);
+        }
+        cmd
+    } else {
+        cli::command()
+    };
+    cmd.arg(server.url("/new.bin")).arg(&out);
+    let outcome: Outcome = cli::run_command(cmd);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["may not write", out.to_str().expect("utf-8")]);
+    assert_eq!(read_file(&out), b"theirs", "the file is as it was");
+    assert_eq!(dir.entries(), ["theirs.bin"], "nothing else written");
+    assert!(server.requests().is_empty(), "refused before any request");
+}
+
 /// The owner and group of `path`.
 fn owner_of(path: &Path) -> (u32, u32) {
     use std::os::unix::fs::MetadataExt;

@@ -72,6 +72,9 @@ pub fn temp_path(target: &Path) -> PathBuf {
 pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
     if let Ok(meta) = std::fs::metadata(target) {
         if meta.is_file() {
+            // Checked when the download began; again, for a file put there
+            // since.
+            check_replaceable(target)?;
             keep_owner(temp, &meta);
             // After the owner: a change of owner clears set-user-ID bits.
             std::fs::set_permissions(temp, meta.permissions())
@@ -79,6 +82,38 @@ pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
         }
     }
     std::fs::rename(temp, target).map_err(|e| Error::io(e, target.display()))
+}
+
+/// Refuses to replace `target`, a regular file that is there, when the
+/// user may not write it. A rename needs the right to write the directory,
+/// not the file: in a directory anyone may write into (without the sticky
+/// bit) it would put the download in place of another user's read-only
+/// file. curl and wget open the file for writing and fail; so does this,
+/// opening it for writing (without truncating, and closing it at once) to
+/// ask the system rather than guess from permission bits, ACLs and
+/// capabilities.
+pub fn check_replaceable(target: &Path) -> Result<(), Error> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        // Never waits, should the file have become a FIFO. O_NONBLOCK's
+        // value on these: libc is a dependency of `serve` alone, and the
+        // plain-HTTP build keeps httparse as its only one.
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000;
+        options.custom_flags(O_NONBLOCK);
+    }
+    match options.open(target) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Error::new(
+            ErrorKind::Io,
+            "a file you may not write is there: it is not replaced (curl would not \
+             write it either)",
+        )
+        .with_source(e)
+        .with_subject(target.display())),
+        _ => Ok(()),
+    }
 }
 
 /// Gives `temp` the owner and group of the file it replaces, as far as

@@ -10,7 +10,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::download::files::{create_fresh, move_into_place, open_locked, temp_path, NAME_MAX};
+use crate::download::files::{
+    check_replaceable, create_fresh, move_into_place, open_locked, temp_path, NAME_MAX,
+};
 use crate::error::{Error, ErrorKind};
 use crate::http::request::percent_decode;
 use crate::url::Url;
@@ -257,7 +259,13 @@ pub fn destination(path: &Path) -> Result<Destination, Error> {
                             None => target,
                         }
                     }
-                    Err(_) => return name_fits(&end).map(|()| Destination::File(end)),
+                    Err(_) => {
+                        name_fits(&end)?;
+                        if std::fs::metadata(&end).is_ok_and(|m| m.is_file()) {
+                            check_replaceable(&end)?;
+                        }
+                        return Ok(Destination::File(end));
+                    }
                 }
             }
             Err(Error::new(ErrorKind::Io, "a symbolic link that loops")
