@@ -272,6 +272,57 @@ fn a_killed_run_is_continued_without_fetching_verified_pieces_again() {
 }
 
 #[test]
+fn a_second_download_of_a_torrent_into_the_same_directory_fails_while_the_first_runs() {
+    let data = test_data(64 * PIECE as usize, 10);
+    let (torrent, slow, _tracker) = swarm(
+        |url| Torrent::single("f.bin", &data, PIECE, url),
+        &[Behaviour::Slow(Duration::from_millis(20))],
+    );
+    let dir = TempDir::new("torrent-twice");
+    let file = write_torrent(&dir, &torrent);
+    let state = dir.join("f.bin.partfetch.state");
+    let mut first = cli::command()
+        .args([&file, dir.path().to_str().unwrap(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the first has pieces on disk, it is surely downloading.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("have ")) {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The command, and the library, refuse at once, naming the directory.
+    let second = run(&[&file, dir.path().to_str().unwrap(), "-q"]);
+    second
+        .assert_code(7)
+        .assert_error_mentions(&["another partfetch", dir.path().to_str().unwrap()]);
+    let err = Client::new()
+        .unwrap()
+        .torrent(&file)
+        .to_dir(dir.path())
+        .unwrap_err();
+    assert_eq!(err.kind(), partfetch::ErrorKind::Io);
+    assert_eq!(err.subject(), dir.path().to_str());
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first is still running"
+    );
+    // kill -9: the lock goes with the process, and the next run finishes.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    drop(slow);
+    let seed = Seed::start(&torrent, Behaviour::Honest);
+    let tracker = Tracker::start(&[seed.addr()]);
+    let again = Torrent::single("f.bin", &data, PIECE, &tracker.url());
+    std::fs::write(&file, &again.metainfo).unwrap();
+    run(&[&file, dir.path().to_str().unwrap(), "-q"]).assert_quiet_success();
+    assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
+    assert!(!dir.join("f.bin.partfetch.lock").exists());
+}
+
+#[test]
 fn data_on_disk_without_a_control_file_is_checked_before_fetching() {
     let data = test_data(32 * PIECE as usize, 8);
     let (torrent, seeds, _tracker) = swarm(

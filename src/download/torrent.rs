@@ -189,6 +189,7 @@ impl<'a> TorrentDownload<'a> {
         }
         let cancel = self.ctx.cancel_handle();
         let control = state_path(dir, &meta);
+        let _lock;
         let (store, have, checkpoint) = if goal == Goal::Seed {
             let store = TorrentStore::open_to_seed(Arc::clone(&meta), dir)?;
             let have = check_existing(&store, &cancel, &|_| {})?;
@@ -208,6 +209,8 @@ impl<'a> TorrentDownload<'a> {
             }
             (Arc::new(store), have, None)
         } else {
+            // Held until the swarm is done: a second process fails here.
+            _lock = crate::torrent::DownloadLock::take(dir, &meta)?;
             let store = Arc::new(TorrentStore::open(Arc::clone(&meta), dir)?);
             let resumed = ResumeState::for_torrent(&store, &control, &cancel, &|_| {})?;
             let have = resumed.have;

@@ -8,7 +8,8 @@
 //! [`check_existing`] hashes what is already on disk; the control file
 //! beside the files ([`ResumeState`], saved through a [`Checkpoint`]) lets
 //! a stopped download continue, and [`ResumeState::for_torrent`] decides
-//! what a download starts from. [`Checkpoint`]'s doc gives the order a
+//! what a download starts from; [`DownloadLock`] keeps a second process
+//! from downloading the same torrent into the same directory. [`Checkpoint`]'s doc gives the order a
 //! swarm follows so that the control file never claims more than the disk
 //! holds.
 //!
@@ -26,6 +27,7 @@ mod check;
 mod files;
 #[cfg(test)]
 mod fixture;
+mod lock;
 mod make;
 mod metainfo;
 mod path;
@@ -37,6 +39,7 @@ pub mod wire;
 
 pub use check::{check_existing, CHECK_THREADS};
 pub use files::{File, FileSpan};
+pub use lock::{lock_path, DownloadLock, LOCK_SUFFIX};
 pub use make::{
     auto_piece_length, check_piece_length, MadeTorrent, MakeTorrent, AUTO_MAX_PIECES, CREATED_BY,
     MAX_AUTO_PIECE_LENGTH, MAX_MADE_PIECE_LENGTH, MIN_PIECE_LENGTH,
