@@ -612,3 +612,38 @@ fn a_client_that_never_reads_is_reset_when_the_send_timeout_ends() {
     assert_eq!(state, None, "the server's socket is gone");
     server.stop();
 }
+
+// ------------------------------------------------------------- resources
+
+/// The resident memory of process `pid`, in KiB.
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_kept_alive_connection_holds_no_file_buffer() {
+    // Larger than the 256 KiB a file is sent through.
+    let (_dir, data, server) = served(300_000);
+    let mut warm = KeepAlive::new(&server);
+    assert_eq!(warm.get("/data.bin").unwrap().0, 200);
+    let before = rss_kib(server.pid());
+    let mut idle: Vec<KeepAlive> = (0..200).map(|_| KeepAlive::new(&server)).collect();
+    for conn in &mut idle {
+        let (status, body) = conn.get("/data.bin").unwrap();
+        assert!(status == 200 && body == data);
+    }
+    let per_connection = (rss_kib(server.pid()) - before) / 200;
+    // A thread's stack pages and a head buffer; it was 256 KiB more.
+    assert!(
+        per_connection < 96,
+        "{per_connection} KiB per idle connection"
+    );
+    drop(idle);
+}

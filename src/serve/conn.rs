@@ -45,6 +45,11 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// thousand busy connections fit in memory.
 const FILE_BUFFER: usize = 256 << 10;
 
+/// The step a request head is read in, and what its buffer keeps between
+/// requests: most heads fit, and a longer one (up to `MAX_HEAD_BYTES`)
+/// grows it for as long as it is read.
+const HEAD_BUFFER: usize = 4 << 10;
+
 /// Bytes per step under `--rate-limit`, so the pace is smooth.
 const RATE_STEP: usize = 16 << 10;
 
@@ -66,10 +71,12 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_write_timeout(Some(shared.send_timeout));
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(shared.send_timeout));
-    let mut buf = Vec::with_capacity(4096);
-    // Allocated on the first file sent, so idle connections cost no buffer.
-    let mut file_buf = Vec::new();
+    let mut buf = Vec::with_capacity(HEAD_BUFFER);
     loop {
+        // What a long head took is given back before the wait for the next.
+        if buf.capacity() > HEAD_BUFFER && buf.len() <= HEAD_BUFFER {
+            buf.shrink_to(HEAD_BUFFER);
+        }
         let head = match read_head(&mut stream, &mut buf, shared) {
             Next::Request(head) => head,
             Next::Closed => return,
@@ -81,7 +88,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
                     close: true,
                     http10_keep_alive: false,
                 };
-                let _ = send(&mut stream, reply, framing, &mut file_buf, shared);
+                let _ = send(&mut stream, reply, framing, shared);
                 return;
             }
         };
@@ -97,7 +104,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
             close,
             http10_keep_alive: head.minor_version == 0 && !close,
         };
-        let (bytes, complete) = match send(&mut stream, reply, framing, &mut file_buf, shared) {
+        let (bytes, complete) = match send(&mut stream, reply, framing, shared) {
             Ok(n) => (n, true),
             Err(n) => (n, false),
         };
@@ -165,7 +172,7 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Next
         };
         let _ = stream.set_read_timeout(Some(left));
         let old = buf.len();
-        let want = (MAX_HEAD_BYTES + 1 - old).min(16 * 1024);
+        let want = (MAX_HEAD_BYTES + 1 - old).min(HEAD_BUFFER);
         buf.resize(old + want, 0);
         match stream.read(&mut buf[old..]) {
             Ok(0) => {
@@ -206,7 +213,6 @@ fn send(
     stream: &mut TcpStream,
     reply: Reply,
     framing: Framing,
-    file_buf: &mut Vec<u8>,
     shared: &Shared,
 ) -> Result<u64, u64> {
     let mut out = Vec::with_capacity(512);
@@ -228,7 +234,7 @@ fn send(
         }
         Body::File { file, start, len } if !framing.is_head => {
             stream.write_all(&out).map_err(|_| 0u64)?;
-            send_file(stream, file, start, len, file_buf, shared)
+            send_file(stream, file, start, len, shared)
         }
         _ => stream.write_all(&out).map(|_| 0).map_err(|_| 0u64),
     }
@@ -248,18 +254,17 @@ fn send_file(
     mut file: std::fs::File,
     start: u64,
     len: u64,
-    file_buf: &mut Vec<u8>,
     shared: &Shared,
 ) -> Result<u64, u64> {
     file.seek(SeekFrom::Start(start)).map_err(|_| 0u64)?;
-    if file_buf.is_empty() {
-        file_buf.resize(FILE_BUFFER, 0);
-    }
     let step = if shared.rate.is_some() {
         RATE_STEP
     } else {
         FILE_BUFFER
     };
+    // For this answer only: a kept-alive connection waiting for its next
+    // request holds no file buffer (a thousand of them held 256 MiB).
+    let mut file_buf = vec![0u8; step.min(len.try_into().unwrap_or(usize::MAX)).max(1)];
     let mut sent = 0;
     while sent < len {
         if shared.stopping.load(Ordering::Relaxed) {
