@@ -647,3 +647,46 @@ fn an_idle_kept_alive_connection_holds_no_file_buffer() {
     );
     drop(idle);
 }
+
+#[test]
+fn the_listening_socket_holds_a_burst_of_connects() {
+    let Some(ss) = tool("/usr/bin/ss") else {
+        return;
+    };
+    let (_dir, _data, server) = served(10);
+    // ss gives a listening socket's backlog as its Send-Q.
+    let out = Command::new(ss)
+        .args(["-Hltn", &format!("sport = :{}", server.addr.port())])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let backlog: u32 = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_else(|| panic!("ss said {text:?}"));
+    // std's TcpListener::bind asks for 128; the kernel caps what is asked
+    // at net.core.somaxconn.
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(4096);
+    assert_eq!(backlog, somaxconn.min(4096), "{text}");
+    // A burst of connects is served, every one.
+    let burst: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    for mut stream in burst {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+            .write_all(b"GET /empty HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        assert!(
+            raw.starts_with(b"HTTP/1.1 200 "),
+            "{:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+}
