@@ -290,6 +290,49 @@ fn connections_beyond_the_cap_get_503() {
 }
 
 #[test]
+fn at_the_cap_the_oldest_connection_without_a_head_makes_room_for_a_new_client() {
+    let dir = TempDir::new("evict");
+    std::fs::write(dir.join("f"), b"x").unwrap();
+    let server = ServeProcess::start(dir.path(), &["--max-connections", "4"]);
+    // Four connections that send nothing, the first half a head.
+    let mut silent: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let s = TcpStream::connect(server.addr).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s
+        })
+        .collect();
+    silent[0].write_all(b"GET /f HTTP/1.1\r\nHo").unwrap();
+    // Fresh ones are not taken away: a client at once is refused.
+    let raw = server.raw(b"GET /f HTTP/1.1\r\nHost: t\r\n\r\n", WAIT);
+    assert!(
+        raw.starts_with(b"HTTP/1.1 503 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    // Once they have waited past the eviction age, the oldest goes.
+    std::thread::sleep(Duration::from_millis(3500));
+    let raw = server.raw(
+        b"GET /f HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        WAIT,
+    );
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let closed: Vec<bool> = silent
+        .iter_mut()
+        .map(|s| {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            matches!(s.read(&mut [0u8; 64]), Ok(0))
+        })
+        .collect();
+    assert_eq!(closed, [true, false, false, false], "the oldest was closed");
+}
+
+#[test]
 fn a_thousand_idle_connections_do_not_stop_a_new_client() {
     let (_dir, data, server) = served(100_000);
     let mut idle = Vec::new();

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::request::{self, RequestHead};
 use super::respond::{self, Body, Reply};
-use super::{LogLine, Shared};
+use super::{LogLine, Shared, Waiting};
 use crate::http::response::MAX_HEAD_BYTES;
 
 /// How long a kept-alive connection may wait for its next request. Short
@@ -63,7 +63,7 @@ enum Next {
 }
 
 /// Serves `stream` until it closes.
-pub fn serve(mut stream: TcpStream, shared: &Shared) {
+pub fn serve(mut stream: TcpStream, shared: &Shared, waiting: &Waiting) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
@@ -92,6 +92,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
                 return;
             }
         };
+        waiting.busy();
         let started = Instant::now();
         if !shared.delay.is_zero() {
             std::thread::sleep(shared.delay);
@@ -125,6 +126,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
         if close {
             return;
         }
+        waiting.since(shared.epoch, Instant::now());
     }
 }
 

@@ -13,11 +13,14 @@
 //! compression, HTTP/2.
 //!
 //! ```text
-//!   accept thread ──► at the cap? ──yes──► 503, close
-//!        │                 │no
-//!        │                 ▼
-//!        │        connection thread (small stack):
-//!        │          read head ─► respond ─► send ─► keep-alive? ─► read head …
+//!   accept thread ──► at the cap? ──no─────────────────────────────┐
+//!        │                 │yes                                      │
+//!        │                 ▼                                         │
+//!        │     a connection waiting 3 s or more for a head?          │
+//!        │          │no                 │yes: close the oldest ─────┤
+//!        │          ▼                                                ▼
+//!        │      503, close        connection thread (small stack):
+//!        │                          read head ─► respond ─► send ─► keep-alive? ─► read head …
 //!        ▼
 //!   stop(): no more accepts, every live socket shut down, threads awaited
 //! ```
@@ -31,7 +34,10 @@
 //! sent), and the cap (connections beyond it get a
 //! 503 and are closed at once) with the idle and head timeouts of `conn`
 //! bound what hostile clients can hold. A thousand idle connections leave
-//! the next client served (tests/serve.rs).
+//! the next client served (tests/serve.rs). At the cap, a new client is
+//! not refused while a connection has waited [`EVICT_AFTER`] for a head:
+//! the one that waited longest is closed to make room, as nginx reuses
+//! its idle connections.
 //!
 //! Protocol decisions (`request`, `range`, `respond`, `files`, `date`,
 //! `rate`) do no socket I/O and are tested with byte strings; `conn` and
@@ -50,7 +56,7 @@ use std::fmt;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -77,6 +83,15 @@ pub const THREAD_STACK: usize = 128 << 10;
 /// connection cap twice over; Linux caps it at `net.core.somaxconn`
 /// (4096 since 5.4).
 pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// How long a connection must have waited for a head (connected and sent
+/// none, sent part of one, or kept alive after an answer) before a full
+/// server closes it to serve a new client. nginx reuses such connections
+/// at once when it runs out; a few seconds spare a client that has just
+/// connected, and make holding the server with silent connections cost
+/// the attacker all of them anew every few seconds instead of every 20 s
+/// (the idle timeout).
+pub const EVICT_AFTER: Duration = Duration::from_secs(3);
 
 /// How long `stop` waits for connection threads to finish.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -172,13 +187,51 @@ pub struct Shared {
     log: LogSink,
     live: Mutex<Live>,
     drained: Condvar,
+    /// When the server started: the clock of [`Waiting`].
+    epoch: Instant,
 }
 
-/// The connections being served, so `stop` can shut them down.
+/// The connections being served, so `stop` can shut them down and a full
+/// server can close the one that waited longest for a head.
 #[derive(Default)]
 struct Live {
     next_id: u64,
-    streams: HashMap<u64, TcpStream>,
+    streams: HashMap<u64, LiveConnection>,
+}
+
+/// One connection of [`Live`].
+struct LiveConnection {
+    stream: TcpStream,
+    waiting: Arc<Waiting>,
+}
+
+/// Whether a connection waits for a request head, and since when: the
+/// milliseconds from the server's start plus one, or 0 while a request is
+/// answered. Its thread sets it; the accept loop reads it, without a lock.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting(AtomicU64);
+
+impl Waiting {
+    /// The connection waits for a head from `now` on.
+    pub(crate) fn since(&self, epoch: Instant, now: Instant) {
+        let millis = now.saturating_duration_since(epoch).as_millis();
+        self.0.store(
+            u64::try_from(millis).unwrap_or(u64::MAX - 1) + 1,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A request is being answered.
+    pub(crate) fn busy(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the connection has waited for a head, if it waits.
+    fn waited(&self, epoch: Instant, now: Instant) -> Option<Duration> {
+        let since = self.0.load(Ordering::Relaxed).checked_sub(1)?;
+        let at = epoch + Duration::from_millis(since);
+        Some(now.saturating_duration_since(at))
+    }
 }
 
 /// A running server; stops when [`Server::stop`] is called or it is dropped.
@@ -215,6 +268,7 @@ impl Server {
             log: config.log,
             live: Mutex::new(Live::default()),
             drained: Condvar::new(),
+            epoch: Instant::now(),
         });
         let max = config.max_connections.max(1);
         let accept_shared = Arc::clone(&shared);
@@ -268,8 +322,8 @@ impl Server {
         let Ok(mut live) = self.shared.live.lock() else {
             return;
         };
-        for stream in live.streams.values() {
-            let _ = stream.shutdown(Shutdown::Both);
+        for connection in live.streams.values() {
+            let _ = connection.stream.shutdown(Shutdown::Both);
         }
         let deadline = Instant::now() + STOP_WAIT;
         while !live.streams.is_empty() {
@@ -319,8 +373,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max: usize) {
                 continue;
             }
         };
-        let id = match register(&shared, &stream, max) {
-            Some(id) => id,
+        let (id, waiting) = match register(&shared, &stream, max) {
+            Some(registered) => registered,
             None => {
                 refuse(stream);
                 continue;
@@ -330,7 +384,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max: usize) {
         let spawned = std::thread::Builder::new()
             .stack_size(THREAD_STACK)
             .spawn(move || {
-                conn::serve(stream, &conn_shared);
+                conn::serve(stream, &conn_shared, &waiting);
                 unregister(&conn_shared, id);
             });
         if spawned.is_err() {
@@ -340,17 +394,37 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max: usize) {
     }
 }
 
-/// Records a live connection unless the cap is reached.
-fn register(shared: &Shared, stream: &TcpStream, max: usize) -> Option<u64> {
+/// Records a live connection, waiting for its first head from now. At the
+/// cap, the connection that has waited longest for a head makes room, if
+/// it has waited [`EVICT_AFTER`]; else `None`.
+fn register(shared: &Shared, stream: &TcpStream, max: usize) -> Option<(u64, Arc<Waiting>)> {
     let mut live = shared.live.lock().ok()?;
+    let now = Instant::now();
     if live.streams.len() >= max {
-        return None;
+        let (_, oldest) = live
+            .streams
+            .iter()
+            .filter_map(|(&id, c)| Some((c.waiting.waited(shared.epoch, now)?, id)))
+            .filter(|&(waited, _)| waited >= EVICT_AFTER)
+            .max()?;
+        // Its thread sees the end of its stream and leaves.
+        if let Some(evicted) = live.streams.remove(&oldest) {
+            let _ = evicted.stream.shutdown(Shutdown::Both);
+        }
     }
     let clone = stream.try_clone().ok()?;
+    let waiting = Arc::new(Waiting::default());
+    waiting.since(shared.epoch, now);
     let id = live.next_id;
     live.next_id += 1;
-    live.streams.insert(id, clone);
-    Some(id)
+    live.streams.insert(
+        id,
+        LiveConnection {
+            stream: clone,
+            waiting: Arc::clone(&waiting),
+        },
+    );
+    Some((id, waiting))
 }
 
 fn unregister(shared: &Shared, id: u64) {
