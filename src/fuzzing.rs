@@ -458,7 +458,7 @@ pub fn serve_request(data: &[u8]) {
         return;
     };
     assert!(used <= payload.len());
-    if let Ok(segments) = files::segments(&head.target) {
+    if let Ok(segments) = files::segments(&head.origin_target()) {
         for segment in &segments {
             assert!(!segment.is_empty() && segment != "." && segment != "..");
             assert!(!segment.contains(['/', '\\', '\0']), "{segment:?}");

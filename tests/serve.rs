@@ -224,6 +224,24 @@ fn path_escapes_are_refused() {
 }
 
 #[test]
+fn an_absolute_form_target_is_served_as_its_path() {
+    let (_dir, data, server) = served(1000);
+    for target in [
+        "http://t/data.bin",
+        "HTTP://t:80/data.bin?x=1",
+        "https://other/data.bin",
+    ] {
+        let (head, body) = get(&server, target, "");
+        assert_eq!(head.status, 200, "{target}");
+        assert!(body == data, "{target}");
+    }
+    let (head, _) = get(&server, "http://t/../../etc/passwd", "");
+    assert_eq!(head.status, 400);
+    let (head, _) = get(&server, "http://t/sub", "");
+    assert_eq!((head.status, head.header("location")), (301, Some("/sub/")));
+}
+
+#[test]
 fn listing_redirect_and_type() {
     let (_dir, _data, server) = served(10);
     let (head, body) = get(&server, "/", "");

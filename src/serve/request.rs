@@ -99,6 +99,31 @@ impl RequestHead {
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     }
 
+    /// The target in origin form (`/path?query`). An absolute-form target
+    /// (`http://host/path`, which RFC 9112 §3.2.2 has a server accept, as
+    /// nginx does whatever the scheme) loses its scheme and authority, and
+    /// is `/` when it names no path; this server serves one directory
+    /// whatever the host. Other targets are as sent.
+    pub fn origin_target(&self) -> std::borrow::Cow<'_, str> {
+        let target = self.target.as_str();
+        let Some((scheme, rest)) = target.split_once("://") else {
+            return target.into();
+        };
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !is_scheme {
+            return target.into();
+        }
+        let path = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
+        if path.starts_with('/') {
+            path.into()
+        } else {
+            format!("/{path}").into()
+        }
+    }
+
     /// Whether the client lets the connection carry another request:
     /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
     /// `Connection: keep-alive`.
@@ -182,6 +207,28 @@ mod tests {
         assert!(may_be_complete(buf, buf.len()));
         assert!(!may_be_complete(b"GET / HTTP/1.1\r\nHo", 2));
         assert!(may_be_complete(b"GET / HTTP/1.0\n\n", 1));
+    }
+
+    #[test]
+    fn an_absolute_form_target_is_its_path_and_query() {
+        let target = |t: &str| {
+            let mut h = head("GET / HTTP/1.1\r\n\r\n");
+            h.target = t.to_owned();
+            h.origin_target().into_owned()
+        };
+        assert_eq!(target("/a?b"), "/a?b");
+        assert_eq!(target("http://h/a/b?c"), "/a/b?c");
+        assert_eq!(target("HTTPS://h:8080/a"), "/a");
+        assert_eq!(target("http://u@h"), "/");
+        assert_eq!(target("http://h?x=1"), "/?x=1");
+        assert_eq!(target("ftp://h/a"), "/a");
+        // Not a scheme: left for the path checks to refuse.
+        assert_eq!(target("1http://h/a"), "1http://h/a");
+        assert_eq!(target("*"), "*");
+        assert_eq!(
+            head("GET http://h/x HTTP/1.1\r\nHost: h\r\n\r\n").origin_target(),
+            "/x"
+        );
     }
 
     #[test]

@@ -83,11 +83,12 @@ pub fn respond(root: &Path, head: &RequestHead) -> Reply {
         reply.close = true;
         return reply;
     }
-    let mut reply = match files::resolve(root, &head.target) {
+    let target = head.origin_target();
+    let mut reply = match files::resolve(root, &target) {
         Err(Refusal::BadPath) => Reply::error(400),
         Err(Refusal::NotFound) => Reply::error(404),
-        Ok(Resolved::Dir { .. }) if !path_of(&head.target).ends_with('/') => {
-            let (path, query) = head.target.split_at(path_of(&head.target).len());
+        Ok(Resolved::Dir { .. }) if !path_of(&target).ends_with('/') => {
+            let (path, query) = target.split_at(path_of(&target).len());
             // `//host` in a Location is another host (a network-path
             // reference): the leading slashes the path resolved through
             // are one.
@@ -299,6 +300,10 @@ mod tests {
         // Not `//dir/`, which a browser would read as the host `dir`.
         let doubled = ask(&root, "GET //dir HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(header(&doubled, "location"), Some("/dir/"));
+        let absolute = ask(&root, "GET http://h/film.parts HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(absolute.status, 200);
+        let redirect = ask(&root, "GET http://h/dir?x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(header(&redirect, "location"), Some("/dir/?x"));
         let listing = ask(&root, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert!(matches!(&listing.body, Body::Bytes(b) if b == b"dir/\nfilm.parts\nten.bin\n"));
         assert_eq!(
