@@ -278,6 +278,21 @@ fn oversized_heads_and_bad_requests_are_refused() {
         WAIT,
     );
     assert!(raw.starts_with(b"HTTP/1.1 400 "), "TLS to a plain port");
+    let raw = server.raw(b"GET /data.bin HTTP/2.0\r\nHost: t\r\n\r\n", WAIT);
+    assert!(
+        raw.starts_with(b"HTTP/1.1 505 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let raw = server.raw(
+        b"GET /data.bin HTTP/1.2\r\nHost: t\r\nConnection: close\r\n\r\n",
+        WAIT,
+    );
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
 }
 
 #[test]

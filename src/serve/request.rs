@@ -28,6 +28,8 @@ pub enum HeadError {
     Malformed,
     /// Larger than [`MAX_HEAD_BYTES`] or more than [`MAX_HEADERS`] fields.
     TooLarge,
+    /// HTTP/2 or later in an HTTP/1 request line.
+    Version,
 }
 
 impl HeadError {
@@ -36,6 +38,7 @@ impl HeadError {
         match self {
             HeadError::Malformed => 400,
             HeadError::TooLarge => 431,
+            HeadError::Version => 505,
         }
     }
 }
@@ -63,8 +66,63 @@ pub fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
             len,
         ))),
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(httparse::Error::Version | httparse::Error::NewLine) => match other_version(buf) {
+            Ok(None) if buf.len() >= MAX_HEAD_BYTES => Err(HeadError::TooLarge),
+            answer => answer,
+        },
         Err(_) => Err(HeadError::Malformed),
     }
+}
+
+/// A request line whose version httparse does not take (it takes HTTP/1.0
+/// and HTTP/1.1), answered as nginx answers it: HTTP/1.2 to 1.999 as
+/// HTTP/1.1 (RFC 9110 section 6.2: a later minor version is understood
+/// as the highest this server speaks), HTTP/2 and later 505, anything
+/// else 400. A first line not yet complete asks for more, unless its
+/// version already says 2 or later.
+fn other_version(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+        let partial = buf.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+        return match version(partial) {
+            Some((major, _)) if major >= 2 => Err(HeadError::Version),
+            _ if b"HTTP/1.".starts_with(partial) || partial.starts_with(b"HTTP/1.") => Ok(None),
+            _ => Err(HeadError::Malformed),
+        };
+    };
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let start = line.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1);
+    match version(&line[start..]) {
+        Some((major, _)) if major >= 2 => Err(HeadError::Version),
+        Some((1, minor)) if minor >= 2 => {
+            let mut copy = Vec::with_capacity(buf.len());
+            copy.extend_from_slice(&buf[..start]);
+            copy.extend_from_slice(b"HTTP/1.1");
+            copy.extend_from_slice(&buf[line.len()..]);
+            let longer = line.len() - start - b"HTTP/1.1".len();
+            match parse(&copy)? {
+                Some((head, used)) => Ok(Some((head, used + longer))),
+                None => Ok(None),
+            }
+        }
+        _ => Err(HeadError::Malformed),
+    }
+}
+
+/// `HTTP/MAJOR.MINOR` (or `HTTP/MAJOR` while the rest is to come), each
+/// of one to three digits.
+fn version(token: &[u8]) -> Option<(u16, u16)> {
+    let rest = token.strip_prefix(b"HTTP/")?;
+    let (major, minor) = match rest.iter().position(|&b| b == b'.') {
+        Some(dot) => (&rest[..dot], Some(&rest[dot + 1..])),
+        None => (rest, None),
+    };
+    let number = |digits: &[u8]| -> Option<u16> {
+        if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    Some((number(major)?, minor.map_or(Some(0), number)?))
 }
 
 /// Whether `buf`, which held no complete head before its last `new` bytes,
@@ -198,6 +256,47 @@ mod tests {
             parse(b"\x16\x03\x01 hello\r\n\r\n"),
             Err(HeadError::Malformed)
         );
+    }
+
+    #[test]
+    fn later_versions_are_http11_or_505_as_nginx_answers_them() {
+        let (h, used) = parse(b"GET / HTTP/1.2\r\nHost: h\r\n\r\nGET")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.minor_version, h.single("host"), used),
+            (1, Some(&b"h"[..]), 27)
+        );
+        let (h, used) = parse(b"GET /a HTTP/1.10\r\n\r\n").unwrap().unwrap();
+        assert_eq!((h.target.as_str(), h.minor_version, used), ("/a", 1, 20));
+        for newer in [
+            &b"GET / HTTP/2.0\r\n\r\n"[..],
+            b"GET / HTTP/3.0\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/11.1\r\n\r\n",
+            b"GET / HTTP/2",
+        ] {
+            assert_eq!(
+                parse(newer),
+                Err(HeadError::Version),
+                "{:?}",
+                String::from_utf8_lossy(newer)
+            );
+        }
+        assert_eq!(HeadError::Version.status(), 505);
+        for bad in [
+            &b"GET / HTTP/0.9\r\n\r\n"[..],
+            b"GET / HTTP/1.1x\r\n\r\n",
+            b"GET / HTTP/x\r\n\r\n",
+            b"GET / HTTP/1.1234\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(bad),
+                Err(HeadError::Malformed),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse(b"GET / HTTP/1.2"), Ok(None));
     }
 
     #[test]

@@ -213,6 +213,7 @@ pub fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
+        505 => "HTTP Version Not Supported",
         503 => "Service Unavailable",
         _ => "",
     }
