@@ -296,6 +296,50 @@ fn oversized_heads_and_bad_requests_are_refused() {
 }
 
 #[test]
+fn a_head_of_many_fields_is_served_and_a_431_reaches_a_client_still_sending() {
+    let (_dir, data, server) = served(1000);
+    // nginx takes any number of fields within its byte budget; 1000 in
+    // all (with Host and Connection) are taken here.
+    for fields in [101, 200, 998] {
+        let extra: String = (0..fields).map(|i| format!("X-F{i}: v\r\n")).collect();
+        let (head, body) = get(&server, "/data.bin", &extra);
+        assert_eq!(head.status, 200, "{fields} fields");
+        assert!(body == data);
+    }
+    // A head past the byte budget, still being sent when the answer comes:
+    // the 431 must arrive, not be lost to a reset for the unread rest.
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            let _ = writer.write_all(b"GET /data.bin HTTP/1.1\r\nHost: t\r\nX: ");
+            for _ in 0..64 {
+                if writer.write_all(&[b'a'; 16 << 10]).is_err() {
+                    return;
+                }
+            }
+            let _ = writer.shutdown(std::net::Shutdown::Write);
+        });
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("{e} after {:?}", String::from_utf8_lossy(&raw)),
+            }
+        }
+        sending.join().unwrap();
+        assert!(
+            raw.starts_with(b"HTTP/1.1 431 "),
+            "{:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+}
+
+#[test]
 fn connections_beyond_the_cap_get_503() {
     let dir = TempDir::new("cap");
     std::fs::write(dir.join("f"), b"x").unwrap();

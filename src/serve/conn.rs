@@ -45,6 +45,16 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// thousand busy connections fit in memory.
 const FILE_BUFFER: usize = 256 << 10;
 
+/// How long a connection closed after an error or an unread body goes on
+/// reading what the client still sends (see [`linger`]); nginx's
+/// `lingering_time` is 30 s, but a client whose answer is sent needs only
+/// the time to notice it.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// How long the lingering waits for the client's next bytes before closing
+/// (nginx's `lingering_timeout` is 5 s).
+const LINGER_QUIET: Duration = Duration::from_secs(1);
+
 /// The step a request head is read in, and what its buffer keeps between
 /// requests: most heads fit, and a longer one (up to `MAX_HEAD_BYTES`)
 /// grows it for as long as it is read.
@@ -88,7 +98,9 @@ pub fn serve(mut stream: TcpStream, shared: &Shared, waiting: &Waiting) {
                     close: true,
                     http10_keep_alive: false,
                 };
-                let _ = send(&mut stream, reply, framing, shared);
+                if send(&mut stream, reply, framing, shared).is_ok() {
+                    linger(&mut stream);
+                }
                 return;
             }
         };
@@ -124,9 +136,36 @@ pub fn serve(mut stream: TcpStream, shared: &Shared, waiting: &Waiting) {
             return;
         }
         if close {
+            // A body never read, or requests after this one: the client
+            // may still be sending.
+            if head.has_body() || !buf.is_empty() {
+                linger(&mut stream);
+            }
             return;
         }
         waiting.since(shared.epoch, Instant::now());
+    }
+}
+
+/// Closes the sending side of `stream` after an answer and reads what the
+/// client still sends (a head past the limit, a body this server does not
+/// read) until it stops, for [`LINGER`] at most, before the connection is
+/// closed. Closing with bytes unread makes the kernel send a reset, and a
+/// reset can reach the client before it has read the answer, which is then
+/// lost: nginx's `lingering_close`.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut sink = vec![0u8; HEAD_BUFFER];
+    while let Some(left) = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+    {
+        let _ = stream.set_read_timeout(Some(left.min(LINGER_QUIET)));
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 

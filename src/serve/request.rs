@@ -1,5 +1,6 @@
 //! The request head: parsed out of a byte buffer with `httparse`, bounded
-//! as the client bounds response heads.
+//! in bytes as the client bounds response heads ([`MAX_HEAD_BYTES`]), and
+//! in fields by [`MAX_REQUEST_FIELDS`].
 //!
 //! Owns the request line and header fields, the size limits, and what the
 //! head says about the connection (keep-alive, a request body that would
@@ -7,6 +8,13 @@
 //! socket and the timeouts; `Ok(None)` means "read more".
 
 use crate::http::response::{MAX_HEADERS, MAX_HEAD_BYTES};
+
+/// The most header fields a request may have. nginx bounds a head by its
+/// bytes only (lines of 8 KiB, 32 KiB in all), and clients send more than
+/// the 100 fields a response may have here (a browser's cookies one field
+/// each): within the 64 KiB a head may take, a thousand are accepted,
+/// which keeps what one head becomes in memory near 100 KiB.
+pub const MAX_REQUEST_FIELDS: usize = 1000;
 
 /// A parsed request line and header section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +34,8 @@ pub struct RequestHead {
 pub enum HeadError {
     /// Not HTTP/1.x syntax.
     Malformed,
-    /// Larger than [`MAX_HEAD_BYTES`] or more than [`MAX_HEADERS`] fields.
+    /// Larger than [`MAX_HEAD_BYTES`] or more than [`MAX_REQUEST_FIELDS`]
+    /// fields.
     TooLarge,
     /// HTTP/2 or later in an HTTP/1 request line.
     Version,
@@ -46,8 +55,25 @@ impl HeadError {
 /// Parses a request head from the start of `buf`: `Ok(None)` when more
 /// bytes are needed, else the head and the bytes it took.
 pub fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    // Most heads fit the fields on the stack; more are parsed again into
+    // as many as the head has lines, up to the bound.
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut fields);
+    match parse_into(buf, &mut fields) {
+        Err(HeadError::TooLarge) if buf.len() <= MAX_HEAD_BYTES => {
+            let lines = buf.iter().filter(|&&b| b == b'\n').count();
+            let mut fields = vec![httparse::EMPTY_HEADER; lines.min(MAX_REQUEST_FIELDS)];
+            parse_into(buf, &mut fields)
+        }
+        answer => answer,
+    }
+}
+
+/// [`parse`] with room for `fields.len()` fields.
+fn parse_into<'b>(
+    buf: &'b [u8],
+    fields: &mut [httparse::Header<'b>],
+) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut request = httparse::Request::new(fields);
     match request.parse(buf) {
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => Ok(None),
@@ -246,12 +272,22 @@ mod tests {
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(MAX_HEAD_BYTES, b'a');
         assert_eq!(parse(&big), Err(HeadError::TooLarge));
-        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..=MAX_HEADERS {
-            many.extend_from_slice(format!("X{i}: y\r\n").as_bytes());
+        let many = |fields: usize| {
+            let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+            for i in 0..fields {
+                head.extend_from_slice(format!("X{i}: y\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\n");
+            head
+        };
+        for fields in [MAX_HEADERS, MAX_HEADERS + 1, 200, MAX_REQUEST_FIELDS] {
+            let (head, used) = parse(&many(fields)).unwrap().unwrap();
+            assert_eq!((head.headers.len(), used), (fields, many(fields).len()));
         }
-        many.extend_from_slice(b"\r\n");
-        assert_eq!(parse(&many), Err(HeadError::TooLarge));
+        assert_eq!(
+            parse(&many(MAX_REQUEST_FIELDS + 1)),
+            Err(HeadError::TooLarge)
+        );
         assert_eq!(
             parse(b"\x16\x03\x01 hello\r\n\r\n"),
             Err(HeadError::Malformed)
