@@ -207,7 +207,8 @@ nginx_temp_paths() {
 # cipher ("-" on plain HTTP), then the request line and the user agent:
 #   $connection $connection_requests $server_port $status $body_bytes_sent
 #   $ssl_protocol $ssl_cipher "$request" "$http_user_agent"
-# $NGINX_WORKERS sets worker_processes (default 1). $NGINX_WRAP, if set, is a
+# $NGINX_WORKERS sets worker_processes (default 1), $NGINX_WORKER_CONNECTIONS
+# worker_connections (default 1024). $NGINX_WRAP, if set, is a
 # command prefix to run nginx under (e.g. "ip netns exec ns1").
 #   nginx_start DIR SERVER_BLOCKS
 nginx_start() {
@@ -225,7 +226,7 @@ worker_processes ${NGINX_WORKERS:-1};
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events {
-    worker_connections 1024;
+    worker_connections ${NGINX_WORKER_CONNECTIONS:-1024};
 }
 http {
     types {

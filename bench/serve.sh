@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # partfetch serve against nginx: one 1 GiB file over loopback, fetched with
-# curl to /dev/null from each server in turn. Prints a Markdown table for
-# BENCHMARKS.md with the throughput ratio (goal: partfetch >= 0.8 x nginx).
+# curl to /dev/null from each server in turn; then hostile clients against
+# fresh instances of both (bench/serve-clients.py). Prints two Markdown
+# tables for BENCHMARKS.md: the throughput ratio (goal: partfetch >= 0.8 x
+# nginx), and what the hostile clients got from each server.
 #
-#   bench/serve.sh            # 1 GiB, 5 runs per server
+#   bench/serve.sh            # 1 GiB, 5 runs per server; races 10 s each
 #   RUNS=9 bench/serve.sh     # more runs
-#   bench/serve.sh --quick    # 256 MiB, 1 run: checks that everything works
+#   RACE_SECONDS=30 bench/serve.sh   # longer races
+#   bench/serve.sh --quick    # 256 MiB, 1 run, races 2 s: checks that everything works
 #   PARTFETCH=path/to/partfetch bench/serve.sh   # a binary built elsewhere
 #
 # nginx runs as in bench/bench.sh (one worker, sendfile on); partfetch
 # serve with its defaults. Both serve the same file from the page cache.
-# Everything lives in one directory under /tmp, removed on exit; both
-# servers are stopped on exit, Ctrl-C included.
+# Hostile clients: 1000 kept-alive connections idle after one answer each
+# (the servers' resident memory), 2000 connects at once, 2100 connections
+# that send nothing (when is a new client served), a directory swapped with
+# a link out of the served directory, a file swapped with a named pipe.
+# For those nginx has worker_connections 4096 (2048, partfetch's cap, for
+# the connections that send nothing) and disable_symlinks on. Everything lives in one directory under /tmp,
+# removed on exit; every server is stopped on exit, Ctrl-C included.
 set -euo pipefail
 
 usage() {
-  sed -n '2,15s/^# \{0,1\}//p' "$0"
+  sed -n '2,24s/^# \{0,1\}//p' "$0"
 }
 
 SIZE=1G
 RUNS=${RUNS:-5}
+RACE_SECONDS=${RACE_SECONDS:-10}
 for arg in "$@"; do
   case $arg in
-    --quick) SIZE=256M; RUNS=1 ;;
+    --quick) SIZE=256M; RUNS=1; RACE_SECONDS=2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -35,6 +44,11 @@ cd "$REPO"
 runs_must_be_positive
 
 command -v curl >/dev/null 2>&1 || die "curl is missing"
+command -v python3 >/dev/null 2>&1 || die "python3 is missing (bench/serve-clients.py)"
+# 2100 connections at once, and the server's end of each.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 8192 ] ||
+  die "open files are limited to $(ulimit -n); the hostile clients need 8192"
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
 need_gnu_time
 
@@ -112,6 +126,71 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 COMMIT=$(bench_commit)
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
 
+# ---------------------------------------------------------- hostile clients
+
+note "hostile clients, against a fresh instance of each server"
+H=$WORK/hostile
+mkdir -p "$H/d" "$WORK/outside"
+echo hello >"$H/small.txt"
+printf inside >"$H/d/f"
+printf OUTSIDE >"$WORK/outside/f"
+ln -s "$WORK/outside" "$H/link"
+printf regular >"$H/f"
+mkfifo "$H/pipe"
+HOSTILE_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+HN_PORT=$(free_port)
+NGINX_WORKER_CONNECTIONS=4096 nginx_start "$WORK/nginx-hostile" \
+  "$(nginx_server "$HN_PORT" "$H" "" "" "access_log off; disable_symlinks on;")"
+# Capped as partfetch serve is, for the connections that send nothing.
+HC_PORT=$(free_port)
+NGINX_WORKER_CONNECTIONS=2048 nginx_start "$WORK/nginx-capped" \
+  "$(nginx_server "$HC_PORT" "$H" "" "" "access_log off;")"
+HN_MASTER=$(cat "$WORK/nginx-hostile/nginx.pid")
+HN_PIDS="$HN_MASTER $(pgrep -P "$HN_MASTER" | tr '\n' ' ')"
+HS_PORT=$(free_port)
+"$PARTFETCH" serve "$H" --listen "127.0.0.1:$HS_PORT" 2>/dev/null &
+SERVE_PID=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$HS_PORT/small.txt" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+clients() { python3 bench/serve-clients.py "$@"; }
+# The burst whose connects took the median time, of five (a burst that
+# overflows a backlog waits a second for the SYNs sent again).
+median_burst() {
+  local i
+  for i in 1 2 3 4 5; do clients burst "$1" 2000; done | sort -g -k3 | sed -n 3p
+}
+# shellcheck disable=SC2086 # the pid lists are meant to be split
+{
+  N_IDLE=$(clients idle "$HN_PORT" 1000 $HN_PIDS)
+  S_IDLE=$(clients idle "$HS_PORT" 1000 "$SERVE_PID")
+  N_BURST=$(median_burst "$HN_PORT")
+  S_BURST=$(median_burst "$HS_PORT")
+  N_SILENT=$(clients silent "$HC_PORT" 2100)
+  S_SILENT=$(clients silent "$HS_PORT" 2100)
+  N_SWAP=$(clients swap "$HN_PORT" "$RACE_SECONDS" "$H")
+  S_SWAP=$(clients swap "$HS_PORT" "$RACE_SECONDS" "$H")
+  N_FIFO=$(clients fifo "$HN_PORT" "$RACE_SECONDS" "$H")
+  S_FIFO=$(clients fifo "$HS_PORT" "$RACE_SECONDS" "$H")
+}
+stop_serve
+nginx_stop "$WORK/nginx-hostile"
+nginx_stop "$WORK/nginx-capped"
+HOSTILE_LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+for line in "$N_IDLE" "$S_IDLE" "$N_BURST" "$S_BURST" "$N_SILENT" "$S_SILENT" \
+  "$N_SWAP" "$S_SWAP" "$N_FIFO" "$S_FIFO"; do
+  note "$line"
+done
+# idle N BEFORE WITH PER | burst N CONNECT ANSWERED OK REFUSED OTHER |
+# silent N SERVED_AFTER ATTEMPTS STATUSES | swap REQUESTS OUTSIDE INSIDE 404 OTHER |
+# fifo REQUESTS BLOCKED CLOSED ANSWERED_AFTER
+idle_cell() { awk '{ printf "%.1f MB (%.1f KiB each)", $4 / 1024, $5 }' <<<"$1"; }
+burst_cell() { awk '{ printf "%s s / %s s (%s answered 200)", $3, $4, $5 }' <<<"$1"; }
+silent_cell() { awk '{ printf "%s s (%s attempts: %s)", $3, $4, $5 }' <<<"$1"; }
+swap_cell() { awk '{ printf "%s of %s", $3, $2 }' <<<"$1"; }
+fifo_cell() { awk '{ printf "%s / %s of %s%s", $3, $4, $2, ($5 == 1 ? "" : "; a fresh request **unanswered**") }' <<<"$1"; }
+
 cat <<EOF2
 ### partfetch serve against nginx: $((BYTES / 1048576)) MiB to curl over loopback
 
@@ -123,4 +202,21 @@ cat <<EOF2
 $RUNS runs each, alternating which server goes first; curl $(curl --version | awk 'NR == 1 { print $2 }') to /dev/null;
 partfetch serve's peak RSS $SERVE_RSS KiB. $CORES cores ($CPU_MODEL), commit $COMMIT, $(date -u +%Y-%m-%d),
 load $LOAD_BEFORE before and $(cut -d' ' -f1-3 /proc/loadavg) after.
+
+### partfetch serve against nginx: hostile clients
+
+| clients | nginx $NGINX_VERSION | partfetch serve |
+| --- | --- | --- |
+| 1000 kept-alive connections, idle after one answer each: resident memory with them | $(idle_cell "$N_IDLE") | $(idle_cell "$S_IDLE") |
+| 2000 connects at once (median of 5): all connected / all answered | $(burst_cell "$N_BURST") | $(burst_cell "$S_BURST") |
+| 2100 connections sending nothing: a new client served after | $(silent_cell "$N_SILENT") | $(silent_cell "$S_SILENT") |
+| a directory swapped with a link out of the served one, ${RACE_SECONDS} s: the outside file served | $(swap_cell "$N_SWAP") | $(swap_cell "$S_SWAP") |
+| a file swapped with a named pipe, ${RACE_SECONDS} s: requests blocked / closed unanswered | $(fifo_cell "$N_FIFO") | $(fifo_cell "$S_FIFO") |
+
+nginx with worker_connections 4096 and disable_symlinks on (for the
+connections sending nothing, 2048 as partfetch serve's cap); partfetch
+serve with its defaults. "Each" is the growth of the servers' resident
+memory over the idle count (nginx: master and worker; its connection
+structures are allocated at start). Load average $HOSTILE_LOAD_BEFORE
+before the hostile clients, $HOSTILE_LOAD_AFTER after.
 EOF2
