@@ -780,7 +780,7 @@ fn an_idle_kept_alive_connection_holds_no_file_buffer() {
 
 #[test]
 fn the_listening_socket_holds_a_burst_of_connects() {
-    let Some(ss) = tool("/usr/bin/ss") else {
+    let Some(ss) = support::require_tool("ss") else {
         return;
     };
     let (_dir, _data, server) = served(10);

@@ -95,14 +95,11 @@ pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
 pub fn check_replaceable(target: &Path) -> Result<(), Error> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
-    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(unix)]
     {
-        // Never waits, should the file have become a FIFO. O_NONBLOCK's
-        // value on these: libc is a dependency of `serve` alone, and the
-        // plain-HTTP build keeps httparse as its only one.
+        // Never waits, should the file have become a FIFO.
         use std::os::unix::fs::OpenOptionsExt;
-        const O_NONBLOCK: i32 = 0o4000;
-        options.custom_flags(O_NONBLOCK);
+        options.custom_flags(crate::util::open_flags::O_NONBLOCK);
     }
     match options.open(target) {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Error::new(

@@ -61,7 +61,7 @@ impl DownloadLock {
             {
                 // Never through a link planted there.
                 use std::os::unix::fs::OpenOptionsExt;
-                options.custom_flags(libc::O_NOFOLLOW);
+                options.custom_flags(crate::util::open_flags::O_NOFOLLOW);
             }
             let file = options.open(&path).map_err(io)?;
             match file.try_lock() {

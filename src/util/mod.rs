@@ -4,6 +4,7 @@ pub mod block_hash;
 pub mod duration;
 pub mod fs;
 pub mod hex;
+pub mod open_flags;
 pub mod quote;
 pub mod random;
 pub mod token_bucket;

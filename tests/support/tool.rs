@@ -53,8 +53,10 @@ pub const TOOLS: &[Tool] = &[
     tool("transmission-daemon", "transmission-daemon"),
     tool("opentracker", "opentracker"),
     tool("ip", "iproute2"),
+    // tests/serve.rs reads the listening socket's backlog.
+    tool("ss", "iproute2"),
     tool("python3", "python3"),
-    // tests/seeding.rs stops a seed with `kill -STOP`.
+    // tests/seeding.rs stops a seed with `kill -INT`, as Ctrl-C does.
     tool("kill", "procps"),
     // tests/cli_resume.rs: a small tmpfs for a full disk and a read-only
     // file system.
