@@ -160,6 +160,35 @@ fn manifest_is_saved_as_its_assembled_stream() {
 }
 
 #[test]
+fn manifest_of_small_parts_from_a_server_that_splits_heads_comes_whole_over_one_connection() {
+    // Each answer's head and body go in two sends with Nagle's algorithm
+    // on, as Python's http.server writes them: the body waits for the
+    // client's acknowledgement of the head.
+    let parts: Vec<Vec<u8>> = (0..40).map(|i| test_data(34 + i, i as u64)).collect();
+    let manifest: String = (0..parts.len())
+        .map(|i| format!("p{i}\n"))
+        .collect::<Vec<_>>()
+        .join("--\n");
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    files.insert("/small.parts".to_owned(), manifest.into_bytes());
+    for (i, part) in parts.iter().enumerate() {
+        files.insert(format!("/p{i}"), part.clone());
+    }
+    let server: Server = Server::start(move |req: &Request| match files.get(req.path()) {
+        Some(body) => Reply::ok(body.clone()).split_head(),
+        None => Reply::status(404),
+    });
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/small.parts"), &["-j", "1"]);
+    outcome.assert_code(0);
+    assert!(
+        read_file(&out) == parts.concat(),
+        "assembled stream differs"
+    );
+    assert_eq!(server.count("/p39"), 1);
+    assert_eq!(server.connections(), 1, "every part on the one connection");
+}
+
+#[test]
 fn manifest_without_file_is_saved_under_its_name_less_parts() {
     let (server, expected) = three_part_manifest();
     let dir: TempDir = TempDir::new("manifest-cwd");

@@ -21,6 +21,12 @@
 //! be cancelled ([`Cancel`]) wakes the same way to look at it, and looks
 //! at it before each read too.
 //!
+//! Each read that brings bytes acknowledges them at once ([`quick_ack`]):
+//! a server that writes a response's head and body in two sends without
+//! `TCP_NODELAY` holds the body back until the head is acknowledged, and
+//! Linux delays that acknowledgement by up to 40 ms on a connection that
+//! has just sent a request.
+//!
 //! Owns only that; what a timeout means to a transfer is `conn`'s.
 
 use std::io::{self, Read, Write};
@@ -222,11 +228,40 @@ impl Read for Socket {
             match (&self.tcp).read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait_for_bytes()?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) if n > 0 => {
+                    quick_ack(&self.tcp);
+                    return Ok(n);
+                }
                 other => return other,
             }
         }
     }
 }
+
+/// Acknowledges at once what `tcp` has received and not yet acknowledged.
+///
+/// Linux delays the acknowledgement of data that arrives on a connection
+/// that seems interactive (it sent a request and is waiting for the answer)
+/// by up to 40 ms, hoping to send it with data of its own. A server that
+/// writes a response's head and its body in two sends without
+/// `TCP_NODELAY` (Python's `http.server` in HTTP/1.1, many small
+/// application servers) then holds the body back under Nagle's algorithm
+/// until that acknowledgement comes: 40 ms per response on a kept-alive
+/// connection, whatever its size. Setting `TCP_QUICKACK` sends an
+/// acknowledgement that is due now and leaves quick-ack mode on only until
+/// the kernel next decides the connection is interactive, so it is set again
+/// after every read that brought bytes: one `setsockopt` per read. Measured
+/// with `bench/nagle.sh` (BENCHMARKS.md). A failure changes nothing but the
+/// speed, so it is ignored.
+#[cfg(target_os = "linux")]
+fn quick_ack(tcp: &TcpStream) {
+    use std::os::linux::net::TcpStreamExt;
+    let _ = tcp.set_quickack(true);
+}
+
+/// Other systems have no `TCP_QUICKACK` that std offers.
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_tcp: &TcpStream) {}
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -277,6 +312,21 @@ mod tests {
             client.has_bytes(),
             "a closed peer does not make a read wait"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn every_read_that_brings_bytes_leaves_quick_acknowledgements_on() {
+        use std::os::linux::net::TcpStreamExt;
+        let (mut client, mut server) = pair(Duration::from_secs(10));
+        for round in 0..3 {
+            client.tcp.set_quickack(false).unwrap();
+            client.write_all(b"request").unwrap();
+            server.read_exact(&mut [0u8; 7]).unwrap();
+            server.write_all(b"head").unwrap();
+            client.read_exact(&mut [0u8; 4]).unwrap();
+            assert!(client.tcp.quickack().unwrap(), "round {round}");
+        }
     }
 
     #[test]

@@ -90,6 +90,10 @@ pub struct Reply {
     /// If set, these steps are the whole response: no head is rendered, and
     /// the connection is closed afterwards.
     pub raw: Option<Vec<Step>>,
+    /// Written with Nagle's algorithm on (no `TCP_NODELAY`), the head and the
+    /// body in two sends, as Python's `http.server` does: the body waits
+    /// until the client acknowledges the head.
+    pub split_head: bool,
 }
 
 impl Reply {
@@ -103,6 +107,7 @@ impl Reply {
             delay: Duration::ZERO,
             close: false,
             raw: None,
+            split_head: false,
         }
     }
 
@@ -247,6 +252,13 @@ impl Reply {
     /// Waits `delay` before answering.
     pub fn delay(mut self, delay: Duration) -> Reply {
         self.delay = delay;
+        self
+    }
+
+    /// Writes the head and the body in two sends with Nagle's algorithm on
+    /// (see [`Reply::split_head`](Reply#structfield.split_head)).
+    pub fn split_head(mut self) -> Reply {
+        self.split_head = true;
         self
     }
 

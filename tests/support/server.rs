@@ -434,6 +434,8 @@ fn serve_connection(
                 Reply::status(500).header("Connection", "close")
             }
         };
+        // Set for each reply: the server's sockets otherwise send at once.
+        let _ = conn.tcp().set_nodelay(!reply.split_head);
         let (steps, close_after): (Vec<Step>, bool) = reply.into_steps();
         for step in steps {
             match step {
