@@ -118,6 +118,15 @@ impl HttpBody {
         }
     }
 
+    /// True when the next `next_chunk` can start without waiting for the
+    /// network, waiting up to `within` for bytes of the body to arrive.
+    pub fn has_bytes_within(&mut self, within: std::time::Duration) -> bool {
+        match (&self.state, self.conn.as_mut()) {
+            (State::Done, _) | (_, None) => true,
+            (_, Some(conn)) => conn.has_bytes_within(within),
+        }
+    }
+
     /// True when the next `next_chunk` hands on payload without waiting for
     /// the network; false at the end. For a chunked body, buffered bytes
     /// count only when there are more of them than the framing between two

@@ -304,6 +304,20 @@ impl Connection {
         }
     }
 
+    /// True when a read would not wait, waiting up to `within` for bytes
+    /// to arrive (see [`Connection::has_bytes_ready`]).
+    pub fn has_bytes_within(&mut self, within: Duration) -> bool {
+        if self.pos != self.end {
+            return true;
+        }
+        match &mut self.stream {
+            Stream::Plain(socket) => socket.has_bytes_within(within),
+            Stream::Memory(_) => true,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.has_bytes_within(within),
+        }
+    }
+
     /// True when the peer has closed or sent unasked-for bytes while idle:
     /// such a connection must not carry another request.
     pub fn is_stale(&self) -> bool {

@@ -152,13 +152,10 @@ impl Socket {
     /// A watched wait wakes every interval: the socket timeout is the
     /// interval, and the idle timeout is counted in [`Socket::wait_for_bytes`].
     fn set_read_timeout(&self, was_watched: bool) -> io::Result<()> {
-        match (was_watched, self.is_watched()) {
-            (false, true) => self
-                .tcp
-                .set_read_timeout(Some(WATCH_INTERVAL.min(self.idle_timeout))),
-            (true, false) => self.tcp.set_read_timeout(Some(self.idle_timeout)),
-            _ => Ok(()),
+        if was_watched == self.is_watched() {
+            return Ok(());
         }
+        self.tcp.set_read_timeout(Some(self.read_timeout()))
     }
 
     /// True when a read would not wait: bytes have arrived, the peer closed,
@@ -166,6 +163,35 @@ impl Socket {
     pub fn has_bytes(&self) -> bool {
         let mut probe = [0u8; 1];
         !matches!(self.tcp.peek(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// True when a read would not wait, waiting up to `within` (and no
+    /// longer than the idle timeout) for that in the socket: for a caller
+    /// with a deadline of its own, which would otherwise have to poll.
+    pub fn has_bytes_within(&self, within: Duration) -> bool {
+        let within = within.min(self.idle_timeout);
+        if within.is_zero() || self.tcp.set_read_timeout(Some(within)).is_err() {
+            return self.has_bytes();
+        }
+        let mut probe = [0u8; 1];
+        let waited = self.blocking(|tcp| tcp.peek(&mut probe));
+        let restored = self.tcp.set_read_timeout(Some(self.read_timeout()));
+        match waited {
+            // A socket that waits with the wrong timeout from now on fails
+            // the next read, which reports it.
+            _ if restored.is_err() => true,
+            Err(e) if IdleTimeout::of(&e).is_some() => false,
+            _ => true,
+        }
+    }
+
+    /// The socket timeout a wait of a read runs under.
+    fn read_timeout(&self) -> Duration {
+        if self.is_watched() {
+            WATCH_INTERVAL.min(self.idle_timeout)
+        } else {
+            self.idle_timeout
+        }
     }
 
     /// Waits until a read would not wait, at most the idle timeout, and
@@ -327,6 +353,31 @@ mod tests {
             client.read_exact(&mut [0u8; 4]).unwrap();
             assert!(client.tcp.quickack().unwrap(), "round {round}");
         }
+    }
+
+    #[test]
+    fn a_bounded_wait_for_bytes_ends_with_them_or_at_its_end() {
+        let (mut client, mut server) = pair(Duration::from_secs(10));
+        assert!(!client.has_bytes_within(Duration::from_millis(50)));
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            server.write_all(b"late").unwrap();
+            server
+        });
+        assert!(client.has_bytes_within(Duration::from_secs(10)));
+        let _server = writer.join().unwrap();
+        assert_eq!(client.read(&mut [0u8; 16]).unwrap(), 4);
+        assert_eq!(
+            client.tcp.read_timeout().unwrap(),
+            Some(Duration::from_secs(10)),
+            "the idle timeout is back for the reads"
+        );
+        // Watched, the reads wait an interval at a time (as the kernel
+        // rounds it), and go on doing so.
+        client.set_watch(Some(Watch::new(|_| true))).unwrap();
+        let watched = client.tcp.read_timeout().unwrap();
+        assert!(!client.has_bytes_within(Duration::from_millis(10)));
+        assert_eq!(client.tcp.read_timeout().unwrap(), watched);
     }
 
     #[test]

@@ -206,6 +206,13 @@ impl TlsStream {
         }
     }
 
+    /// True when a read would not wait for the network, waiting up to
+    /// `within` for bytes to arrive on the socket. Bytes that are only part
+    /// of a record count: the read then waits for the rest of it.
+    pub fn has_bytes_within(&mut self, within: std::time::Duration) -> bool {
+        self.has_bytes_ready() || self.socket.has_bytes_within(within)
+    }
+
     /// The TCP socket under the stream.
     pub fn socket(&self) -> &Socket {
         &self.socket
