@@ -21,7 +21,7 @@
 //! be cancelled ([`Cancel`]) wakes the same way to look at it, and looks
 //! at it before each read too.
 //!
-//! Each read that brings bytes acknowledges them at once ([`quick_ack`]):
+//! Each read that brings bytes acknowledges them at once (`util::tcp::quick_ack`):
 //! a server that writes a response's head and body in two sends without
 //! `TCP_NODELAY` holds the body back until the head is acknowledged, and
 //! Linux delays that acknowledgement by up to 40 ms on a connection that
@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::{Cancel, Cancelled};
+use crate::util::tcp::quick_ack;
 
 pub use crate::cancel::WATCH_INTERVAL;
 
@@ -263,31 +264,6 @@ impl Read for Socket {
         }
     }
 }
-
-/// Acknowledges at once what `tcp` has received and not yet acknowledged.
-///
-/// Linux delays the acknowledgement of data that arrives on a connection
-/// that seems interactive (it sent a request and is waiting for the answer)
-/// by up to 40 ms, hoping to send it with data of its own. A server that
-/// writes a response's head and its body in two sends without
-/// `TCP_NODELAY` (Python's `http.server` in HTTP/1.1, many small
-/// application servers) then holds the body back under Nagle's algorithm
-/// until that acknowledgement comes: 40 ms per response on a kept-alive
-/// connection, whatever its size. Setting `TCP_QUICKACK` sends an
-/// acknowledgement that is due now and leaves quick-ack mode on only until
-/// the kernel next decides the connection is interactive, so it is set again
-/// after every read that brought bytes: one `setsockopt` per read. Measured
-/// with `bench/nagle.sh` (BENCHMARKS.md). A failure changes nothing but the
-/// speed, so it is ignored.
-#[cfg(target_os = "linux")]
-fn quick_ack(tcp: &TcpStream) {
-    use std::os::linux::net::TcpStreamExt;
-    let _ = tcp.set_quickack(true);
-}
-
-/// Other systems have no `TCP_QUICKACK` that std offers.
-#[cfg(not(target_os = "linux"))]
-fn quick_ack(_tcp: &TcpStream) {}
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -7,4 +7,5 @@ pub mod hex;
 pub mod open_flags;
 pub mod quote;
 pub mod random;
+pub mod tcp;
 pub mod token_bucket;

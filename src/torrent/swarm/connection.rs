@@ -370,7 +370,10 @@ where
         }
         match stream.read(&mut buf[end..]) {
             Ok(0) => return "closed by the peer".into(),
-            Ok(n) => end += n,
+            Ok(n) => {
+                crate::util::tcp::quick_ack(stream);
+                end += n;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return e.to_string(),
         }
