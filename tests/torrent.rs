@@ -226,100 +226,112 @@ fn a_torrent_from_a_corrupting_seed_alone_never_completes_wrongly() {
     assert!(!state.contains("have 0-3"), "piece 1 listed: {state}");
 }
 
+/// The command downloading a 64-piece `f.bin` from one slow seed,
+/// waited for until its control file names pieces (then it is surely
+/// downloading, with pieces on disk).
+struct SlowRun {
+    data: Vec<u8>,
+    torrent: Torrent,
+    dir: TempDir,
+    file: String,
+    state: std::path::PathBuf,
+    child: std::process::Child,
+    slow: Vec<Seed>,
+    _tracker: Tracker,
+}
+
+impl SlowRun {
+    fn start(label: &str, seed: u64) -> SlowRun {
+        let data = test_data(64 * PIECE as usize, seed);
+        let (torrent, slow, tracker) = swarm(
+            |url| Torrent::single("f.bin", &data, PIECE, url),
+            &[Behaviour::Slow(Duration::from_millis(20))],
+        );
+        let dir = TempDir::new(label);
+        let file = write_torrent(&dir, &torrent);
+        let state = dir.join("f.bin.partfetch.state");
+        let child = cli::command()
+            .args([&file, dir.path().to_str().unwrap(), "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("have ")) {
+            assert!(Instant::now() < deadline, "no checkpoint");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SlowRun {
+            data,
+            torrent,
+            dir,
+            file,
+            state,
+            child,
+            slow,
+            _tracker: tracker,
+        }
+    }
+
+    /// SIGKILL, and the slow seed gone; then an honest fast seed, named
+    /// by a new tracker in the `.torrent` (the same info-hash).
+    fn kill_and_reseed(&mut self) -> (Seed, Tracker) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.slow.clear();
+        let seed = Seed::start(&self.torrent, Behaviour::Honest);
+        let tracker = Tracker::start(&[seed.addr()]);
+        let again = Torrent::single("f.bin", &self.data, PIECE, &tracker.url());
+        assert_eq!(again.info_hash, self.torrent.info_hash);
+        std::fs::write(&self.file, &again.metainfo).unwrap();
+        (seed, tracker)
+    }
+}
+
 #[test]
 fn a_killed_run_is_continued_without_fetching_verified_pieces_again() {
-    let data = test_data(64 * PIECE as usize, 7);
-    let (torrent, slow, _tracker) = swarm(
-        |url| Torrent::single("f.bin", &data, PIECE, url),
-        &[Behaviour::Slow(Duration::from_millis(20))],
-    );
-    let dir = TempDir::new("torrent-kill");
-    let file = write_torrent(&dir, &torrent);
-    let state = dir.join("f.bin.partfetch.state");
-    let mut child = cli::command()
-        .args([&file, dir.path().to_str().unwrap(), "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for a checkpoint that names pieces, then kill.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("have ")) {
-        assert!(Instant::now() < deadline, "no checkpoint");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drop(slow);
-    let first_run = std::fs::read_to_string(&state).unwrap();
-    // The second run, from an honest fast seed, fetches less than all.
-    let seed = Seed::start(&torrent, Behaviour::Honest);
-    let tracker = Tracker::start(&[seed.addr()]);
-    let again = Torrent::single("f.bin", &data, PIECE, &tracker.url());
-    assert_eq!(again.info_hash, torrent.info_hash);
-    std::fs::write(&file, &again.metainfo).unwrap();
-    let outcome = run(&[&file, dir.path().to_str().unwrap()]);
+    let mut first = SlowRun::start("torrent-kill", 7);
+    let (seed, _tracker) = first.kill_and_reseed();
+    let first_run = std::fs::read_to_string(&first.state).unwrap();
+    // The second run, from the honest fast seed, fetches less than all.
+    let outcome = run(&[&first.file, first.dir.path().to_str().unwrap()]);
     outcome.assert_code(0);
     assert!(outcome.stderr.contains("resuming"), "{}", outcome.stderr);
-    assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
+    assert_eq!(std::fs::read(first.dir.join("f.bin")).unwrap(), first.data);
     assert!(
-        seed.sent() < data.len() as u64,
+        seed.sent() < first.data.len() as u64,
         "sent {} of {}; the first run left {first_run}",
         seed.sent(),
-        data.len()
+        first.data.len()
     );
-    assert!(!state.exists());
+    assert!(!first.state.exists());
 }
 
 #[test]
 fn a_second_download_of_a_torrent_into_the_same_directory_fails_while_the_first_runs() {
-    let data = test_data(64 * PIECE as usize, 10);
-    let (torrent, slow, _tracker) = swarm(
-        |url| Torrent::single("f.bin", &data, PIECE, url),
-        &[Behaviour::Slow(Duration::from_millis(20))],
-    );
-    let dir = TempDir::new("torrent-twice");
-    let file = write_torrent(&dir, &torrent);
-    let state = dir.join("f.bin.partfetch.state");
-    let mut first = cli::command()
-        .args([&file, dir.path().to_str().unwrap(), "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Once the first has pieces on disk, it is surely downloading.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("have ")) {
-        assert!(Instant::now() < deadline, "no checkpoint");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut first = SlowRun::start("torrent-twice", 10);
+    let dir = first.dir.path().to_str().unwrap().to_owned();
     // The command, and the library, refuse at once, naming the directory.
-    let second = run(&[&file, dir.path().to_str().unwrap(), "-q"]);
+    let second = run(&[&first.file, &dir, "-q"]);
     second
         .assert_code(7)
-        .assert_error_mentions(&["another partfetch", dir.path().to_str().unwrap()]);
+        .assert_error_mentions(&["another partfetch", &dir]);
     let err = Client::new()
         .unwrap()
-        .torrent(&file)
-        .to_dir(dir.path())
+        .torrent(&first.file)
+        .to_dir(first.dir.path())
         .unwrap_err();
     assert_eq!(err.kind(), partfetch::ErrorKind::Io);
-    assert_eq!(err.subject(), dir.path().to_str());
+    assert_eq!(err.subject(), Some(&dir[..]));
     assert!(
-        first.try_wait().unwrap().is_none(),
+        first.child.try_wait().unwrap().is_none(),
         "the first is still running"
     );
     // kill -9: the lock goes with the process, and the next run finishes.
-    first.kill().unwrap();
-    first.wait().unwrap();
-    drop(slow);
-    let seed = Seed::start(&torrent, Behaviour::Honest);
-    let tracker = Tracker::start(&[seed.addr()]);
-    let again = Torrent::single("f.bin", &data, PIECE, &tracker.url());
-    std::fs::write(&file, &again.metainfo).unwrap();
-    run(&[&file, dir.path().to_str().unwrap(), "-q"]).assert_quiet_success();
-    assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), data);
-    assert!(!dir.join("f.bin.partfetch.lock").exists());
+    let _reseeded = first.kill_and_reseed();
+    run(&[&first.file, &dir, "-q"]).assert_quiet_success();
+    assert_eq!(std::fs::read(first.dir.join("f.bin")).unwrap(), first.data);
+    assert!(!first.dir.join("f.bin.partfetch.lock").exists());
 }
 
 #[test]
