@@ -4,31 +4,29 @@
 //! as its only dependency). Elsewhere they are 0: the open goes on as
 //! std's, without the guard.
 
-/// Do not follow a symbolic link in the last component.
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-pub const O_NOFOLLOW: i32 = 0o400000;
-/// Do not follow a symbolic link in the last component.
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-pub const O_NOFOLLOW: i32 = 0;
+pub use values::{O_NOFOLLOW, O_NONBLOCK};
 
-/// Never wait in `open` (a named pipe with no writer).
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-pub const O_NONBLOCK: i32 = 0o4000;
-/// Never wait in `open` (a named pipe with no writer).
+mod values {
+    /// Do not follow a symbolic link in the last component.
+    pub const O_NOFOLLOW: i32 = 0o400000;
+    /// Never wait in `open` (a named pipe with no writer).
+    pub const O_NONBLOCK: i32 = 0o4000;
+}
+
 #[cfg(not(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-pub const O_NONBLOCK: i32 = 0;
+mod values {
+    /// Do not follow a symbolic link in the last component.
+    pub const O_NOFOLLOW: i32 = 0;
+    /// Never wait in `open` (a named pipe with no writer).
+    pub const O_NONBLOCK: i32 = 0;
+}
 
 #[cfg(all(test, feature = "serve", target_os = "linux"))]
 mod tests {

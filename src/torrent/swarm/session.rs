@@ -232,14 +232,14 @@ impl Session {
             }
             // Told when due, and when the peers change (a short download
             // may end before the first interval has passed).
-            let counts = Some(self.controller.counts());
+            let counts = self.controller.counts();
             let done = complete && self.controller.is_done();
-            let status = self.status(complete);
+            let status = self.status(complete, counts);
             if done
-                || counts != last_counts
+                || Some(counts) != last_counts
                 || last_status.is_none_or(|t| now.duration_since(t) >= STATUS_EVERY)
             {
-                last_counts = counts;
+                last_counts = Some(counts);
                 observer.status(&status);
                 last_status = Some(now);
             }
@@ -256,11 +256,13 @@ impl Session {
         }
     }
 
-    fn status(&self, complete: bool) -> Status {
+    /// How things stand, with the peer counts just taken (counting them
+    /// walks every peer: once a loop is enough).
+    fn status(&self, complete: bool, peers: PeerCounts) -> Status {
         Status {
             bytes: self.controller.bytes(),
             total: self.store.metainfo().length(),
-            peers: self.controller.counts(),
+            peers,
             uploaded: self.uploaded_closed
                 + self
                     .connections
