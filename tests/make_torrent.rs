@@ -59,17 +59,6 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 test path")
 }
 
-/// The v1 info-hash `transmission-show` prints (`Hash:` or `Hash v1:`).
-fn transmission_hash(shown: &str) -> String {
-    shown
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("Hash") && !l.starts_with("Hash v2"))
-        .find_map(|l| l.split_whitespace().find(|w| w.len() == 40))
-        .unwrap_or_else(|| panic!("no hash in:\n{shown}"))
-        .to_lowercase()
-}
-
 /// The info-hash `aria2c -S` prints (`Info Hash: …`).
 fn aria2_hash(shown: &str) -> String {
     shown
@@ -84,7 +73,11 @@ fn aria2_hash(shown: &str) -> String {
 /// to name `hash`: (transmission-show's, aria2c's).
 fn shown_by_both(torrent: &Path, hash: &str) -> Option<(String, String)> {
     let transmission = support::run_tool("transmission-show", &[torrent.as_os_str()])?;
-    assert_eq!(transmission_hash(&transmission), hash, "{transmission}");
+    assert_eq!(
+        support::transmission_show_hash(&transmission),
+        hash,
+        "{transmission}"
+    );
     let aria2 = support::run_tool("aria2c", &["-S".as_ref(), torrent.as_os_str()])?;
     assert_eq!(aria2_hash(&aria2), hash, "{aria2}");
     Some((transmission, aria2))

@@ -41,17 +41,6 @@ fn make_and_show(dir: &TempDir, target: &str) -> Option<(Metainfo, String)> {
     Some((metainfo, shown))
 }
 
-/// The v1 info-hash `transmission-show` prints (`Hash:` or `Hash v1:`).
-fn shown_hash(shown: &str) -> String {
-    shown
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("Hash") && !l.starts_with("Hash v2"))
-        .find_map(|l| l.split_whitespace().find(|w| w.len() == 40))
-        .unwrap_or_else(|| panic!("no hash in:\n{shown}"))
-        .to_owned()
-}
-
 /// The file paths `transmission-show` lists, sorted.
 fn shown_files(shown: &str) -> Vec<String> {
     let mut files: Vec<String> = shown
@@ -92,7 +81,7 @@ fn a_single_file_torrent_from_mktorrent_matches_transmission() {
     let Some((m, shown)) = make_and_show(&dir, "one.bin") else {
         return;
     };
-    assert_eq!(m.info_hash_hex(), shown_hash(&shown));
+    assert_eq!(m.info_hash_hex(), support::transmission_show_hash(&shown));
     assert!(m.is_single_file());
     assert_eq!(
         (m.name(), m.length(), m.piece_length()),
@@ -122,7 +111,7 @@ fn a_directory_with_odd_sizes_and_an_empty_file_matches_transmission() {
     let Some((m, shown)) = make_and_show(&dir, "set") else {
         return;
     };
-    assert_eq!(m.info_hash_hex(), shown_hash(&shown));
+    assert_eq!(m.info_hash_hex(), support::transmission_show_hash(&shown));
     assert!(!m.is_single_file());
     assert_eq!(m.name(), "set");
     let mut ours: Vec<(String, u64)> = m

@@ -41,7 +41,7 @@ pub use serve_proc::ServeProcess;
 pub use server::{Options, Request, Server};
 #[cfg(feature = "tls")]
 pub use tls::TestPki;
-pub use tool::{require_tool, run_tool, skip};
+pub use tool::{require_tool, run_tool, skip, transmission_show_hash};
 pub use tunnel::TunnelProxy;
 
 use std::path::{Path, PathBuf};

@@ -172,3 +172,15 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+/// The v1 info-hash `transmission-show` prints (`Hash:` or `Hash v1:`),
+/// in lower case.
+pub fn transmission_show_hash(shown: &str) -> String {
+    shown
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Hash") && !l.starts_with("Hash v2"))
+        .find_map(|l| l.split_whitespace().find(|w| w.len() == 40))
+        .unwrap_or_else(|| panic!("no hash in:\n{shown}"))
+        .to_lowercase()
+}
