@@ -108,6 +108,7 @@ pub use sequence::files_from_sequence;
 pub use source::ByteSource;
 pub use stream::Stream;
 pub use url::Url;
+pub use util::size::human_size;
 
 /// The README's examples, compiled (and run when they do no I/O) as tests.
 #[cfg(doctest)]

@@ -588,14 +588,56 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
     let server = server(shared(body, "\"v1\""), 0);
     let out = disk.dir.join("out.bin");
     let outcome = fetch(&server.url("/f"), &out, &[]);
-    outcome
-        .assert_code(7)
-        .assert_error_mentions(&["out.bin.partfetch"]);
+    outcome.assert_code(7);
     assert!(!out.exists());
-    assert!(
-        disk.dir.join("out.bin.partfetch").exists(),
-        "kept for a later run"
+    let partial = disk.dir.join("out.bin.partfetch");
+    let kept = std::fs::metadata(&partial)
+        .expect("kept for a later run")
+        .len();
+    assert!(kept > 0, "the bytes received are kept");
+    // What failed, in plain words, about the FILE given; then what was
+    // kept, under which name.
+    assert_eq!(
+        outcome.stderr.trim_end(),
+        format!(
+            "partfetch: cannot write {}: no space left on device (the {} received are kept in {})",
+            out.display(),
+            partfetch::human_size(kept),
+            partial.display()
+        )
     );
+    let names: Vec<String> = std::fs::read_dir(disk.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".new")),
+        "no control file left half-written: {names:?}"
+    );
+    // The control file records what was kept: the next run continues.
+    let state = std::fs::read_to_string(disk.dir.join("out.bin.partfetch.state")).unwrap();
+    assert!(state.contains(&format!("\ndone {kept}\n")), "{state}");
+}
+
+#[test]
+fn a_disk_full_from_the_first_byte_leaves_nothing_beside_file() {
+    let Some(disk) = Tmpfs::mount("rw") else {
+        return;
+    };
+    std::fs::write(disk.dir.join("filler"), vec![0; 2 << 20]).unwrap_err();
+    let server = server(shared(test_data(300_000, 10), "\"v1\""), 0);
+    let out = disk.dir.join("out.bin");
+    let outcome = fetch(&server.url("/f"), &out, &[]);
+    outcome.assert_code(7).assert_error_mentions(&[&format!(
+        "cannot write {}: no space left on device",
+        out.display()
+    )]);
+    assert!(!outcome.stderr.contains("kept"), "{}", outcome.stderr);
+    let names: Vec<String> = std::fs::read_dir(disk.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["filler"], "nothing empty is left beside FILE");
 }
 
 #[test]
@@ -607,7 +649,10 @@ fn a_read_only_file_system_is_a_local_error_naming_the_path() {
     let out = disk.dir.join("out.bin");
     fetch(&server.url("/f"), &out, &[])
         .assert_code(7)
-        .assert_error_mentions(&["out.bin.partfetch", "Read-only file system"]);
+        .assert_error_mentions(&[&format!(
+            "cannot write {}: read-only file system",
+            out.display()
+        )]);
     assert!(!out.exists());
 }
 

@@ -161,6 +161,23 @@ impl State {
         self.resume_at() > 0 || self.have.as_ref().is_some_and(|(_, have)| !have.is_empty())
     }
 
+    /// Bytes of the data file a later run can use: the completed parts of
+    /// a manifest, the pieces on disk, or the bytes from the start.
+    pub fn kept_bytes(&self) -> u64 {
+        match &self.have {
+            Some((piece, have)) => have
+                .runs()
+                .iter()
+                .map(|run| {
+                    let end = run.end.saturating_mul(*piece);
+                    let end = end.min(self.length.unwrap_or(u64::MAX));
+                    end.saturating_sub(run.start.saturating_mul(*piece))
+                })
+                .sum(),
+            None => self.resume_at(),
+        }
+    }
+
     /// How long the data file must be at least for this record to be
     /// believed.
     pub fn extent(&self) -> u64 {
@@ -249,6 +266,17 @@ impl Checkpoint {
                 self.state.parts = parts.to_vec();
             }
         }
+    }
+
+    /// The data file was cut to `len` bytes: the record claims no more,
+    /// and keeps only a manifest's parts that end within them.
+    pub fn cut_to(&mut self, len: u64) {
+        self.state.done = self.state.done.min(len);
+        let mut end = 0;
+        self.state.parts.retain(|part| {
+            end += part.size;
+            end <= len
+        });
     }
 
     /// Makes the data durable with `sync`, then records what the state says

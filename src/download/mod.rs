@@ -289,7 +289,8 @@ impl<'a> Download<'a> {
             }
             Destination::File(path) => {
                 let (job, mut meter) = self.start()?;
-                let saved = save::save_file(&job, &path, &mut meter);
+                let saved = save::save_file(&job, &path, &mut meter)
+                    .map_err(|err| save::explain_write_failure(err, &path));
                 if let Err(WriteError::Torrent(stream)) = saved {
                     // Its files go where the `.torrent` would have.
                     let dir = path.parent().unwrap_or(Path::new(""));

@@ -118,6 +118,69 @@ pub(crate) fn save_file(
     save_in_order(job, path, stream, offset, parts, meter)
 }
 
+/// After a failure to write `path`'s partial file or its control file:
+/// tells it as what failed, in plain words, about the FILE the user named
+/// (`cannot write big.iso: no space left on device`), and what a later run
+/// will find (`the 81.0 MiB received are kept in big.iso.partfetch`),
+/// rather than as the system's message about a name the user never gave.
+/// A partial file that holds nothing a later run could use is removed
+/// with its control file, so a failed run leaves nothing empty beside
+/// FILE. Other errors pass unchanged.
+pub(crate) fn explain_write_failure(err: WriteError, path: &Path) -> WriteError {
+    let WriteError::Failed(error) = err else {
+        return err;
+    };
+    let temp = temp_path(path);
+    let state_path = state_path(&temp);
+    let ours = [temp.display().to_string(), state_path.display().to_string()];
+    let local = error.kind() == ErrorKind::Io
+        && error.subject().is_some_and(|s| ours.iter().any(|o| o == s));
+    let reason = std::error::Error::source(&error)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(plain_io_reason);
+    let Some(reason) = reason.filter(|_| local) else {
+        return WriteError::Failed(error);
+    };
+    let kept = match control::State::load(&state_path) {
+        Some(state) if temp.exists() => state.kept_bytes(),
+        _ => 0,
+    };
+    let mut message = format!("cannot write {}: {reason}", path.display());
+    if kept > 0 {
+        message.push_str(&format!(
+            " (the {} received are kept in {})",
+            crate::util::size::human_size(kept),
+            temp.display()
+        ));
+    } else {
+        let _ = std::fs::remove_file(&state_path);
+        let _ = std::fs::remove_file(&temp);
+    }
+    let io = std::error::Error::source(&error)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(|e| std::io::Error::new(e.kind(), e.to_string()));
+    let mut explained = Error::new(ErrorKind::Io, message);
+    if let Some(io) = io {
+        explained = explained.with_source(io);
+    }
+    WriteError::Failed(explained)
+}
+
+/// The system's words for `err` as a sentence goes on: `no space left on
+/// device`, not `No space left on device (os error 28)`.
+fn plain_io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => &text[..],
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_owned(),
+    }
+}
+
 /// Writes `stream` into `path.partfetch` after its first `offset` bytes,
 /// with a control file when the stream can be resumed.
 fn save_in_order(
@@ -157,7 +220,14 @@ fn save_in_order(
             have: None,
         };
         let mut checkpoint = Checkpoint::new(state_path.clone(), state);
-        checkpoint.save(|| sink.sync())?;
+        if let Err(err) = checkpoint.save(|| sink.sync()) {
+            // Nothing of this run written yet: an empty partial file is
+            // nothing to keep.
+            if offset == 0 {
+                sink.abandon();
+            }
+            return Err(err);
+        }
         extras.checkpoint = Some(checkpoint);
     } else {
         let _ = std::fs::remove_file(&state_path);
@@ -221,14 +291,33 @@ fn keep_or_abandon(
         }
         Some(checkpoint) => {
             checkpoint.update_parts(stream.completed_parts());
-            let _ = checkpoint.save(|| sink.sync());
-            let _ = sink.keep();
+            match checkpoint.save(|| sink.sync()) {
+                Err(WriteError::Failed(e)) if is_disk_full(&e) => {
+                    // Not even the control file fits: make room for it
+                    // rather than lose the record of every byte.
+                    if let Ok(kept) = sink.cut_to_make_room(checkpoint.state.done) {
+                        checkpoint.cut_to(kept);
+                        let _ = checkpoint.save(|| Ok::<(), Error>(()));
+                    }
+                }
+                _ => {
+                    let _ = sink.keep();
+                }
+            }
         }
         None if verified_wrong => {
             let _ = sink.keep();
         }
         None => sink.abandon(),
     }
+}
+
+/// Whether `err` says the disk (or the user's quota) is full.
+fn is_disk_full(err: &Error) -> bool {
+    matches!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+    )
 }
 
 /// How a download an earlier run wrote piece by piece went on.

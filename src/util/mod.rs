@@ -7,5 +7,6 @@ pub mod hex;
 pub mod open_flags;
 pub mod quote;
 pub mod random;
+pub mod size;
 pub mod tcp;
 pub mod token_bucket;
