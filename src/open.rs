@@ -23,6 +23,33 @@ use crate::pieces::{Layout, PieceSet, PieceStore};
 use crate::stream::{Info, Kind, Stream};
 use crate::url::Url;
 
+/// Whether the server's `url` is the `length` bytes of a complete FILE
+/// whose modification time, `modified` seconds after the epoch, is the
+/// `Last-Modified` it was saved with: one request for the bytes after
+/// FILE's end, `If-Range` that date. The current version, of that length,
+/// has no bytes there (`416`, `Content-Range: bytes */LENGTH`); another
+/// version answers whole, and is not read. A manifest is never complete
+/// by this test (its own date is not its parts').
+pub fn is_complete(ctx: &Context, url: &str, length: u64, modified: u64) -> Result<bool> {
+    let url = Url::parse(url)?;
+    if url.path().ends_with(".parts") {
+        return Ok(false);
+    }
+    let request = Request::get(url)
+        .range(length, None)
+        .if_range(crate::http::date::format(modified));
+    let response = ctx.send(&request)?;
+    Ok(response.status() == 416 && unsatisfiable_length(&response) == Some(length))
+}
+
+/// The length a `416` tells (`Content-Range: bytes */LENGTH`).
+fn unsatisfiable_length(response: &Response) -> Option<u64> {
+    response
+        .header("content-range")
+        .and_then(|v| v.strip_prefix("bytes */"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+}
+
 /// Where a resumed download continues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resumed {
@@ -170,11 +197,7 @@ pub fn resume(
     }
     let response = ctx.send(&request)?;
     if response.status() == 416 {
-        let complete = response
-            .header("content-range")
-            .and_then(|v| v.strip_prefix("bytes */"))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            == Some(offset);
+        let complete = unsatisfiable_length(&response) == Some(offset);
         if complete {
             let empty = crate::http::HttpBody::empty(response.url().clone());
             let kind = Kind::Body {

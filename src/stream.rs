@@ -55,6 +55,8 @@ pub(crate) struct Info {
     status: u16,
     content_type: Option<String>,
     file_name: Option<String>,
+    /// Its `Last-Modified`, in seconds after the epoch.
+    last_modified: Option<u64>,
 }
 
 impl Info {
@@ -69,6 +71,9 @@ impl Info {
             status: response.status(),
             content_type: response.header("content-type").map(str::to_owned),
             file_name,
+            last_modified: response
+                .header("last-modified")
+                .and_then(crate::http::date::parse),
             url,
         }
     }
@@ -146,6 +151,16 @@ impl Stream {
     /// `.parts` suffix); `None` when neither is a plain file name.
     pub fn file_name(&self) -> Option<&str> {
         self.info.file_name.as_deref()
+    }
+
+    /// When the resource was last changed (`Last-Modified`, seconds after
+    /// the epoch), for FILE's modification time; `None` for a manifest,
+    /// whose own date is not its parts'.
+    pub(crate) fn last_modified(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Manifest(_) => None,
+            _ => self.info.last_modified,
+        }
     }
 
     /// The large resource fetched in pieces this stream is, to write its

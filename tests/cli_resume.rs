@@ -861,3 +861,64 @@ fn a_manifest_download_past_the_recording_bound_resumes_after_the_first_parts() 
         "resumed after the recorded parts, `slow` among them"
     );
 }
+
+/// Serves the body of `offered` with the date beside it as
+/// `Last-Modified`, honouring `Range`, and `If-Range` by that date.
+fn dated_server(offered: Arc<Mutex<(Vec<u8>, String)>>) -> Server {
+    Server::start(move |req: &Request| {
+        let (bytes, date) = offered.lock().unwrap().clone();
+        let current = req.header("if-range").is_none_or(|v| v == date);
+        let ranges = match current {
+            true => Ranges::Honour,
+            false => Ranges::Ignore,
+        };
+        Reply::file(req, &bytes, ranges).header("Last-Modified", &date)
+    })
+}
+
+#[test]
+fn a_finished_download_run_again_is_complete_and_fetches_nothing() {
+    let body = test_data(5 << 20, 31);
+    let offered = shared(body.clone(), "Tue, 01 Dec 2026 10:00:00 GMT");
+    let server = dated_server(Arc::clone(&offered));
+    let dir = TempDir::new("complete");
+    let out = dir.join("big.iso");
+    let url = server.url("/big.iso");
+    let shown = out.to_str().unwrap();
+    cli::run(&[&url, shown]).assert_code(0);
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // FILE carries the server's date: what the next run asks by.
+    let modified = std::fs::metadata(&out).unwrap().modified().unwrap();
+    let secs = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert_eq!(secs.as_secs(), 1_796_119_200);
+
+    let before = server.requests().len();
+    let again = cli::run(&[&url, shown]);
+    again.assert_code(0);
+    assert_eq!(again.stderr, format!("partfetch: {shown} is complete\n"));
+    let asked = &server.requests()[before..];
+    assert_eq!(asked.len(), 1, "one small request");
+    assert_eq!(asked[0].range_start(), Some(body.len() as u64));
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // Quiet means quiet; --resume finds nothing missing either.
+    fetch(&url, &out, &[]).assert_quiet_success();
+    fetch(&url, &out, &["--resume"]).assert_quiet_success();
+
+    // The server's file changed: downloaded again, whole.
+    let changed = test_data(5 << 20, 32);
+    *offered.lock().unwrap() = (changed.clone(), "Wed, 02 Dec 2026 10:00:00 GMT".into());
+    let after = cli::run(&[&url, shown]);
+    after.assert_code(0);
+    assert!(
+        after.stderr.contains(" done: 5.0 MiB in "),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), changed);
+    // --no-resume fetches it whatever it is.
+    let before = server.requests().len();
+    fetch(&url, &out, &["--no-resume"]).assert_quiet_success();
+    assert!(server.requests()[before..]
+        .iter()
+        .all(|r| r.range_start() != Some(5 << 20)));
+}

@@ -221,6 +221,14 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     };
     match saved {
         // The progress line's last figures, then the closing line.
+        // Nothing fetched: no figures to show, only that.
+        Ok(saved) if saved.already_complete => {
+            line.clear();
+            if !d.quiet {
+                say!("partfetch: {} is complete", saved_name(&saved));
+            }
+            Ok(())
+        }
         Ok(saved) => {
             line.finish();
             if !d.quiet {

@@ -84,6 +84,29 @@ pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
     std::fs::rename(temp, target).map_err(|e| Error::io(e, target.display()))
 }
 
+/// Gives `file` the resource's `Last-Modified`, `secs` after the epoch, as
+/// its modification time (as `wget` does, and `curl -R`): a later run
+/// asks the server whether FILE is still its current version by that date
+/// (`If-Range`), and finds a complete download complete. Best effort: a
+/// file system that refuses only costs that later run a download.
+pub fn set_modified(file: &File, secs: u64) {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let _ = file.set_modified(at);
+}
+
+/// What `path`, a complete FILE, says of its version: its length and its
+/// modification time in seconds after the epoch, when it is a regular
+/// file that is not empty.
+pub fn complete_file(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    (meta.is_file() && meta.len() > 0).then_some((meta.len(), modified.as_secs()))
+}
+
 /// Refuses to replace `target`, a regular file that is there, when the
 /// user may not write it. A rename needs the right to write the directory,
 /// not the file: in a directory anyone may write into (without the sticky

@@ -80,6 +80,10 @@ pub struct Saved {
     pub sha256: Option<[u8; 32]>,
     /// For a file sequence, how many files were written.
     pub files: Option<u64>,
+    /// The file was complete already, as an earlier download left it,
+    /// and the server's version is still the same: nothing was fetched
+    /// (see [`Download::to_path`]).
+    pub already_complete: bool,
 }
 
 /// A download being set up: [`Client::download`](crate::Client::download)
@@ -179,7 +183,12 @@ impl<'a> Download<'a> {
     /// Saves the download as `path`: written as `path.partfetch` beside it
     /// with a control file, and renamed when complete and verified, so an
     /// interrupted download never looks finished and the next call
-    /// continues it (see [`Resume`]). A large file is fetched in pieces over
+    /// continues it (see [`Resume`]). FILE is given the server's
+    /// `Last-Modified` as its modification time; unless
+    /// [`Resume::Never`], a FILE with nothing left to continue that the
+    /// server still has as that version and length (one `Range` request
+    /// after its end, `If-Range` that date) is left as it is, with
+    /// [`Saved::already_complete`]. A large file is fetched in pieces over
     /// every connection and mirror, each written at its offset as it
     /// arrives. A second download writing the same file is refused.
     ///
@@ -289,6 +298,16 @@ impl<'a> Download<'a> {
             }
             Destination::File(path) => {
                 let (job, mut meter) = self.start()?;
+                match save::already_complete(&job, &path, &mut meter) {
+                    Ok(None) => {}
+                    complete => {
+                        let name = path.display().to_string();
+                        let digest = finish(complete, &mut meter, &name)?.unwrap_or_default();
+                        let mut saved = saved_from(&meter, Some(path), digest);
+                        saved.already_complete = true;
+                        return Ok(saved);
+                    }
+                }
                 let saved = save::save_file(&job, &path, &mut meter)
                     .map_err(|err| save::explain_write_failure(err, &path));
                 if let Err(WriteError::Torrent(stream)) = saved {
@@ -361,6 +380,7 @@ fn saved_from(meter: &Meter, path: Option<PathBuf>, sha256: Option<[u8; 32]>) ->
         resumed_from: progress.resumed_from,
         sha256,
         files: None,
+        already_complete: false,
     }
 }
 

@@ -195,6 +195,19 @@ impl<'w> Sink<'w> {
         }
     }
 
+    /// Flushes a file and gives it the modification time `secs` after the
+    /// epoch (see [`set_modified`](crate::download::files::set_modified));
+    /// nothing for a stream.
+    pub fn set_modified(&mut self, secs: u64) -> Result<(), WriteError> {
+        if let Sink::File { writer, temp, .. } = self {
+            writer
+                .flush()
+                .map_err(|e| WriteError::Failed(Error::io(e, temp.display())))?;
+            crate::download::files::set_modified(writer.get_ref(), secs);
+        }
+        Ok(())
+    }
+
     /// Flushes, and moves a file to its final name.
     pub fn finish(self) -> Result<(), WriteError> {
         match self {

@@ -41,6 +41,42 @@ pub(crate) fn resume_refused(path: &Path, why: &str) -> WriteError {
     ))
 }
 
+/// Whether `path` holds the whole of the current version already, as a
+/// download that ended left it: then nothing is fetched, and the meter
+/// counts its bytes as an earlier run's. Asked only when the download may
+/// resume, and no partial file of this URL waits to be continued; with a
+/// digest to check, FILE is read to check it, and one that does not match
+/// is downloaded again. `None` means: download it.
+pub(crate) fn already_complete(
+    job: &Job,
+    path: &Path,
+    meter: &mut Meter,
+) -> std::result::Result<Option<Digest>, WriteError> {
+    if job.resume == Resume::Never || control::earlier_run(&temp_path(path), &job.url).is_ok() {
+        return Ok(None);
+    }
+    let Some((length, modified)) = crate::download::files::complete_file(path) else {
+        return Ok(None);
+    };
+    if !open::is_complete(&job.ctx, &job.url, length, modified)? {
+        return Ok(None);
+    }
+    let digest = match job.sha256 {
+        Some(expected) => {
+            let mut digest = HashThread::start(expected);
+            hash_prefix(path, length, &mut digest)?;
+            match digest.finish(&path.display().to_string()) {
+                Ok(got) => Some(got),
+                Err(_) => return Ok(None),
+            }
+        }
+        None => None,
+    };
+    meter.set_total(Some(length));
+    meter.skip(length);
+    Ok(Some(digest))
+}
+
 /// Downloads to `path` through `path.partfetch`, resuming an earlier run's
 /// partial file when its control file matches this URL.
 pub(crate) fn save_file(
@@ -103,10 +139,12 @@ pub(crate) fn save_file(
     };
     // A large resource from the start needs no order: its pieces go where
     // they belong as they arrive.
+    let modified = stream.last_modified();
     let stream = match offset {
         0 => match stream.into_segmented() {
             Ok(segmented) => {
-                let file = PieceFile::open(path, false, job.limit_rate).map_err(failed)?;
+                let mut file = PieceFile::open(path, false, job.limit_rate).map_err(failed)?;
+                file.modified = modified;
                 let download = SegmentedDownload::new(segmented, file.store());
                 return pieces::save(job, download, file, meter);
             }
@@ -255,6 +293,9 @@ fn save_in_order(
     });
     match result {
         Ok(digest) => {
+            if let Some(secs) = stream.last_modified() {
+                sink.set_modified(secs)?;
+            }
             sink.finish()?;
             let _ = std::fs::remove_file(&state_path);
             Ok(digest)
@@ -351,7 +392,7 @@ fn resume_pieces(
         }
         return Ok(Continued::InOrder(Box::new(job.open().map_err(failed)?)));
     };
-    let file = PieceFile::open(path, true, job.limit_rate).map_err(failed)?;
+    let mut file = PieceFile::open(path, true, job.limit_rate).map_err(failed)?;
     let mirrors: Vec<&str> = job.mirrors.iter().map(String::as_str).collect();
     let resumed = open::resume_pieces(
         &job.ctx,
@@ -381,6 +422,7 @@ fn resume_pieces(
         ResumedPieces::Changed(stream) => {
             job.starting_over(path, StartOver::Changed);
             file.clear().map_err(failed)?;
+            file.modified = stream.last_modified();
             match stream.into_segmented() {
                 Ok(segmented) => {
                     let download = SegmentedDownload::new(segmented, file.store());
