@@ -153,6 +153,15 @@ impl Stream {
         self.info.file_name.as_deref()
     }
 
+    /// Bytes received ahead of those handed on (a manifest's parts fetched
+    /// ahead), for the progress to count as they arrive.
+    pub(crate) fn bytes_ahead(&self) -> u64 {
+        match &self.kind {
+            Kind::Manifest(m) => m.bytes_ahead(),
+            _ => 0,
+        }
+    }
+
     /// When the resource was last changed (`Last-Modified`, seconds after
     /// the epoch), for FILE's modification time; `None` for a manifest,
     /// whose own date is not its parts'.

@@ -648,6 +648,7 @@ fn pump(
         extras.maybe_checkpoint(sink, stream)?;
         meter.set_parts(stream.parts_done());
         meter.set_activity(stream.activity());
+        meter.set_ahead(stream.bytes_ahead());
         meter.add(len);
     }
     // The last part is counted once the stream has ended.

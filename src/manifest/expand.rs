@@ -511,6 +511,24 @@ impl ManifestStream {
         self.parts_done
     }
 
+    /// Bytes received of the parts fetched ahead (the one being read, if
+    /// it was, included) that are not handed on yet: at most
+    /// [`PART_BUFFER`](crate::parts::window::PART_BUFFER) a part.
+    pub fn bytes_ahead(&self) -> u64 {
+        let current = match &self.current {
+            Current::Prefetched { slot, .. } => slot.bytes_ahead(),
+            _ => 0,
+        };
+        let upcoming: u64 = self
+            .stack
+            .iter()
+            .flat_map(|frame| &frame.ahead)
+            .filter_map(|upcoming| upcoming.slot.as_ref())
+            .map(Slot::bytes_ahead)
+            .sum();
+        current + upcoming
+    }
+
     /// Parts being fetched ahead of the one being read.
     pub fn parts_in_flight(&self) -> usize {
         self.stack
