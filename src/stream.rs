@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::fetch::continuation::Continuation;
 use crate::http::request::percent_decode;
 use crate::http::{HttpBody, Response};
-use crate::manifest::expand::{ManifestStream, PartRecord};
+use crate::manifest::expand::{AheadPart, ManifestStream, PartRecord};
 use crate::source::{ByteSource, Leftover};
 use crate::url::Url;
 
@@ -159,6 +159,24 @@ impl Stream {
         match &self.kind {
             Kind::Manifest(m) => m.bytes_ahead(),
             _ => 0,
+        }
+    }
+
+    /// A manifest's parts fetched whole ahead of the one being written,
+    /// with their bytes, for a download that stopped to keep (see
+    /// [`ManifestStream::complete_ahead`]); none for other streams.
+    pub(crate) fn complete_ahead(&mut self) -> Vec<(AheadPart, Vec<u8>)> {
+        match &mut self.kind {
+            Kind::Manifest(m) => m.complete_ahead(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Has a manifest's stream use the parts an earlier run kept (see
+    /// [`ManifestStream::use_kept`]).
+    pub(crate) fn use_kept(&mut self, parts: Vec<AheadPart>, file: std::fs::File) {
+        if let Kind::Manifest(m) = &mut self.kind {
+            m.use_kept(parts, file);
         }
     }
 

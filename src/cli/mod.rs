@@ -46,6 +46,8 @@ pub mod exit {
     /// A local file or stream could not be written or read, or (with
     /// `--resume`) the partial file cannot be continued.
     pub const LOCAL_IO: i32 = 7;
+    /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// The exit status for an error of `kind`.
@@ -95,6 +97,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
     match download_to_output(&download) {
         Ok(()) => exit::OK,
+        // What was received is kept for the next run, as after a failure.
+        Err(err) if err.kind() == ErrorKind::Cancelled && interrupted() => {
+            say!("partfetch: interrupted");
+            exit::INTERRUPTED
+        }
         Err(err) if err.kind() == ErrorKind::ResumeMismatch => {
             say!("partfetch: --resume: {err}; run without --resume to download it from the start");
             exit_code(err.kind())
@@ -176,6 +183,8 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     }
     Url::parse(&d.url)?;
     let client = build_client(d)?;
+    #[cfg(feature = "ctrl-c")]
+    stop_on_ctrl_c(&client);
     let limits = limits::Limits::start(d.max_time, d.max_filesize, client.cancel_handle());
     let mut line = Line::new(progress_mode(d));
     let mut download = client
@@ -334,10 +343,20 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
     }
 }
 
+/// Set once Ctrl-C (or SIGTERM) stopped the download.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C (or SIGTERM) stopped the download.
+fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 #[cfg(feature = "ctrl-c")]
-/// The first Ctrl-C (or SIGTERM) cancels `client`, so that the swarm
-/// stops, saves its control file and tells the trackers `stopped`; the
-/// second ends the program at once.
+/// The first Ctrl-C (or SIGTERM) cancels `client`, so that a download
+/// stops with its control file up to date (a manifest's parts fetched
+/// whole ahead of the one being written kept beside it), or a swarm
+/// saves its control file and tells the trackers `stopped`; the second
+/// ends the program at once.
 fn stop_on_ctrl_c(client: &Client) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -350,6 +369,7 @@ fn stop_on_ctrl_c(client: &Client) {
         .spawn(move || {
             let mut signals = signals.forever();
             if signals.next().is_some() {
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
                 cancel.cancel();
             }
             if let Some(signal) = signals.next() {

@@ -2,7 +2,8 @@
 //!
 //! Owns `FILE.partfetch` (the data until it is complete) and
 //! `FILE.partfetch.state` (the control file, written as `….state.new` and
-//! renamed), how they are named when FILE's name is long, how they are
+//! renamed), `FILE.partfetch.ahead` (a manifest's parts fetched ahead and
+//! kept), how they are named when FILE's name is long, how they are
 //! created and opened without following a link planted there, the lock
 //! against a second writer, and the rename into place that keeps the
 //! replaced file's owner and permissions.
@@ -30,6 +31,17 @@ pub const NEW_SUFFIX: &str = ".new";
 pub fn state_path(data: &Path) -> PathBuf {
     let mut name = data.as_os_str().to_owned();
     name.push(STATE_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The suffix of the file, after the data file's name, that holds a
+/// manifest's parts fetched ahead and kept when a run stopped.
+pub const AHEAD_SUFFIX: &str = ".ahead";
+
+/// `DATA.ahead`, beside the data file `data`.
+pub fn ahead_path(data: &Path) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(AHEAD_SUFFIX);
     PathBuf::from(name)
 }
 

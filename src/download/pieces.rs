@@ -111,6 +111,7 @@ pub fn save(
         manifest: false,
         parts: Vec::new(),
         have: None,
+        ahead: Vec::new(),
     };
     let mut checkpoint = Checkpoint::new(state_path(&file.temp), state);
     let record = |checkpoint: &mut Checkpoint, download: &SegmentedDownload| {

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::download::checksum::HashThread;
 use crate::download::control::{self, Checkpoint, State};
-use crate::download::files::{state_path, temp_path};
+use crate::download::files::{ahead_path, state_path, temp_path};
 use crate::download::job::Resume;
 use crate::download::job::{Digest, Job};
 use crate::download::output::{self, Sink, WriteError};
@@ -24,6 +24,7 @@ use crate::engine::download::SegmentedDownload;
 use crate::engine::HTTP_PIECE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, StartOver};
+use crate::manifest::expand::{AheadPart, PartRecord};
 use crate::open::{self, Resumed, ResumedPieces};
 use crate::sequence::SequenceFiles;
 use crate::source::ByteSource;
@@ -94,10 +95,19 @@ pub(crate) fn save_file(
         }
         Err(_) => None,
     };
+    let mut ahead = Vec::new();
     let (stream, offset) = match &earlier {
         Some(state) if state.manifest => {
             match open::resume_manifest(&job.ctx, &job.url, state.parts.clone()) {
-                Ok(stream) => (stream, state.resume_at()),
+                Ok(mut stream) => {
+                    // The parts fetched ahead and kept, when their file is
+                    // still there.
+                    if let Ok(file) = std::fs::File::open(ahead_path(&temp)) {
+                        ahead = state.ahead.clone();
+                        stream.use_kept(ahead.clone(), file);
+                    }
+                    (stream, state.resume_at())
+                }
                 Err(e) if e.kind() == ErrorKind::ResumeMismatch => {
                     if job.resume == Resume::Require {
                         return Err(resume_refused(path, &job.no_longer_lists()));
@@ -153,7 +163,7 @@ pub(crate) fn save_file(
         _ => stream,
     };
     let parts = earlier.map(|e| e.parts).unwrap_or_default();
-    save_in_order(job, path, stream, offset, parts, meter)
+    save_in_order(job, path, stream, offset, (parts, ahead), meter)
 }
 
 /// After a failure to write `path`'s partial file or its control file:
@@ -193,6 +203,7 @@ pub(crate) fn explain_write_failure(err: WriteError, path: &Path) -> WriteError 
     } else {
         let _ = std::fs::remove_file(&state_path);
         let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(ahead_path(&temp));
     }
     let io = std::error::Error::source(&error)
         .and_then(|s| s.downcast_ref::<std::io::Error>())
@@ -226,7 +237,7 @@ fn save_in_order(
     path: &Path,
     mut stream: Stream,
     offset: u64,
-    parts: Vec<crate::manifest::expand::PartRecord>,
+    (parts, ahead): (Vec<PartRecord>, Vec<AheadPart>),
     meter: &mut Meter,
 ) -> std::result::Result<Digest, WriteError> {
     let failed = WriteError::Failed;
@@ -256,6 +267,7 @@ fn save_in_order(
             manifest: stream.is_manifest(),
             parts,
             have: None,
+            ahead,
         };
         let mut checkpoint = Checkpoint::new(state_path.clone(), state);
         if let Err(err) = checkpoint.save(|| sink.sync()) {
@@ -298,10 +310,11 @@ fn save_in_order(
             }
             sink.finish()?;
             let _ = std::fs::remove_file(&state_path);
+            let _ = std::fs::remove_file(ahead_path(&temp));
             Ok(digest)
         }
         Err(err) => {
-            keep_or_abandon(&err, sink, &mut extras, &stream, &state_path);
+            keep_or_abandon(&err, sink, &mut extras, &mut stream, &temp);
             Err(err)
         }
     }
@@ -314,10 +327,20 @@ fn keep_or_abandon(
     err: &WriteError,
     mut sink: Sink,
     extras: &mut Extras,
-    stream: &Stream,
-    state_path: &Path,
+    stream: &mut Stream,
+    temp: &Path,
 ) {
+    let state_path = &state_path(temp);
     let verified_wrong = matches!(err, WriteError::Failed(e) if e.kind() == ErrorKind::Integrity);
+    // A manifest's parts fetched whole ahead of the one being written are
+    // kept beside the partial file, for the next run not to fetch again.
+    let ahead = match extras.checkpoint.is_some() && !verified_wrong {
+        true => keep_ahead(stream, temp),
+        false => Vec::new(),
+    };
+    if ahead.is_empty() {
+        let _ = std::fs::remove_file(ahead_path(temp));
+    }
     match extras.checkpoint.as_mut() {
         // A complete file with the wrong digest is kept to be looked at,
         // but is nothing to resume.
@@ -326,11 +349,12 @@ fn keep_or_abandon(
             let _ = std::fs::remove_file(state_path);
         }
         // Nothing written at all: nothing worth keeping.
-        Some(checkpoint) if checkpoint.state.done == 0 => {
+        Some(checkpoint) if checkpoint.state.done == 0 && ahead.is_empty() => {
             sink.abandon();
             let _ = std::fs::remove_file(state_path);
         }
         Some(checkpoint) => {
+            checkpoint.state.ahead = ahead;
             checkpoint.update_parts(stream.completed_parts());
             match checkpoint.save(|| sink.sync()) {
                 Err(WriteError::Failed(e)) if is_disk_full(&e) => {
@@ -350,6 +374,24 @@ fn keep_or_abandon(
             let _ = sink.keep();
         }
         None => sink.abandon(),
+    }
+}
+
+/// Writes the parts `stream` fetched whole ahead of the one being written
+/// to `temp.ahead` (replaced atomically), and returns what the control
+/// file lists of them; none when there are none or they cannot be written.
+fn keep_ahead(stream: &mut Stream, temp: &Path) -> Vec<AheadPart> {
+    let complete = stream.complete_ahead();
+    if complete.is_empty() {
+        return Vec::new();
+    }
+    let pieces: Vec<&[u8]> = complete.iter().map(|(_, bytes)| &bytes[..]).collect();
+    let path = ahead_path(temp);
+    let mut new = path.as_os_str().to_owned();
+    new.push(crate::download::files::NEW_SUFFIX);
+    match crate::util::fs::replace_file_with(&path, Path::new(&new), &pieces) {
+        Ok(()) => complete.into_iter().map(|(part, _)| part).collect(),
+        Err(_) => Vec::new(),
     }
 }
 

@@ -123,6 +123,24 @@ impl Slot {
             .saturating_sub(self.taken.get())
     }
 
+    /// The whole part, when its worker has fetched it to its end and no
+    /// byte of it was taken yet: what a download stopped midway keeps of
+    /// the parts fetched ahead. Never waits; the slot's events are used up
+    /// either way. At most [`PART_BUFFER`] bytes, all held already.
+    pub fn take_if_complete(&self) -> Option<Vec<u8>> {
+        if self.taken.get() > 0 {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match self.events.try_recv().ok()? {
+                Event::Data(data) => bytes.extend_from_slice(&data),
+                Event::End => return Some(bytes),
+                Event::Manifest { .. } | Event::Failed(_) => return None,
+            }
+        }
+    }
+
     /// Gives back the buffer of an [`Event::Data`] once its bytes are used.
     pub fn recycle(&self, buffer: Vec<u8>) {
         self.pool.give(buffer);

@@ -46,8 +46,17 @@ pub fn create_fresh(path: &Path) -> io::Result<File> {
 /// When it fails, `temp` is removed: a full disk, say, leaves no empty
 /// `temp` beside `path` (the old `path` stays as it was).
 pub fn replace_file(path: &Path, temp: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_file_with(path, temp, &[bytes])
+}
+
+/// [`replace_file`], with the new bytes in `pieces`, one after the other
+/// (never gathered into one buffer).
+pub fn replace_file_with(path: &Path, temp: &Path, pieces: &[&[u8]]) -> io::Result<()> {
     let mut file = create_fresh(temp)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    let written = pieces
+        .iter()
+        .try_for_each(|piece| file.write_all(piece))
+        .and_then(|()| file.sync_all());
     drop(file);
     if let Err(e) = written.and_then(|()| std::fs::rename(temp, path)) {
         let _ = std::fs::remove_file(temp);

@@ -56,7 +56,8 @@ pub const TOOLS: &[Tool] = &[
     // tests/serve.rs reads the listening socket's backlog.
     tool("ss", "iproute2"),
     tool("python3", "python3"),
-    // tests/seeding.rs stops a seed with `kill -INT`, as Ctrl-C does.
+    // tests/seeding.rs stops a seed with `kill -INT`, as Ctrl-C does;
+    // tests/cli_resume.rs a manifest's download.
     tool("kill", "procps"),
     // tests/cli_resume.rs: a small tmpfs for a full disk and a read-only
     // file system.
