@@ -6,7 +6,8 @@
 //! binary, a CA made here with `rcgen`, `--cacert`); a `Range` request gets
 //! its 206 and exactly its bytes; two requests on one [`Client`] share one
 //! connection, as nginx's own access log (`$connection`,
-//! `$connection_requests`) tells.
+//! `$connection_requests`) tells; a finished download run again is found
+//! complete by nginx's answer to `If-Range` with its `Last-Modified`.
 //!
 //! Each test starts its own nginx (`daemon off; master_process off;`, a
 //! single process that is this test's child) with a generated configuration
@@ -59,6 +60,32 @@ fn big_file_over_http_arrives_byte_for_byte() {
     let out = dir.path().join("out.bin");
     let url = nginx.http_url("/www/big.bin");
     run_partfetch(&["-q".into(), url.into(), out.clone().into()]);
+    assert_same_file(&data, &out);
+}
+
+#[test]
+fn a_finished_download_run_again_is_complete_by_nginxs_answer_to_if_range() {
+    let dir = TempDir::new("complete");
+    let data = dir.write_data("f.bin", 5 << 20, 0x5851_F42D_4C95_7F2D);
+    let Some(nginx) = start_or_skip(&dir, None) else {
+        return;
+    };
+    let out = dir.path().join("out.bin");
+    let url = nginx.http_url("/www/f.bin");
+    run_partfetch(&[url.clone().into(), out.clone().into()]);
+    assert_same_file(&data, &out);
+    let said = run_partfetch(&[url.clone().into(), out.clone().into()]);
+    assert_eq!(said, format!("partfetch: {} is complete\n", out.display()));
+    assert_same_file(&data, &out);
+    // The file on the server changed (its date): downloaded again.
+    let newer = std::time::SystemTime::now() + Duration::from_secs(3600);
+    File::options()
+        .write(true)
+        .open(&data)
+        .and_then(|f| f.set_modified(newer))
+        .expect("change the served file's date");
+    let said = run_partfetch(&[url.into(), out.clone().into()]);
+    assert!(said.contains(" done: 5.0 MiB in "), "{said}");
     assert_same_file(&data, &out);
 }
 
@@ -179,7 +206,9 @@ fn read_to_end(mut body: impl ByteSource) -> Vec<u8> {
 
 /// Runs the `partfetch` binary with `args` and no proxy variables; panics
 /// with its standard error unless it succeeds within [`RUN_DEADLINE`].
-fn run_partfetch(args: &[OsString]) {
+/// Runs the binary with `args`; panics unless it succeeds; returns what it
+/// wrote to standard error.
+fn run_partfetch(args: &[OsString]) -> String {
     let errors = TempDir::new("stderr");
     let stderr_path = errors.path().join("stderr");
     let stderr = File::create(&stderr_path).expect("create stderr file");
@@ -209,7 +238,7 @@ fn run_partfetch(args: &[OsString]) {
     let status = wait_with_deadline(&mut child, RUN_DEADLINE);
     let said = fs::read_to_string(&stderr_path).unwrap_or_default();
     match status {
-        Some(status) if status.success() => {}
+        Some(status) if status.success() => said,
         Some(status) => panic!("partfetch {args:?} failed ({status}); stderr:\n{said}"),
         None => panic!("partfetch {args:?} took more than {RUN_DEADLINE:?}; stderr:\n{said}"),
     }
