@@ -1022,3 +1022,35 @@ fn ctrl_c_keeps_the_parts_fetched_whole_ahead_of_the_one_being_written() {
         .collect();
     assert_eq!(names, ["m.bin"], "nothing is left beside the file");
 }
+
+#[test]
+fn a_download_resumed_in_pieces_is_complete_when_run_again() {
+    // What a download in pieces leaves, from a server that dates its file.
+    let piece = PIECE as usize;
+    let body = test_data(3 * piece, 16);
+    let date = "Tue, 01 Dec 2026 10:00:00 GMT";
+    let server = dated_server(shared(body.clone(), date));
+    let dir = TempDir::new("pieces-dated");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    std::fs::write(dir.join("out.bin.partfetch"), &body[..piece]).unwrap();
+    std::fs::write(
+        dir.join("out.bin.partfetch.state"),
+        format!(
+            "partfetch-state 1\nurl {url}\nlength {}\nvalidator {date}\ndone {piece}\npiece {piece}\nhave 0\n",
+            body.len()
+        ),
+    )
+    .unwrap();
+    fetch(&url, &out, &[]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert_eq!(server.requests()[0].range_start(), Some(PIECE), "resumed");
+    let before = server.requests().len();
+    let again = cli::run(&[&url, out.to_str().unwrap()]);
+    again.assert_code(0);
+    assert_eq!(
+        again.stderr,
+        format!("partfetch: {} is complete\n", out.display())
+    );
+    assert_eq!(server.requests().len(), before + 1);
+}

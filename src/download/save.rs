@@ -451,6 +451,12 @@ fn resume_pieces(
             if state.validator.is_none() {
                 job.resumed_unverified(path);
             }
+            // A validator that is a date is the `Last-Modified` the pieces
+            // were checked against (an `ETag` is no date).
+            file.modified = state
+                .validator
+                .as_deref()
+                .and_then(crate::http::date::parse);
             job.ctx.emit(Event::Resumed {
                 path: path.to_owned(),
                 offset: download.stored_bytes(),
