@@ -46,7 +46,8 @@ pub mod exit {
     /// A local file or stream could not be written or read, or (with
     /// `--resume`) the partial file cannot be continued.
     pub const LOCAL_IO: i32 = 7;
-    /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+    /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it; 143 for
+    /// SIGTERM).
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -98,9 +99,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     match download_to_output(&download) {
         Ok(()) => exit::OK,
         // What was received is kept for the next run, as after a failure.
-        Err(err) if err.kind() == ErrorKind::Cancelled && interrupted() => {
+        Err(err) if err.kind() == ErrorKind::Cancelled && interrupted().is_some() => {
             say!("partfetch: interrupted");
-            exit::INTERRUPTED
+            interrupted().unwrap_or(exit::INTERRUPTED)
         }
         Err(err) if err.kind() == ErrorKind::ResumeMismatch => {
             say!("partfetch: --resume: {err}; run without --resume to download it from the start");
@@ -343,12 +344,17 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
     }
 }
 
-/// Set once Ctrl-C (or SIGTERM) stopped the download.
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The signal that stopped the download (SIGINT for Ctrl-C, or SIGTERM);
+/// 0 while none has.
+static STOPPED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-/// Whether Ctrl-C (or SIGTERM) stopped the download.
-fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+/// The exit status of a download a signal stopped: 128 + the signal, as a
+/// shell reports a program the signal killed.
+fn interrupted() -> Option<i32> {
+    match STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        signal => Some(128 + signal),
+    }
 }
 
 #[cfg(feature = "ctrl-c")]
@@ -368,8 +374,8 @@ fn stop_on_ctrl_c(client: &Client) {
         .stack_size(64 * 1024)
         .spawn(move || {
             let mut signals = signals.forever();
-            if signals.next().is_some() {
-                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(signal) = signals.next() {
+                STOPPED_BY.store(signal, std::sync::atomic::Ordering::SeqCst);
                 cancel.cancel();
             }
             if let Some(signal) = signals.next() {

@@ -53,7 +53,8 @@ const EXIT_STATUS: &str = "
 Exit status: 0 success, 1 other failure (protocol, manifest, redirect, URL),
 2 usage, 3 not found (404, 410), 4 other HTTP status, 5 network or TLS,
 6 integrity (size or digest mismatch), 7 local file or stream (also when
---resume cannot continue FILE.partfetch), 130 stopped by Ctrl-C.
+--resume cannot continue FILE.partfetch), 130 stopped by Ctrl-C (143 by
+SIGTERM).
 ";
 
 /// The synopsis of the sub-commands.
