@@ -39,15 +39,7 @@ pub fn is_complete(ctx: &Context, url: &str, length: u64, modified: u64) -> Resu
         .range(length, None)
         .if_range(crate::http::date::format(modified));
     let response = ctx.send(&request)?;
-    Ok(response.status() == 416 && unsatisfiable_length(&response) == Some(length))
-}
-
-/// The length a `416` tells (`Content-Range: bytes */LENGTH`).
-fn unsatisfiable_length(response: &Response) -> Option<u64> {
-    response
-        .header("content-range")
-        .and_then(|v| v.strip_prefix("bytes */"))
-        .and_then(|n| n.trim().parse::<u64>().ok())
+    Ok(response.unsatisfied_length() == Some(length))
 }
 
 /// Where a resumed download continues.
@@ -110,8 +102,13 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
             }
         }
     };
+    if response.unsatisfied_length() == Some(0) {
+        return Ok(empty_stream(response));
+    }
     if response.status() == 416 {
-        // An empty resource has no byte 0 to ask for.
+        // Past the end of a resource that is not empty: a server that
+        // does not keep to RFC 9110, asked again without `Range`.
+        drop(response);
         let response = ctx.get_retrying(&url)?;
         return stream_of(ctx, url, response);
     }
@@ -162,6 +159,19 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
     Ok(Stream::new(Kind::Segmented(Box::new(stream)), info))
 }
 
+/// The stream of an empty resource, from the 416 that told it is empty
+/// (see [`Response::into_empty_body`]).
+fn empty_stream(response: Response) -> Stream {
+    let info = Info::of_empty(&response);
+    let kind = Kind::Body {
+        length: Some(0),
+        validator: validator_of(&response),
+        continuation: None,
+        body: response.into_empty_body(),
+    };
+    Stream::new(kind, info)
+}
+
 fn stream_of(ctx: &Context, url: Url, response: Response) -> Result<Stream> {
     let info = Info::of(&response);
     if is_manifest(&url, &response) {
@@ -197,7 +207,7 @@ pub fn resume(
     }
     let response = ctx.send(&request)?;
     if response.status() == 416 {
-        let complete = unsatisfiable_length(&response) == Some(offset);
+        let complete = response.unsatisfied_length() == Some(offset);
         if complete {
             let empty = crate::http::HttpBody::empty(response.url().clone());
             let kind = Kind::Body {

@@ -77,6 +77,17 @@ impl Info {
             url,
         }
     }
+
+    /// What a 416 telling an empty resource says of it: a 200 of no
+    /// type, as a request without `Range` would have been answered; the
+    /// 416's own type is that of its error page.
+    pub(crate) fn of_empty(response: &Response) -> Info {
+        Info {
+            status: 200,
+            content_type: None,
+            ..Info::of(response)
+        }
+    }
 }
 
 /// The `filename` of a `Content-Disposition` header (`filename*`, RFC

@@ -170,6 +170,27 @@ impl Response {
         Some((first.parse().ok()?, last.parse().ok()?, total))
     }
 
+    /// The length a 416 tells in `Content-Range: bytes */LENGTH`: the
+    /// resource's whole length, past which the range asked for began.
+    pub fn unsatisfied_length(&self) -> Option<u64> {
+        if self.head.status != 416 {
+            return None;
+        }
+        let length = self.header("content-range")?.strip_prefix("bytes */")?;
+        length.trim().parse().ok()
+    }
+
+    /// The body of this answer dropped, its connection kept when the body is
+    /// short, and an empty body in its place. For a 416 that tells an empty
+    /// resource ([`Response::unsatisfied_length`] of 0): a range from byte
+    /// 0 of nothing is nothing, so the answer already gives every byte and
+    /// asking again without `Range` would cost a second request for none.
+    pub(crate) fn into_empty_body(self) -> HttpBody {
+        let url = self.url.clone();
+        self.body.discard(REDIRECT_BODY_DRAIN);
+        HttpBody::empty(url)
+    }
+
     /// The body.
     pub fn body(&mut self) -> &mut HttpBody {
         &mut self.body
