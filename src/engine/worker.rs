@@ -132,6 +132,16 @@ impl Shared {
     }
 }
 
+/// The longest a waiting worker goes without asking the schedule again.
+/// It is woken when something it waits for changes, or when a piece
+/// stalls or a backoff ends ([`Scheduler::look_again_at`]); this bound is
+/// only for the one claim that time changes more slowly: to a store, a
+/// slow mirror becomes worth asking as the time the rest will take grows.
+/// A worker waiting on a slow consumer so wakes once a second at most,
+/// where a look every 100 ms made four workers wake 35 times a second
+/// (BENCHMARKS.md, "Wake-ups").
+const LOOK_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
 /// Claims the next pieces for `worker` and a source to fetch them from,
 /// waiting while the schedule says to (the window is full, every usable
 /// source is backing off, no piece is late yet); `None` once there is
@@ -149,9 +159,15 @@ fn claim(shared: &Shared, worker: usize) -> Option<Ticket> {
                 return None;
             }
             Claim::Wait => {
+                let now = Instant::now();
+                let wait = state
+                    .schedule
+                    .look_again_at(now)
+                    .map_or(LOOK_AT_LEAST_EVERY, |at| at - now)
+                    .min(LOOK_AT_LEAST_EVERY);
                 state = shared
                     .changed
-                    .wait_timeout(state, Duration::from_millis(100))
+                    .wait_timeout(state, wait)
                     .map(|(guard, _)| guard)
                     .unwrap_or_else(|e| e.into_inner().0);
             }

@@ -195,6 +195,17 @@ impl Sources {
         })
     }
 
+    /// The first instant after `now` at which a source backing off may be
+    /// asked again; `None` when none is backing off past `now`.
+    pub fn next_backoff_end(&self, now: Instant) -> Option<Instant> {
+        self.list
+            .iter()
+            .filter(|s| s.dropped.is_none())
+            .filter_map(|s| s.not_before)
+            .filter(|&t| t > now)
+            .min()
+    }
+
     /// `index` failed with `err` at `now`; returns how long to wait before
     /// it is tried again (`None`: it is dropped). The wait is the backoff,
     /// or longer when the server asked for it (`retry_after`).
