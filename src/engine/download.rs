@@ -37,7 +37,9 @@ pub struct SegmentedDownload {
 }
 
 /// How long [`SegmentedDownload::advance`] waits for a piece before it
-/// returns anyway.
+/// returns anyway: its caller reports progress and looks for a cancel
+/// that often while pieces are slow to come (4 wake-ups a second at most;
+/// each stored piece wakes it at once).
 const ADVANCE_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
 
 impl SegmentedDownload {

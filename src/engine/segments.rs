@@ -462,6 +462,8 @@ impl SegmentedStream {
                 return Err(err.clone());
             }
             self.client.cancelled()?;
+            // Woken by each piece that arrives; the timeout only bounds
+            // how late a cancel is seen (4 wake-ups a second at most).
             state = shared
                 .changed
                 .wait_timeout(state, WATCH_INTERVAL)
