@@ -139,7 +139,7 @@ fn open_once(
         // A cancelled client's failure is no alternative's.
         client.cancelled()?;
         let url = &plan.alternatives[index];
-        let first = match first_answer(client, url, is_manifest) {
+        let first = match first_answer(client, url, plan.size, is_manifest) {
             Ok(first) => first,
             Err(err) => {
                 causes.push(err.with_subject(url.redacted()));
@@ -240,9 +240,18 @@ enum First {
 
 /// Asks `url` for the part: for its first piece only when the client
 /// fetches large resources in pieces (a small part or a manifest then
-/// comes whole all the same).
-fn first_answer(client: &Context, url: &Url, is_manifest: IsManifest) -> Result<First> {
-    if client.connections() <= 1 || url.path().ends_with(".parts") {
+/// comes whole all the same). A part whose `(size=…)` is below
+/// [`SEGMENT_THRESHOLD`] would come over one connection anyway, so it is
+/// asked for whole: one request, where piece 0 and then the rest would
+/// take two.
+fn first_answer(
+    client: &Context,
+    url: &Url,
+    size: Option<u64>,
+    is_manifest: IsManifest,
+) -> Result<First> {
+    let small = size.is_some_and(|size| size < SEGMENT_THRESHOLD);
+    if client.connections() <= 1 || url.path().ends_with(".parts") || small {
         return Ok(First::Whole(client.get(url)?));
     }
     let response = client.send(&first_piece_request(url, HTTP_PIECE))?;
