@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+#[cfg(feature = "metalink")]
+use crate::download::MetalinkDownload;
 use crate::download::{Download, TorrentDownload};
 use crate::engine::segments::{DEFAULT_CONNECTIONS, MAX_PER_HOST};
 use crate::error::Result;
@@ -412,6 +414,14 @@ impl Client {
     /// directory from the torrent's swarm. See [`TorrentDownload`].
     pub fn torrent(&self, source: &str) -> TorrentDownload<'_> {
         TorrentDownload::new(self.ctx.clone(), source)
+    }
+
+    /// A download of the files the Metalink v4 document at `source` lists
+    /// (a file's path, or an `http(s)` URL fetched through this client),
+    /// each from its mirrors into a directory. See [`MetalinkDownload`].
+    #[cfg(feature = "metalink")]
+    pub fn metalink(&self, source: &str) -> MetalinkDownload<'_> {
+        MetalinkDownload::new(self.ctx.clone(), source)
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except

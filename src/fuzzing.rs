@@ -493,6 +493,46 @@ pub fn bencode(data: &[u8]) {
     check(data, &node);
 }
 
+/// The Metalink reader: its tokenizer says `Partial` for every cut of a
+/// token it reads whole, and a document is either refused or lists files
+/// whose names pass a torrent's path checks, each with HTTP(S) URLs
+/// only, at most [`MAX_URLS`](crate::metalink::MAX_URLS) of them.
+#[cfg(feature = "metalink")]
+pub fn metalink(data: &[u8]) {
+    use crate::metalink::xml::{next_token, Step};
+    use crate::metalink::{Metalink, MAX_URLS};
+    use crate::torrent::check_component;
+    let (seed, payload) = control(data);
+    let mut at = 0;
+    while let Ok(step) = next_token(&payload[at..]) {
+        let used = match step {
+            Step::Token(_, used) | Step::Skipped(used) => used,
+            Step::Partial => break,
+        };
+        assert!(used > 0 && at + used <= payload.len());
+        let cut = usize::from(seed) % used;
+        assert_eq!(next_token(&payload[at..at + cut]), Ok(Step::Partial));
+        at += used;
+    }
+    let Ok(metalink) = Metalink::parse(payload) else {
+        return;
+    };
+    assert!(!metalink.files.is_empty());
+    for file in &metalink.files {
+        for component in &file.path {
+            assert_eq!(check_component(component), Ok(()), "{component:?}");
+        }
+        assert!(!file.urls.is_empty() && file.urls.len() <= MAX_URLS);
+        for url in &file.urls {
+            let lower = url.to_ascii_lowercase();
+            assert!(lower.starts_with("http://") || lower.starts_with("https://"));
+        }
+        if let (Some(pieces), Some(size)) = (&file.pieces, file.size) {
+            assert_eq!(pieces.digests.len() as u64, size.div_ceil(pieces.length));
+        }
+    }
+}
+
 /// The `.torrent` reader: a torrent either is refused or holds only paths
 /// that pass the checks, files laid end to end, as many piece hashes as
 /// pieces, and a span map that covers each piece's bytes once, pad files
@@ -743,6 +783,8 @@ mod tests {
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));
+        #[cfg(feature = "metalink")]
+        targets.push(("metalink", metalink));
         // Every target replays its own seed corpus, which must be there and
         // hold inputs; regressions/NAME exists only for targets that found
         // a bug.
@@ -775,6 +817,7 @@ mod tests {
             .map(|e| e.expect("a directory entry").path())
             .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
             .filter(|name| cfg!(feature = "serve") || name != "serve_request")
+            .filter(|name| cfg!(feature = "metalink") || name != "metalink")
             .collect();
         built.sort();
         let mut replayed: Vec<String> = targets.iter().map(|(n, _)| n.to_string()).collect();

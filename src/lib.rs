@@ -78,6 +78,8 @@ pub mod fuzzing;
 #[doc(hidden)]
 pub mod http;
 pub mod manifest;
+#[cfg(feature = "metalink")]
+pub mod metalink;
 mod open;
 mod parts;
 pub mod pieces;
@@ -96,6 +98,8 @@ mod util;
 
 pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder};
+#[cfg(feature = "metalink")]
+pub use download::{names_a_metalink, MetalinkDownload};
 pub use download::{
     names_a_torrent, Download, PeerCounts, Progress, Resume, Saved, TorrentDownload,
     DEFAULT_MAX_FILES,

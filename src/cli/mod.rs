@@ -182,6 +182,10 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     if partfetch::names_a_torrent(&d.url) {
         return download_torrent(d);
     }
+    #[cfg(feature = "metalink")]
+    if partfetch::names_a_metalink(&d.url) {
+        return download_metalink(d);
+    }
     Url::parse(&d.url)?;
     let client = build_client(d)?;
     #[cfg(feature = "ctrl-c")]
@@ -211,6 +215,10 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     };
     if into_dir && !d.is_sequence() {
         download = download.follow_torrent();
+        #[cfg(feature = "metalink")]
+        {
+            download = download.follow_metalink();
+        }
     }
     if let Some(digest) = &d.checksum {
         download = download.sha256(&partfetch::sha256::to_hex(digest));
@@ -355,6 +363,65 @@ fn interrupted() -> Option<i32> {
         0 => None,
         signal => Some(128 + signal),
     }
+}
+
+/// Downloads the files a Metalink document lists into the directory FILE
+/// names (default: the current one).
+#[cfg(feature = "metalink")]
+fn download_metalink(d: &Download) -> Result<(), Error> {
+    let client = build_client(d)?;
+    #[cfg(feature = "ctrl-c")]
+    stop_on_ctrl_c(&client);
+    let limits = limits::Limits::start(d.max_time, d.max_filesize, client.cancel_handle());
+    let mut line = Line::new(progress_mode(d));
+    let mut metalink = client
+        .metalink(&d.url)
+        .resume(match (d.resume, d.no_resume) {
+            (true, _) => Resume::Require,
+            (false, true) => Resume::Never,
+            (false, false) => Resume::IfPossible,
+        })
+        .on_progress(|p| {
+            limits.check(p);
+            line.show(p)
+        });
+    if let Some(rate) = d.limit_rate {
+        metalink = metalink.limit_rate(rate);
+    }
+    let dir =
+        match &d.output {
+            Output::File(path) => path.clone(),
+            Output::FromUrl => std::path::PathBuf::from("."),
+            Output::Stdout => return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a Metalink document's files are saved into a directory, not to standard output",
+            )),
+        };
+    let started = std::time::Instant::now();
+    match metalink.to_dir(dir) {
+        Ok(saved) => {
+            line.finish();
+            if !d.quiet {
+                let name = format!("{} files in {}", saved.files.unwrap_or(0), dir_name(&saved));
+                let summary =
+                    progress::summary(&name, saved.bytes, saved.resumed_from, started.elapsed());
+                say!("partfetch: {summary}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            line.clear();
+            Err(limits.explain(e))
+        }
+    }
+}
+
+#[cfg(feature = "metalink")]
+fn dir_name(saved: &partfetch::Saved) -> String {
+    saved
+        .path
+        .as_ref()
+        .map_or_else(|| ".".to_owned(), |p| p.display().to_string())
 }
 
 #[cfg(feature = "ctrl-c")]

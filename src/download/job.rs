@@ -42,6 +42,9 @@ pub(crate) struct Job {
     pub resume: Resume,
     /// A URL that serves a `.torrent` is downloaded as the torrent.
     pub follow_torrent: bool,
+    /// A URL that serves a Metalink document is downloaded as its files.
+    #[cfg(feature = "metalink")]
+    pub follow_metalink: bool,
 }
 
 /// What a save ends with: the digest checked, if one was asked for.

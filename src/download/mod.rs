@@ -31,6 +31,8 @@ mod checksum;
 mod control;
 mod files;
 mod job;
+#[cfg(feature = "metalink")]
+mod metalink;
 mod output;
 mod pieces;
 mod progress;
@@ -46,6 +48,8 @@ use crate::fetch::Context;
 use crate::sha256;
 use crate::url::Url;
 
+#[cfg(feature = "metalink")]
+pub use metalink::{names_a_metalink, MetalinkDownload};
 pub use progress::{PeerCounts, Progress};
 pub use torrent::{names_a_torrent, TorrentDownload};
 
@@ -97,6 +101,8 @@ pub struct Download<'a> {
     limit_rate: Option<u64>,
     resume: Resume,
     follow_torrent: bool,
+    #[cfg(feature = "metalink")]
+    follow_metalink: bool,
     max_files: u64,
     on_progress: Option<OnProgress<'a>>,
 }
@@ -111,6 +117,8 @@ impl<'a> Download<'a> {
             limit_rate: None,
             resume: Resume::default(),
             follow_torrent: false,
+            #[cfg(feature = "metalink")]
+            follow_metalink: false,
             max_files: DEFAULT_MAX_FILES,
             on_progress: None,
         }
@@ -177,6 +185,17 @@ impl<'a> Download<'a> {
     #[doc(hidden)]
     pub fn follow_torrent(mut self) -> Self {
         self.follow_torrent = true;
+        self
+    }
+
+    /// When the URL serves a Metalink document (`Content-Type:
+    /// application/metalink4+xml`), download the files it lists beside
+    /// where the document would have been saved, rather than the
+    /// document itself (as the command does).
+    #[cfg(feature = "metalink")]
+    #[doc(hidden)]
+    pub fn follow_metalink(mut self) -> Self {
+        self.follow_metalink = true;
         self
     }
 
@@ -318,6 +337,16 @@ impl<'a> Download<'a> {
                         .with_progress(on_progress)
                         .to_dir(dir);
                 }
+                #[cfg(feature = "metalink")]
+                if let Err(WriteError::Metalink(stream)) = saved {
+                    // Its files go where the document would have.
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    let on_progress = meter.into_callback();
+                    return MetalinkDownload::from_stream(job.ctx, *stream, &job.url)?
+                        .resume(job.resume)
+                        .with_progress(on_progress)
+                        .to_dir(dir);
+                }
                 let digest = finish(saved, &mut meter, &path.display().to_string())?;
                 Ok(saved_from(&meter, Some(path), digest))
             }
@@ -349,6 +378,8 @@ impl<'a> Download<'a> {
             limit_rate: self.limit_rate,
             resume: self.resume,
             follow_torrent: self.follow_torrent,
+            #[cfg(feature = "metalink")]
+            follow_metalink: self.follow_metalink,
         };
         Ok((job, Meter::new(self.on_progress)))
     }
@@ -369,6 +400,12 @@ fn finish<T>(
         WriteError::Torrent(_) => {
             Error::new(ErrorKind::Torrent, "a .torrent where none was expected").with_subject(name)
         }
+        #[cfg(feature = "metalink")]
+        WriteError::Metalink(_) => Error::new(
+            ErrorKind::Metalink,
+            "a Metalink document where none was expected",
+        )
+        .with_subject(name),
     })
 }
 

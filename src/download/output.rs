@@ -39,6 +39,11 @@ pub enum WriteError {
     /// application/x-bittorrent`) and the download was asked to follow
     /// one: here is its stream, nothing was written.
     Torrent(Box<crate::stream::Stream>),
+    /// The URL serves a Metalink document (`Content-Type:
+    /// application/metalink4+xml`) and the download was asked to follow
+    /// one: here is its stream, nothing was written.
+    #[cfg(feature = "metalink")]
+    Metalink(Box<crate::stream::Stream>),
 }
 
 impl From<Error> for WriteError {

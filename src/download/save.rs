@@ -144,6 +144,10 @@ pub(crate) fn save_file(
             if job.follow_torrent && super::torrent::is_torrent_type(stream.content_type()) {
                 return Err(WriteError::Torrent(Box::new(stream)));
             }
+            #[cfg(feature = "metalink")]
+            if job.follow_metalink && super::metalink::is_metalink_type(stream.content_type()) {
+                return Err(WriteError::Metalink(Box::new(stream)));
+            }
             (stream, 0)
         }
     };

@@ -41,6 +41,11 @@ uploading). partfetch seed FILE.torrent DIR uploads the torrent's files
 found in DIR, each piece checked first, until Ctrl-C, --seed-ratio or
 --seed-time.
 
+partfetch FILE.meta4 [DIR] (or the URL of one, or a URL served as
+application/metalink4+xml) downloads the files a Metalink document lists
+into DIR, each from its mirrors, and checks each one's size and hashes
+(exit 6 on a mismatch).
+
 ";
 
 /// The help of the FILE argument, laid out as an option.
