@@ -6,10 +6,12 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::sha256;
 use support::cli;
-use support::{test_data, Ranges, Reply, Request, Server, TempDir};
+use support::{test_data, Body, Ranges, Reply, Request, Server, Step, TempDir};
 
 const NS: &str = "urn:ietf:params:xml:ns:metalink";
 
@@ -19,7 +21,7 @@ fn server(files: Vec<(&'static str, Vec<u8>)>) -> Server {
     let files = Arc::new(files);
     Server::start(
         move |req: &Request| match files.iter().find(|(path, _)| *path == req.path()) {
-            Some((_, bytes)) => Reply::file(req, bytes, Ranges::Honour),
+            Some((_, bytes)) => Reply::file(req, bytes, Ranges::Honour).header("ETag", "\"v1\""),
             None => Reply::status(404),
         },
     )
@@ -189,4 +191,97 @@ fn a_metalink_url_is_followed_by_suffix_and_by_content_type() {
         assert!(std::fs::read(out.join("a.bin")).unwrap() == a, "{path}");
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1, "{path}");
     }
+}
+
+/// Serves `bytes` at any path with ranges, its first piece slowly (64 KiB
+/// a millisecond), so that the download is spread over every source
+/// rather than taken as one fast stream from the first.
+fn slow_start_server(bytes: Vec<u8>) -> Server {
+    Server::start(move |req: &Request| {
+        if req.range_start() != Some(0) {
+            return Reply::file(req, &bytes, Ranges::Honour);
+        }
+        let mut steps = Vec::new();
+        for chunk in bytes[..PIECE as usize].chunks(64 * 1024) {
+            steps.push(Step::Write(chunk.to_vec()));
+            steps.push(Step::Sleep(Duration::from_millis(1)));
+        }
+        Reply::new(206)
+            .header(
+                "Content-Range",
+                &format!("bytes 0-{}/{}", PIECE - 1, bytes.len()),
+            )
+            .header("Content-Length", &PIECE.to_string())
+            .header("Accept-Ranges", "bytes")
+            .body(Body::Steps(steps))
+    })
+}
+
+/// `<pieces>` of SHA-256 over `length` bytes each.
+fn pieces_element(bytes: &[u8], length: usize) -> String {
+    let hashes: String = bytes
+        .chunks(length)
+        .map(|c| format!("<hash>{}</hash>", sha256::to_hex(&sha256::digest(c))))
+        .collect();
+    format!("<pieces length=\"{length}\" type=\"sha-256\">{hashes}</pieces>\n")
+}
+
+#[test]
+fn a_mirror_serving_wrong_bytes_is_dropped_at_the_piece_and_the_file_completes() {
+    let good = test_data(8 << 20, 6);
+    let mut bad = good.clone();
+    // One wrong byte in every 256 KiB piece.
+    for at in (1000..bad.len()).step_by(256 * 1024) {
+        bad[at] ^= 0xff;
+    }
+    // The wrong mirror first (its answer is the one read as it streams),
+    // then second (a worker's).
+    for wrong_first in [true, false] {
+        let right = slow_start_server(good.clone());
+        let wrong = slow_start_server(bad.clone());
+        let (one, two) = match wrong_first {
+            true => (&wrong, &right),
+            false => (&right, &wrong),
+        };
+        let urls = [(1, one.url("/f.bin")), (2, two.url("/f.bin"))];
+        let file = file_element("f.bin", &good, Some(sha256::digest(&good)), &urls)
+            .replace("</file>", &(pieces_element(&good, 256 * 1024) + "</file>"));
+        let tmp = TempDir::new("metalink-bad-mirror");
+        let out = tmp.join("out");
+        let outcome = cli::run(&[
+            "-n",
+            "4",
+            "--retries",
+            "1",
+            &write_document(&tmp, &document(&[file])),
+            out.to_str().unwrap(),
+        ]);
+        outcome.assert_code(0);
+        assert!(
+            outcome.stderr.contains("piece") && outcome.stderr.contains("does not match its hash"),
+            "the mirror dropped is told: {}",
+            outcome.stderr
+        );
+        assert!(!wrong.requests().is_empty() && !right.requests().is_empty());
+        assert!(
+            std::fs::read(out.join("f.bin")).unwrap() == good,
+            "wrong first: {wrong_first}"
+        );
+    }
+}
+
+#[test]
+fn without_a_whole_file_hash_wrong_pieces_exit_6() {
+    let good = test_data(300_000, 7);
+    let mut bad = good.clone();
+    bad[150_000] ^= 1;
+    let one = server(vec![("/f.bin", bad)]);
+    let file = file_element("f.bin", &good, None, &[(1, one.url("/f.bin"))])
+        .replace("</file>", &(pieces_element(&good, 64 * 1024) + "</file>"));
+    let tmp = TempDir::new("metalink-pieces");
+    let out = tmp.join("out");
+    run(&write_document(&tmp, &document(&[file])), &out)
+        .assert_code(6)
+        .assert_error_mentions(&["piece 2 does not match"]);
+    assert!(!out.join("f.bin").exists());
 }

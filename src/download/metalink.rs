@@ -17,6 +17,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::download::files::temp_path;
 use crate::download::progress::OnProgress;
@@ -24,6 +25,7 @@ use crate::download::{Download, Progress, Resume, Saved};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fetch::Context;
 use crate::metalink::{Metalink, MetalinkFile, PieceHash, MAX_DOCUMENT_BYTES};
+use crate::pieces::{HashKind, PieceHashes};
 use crate::sha1::Sha1;
 use crate::sha256::{self, Sha256};
 use crate::stream::Stream;
@@ -139,6 +141,14 @@ impl<'a> MetalinkDownload<'a> {
         }
         if let Some(rate) = self.limit_rate {
             download = download.limit_rate(rate);
+        }
+        if let (Some(pieces), Some(size)) = (&file.pieces, file.size) {
+            let kind = match pieces.hash {
+                PieceHash::Sha256 => HashKind::Sha256,
+                PieceHash::Sha1 => HashKind::Sha1,
+            };
+            download.piece_hashes =
+                PieceHashes::new(kind, pieces.length, size, pieces.digests.clone()).map(Arc::new);
         }
         if let Some(callback) = on_progress.as_mut() {
             download = download.on_progress(move |p| callback(p));

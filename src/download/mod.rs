@@ -103,6 +103,8 @@ pub struct Download<'a> {
     follow_torrent: bool,
     #[cfg(feature = "metalink")]
     follow_metalink: bool,
+    #[cfg(feature = "metalink")]
+    piece_hashes: Option<std::sync::Arc<crate::pieces::PieceHashes>>,
     max_files: u64,
     on_progress: Option<OnProgress<'a>>,
 }
@@ -119,6 +121,8 @@ impl<'a> Download<'a> {
             follow_torrent: false,
             #[cfg(feature = "metalink")]
             follow_metalink: false,
+            #[cfg(feature = "metalink")]
+            piece_hashes: None,
             max_files: DEFAULT_MAX_FILES,
             on_progress: None,
         }
@@ -380,6 +384,10 @@ impl<'a> Download<'a> {
             follow_torrent: self.follow_torrent,
             #[cfg(feature = "metalink")]
             follow_metalink: self.follow_metalink,
+            #[cfg(feature = "metalink")]
+            piece_hashes: self.piece_hashes,
+            #[cfg(not(feature = "metalink"))]
+            piece_hashes: None,
         };
         Ok((job, Meter::new(self.on_progress)))
     }

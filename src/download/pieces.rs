@@ -101,6 +101,9 @@ pub fn save(
     file: PieceFile,
     meter: &mut Meter,
 ) -> std::result::Result<Option<[u8; 32]>, WriteError> {
+    if let Some(hashes) = &job.piece_hashes {
+        download.check_pieces(Arc::clone(hashes));
+    }
     let length = download.length();
     let layout = download.layout();
     let state = State {

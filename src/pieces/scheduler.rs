@@ -286,6 +286,22 @@ impl Scheduler {
         }
     }
 
+    /// `source` sent bytes that fail their hash on the answer the consumer
+    /// reads itself: it is dropped, so that no worker asks it again.
+    /// Returns what the user is told (nothing once no source is left: the
+    /// download's error says it).
+    pub fn reject(&mut self, source: usize, err: Error) -> Option<Event> {
+        let dropped_before = self.sources.is_dropped(source);
+        self.sources.reject(source, err.clone());
+        (!dropped_before && !self.sources.all_dropped())
+            .then_some(Event::SourceDropped { error: err })
+    }
+
+    /// Sources not dropped.
+    pub fn any_source_left(&self) -> bool {
+        !self.sources.all_dropped()
+    }
+
     /// The consumer handed on piece `index`, the next one out.
     pub fn handed_on(&mut self, index: u64) {
         self.arrived.remove(&index);

@@ -165,6 +165,15 @@ impl Sources {
         source.busy += took;
     }
 
+    /// `index` sent bytes that fail their hash on an answer no worker
+    /// holds (the consumer's own): it is dropped, whatever its record.
+    pub fn reject(&mut self, index: usize, err: Error) {
+        let source = &mut self.list[index];
+        if source.dropped.is_none() {
+            source.dropped = Some(err);
+        }
+    }
+
     /// A request to `index` ended with every piece it asked for.
     pub fn succeeded(&mut self, index: usize) {
         self.list[index].in_use -= 1;
