@@ -147,6 +147,11 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
     } else {
         ctx.connections
     };
+    // RFC 6249: a server may name mirrors of what it serves; taken when
+    // the caller named none.
+    if mirrors.is_empty() {
+        mirrors = crate::http::duplicates::duplicates(&response);
+    }
     let info = Info::of(&response);
     let stream = SegmentedStream::start(
         ctx,

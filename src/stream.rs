@@ -57,6 +57,8 @@ pub(crate) struct Info {
     file_name: Option<String>,
     /// Its `Last-Modified`, in seconds after the epoch.
     last_modified: Option<u64>,
+    /// The SHA-256 its `Digest` field gives (RFC 3230).
+    sha256: Option<[u8; 32]>,
 }
 
 impl Info {
@@ -75,6 +77,7 @@ impl Info {
                 .header("last-modified")
                 .and_then(crate::http::date::parse),
             url,
+            sha256: crate::http::duplicates::sha256(response),
         }
     }
 
@@ -155,6 +158,13 @@ impl Stream {
     /// The first answer's `Content-Type`, when it sent one.
     pub fn content_type(&self) -> Option<&str> {
         self.info.content_type.as_deref()
+    }
+
+    /// The SHA-256 the first answer's `Digest` field gives (RFC 3230):
+    /// the whole resource's, whatever range the answer carried. A
+    /// manifest's is the manifest's own, not its stream's.
+    pub fn server_sha256(&self) -> Option<[u8; 32]> {
+        self.info.sha256
     }
 
     /// A name to save the stream under: the `filename` of its

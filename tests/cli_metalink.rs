@@ -197,23 +197,32 @@ fn a_metalink_url_is_followed_by_suffix_and_by_content_type() {
 /// a millisecond), so that the download is spread over every source
 /// rather than taken as one fast stream from the first.
 fn slow_start_server(bytes: Vec<u8>) -> Server {
+    slow_start_server_with(bytes, Vec::new())
+}
+
+/// [`slow_start_server`], each answer with the header fields `fields`.
+fn slow_start_server_with(bytes: Vec<u8>, fields: Vec<(String, String)>) -> Server {
     Server::start(move |req: &Request| {
-        if req.range_start() != Some(0) {
-            return Reply::file(req, &bytes, Ranges::Honour);
-        }
-        let mut steps = Vec::new();
-        for chunk in bytes[..PIECE as usize].chunks(64 * 1024) {
-            steps.push(Step::Write(chunk.to_vec()));
-            steps.push(Step::Sleep(Duration::from_millis(1)));
-        }
-        Reply::new(206)
-            .header(
-                "Content-Range",
-                &format!("bytes 0-{}/{}", PIECE - 1, bytes.len()),
-            )
-            .header("Content-Length", &PIECE.to_string())
-            .header("Accept-Ranges", "bytes")
-            .body(Body::Steps(steps))
+        let reply = if req.range_start() != Some(0) {
+            Reply::file(req, &bytes, Ranges::Honour)
+        } else {
+            let mut steps = Vec::new();
+            for chunk in bytes[..PIECE as usize].chunks(64 * 1024) {
+                steps.push(Step::Write(chunk.to_vec()));
+                steps.push(Step::Sleep(Duration::from_millis(1)));
+            }
+            Reply::new(206)
+                .header(
+                    "Content-Range",
+                    &format!("bytes 0-{}/{}", PIECE - 1, bytes.len()),
+                )
+                .header("Content-Length", &PIECE.to_string())
+                .header("Accept-Ranges", "bytes")
+                .body(Body::Steps(steps))
+        };
+        fields
+            .iter()
+            .fold(reply, |reply, (name, value)| reply.header(name, value))
     })
 }
 
@@ -284,4 +293,77 @@ fn without_a_whole_file_hash_wrong_pieces_exit_6() {
         .assert_code(6)
         .assert_error_mentions(&["piece 2 does not match"]);
     assert!(!out.join("f.bin").exists());
+}
+
+/// RFC 3230's form of a SHA-256: base64.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for group in bytes.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            match i <= group.len() {
+                true => out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char),
+                false => out.push('='),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_servers_duplicate_links_become_mirrors_and_its_digest_is_checked() {
+    let bytes = test_data(8 << 20, 8);
+    let mirror = server(vec![("/copy/f.bin", bytes.clone())]);
+    let fields = vec![
+        (
+            "Link".to_owned(),
+            format!(
+                "<{}>; rel=duplicate; pri=1; geo=de, <http://127.0.0.1:1/x>; rel=describedby",
+                mirror.url("/copy/f.bin")
+            ),
+        ),
+        (
+            "Digest".to_owned(),
+            format!("SHA-256={}", base64(&sha256::digest(&bytes))),
+        ),
+        ("ETag".to_owned(), "\"v1\"".to_owned()),
+    ];
+    let origin = slow_start_server_with(bytes.clone(), fields);
+    let tmp = TempDir::new("metalink-http");
+    let out = tmp.join("f.bin");
+    cli::run(&[
+        "-q",
+        "-n",
+        "4",
+        &origin.url("/f.bin"),
+        out.to_str().unwrap(),
+    ])
+    .assert_quiet_success();
+    assert!(std::fs::read(&out).unwrap() == bytes);
+    assert!(
+        !mirror.requests().is_empty(),
+        "the mirror a Link field names serves pieces"
+    );
+}
+
+#[test]
+fn a_digest_field_that_does_not_match_exits_6() {
+    let bytes = test_data(2 << 20, 9);
+    let wrong = base64(&sha256::digest(b"another file"));
+    let served = bytes.clone();
+    let origin = Server::start(move |req: &Request| {
+        Reply::file(req, &served, Ranges::Honour).header("Digest", &format!("sha-256={wrong}"))
+    });
+    let tmp = TempDir::new("metalink-digest");
+    let out = tmp.join("f.bin");
+    cli::run(&["-q", &origin.url("/f.bin"), out.to_str().unwrap()])
+        .assert_code(6)
+        .assert_error_mentions(&["checksum mismatch"]);
+    assert!(!out.exists());
 }

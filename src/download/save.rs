@@ -151,6 +151,19 @@ pub(crate) fn save_file(
             (stream, 0)
         }
     };
+    // RFC 3230: the server's digest of the whole resource, downloaded
+    // from its start, is checked when the caller gave none.
+    let with_digest;
+    let job = match (offset, job.sha256, stream.server_sha256()) {
+        (0, None, Some(digest)) if !stream.is_manifest() => {
+            with_digest = Job {
+                sha256: Some(digest),
+                ..job.clone()
+            };
+            &with_digest
+        }
+        _ => job,
+    };
     // A large resource from the start needs no order: its pieces go where
     // they belong as they arrive.
     let modified = stream.last_modified();

@@ -16,6 +16,7 @@ pub mod chunked;
 pub mod coalesce;
 pub mod conn;
 pub mod date;
+pub mod duplicates;
 pub mod exchange;
 pub mod pool;
 pub mod proxy;

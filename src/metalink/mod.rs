@@ -6,7 +6,8 @@
 //! [`parse`] turns the tree into a [`Metalink`], whose file names are
 //! checked as a torrent's paths are. Downloading the files is the
 //! download builder's (`Client::metalink`); docs/metalink.md says what
-//! is supported.
+//! is supported. RFC 6249's `Link: rel=duplicate` mirrors and RFC 3230's
+//! `Digest` on a plain download are `http::duplicates`'s.
 
 pub mod parse;
 pub mod xml;
