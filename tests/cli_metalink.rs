@@ -152,6 +152,26 @@ fn a_name_outside_the_directory_is_refused_before_any_request() {
 }
 
 #[test]
+fn a_symbolic_link_below_the_directory_is_not_followed_out() {
+    let b = test_data(1000, 10);
+    let one = server(vec![("/b.bin", b.clone())]);
+    let tmp = TempDir::new("metalink-link");
+    let out = tmp.join("out");
+    let outside = tmp.join("outside");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("sub")).unwrap();
+    std::os::unix::fs::symlink(outside.join("c.bin"), out.join("c.bin")).unwrap();
+    for name in ["sub/b.bin", "c.bin"] {
+        let doc = document(&[file_element(name, &b, None, &[(1, one.url("/b.bin"))])]);
+        run(&write_document(&tmp, &doc), &out)
+            .assert_code(7)
+            .assert_error_mentions(&["symbolic link"]);
+    }
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+#[test]
 fn hostile_xml_is_refused_with_a_clear_error() {
     let tmp = TempDir::new("metalink-hostile");
     let bomb = format!(
@@ -366,4 +386,26 @@ fn a_digest_field_that_does_not_match_exits_6() {
         .assert_code(6)
         .assert_error_mentions(&["checksum mismatch"]);
     assert!(!out.exists());
+}
+
+#[test]
+fn mirror_and_checksum_options_are_refused_for_a_metalink() {
+    let tmp = TempDir::new("metalink-options");
+    let doc = document(&[file_element(
+        "a",
+        b"a",
+        None,
+        &[(1, "http://127.0.0.1:1/a".into())],
+    )]);
+    let source = write_document(&tmp, &doc);
+    let out = tmp.join("out");
+    let hex = "0".repeat(64);
+    for extra in [
+        ["--mirror", "http://127.0.0.1:1/b"],
+        ["--checksum", &format!("sha256={hex}")],
+    ] {
+        cli::run(&[extra[0], extra[1], &source, out.to_str().unwrap()])
+            .assert_code(2)
+            .assert_error_mentions(&["--mirror and --checksum are for one URL"]);
+    }
 }

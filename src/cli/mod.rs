@@ -369,6 +369,14 @@ fn interrupted() -> Option<i32> {
 /// names (default: the current one).
 #[cfg(feature = "metalink")]
 fn download_metalink(d: &Download) -> Result<(), Error> {
+    // Each file has its own mirrors and hashes, from the document.
+    if !d.mirrors.is_empty() || d.checksum.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "--mirror and --checksum are for one URL: a Metalink document gives each file's own",
+        )
+        .with_subject(&d.url));
+    }
     let client = build_client(d)?;
     #[cfg(feature = "ctrl-c")]
     stop_on_ctrl_c(&client);

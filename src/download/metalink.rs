@@ -128,9 +128,20 @@ impl<'a> MetalinkDownload<'a> {
         dir: &Path,
         on_progress: &mut Option<OnProgress<'a>>,
     ) -> Result<Saved> {
-        let path = file.path.iter().fold(dir.to_path_buf(), |p, c| p.join(c));
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(e, parent.display()))?;
+        // DIR itself is the user's; below it, as for a torrent's files,
+        // no symbolic link is followed out.
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir.display()))?;
+        }
+        let mut path = dir.to_path_buf();
+        for (i, component) in file.path.iter().enumerate() {
+            path.push(component);
+            if i + 1 < file.path.len() {
+                directory(&path)?;
+            }
+        }
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(link_in_the_way(&path, "file"));
         }
         let mut download = Download::new(self.ctx.clone(), &file.urls[0]).resume(self.resume);
         for mirror in &file.urls[1..] {
@@ -177,6 +188,38 @@ impl<'a> MetalinkDownload<'a> {
         }
         Ok(saved)
     }
+}
+
+/// Makes `path` a directory unless it is one; a link, even to one, is
+/// refused.
+fn directory(path: &Path) -> Result<()> {
+    let io = |e| Error::io(e, path.display());
+    match std::fs::symlink_metadata(path) {
+        Ok(found) if found.is_dir() => Ok(()),
+        Ok(found) if found.file_type().is_symlink() => Err(link_in_the_way(path, "directory")),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Io,
+            "something other than a directory is where the Metalink document has one",
+        )
+        .with_subject(path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(path) {
+            // Made meanwhile: whatever it is must pass the check.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => directory(path),
+            made => made.map_err(io),
+        },
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn link_in_the_way(path: &Path, wanted: &str) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "a symbolic link is where the Metalink document has a {wanted}; partfetch does not \
+             follow links out of the download's directory"
+        ),
+    )
+    .with_subject(path.display())
 }
 
 /// `path`, complete but not what the document promised, is moved back to
