@@ -496,13 +496,21 @@ pub fn bencode(data: &[u8]) {
 /// The Metalink reader: its tokenizer says `Partial` for every cut of a
 /// token it reads whole, and a document is either refused or lists files
 /// whose names pass a torrent's path checks, each with HTTP(S) URLs
-/// only, at most [`MAX_URLS`](crate::metalink::MAX_URLS) of them.
+/// only, at most [`MAX_URLS`](crate::metalink::MAX_URLS) of them. The
+/// same bytes as a `Link` or `Digest` value (Metalink/HTTP): each
+/// duplicate's target is text that stood between `<` and `>`.
 #[cfg(feature = "metalink")]
 pub fn metalink(data: &[u8]) {
     use crate::metalink::xml::{next_token, Step};
     use crate::metalink::{Metalink, MAX_URLS};
     use crate::torrent::check_component;
     let (seed, payload) = control(data);
+    if let Ok(text) = std::str::from_utf8(payload) {
+        for (target, _) in crate::http::duplicates::duplicate_links(text) {
+            assert!(text.contains(&format!("<{target}>")), "{target:?}");
+        }
+        let _ = crate::http::duplicates::sha256_of_digest(text);
+    }
     let mut at = 0;
     while let Ok(step) = next_token(&payload[at..]) {
         let used = match step {

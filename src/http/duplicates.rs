@@ -61,7 +61,7 @@ enum LinkState {
 
 /// The targets of the links of one `Link` value whose `rel` lists
 /// `duplicate`, each with its `pri`.
-fn duplicate_links(value: &str) -> Vec<(&str, u32)> {
+pub(crate) fn duplicate_links(value: &str) -> Vec<(&str, u32)> {
     let mut links = Vec::new();
     let mut state = LinkState::Outside;
     let mut start = 0;
@@ -111,7 +111,7 @@ fn duplicate_link(link: &str) -> Option<(&str, u32)> {
 
 /// The SHA-256 of one `Digest` value: `alg=value` pairs separated by
 /// commas.
-fn sha256_of_digest(value: &str) -> Option<[u8; 32]> {
+pub(crate) fn sha256_of_digest(value: &str) -> Option<[u8; 32]> {
     value.split(',').find_map(|pair| {
         let (algorithm, encoded) = pair.split_once('=')?;
         if !algorithm.trim().eq_ignore_ascii_case("sha-256") {
