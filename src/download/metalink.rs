@@ -111,12 +111,14 @@ impl<'a> MetalinkDownload<'a> {
             resumed_from: 0,
             sha256: None,
             files: Some(metalink.files.len() as u64),
+            already_complete: true,
         };
         let mut on_progress = self.on_progress.take();
         for file in &metalink.files {
             let saved = self.save(file, dir, &mut on_progress)?;
             total.bytes += saved.bytes;
             total.resumed_from += saved.resumed_from;
+            total.already_complete &= saved.already_complete;
         }
         Ok(total)
     }
