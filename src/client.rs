@@ -59,6 +59,7 @@ pub struct ClientBuilder {
     connections: usize,
     max_per_host: usize,
     retries: u32,
+    compressed: bool,
 }
 
 impl Default for ClientBuilder {
@@ -78,6 +79,7 @@ impl Default for ClientBuilder {
             connections: DEFAULT_CONNECTIONS,
             max_per_host: MAX_PER_HOST,
             retries: DEFAULT_RETRIES,
+            compressed: false,
         }
     }
 }
@@ -199,6 +201,17 @@ impl ClientBuilder {
     }
 
     /// The `Authorization` value of Basic authorization for
+    /// Asks for a whole file gzip-encoded (`Accept-Encoding: gzip`, curl's
+    /// `--compressed`) and hands on its decoded bytes. It then comes as
+    /// one stream over one connection, and a download of it is not
+    /// resumed: a range of an encoded body is not the file's. Pieces,
+    /// resumes of an earlier run and manifests still go as stored. Needs
+    /// the `gzip` feature: without it, [`ClientBuilder::build`] fails.
+    pub fn compressed(mut self, compressed: bool) -> Self {
+        self.compressed = compressed;
+        self
+    }
+
     /// `user:password` as typed (as curl's `-u`: no percent-decoding, a
     /// `%` is part of the password); add it with [`ClientBuilder::header`].
     /// Like every `Authorization` header, it goes to the URL's own origin
@@ -229,6 +242,14 @@ impl ClientBuilder {
             )
             .with_subject(path.display()));
         }
+        #[cfg(not(feature = "gzip"))]
+        if self.compressed {
+            return Err(crate::Error::new(
+                crate::ErrorKind::InvalidInput,
+                "asking for compressed downloads needs gzip support, which this build of \
+                 partfetch lacks (the `gzip` feature)",
+            ));
+        }
         let connect = ConnectSettings {
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
@@ -256,6 +277,7 @@ impl ClientBuilder {
             connections: self.connections.min(self.max_per_host),
             max_per_host: self.max_per_host,
             retries: self.retries,
+            compressed: self.compressed,
         }))
     }
 }

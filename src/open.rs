@@ -72,6 +72,12 @@ pub fn open_mirrored(ctx: &Context, url: &str, mirrors: &[&str]) -> Result<Strea
     }
     let url = sources.remove(0);
     let client = ctx.bound_to(&url);
+    // With mirrors the file is fetched in pieces from several sources,
+    // which only the stored bytes can be.
+    #[cfg(feature = "gzip")]
+    if client.compressed && sources.is_empty() && !url.path().ends_with(".parts") {
+        return open_compressed(&client, url);
+    }
     if (client.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
         return open_segmented(&client, url, sources);
     }
@@ -175,6 +181,45 @@ fn empty_stream(response: Response) -> Stream {
         body: response.into_empty_body(),
     };
     Stream::new(kind, info)
+}
+
+/// Opens `url` asking for it whole and gzip-encoded: decoded when it comes
+/// so, as any answer when it comes as stored. It is one stream over one
+/// connection either way: the encoded length says nothing of the file's,
+/// and a range of an encoded body is not the file's.
+#[cfg(feature = "gzip")]
+fn open_compressed(ctx: &Context, url: Url) -> Result<Stream> {
+    use crate::http::decoded::GunzipBody;
+    let response = ctx.send_retrying(&Request::get(url.clone()).accept_gzip(), &[])?;
+    let coding = response
+        .header("content-encoding")
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+    let Some(coding) = coding else {
+        return stream_of(ctx, url, response);
+    };
+    let subject = response.url().redacted().to_string();
+    if !(coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "the server sent the body encoded as {coding:?}, which partfetch does not \
+                 decode (it asked for gzip)"
+            ),
+        )
+        .with_subject(subject));
+    }
+    if is_manifest(&url, &response) {
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            "the manifest came gzip-encoded, which partfetch reads only as stored: \
+             fetch it without asking for compression",
+        )
+        .with_subject(subject));
+    }
+    let info = Info::of(&response);
+    let body = GunzipBody::new(response.into_body(), subject);
+    Ok(Stream::new(Kind::Gzip(Box::new(body)), info))
 }
 
 fn stream_of(ctx: &Context, url: Url, response: Response) -> Result<Stream> {

@@ -8,6 +8,8 @@
 use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
 use crate::fetch::continuation::Continuation;
+#[cfg(feature = "gzip")]
+use crate::http::decoded::GunzipBody;
 use crate::http::request::percent_decode;
 use crate::http::{HttpBody, Response};
 use crate::manifest::expand::{AheadPart, ManifestStream, PartRecord};
@@ -47,6 +49,11 @@ pub(crate) enum Kind {
     Manifest(Box<ManifestStream>),
     /// A large resource fetched as pieces over several connections.
     Segmented(Box<SegmentedStream>),
+    /// A whole resource the server sent gzip-encoded, decoded as it is
+    /// read. Its length is not known before the end, and it cannot be
+    /// continued: a range of the encoded body is not the file's.
+    #[cfg(feature = "gzip")]
+    Gzip(Box<GunzipBody<HttpBody>>),
 }
 
 /// What the first answer said about the stream.
@@ -236,6 +243,8 @@ impl Stream {
             Kind::Body { length, .. } => *length,
             Kind::Manifest(m) => m.length(),
             Kind::Segmented(s) => Some(s.length()),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => None,
         }
     }
 
@@ -248,6 +257,8 @@ impl Stream {
             Kind::Body { validator, .. } => validator.as_deref(),
             Kind::Manifest(_) => None,
             Kind::Segmented(s) => s.validator(),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => None,
         }
     }
 
@@ -274,6 +285,9 @@ impl Stream {
     pub fn is_resumable(&self) -> bool {
         match &self.kind {
             Kind::Manifest(m) => m.completed_parts().is_some(),
+            // Started again from the first byte when cut: nothing to keep.
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => false,
             _ => true,
         }
     }
@@ -298,6 +312,8 @@ impl Stream {
             Kind::Body { .. } => None,
             Kind::Manifest(m) => Some((m.parts_in_flight(), None)),
             Kind::Segmented(s) => s.activity().map(|(c, n)| (c, Some(n))),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => None,
         }
     }
 
@@ -311,14 +327,16 @@ impl Stream {
             Kind::Body { body, .. } => body.has_payload_ready(),
             Kind::Manifest(m) => m.has_chunk_ready(),
             Kind::Segmented(s) => s.has_chunk_ready(),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(g) => g.has_pending() || g.source_mut().has_payload_ready(),
         }
     }
 
     /// For a manifest, the parts streamed to their end so far.
     pub fn parts_done(&self) -> Option<u64> {
         match &self.kind {
-            Kind::Body { .. } | Kind::Segmented(_) => None,
             Kind::Manifest(m) => Some(m.parts_done()),
+            _ => None,
         }
     }
 }
@@ -355,6 +373,8 @@ impl ByteSource for Kind {
             }
             Kind::Manifest(m) => m.next_chunk(),
             Kind::Segmented(s) => s.next_chunk(),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(g) => g.next_chunk(),
         }
     }
 }

@@ -157,7 +157,7 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     if let Some(limit) = d.cache_limit {
         builder = builder.cache_limit(limit);
     }
-    builder.build()
+    builder.compressed(d.compressed).build()
 }
 
 fn progress_mode(d: &Download) -> Mode {

@@ -58,6 +58,7 @@ pub struct Request {
     if_range: Option<String>,
     headers: Vec<(String, String)>,
     watch: Option<Watch>,
+    accept_gzip: bool,
 }
 
 impl Request {
@@ -70,6 +71,7 @@ impl Request {
             if_range: None,
             headers: Vec::new(),
             watch: None,
+            accept_gzip: false,
         }
     }
 
@@ -90,6 +92,15 @@ impl Request {
     /// Sends `If-Range` with the range, so a changed resource comes whole.
     pub fn if_range(mut self, validator: impl Into<String>) -> Request {
         self.if_range = Some(validator.into());
+        self
+    }
+
+    /// Asks for the body gzip-encoded, unless a range is asked for (a range
+    /// goes as stored). The caller decodes what comes
+    /// ([`GunzipBody`](crate::http::decoded::GunzipBody)).
+    #[cfg(feature = "gzip")]
+    pub(crate) fn accept_gzip(mut self) -> Request {
+        self.accept_gzip = true;
         self
     }
 
@@ -326,6 +337,7 @@ fn exchange(
             range: request.range,
             if_range: request.if_range.as_deref(),
             extra: headers,
+            accept_gzip: request.accept_gzip,
         },
     );
     loop {

@@ -1,6 +1,8 @@
 //! Small helpers every layer uses, with no knowledge of HTTP or pieces.
 
 pub mod block_hash;
+#[cfg(feature = "gzip")]
+pub mod crc32;
 pub mod duration;
 pub mod fs;
 pub mod hex;

@@ -132,6 +132,7 @@ fn empty_download() -> Download {
         checksum: None,
         no_resume: false,
         resume: false,
+        compressed: false,
         limit_rate: None,
         retries: None,
         max_peers: None,
