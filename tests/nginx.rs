@@ -7,7 +7,10 @@
 //! its 206 and exactly its bytes; two requests on one [`Client`] share one
 //! connection, as nginx's own access log (`$connection`,
 //! `$connection_requests`) tells; a finished download run again is found
-//! complete by nginx's answer to `If-Range` with its `Last-Modified`.
+//! complete by nginx's answer to `If-Range` with its `Last-Modified`. With
+//! `--compressed` (feature `gzip`), a text file nginx gzips on the fly
+//! travels in under half its size, as its log's `$body_bytes_sent` tells,
+//! and is saved byte for byte.
 //!
 //! Each test starts its own nginx (`daemon off; master_process off;`, a
 //! single process that is this test's child) with a generated configuration
@@ -186,6 +189,62 @@ fn two_gets_on_one_client_share_one_connection() {
         "the first and second request of that connection; nginx's access log:\n{}",
         lines.join("\n")
     );
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn a_text_file_asked_for_compressed_travels_in_under_half_its_size() {
+    let dir = TempDir::new("gzip");
+    let len = 4 * 1024 * 1024;
+    let www = dir.path().join("www");
+    fs::create_dir_all(&www).expect("create www");
+    let text: Vec<u8> = (0..)
+        .flat_map(|i: u64| {
+            let word = ["ledger", "entry", "amount", "balance", "note"][(i % 5) as usize];
+            format!("{i:08} {word} {} {}\n", i * 7919 % 100_003, i % 97).into_bytes()
+        })
+        .take(len)
+        .collect();
+    let served = www.join("notes.txt");
+    fs::write(&served, &text).expect("write the text file");
+    let Some(nginx) = start_or_skip(&dir, None) else {
+        return;
+    };
+    let url = nginx.http_url("/www/notes.txt");
+    let compressed = dir.path().join("compressed.txt");
+    run_partfetch(&[
+        "-q".into(),
+        "--compressed".into(),
+        url.clone().into(),
+        compressed.clone().into(),
+    ]);
+    assert_same_file(&served, &compressed);
+    let stored = dir.path().join("stored.txt");
+    run_partfetch(&["-q".into(), url.into(), stored.clone().into()]);
+    assert_same_file(&served, &stored);
+
+    // `... $status $body_bytes_sent $http_accept_encoding`: one request
+    // for the compressed download, then those of the stored one (pieces).
+    let lines = nginx.wait_for_log_lines(2);
+    let sent = |line: &str| -> (u64, String) {
+        let mut fields = line.rsplit(' ');
+        let coding = fields.next().unwrap_or_default().to_owned();
+        let bytes = fields.next().and_then(|f| f.parse().ok());
+        (
+            bytes.unwrap_or_else(|| panic!("access log line {line:?}")),
+            coding,
+        )
+    };
+    let (gzipped, asked) = sent(&lines[0]);
+    assert_eq!(asked, "gzip", "{lines:?}");
+    assert!(
+        gzipped < len as u64 / 2,
+        "{gzipped} bytes sent for a file of {len}; nginx's access log:\n{}",
+        lines.join("\n")
+    );
+    for line in &lines[1..] {
+        assert_eq!(sent(line).1, "identity", "{lines:?}");
+    }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -475,8 +534,9 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// The configuration: one process, everything inside `dir`, `dir/www` served
-/// as `/www/`, and an access log line `$connection $connection_requests
-/// "$request" $status $body_bytes_sent` per request.
+/// as `/www/`, `.txt` files gzipped for a client that accepts it, and an
+/// access log line `$connection $connection_requests "$request" $status
+/// $body_bytes_sent $http_accept_encoding` per request.
 fn config(
     binary: &Path,
     dir: &Path,
@@ -508,7 +568,12 @@ events {{
 }}
 http {{
     default_type application/octet-stream;
-    log_format conns '$connection $connection_requests \"$request\" $status $body_bytes_sent';
+    types {{
+        text/plain txt;
+    }}
+    gzip on;
+    gzip_types text/plain;
+    log_format conns '$connection $connection_requests \"$request\" $status $body_bytes_sent $http_accept_encoding';
     access_log {d}/access.log conns;
 {temp_paths}    sendfile on;
     keepalive_timeout 60;

@@ -101,6 +101,8 @@ impl<S: ByteSource> GunzipBody<S> {
                 .decode(chunk, &mut self.out)
                 .map_err(|e| failed(&self.subject, e))?;
             if used < chunk.len() {
+                // Exact, so that it never holds more than the largest chunk.
+                self.pending.reserve_exact(chunk.len() - used);
                 self.pending.extend_from_slice(&chunk[used..]);
             }
             if written > 0 {
@@ -116,5 +118,82 @@ impl<S: ByteSource> ByteSource for GunzipBody<S> {
             0 => Ok(None),
             n => Ok(Some(&self.out[..n])),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::gzip::tests::member;
+    use crate::source::SliceSource;
+
+    fn read_all(source: &mut impl ByteSource) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(chunk) = source.next_chunk()? {
+            assert!(!chunk.is_empty() && chunk.len() <= DECODED_CHUNK);
+            out.extend_from_slice(chunk);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_body_decodes_whole_in_chunks_of_any_size() {
+        let data: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let gz = member(&data, 1 << 3);
+        for chunk in [1, 7, 1000, 1 << 20] {
+            let mut body = GunzipBody::new(SliceSource::chunked(&gz, chunk), "http://h/x");
+            assert_eq!(read_all(&mut body).unwrap(), data, "chunks of {chunk}");
+            assert!(
+                body.next_chunk().unwrap().is_none(),
+                "the end stays the end"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cut_body_is_a_protocol_error_naming_its_url() {
+        let gz = member(&[7; 100_000], 0);
+        let mut body = GunzipBody::new(SliceSource::new(&gz[..gz.len() - 3]), "http://h/x");
+        let err = read_all(&mut body).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol);
+        assert_eq!(err.subject(), Some("http://h/x"));
+        assert!(err.message().contains("ends early"), "{err}");
+    }
+
+    #[test]
+    fn a_hundred_mib_of_zeros_decode_within_fixed_buffers() {
+        // 100 MiB of zeros deflate to about 100 KiB: the output is what
+        // could pile up, and nothing of it may be kept.
+        const LEN: usize = 100 << 20;
+        let zeros = vec![0u8; LEN];
+        let deflated = miniz_oxide::deflate::compress_to_vec(&zeros, 1);
+        drop(zeros);
+        let gz = crate::http::gzip::tests::member_of(&deflated, &[], 0);
+        // The trailer of an empty member, rewritten for the zeros.
+        let mut gz = gz[..gz.len() - 8].to_vec();
+        let mut crc = crate::util::crc32::Crc32::new();
+        for _ in 0..LEN / DECODED_CHUNK {
+            crc.update(&[0; DECODED_CHUNK]);
+        }
+        gz.extend_from_slice(&crc.value().to_le_bytes());
+        gz.extend_from_slice(&(LEN as u32).to_le_bytes());
+        const SOURCE_CHUNK: usize = 16 * 1024;
+        let mut body = GunzipBody::new(SliceSource::chunked(&gz, SOURCE_CHUNK), "http://h/z");
+        let mut total = 0;
+        while let Some(chunk) = body.next_chunk().unwrap() {
+            assert!(chunk.iter().all(|&b| b == 0));
+            total += chunk.len();
+            // What the adapter holds stays within its fixed bounds: the
+            // output buffer, and at most one source chunk not yet used.
+            assert_eq!(body.out.capacity(), DECODED_CHUNK);
+            assert!(
+                body.pending.capacity() <= SOURCE_CHUNK,
+                "{}",
+                body.pending.capacity()
+            );
+        }
+        assert_eq!(total, LEN);
     }
 }

@@ -398,12 +398,17 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use miniz_oxide::deflate::compress_to_vec;
 
     /// A gzip member of `data` with the optional header fields of `flags`.
     pub(crate) fn member(data: &[u8], flags: u8) -> Vec<u8> {
+        member_of(&compress_to_vec(data, 6), data, flags)
+    }
+
+    /// A gzip member of `deflated`, the deflate data of `data`.
+    pub(crate) fn member_of(deflated: &[u8], data: &[u8], flags: u8) -> Vec<u8> {
         let mut out = vec![0x1f, 0x8b, 8, flags, 1, 2, 3, 4, 0, 3];
         if flags & FLAG_EXTRA != 0 {
             let extra = b"AP\x04\x00abcd";
@@ -421,7 +426,7 @@ mod tests {
             crc.update(&out);
             out.extend_from_slice(&((crc.value() & 0xffff) as u16).to_le_bytes());
         }
-        out.extend_from_slice(&compress_to_vec(data, 6));
+        out.extend_from_slice(deflated);
         let mut crc = Crc32::new();
         crc.update(data);
         out.extend_from_slice(&crc.value().to_le_bytes());
