@@ -6,12 +6,15 @@
 #   bench/compressed.sh            # a 64 MiB text file, 5 runs of each
 #   bench/compressed.sh --quick    # 4 MiB, 1 run
 #
-# nginx (gzip on, level 1, its default) serves FILE.txt as text/plain. Each
-# tool saves it to a file, in turn (the order rotates each run); each file
-# must be the original byte for byte. nginx's access log gives the bytes
-# each request sent (`$body_bytes_sent`, told apart by User-Agent), GNU
-# time the wall time, CPU and peak RSS. partfetch without --compressed runs
-# too, for the bytes as stored. partfetch is built with `--features gzip`.
+# Two nginx servers of the same text/plain file: one gzips it as it sends
+# (gzip on, level 1, its default), where nginx's CPU sets the pace; one
+# sends a copy gzipped beforehand (gzip_static, `gzip -6`), where the
+# clients' decoding shows. Each tool saves it to a file, in turn (the
+# order rotates each run); each file must be the original byte for byte.
+# nginx's access log gives the bytes each request sent (`$body_bytes_sent`,
+# told apart by User-Agent), GNU time the wall time, CPU and peak RSS.
+# partfetch without --compressed runs too, for the bytes as stored.
+# partfetch is built with `--features gzip`.
 set -euo pipefail
 
 SIZE_MIB=64
@@ -19,8 +22,8 @@ RUNS=${RUNS:-5}
 for arg in "$@"; do
   case $arg in
     --quick) SIZE_MIB=4 RUNS=1 ;;
-    -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
   esac
 done
 
@@ -59,22 +62,31 @@ while len(out) < size:
 open(path, "wb").write(out[:size])
 EOF
 BYTES=$(stat -c %s "$WORK/www/log.txt")
-PORT=$(free_port)
-nginx_start "$WORK/nginx" "$(nginx_server "$PORT" "$WORK/www" "" "" "gzip on; gzip_types text/plain;")"
+gzip -6 -k "$WORK/www/log.txt"
+ON_THE_FLY=$(free_port)
+STATIC=$(free_port)
+while [ "$STATIC" = "$ON_THE_FLY" ]; do STATIC=$(free_port); done
+servers() {
+  nginx_server "$ON_THE_FLY" "$WORK/www" "" "" "gzip on; gzip_types text/plain;"
+  nginx_server "$STATIC" "$WORK/www" "" "" "gzip_static on;"
+}
+nginx_start "$WORK/nginx" "$(servers)"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
-URL="http://127.0.0.1:$PORT/log.txt"
 
-# One command per tool, each with its own User-Agent for the access log.
+# run_tool NAME SERVER: one command per tool, each with its own
+# User-Agent for the access log.
 run_tool() {
-  local name=$1 out=$WORK/out/$1.txt
+  local name=$1 server=$2 out=$WORK/out/$1.txt
+  local URL="http://127.0.0.1:$server/log.txt"
+  name=$name-$server
   rm -f "$out"
-  case $name in
+  case ${name%-*} in
     partfetch) time_run "$WORK/$name" "$BIN" -q --compressed --user-agent "$name" "$URL" "$out" ;;
     stored) time_run "$WORK/$name" "$BIN" -q --user-agent "$name" "$URL" "$out" ;;
     curl) time_run "$WORK/$name" curl -sf --compressed -A "$name" -o "$out" "$URL" ;;
     wget) time_run "$WORK/$name" wget -q --compression=gzip -U "$name" -O "$out" "$URL" ;;
     aria2c) time_run "$WORK/$name" aria2c -q --http-accept-gzip=true -U "$name" \
-      --allow-overwrite=true --auto-file-renaming=false -d "$WORK/out" -o "$name.txt" "$URL" ;;
+      --allow-overwrite=true --auto-file-renaming=false -d "$WORK/out" -o "${name%-*}.txt" "$URL" ;;
   esac
   cmp -s "$out" "$WORK/www/log.txt" || die "$name saved a file that differs from the original"
 }
@@ -82,8 +94,10 @@ run_tool() {
 TOOLS=(partfetch curl wget aria2c stored)
 for i in $(seq "$RUNS"); do
   # Rotate the order, so no tool always goes first.
-  for j in "${!TOOLS[@]}"; do
-    run_tool "${TOOLS[$(((i + j) % ${#TOOLS[@]}))]}"
+  for server in "$ON_THE_FLY" "$STATIC"; do
+    for j in "${!TOOLS[@]}"; do
+      run_tool "${TOOLS[$(((i + j) % ${#TOOLS[@]}))]}" "$server"
+    done
   done
   note "run $i/$RUNS done"
 done
@@ -94,27 +108,38 @@ bytes() {
   awk -v ua="\"$1\"" '$NF == ua { sum += $5 } END { print sum + 0 }' "$WORK/nginx/access.log" |
     awk -v runs="$RUNS" '{ printf "%d\n", $1 / runs }'
 }
-P_WALL=$(median "$WORK/partfetch" 1)
-row() {
-  local name=$1 command=$2 sent wall cpu rss
-  sent=$(bytes "$name")
-  wall=$(median "$WORK/$name" 1)
-  cpu=$(median "$WORK/$name" 2)
-  rss=$(median "$WORK/$name" 3)
-  echo "| \`$command\` | $sent | $(ratio "$sent" "$BYTES") | $wall | $(ratio "$P_WALL" "$wall") | $cpu | $((rss / 1024)) |"
+# table PORT: the rows of the server on PORT.
+table() {
+  local port=$1 p_wall
+  p_wall=$(median "$WORK/partfetch-$port" 1)
+  row() {
+    local name=$1-$port command=$2 sent wall cpu rss
+    sent=$(bytes "$name")
+    wall=$(median "$WORK/$name" 1)
+    cpu=$(median "$WORK/$name" 2)
+    rss=$(median "$WORK/$name" 3)
+    echo "| \`$command\` | $sent | $(ratio "$sent" "$BYTES") | $wall | $(ratio "$p_wall" "$wall") | $cpu | $((rss / 1024)) |"
+  }
+  echo "| command | bytes sent | / file | wall (s) | partfetch --compressed / this | CPU (s) | peak RSS (MiB) |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  row partfetch "partfetch --compressed URL FILE"
+  row curl "curl --compressed -o FILE URL"
+  row wget "wget --compression=gzip -O FILE URL"
+  row aria2c "aria2c --http-accept-gzip=true -o FILE URL"
+  row stored "partfetch URL FILE"
 }
 
 cat <<EOT
 
-## \`bench/compressed.sh\`: a $SIZE_MIB MiB text file nginx gzips, saved decoded
+## \`RUNS=$RUNS bench/compressed.sh\`: a $SIZE_MIB MiB text file gzip-encoded by nginx, saved decoded
 
-$(date -u +%Y-%m-%d), $(nproc) cores, load $LOAD_BEFORE before and $(cut -d' ' -f1-3 /proc/loadavg) after, partfetch $(bench_commit) built with \`--features gzip\`. \`RUNS=$RUNS bench/compressed.sh\`. nginx \`gzip on\` (level 1), one worker; medians of $RUNS runs, the tools in turn, the order rotating.
+$(date -u +%Y-%m-%d), $(nproc) cores, load $LOAD_BEFORE before and $(cut -d' ' -f1-3 /proc/loadavg) after, partfetch $(bench_commit) built with \`--features gzip\`. nginx with one worker; medians of $RUNS runs, the tools in turn, the order rotating.
 
-| command | bytes sent | / file | wall (s) | partfetch --compressed / this | CPU (s) | peak RSS (MiB) |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: |
-$(row partfetch "partfetch --compressed URL FILE")
-$(row curl "curl --compressed -o FILE URL")
-$(row wget "wget --compression=gzip -O FILE URL")
-$(row aria2c "aria2c --http-accept-gzip=true -o FILE URL")
-$(row stored "partfetch URL FILE")
+Gzipped as sent (\`gzip on\`, level 1):
+
+$(table "$ON_THE_FLY")
+
+Gzipped beforehand (\`gzip_static on\`, \`gzip -6\`):
+
+$(table "$STATIC")
 EOT
