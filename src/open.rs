@@ -218,7 +218,7 @@ fn open_compressed(ctx: &Context, url: Url) -> Result<Stream> {
         .with_subject(subject));
     }
     let info = Info::of(&response);
-    let body = GunzipBody::new(response.into_body(), subject);
+    let body = GunzipBody::new(response.into_body(), subject).with_cancel(ctx.cancel_handle());
     Ok(Stream::new(Kind::Gzip(Box::new(body)), info))
 }
 

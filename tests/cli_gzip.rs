@@ -169,6 +169,25 @@ mod with_gzip {
     }
 
     #[test]
+    fn max_filesize_stops_a_small_body_that_decodes_huge() {
+        // 32 MiB of zeros gzip to about 32 KiB.
+        let bomb = gzip(&vec![0; 32 << 20]);
+        let server = Server::start(move |_: &Request| {
+            Reply::ok(bomb.clone()).header("Content-Encoding", "gzip")
+        });
+        let dir = TempDir::new("gzip-bomb");
+        let outcome = fetch(
+            &server.url("/a.txt"),
+            &dir,
+            &["--compressed", "--max-filesize", "1M"],
+        );
+        outcome
+            .assert_code(1)
+            .assert_error_mentions(&["--max-filesize 1.0 MiB"]);
+        assert!(dir.entries().is_empty(), "left {:?}", dir.entries());
+    }
+
+    #[test]
     fn an_encoding_other_than_gzip_is_refused_by_name() {
         let server = Server::start(|_: &Request| {
             Reply::ok(&b"\x0b\x02\x80hello\x03"[..]).header("Content-Encoding", "br")
