@@ -306,9 +306,17 @@ impl Client {
     }
 
     /// Sends `HEAD` for `url`, following redirects, and returns the last
-    /// response whatever its status (what `curl -I` shows).
+    /// response whatever its status (what `curl -I` shows). With
+    /// [`ClientBuilder::compressed`] it asks for gzip, as the download's
+    /// `GET` would, so the head is the one that download would get.
     pub fn head(&self, url: &str) -> Result<Response> {
-        self.ctx.send(&Request::head(Url::parse(url)?))
+        let request = Request::head(Url::parse(url)?);
+        #[cfg(feature = "gzip")]
+        let request = match self.ctx.compressed {
+            true => request.accept_gzip(),
+            false => request,
+        };
+        self.ctx.send(&request)
     }
 
     /// `GET`s `url`; a status that is not 2xx is an error.

@@ -169,6 +169,24 @@ mod with_gzip {
     }
 
     #[test]
+    fn head_with_compressed_shows_the_head_a_compressed_download_gets() {
+        let server = negotiating_server(text(5000));
+        let url = server.url("/a.txt");
+        let outcome = cli::run(&["-I", "--compressed", &url]);
+        outcome.assert_code(0);
+        let head = String::from_utf8_lossy(&outcome.stdout).to_ascii_lowercase();
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        let request = server.last_request();
+        assert_eq!(request.method, "HEAD");
+        assert_eq!(request.header("accept-encoding"), Some("gzip"));
+        cli::run(&["-I", &url]).assert_code(0);
+        assert_eq!(
+            server.last_request().header("accept-encoding"),
+            Some("identity")
+        );
+    }
+
+    #[test]
     fn max_filesize_stops_a_small_body_that_decodes_huge() {
         // 32 MiB of zeros gzip to about 32 KiB.
         let bomb = gzip(&vec![0; 32 << 20]);
