@@ -11,9 +11,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::gzip::{Gunzip, GzipError};
 use crate::source::ByteSource;
 
-/// The most decoded bytes handed on at once: large enough that a chunk
-/// costs little per call, small next to what a body reads at once after
-/// inflating (text commonly shrinks four to ten times).
+/// The most decoded bytes handed on at once: the adapter's one sizeable
+/// buffer, large enough that the calls per MiB stay few (text inflates
+/// four to ten times, so one encoded read fills it more than once).
 pub const DECODED_CHUNK: usize = 64 * 1024;
 
 /// The decoded stream of the gzip-encoded `source`.

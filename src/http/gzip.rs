@@ -151,9 +151,6 @@ pub struct Gunzip {
     crc: Crc32,
     /// What this member inflated so far, modulo 2^32 (ISIZE).
     length: u32,
-    /// Whether any byte was given at all, so that an empty body is told
-    /// from one cut inside a member.
-    started: bool,
     inflater: Box<InflateState>,
 }
 
@@ -173,7 +170,6 @@ impl Gunzip {
             header_crc: Crc32::new(),
             crc: Crc32::new(),
             length: 0,
-            started: false,
             inflater: InflateState::new_boxed(DataFormat::Raw),
         }
     }
@@ -235,7 +231,8 @@ impl Gunzip {
     pub fn finish(&self) -> Result<(), GzipError> {
         match self.state {
             State::Between => Ok(()),
-            State::Fixed { got: 0 } if !self.started => Ok(()),
+            // Only before the first byte: a later member starts at `got: 1`.
+            State::Fixed { got: 0 } => Ok(()),
             _ => Err(GzipError::Truncated),
         }
     }
@@ -261,7 +258,6 @@ impl Gunzip {
                 self.state = State::Fixed { got: 1 };
             }
             State::Fixed { got } => {
-                self.started = true;
                 self.field[got] = byte;
                 let got = got + 1;
                 if got == 2 && self.field[..2] != MAGIC {
