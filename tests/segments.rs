@@ -817,6 +817,89 @@ fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out()
     );
 }
 
+/// An answer as nginx's `limit_rate` sends it: the first 2 MiB of each
+/// request at once, the rest paced, here at 2.5 MiB/s (64 KiB every
+/// 25 ms), slow enough that a busy machine cannot blur the difference.
+fn capped_per_request(req: &Request, body: &[u8]) -> Reply {
+    let Some(first) = req.range_start() else {
+        return Reply::file(req, body, Ranges::Honour);
+    };
+    let first = first as usize;
+    let last = req
+        .range()
+        .map_or(body.len() - 1, |range| *range.end() as usize);
+    let asked = &body[first..=last];
+    let (burst, rest) = asked.split_at(asked.len().min(2 * PIECE as usize));
+    let mut steps = vec![Step::Write(burst.to_vec())];
+    for chunk in rest.chunks(64 * 1024) {
+        steps.push(Step::Sleep(std::time::Duration::from_millis(25)));
+        steps.push(Step::Write(chunk.to_vec()));
+    }
+    partial(first, last, body.len(), steps)
+}
+
+/// The requests of `server` that asked for exactly one piece.
+fn one_piece_requests(server: &Server) -> usize {
+    let ranges: Vec<_> = server
+        .requests()
+        .iter()
+        .filter_map(Request::range)
+        .collect();
+    ranges
+        .iter()
+        .filter(|range| range.end() + 1 - range.start() == PIECE)
+        .count()
+}
+
+#[test]
+fn written_at_their_offsets_a_server_that_caps_each_request_gets_a_request_per_piece() {
+    // The first piece comes at once, as from nginx's limit_rate, so one
+    // stream looks fast enough until it slows down past its first MiBs.
+    // Long runs would go at the cap; a request per piece stays within
+    // each request's allowance.
+    let body = test_data(40 * PIECE as usize, 46);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| capped_per_request(req, &served));
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
+    while download.advance().unwrap() {}
+    assert_eq!(*store.0.lock().unwrap(), body);
+    let singles = one_piece_requests(&server);
+    assert!(
+        singles >= 20,
+        "{singles} requests of one piece for 40 pieces: {:?}",
+        server
+            .requests()
+            .iter()
+            .filter_map(Request::range)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn written_at_their_offsets_runs_that_slow_down_after_their_first_pieces_become_a_piece_each() {
+    // Piece 0 comes slowly, so the workers start at once with long runs;
+    // each run's answer slows down after its first 2 MiB, which shows the
+    // cap: the rest of the runs go back and come a piece a request.
+    let body = test_data(40 * PIECE as usize, 47);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        slow_first_piece(req, &served).unwrap_or_else(|| capped_per_request(req, &served))
+    });
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
+    while download.advance().unwrap() {}
+    assert_eq!(*store.0.lock().unwrap(), body);
+    let singles = one_piece_requests(&server);
+    assert!(
+        singles >= 20,
+        "{singles} requests of one piece for 40 pieces: {:?}",
+        server
+            .requests()
+            .iter()
+            .filter_map(Request::range)
+            .collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
     // The first request for three pieces or more to the first source sends

@@ -74,6 +74,22 @@ pub const MAX_PER_HOST: usize = 16;
 /// faster), so the rest comes as one stream.
 pub const FAST_ENOUGH_BYTES_PER_SEC: u64 = 100 * 1024 * 1024;
 
+/// Bytes of an answer that may arrive at once whatever the server's rate:
+/// what the socket buffers on both sides and a rate-capping server's first
+/// send hold (nginx sends up to 2 MiB before its `limit_rate` paces the
+/// rest). The one stream's rate is judged on what comes after them.
+const BURST: u64 = 4 * 1024 * 1024;
+
+/// The one stream is judged this long after it began: long enough that
+/// a rate-capping server has paced it past its first send, short enough
+/// that the other connections are not left idle for long.
+const REVIEW_AFTER: Duration = Duration::from_millis(100);
+
+/// A one stream whose rate after its [`BURST`] falls this many times
+/// below the first piece's shows a server that caps each request after a
+/// first allowance (`Scheduler::caps_each_request`).
+const CAPPED_SLOWDOWN: u128 = 4;
+
 /// Where the stream stands.
 pub(super) enum Mode {
     /// Piece 0, straight from the first response as it arrives.
@@ -107,6 +123,8 @@ pub struct SegmentedStream {
     rest_received: u64,
     /// Bytes of the first piece handed on.
     first_received: u64,
+    /// The rate the first piece arrived at, in bytes a second.
+    first_rate: u128,
     workers_started: bool,
     /// The workers' threads, joined when the stream is dropped: once it
     /// is gone, nothing writes to its store any more.
@@ -209,6 +227,7 @@ impl SegmentedStream {
             rest_from: layout.start(first_index + 1),
             rest_received: 0,
             first_received: 0,
+            first_rate: 0,
             workers_started: false,
             threads: Vec::new(),
             held_back: false,
@@ -333,6 +352,7 @@ impl SegmentedStream {
     fn after_first_piece(&mut self) -> Result<()> {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(self.shared.layout.piece_length()) * 1_000_000 / micros;
+        self.first_rate = rate;
         let after = self.first_index + 1;
         if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
             self.spawn_workers(after);
@@ -431,11 +451,17 @@ impl SegmentedStream {
         }
     }
 
-    /// The one stream has run for a while: a server that sent the first
-    /// MiB fast and then slowed down (a rate limit that starts after a
-    /// burst) is left at the next piece boundary for the workers.
+    /// The one stream has run for a while: one slower than
+    /// [`FAST_ENOUGH_BYTES_PER_SEC`] past its first [`BURST`] is left at
+    /// the next piece boundary for the workers.
+    ///
+    /// Why past the burst: the first MiBs of an answer may come from
+    /// socket buffers at memory speed whatever the server's rate, so the
+    /// first piece's speed and the stream's first MiBs are no evidence that
+    /// one connection is enough. A server that caps each request (nginx's
+    /// `limit_rate`) sends them at once and paces the rest; it is told to
+    /// the schedule, whose workers then ask for a piece at a time.
     fn review_rest(&mut self) {
-        const REVIEW_AFTER: Duration = Duration::from_millis(500);
         let Mode::Rest { until, .. } = &mut self.mode else {
             return;
         };
@@ -446,11 +472,15 @@ impl SegmentedStream {
         if elapsed < REVIEW_AFTER {
             return;
         }
-        let rate = u128::from(self.rest_received) * 1_000_000 / elapsed.as_micros().max(1);
+        let paced = self.rest_received.saturating_sub(BURST);
+        let rate = u128::from(paced) * 1_000_000 / elapsed.as_micros().max(1);
         if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
             let offset = self.rest_from + self.rest_received;
             let piece = self.shared.layout.piece_length();
             *until = Some(offset.div_ceil(piece) * piece);
+            if rate * CAPPED_SLOWDOWN < self.first_rate {
+                self.shared.lock().schedule.caps_each_request(0);
+            }
         }
     }
 

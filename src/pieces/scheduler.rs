@@ -55,6 +55,21 @@ pub const GIVE_UP_FLOOR: Duration = Duration::from_secs(2);
 /// ([`Event::SourceBackingOff`]).
 const ANNOUNCED_WAIT: Duration = Duration::from_secs(1);
 
+/// A piece later in an answer that takes this many times as long as the
+/// answer's first piece (and [`CAP_FLOOR`] more) shows a server that caps
+/// each request after a first allowance (nginx's `limit_rate`): see
+/// [`Scheduler::caps_each_request`].
+const CAP_SLOWDOWN: u32 = 4;
+
+/// The least a later piece must lose to the cap to count: a slowdown worth
+/// more than a request's round trip on any link, and more than a busy
+/// machine's hiccup.
+const CAP_FLOOR: Duration = Duration::from_millis(10);
+
+/// The pieces at the start of an answer that a capping server sends at
+/// once: nginx sends 2 MiB before it paces the rest.
+const OPENING: u32 = 2;
+
 /// How a download is to be scheduled, fixed when it starts.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -105,6 +120,13 @@ pub struct Ticket {
     under_way: bool,
     /// Bytes of the current piece received.
     received: u64,
+    /// Pieces of the answer completed, the least time one of its first
+    /// [`OPENING`] took, and the pieces after those: how many, and the
+    /// time they took in all.
+    done: u32,
+    opening: Duration,
+    later: u32,
+    later_took: Duration,
 }
 
 impl Ticket {
@@ -132,6 +154,34 @@ impl Ticket {
     /// `bytes` more of the current piece arrived.
     pub fn receive(&mut self, bytes: u64) {
         self.received += bytes;
+    }
+
+    /// The current piece took `took`: whether the answer's later pieces,
+    /// two at least, now take on average [`CAP_SLOWDOWN`] times as long as
+    /// the fastest of its first [`OPENING`], and [`CAP_FLOOR`] more.
+    ///
+    /// The fastest of the first pieces, because a capping server sends
+    /// them at once (nginx: its first 2 MiB), while the very first also
+    /// waits for the request's round trip and a new connection's start;
+    /// an answer that is merely slow to start (a far server, Nagle's
+    /// algorithm) sends its second piece no faster than the rest. On
+    /// average, because a capping server goes on sending in bursts (nginx:
+    /// 2 MiB every 100 ms at 20 MiB/s), one piece of two at once.
+    fn paced(&mut self, took: Duration) -> bool {
+        self.done += 1;
+        if self.done <= OPENING {
+            self.opening = if self.done == 1 {
+                took
+            } else {
+                self.opening.min(took)
+            };
+            return false;
+        }
+        self.later += 1;
+        self.later_took += took;
+        let average = self.later_took / self.later;
+        let opening = self.opening;
+        self.later >= 2 && average > opening * CAP_SLOWDOWN && average > opening + CAP_FLOOR
     }
 
     /// Whether the rest of the answer belongs to another worker (which
@@ -190,6 +240,14 @@ struct Outstanding {
     copies: u32,
 }
 
+/// A run being fetched: its source, and the pieces its worker has not
+/// started yet.
+#[derive(Debug)]
+struct Run {
+    source: usize,
+    unstarted: Range<u64>,
+}
+
 /// The schedule the consumer and the workers share (behind the engine's
 /// lock).
 #[derive(Debug)]
@@ -220,8 +278,11 @@ pub struct Scheduler {
     /// The runs being fetched, by id: the pieces of each that its worker
     /// has not started yet (they come after its current piece in the same
     /// answer). An idle worker may take the back half of the longest.
-    runs: BTreeMap<u64, Range<u64>>,
+    runs: BTreeMap<u64, Run>,
     next_run: u64,
+    /// Sources that cap each request after a first allowance: they get
+    /// runs of one piece.
+    capped: BTreeSet<usize>,
     /// When the workers started, and the bytes of the pieces they fetched
     /// since: the download's rate.
     workers_since: Option<Instant>,
@@ -252,6 +313,7 @@ impl Scheduler {
             retry: BTreeSet::new(),
             runs: BTreeMap::new(),
             next_run: 0,
+            capped: BTreeSet::new(),
             workers_since: None,
             fetched_bytes: 0,
             sources,
@@ -328,6 +390,30 @@ impl Scheduler {
     /// The failure that ended the download, if one did.
     pub fn failed(&self) -> Option<&Error> {
         self.failed.as_ref()
+    }
+
+    /// `source` caps each request after a first allowance: a piece later
+    /// in an answer came much slower than the answer's first (or the
+    /// consumer's one stream slowed down after a fast start). From now on
+    /// its claims are one piece each, and the pieces its runs have not
+    /// started go back to be claimed first, their workers stopping at the
+    /// end of their current piece.
+    ///
+    /// Why: such a server (nginx's `limit_rate`, the cap download sites
+    /// use) lets each request's first bytes through at once and paces the
+    /// rest, so a long run goes at the cap while a request per piece stays
+    /// within each request's allowance. A server that is merely slow, or
+    /// caps each connection, sends a run's later pieces no slower than its
+    /// first (which also waits for the request's round trip), and keeps
+    /// its long runs: a round trip per piece would cost it.
+    pub fn caps_each_request(&mut self, source: usize) {
+        if !self.capped.insert(source) {
+            return;
+        }
+        for run in self.runs.values_mut().filter(|run| run.source == source) {
+            self.retry.extend(run.unstarted.clone());
+            run.unstarted.end = run.unstarted.start;
+        }
     }
 
     /// The next piece the consumer hands on (with a store: the first one
@@ -414,7 +500,10 @@ impl Scheduler {
 
     /// Pieces claimed in runs whose workers have not started them.
     fn unstarted(&self) -> u64 {
-        self.runs.values().map(|run| run.end - run.start).sum()
+        self.runs
+            .values()
+            .map(|run| run.unstarted.end - run.unstarted.start)
+            .sum()
     }
 
     /// How many pieces one claim may take, fetched with one request.
@@ -515,6 +604,7 @@ impl Scheduler {
         };
         self.runs
             .iter()
+            .map(|(id, run)| (id, &run.unstarted))
             .filter(|(_, unstarted)| match unstarted.end - unstarted.start {
                 0 => false,
                 1 => stuck(unstarted),
@@ -585,13 +675,20 @@ impl Scheduler {
             }
             _ => u64::MAX,
         };
-        let can_fetch = can_fetch.max(1);
+        // A server that caps each request sends a run's first pieces at
+        // once and the rest at its cap: a request per piece keeps every
+        // request within its allowance.
+        let can_fetch = if self.capped.contains(&source) {
+            1
+        } else {
+            can_fetch.max(1)
+        };
         match victim {
             // Taken from the back, so that the run keeps its front.
             Some(id) => {
                 pieces.start = pieces.start.max(pieces.end.saturating_sub(can_fetch));
-                if let Some(unstarted) = self.runs.get_mut(&id) {
-                    unstarted.end = pieces.start;
+                if let Some(run) = self.runs.get_mut(&id) {
+                    run.unstarted.end = pieces.start;
                 }
             }
             None => pieces.end = pieces.end.min(pieces.start.saturating_add(can_fetch)),
@@ -604,7 +701,11 @@ impl Scheduler {
         }
         let id = self.next_run;
         self.next_run += 1;
-        self.runs.insert(id, pieces.start + 1..pieces.end);
+        let run = Run {
+            source,
+            unstarted: pieces.start + 1..pieces.end,
+        };
+        self.runs.insert(id, run);
         let outstanding = Outstanding {
             since: now,
             source,
@@ -619,6 +720,10 @@ impl Scheduler {
             end: pieces.end,
             under_way: true,
             received: 0,
+            done: 0,
+            opening: Duration::ZERO,
+            later: 0,
+            later_took: Duration::ZERO,
         })
     }
 
@@ -639,6 +744,10 @@ impl Scheduler {
             end: index + 1,
             under_way: true,
             received: 0,
+            done: 0,
+            opening: Duration::ZERO,
+            later: 0,
+            later_took: Duration::ZERO,
         })
     }
 
@@ -656,6 +765,9 @@ impl Scheduler {
         self.fetched_bytes += ticket.received;
         self.last_piece_at = Some(now);
         self.claimed.remove(&index);
+        if ticket.paced(took) {
+            self.caps_each_request(ticket.source);
+        }
         let keep = if self.in_place {
             self.stored(index);
             false
@@ -666,8 +778,8 @@ impl Scheduler {
         ticket.received = 0;
         ticket.since = now;
         let stop = self.cancelled || self.failed.is_some();
-        let unstarted = ticket.run.and_then(|id| self.runs.get_mut(&id));
-        ticket.under_way = match unstarted {
+        let run = ticket.run.and_then(|id| self.runs.get_mut(&id));
+        ticket.under_way = match run.map(|run| &mut run.unstarted) {
             Some(unstarted) if !stop && unstarted.start < unstarted.end => {
                 debug_assert_eq!(unstarted.start, ticket.current);
                 unstarted.start += 1;
@@ -711,8 +823,8 @@ impl Scheduler {
             other => other,
         };
         // The pieces of the run not started are fetched again first.
-        if let Some(unstarted) = ticket.run.and_then(|id| self.runs.remove(&id)) {
-            self.retry.extend(unstarted);
+        if let Some(run) = ticket.run.and_then(|id| self.runs.remove(&id)) {
+            self.retry.extend(run.unstarted);
         }
         let took = now.saturating_duration_since(ticket.since);
         match ended {
@@ -1009,6 +1121,57 @@ mod tests {
         // Source 0 can fetch a full run in that time.
         let fast = ticket(s.claim(0, at)).pieces();
         assert_eq!(fast, slow.end..slow.end + MAX_SPAN);
+    }
+
+    #[test]
+    fn answers_that_slow_down_after_their_first_pieces_get_a_piece_a_request() {
+        let t0 = Instant::now();
+        let mut s = schedule(400, 2, 1, true, t0);
+        let mut a = ticket(s.claim(0, t0));
+        let mut b = ticket(s.claim(1, t0));
+        assert_eq!(
+            (a.pieces(), b.pieces()),
+            (1..1 + MAX_SPAN, 65..65 + MAX_SPAN)
+        );
+        // As nginx's limit_rate sends an answer: 2 MiB at once, then 2 MiB
+        // every 100 ms. Two later pieces show it.
+        let mut at = t0;
+        for (n, step) in [1, 1, 100].into_iter().enumerate() {
+            at += ms(step);
+            arrive(&mut s, &mut a, at);
+            assert!(!a.cut_short(), "after {} pieces", n + 1);
+        }
+        at += ms(1);
+        arrive(&mut s, &mut a, at);
+        // Both runs stop after their current piece, and what they had not
+        // started comes a piece a request.
+        assert!(a.cut_short());
+        s.finish(a, Ended::LostRace { bytes: 0 }, None, at);
+        assert_eq!(ticket(s.claim(0, at)).pieces(), 5..6);
+        arrive(&mut s, &mut b, at + ms(1));
+        assert!(b.cut_short());
+        s.finish(b, Ended::LostRace { bytes: 0 }, None, at + ms(1));
+        assert_eq!(ticket(s.claim(1, at + ms(1))).pieces(), 6..7);
+    }
+
+    #[test]
+    fn answers_slow_to_start_or_even_keep_their_long_runs() {
+        // A far server: the first pieces wait for the round trip and the
+        // connection's start. Nagle's algorithm or a cap on each
+        // connection: every piece alike, or one held up by a hiccup.
+        for times in [[300, 120, 20, 20, 20, 20], [50, 50, 50, 50, 200, 50]] {
+            let t0 = Instant::now();
+            let mut s = schedule(400, 1, 1, true, t0);
+            let mut run = ticket(s.claim(0, t0));
+            let mut at = t0;
+            for step in times {
+                at += ms(step);
+                arrive(&mut s, &mut run, at);
+            }
+            assert!(!run.cut_short(), "{times:?}");
+            let more = ticket(s.claim(1, at)).pieces();
+            assert!(more.end - more.start > 1, "{times:?}: {more:?}");
+        }
     }
 
     #[test]
