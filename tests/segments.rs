@@ -857,7 +857,7 @@ fn written_at_their_offsets_a_server_that_caps_each_request_gets_a_request_per_p
     // stream looks fast enough until it slows down past its first MiBs.
     // Long runs would go at the cap; a request per piece stays within
     // each request's allowance.
-    let body = test_data(40 * PIECE as usize, 46);
+    let body = test_data(80 * PIECE as usize, 46);
     let served = body.clone();
     let server = Server::start(move |req: &Request| capped_per_request(req, &served));
     let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
@@ -865,8 +865,8 @@ fn written_at_their_offsets_a_server_that_caps_each_request_gets_a_request_per_p
     assert_eq!(*store.0.lock().unwrap(), body);
     let singles = one_piece_requests(&server);
     assert!(
-        singles >= 20,
-        "{singles} requests of one piece for 40 pieces: {:?}",
+        singles >= 40,
+        "{singles} requests of one piece for 80 pieces: {:?}",
         server
             .requests()
             .iter()
@@ -880,7 +880,7 @@ fn written_at_their_offsets_runs_that_slow_down_after_their_first_pieces_become_
     // Piece 0 comes slowly, so the workers start at once with long runs;
     // each run's answer slows down after its first 2 MiB, which shows the
     // cap: the rest of the runs go back and come a piece a request.
-    let body = test_data(40 * PIECE as usize, 47);
+    let body = test_data(80 * PIECE as usize, 47);
     let served = body.clone();
     let server = Server::start(move |req: &Request| {
         slow_first_piece(req, &served).unwrap_or_else(|| capped_per_request(req, &served))
@@ -890,8 +890,8 @@ fn written_at_their_offsets_runs_that_slow_down_after_their_first_pieces_become_
     assert_eq!(*store.0.lock().unwrap(), body);
     let singles = one_piece_requests(&server);
     assert!(
-        singles >= 20,
-        "{singles} requests of one piece for 40 pieces: {:?}",
+        singles >= 40,
+        "{singles} requests of one piece for 80 pieces: {:?}",
         server
             .requests()
             .iter()

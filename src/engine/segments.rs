@@ -468,17 +468,12 @@ impl SegmentedStream {
         if until.is_some() || self.workers == 0 {
             return;
         }
-        let elapsed = self.started.elapsed();
-        if elapsed < REVIEW_AFTER {
-            return;
-        }
-        let paced = self.rest_received.saturating_sub(BURST);
-        let rate = u128::from(paced) * 1_000_000 / elapsed.as_micros().max(1);
-        if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+        let verdict = judge_one_stream(self.rest_received, self.started.elapsed(), self.first_rate);
+        if let Verdict::HandOver { capped } = verdict {
             let offset = self.rest_from + self.rest_received;
             let piece = self.shared.layout.piece_length();
             *until = Some(offset.div_ceil(piece) * piece);
-            if rate * CAPPED_SLOWDOWN < self.first_rate {
+            if capped {
                 self.shared.lock().schedule.caps_each_request(0);
             }
         }
@@ -644,6 +639,36 @@ impl SegmentedStream {
     }
 }
 
+/// What the one stream's pace says ([`judge_one_stream`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// One connection keeps up: go on.
+    Keep,
+    /// Too slow: the workers take over at the next piece boundary;
+    /// `capped`, the server caps each request after a first allowance.
+    HandOver { capped: bool },
+}
+
+/// Whether the one stream, which has brought `received` bytes in
+/// `elapsed` after a first piece that came at `first_rate` bytes a second,
+/// should be handed over to the workers: when, [`REVIEW_AFTER`] in, it has
+/// brought less than [`FAST_ENOUGH_BYTES_PER_SEC`] past its first
+/// [`BURST`] (see `review_rest`); fallen [`CAPPED_SLOWDOWN`] times below
+/// the first piece's rate, it shows a cap on each request.
+fn judge_one_stream(received: u64, elapsed: Duration, first_rate: u128) -> Verdict {
+    if elapsed < REVIEW_AFTER {
+        return Verdict::Keep;
+    }
+    let paced = received.saturating_sub(BURST);
+    let rate = u128::from(paced) * 1_000_000 / elapsed.as_micros().max(1);
+    if rate >= u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+        return Verdict::Keep;
+    }
+    Verdict::HandOver {
+        capped: rate * CAPPED_SLOWDOWN < first_rate,
+    }
+}
+
 /// What comes after a chunk of the streamed part of a resource.
 pub(super) enum Next {
     /// A chunk (in `last_chunk`) that belongs at `offset`.
@@ -691,5 +716,60 @@ impl Drop for SegmentedStream {
             // A worker that panicked has stopped too.
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A first piece of 1 MiB in 1 ms, as from socket buffers on loopback.
+    const FIRST_FAST: u128 = 1000 * MIB as u128;
+
+    #[test]
+    fn a_stream_paced_after_its_first_send_is_handed_over_as_capped() {
+        // nginx's limit_rate 20m: 2 MiB at once, then 2 MiB every 100 ms.
+        // 100 ms in, the buffers' worth is all it has brought.
+        assert_eq!(
+            judge_one_stream(4 * MIB, ms(100), FIRST_FAST),
+            Verdict::HandOver { capped: true }
+        );
+        assert_eq!(
+            judge_one_stream(6 * MIB, ms(200), FIRST_FAST),
+            Verdict::HandOver { capped: true }
+        );
+    }
+
+    #[test]
+    fn a_fast_stream_is_kept_and_none_is_judged_before_its_time() {
+        // Loopback without a cap: some 300 MiB in 100 ms.
+        assert_eq!(
+            judge_one_stream(300 * MIB, ms(100), FIRST_FAST),
+            Verdict::Keep
+        );
+        // Its first MiBs from the buffers, nothing since: too soon to say.
+        assert_eq!(judge_one_stream(4 * MIB, ms(99), FIRST_FAST), Verdict::Keep);
+        // Past the burst at 120 MiB/s: fast enough.
+        assert_eq!(
+            judge_one_stream(16 * MIB, ms(100), FIRST_FAST),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn a_stream_merely_slower_than_enough_is_handed_over_uncapped() {
+        // A first piece at 150 MiB/s, then 90 MiB/s: a link a little short
+        // of one stream's worth, not a cap on each request.
+        let first = 150 * u128::from(MIB);
+        assert_eq!(
+            judge_one_stream(4 * MIB + 45 * MIB, ms(500), first),
+            Verdict::HandOver { capped: false }
+        );
     }
 }

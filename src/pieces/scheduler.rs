@@ -56,15 +56,22 @@ pub const GIVE_UP_FLOOR: Duration = Duration::from_secs(2);
 const ANNOUNCED_WAIT: Duration = Duration::from_secs(1);
 
 /// A piece later in an answer that takes this many times as long as the
-/// answer's first piece (and [`CAP_FLOOR`] more) shows a server that caps
-/// each request after a first allowance (nginx's `limit_rate`): see
-/// [`Scheduler::caps_each_request`].
+/// fastest of its first [`OPENING`] (and [`CAP_FLOOR`] more) is slow; an
+/// answer whose later pieces, [`CAP_EVIDENCE`] at least, are slow half the
+/// time or more shows a server that caps each request after a first
+/// allowance (nginx's `limit_rate`): see [`Scheduler::caps_each_request`].
 const CAP_SLOWDOWN: u32 = 4;
 
-/// The least a later piece must lose to the cap to count: a slowdown worth
-/// more than a request's round trip on any link, and more than a busy
-/// machine's hiccup.
-const CAP_FLOOR: Duration = Duration::from_millis(10);
+/// The least a slow piece must lose to the cap: more than a request's
+/// round trip on most links, and more than most of a busy machine's
+/// hiccups. nginx at 20 MiB/s holds its next 2 MiB back 100 ms; a cap up
+/// to 40 MiB/s a request is seen.
+const CAP_FLOOR: Duration = Duration::from_millis(25);
+
+/// The later pieces an answer must have brought before it is judged:
+/// one hiccup of the machine or the network slows one piece (the bytes
+/// held back meanwhile come at once after it), a cap one piece in two.
+const CAP_EVIDENCE: u32 = 4;
 
 /// The pieces at the start of an answer that a capping server sends at
 /// once: nginx sends 2 MiB before it paces the rest.
@@ -121,12 +128,12 @@ pub struct Ticket {
     /// Bytes of the current piece received.
     received: u64,
     /// Pieces of the answer completed, the least time one of its first
-    /// [`OPENING`] took, and the pieces after those: how many, and the
-    /// time they took in all.
+    /// [`OPENING`] took, and the pieces after those: how many, and how
+    /// many of them were slow.
     done: u32,
     opening: Duration,
     later: u32,
-    later_took: Duration,
+    slow: u32,
 }
 
 impl Ticket {
@@ -157,15 +164,16 @@ impl Ticket {
     }
 
     /// The current piece took `took`: whether the answer's later pieces,
-    /// two at least, now take on average [`CAP_SLOWDOWN`] times as long as
-    /// the fastest of its first [`OPENING`], and [`CAP_FLOOR`] more.
+    /// [`CAP_EVIDENCE`] at least, have been slow half the time or more:
+    /// [`CAP_SLOWDOWN`] times as long as the fastest of its first
+    /// [`OPENING`], and [`CAP_FLOOR`] more.
     ///
-    /// The fastest of the first pieces, because a capping server sends
-    /// them at once (nginx: its first 2 MiB), while the very first also
-    /// waits for the request's round trip and a new connection's start;
-    /// an answer that is merely slow to start (a far server, Nagle's
-    /// algorithm) sends its second piece no faster than the rest. On
-    /// average, because a capping server goes on sending in bursts (nginx:
+    /// Against the fastest of the first pieces, because a capping server
+    /// sends them at once (nginx: its first 2 MiB), while the very first
+    /// also waits for the request's round trip and a new connection's
+    /// start; an answer that is merely slow to start (a far server, Nagle's
+    /// algorithm) sends its second piece no faster than the rest. Half the
+    /// time, because a capping server goes on sending in bursts (nginx:
     /// 2 MiB every 100 ms at 20 MiB/s), one piece of two at once.
     fn paced(&mut self, took: Duration) -> bool {
         self.done += 1;
@@ -178,10 +186,11 @@ impl Ticket {
             return false;
         }
         self.later += 1;
-        self.later_took += took;
-        let average = self.later_took / self.later;
         let opening = self.opening;
-        self.later >= 2 && average > opening * CAP_SLOWDOWN && average > opening + CAP_FLOOR
+        if took > opening * CAP_SLOWDOWN && took > opening + CAP_FLOOR {
+            self.slow += 1;
+        }
+        self.later >= CAP_EVIDENCE && self.slow * 2 >= self.later
     }
 
     /// Whether the rest of the answer belongs to another worker (which
@@ -723,7 +732,7 @@ impl Scheduler {
             done: 0,
             opening: Duration::ZERO,
             later: 0,
-            later_took: Duration::ZERO,
+            slow: 0,
         })
     }
 
@@ -747,7 +756,7 @@ impl Scheduler {
             done: 0,
             opening: Duration::ZERO,
             later: 0,
-            later_took: Duration::ZERO,
+            slow: 0,
         })
     }
 
@@ -1134,9 +1143,9 @@ mod tests {
             (1..1 + MAX_SPAN, 65..65 + MAX_SPAN)
         );
         // As nginx's limit_rate sends an answer: 2 MiB at once, then 2 MiB
-        // every 100 ms. Two later pieces show it.
+        // every 100 ms. Four later pieces show it.
         let mut at = t0;
-        for (n, step) in [1, 1, 100].into_iter().enumerate() {
+        for (n, step) in [1, 1, 100, 1, 100].into_iter().enumerate() {
             at += ms(step);
             arrive(&mut s, &mut a, at);
             assert!(!a.cut_short(), "after {} pieces", n + 1);
@@ -1147,19 +1156,24 @@ mod tests {
         // started comes a piece a request.
         assert!(a.cut_short());
         s.finish(a, Ended::LostRace { bytes: 0 }, None, at);
-        assert_eq!(ticket(s.claim(0, at)).pieces(), 5..6);
+        assert_eq!(ticket(s.claim(0, at)).pieces(), 7..8);
         arrive(&mut s, &mut b, at + ms(1));
         assert!(b.cut_short());
         s.finish(b, Ended::LostRace { bytes: 0 }, None, at + ms(1));
-        assert_eq!(ticket(s.claim(1, at + ms(1))).pieces(), 6..7);
+        assert_eq!(ticket(s.claim(1, at + ms(1))).pieces(), 8..9);
     }
 
     #[test]
     fn answers_slow_to_start_or_even_keep_their_long_runs() {
         // A far server: the first pieces wait for the round trip and the
         // connection's start. Nagle's algorithm or a cap on each
-        // connection: every piece alike, or one held up by a hiccup.
-        for times in [[300, 120, 20, 20, 20, 20], [50, 50, 50, 50, 200, 50]] {
+        // connection: every piece alike. A fast server on a busy machine:
+        // its first pieces at once, and one held up by a hiccup.
+        for times in [
+            [300, 120, 20, 20, 20, 20, 20],
+            [50, 50, 50, 50, 200, 50, 50],
+            [1, 1, 1, 300, 1, 1, 1],
+        ] {
             let t0 = Instant::now();
             let mut s = schedule(400, 1, 1, true, t0);
             let mut run = ticket(s.claim(0, t0));
