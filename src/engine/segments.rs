@@ -31,7 +31,8 @@
 //! ([`SegmentedDownload::resume`](crate::engine::download::SegmentedDownload::resume)). A worker then claims a run of up to
 //! [`MAX_SPAN`] pieces and asks for them with one request (`Run`), each
 //! piece recorded as soon as it is whole; runs are an even share of what no
-//! one has started, and a worker that finds nothing left
+//! one has started (one piece from a server that caps each request, as
+//! nginx's `limit_rate` does), and a worker that finds nothing left
 //! takes the back half of another run's pieces not yet started.
 //!
 //! Every piece request carries `If-Range` with the first response's

@@ -3,7 +3,8 @@
 //!
 //! Owns every decision about which piece is fetched when and from where:
 //! the claims within the window ahead of the consumer (pieces to retry
-//! first, then runs sized as an even share of what no one has started),
+//! first, then runs sized as an even share of what no one has started,
+//! or of one piece from a server that caps each request),
 //! taking half of another worker's run when nothing is left, copies of a
 //! stalled or overtaken piece from another source, passing over slow
 //! sources and backing off from failing ones (through [`Sources`]), what a
@@ -401,9 +402,10 @@ impl Scheduler {
         self.failed.as_ref()
     }
 
-    /// `source` caps each request after a first allowance: a piece later
-    /// in an answer came much slower than the answer's first (or the
-    /// consumer's one stream slowed down after a fast start). From now on
+    /// `source` caps each request after a first allowance: half of an
+    /// answer's later pieces came much slower than its first ones (see
+    /// `Ticket::paced`), or the consumer's one stream slowed down after a
+    /// fast start. From now on
     /// its claims are one piece each, and the pieces its runs have not
     /// started go back to be claimed first, their workers stopping at the
     /// end of their current piece.
