@@ -1,5 +1,6 @@
 //! Small helpers every layer uses, with no knowledge of HTTP or pieces.
 
+pub mod base64;
 pub mod block_hash;
 pub mod duration;
 pub mod fs;

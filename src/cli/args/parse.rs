@@ -146,6 +146,7 @@ fn empty_download() -> Download {
         max_filesize: None,
         progress: false,
         cacert: Vec::new(),
+        pinned_public_keys: Vec::new(),
         proxy: None,
         connect_timeout: None,
         idle_timeout: None,
