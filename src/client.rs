@@ -130,7 +130,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Trusts the CA certificates in this PEM file too, as curl's `--cacert`.
+    /// Trusts the CA certificates in this PEM file too, as curl's `--cacert`,
+    /// and each of them as a server's own certificate when a server
+    /// presents it byte for byte (a self-signed certificate made with
+    /// `openssl req -x509`): its names and dates are still checked.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_files.push(path.into());
         self

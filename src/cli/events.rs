@@ -90,7 +90,7 @@ pub fn describe(err: &partfetch::Error, d: &crate::cli::args::Download) -> Strin
     } else if from_pin {
         text.push_str(" (given with --pinnedpubkey)");
     } else if unknown_issuer(err) {
-        text.push_str("; --cacert FILE trusts a private CA");
+        text.push_str("; --cacert FILE trusts a private CA, or the server's own certificate");
     }
     text
 }
