@@ -3,9 +3,10 @@
 //! Owns [`Cancel`], the handle a program keeps to stop what a [`Client`]
 //! is doing (a user pressed Stop, a deadline passed), and the places that
 //! honour it: a request not yet sent, every read (before it, and while it
-//! waits for bytes, every [`WATCH_INTERVAL`]), a pause between attempts,
-//! and the consumer's waits for pieces and parts. A cancelled download so
-//! ends within a quarter of a second with [`ErrorKind::Cancelled`].
+//! waits for bytes, every [`WATCH_INTERVAL`]), a pause between attempts
+//! (at once: the pause sleeps until cancelled or over), and the consumer's
+//! waits for pieces and parts. A cancelled download so ends within a
+//! quarter of a second with [`ErrorKind::Cancelled`].
 //! Connecting is the exception: the system call that waits for an address
 //! to answer cannot be interrupted, and ends at the connect timeout at the
 //! latest (with `Cancelled` too).
@@ -13,7 +14,7 @@
 //! [`Client`]: crate::Client
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -33,7 +34,17 @@ pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// connections, and one that starts a download again takes a new handle
 /// the same way.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<Flag>);
+
+/// The cancelled flag, and what a pause sleeps on until it is set: a
+/// pause ends the moment its download is cancelled, with no wake-up
+/// before.
+#[derive(Debug, Default)]
+struct Flag {
+    cancelled: AtomicBool,
+    lock: Mutex<()>,
+    set: Condvar,
+}
 
 impl Cancel {
     /// A handle not cancelled yet.
@@ -45,12 +56,16 @@ impl Cancel {
     /// [`ErrorKind::Cancelled`] within a quarter of a second (a connection
     /// being opened, within the connect timeout).
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        // Taken so that a pause between its look at the flag and its
+        // sleep cannot miss the wake-up.
+        let _guard = self.0.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.set.notify_all();
     }
 
     /// Whether [`Cancel::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.cancelled.load(Ordering::Relaxed)
     }
 
     /// `Ok` unless cancelled.
@@ -64,13 +79,17 @@ impl Cancel {
     /// Sleeps for `wait`, or until cancelled.
     pub(crate) fn pause(&self, wait: Duration) -> Result<()> {
         let until = Instant::now() + wait;
+        let mut guard = self.0.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             self.check()?;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(());
             }
-            std::thread::sleep(left.min(WATCH_INTERVAL));
+            guard = match self.0.set.wait_timeout(guard, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
         }
     }
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+#[cfg(feature = "metalink")]
+use crate::download::MetalinkDownload;
 use crate::download::{Download, TorrentDownload};
 use crate::engine::segments::{DEFAULT_CONNECTIONS, MAX_PER_HOST};
 use crate::error::Result;
@@ -58,6 +60,7 @@ pub struct ClientBuilder {
     connections: usize,
     max_per_host: usize,
     retries: u32,
+    compressed: bool,
 }
 
 impl Default for ClientBuilder {
@@ -78,6 +81,7 @@ impl Default for ClientBuilder {
             connections: DEFAULT_CONNECTIONS,
             max_per_host: MAX_PER_HOST,
             retries: DEFAULT_RETRIES,
+            compressed: false,
         }
     }
 }
@@ -212,6 +216,17 @@ impl ClientBuilder {
     }
 
     /// The `Authorization` value of Basic authorization for
+    /// Asks for a whole file gzip-encoded (`Accept-Encoding: gzip`, curl's
+    /// `--compressed`) and hands on its decoded bytes. It then comes as
+    /// one stream over one connection, and a download of it is not
+    /// resumed: a range of an encoded body is not the file's. Pieces,
+    /// resumes of an earlier run and manifests still go as stored. Needs
+    /// the `gzip` feature: without it, [`ClientBuilder::build`] fails.
+    pub fn compressed(mut self, compressed: bool) -> Self {
+        self.compressed = compressed;
+        self
+    }
+
     /// `user:password` as typed (as curl's `-u`: no percent-decoding, a
     /// `%` is part of the password); add it with [`ClientBuilder::header`].
     /// Like every `Authorization` header, it goes to the URL's own origin
@@ -241,6 +256,14 @@ impl ClientBuilder {
                 "a CA file needs HTTPS support, which this build of partfetch lacks",
             )
             .with_subject(path.display()));
+        }
+        #[cfg(not(feature = "gzip"))]
+        if self.compressed {
+            return Err(crate::Error::new(
+                crate::ErrorKind::InvalidInput,
+                "asking for compressed downloads needs gzip support, which this build of \
+                 partfetch lacks (the `gzip` feature)",
+            ));
         }
         #[cfg(not(feature = "tls"))]
         if let Some(pin) = self.pinned_keys.first() {
@@ -283,6 +306,7 @@ impl ClientBuilder {
             connections: self.connections.min(self.max_per_host),
             max_per_host: self.max_per_host,
             retries: self.retries,
+            compressed: self.compressed,
         }))
     }
 }
@@ -311,9 +335,17 @@ impl Client {
     }
 
     /// Sends `HEAD` for `url`, following redirects, and returns the last
-    /// response whatever its status (what `curl -I` shows).
+    /// response whatever its status (what `curl -I` shows). With
+    /// [`ClientBuilder::compressed`] it asks for gzip, as the download's
+    /// `GET` would, so the head is the one that download would get.
     pub fn head(&self, url: &str) -> Result<Response> {
-        self.ctx.send(&Request::head(Url::parse(url)?))
+        let request = Request::head(Url::parse(url)?);
+        #[cfg(feature = "gzip")]
+        let request = match self.ctx.compressed {
+            true => request.accept_gzip(),
+            false => request,
+        };
+        self.ctx.send(&request)
     }
 
     /// `GET`s `url`; a status that is not 2xx is an error.
@@ -441,6 +473,14 @@ impl Client {
     /// directory from the torrent's swarm. See [`TorrentDownload`].
     pub fn torrent(&self, source: &str) -> TorrentDownload<'_> {
         TorrentDownload::new(self.ctx.clone(), source)
+    }
+
+    /// A download of the files the Metalink v4 document at `source` lists
+    /// (a file's path, or an `http(s)` URL fetched through this client),
+    /// each from its mirrors into a directory. See [`MetalinkDownload`].
+    #[cfg(feature = "metalink")]
+    pub fn metalink(&self, source: &str) -> MetalinkDownload<'_> {
+        MetalinkDownload::new(self.ctx.clone(), source)
     }
 
     /// The stream of `url` in chunks of exactly `chunk_size` bytes, except

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// A `.torrent` file is malformed or names a path outside its
     /// directory, or its swarm cannot be joined.
     Torrent,
+    /// A Metalink document is malformed, hostile (entity declarations,
+    /// deep nesting, huge values), or names a path outside its directory.
+    Metalink,
     /// Bytes do not match the size or digest they were promised to have.
     Integrity,
     /// A local file or stream could not be read or written.
@@ -187,7 +190,8 @@ impl From<Error> for std::io::Error {
             ErrorKind::Protocol
             | ErrorKind::Manifest
             | ErrorKind::Sequence
-            | ErrorKind::Torrent => std::io::ErrorKind::InvalidData,
+            | ErrorKind::Torrent
+            | ErrorKind::Metalink => std::io::ErrorKind::InvalidData,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, err)

@@ -42,6 +42,70 @@ pub fn pieces(seed: u8, payload: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// The gzip decoder (`--compressed`): arbitrary bytes decode the same in
+/// one piece and in any pieces with any room for output, and through the
+/// body adapter; and the payload itself, made a gzip member, decodes back
+/// to itself however it is cut.
+#[cfg(feature = "gzip")]
+pub fn gzip(data: &[u8]) {
+    use crate::http::decoded::GunzipBody;
+    use crate::source::SliceSource;
+    use crate::util::crc32::Crc32;
+
+    let (seed, payload) = control(data);
+    let room = usize::from(seed % 97) + 1;
+    let whole = gunzip_pieces(&[payload], 1 << 16);
+    assert_eq!(whole, gunzip_pieces(&pieces(seed, payload), room));
+    let mut body = GunzipBody::new(SliceSource::chunked(payload, room), "fuzz");
+    let mut through_body = Vec::new();
+    let adapted = loop {
+        match body.next_chunk() {
+            Ok(Some(chunk)) => through_body.extend_from_slice(chunk),
+            Ok(None) => break Ok(through_body),
+            Err(_) => break Err(()),
+        }
+    };
+    assert_eq!(whole.map_err(|_| ()), adapted);
+
+    let mut member = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    member.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(payload, seed % 10));
+    let mut crc = Crc32::new();
+    crc.update(payload);
+    member.extend_from_slice(&crc.value().to_le_bytes());
+    member.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    assert_eq!(
+        gunzip_pieces(&pieces(seed, &member), room),
+        Ok(payload.to_vec())
+    );
+}
+
+/// `input` cut into `pieces`, decoded with `room` bytes of output at a
+/// time; checks that each call progresses as it says.
+#[cfg(feature = "gzip")]
+fn gunzip_pieces(pieces: &[&[u8]], room: usize) -> Result<Vec<u8>, crate::http::gzip::GzipError> {
+    use crate::http::gzip::{Decoded, Gunzip};
+    let mut gunzip = Gunzip::new();
+    let mut out = Vec::new();
+    let mut buf = vec![0; room];
+    for piece in pieces.iter().chain([&&b""[..]]) {
+        let mut rest = *piece;
+        loop {
+            let (step, used, written) = gunzip.decode(rest, &mut buf)?;
+            assert!(used <= rest.len() && written <= room);
+            if step == Decoded::Partial || step == Decoded::End {
+                assert_eq!(used, rest.len(), "{step:?} with input left");
+            }
+            out.extend_from_slice(&buf[..written]);
+            rest = &rest[used..];
+            if step != Decoded::OutputFull && rest.is_empty() && written == 0 {
+                break;
+            }
+        }
+    }
+    gunzip.finish()?;
+    Ok(out)
+}
+
 /// Response head parsing and the framing decision.
 pub fn http_head(data: &[u8]) {
     let Ok(Some((head, used))) = parse_head(data) else {
@@ -520,6 +584,54 @@ pub fn bencode(data: &[u8]) {
     check(data, &node);
 }
 
+/// The Metalink reader: its tokenizer says `Partial` for every cut of a
+/// token it reads whole, and a document is either refused or lists files
+/// whose names pass a torrent's path checks, each with HTTP(S) URLs
+/// only, at most [`MAX_URLS`](crate::metalink::MAX_URLS) of them. The
+/// same bytes as a `Link` or `Digest` value (Metalink/HTTP): each
+/// duplicate's target is text that stood between `<` and `>`.
+#[cfg(feature = "metalink")]
+pub fn metalink(data: &[u8]) {
+    use crate::metalink::xml::{next_token, Step};
+    use crate::metalink::{Metalink, MAX_URLS};
+    use crate::torrent::check_component;
+    let (seed, payload) = control(data);
+    if let Ok(text) = std::str::from_utf8(payload) {
+        for (target, _) in crate::http::duplicates::duplicate_links(text) {
+            assert!(text.contains(&format!("<{target}>")), "{target:?}");
+        }
+        let _ = crate::http::duplicates::sha256_of_digest(text);
+    }
+    let mut at = 0;
+    while let Ok(step) = next_token(&payload[at..]) {
+        let used = match step {
+            Step::Token(_, used) | Step::Skipped(used) => used,
+            Step::Partial => break,
+        };
+        assert!(used > 0 && at + used <= payload.len());
+        let cut = usize::from(seed) % used;
+        assert_eq!(next_token(&payload[at..at + cut]), Ok(Step::Partial));
+        at += used;
+    }
+    let Ok(metalink) = Metalink::parse(payload) else {
+        return;
+    };
+    assert!(!metalink.files.is_empty());
+    for file in &metalink.files {
+        for component in &file.path {
+            assert_eq!(check_component(component), Ok(()), "{component:?}");
+        }
+        assert!(!file.urls.is_empty() && file.urls.len() <= MAX_URLS);
+        for url in &file.urls {
+            let lower = url.to_ascii_lowercase();
+            assert!(lower.starts_with("http://") || lower.starts_with("https://"));
+        }
+        if let (Some(pieces), Some(size)) = (&file.pieces, file.size) {
+            assert_eq!(pieces.digests.len() as u64, size.div_ceil(pieces.length));
+        }
+    }
+}
+
 /// The `.torrent` reader: a torrent either is refused or holds only paths
 /// that pass the checks, files laid end to end, as many piece hashes as
 /// pieces, and a span map that covers each piece's bytes once, pad files
@@ -753,8 +865,8 @@ mod tests {
     fn replay_saved_fuzz_inputs() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         type Target = fn(&[u8]);
-        // Without the `serve` feature nothing is added below.
-        #[cfg_attr(not(feature = "serve"), allow(unused_mut))]
+        // Without the `serve` and `gzip` features nothing is added below.
+        #[cfg_attr(not(any(feature = "serve", feature = "gzip")), allow(unused_mut))]
         let mut targets: Vec<(&str, Target)> = vec![
             ("http_head", http_head),
             ("manifest", manifest),
@@ -771,6 +883,10 @@ mod tests {
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));
+        #[cfg(feature = "metalink")]
+        targets.push(("metalink", metalink));
+        #[cfg(feature = "gzip")]
+        targets.push(("gzip", gzip));
         // Every target replays its own seed corpus, which must be there and
         // hold inputs; regressions/NAME exists only for targets that found
         // a bug.
@@ -797,12 +913,14 @@ mod tests {
         }
         assert!(empty.is_empty(), "no saved inputs in {empty:?}");
         // Every target in fuzz/fuzz_targets is replayed here (serve_request
-        // only with the `serve` feature).
+        // only with the `serve` feature, gzip with `gzip`).
         let mut built: Vec<String> = std::fs::read_dir(root.join("fuzz_targets"))
             .expect("fuzz/fuzz_targets")
             .map(|e| e.expect("a directory entry").path())
             .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
             .filter(|name| cfg!(feature = "serve") || name != "serve_request")
+            .filter(|name| cfg!(feature = "metalink") || name != "metalink")
+            .filter(|name| cfg!(feature = "gzip") || name != "gzip")
             .collect();
         built.sort();
         let mut replayed: Vec<String> = targets.iter().map(|(n, _)| n.to_string()).collect();

@@ -78,6 +78,8 @@ pub mod fuzzing;
 #[doc(hidden)]
 pub mod http;
 pub mod manifest;
+#[cfg(feature = "metalink")]
+pub mod metalink;
 mod open;
 mod parts;
 pub mod pieces;
@@ -96,6 +98,8 @@ mod util;
 
 pub use cancel::Cancel;
 pub use client::{Client, ClientBuilder};
+#[cfg(feature = "metalink")]
+pub use download::{names_a_metalink, MetalinkDownload};
 pub use download::{
     names_a_torrent, Download, PeerCounts, Progress, Resume, Saved, TorrentDownload,
     DEFAULT_MAX_FILES,
@@ -108,6 +112,7 @@ pub use sequence::files_from_sequence;
 pub use source::ByteSource;
 pub use stream::Stream;
 pub use url::Url;
+pub use util::size::human_size;
 
 /// The README's examples, compiled (and run when they do no I/O) as tests.
 #[cfg(doctest)]

@@ -23,6 +23,25 @@ use crate::pieces::{Layout, PieceSet, PieceStore};
 use crate::stream::{Info, Kind, Stream};
 use crate::url::Url;
 
+/// Whether the server's `url` is the `length` bytes of a complete FILE
+/// whose modification time, `modified` seconds after the epoch, is the
+/// `Last-Modified` it was saved with: one request for the bytes after
+/// FILE's end, `If-Range` that date. The current version, of that length,
+/// has no bytes there (`416`, `Content-Range: bytes */LENGTH`); another
+/// version answers whole, and is not read. A manifest is never complete
+/// by this test (its own date is not its parts').
+pub fn is_complete(ctx: &Context, url: &str, length: u64, modified: u64) -> Result<bool> {
+    let url = Url::parse(url)?;
+    if url.path().ends_with(".parts") {
+        return Ok(false);
+    }
+    let request = Request::get(url)
+        .range(length, None)
+        .if_range(crate::http::date::format(modified));
+    let response = ctx.send(&request)?;
+    Ok(response.unsatisfied_length() == Some(length))
+}
+
 /// Where a resumed download continues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resumed {
@@ -53,6 +72,12 @@ pub fn open_mirrored(ctx: &Context, url: &str, mirrors: &[&str]) -> Result<Strea
     }
     let url = sources.remove(0);
     let client = ctx.bound_to(&url);
+    // With mirrors the file is fetched in pieces from several sources,
+    // which only the stored bytes can be.
+    #[cfg(feature = "gzip")]
+    if client.compressed && sources.is_empty() && !url.path().ends_with(".parts") {
+        return open_compressed(&client, url);
+    }
     if (client.connections > 1 || !sources.is_empty()) && !url.path().ends_with(".parts") {
         return open_segmented(&client, url, sources);
     }
@@ -83,8 +108,13 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
             }
         }
     };
+    if response.unsatisfied_length() == Some(0) {
+        return Ok(empty_stream(response));
+    }
     if response.status() == 416 {
-        // An empty resource has no byte 0 to ask for.
+        // Past the end of a resource that is not empty: a server that
+        // does not keep to RFC 9110, asked again without `Range`.
+        drop(response);
         let response = ctx.get_retrying(&url)?;
         return stream_of(ctx, url, response);
     }
@@ -123,6 +153,11 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
     } else {
         ctx.connections
     };
+    // RFC 6249: a server may name mirrors of what it serves; taken when
+    // the caller named none.
+    if mirrors.is_empty() {
+        mirrors = crate::http::duplicates::duplicates(&response);
+    }
     let info = Info::of(&response);
     let stream = SegmentedStream::start(
         ctx,
@@ -133,6 +168,58 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
         mirrors,
     );
     Ok(Stream::new(Kind::Segmented(Box::new(stream)), info))
+}
+
+/// The stream of an empty resource, from the 416 that told it is empty
+/// (see [`Response::into_empty_body`]).
+fn empty_stream(response: Response) -> Stream {
+    let info = Info::of_empty(&response);
+    let kind = Kind::Body {
+        length: Some(0),
+        validator: validator_of(&response),
+        continuation: None,
+        body: response.into_empty_body(),
+    };
+    Stream::new(kind, info)
+}
+
+/// Opens `url` asking for it whole and gzip-encoded: decoded when it comes
+/// so, as any answer when it comes as stored. It is one stream over one
+/// connection either way: the encoded length says nothing of the file's,
+/// and a range of an encoded body is not the file's.
+#[cfg(feature = "gzip")]
+fn open_compressed(ctx: &Context, url: Url) -> Result<Stream> {
+    use crate::http::decoded::GunzipBody;
+    let response = ctx.send_retrying(&Request::get(url.clone()).accept_gzip(), &[])?;
+    let coding = response
+        .header("content-encoding")
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+    let Some(coding) = coding else {
+        return stream_of(ctx, url, response);
+    };
+    let subject = response.url().redacted().to_string();
+    if !(coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "the server sent the body encoded as {coding:?}, which partfetch does not \
+                 decode (it asked for gzip)"
+            ),
+        )
+        .with_subject(subject));
+    }
+    if is_manifest(&url, &response) {
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            "the manifest came gzip-encoded, which partfetch reads only as stored: \
+             fetch it without asking for compression",
+        )
+        .with_subject(subject));
+    }
+    let info = Info::of(&response);
+    let body = GunzipBody::new(response.into_body(), subject).with_cancel(ctx.cancel_handle());
+    Ok(Stream::new(Kind::Gzip(Box::new(body)), info))
 }
 
 fn stream_of(ctx: &Context, url: Url, response: Response) -> Result<Stream> {
@@ -170,11 +257,7 @@ pub fn resume(
     }
     let response = ctx.send(&request)?;
     if response.status() == 416 {
-        let complete = response
-            .header("content-range")
-            .and_then(|v| v.strip_prefix("bytes */"))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            == Some(offset);
+        let complete = response.unsatisfied_length() == Some(offset);
         if complete {
             let empty = crate::http::HttpBody::empty(response.url().clone());
             let kind = Kind::Body {

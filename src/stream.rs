@@ -8,9 +8,11 @@
 use crate::engine::segments::SegmentedStream;
 use crate::error::Result;
 use crate::fetch::continuation::Continuation;
+#[cfg(feature = "gzip")]
+use crate::http::decoded::GunzipBody;
 use crate::http::request::percent_decode;
 use crate::http::{HttpBody, Response};
-use crate::manifest::expand::{ManifestStream, PartRecord};
+use crate::manifest::expand::{AheadPart, ManifestStream, PartRecord};
 use crate::source::{ByteSource, Leftover};
 use crate::url::Url;
 
@@ -47,6 +49,11 @@ pub(crate) enum Kind {
     Manifest(Box<ManifestStream>),
     /// A large resource fetched as pieces over several connections.
     Segmented(Box<SegmentedStream>),
+    /// A whole resource the server sent gzip-encoded, decoded as it is
+    /// read. Its length is not known before the end, and it cannot be
+    /// continued: a range of the encoded body is not the file's.
+    #[cfg(feature = "gzip")]
+    Gzip(Box<GunzipBody<HttpBody>>),
 }
 
 /// What the first answer said about the stream.
@@ -55,6 +62,10 @@ pub(crate) struct Info {
     status: u16,
     content_type: Option<String>,
     file_name: Option<String>,
+    /// Its `Last-Modified`, in seconds after the epoch.
+    last_modified: Option<u64>,
+    /// The SHA-256 its `Digest` field gives (RFC 3230).
+    sha256: Option<[u8; 32]>,
 }
 
 impl Info {
@@ -69,7 +80,22 @@ impl Info {
             status: response.status(),
             content_type: response.header("content-type").map(str::to_owned),
             file_name,
+            last_modified: response
+                .header("last-modified")
+                .and_then(crate::http::date::parse),
             url,
+            sha256: crate::http::duplicates::sha256(response),
+        }
+    }
+
+    /// What a 416 telling an empty resource says of it: a 200 of no
+    /// type, as a request without `Range` would have been answered; the
+    /// 416's own type is that of its error page.
+    pub(crate) fn of_empty(response: &Response) -> Info {
+        Info {
+            status: 200,
+            content_type: None,
+            ..Info::of(response)
         }
     }
 }
@@ -141,11 +167,55 @@ impl Stream {
         self.info.content_type.as_deref()
     }
 
+    /// The SHA-256 the first answer's `Digest` field gives (RFC 3230):
+    /// the whole resource's, whatever range the answer carried. A
+    /// manifest's is the manifest's own, not its stream's.
+    pub fn server_sha256(&self) -> Option<[u8; 32]> {
+        self.info.sha256
+    }
+
     /// A name to save the stream under: the `filename` of its
     /// `Content-Disposition`, else the last segment of its URL (without a
     /// `.parts` suffix); `None` when neither is a plain file name.
     pub fn file_name(&self) -> Option<&str> {
         self.info.file_name.as_deref()
+    }
+
+    /// Bytes received ahead of those handed on (a manifest's parts fetched
+    /// ahead), for the progress to count as they arrive.
+    pub(crate) fn bytes_ahead(&self) -> u64 {
+        match &self.kind {
+            Kind::Manifest(m) => m.bytes_ahead(),
+            _ => 0,
+        }
+    }
+
+    /// A manifest's parts fetched whole ahead of the one being written,
+    /// with their bytes, for a download that stopped to keep (see
+    /// [`ManifestStream::complete_ahead`]); none for other streams.
+    pub(crate) fn complete_ahead(&mut self) -> Vec<(AheadPart, Vec<u8>)> {
+        match &mut self.kind {
+            Kind::Manifest(m) => m.complete_ahead(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Has a manifest's stream use the parts an earlier run kept (see
+    /// [`ManifestStream::use_kept`]).
+    pub(crate) fn use_kept(&mut self, parts: Vec<AheadPart>, file: std::fs::File) {
+        if let Kind::Manifest(m) = &mut self.kind {
+            m.use_kept(parts, file);
+        }
+    }
+
+    /// When the resource was last changed (`Last-Modified`, seconds after
+    /// the epoch), for FILE's modification time; `None` for a manifest,
+    /// whose own date is not its parts'.
+    pub(crate) fn last_modified(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Manifest(_) => None,
+            _ => self.info.last_modified,
+        }
     }
 
     /// The large resource fetched in pieces this stream is, to write its
@@ -173,6 +243,8 @@ impl Stream {
             Kind::Body { length, .. } => *length,
             Kind::Manifest(m) => m.length(),
             Kind::Segmented(s) => Some(s.length()),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => None,
         }
     }
 
@@ -185,6 +257,8 @@ impl Stream {
             Kind::Body { validator, .. } => validator.as_deref(),
             Kind::Manifest(_) => None,
             Kind::Segmented(s) => s.validator(),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => None,
         }
     }
 
@@ -211,6 +285,9 @@ impl Stream {
     pub fn is_resumable(&self) -> bool {
         match &self.kind {
             Kind::Manifest(m) => m.completed_parts().is_some(),
+            // Started again from the first byte when cut: nothing to keep.
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => false,
             _ => true,
         }
     }
@@ -235,6 +312,8 @@ impl Stream {
             Kind::Body { .. } => None,
             Kind::Manifest(m) => Some((m.parts_in_flight(), None)),
             Kind::Segmented(s) => s.activity().map(|(c, n)| (c, Some(n))),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(_) => None,
         }
     }
 
@@ -248,14 +327,16 @@ impl Stream {
             Kind::Body { body, .. } => body.has_payload_ready(),
             Kind::Manifest(m) => m.has_chunk_ready(),
             Kind::Segmented(s) => s.has_chunk_ready(),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(g) => g.has_pending() || g.source_mut().has_payload_ready(),
         }
     }
 
     /// For a manifest, the parts streamed to their end so far.
     pub fn parts_done(&self) -> Option<u64> {
         match &self.kind {
-            Kind::Body { .. } | Kind::Segmented(_) => None,
             Kind::Manifest(m) => Some(m.parts_done()),
+            _ => None,
         }
     }
 }
@@ -292,6 +373,8 @@ impl ByteSource for Kind {
             }
             Kind::Manifest(m) => m.next_chunk(),
             Kind::Segmented(s) => s.next_chunk(),
+            #[cfg(feature = "gzip")]
+            Kind::Gzip(g) => g.next_chunk(),
         }
     }
 }

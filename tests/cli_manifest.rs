@@ -571,6 +571,34 @@ fn progress_on_a_manifest_counts_parts() {
 }
 
 #[test]
+fn progress_on_a_sized_manifest_shows_its_total_and_percent() {
+    let a: Vec<u8> = test_data(70_000, 4);
+    let b: Vec<u8> = test_data(300_001, 5);
+    let text = format!("(size={})\na.bin\n--\n(size={})\nb.bin\n", a.len(), b.len());
+    let server: Server = serve(vec![
+        ("/sized.parts", text.into_bytes()),
+        ("/a.bin", a.clone()),
+        ("/b.bin", b.clone()),
+    ]);
+    let (outcome, _dir, out) = fetch_to_file(&server.url("/sized.parts"), &["--progress"]);
+    outcome.assert_code(0);
+    assert!(read_file(&out) == [a, b].concat());
+    let lines: Vec<&str> = cli::without_summary(&outcome.stderr).lines().collect();
+    assert!(
+        lines.iter().all(|line| line.contains(" / 361.3 KiB ")),
+        "every progress line shows the total, stderr:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|last| last.contains("361.3 KiB / 361.3 KiB 100%")),
+        "stderr:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
 fn progress_on_a_sequence_manifest_counts_parts_and_files() {
     let (server, files, _stream) = sequence_server();
     let (outcome, dir, out) = fetch_to_file(&server.url("/photos-seq.parts"), &["--progress"]);

@@ -588,14 +588,56 @@ fn a_full_disk_is_a_local_error_naming_the_path_and_keeps_the_partial_file() {
     let server = server(shared(body, "\"v1\""), 0);
     let out = disk.dir.join("out.bin");
     let outcome = fetch(&server.url("/f"), &out, &[]);
-    outcome
-        .assert_code(7)
-        .assert_error_mentions(&["out.bin.partfetch"]);
+    outcome.assert_code(7);
     assert!(!out.exists());
-    assert!(
-        disk.dir.join("out.bin.partfetch").exists(),
-        "kept for a later run"
+    let partial = disk.dir.join("out.bin.partfetch");
+    let kept = std::fs::metadata(&partial)
+        .expect("kept for a later run")
+        .len();
+    assert!(kept > 0, "the bytes received are kept");
+    // What failed, in plain words, about the FILE given; then what was
+    // kept, under which name.
+    assert_eq!(
+        outcome.stderr.trim_end(),
+        format!(
+            "partfetch: cannot write {}: no space left on device (the {} received are kept in {})",
+            out.display(),
+            partfetch::human_size(kept),
+            partial.display()
+        )
     );
+    let names: Vec<String> = std::fs::read_dir(disk.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".new")),
+        "no control file left half-written: {names:?}"
+    );
+    // The control file records what was kept: the next run continues.
+    let state = std::fs::read_to_string(disk.dir.join("out.bin.partfetch.state")).unwrap();
+    assert!(state.contains(&format!("\ndone {kept}\n")), "{state}");
+}
+
+#[test]
+fn a_disk_full_from_the_first_byte_leaves_nothing_beside_file() {
+    let Some(disk) = Tmpfs::mount("rw") else {
+        return;
+    };
+    std::fs::write(disk.dir.join("filler"), vec![0; 2 << 20]).unwrap_err();
+    let server = server(shared(test_data(300_000, 10), "\"v1\""), 0);
+    let out = disk.dir.join("out.bin");
+    let outcome = fetch(&server.url("/f"), &out, &[]);
+    outcome.assert_code(7).assert_error_mentions(&[&format!(
+        "cannot write {}: no space left on device",
+        out.display()
+    )]);
+    assert!(!outcome.stderr.contains("kept"), "{}", outcome.stderr);
+    let names: Vec<String> = std::fs::read_dir(disk.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["filler"], "nothing empty is left beside FILE");
 }
 
 #[test]
@@ -607,7 +649,10 @@ fn a_read_only_file_system_is_a_local_error_naming_the_path() {
     let out = disk.dir.join("out.bin");
     fetch(&server.url("/f"), &out, &[])
         .assert_code(7)
-        .assert_error_mentions(&["out.bin.partfetch", "Read-only file system"]);
+        .assert_error_mentions(&[&format!(
+            "cannot write {}: read-only file system",
+            out.display()
+        )]);
     assert!(!out.exists());
 }
 
@@ -652,7 +697,7 @@ fn a_directory_the_user_cannot_write_is_a_local_error_naming_the_path() {
     let outcome = cli::run_command(command);
     outcome
         .assert_code(7)
-        .assert_error_mentions(&["out.bin.partfetch", "Permission denied"]);
+        .assert_error_mentions(&[&format!("cannot write {out}: permission denied")]);
     assert!(!std::path::Path::new(out).exists());
 }
 
@@ -815,4 +860,197 @@ fn a_manifest_download_past_the_recording_bound_resumes_after_the_first_parts() 
         ["/m.parts", "/byte", "/last"],
         "resumed after the recorded parts, `slow` among them"
     );
+}
+
+/// Serves the body of `offered` with the date beside it as
+/// `Last-Modified`, honouring `Range`, and `If-Range` by that date.
+fn dated_server(offered: Arc<Mutex<(Vec<u8>, String)>>) -> Server {
+    Server::start(move |req: &Request| {
+        let (bytes, date) = offered.lock().unwrap().clone();
+        let current = req.header("if-range").is_none_or(|v| v == date);
+        let ranges = match current {
+            true => Ranges::Honour,
+            false => Ranges::Ignore,
+        };
+        Reply::file(req, &bytes, ranges).header("Last-Modified", &date)
+    })
+}
+
+#[test]
+fn a_finished_download_run_again_is_complete_and_fetches_nothing() {
+    let body = test_data(5 << 20, 31);
+    let offered = shared(body.clone(), "Tue, 01 Dec 2026 10:00:00 GMT");
+    let server = dated_server(Arc::clone(&offered));
+    let dir = TempDir::new("complete");
+    let out = dir.join("big.iso");
+    let url = server.url("/big.iso");
+    let shown = out.to_str().unwrap();
+    cli::run(&[&url, shown]).assert_code(0);
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // FILE carries the server's date: what the next run asks by.
+    let modified = std::fs::metadata(&out).unwrap().modified().unwrap();
+    let secs = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert_eq!(secs.as_secs(), 1_796_119_200);
+
+    let before = server.requests().len();
+    let again = cli::run(&[&url, shown]);
+    again.assert_code(0);
+    assert_eq!(again.stderr, format!("partfetch: {shown} is complete\n"));
+    let asked = &server.requests()[before..];
+    assert_eq!(asked.len(), 1, "one small request");
+    assert_eq!(asked[0].range_start(), Some(body.len() as u64));
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // Quiet means quiet; --resume finds nothing missing either.
+    fetch(&url, &out, &[]).assert_quiet_success();
+    fetch(&url, &out, &["--resume"]).assert_quiet_success();
+
+    // The server's file changed: downloaded again, whole.
+    let changed = test_data(5 << 20, 32);
+    *offered.lock().unwrap() = (changed.clone(), "Wed, 02 Dec 2026 10:00:00 GMT".into());
+    let after = cli::run(&[&url, shown]);
+    after.assert_code(0);
+    assert!(
+        after.stderr.contains(" done: 5.0 MiB in "),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), changed);
+    // --no-resume fetches it whatever it is.
+    let before = server.requests().len();
+    fetch(&url, &out, &["--no-resume"]).assert_quiet_success();
+    assert!(server.requests()[before..]
+        .iter()
+        .all(|r| r.range_start() != Some(5 << 20)));
+}
+
+#[test]
+fn ctrl_c_keeps_the_parts_fetched_whole_ahead_of_the_one_being_written() {
+    use std::io::Read;
+    use std::sync::atomic::AtomicBool;
+    let Some(kill) = support::require_tool("kill") else {
+        return;
+    };
+    const AHEAD: usize = 3;
+    let parts: Vec<Vec<u8>> = (0..=AHEAD)
+        .map(|i| test_data(200_000 + i * 1000, 50 + i as u64))
+        .collect();
+    let manifest: String = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("(size={})\n/p{i}\n--\n", p.len()))
+        .collect();
+    // The first part stalls after its first bytes until released; the
+    // parts after it are fetched whole meanwhile.
+    let release = Arc::new(AtomicBool::new(false));
+    let (served, released) = (parts.clone(), Arc::clone(&release));
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(manifest.clone()),
+        "/p0" if !released.load(Ordering::SeqCst) => Reply::new(200)
+            .header("Content-Length", &served[0].len().to_string())
+            .body(Body::Steps(vec![
+                Step::Write(served[0][..1000].to_vec()),
+                Step::Until(Arc::clone(&released), Duration::from_secs(60)),
+                Step::Write(served[0][1000..].to_vec()),
+            ])),
+        path => Reply::ok(served[path[2..].parse::<usize>().unwrap()].clone()),
+    });
+    let dir = TempDir::new("ctrl-c-ahead");
+    let out = dir.join("m.bin");
+    let url = server.url("/m.parts");
+    let asked = |path: &str| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path() == path)
+            .count()
+    };
+    let mut child = cli::command()
+        .args(["-q", "-j", "3", &url, out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while (1..=AHEAD).any(|i| asked(&format!("/p{i}")) == 0) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "parts ahead never asked for"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Their bodies are small and on loopback: read whole well within this.
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = std::process::Command::new(kill)
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = cli::wait_with_deadline(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(stderr, "partfetch: interrupted\n");
+    let kept = std::fs::metadata(dir.join("m.bin.partfetch.ahead"))
+        .unwrap()
+        .len();
+    let ahead_bytes: usize = parts[1..].iter().map(Vec::len).sum();
+    assert_eq!(kept, ahead_bytes as u64, "the parts fetched whole are kept");
+
+    release.store(true, Ordering::SeqCst);
+    let before: Vec<usize> = (0..=AHEAD).map(|i| asked(&format!("/p{i}"))).collect();
+    fetch(&url, &out, &["-j", "3"]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), parts.concat());
+    let after: Vec<usize> = (0..=AHEAD).map(|i| asked(&format!("/p{i}"))).collect();
+    assert_eq!(
+        after[0],
+        before[0] + 1,
+        "the part being written is fetched again"
+    );
+    assert_eq!(
+        after[1..],
+        before[1..],
+        "the parts fetched whole ahead were kept, not fetched again"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["m.bin"], "nothing is left beside the file");
+}
+
+#[test]
+fn a_download_resumed_in_pieces_is_complete_when_run_again() {
+    // What a download in pieces leaves, from a server that dates its file.
+    let piece = PIECE as usize;
+    let body = test_data(3 * piece, 16);
+    let date = "Tue, 01 Dec 2026 10:00:00 GMT";
+    let server = dated_server(shared(body.clone(), date));
+    let dir = TempDir::new("pieces-dated");
+    let out = dir.join("out.bin");
+    let url = server.url("/f");
+    std::fs::write(dir.join("out.bin.partfetch"), &body[..piece]).unwrap();
+    std::fs::write(
+        dir.join("out.bin.partfetch.state"),
+        format!(
+            "partfetch-state 1\nurl {url}\nlength {}\nvalidator {date}\ndone {piece}\npiece {piece}\nhave 0\n",
+            body.len()
+        ),
+    )
+    .unwrap();
+    fetch(&url, &out, &[]).assert_quiet_success();
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert_eq!(server.requests()[0].range_start(), Some(PIECE), "resumed");
+    let before = server.requests().len();
+    let again = cli::run(&[&url, out.to_str().unwrap()]);
+    again.assert_code(0);
+    assert_eq!(
+        again.stderr,
+        format!("partfetch: {} is complete\n", out.display())
+    );
+    assert_eq!(server.requests().len(), before + 1);
 }

@@ -316,3 +316,69 @@ fn a_manifest_whose_parts_tell_their_sizes_tells_its_length() {
     assert_eq!(saved.bytes, 71_005);
     assert_eq!(std::fs::read(dir.join("all")).unwrap(), parts.concat());
 }
+
+#[test]
+fn a_manifests_progress_counts_the_parts_fetched_ahead_as_they_arrive() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const AHEAD: usize = 3;
+    const PART: usize = 100_000;
+    let first = test_data(2_000, 90);
+    let ahead: Vec<Vec<u8>> = (0..AHEAD).map(|i| test_data(PART, 91 + i as u64)).collect();
+    let manifest: String = std::iter::once(format!("(size={})\n/p0\n--\n", first.len()))
+        .chain((1..=AHEAD).map(|i| format!("(size={PART})\n/p{i}\n--\n")))
+        .collect();
+    // The first part stalls after its first half until the parts after
+    // it are served, then past the meter's tenth of a second.
+    let served_ahead = Arc::new(AtomicUsize::new(0));
+    let all_ahead = Arc::new(AtomicBool::new(false));
+    let (count, flag) = (Arc::clone(&served_ahead), Arc::clone(&all_ahead));
+    let (first_part, ahead_parts) = (first.clone(), ahead.clone());
+    let server = Server::start(move |req: &Request| match req.path() {
+        "/m.parts" => Reply::ok(manifest.clone()),
+        "/p0" => Reply::new(200)
+            .header("Content-Length", &first_part.len().to_string())
+            .body(Body::Steps(vec![
+                Step::Write(first_part[..1000].to_vec()),
+                Step::Until(Arc::clone(&flag), Duration::from_secs(10)),
+                Step::Sleep(Duration::from_millis(300)),
+                Step::Write(first_part[1000..].to_vec()),
+            ])),
+        path => {
+            let i: usize = path[2..].parse().unwrap();
+            if count.fetch_add(1, Ordering::SeqCst) + 1 == AHEAD {
+                flag.store(true, Ordering::SeqCst);
+            }
+            Reply::ok(ahead_parts[i - 1].clone())
+        }
+    });
+    let dir = TempDir::new("download-ahead");
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&reports);
+    let client = Client::builder()
+        .no_env_proxy()
+        .parallel(AHEAD)
+        .build()
+        .unwrap();
+    client
+        .download(&server.url("/m.parts"))
+        .on_progress(move |p: &Progress| seen.lock().unwrap().push(p.clone()))
+        .to_path(dir.join("m"))
+        .unwrap();
+    let reports = reports.lock().unwrap();
+    // While the first part is still being written, the progress has the
+    // parts received after it.
+    let during_first = reports
+        .iter()
+        .filter(|p| p.parts == Some(0) && !p.finished)
+        .map(|p| p.done)
+        .max();
+    assert!(
+        during_first.is_some_and(|done| done > first.len() as u64),
+        "the parts fetched ahead are counted: {during_first:?} of {reports:?}"
+    );
+    assert!(reports.windows(2).all(|w| w[0].done <= w[1].done));
+    let last = reports.last().unwrap();
+    let total = (first.len() + AHEAD * PART) as u64;
+    assert_eq!((last.done, last.total), (total, Some(total)));
+    assert_eq!(served_ahead.load(Ordering::SeqCst), AHEAD);
+}

@@ -48,6 +48,34 @@ fn parts_are_concatenated_in_order() {
 }
 
 #[test]
+fn an_empty_or_small_part_costs_one_request() {
+    let small = test_data(1000, 3);
+    let pairs = 100;
+    let server = serve(vec![
+        ("/m.parts", b"empty\n--\nsmall\n--\n".repeat(pairs)),
+        ("/empty", Vec::new()),
+        ("/small", small.clone()),
+    ]);
+    let got = read_all(&server.url("/m.parts")).unwrap();
+    assert_eq!(got, small.repeat(pairs));
+    assert_eq!(server.count("/empty"), pairs);
+    assert_eq!(server.count("/small"), pairs);
+    assert_eq!(server.requests().len(), 1 + 2 * pairs);
+}
+
+#[test]
+fn a_part_whose_size_says_one_connection_costs_one_request() {
+    let body = test_data(2 << 20, 4);
+    let manifest = format!("(size={})\nf\n", body.len());
+    let server = serve(vec![
+        ("/m.parts", manifest.into_bytes()),
+        ("/f", body.clone()),
+    ]);
+    assert_eq!(read_all(&server.url("/m.parts")).unwrap(), body);
+    assert_eq!(server.count("/f"), 1);
+}
+
+#[test]
 fn crlf_comments_blank_lines_and_trailing_separators_are_tolerated() {
     let server = serve(vec![
         (

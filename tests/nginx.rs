@@ -6,7 +6,11 @@
 //! binary, a CA made here with `rcgen`, `--cacert`); a `Range` request gets
 //! its 206 and exactly its bytes; two requests on one [`Client`] share one
 //! connection, as nginx's own access log (`$connection`,
-//! `$connection_requests`) tells.
+//! `$connection_requests`) tells; a finished download run again is found
+//! complete by nginx's answer to `If-Range` with its `Last-Modified`. With
+//! `--compressed` (feature `gzip`), a text file nginx gzips on the fly
+//! travels in under half its size, as its log's `$body_bytes_sent` tells,
+//! and is saved byte for byte.
 //!
 //! Each test starts its own nginx (`daemon off; master_process off;`, a
 //! single process that is this test's child) with a generated configuration
@@ -59,6 +63,32 @@ fn big_file_over_http_arrives_byte_for_byte() {
     let out = dir.path().join("out.bin");
     let url = nginx.http_url("/www/big.bin");
     run_partfetch(&["-q".into(), url.into(), out.clone().into()]);
+    assert_same_file(&data, &out);
+}
+
+#[test]
+fn a_finished_download_run_again_is_complete_by_nginxs_answer_to_if_range() {
+    let dir = TempDir::new("complete");
+    let data = dir.write_data("f.bin", 5 << 20, 0x5851_F42D_4C95_7F2D);
+    let Some(nginx) = start_or_skip(&dir, None) else {
+        return;
+    };
+    let out = dir.path().join("out.bin");
+    let url = nginx.http_url("/www/f.bin");
+    run_partfetch(&[url.clone().into(), out.clone().into()]);
+    assert_same_file(&data, &out);
+    let said = run_partfetch(&[url.clone().into(), out.clone().into()]);
+    assert_eq!(said, format!("partfetch: {} is complete\n", out.display()));
+    assert_same_file(&data, &out);
+    // The file on the server changed (its date): downloaded again.
+    let newer = std::time::SystemTime::now() + Duration::from_secs(3600);
+    File::options()
+        .write(true)
+        .open(&data)
+        .and_then(|f| f.set_modified(newer))
+        .expect("change the served file's date");
+    let said = run_partfetch(&[url.into(), out.clone().into()]);
+    assert!(said.contains(" done: 5.0 MiB in "), "{said}");
     assert_same_file(&data, &out);
 }
 
@@ -161,6 +191,62 @@ fn two_gets_on_one_client_share_one_connection() {
     );
 }
 
+#[cfg(feature = "gzip")]
+#[test]
+fn a_text_file_asked_for_compressed_travels_in_under_half_its_size() {
+    let dir = TempDir::new("gzip");
+    let len = 4 * 1024 * 1024;
+    let www = dir.path().join("www");
+    fs::create_dir_all(&www).expect("create www");
+    let text: Vec<u8> = (0..)
+        .flat_map(|i: u64| {
+            let word = ["ledger", "entry", "amount", "balance", "note"][(i % 5) as usize];
+            format!("{i:08} {word} {} {}\n", i * 7919 % 100_003, i % 97).into_bytes()
+        })
+        .take(len)
+        .collect();
+    let served = www.join("notes.txt");
+    fs::write(&served, &text).expect("write the text file");
+    let Some(nginx) = start_or_skip(&dir, None) else {
+        return;
+    };
+    let url = nginx.http_url("/www/notes.txt");
+    let compressed = dir.path().join("compressed.txt");
+    run_partfetch(&[
+        "-q".into(),
+        "--compressed".into(),
+        url.clone().into(),
+        compressed.clone().into(),
+    ]);
+    assert_same_file(&served, &compressed);
+    let stored = dir.path().join("stored.txt");
+    run_partfetch(&["-q".into(), url.into(), stored.clone().into()]);
+    assert_same_file(&served, &stored);
+
+    // `... $status $body_bytes_sent $http_accept_encoding`: one request
+    // for the compressed download, then those of the stored one (pieces).
+    let lines = nginx.wait_for_log_lines(2);
+    let sent = |line: &str| -> (u64, String) {
+        let mut fields = line.rsplit(' ');
+        let coding = fields.next().unwrap_or_default().to_owned();
+        let bytes = fields.next().and_then(|f| f.parse().ok());
+        (
+            bytes.unwrap_or_else(|| panic!("access log line {line:?}")),
+            coding,
+        )
+    };
+    let (gzipped, asked) = sent(&lines[0]);
+    assert_eq!(asked, "gzip", "{lines:?}");
+    assert!(
+        gzipped < len as u64 / 2,
+        "{gzipped} bytes sent for a file of {len}; nginx's access log:\n{}",
+        lines.join("\n")
+    );
+    for line in &lines[1..] {
+        assert_eq!(sent(line).1, "identity", "{lines:?}");
+    }
+}
+
 // ---------------------------------------------------------------- helpers
 
 /// A client that ignores proxy variables: the tests talk to 127.0.0.1 only.
@@ -179,7 +265,9 @@ fn read_to_end(mut body: impl ByteSource) -> Vec<u8> {
 
 /// Runs the `partfetch` binary with `args` and no proxy variables; panics
 /// with its standard error unless it succeeds within [`RUN_DEADLINE`].
-fn run_partfetch(args: &[OsString]) {
+/// Runs the binary with `args`; panics unless it succeeds; returns what it
+/// wrote to standard error.
+fn run_partfetch(args: &[OsString]) -> String {
     let errors = TempDir::new("stderr");
     let stderr_path = errors.path().join("stderr");
     let stderr = File::create(&stderr_path).expect("create stderr file");
@@ -209,7 +297,7 @@ fn run_partfetch(args: &[OsString]) {
     let status = wait_with_deadline(&mut child, RUN_DEADLINE);
     let said = fs::read_to_string(&stderr_path).unwrap_or_default();
     match status {
-        Some(status) if status.success() => {}
+        Some(status) if status.success() => said,
         Some(status) => panic!("partfetch {args:?} failed ({status}); stderr:\n{said}"),
         None => panic!("partfetch {args:?} took more than {RUN_DEADLINE:?}; stderr:\n{said}"),
     }
@@ -446,8 +534,9 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// The configuration: one process, everything inside `dir`, `dir/www` served
-/// as `/www/`, and an access log line `$connection $connection_requests
-/// "$request" $status $body_bytes_sent` per request.
+/// as `/www/`, `.txt` files gzipped for a client that accepts it, and an
+/// access log line `$connection $connection_requests "$request" $status
+/// $body_bytes_sent $http_accept_encoding` per request.
 fn config(
     binary: &Path,
     dir: &Path,
@@ -479,7 +568,12 @@ events {{
 }}
 http {{
     default_type application/octet-stream;
-    log_format conns '$connection $connection_requests \"$request\" $status $body_bytes_sent';
+    types {{
+        text/plain txt;
+    }}
+    gzip on;
+    gzip_types text/plain;
+    log_format conns '$connection $connection_requests \"$request\" $status $body_bytes_sent $http_accept_encoding';
     access_log {d}/access.log conns;
 {temp_paths}    sendfile on;
     keepalive_timeout 60;

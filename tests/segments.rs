@@ -136,6 +136,17 @@ fn small_and_empty_files_come_whole() {
 }
 
 #[test]
+fn a_file_of_one_piece_or_none_costs_one_request() {
+    for len in [0, 1, PIECE as usize] {
+        let body = test_data(len, 8);
+        let server = file_server(body.clone(), Ranges::Honour);
+        let url = server.url("/f");
+        assert_eq!(read_stream(&client(4), &url).unwrap(), body, "{len}");
+        assert_eq!(server.requests().len(), 1, "{len} bytes");
+    }
+}
+
+#[test]
 fn a_piece_that_fails_for_a_moment_is_fetched_again() {
     let body = test_data(8 * PIECE as usize, 9);
     let served = body.clone();

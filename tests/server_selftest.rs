@@ -95,6 +95,28 @@ fn keep_alive_serves_many_requests_on_one_connection_and_logs_them() {
 }
 
 #[test]
+fn a_head_request_gets_the_head_of_a_get_and_no_body() {
+    let server: Server = Server::start(|_| Reply::ok(b"hello".to_vec()));
+    let mut stream: TcpStream = connect(&server);
+    stream
+        .write_all(b"HEAD /f HTTP/1.1\r\nHost: test\r\n\r\n")
+        .expect("write request");
+    get(&mut stream, "/f", "");
+    // A body after the HEAD's head would be read as the GET's head.
+    let mut head: Vec<u8> = Vec::new();
+    let mut byte: [u8; 1] = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).expect("read head"), 1);
+        head.push(byte[0]);
+    }
+    let head: String = String::from_utf8(head).expect("utf-8 head");
+    assert!(head.contains("Content-Length: 5\r\n"), "{head}");
+    let (second, body) = read_sized(&mut stream);
+    assert!(second.starts_with("HTTP/1.1 200 "), "{second}");
+    assert_eq!(body, b"hello");
+}
+
+#[test]
 fn connections_are_counted_and_numbered() {
     let server: Server = Server::start(|_| Reply::ok("x"));
     for _ in 0..3 {

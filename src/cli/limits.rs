@@ -44,6 +44,7 @@ impl Limits {
                 .name("max-time".into())
                 .stack_size(64 * 1024)
                 .spawn(move || {
+                    // One sleep for the whole deadline: one wake-up.
                     std::thread::sleep(deadline);
                     let _ = passed.compare_exchange(NONE, TIME, Ordering::SeqCst, Ordering::SeqCst);
                     cancel.cancel();

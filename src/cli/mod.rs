@@ -46,6 +46,9 @@ pub mod exit {
     /// A local file or stream could not be written or read, or (with
     /// `--resume`) the partial file cannot be continued.
     pub const LOCAL_IO: i32 = 7;
+    /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it; 143 for
+    /// SIGTERM).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// The exit status for an error of `kind`.
@@ -95,6 +98,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
     match download_to_output(&download) {
         Ok(()) => exit::OK,
+        // What was received is kept for the next run, as after a failure.
+        Err(err) if err.kind() == ErrorKind::Cancelled && interrupted().is_some() => {
+            say!("partfetch: interrupted");
+            interrupted().unwrap_or(exit::INTERRUPTED)
+        }
         Err(err) if err.kind() == ErrorKind::ResumeMismatch => {
             say!("partfetch: --resume: {err}; run without --resume to download it from the start");
             exit_code(err.kind())
@@ -152,7 +160,7 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     if let Some(limit) = d.cache_limit {
         builder = builder.cache_limit(limit);
     }
-    builder.build()
+    builder.compressed(d.compressed).build()
 }
 
 fn progress_mode(d: &Download) -> Mode {
@@ -177,8 +185,14 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     if partfetch::names_a_torrent(&d.url) {
         return download_torrent(d);
     }
+    #[cfg(feature = "metalink")]
+    if partfetch::names_a_metalink(&d.url) {
+        return download_metalink(d);
+    }
     Url::parse(&d.url)?;
     let client = build_client(d)?;
+    #[cfg(feature = "ctrl-c")]
+    stop_on_ctrl_c(&client);
     let limits = limits::Limits::start(d.max_time, d.max_filesize, client.cancel_handle());
     let mut line = Line::new(progress_mode(d));
     let mut download = client
@@ -204,6 +218,10 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     };
     if into_dir && !d.is_sequence() {
         download = download.follow_torrent();
+        #[cfg(feature = "metalink")]
+        {
+            download = download.follow_metalink();
+        }
     }
     if let Some(digest) = &d.checksum {
         download = download.sha256(&partfetch::sha256::to_hex(digest));
@@ -224,6 +242,14 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     };
     match saved {
         // The progress line's last figures, then the closing line.
+        // Nothing fetched: no figures to show, only that.
+        Ok(saved) if saved.already_complete => {
+            line.clear();
+            if !d.quiet {
+                say!("partfetch: {} is complete", saved_name(&saved));
+            }
+            Ok(())
+        }
         Ok(saved) => {
             line.finish();
             if !d.quiet {
@@ -329,10 +355,92 @@ fn download_torrent(d: &Download) -> Result<(), Error> {
     }
 }
 
+/// The signal that stopped the download (SIGINT for Ctrl-C, or SIGTERM);
+/// 0 while none has.
+static STOPPED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The exit status of a download a signal stopped: 128 + the signal, as a
+/// shell reports a program the signal killed.
+fn interrupted() -> Option<i32> {
+    match STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        signal => Some(128 + signal),
+    }
+}
+
+/// Downloads the files a Metalink document lists into the directory FILE
+/// names (default: the current one).
+#[cfg(feature = "metalink")]
+fn download_metalink(d: &Download) -> Result<(), Error> {
+    // Each file has its own mirrors and hashes, from the document.
+    if !d.mirrors.is_empty() || d.checksum.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "--mirror and --checksum are for one URL: a Metalink document gives each file's own",
+        )
+        .with_subject(&d.url));
+    }
+    let client = build_client(d)?;
+    #[cfg(feature = "ctrl-c")]
+    stop_on_ctrl_c(&client);
+    let limits = limits::Limits::start(d.max_time, d.max_filesize, client.cancel_handle());
+    let mut line = Line::new(progress_mode(d));
+    let mut metalink = client
+        .metalink(&d.url)
+        .resume(match (d.resume, d.no_resume) {
+            (true, _) => Resume::Require,
+            (false, true) => Resume::Never,
+            (false, false) => Resume::IfPossible,
+        })
+        .on_progress(|p| {
+            limits.check(p);
+            line.show(p)
+        });
+    if let Some(rate) = d.limit_rate {
+        metalink = metalink.limit_rate(rate);
+    }
+    let dir =
+        match &d.output {
+            Output::File(path) => path.clone(),
+            Output::FromUrl => std::path::PathBuf::from("."),
+            Output::Stdout => return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a Metalink document's files are saved into a directory, not to standard output",
+            )),
+        };
+    let started = std::time::Instant::now();
+    match metalink.to_dir(dir) {
+        Ok(saved) => {
+            line.finish();
+            if !d.quiet {
+                let name = format!("{} files in {}", saved.files.unwrap_or(0), dir_name(&saved));
+                let summary =
+                    progress::summary(&name, saved.bytes, saved.resumed_from, started.elapsed());
+                say!("partfetch: {summary}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            line.clear();
+            Err(limits.explain(e))
+        }
+    }
+}
+
+#[cfg(feature = "metalink")]
+fn dir_name(saved: &partfetch::Saved) -> String {
+    saved
+        .path
+        .as_ref()
+        .map_or_else(|| ".".to_owned(), |p| p.display().to_string())
+}
+
 #[cfg(feature = "ctrl-c")]
-/// The first Ctrl-C (or SIGTERM) cancels `client`, so that the swarm
-/// stops, saves its control file and tells the trackers `stopped`; the
-/// second ends the program at once.
+/// The first Ctrl-C (or SIGTERM) cancels `client`, so that a download
+/// stops with its control file up to date (a manifest's parts fetched
+/// whole ahead of the one being written kept beside it), or a swarm
+/// saves its control file and tells the trackers `stopped`; the second
+/// ends the program at once.
 fn stop_on_ctrl_c(client: &Client) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -344,7 +452,8 @@ fn stop_on_ctrl_c(client: &Client) {
         .stack_size(64 * 1024)
         .spawn(move || {
             let mut signals = signals.forever();
-            if signals.next().is_some() {
+            if let Some(signal) = signals.next() {
+                STOPPED_BY.store(signal, std::sync::atomic::Ordering::SeqCst);
                 cancel.cancel();
             }
             if let Some(signal) = signals.next() {

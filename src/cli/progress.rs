@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use partfetch::Progress;
 
+/// `12.3 MiB`
+pub use partfetch::human_size as human;
+
 /// How often a line is printed when standard error is not a terminal.
 const LOG_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -263,21 +266,6 @@ pub fn summary(name: &str, bytes: u64, resumed_from: u64, elapsed: Duration) -> 
     format!("{name} done: {size} in {time} ({}/s)", human(rate))
 }
 
-/// `12.3 MiB`
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut unit = 0;
-    while unit < UNITS.len() - 1 && bytes >> (10 * unit) >= 1024 {
-        unit += 1;
-    }
-    if unit == 0 {
-        return format!("{bytes} B");
-    }
-    let scale = 1u128 << (10 * unit);
-    let tenths = (u128::from(bytes) * 10 + scale / 2) / scale;
-    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
-}
-
 /// `1:02:03` or `2:03`
 fn clock(s: u64) -> String {
     if s >= 3600 {
@@ -292,12 +280,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_times_read_like_a_person_writes_them() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(64 << 20), "64.0 MiB");
-        assert_eq!(human(1023 << 20), "1023.0 MiB");
-        assert_eq!(human((1 << 30) - 1), "1024.0 MiB");
+    fn times_read_like_a_person_writes_them() {
         assert_eq!(clock(65), "1:05");
         assert_eq!(clock(3725), "1:02:05");
     }

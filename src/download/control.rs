@@ -23,7 +23,9 @@
 //! completed, in order, as
 //! `part SIZE LINE MANIFEST-URL` (the URL left out when it is the previous
 //! part's): a later run skips them without fetching them and continues
-//! after the last one.
+//! after the last one. The parts fetched whole ahead of the one being
+//! written when the run stopped follow as `ahead ORDINAL SIZE LINE
+//! MANIFEST-URL`, their bytes in `FILE.partfetch.ahead` (docs/manifest.md).
 //!
 //! A resource written piece by piece at its offsets records the piece size
 //! and the pieces on disk (`done` is then the bytes from the start without
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crate::download::files::{state_path, NEW_SUFFIX};
 use crate::error::{Error, ErrorKind};
-use crate::manifest::expand::PartRecord;
+use crate::manifest::expand::{AheadPart, PartRecord};
 use crate::pieces::PieceSet;
 use crate::url::Url;
 
@@ -66,6 +68,10 @@ pub struct State {
     /// For a resource written piece by piece, the piece length and the
     /// pieces on disk.
     pub have: Option<(u64, PieceSet)>,
+    /// For a manifest, the parts fetched whole ahead of the one being
+    /// written when the run stopped: their bytes are in `FILE.partfetch.ahead`,
+    /// one after the other, in this order.
+    pub ahead: Vec<AheadPart>,
 }
 
 /// What the earlier run that wrote the data file `temp` recorded, when a
@@ -112,6 +118,7 @@ impl State {
         let (mut piece, mut have) = (None, None);
         let mut manifest = false;
         let mut parts = Vec::new();
+        let mut ahead = Vec::new();
         for line in lines {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
@@ -120,6 +127,7 @@ impl State {
                 "validator" => validator = Some(value.to_owned()).filter(|v| !v.is_empty()),
                 "done" => done = value.parse().ok(),
                 "part" => parts.push(parse_part(value, parts.last())?),
+                "ahead" => ahead.push(parse_ahead(value)?),
                 "piece" => piece = Some(value.parse::<u64>().ok()?),
                 "manifest" => manifest = true,
                 "have" => have = Some(value.to_owned()),
@@ -141,6 +149,7 @@ impl State {
             manifest,
             parts,
             have,
+            ahead,
         })
     }
 
@@ -158,7 +167,26 @@ impl State {
     /// manifest's bytes before its first completed part are not: the
     /// manifest's own URL cannot be continued at an offset.)
     pub fn has_progress(&self) -> bool {
-        self.resume_at() > 0 || self.have.as_ref().is_some_and(|(_, have)| !have.is_empty())
+        self.resume_at() > 0
+            || self.have.as_ref().is_some_and(|(_, have)| !have.is_empty())
+            || !self.ahead.is_empty()
+    }
+
+    /// Bytes of the data file a later run can use: the completed parts of
+    /// a manifest, the pieces on disk, or the bytes from the start.
+    pub fn kept_bytes(&self) -> u64 {
+        match &self.have {
+            Some((piece, have)) => have
+                .runs()
+                .iter()
+                .map(|run| {
+                    let end = run.end.saturating_mul(*piece);
+                    let end = end.min(self.length.unwrap_or(u64::MAX));
+                    end.saturating_sub(run.start.saturating_mul(*piece))
+                })
+                .sum(),
+            None => self.resume_at(),
+        }
     }
 
     /// How long the data file must be at least for this record to be
@@ -200,6 +228,13 @@ impl State {
                 previous = Some(&part.manifest);
             }
             text.push('\n');
+        }
+        for part in &self.ahead {
+            let record = &part.record;
+            text.push_str(&format!(
+                "ahead {} {} {} {}\n",
+                part.ordinal, record.size, record.line, record.manifest
+            ));
         }
         let mut temp = path.as_os_str().to_owned();
         temp.push(NEW_SUFFIX);
@@ -251,6 +286,17 @@ impl Checkpoint {
         }
     }
 
+    /// The data file was cut to `len` bytes: the record claims no more,
+    /// and keeps only a manifest's parts that end within them.
+    pub fn cut_to(&mut self, len: u64) {
+        self.state.done = self.state.done.min(len);
+        let mut end = 0;
+        self.state.parts.retain(|part| {
+            end += part.size;
+            end <= len
+        });
+    }
+
     /// Makes the data durable with `sync`, then records what the state says
     /// of it: after a crash the record never claims more than the disk
     /// holds.
@@ -264,6 +310,16 @@ impl Checkpoint {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// `ORDINAL SIZE LINE URL`
+fn parse_ahead(value: &str) -> Option<AheadPart> {
+    let (ordinal, rest) = value.split_once(' ')?;
+    let record = parse_part(rest, None)?;
+    Some(AheadPart {
+        ordinal: ordinal.parse().ok()?,
+        record,
+    })
 }
 
 /// `SIZE LINE URL`, or `SIZE LINE` for a part of the same manifest as the
@@ -316,14 +372,19 @@ mod tests {
                 part("http://h/m.parts", 9, 8),
             ],
             have: None,
+            ahead: vec![AheadPart {
+                ordinal: 9,
+                record: part("http://h/m.parts", 12, 4),
+            }],
         };
         state.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(state));
         let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("\npart ").count(), 4, "a part a line: {text}");
         assert_eq!(
             text.matches("http://h/m.parts").count(),
-            2,
-            "a manifest's URL once per run of its parts: {text}"
+            2 + 1,
+            "a manifest's URL once per run of its parts, and on each part kept ahead: {text}"
         );
         let mut have = PieceSet::first(3);
         have.insert(5);
@@ -335,6 +396,7 @@ mod tests {
             manifest: false,
             parts: Vec::new(),
             have: Some((PIECE, have.clone())),
+            ahead: Vec::new(),
         };
         pieces.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(pieces.clone()));
@@ -356,6 +418,7 @@ mod tests {
             manifest: false,
             parts: Vec::new(),
             have: None,
+            ahead: Vec::new(),
         };
         no_length.save(&path).unwrap();
         assert_eq!(State::load(&path), Some(no_length));

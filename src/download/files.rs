@@ -2,7 +2,8 @@
 //!
 //! Owns `FILE.partfetch` (the data until it is complete) and
 //! `FILE.partfetch.state` (the control file, written as `….state.new` and
-//! renamed), how they are named when FILE's name is long, how they are
+//! renamed), `FILE.partfetch.ahead` (a manifest's parts fetched ahead and
+//! kept), how they are named when FILE's name is long, how they are
 //! created and opened without following a link planted there, the lock
 //! against a second writer, and the rename into place that keeps the
 //! replaced file's owner and permissions.
@@ -30,6 +31,17 @@ pub const NEW_SUFFIX: &str = ".new";
 pub fn state_path(data: &Path) -> PathBuf {
     let mut name = data.as_os_str().to_owned();
     name.push(STATE_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The suffix of the file, after the data file's name, that holds a
+/// manifest's parts fetched ahead and kept when a run stopped.
+pub const AHEAD_SUFFIX: &str = ".ahead";
+
+/// `DATA.ahead`, beside the data file `data`.
+pub fn ahead_path(data: &Path) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(AHEAD_SUFFIX);
     PathBuf::from(name)
 }
 
@@ -82,6 +94,29 @@ pub fn move_into_place(temp: &Path, target: &Path) -> Result<(), Error> {
         }
     }
     std::fs::rename(temp, target).map_err(|e| Error::io(e, target.display()))
+}
+
+/// Gives `file` the resource's `Last-Modified`, `secs` after the epoch, as
+/// its modification time (as `wget` does, and `curl -R`): a later run
+/// asks the server whether FILE is still its current version by that date
+/// (`If-Range`), and finds a complete download complete. Best effort: a
+/// file system that refuses only costs that later run a download.
+pub fn set_modified(file: &File, secs: u64) {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let _ = file.set_modified(at);
+}
+
+/// What `path`, a complete FILE, says of its version: its length and its
+/// modification time in seconds after the epoch, when it is a regular
+/// file that is not empty.
+pub fn complete_file(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    (meta.is_file() && meta.len() > 0).then_some((meta.len(), modified.as_secs()))
 }
 
 /// Refuses to replace `target`, a regular file that is there, when the

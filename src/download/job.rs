@@ -42,6 +42,12 @@ pub(crate) struct Job {
     pub resume: Resume,
     /// A URL that serves a `.torrent` is downloaded as the torrent.
     pub follow_torrent: bool,
+    /// A URL that serves a Metalink document is downloaded as its files.
+    #[cfg(feature = "metalink")]
+    pub follow_metalink: bool,
+    /// The digests of the resource's pieces (a Metalink document's),
+    /// checked as they arrive when it is fetched in pieces.
+    pub piece_hashes: Option<std::sync::Arc<crate::pieces::PieceHashes>>,
 }
 
 /// What a save ends with: the digest checked, if one was asked for.

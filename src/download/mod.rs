@@ -31,6 +31,8 @@ mod checksum;
 mod control;
 mod files;
 mod job;
+#[cfg(feature = "metalink")]
+mod metalink;
 mod output;
 mod pieces;
 mod progress;
@@ -46,6 +48,8 @@ use crate::fetch::Context;
 use crate::sha256;
 use crate::url::Url;
 
+#[cfg(feature = "metalink")]
+pub use metalink::{names_a_metalink, MetalinkDownload};
 pub use progress::{PeerCounts, Progress};
 pub use torrent::{names_a_torrent, TorrentDownload};
 
@@ -80,6 +84,10 @@ pub struct Saved {
     pub sha256: Option<[u8; 32]>,
     /// For a file sequence, how many files were written.
     pub files: Option<u64>,
+    /// The file was complete already, as an earlier download left it,
+    /// and the server's version is still the same: nothing was fetched
+    /// (see [`Download::to_path`]).
+    pub already_complete: bool,
 }
 
 /// A download being set up: [`Client::download`](crate::Client::download)
@@ -93,6 +101,10 @@ pub struct Download<'a> {
     limit_rate: Option<u64>,
     resume: Resume,
     follow_torrent: bool,
+    #[cfg(feature = "metalink")]
+    follow_metalink: bool,
+    #[cfg(feature = "metalink")]
+    piece_hashes: Option<std::sync::Arc<crate::pieces::PieceHashes>>,
     max_files: u64,
     on_progress: Option<OnProgress<'a>>,
 }
@@ -107,6 +119,10 @@ impl<'a> Download<'a> {
             limit_rate: None,
             resume: Resume::default(),
             follow_torrent: false,
+            #[cfg(feature = "metalink")]
+            follow_metalink: false,
+            #[cfg(feature = "metalink")]
+            piece_hashes: None,
             max_files: DEFAULT_MAX_FILES,
             on_progress: None,
         }
@@ -176,10 +192,26 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// When the URL serves a Metalink document (`Content-Type:
+    /// application/metalink4+xml`), download the files it lists beside
+    /// where the document would have been saved, rather than the
+    /// document itself (as the command does).
+    #[cfg(feature = "metalink")]
+    #[doc(hidden)]
+    pub fn follow_metalink(mut self) -> Self {
+        self.follow_metalink = true;
+        self
+    }
+
     /// Saves the download as `path`: written as `path.partfetch` beside it
     /// with a control file, and renamed when complete and verified, so an
     /// interrupted download never looks finished and the next call
-    /// continues it (see [`Resume`]). A large file is fetched in pieces over
+    /// continues it (see [`Resume`]). FILE is given the server's
+    /// `Last-Modified` as its modification time; unless
+    /// [`Resume::Never`], a FILE with nothing left to continue that the
+    /// server still has as that version and length (one `Range` request
+    /// after its end, `If-Range` that date) is left as it is, with
+    /// [`Saved::already_complete`]. A large file is fetched in pieces over
     /// every connection and mirror, each written at its offset as it
     /// arrives. A second download writing the same file is refused.
     ///
@@ -289,12 +321,33 @@ impl<'a> Download<'a> {
             }
             Destination::File(path) => {
                 let (job, mut meter) = self.start()?;
-                let saved = save::save_file(&job, &path, &mut meter);
+                match save::already_complete(&job, &path, &mut meter) {
+                    Ok(None) => {}
+                    complete => {
+                        let name = path.display().to_string();
+                        let digest = finish(complete, &mut meter, &name)?.unwrap_or_default();
+                        let mut saved = saved_from(&meter, Some(path), digest);
+                        saved.already_complete = true;
+                        return Ok(saved);
+                    }
+                }
+                let saved = save::save_file(&job, &path, &mut meter)
+                    .map_err(|err| save::explain_write_failure(err, &path));
                 if let Err(WriteError::Torrent(stream)) = saved {
                     // Its files go where the `.torrent` would have.
                     let dir = path.parent().unwrap_or(Path::new(""));
                     let on_progress = meter.into_callback();
                     return TorrentDownload::from_stream(job.ctx, *stream, &job.url)?
+                        .with_progress(on_progress)
+                        .to_dir(dir);
+                }
+                #[cfg(feature = "metalink")]
+                if let Err(WriteError::Metalink(stream)) = saved {
+                    // Its files go where the document would have.
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    let on_progress = meter.into_callback();
+                    return MetalinkDownload::from_stream(job.ctx, *stream, &job.url)?
+                        .resume(job.resume)
                         .with_progress(on_progress)
                         .to_dir(dir);
                 }
@@ -329,6 +382,12 @@ impl<'a> Download<'a> {
             limit_rate: self.limit_rate,
             resume: self.resume,
             follow_torrent: self.follow_torrent,
+            #[cfg(feature = "metalink")]
+            follow_metalink: self.follow_metalink,
+            #[cfg(feature = "metalink")]
+            piece_hashes: self.piece_hashes,
+            #[cfg(not(feature = "metalink"))]
+            piece_hashes: None,
         };
         Ok((job, Meter::new(self.on_progress)))
     }
@@ -349,6 +408,12 @@ fn finish<T>(
         WriteError::Torrent(_) => {
             Error::new(ErrorKind::Torrent, "a .torrent where none was expected").with_subject(name)
         }
+        #[cfg(feature = "metalink")]
+        WriteError::Metalink(_) => Error::new(
+            ErrorKind::Metalink,
+            "a Metalink document where none was expected",
+        )
+        .with_subject(name),
     })
 }
 
@@ -360,6 +425,7 @@ fn saved_from(meter: &Meter, path: Option<PathBuf>, sha256: Option<[u8; 32]>) ->
         resumed_from: progress.resumed_from,
         sha256,
         files: None,
+        already_complete: false,
     }
 }
 

@@ -25,6 +25,10 @@ const WRITE_BUFFER: usize = 128 * 1024;
 /// them into the write buffer first costs a copy of every byte for nothing.
 const DIRECT_WRITE: usize = 16 * 1024;
 
+/// What [`Sink::cut_to_make_room`] keeps a multiple of: larger than the
+/// block of any common file system, so cutting to it frees a block.
+pub const ROOM_STEP: u64 = 64 * 1024;
+
 /// Why a write did not happen.
 pub enum WriteError {
     /// The reader of standard output has gone: stop quietly.
@@ -35,6 +39,11 @@ pub enum WriteError {
     /// application/x-bittorrent`) and the download was asked to follow
     /// one: here is its stream, nothing was written.
     Torrent(Box<crate::stream::Stream>),
+    /// The URL serves a Metalink document (`Content-Type:
+    /// application/metalink4+xml`) and the download was asked to follow
+    /// one: here is its stream, nothing was written.
+    #[cfg(feature = "metalink")]
+    Metalink(Box<crate::stream::Stream>),
 }
 
 impl From<Error> for WriteError {
@@ -134,6 +143,25 @@ impl<'w> Sink<'w> {
         self.sync()
     }
 
+    /// On a full disk, where not even the control file can be rewritten:
+    /// drops what is held in memory and cuts the file to a multiple of
+    /// [`ROOM_STEP`] below what is on disk (and below `at_most`, the bytes
+    /// counted as written), which frees at least one block of the file
+    /// system, enough for the control file. Returns the bytes kept, now
+    /// durable. A few KiB fetched again by the next run buys it the rest.
+    pub fn cut_to_make_room(self, at_most: u64) -> Result<u64, Error> {
+        let Sink::File { writer, temp, .. } = self else {
+            return Ok(0);
+        };
+        let (file, _held) = writer.into_parts();
+        let io = |e: io::Error| Error::io(e, temp.display());
+        let on_disk = file.metadata().map_err(io)?.len();
+        let keep = on_disk.min(at_most).saturating_sub(1) / ROOM_STEP * ROOM_STEP;
+        file.set_len(keep).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok(keep)
+    }
+
     /// Writes all of `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         match self {
@@ -170,6 +198,19 @@ impl<'w> Sink<'w> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Flushes a file and gives it the modification time `secs` after the
+    /// epoch (see [`set_modified`](crate::download::files::set_modified));
+    /// nothing for a stream.
+    pub fn set_modified(&mut self, secs: u64) -> Result<(), WriteError> {
+        if let Sink::File { writer, temp, .. } = self {
+            writer
+                .flush()
+                .map_err(|e| WriteError::Failed(Error::io(e, temp.display())))?;
+            crate::download::files::set_modified(writer.get_ref(), secs);
+        }
+        Ok(())
     }
 
     /// Flushes, and moves a file to its final name.

@@ -27,6 +27,9 @@ pub struct PieceFile {
     store: Arc<LimitedStore>,
     temp: PathBuf,
     target: PathBuf,
+    /// The resource's `Last-Modified` (seconds after the epoch), given to
+    /// FILE when complete.
+    pub modified: Option<u64>,
 }
 
 /// The data file, with the download's rate limit applied to every write.
@@ -58,6 +61,7 @@ impl PieceFile {
             }),
             temp,
             target: target.to_owned(),
+            modified: None,
         };
         if !keep {
             piece_file.clear()?;
@@ -97,6 +101,9 @@ pub fn save(
     file: PieceFile,
     meter: &mut Meter,
 ) -> std::result::Result<Option<[u8; 32]>, WriteError> {
+    if let Some(hashes) = &job.piece_hashes {
+        download.check_pieces(Arc::clone(hashes));
+    }
     let length = download.length();
     let layout = download.layout();
     let state = State {
@@ -107,6 +114,7 @@ pub fn save(
         manifest: false,
         parts: Vec::new(),
         have: None,
+        ahead: Vec::new(),
     };
     let mut checkpoint = Checkpoint::new(state_path(&file.temp), state);
     let record = |checkpoint: &mut Checkpoint, download: &SegmentedDownload| {
@@ -171,6 +179,9 @@ pub fn save(
                 return Err(err);
             }
         }
+    }
+    if let Some(secs) = file.modified {
+        files::set_modified(file.file(), secs);
     }
     files::move_into_place(&file.temp, &file.target).map_err(WriteError::Failed)?;
     let _ = std::fs::remove_file(checkpoint.path());

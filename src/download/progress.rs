@@ -23,7 +23,9 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
-    /// Bytes of the output done, those an earlier run left included.
+    /// Bytes of the output done, those an earlier run left included, and
+    /// those of a manifest's parts fetched ahead of the one being written
+    /// (received, held until their turn): it never goes back.
     pub done: u64,
     /// The output's length, when the server told it (for a manifest, when
     /// every part tells its size).
@@ -78,6 +80,11 @@ pub(crate) struct Meter<'a> {
     progress: Progress,
     started: Instant,
     last_told: Option<Instant>,
+    /// Bytes written (or left by an earlier run): `done` less what is
+    /// held ahead.
+    written: u64,
+    /// Bytes received ahead of those written, last told.
+    ahead: u64,
     /// (when, bytes this run) at recent calls, oldest first, for the rate.
     /// When, bytes done this run, bytes uploaded.
     samples: VecDeque<(Instant, u64, u64)>,
@@ -105,6 +112,8 @@ impl<'a> Meter<'a> {
             },
             started: Instant::now(),
             last_told: None,
+            written: 0,
+            ahead: 0,
             samples: VecDeque::new(),
         }
     }
@@ -150,21 +159,36 @@ impl<'a> Meter<'a> {
         self.progress.sources = activity.and_then(|(_, sources)| sources);
     }
 
+    /// Bytes received ahead of those written (a manifest's parts fetched
+    /// ahead), counted in `done` from the next call on. `done` never goes
+    /// back: a part fetched ahead that fails leaves it ahead until the
+    /// bytes written catch up.
+    pub(crate) fn set_ahead(&mut self, ahead: u64) {
+        self.ahead = ahead;
+    }
+
+    /// `done` brought up to the bytes written and held ahead.
+    fn update_done(&mut self) {
+        self.progress.done = self.progress.done.max(self.written + self.ahead);
+    }
+
     /// Counts `n` bytes an earlier run left (a resumed download).
     pub(crate) fn skip(&mut self, n: u64) {
-        self.progress.done += n;
+        self.written += n;
+        self.update_done();
         self.progress.resumed_from += n;
     }
 
     /// Counts bytes up to `done` in all.
     pub(crate) fn reach(&mut self, done: u64) {
-        let n = done.saturating_sub(self.progress.done);
+        let n = done.saturating_sub(self.written);
         self.add(n);
     }
 
     /// Counts `n` bytes done, and tells the callback when it is time.
     pub(crate) fn add(&mut self, n: u64) {
-        self.progress.done += n;
+        self.written += n;
+        self.update_done();
         let now = Instant::now();
         if self.last_told.is_none_or(|at| now - at >= INTERVAL) {
             self.last_told = Some(now);
@@ -172,9 +196,11 @@ impl<'a> Meter<'a> {
         }
     }
 
-    /// Tells the callback the last time.
+    /// Tells the callback the last time: nothing is held ahead any more.
     pub(crate) fn finish(&mut self) {
         self.progress.finished = true;
+        self.ahead = 0;
+        self.progress.done = self.written;
         self.tell(Instant::now());
     }
 
@@ -237,6 +263,26 @@ mod tests {
             (10_100, Some(10_100), 100)
         );
         assert_eq!(seen.iter().filter(|p| p.finished).count(), 1);
+    }
+
+    #[test]
+    fn bytes_fetched_ahead_count_as_they_arrive_and_done_never_goes_back() {
+        let mut meter = Meter::new(None);
+        meter.set_total(Some(1000));
+        meter.add(100);
+        meter.set_ahead(300);
+        meter.add(10);
+        assert_eq!(meter.progress().done, 410, "written and held ahead");
+        // Bytes held ahead are written: no double count.
+        meter.set_ahead(200);
+        meter.add(100);
+        assert_eq!(meter.progress().done, 410);
+        // A part fetched ahead failed: its bytes are gone, done stays.
+        meter.set_ahead(0);
+        meter.add(10);
+        assert_eq!(meter.progress().done, 410);
+        meter.finish();
+        assert_eq!(meter.progress().done, 220, "the end tells what was written");
     }
 
     #[test]

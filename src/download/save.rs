@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::download::checksum::HashThread;
 use crate::download::control::{self, Checkpoint, State};
-use crate::download::files::{state_path, temp_path};
+use crate::download::files::{ahead_path, state_path, temp_path};
 use crate::download::job::Resume;
 use crate::download::job::{Digest, Job};
 use crate::download::output::{self, Sink, WriteError};
@@ -24,6 +24,7 @@ use crate::engine::download::SegmentedDownload;
 use crate::engine::HTTP_PIECE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, StartOver};
+use crate::manifest::expand::{AheadPart, PartRecord};
 use crate::open::{self, Resumed, ResumedPieces};
 use crate::sequence::SequenceFiles;
 use crate::source::ByteSource;
@@ -39,6 +40,42 @@ pub(crate) fn resume_refused(path: &Path, why: &str) -> WriteError {
         ErrorKind::ResumeMismatch,
         format!("cannot resume {}: {why}", path.display()),
     ))
+}
+
+/// Whether `path` holds the whole of the current version already, as a
+/// download that ended left it: then nothing is fetched, and the meter
+/// counts its bytes as an earlier run's. Asked only when the download may
+/// resume, and no partial file of this URL waits to be continued; with a
+/// digest to check, FILE is read to check it, and one that does not match
+/// is downloaded again. `None` means: download it.
+pub(crate) fn already_complete(
+    job: &Job,
+    path: &Path,
+    meter: &mut Meter,
+) -> std::result::Result<Option<Digest>, WriteError> {
+    if job.resume == Resume::Never || control::earlier_run(&temp_path(path), &job.url).is_ok() {
+        return Ok(None);
+    }
+    let Some((length, modified)) = crate::download::files::complete_file(path) else {
+        return Ok(None);
+    };
+    if !open::is_complete(&job.ctx, &job.url, length, modified)? {
+        return Ok(None);
+    }
+    let digest = match job.sha256 {
+        Some(expected) => {
+            let mut digest = HashThread::start(expected);
+            hash_prefix(path, length, &mut digest)?;
+            match digest.finish(&path.display().to_string()) {
+                Ok(got) => Some(got),
+                Err(_) => return Ok(None),
+            }
+        }
+        None => None,
+    };
+    meter.set_total(Some(length));
+    meter.skip(length);
+    Ok(Some(digest))
 }
 
 /// Downloads to `path` through `path.partfetch`, resuming an earlier run's
@@ -58,10 +95,19 @@ pub(crate) fn save_file(
         }
         Err(_) => None,
     };
+    let mut ahead = Vec::new();
     let (stream, offset) = match &earlier {
         Some(state) if state.manifest => {
             match open::resume_manifest(&job.ctx, &job.url, state.parts.clone()) {
-                Ok(stream) => (stream, state.resume_at()),
+                Ok(mut stream) => {
+                    // The parts fetched ahead and kept, when their file is
+                    // still there.
+                    if let Ok(file) = std::fs::File::open(ahead_path(&temp)) {
+                        ahead = state.ahead.clone();
+                        stream.use_kept(ahead.clone(), file);
+                    }
+                    (stream, state.resume_at())
+                }
                 Err(e) if e.kind() == ErrorKind::ResumeMismatch => {
                     if job.resume == Resume::Require {
                         return Err(resume_refused(path, &job.no_longer_lists()));
@@ -98,15 +144,34 @@ pub(crate) fn save_file(
             if job.follow_torrent && super::torrent::is_torrent_type(stream.content_type()) {
                 return Err(WriteError::Torrent(Box::new(stream)));
             }
+            #[cfg(feature = "metalink")]
+            if job.follow_metalink && super::metalink::is_metalink_type(stream.content_type()) {
+                return Err(WriteError::Metalink(Box::new(stream)));
+            }
             (stream, 0)
         }
     };
+    // RFC 3230: the server's digest of the whole resource, downloaded
+    // from its start, is checked when the caller gave none.
+    let with_digest;
+    let job = match (offset, job.sha256, stream.server_sha256()) {
+        (0, None, Some(digest)) if !stream.is_manifest() => {
+            with_digest = Job {
+                sha256: Some(digest),
+                ..job.clone()
+            };
+            &with_digest
+        }
+        _ => job,
+    };
     // A large resource from the start needs no order: its pieces go where
     // they belong as they arrive.
+    let modified = stream.last_modified();
     let stream = match offset {
         0 => match stream.into_segmented() {
             Ok(segmented) => {
-                let file = PieceFile::open(path, false, job.limit_rate).map_err(failed)?;
+                let mut file = PieceFile::open(path, false, job.limit_rate).map_err(failed)?;
+                file.modified = modified;
                 let download = SegmentedDownload::new(segmented, file.store());
                 return pieces::save(job, download, file, meter);
             }
@@ -115,7 +180,71 @@ pub(crate) fn save_file(
         _ => stream,
     };
     let parts = earlier.map(|e| e.parts).unwrap_or_default();
-    save_in_order(job, path, stream, offset, parts, meter)
+    save_in_order(job, path, stream, offset, (parts, ahead), meter)
+}
+
+/// After a failure to write `path`'s partial file or its control file:
+/// tells it as what failed, in plain words, about the FILE the user named
+/// (`cannot write big.iso: no space left on device`), and what a later run
+/// will find (`the 81.0 MiB received are kept in big.iso.partfetch`),
+/// rather than as the system's message about a name the user never gave.
+/// A partial file that holds nothing a later run could use is removed
+/// with its control file, so a failed run leaves nothing empty beside
+/// FILE. Other errors pass unchanged.
+pub(crate) fn explain_write_failure(err: WriteError, path: &Path) -> WriteError {
+    let WriteError::Failed(error) = err else {
+        return err;
+    };
+    let temp = temp_path(path);
+    let state_path = state_path(&temp);
+    let ours = [temp.display().to_string(), state_path.display().to_string()];
+    let local = error.kind() == ErrorKind::Io
+        && error.subject().is_some_and(|s| ours.iter().any(|o| o == s));
+    let reason = std::error::Error::source(&error)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(plain_io_reason);
+    let Some(reason) = reason.filter(|_| local) else {
+        return WriteError::Failed(error);
+    };
+    let kept = match control::State::load(&state_path) {
+        Some(state) if temp.exists() => state.kept_bytes(),
+        _ => 0,
+    };
+    let mut message = format!("cannot write {}: {reason}", path.display());
+    if kept > 0 {
+        message.push_str(&format!(
+            " (the {} received are kept in {})",
+            crate::util::size::human_size(kept),
+            temp.display()
+        ));
+    } else {
+        let _ = std::fs::remove_file(&state_path);
+        let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(ahead_path(&temp));
+    }
+    let io = std::error::Error::source(&error)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(|e| std::io::Error::new(e.kind(), e.to_string()));
+    let mut explained = Error::new(ErrorKind::Io, message);
+    if let Some(io) = io {
+        explained = explained.with_source(io);
+    }
+    WriteError::Failed(explained)
+}
+
+/// The system's words for `err` as a sentence goes on: `no space left on
+/// device`, not `No space left on device (os error 28)`.
+fn plain_io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => &text[..],
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_owned(),
+    }
 }
 
 /// Writes `stream` into `path.partfetch` after its first `offset` bytes,
@@ -125,7 +254,7 @@ fn save_in_order(
     path: &Path,
     mut stream: Stream,
     offset: u64,
-    parts: Vec<crate::manifest::expand::PartRecord>,
+    (parts, ahead): (Vec<PartRecord>, Vec<AheadPart>),
     meter: &mut Meter,
 ) -> std::result::Result<Digest, WriteError> {
     let failed = WriteError::Failed;
@@ -155,9 +284,17 @@ fn save_in_order(
             manifest: stream.is_manifest(),
             parts,
             have: None,
+            ahead,
         };
         let mut checkpoint = Checkpoint::new(state_path.clone(), state);
-        checkpoint.save(|| sink.sync())?;
+        if let Err(err) = checkpoint.save(|| sink.sync()) {
+            // Nothing of this run written yet: an empty partial file is
+            // nothing to keep.
+            if offset == 0 {
+                sink.abandon();
+            }
+            return Err(err);
+        }
         extras.checkpoint = Some(checkpoint);
     } else {
         let _ = std::fs::remove_file(&state_path);
@@ -185,12 +322,16 @@ fn save_in_order(
     });
     match result {
         Ok(digest) => {
+            if let Some(secs) = stream.last_modified() {
+                sink.set_modified(secs)?;
+            }
             sink.finish()?;
             let _ = std::fs::remove_file(&state_path);
+            let _ = std::fs::remove_file(ahead_path(&temp));
             Ok(digest)
         }
         Err(err) => {
-            keep_or_abandon(&err, sink, &mut extras, &stream, &state_path);
+            keep_or_abandon(&err, sink, &mut extras, &mut stream, &temp);
             Err(err)
         }
     }
@@ -203,10 +344,20 @@ fn keep_or_abandon(
     err: &WriteError,
     mut sink: Sink,
     extras: &mut Extras,
-    stream: &Stream,
-    state_path: &Path,
+    stream: &mut Stream,
+    temp: &Path,
 ) {
+    let state_path = &state_path(temp);
     let verified_wrong = matches!(err, WriteError::Failed(e) if e.kind() == ErrorKind::Integrity);
+    // A manifest's parts fetched whole ahead of the one being written are
+    // kept beside the partial file, for the next run not to fetch again.
+    let ahead = match extras.checkpoint.is_some() && !verified_wrong {
+        true => keep_ahead(stream, temp),
+        false => Vec::new(),
+    };
+    if ahead.is_empty() {
+        let _ = std::fs::remove_file(ahead_path(temp));
+    }
     match extras.checkpoint.as_mut() {
         // A complete file with the wrong digest is kept to be looked at,
         // but is nothing to resume.
@@ -215,20 +366,58 @@ fn keep_or_abandon(
             let _ = std::fs::remove_file(state_path);
         }
         // Nothing written at all: nothing worth keeping.
-        Some(checkpoint) if checkpoint.state.done == 0 => {
+        Some(checkpoint) if checkpoint.state.done == 0 && ahead.is_empty() => {
             sink.abandon();
             let _ = std::fs::remove_file(state_path);
         }
         Some(checkpoint) => {
+            checkpoint.state.ahead = ahead;
             checkpoint.update_parts(stream.completed_parts());
-            let _ = checkpoint.save(|| sink.sync());
-            let _ = sink.keep();
+            match checkpoint.save(|| sink.sync()) {
+                Err(WriteError::Failed(e)) if is_disk_full(&e) => {
+                    // Not even the control file fits: make room for it
+                    // rather than lose the record of every byte.
+                    if let Ok(kept) = sink.cut_to_make_room(checkpoint.state.done) {
+                        checkpoint.cut_to(kept);
+                        let _ = checkpoint.save(|| Ok::<(), Error>(()));
+                    }
+                }
+                _ => {
+                    let _ = sink.keep();
+                }
+            }
         }
         None if verified_wrong => {
             let _ = sink.keep();
         }
         None => sink.abandon(),
     }
+}
+
+/// Writes the parts `stream` fetched whole ahead of the one being written
+/// to `temp.ahead` (replaced atomically), and returns what the control
+/// file lists of them; none when there are none or they cannot be written.
+fn keep_ahead(stream: &mut Stream, temp: &Path) -> Vec<AheadPart> {
+    let complete = stream.complete_ahead();
+    if complete.is_empty() {
+        return Vec::new();
+    }
+    let pieces: Vec<&[u8]> = complete.iter().map(|(_, bytes)| &bytes[..]).collect();
+    let path = ahead_path(temp);
+    let mut new = path.as_os_str().to_owned();
+    new.push(crate::download::files::NEW_SUFFIX);
+    match crate::util::fs::replace_file_with(&path, Path::new(&new), &pieces) {
+        Ok(()) => complete.into_iter().map(|(part, _)| part).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether `err` says the disk (or the user's quota) is full.
+fn is_disk_full(err: &Error) -> bool {
+    matches!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+    )
 }
 
 /// How a download an earlier run wrote piece by piece went on.
@@ -262,7 +451,7 @@ fn resume_pieces(
         }
         return Ok(Continued::InOrder(Box::new(job.open().map_err(failed)?)));
     };
-    let file = PieceFile::open(path, true, job.limit_rate).map_err(failed)?;
+    let mut file = PieceFile::open(path, true, job.limit_rate).map_err(failed)?;
     let mirrors: Vec<&str> = job.mirrors.iter().map(String::as_str).collect();
     let resumed = open::resume_pieces(
         &job.ctx,
@@ -279,6 +468,12 @@ fn resume_pieces(
             if state.validator.is_none() {
                 job.resumed_unverified(path);
             }
+            // A validator that is a date is the `Last-Modified` the pieces
+            // were checked against (an `ETag` is no date).
+            file.modified = state
+                .validator
+                .as_deref()
+                .and_then(crate::http::date::parse);
             job.ctx.emit(Event::Resumed {
                 path: path.to_owned(),
                 offset: download.stored_bytes(),
@@ -292,6 +487,7 @@ fn resume_pieces(
         ResumedPieces::Changed(stream) => {
             job.starting_over(path, StartOver::Changed);
             file.clear().map_err(failed)?;
+            file.modified = stream.last_modified();
             match stream.into_segmented() {
                 Ok(segmented) => {
                     let download = SegmentedDownload::new(segmented, file.store());
@@ -517,6 +713,7 @@ fn pump(
         extras.maybe_checkpoint(sink, stream)?;
         meter.set_parts(stream.parts_done());
         meter.set_activity(stream.activity());
+        meter.set_ahead(stream.bytes_ahead());
         meter.add(len);
     }
     // The last part is counted once the stream has ended.

@@ -301,6 +301,7 @@ impl<'a> TorrentDownload<'a> {
             resumed_from,
             sha256: None,
             files: Some(files),
+            already_complete: false,
         })
     }
 }

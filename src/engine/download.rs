@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::segments::{Mode, Next, SegmentedStream};
+use crate::engine::worker::bad_piece;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fetch::Context;
 use crate::http::ranged::Resource;
 use crate::http::HttpBody;
-use crate::pieces::{Layout, PieceSet, PieceStore};
+use crate::pieces::{Layout, PieceChecker, PieceHashes, PieceSet, PieceStore};
 use crate::url::Url;
 
 /// A resource written into a [`PieceStore`] piece by piece, in whatever
@@ -34,10 +35,15 @@ pub struct SegmentedDownload {
     /// The piece the streamed part is in the middle of, and how much of it
     /// is written.
     partial: Option<(u64, u64)>,
+    /// The check of the bytes the consumer reads itself, when the
+    /// pieces' digests are known.
+    checker: Option<PieceChecker>,
 }
 
 /// How long [`SegmentedDownload::advance`] waits for a piece before it
-/// returns anyway.
+/// returns anyway: its caller reports progress and looks for a cancel
+/// that often while pieces are slow to come (4 wake-ups a second at most;
+/// each stored piece wakes it at once).
 const ADVANCE_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
 
 impl SegmentedDownload {
@@ -56,7 +62,21 @@ impl SegmentedDownload {
             stream,
             seen: 0,
             partial: None,
+            checker: None,
         }
+    }
+
+    /// Checks every piece `hashes` gives as it arrives: a source that
+    /// sends one that fails is dropped, and the piece fetched again from
+    /// another; with no other left, the download fails with
+    /// [`ErrorKind::Integrity`]. Hashes of another length than the
+    /// resource's are ignored. Call before the first `advance`.
+    pub fn check_pieces(&mut self, hashes: Arc<PieceHashes>) {
+        if hashes.total() != self.length() {
+            return;
+        }
+        let _ = self.stream.shared.hashes.set(Arc::clone(&hashes));
+        self.checker = Some(PieceChecker::new(hashes));
     }
 
     /// Continues writing `resource` into `store`, which already holds the
@@ -111,6 +131,16 @@ impl SegmentedDownload {
                 let chunk = self.stream.last_chunk();
                 store.write_at(offset, chunk)?;
                 let end = offset + chunk.len() as u64;
+                if let Some(checker) = &mut self.checker {
+                    if let Err(bad) = checker.feed(offset, chunk) {
+                        let hashes = self.stream.shared.hashes.get();
+                        let start = hashes.map_or(offset, |h| h.piece_start(bad.index));
+                        let err = bad_piece(bad, &self.stream.shared.resource.url);
+                        self.partial = None;
+                        self.stream.reject_streamed(start, err)?;
+                        return Ok(true);
+                    }
+                }
                 self.streamed(offset, end);
                 Ok(true)
             }
@@ -157,8 +187,16 @@ impl SegmentedDownload {
             if index >= pieces {
                 return Ok(false);
             }
+            let mut checker = shared.hashes.get().cloned().map(PieceChecker::new);
+            let url = &shared.resource.url;
             shared.fetch_piece(&self.stream.client, index, &mut |offset, bytes| {
-                store.write_at(offset, bytes)
+                store.write_at(offset, bytes)?;
+                match &mut checker {
+                    Some(checker) => checker
+                        .feed(offset, bytes)
+                        .map_err(|bad| bad_piece(bad, url)),
+                    None => Ok(()),
+                }
             })?;
             shared.lock().schedule.stored(index);
             return Ok(true);

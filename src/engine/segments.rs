@@ -272,6 +272,27 @@ impl SegmentedStream {
         self.mode = Mode::Pieces;
     }
 
+    /// The answer the consumer reads itself brought bytes from `position`
+    /// on that fail their digest (`err`): its source is dropped and the
+    /// workers fetch from the piece `position` is in. With no other
+    /// source, or no workers, that is the download's error.
+    pub(super) fn reject_streamed(&mut self, position: u64, err: Error) -> Result<()> {
+        let (event, left) = {
+            let mut state = self.shared.lock();
+            let event = state.schedule.reject(0, err.clone());
+            (event, state.schedule.any_source_left())
+        };
+        if let Some(event) = event {
+            self.client.emit(event);
+        }
+        if !left || self.workers == 0 {
+            self.mode = Mode::Ended;
+            return Err(err);
+        }
+        self.take_over(position);
+        Ok(())
+    }
+
     /// The resource's full length.
     pub fn length(&self) -> u64 {
         self.shared.resource.length
@@ -462,6 +483,8 @@ impl SegmentedStream {
                 return Err(err.clone());
             }
             self.client.cancelled()?;
+            // Woken by each piece that arrives; the timeout only bounds
+            // how late a cancel is seen (4 wake-ups a second at most).
             state = shared
                 .changed
                 .wait_timeout(state, WATCH_INTERVAL)

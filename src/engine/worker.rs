@@ -17,11 +17,14 @@ use std::time::{Duration, Instant};
 
 use crate::engine::range_fetch::{fetch_range, fetch_with_retries, Asking, Failed};
 use crate::error::Result;
+use crate::error::{Error, ErrorKind};
 use crate::fetch::Context;
 use crate::http::ranged::Resource;
 use crate::http::socket::Watch;
 use crate::pieces::scheduler::{Abandoned, Claim, Ended, Scheduler, Ticket};
-use crate::pieces::{Layout, PieceStore};
+use crate::pieces::Layout;
+use crate::pieces::{BadPiece, PieceChecker, PieceHashes, PieceStore};
+use crate::url::Url;
 
 /// The schedule and the pieces waiting to be handed on, behind one lock.
 pub(super) struct State {
@@ -51,6 +54,9 @@ pub(super) struct Shared {
     window: u64,
     /// Set once, before the workers start, for a download to a store.
     pub(super) store: OnceLock<Arc<dyn PieceStore>>,
+    /// The digests the bytes must have, when known (a Metalink
+    /// document's): a source that sends a piece that fails is dropped.
+    pub(super) hashes: OnceLock<Arc<PieceHashes>>,
     state: Mutex<State>,
     pub(super) changed: Condvar,
     /// Piece buffers handed on, for the workers to fill again.
@@ -74,6 +80,7 @@ impl Shared {
             layout,
             window,
             store: OnceLock::new(),
+            hashes: OnceLock::new(),
             state: Mutex::new(State {
                 schedule,
                 done: BTreeMap::new(),
@@ -132,6 +139,16 @@ impl Shared {
     }
 }
 
+/// The longest a waiting worker goes without asking the schedule again.
+/// It is woken when something it waits for changes, or when a piece
+/// stalls or a backoff ends ([`Scheduler::look_again_at`]); this bound is
+/// only for the one claim that time changes more slowly: to a store, a
+/// slow mirror becomes worth asking as the time the rest will take grows.
+/// A worker waiting on a slow consumer so wakes once a second at most,
+/// where a look every 100 ms made four workers wake 35 times a second
+/// (BENCHMARKS.md, "Wake-ups").
+const LOOK_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
 /// Claims the next pieces for `worker` and a source to fetch them from,
 /// waiting while the schedule says to (the window is full, every usable
 /// source is backing off, no piece is late yet); `None` once there is
@@ -149,9 +166,15 @@ fn claim(shared: &Shared, worker: usize) -> Option<Ticket> {
                 return None;
             }
             Claim::Wait => {
+                let now = Instant::now();
+                let wait = state
+                    .schedule
+                    .look_again_at(now)
+                    .map_or(LOOK_AT_LEAST_EVERY, |at| at - now)
+                    .min(LOOK_AT_LEAST_EVERY);
                 state = shared
                     .changed
-                    .wait_timeout(state, Duration::from_millis(100))
+                    .wait_timeout(state, wait)
                     .map(|(guard, _)| guard)
                     .unwrap_or_else(|e| e.into_inner().0);
             }
@@ -174,7 +197,7 @@ pub(super) fn work(client: &Context, shared: &Arc<Shared>, worker: usize) {
         let (_, end) = shared.layout.range(pieces.end - 1);
         let vigil = Arc::new(Vigil::new(pieces.start));
         let watch = Vigil::watch(&vigil, shared, source);
-        let mut run = Run::new(shared, ticket, vigil);
+        let mut run = Run::new(shared, ticket, vigil, &url);
         let to = Asking {
             url: &url,
             validator: validator.as_deref(),
@@ -190,6 +213,15 @@ pub(super) fn work(client: &Context, shared: &Arc<Shared>, worker: usize) {
         );
         run.finish(client, fetched, verified);
     }
+}
+
+/// The error that drops a source whose bytes fail their digest.
+pub(super) fn bad_piece(bad: BadPiece, url: &Url) -> Error {
+    Error::new(
+        ErrorKind::Integrity,
+        format!("piece {} does not match its hash", bad.index),
+    )
+    .with_subject(url.redacted())
 }
 
 /// What a worker's waiting reads ask about its claim, through a [`Watch`]:
@@ -255,16 +287,22 @@ struct Run<'a> {
     /// The current piece, for a stream (a store takes the bytes at once).
     piece: Vec<u8>,
     vigil: Arc<Vigil>,
+    /// The check of the answer's bytes against the pieces' digests.
+    checker: Option<PieceChecker>,
+    /// The source asked, named when its bytes fail their digest.
+    url: &'a Url,
 }
 
 impl<'a> Run<'a> {
-    fn new(shared: &'a Shared, ticket: Ticket, vigil: Arc<Vigil>) -> Run<'a> {
+    fn new(shared: &'a Shared, ticket: Ticket, vigil: Arc<Vigil>, url: &'a Url) -> Run<'a> {
         Run {
             shared,
             ticket,
             checked_at: 0,
             piece: Vec::new(),
             vigil,
+            checker: shared.hashes.get().cloned().map(PieceChecker::new),
+            url,
         }
     }
 
@@ -287,6 +325,11 @@ impl<'a> Run<'a> {
                     }
                     self.piece.extend_from_slice(now);
                 }
+            }
+            if let Some(checker) = &mut self.checker {
+                checker
+                    .feed(offset, now)
+                    .map_err(|bad| Failed::from(bad_piece(bad, self.url)))?;
             }
             offset += n as u64;
             bytes = rest;

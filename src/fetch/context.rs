@@ -27,6 +27,11 @@ pub struct Context {
     pub(crate) connections: usize,
     pub(crate) max_per_host: usize,
     pub(crate) retries: u32,
+    /// Whether a whole resource is asked for gzip-encoded and decoded
+    /// (`--compressed`); pieces, resumes and manifests go as stored.
+    /// Without the `gzip` feature the client refuses to be built with it.
+    #[cfg_attr(not(feature = "gzip"), allow(dead_code))]
+    pub(crate) compressed: bool,
 }
 
 impl Context {
@@ -235,6 +240,7 @@ impl Context {
             connections: 1,
             max_per_host: 2,
             retries: 1,
+            compressed: false,
         }
     }
 }

@@ -58,6 +58,7 @@ pub struct Request {
     if_range: Option<String>,
     headers: Vec<(String, String)>,
     watch: Option<Watch>,
+    accept_gzip: bool,
 }
 
 impl Request {
@@ -70,6 +71,7 @@ impl Request {
             if_range: None,
             headers: Vec::new(),
             watch: None,
+            accept_gzip: false,
         }
     }
 
@@ -90,6 +92,15 @@ impl Request {
     /// Sends `If-Range` with the range, so a changed resource comes whole.
     pub fn if_range(mut self, validator: impl Into<String>) -> Request {
         self.if_range = Some(validator.into());
+        self
+    }
+
+    /// Asks for the body gzip-encoded, unless a range is asked for (a range
+    /// goes as stored). The caller decodes what comes
+    /// ([`GunzipBody`](crate::http::decoded::GunzipBody)).
+    #[cfg(feature = "gzip")]
+    pub(crate) fn accept_gzip(mut self) -> Request {
+        self.accept_gzip = true;
         self
     }
 
@@ -168,6 +179,27 @@ impl Response {
             n => Some(n.parse().ok()?),
         };
         Some((first.parse().ok()?, last.parse().ok()?, total))
+    }
+
+    /// The length a 416 tells in `Content-Range: bytes */LENGTH`: the
+    /// resource's whole length, past which the range asked for began.
+    pub fn unsatisfied_length(&self) -> Option<u64> {
+        if self.head.status != 416 {
+            return None;
+        }
+        let length = self.header("content-range")?.strip_prefix("bytes */")?;
+        length.trim().parse().ok()
+    }
+
+    /// The body of this answer dropped, its connection kept when the body is
+    /// short, and an empty body in its place. For a 416 that tells an empty
+    /// resource ([`Response::unsatisfied_length`] of 0): a range from byte
+    /// 0 of nothing is nothing, so the answer already gives every byte and
+    /// asking again without `Range` would cost a second request for none.
+    pub(crate) fn into_empty_body(self) -> HttpBody {
+        let url = self.url.clone();
+        self.body.discard(REDIRECT_BODY_DRAIN);
+        HttpBody::empty(url)
     }
 
     /// The body.
@@ -305,6 +337,7 @@ fn exchange(
             range: request.range,
             if_range: request.if_range.as_deref(),
             extra: headers,
+            accept_gzip: request.accept_gzip,
         },
     );
     loop {

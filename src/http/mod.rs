@@ -2,8 +2,9 @@
 //!
 //! In scope: `GET` and `HEAD` over TCP or TLS, response heads parsed with
 //! `httparse`, body framing (`Content-Length`, chunked, until close),
-//! redirects, keep-alive, `Range`, proxies, timeouts.
-//! Out of scope: request bodies, compression, cookies jars, HTTP/2.
+//! redirects, keep-alive, `Range`, proxies, timeouts, and (feature `gzip`)
+//! a whole body asked for and decoded as gzip.
+//! Out of scope: request bodies, other content codings, cookie jars, HTTP/2.
 //!
 //! The protocol is kept apart from I/O so it can be tested and fuzzed with
 //! byte slices: [`request`] writes heads into a buffer, [`response`] parses
@@ -16,7 +17,12 @@ pub mod chunked;
 pub mod coalesce;
 pub mod conn;
 pub mod date;
+#[cfg(feature = "gzip")]
+pub mod decoded;
+pub mod duplicates;
 pub mod exchange;
+#[cfg(feature = "gzip")]
+pub mod gzip;
 pub mod pool;
 pub mod proxy;
 pub mod ranged;

@@ -53,6 +53,9 @@ pub struct RequestParts<'a> {
     pub if_range: Option<&'a str>,
     /// Headers given by the user, already checked with [`check_header`].
     pub extra: &'a [(String, String)],
+    /// Asks for the body gzip-encoded (`Accept-Encoding: gzip`), which is
+    /// only done without a range: see [`write_head`].
+    pub accept_gzip: bool,
 }
 
 /// Writes the head of `parts` into `out`.
@@ -78,7 +81,14 @@ pub fn write_head(out: &mut Vec<u8>, parts: &RequestParts<'_>) {
     if !has("accept") {
         head.push_str("Accept: */*\r\n");
     }
-    head.push_str("Accept-Encoding: identity\r\n");
+    // A range of an encoded body is not that range of the file (RFC 9110
+    // 8.4.1: the coding applies to the whole representation), so pieces and
+    // resumes always ask for the bytes as stored, whatever was asked.
+    if parts.accept_gzip && parts.range.is_none() {
+        head.push_str("Accept-Encoding: gzip\r\n");
+    } else {
+        head.push_str("Accept-Encoding: identity\r\n");
+    }
     if !has("connection") {
         head.push_str("Connection: keep-alive\r\n");
     }
@@ -230,6 +240,7 @@ mod tests {
             range: None,
             if_range: None,
             extra,
+            accept_gzip: false,
         }
     }
 
@@ -261,6 +272,21 @@ mod tests {
             assert!(head.contains(&format!("{line}\r\n")), "{line}");
         }
         assert!(head.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn gzip_is_asked_for_a_whole_body_and_never_with_a_range() {
+        let url = Url::parse("http://h/a.txt").unwrap();
+        let mut p = parts(&url, &[]);
+        p.accept_gzip = true;
+        assert!(head_of(&p).contains("\r\nAccept-Encoding: gzip\r\n"));
+        p.range = Some(ByteRange {
+            start: 0,
+            end: Some(99),
+        });
+        let ranged = head_of(&p);
+        assert!(ranged.contains("\r\nAccept-Encoding: identity\r\n"));
+        assert!(!ranged.contains("gzip"));
     }
 
     #[test]

@@ -383,6 +383,26 @@ pub struct PartRecord {
     pub size: u64,
 }
 
+/// A part fetched to its end ahead of the one being written when the
+/// download stopped, kept beside the partial file for the next run: which
+/// part of the stream it is (`ordinal`, counted from the stream's first
+/// part), and where it was listed, as a [`PartRecord`]. A later run uses
+/// it only where the same manifest and line come at the same ordinal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AheadPart {
+    /// Parts of the stream before this one.
+    pub ordinal: u64,
+    /// The manifest and line that listed it, and its length.
+    pub record: PartRecord,
+}
+
+/// The parts an earlier run kept ([`AheadPart`]), their bytes one after
+/// the other in `file`, in the order listed.
+struct Kept {
+    parts: VecDeque<(AheadPart, u64)>,
+    file: std::fs::File,
+}
+
 /// The most parts of a manifest a download records for resuming; past it
 /// the stream goes on but records no more, and a later run fetches the
 /// parts after them again.
@@ -434,6 +454,11 @@ pub struct ManifestStream {
     recording: bool,
     /// Parts an earlier run completed: skipped without being fetched.
     skip: std::collections::VecDeque<PartRecord>,
+    /// Parts an earlier run fetched ahead and kept: read from their file
+    /// when their turn comes, not fetched.
+    kept: Option<Kept>,
+    /// Once cancelled: the ordinal of the top frame's first part ahead.
+    stopped_at: Option<u64>,
 }
 
 impl ManifestStream {
@@ -462,6 +487,8 @@ impl ManifestStream {
             completed: Vec::new(),
             recording: false,
             skip: std::collections::VecDeque::new(),
+            kept: None,
+            stopped_at: None,
         })
     }
 
@@ -473,6 +500,102 @@ impl ManifestStream {
         let skipped: u64 = done.iter().map(|part| part.size).sum();
         self.length = self.length.map(|length| length.saturating_sub(skipped));
         self.skip = done.into();
+    }
+
+    /// Uses the parts an earlier run fetched ahead and kept (`parts`, their
+    /// bytes one after the other in `file`) when each one's turn comes,
+    /// rather than fetching it: a part that the manifests no longer list
+    /// there, or whose bytes no longer match its attributes, is fetched.
+    pub fn use_kept(&mut self, parts: Vec<AheadPart>, file: std::fs::File) {
+        let mut offset = 0;
+        let parts = parts
+            .into_iter()
+            .map(|part| {
+                let at = offset;
+                offset += part.record.size;
+                (part, at)
+            })
+            .collect();
+        self.kept = Some(Kept { parts, file });
+    }
+
+    /// The parts fetched to their end ahead of the one being written, with
+    /// their bytes, for a download stopped midway to keep: those the window
+    /// holds whole, and those an earlier run kept that were not used yet.
+    /// The nearest of them, as many as the window holds: at most that many
+    /// parts of [`PART_BUFFER`] bytes each are kept, and twice that held in
+    /// memory meanwhile. Call it once the stream has failed; the window's
+    /// parts are used up.
+    ///
+    /// [`PART_BUFFER`]: crate::parts::window::PART_BUFFER
+    pub fn complete_ahead(&mut self) -> Vec<(AheadPart, Vec<u8>)> {
+        let mut found = Vec::new();
+        if let Some(kept) = self.kept.take() {
+            for (part, at) in kept.parts {
+                if part.ordinal > self.parts_done {
+                    if let Some(bytes) = read_kept(&kept.file, at, part.record.size) {
+                        found.push((part, bytes.to_vec()));
+                    }
+                }
+            }
+        }
+        let base = self.stopped_at.unwrap_or_else(|| self.next_ordinal());
+        if let Some(frame) = self.stack.last() {
+            for (index, upcoming) in frame.ahead.iter().enumerate() {
+                let Some(slot) = &upcoming.slot else { continue };
+                let Some(bytes) = slot.take_if_complete() else {
+                    continue;
+                };
+                if !upcoming.spec.accepts(&bytes) {
+                    continue;
+                }
+                let part = AheadPart {
+                    ordinal: base + index as u64,
+                    record: PartRecord {
+                        manifest: Arc::clone(&frame.url),
+                        line: upcoming.spec.line,
+                        size: bytes.len() as u64,
+                    },
+                };
+                found.push((part, bytes));
+            }
+        }
+        found.sort_by_key(|(part, _)| part.ordinal);
+        found.dedup_by_key(|(part, _)| part.ordinal);
+        // The nearest, as many as the window: runs stopped one after the
+        // other keep no more.
+        found.truncate(self.parallel.max(1));
+        found
+    }
+
+    /// The ordinal of the first part in the top frame's `ahead`: the one
+    /// after the part being read, or the next when none is.
+    fn next_ordinal(&self) -> u64 {
+        match self.current {
+            Current::Idle => self.parts_done,
+            _ => self.parts_done + 1,
+        }
+    }
+
+    /// The bytes of the part `spec` listed in `manifest`, about to start as
+    /// part `parts_done`, when an earlier run kept it.
+    fn take_kept(&mut self, manifest: &Url, spec: &PartSpec) -> Option<Arc<[u8]>> {
+        let kept = self.kept.as_mut()?;
+        while kept
+            .parts
+            .front()
+            .is_some_and(|(part, _)| part.ordinal < self.parts_done)
+        {
+            kept.parts.pop_front();
+        }
+        let (part, _) = kept.parts.front()?;
+        if part.ordinal != self.parts_done {
+            return None;
+        }
+        let (part, at) = kept.parts.pop_front()?;
+        let listed_here = *part.record.manifest == *manifest && part.record.line == spec.line;
+        let bytes = read_kept(&kept.file, at, part.record.size).filter(|_| listed_here)?;
+        spec.accepts(&bytes).then_some(bytes)
     }
 
     /// The bytes the stream will hand on, when the manifest says: its text
@@ -509,6 +632,24 @@ impl ManifestStream {
     /// Parts streamed to their end so far.
     pub fn parts_done(&self) -> u64 {
         self.parts_done
+    }
+
+    /// Bytes received of the parts fetched ahead (the one being read, if
+    /// it was, included) that are not handed on yet: at most
+    /// [`PART_BUFFER`](crate::parts::window::PART_BUFFER) a part.
+    pub fn bytes_ahead(&self) -> u64 {
+        let current = match &self.current {
+            Current::Prefetched { slot, .. } => slot.bytes_ahead(),
+            _ => 0,
+        };
+        let upcoming: u64 = self
+            .stack
+            .iter()
+            .flat_map(|frame| &frame.ahead)
+            .filter_map(|upcoming| upcoming.slot.as_ref())
+            .map(Slot::bytes_ahead)
+            .sum();
+        current + upcoming
     }
 
     /// Parts being fetched ahead of the one being read.
@@ -660,6 +801,19 @@ impl ManifestStream {
                                     .with_subject(manifest.redacted()));
                                 }
                             }
+                            if let Some(bytes) = self.take_kept(&manifest, &spec) {
+                                // Fetched by an earlier run, kept beside
+                                // the partial file.
+                                self.part_origin =
+                                    Some((Arc::clone(&manifest), spec.line, self.produced));
+                                self.current = Current::Cached {
+                                    bytes,
+                                    position: 0,
+                                    chunk: 0..0,
+                                };
+                                self.fill_window();
+                                continue;
+                            }
                             self.part_origin =
                                 Some((Arc::clone(&manifest), spec.line, self.produced));
                             let started = match slot {
@@ -804,6 +958,12 @@ impl ManifestStream {
             .flat_map(|frame| &frame.ahead)
             .filter(|upcoming| upcoming.slot.is_some())
             .count();
+        let base = self.next_ordinal();
+        let kept: Vec<u64> = self
+            .kept
+            .as_ref()
+            .map(|kept| kept.parts.iter().map(|(part, _)| part.ordinal).collect())
+            .unwrap_or_default();
         let ManifestStream {
             stack,
             prefetcher,
@@ -822,7 +982,8 @@ impl ManifestStream {
                 break;
             }
             let upcoming = &mut frame.ahead[index];
-            if upcoming.slot.is_none() && !upcoming.spec.cacheable {
+            let is_kept = kept.contains(&(base + index as u64));
+            if upcoming.slot.is_none() && !upcoming.spec.cacheable && !is_kept {
                 let plan = plan_of(&upcoming.spec);
                 upcoming.slot = Some(prefetcher.start(client, plan, is_manifest));
                 in_flight += 1;
@@ -987,6 +1148,15 @@ impl ManifestStream {
     /// The top frame failed with `err`: tries the alternatives left to the
     /// parts it serves, innermost first, popping frames as their parts fail.
     fn recover(&mut self, mut err: Error) -> Result<()> {
+        // Stopped: no other source is tried, and the frames stay, with the
+        // parts fetched ahead, for the saver to keep what is complete.
+        if self.client.cancel_handle().is_cancelled() {
+            self.ended = true;
+            // The part that was being read is not done: the window's
+            // parts come after it.
+            self.stopped_at = Some(self.parts_done + u64::from(self.part_origin.is_some()));
+            return Err(err);
+        }
         while let Some(frame) = self.stack.pop() {
             let mut fallbacks = frame.fallbacks;
             while let Some(mut part) = fallbacks.pop() {
@@ -1016,6 +1186,16 @@ impl ManifestStream {
         self.ended = true;
         Err(err)
     }
+}
+
+/// `size` bytes of `file` at `at`; `None` when they cannot be read.
+fn read_kept(file: &std::fs::File, at: u64, size: u64) -> Option<Arc<[u8]>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(at)).ok()?;
+    let mut bytes = vec![0; usize::try_from(size).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    Some(bytes.into())
 }
 
 impl ByteSource for ManifestStream {

@@ -139,7 +139,7 @@ fn open_once(
         // A cancelled client's failure is no alternative's.
         client.cancelled()?;
         let url = &plan.alternatives[index];
-        let first = match first_answer(client, url, is_manifest) {
+        let first = match first_answer(client, url, plan.size, is_manifest) {
             Ok(first) => first,
             Err(err) => {
                 causes.push(err.with_subject(url.redacted()));
@@ -148,6 +148,23 @@ fn open_once(
         };
         let response = match first {
             First::Whole(response) => response,
+            First::Empty(response) => {
+                if let Some(size) = plan.size.filter(|&size| size != 0) {
+                    causes.push(
+                        Error::new(
+                            ErrorKind::Integrity,
+                            format!(
+                                "server says the part is empty, the manifest says {size} bytes"
+                            ),
+                        )
+                        .with_subject(url.redacted()),
+                    );
+                    continue;
+                }
+                let serving = (index, validator_of(&response));
+                let body = PartBody::Http(response.into_empty_body());
+                return finish_open(client, plan, serving, body, causes, is_manifest);
+            }
             First::Pieces(resource, response) => {
                 if let Some(size) = plan.size.filter(|&size| size != resource.length) {
                     causes.push(
@@ -214,6 +231,8 @@ fn open_once(
 enum First {
     /// One response carries the part (or is a manifest).
     Whole(Response),
+    /// A 416 telling that the part is empty: its bytes are all there.
+    Empty(Response),
     /// A server that honours `Range` told the length of a part larger than
     /// a piece: the response carries piece 0.
     Pieces(Resource, Response),
@@ -221,14 +240,28 @@ enum First {
 
 /// Asks `url` for the part: for its first piece only when the client
 /// fetches large resources in pieces (a small part or a manifest then
-/// comes whole all the same).
-fn first_answer(client: &Context, url: &Url, is_manifest: IsManifest) -> Result<First> {
-    if client.connections() <= 1 || url.path().ends_with(".parts") {
+/// comes whole all the same). A part whose `(size=…)` is below
+/// [`SEGMENT_THRESHOLD`] would come over one connection anyway, so it is
+/// asked for whole: one request, where piece 0 and then the rest would
+/// take two.
+fn first_answer(
+    client: &Context,
+    url: &Url,
+    size: Option<u64>,
+    is_manifest: IsManifest,
+) -> Result<First> {
+    let small = size.is_some_and(|size| size < SEGMENT_THRESHOLD);
+    if client.connections() <= 1 || url.path().ends_with(".parts") || small {
         return Ok(First::Whole(client.get(url)?));
     }
     let response = client.send(&first_piece_request(url, HTTP_PIECE))?;
+    if response.unsatisfied_length() == Some(0) {
+        return Ok(First::Empty(response));
+    }
     if response.status() == 416 {
-        // An empty part has no byte 0 to ask for.
+        // Past the end of a resource that is not empty: a server that
+        // does not keep to RFC 9110, asked again without `Range`.
+        drop(response);
         return Ok(First::Whole(client.get(url)?));
     }
     let response = response.error_for_status()?;

@@ -18,7 +18,8 @@
 //!      └──────────────── reads slot k to its end, then k+1 ───┘
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -91,6 +92,10 @@ impl BufferPool {
 pub struct Slot {
     events: Receiver<Event>,
     pool: Arc<BufferPool>,
+    /// Bytes of the part its worker has received so far.
+    received: Arc<AtomicU64>,
+    /// Bytes of the part the consumer has taken.
+    taken: Cell<u64>,
 }
 
 impl Slot {
@@ -98,12 +103,42 @@ impl Slot {
     /// away without finishing (it cannot, short of a panic) reads as a
     /// failure rather than a hang.
     pub fn next_event(&self) -> Event {
-        self.events.recv().unwrap_or_else(|_| {
+        let event = self.events.recv().unwrap_or_else(|_| {
             Event::Failed(Error::new(
                 crate::ErrorKind::Io,
                 "a prefetch worker stopped without finishing its part",
             ))
-        })
+        });
+        if let Event::Data(bytes) = &event {
+            self.taken.set(self.taken.get() + bytes.len() as u64);
+        }
+        event
+    }
+
+    /// Bytes of the part received and not yet taken by the consumer: the
+    /// progress counts them as they arrive, not when their turn comes.
+    pub fn bytes_ahead(&self) -> u64 {
+        self.received
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.taken.get())
+    }
+
+    /// The whole part, when its worker has fetched it to its end and no
+    /// byte of it was taken yet: what a download stopped midway keeps of
+    /// the parts fetched ahead. Never waits; the slot's events are used up
+    /// either way. At most [`PART_BUFFER`] bytes, all held already.
+    pub fn take_if_complete(&self) -> Option<Vec<u8>> {
+        if self.taken.get() > 0 {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match self.events.try_recv().ok()? {
+                Event::Data(data) => bytes.extend_from_slice(&data),
+                Event::End => return Some(bytes),
+                Event::Manifest { .. } | Event::Failed(_) => return None,
+            }
+        }
     }
 
     /// Gives back the buffer of an [`Event::Data`] once its bytes are used.
@@ -118,6 +153,7 @@ struct Job {
     is_manifest: IsManifest,
     events: SyncSender<Event>,
     pool: Arc<BufferPool>,
+    received: Arc<AtomicU64>,
 }
 
 /// Up to a fixed number of worker threads, each started only when a job
@@ -153,12 +189,14 @@ impl Prefetcher {
     /// Starts fetching `plan`; its events arrive in the returned slot.
     pub fn start(&mut self, client: &Context, plan: PartPlan, is_manifest: IsManifest) -> Slot {
         let (events, receiver) = mpsc::sync_channel(PART_BUFFER / MAX_EVENT_BYTES);
+        let received = Arc::new(AtomicU64::new(0));
         let job = Job {
             client: client.clone(),
             plan,
             is_manifest,
             events,
             pool: Arc::clone(&self.pool),
+            received: Arc::clone(&received),
         };
         if self.idle.load(Ordering::SeqCst) == 0 && self.handles.len() < self.workers {
             let queue = Arc::clone(&self.queue);
@@ -171,6 +209,8 @@ impl Prefetcher {
         Slot {
             events: receiver,
             pool: Arc::clone(&self.pool),
+            received,
+            taken: Cell::new(0),
         }
     }
 }
@@ -220,6 +260,8 @@ fn run(job: Job) {
         let event = match reader.advance() {
             Ok(true) => {
                 let mut chunk = reader.chunk();
+                job.received
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 while !chunk.is_empty() {
                     let take = chunk.len().min(MAX_EVENT_BYTES - buffer.len());
                     buffer.extend_from_slice(&chunk[..take]);

@@ -286,6 +286,22 @@ impl Scheduler {
         }
     }
 
+    /// `source` sent bytes that fail their hash on the answer the consumer
+    /// reads itself: it is dropped, so that no worker asks it again.
+    /// Returns what the user is told (nothing once no source is left: the
+    /// download's error says it).
+    pub fn reject(&mut self, source: usize, err: Error) -> Option<Event> {
+        let dropped_before = self.sources.is_dropped(source);
+        self.sources.reject(source, err.clone());
+        (!dropped_before && !self.sources.all_dropped())
+            .then_some(Event::SourceDropped { error: err })
+    }
+
+    /// Sources not dropped.
+    pub fn any_source_left(&self) -> bool {
+        !self.sources.all_dropped()
+    }
+
     /// The consumer handed on piece `index`, the next one out.
     pub fn handed_on(&mut self, index: u64) {
         self.arrived.remove(&index);
@@ -445,6 +461,23 @@ impl Scheduler {
             return Claim::Stop;
         }
         Claim::Wait
+    }
+
+    /// When a worker told to [`Claim::Wait`] at `now` should ask again if
+    /// nothing wakes it sooner: the first instant after `now` at which a
+    /// piece under way stalls or a source's backoff ends, the claims that
+    /// time alone changes. Everything else a claim depends on (a piece
+    /// arriving or handed on, a request ending, a cancel) is a change the
+    /// engine signals, so the worker sleeps until one of the two rather
+    /// than looking at the schedule at a fixed interval; `None`: nothing
+    /// is due.
+    pub fn look_again_at(&self, now: Instant) -> Option<Instant> {
+        let stall_after = self.stall_after();
+        let stalls = self.claimed.values().map(|o| o.since + stall_after);
+        stalls
+            .filter(|&t| t > now)
+            .chain(self.sources.next_backoff_end(now))
+            .min()
     }
 
     /// Pieces no one fetches that a claim may take, and the run they are
@@ -1060,6 +1093,40 @@ mod tests {
         );
         assert!(s.retry.is_empty() && s.claimed.is_empty());
         assert!(matches!(s.claim(1, t0 + ms(270)), Claim::Stop));
+    }
+
+    #[test]
+    fn a_waiting_worker_looks_again_when_a_piece_stalls_or_a_backoff_ends() {
+        let t0 = Instant::now();
+        let mut s = schedule(20, 8, 1, false, t0);
+        let mut claims: Vec<_> = (0..4).map(|w| ticket(s.claim(w, t0))).collect();
+        assert!(matches!(s.claim(4, t0), Claim::Wait));
+        assert_eq!(s.look_again_at(t0), Some(t0 + STALL_FLOOR));
+        let ended = Ended::Failed {
+            err: reset(),
+            retry_after: Some(Duration::from_secs(5)),
+        };
+        s.finish(claims.remove(0), ended, None, t0 + ms(5));
+        // The pieces under way have stalled with no other source to copy
+        // them from: only the end of the backoff is due.
+        let later = t0 + STALL_FLOOR + ms(1);
+        assert!(matches!(s.claim(4, later), Claim::Wait));
+        assert_eq!(
+            s.look_again_at(later),
+            Some(t0 + ms(5) + Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_worker_waiting_for_the_consumer_has_nothing_due() {
+        let t0 = Instant::now();
+        let mut s = schedule(20, 8, 1, false, t0);
+        for w in 0..4 {
+            let claimed = ticket(s.claim(w, t0));
+            fetch_all(&mut s, claimed, t0, ms(10));
+        }
+        assert!(matches!(s.claim(4, t0 + ms(20)), Claim::Wait));
+        assert_eq!(s.look_again_at(t0 + ms(20)), None);
     }
 
     #[test]

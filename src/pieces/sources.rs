@@ -165,6 +165,15 @@ impl Sources {
         source.busy += took;
     }
 
+    /// `index` sent bytes that fail their hash on an answer no worker
+    /// holds (the consumer's own): it is dropped, whatever its record.
+    pub fn reject(&mut self, index: usize, err: Error) {
+        let source = &mut self.list[index];
+        if source.dropped.is_none() {
+            source.dropped = Some(err);
+        }
+    }
+
     /// A request to `index` ended with every piece it asked for.
     pub fn succeeded(&mut self, index: usize) {
         self.list[index].in_use -= 1;
@@ -193,6 +202,17 @@ impl Sources {
         self.list.iter().enumerate().any(|(i, s)| {
             i != index && s.dropped.is_none() && s.not_before.is_none_or(|t| t <= now)
         })
+    }
+
+    /// The first instant after `now` at which a source backing off may be
+    /// asked again; `None` when none is backing off past `now`.
+    pub fn next_backoff_end(&self, now: Instant) -> Option<Instant> {
+        self.list
+            .iter()
+            .filter(|s| s.dropped.is_none())
+            .filter_map(|s| s.not_before)
+            .filter(|&t| t > now)
+            .min()
     }
 
     /// `index` failed with `err` at `now`; returns how long to wait before

@@ -107,6 +107,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared, waiting: &Waiting) {
         waiting.busy();
         let started = Instant::now();
         if !shared.delay.is_zero() {
+            // `--delay`: the wait asked for, one sleep per request.
             std::thread::sleep(shared.delay);
         }
         let reply = respond::respond(&shared.root, &head);
@@ -321,6 +322,8 @@ fn send_file(
                 Ok(mut b) => b.take(n as u64, Instant::now()),
                 Err(_) => Duration::ZERO,
             };
+            // `--rate-limit`: exactly until the bucket allows these
+            // bytes (a zero wait makes no system call).
             std::thread::sleep(wait);
         }
         stream.write_all(&file_buf[..n]).map_err(|_| sent)?;

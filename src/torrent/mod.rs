@@ -45,6 +45,8 @@ pub use make::{
     MAX_AUTO_PIECE_LENGTH, MAX_MADE_PIECE_LENGTH, MIN_PIECE_LENGTH,
 };
 pub use metainfo::{Error, Metainfo, MAX_METAINFO_BYTES, MAX_PIECE_LENGTH};
+#[cfg(feature = "metalink")]
+pub(crate) use path::check_path;
 pub use path::{check_component, PathProblem, MAX_COMPONENTS, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
 pub use resume::{
     state_path, Checkpoint, ResumeState, Resumed, ResumedFrom, CHECKPOINT_EVERY, MAX_STATE_BYTES,

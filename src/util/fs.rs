@@ -42,12 +42,26 @@ pub fn create_fresh(path: &Path) -> io::Result<File> {
 /// Syncing a directory is best effort: Windows cannot open one, and some
 /// file systems refuse to sync one. The rename is then as durable as that
 /// system makes it, which is what every other program there gets.
+///
+/// When it fails, `temp` is removed: a full disk, say, leaves no empty
+/// `temp` beside `path` (the old `path` stays as it was).
 pub fn replace_file(path: &Path, temp: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_file_with(path, temp, &[bytes])
+}
+
+/// [`replace_file`], with the new bytes in `pieces`, one after the other
+/// (never gathered into one buffer).
+pub fn replace_file_with(path: &Path, temp: &Path, pieces: &[&[u8]]) -> io::Result<()> {
     let mut file = create_fresh(temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    let written = pieces
+        .iter()
+        .try_for_each(|piece| file.write_all(piece))
+        .and_then(|()| file.sync_all());
     drop(file);
-    std::fs::rename(temp, path)?;
+    if let Err(e) = written.and_then(|()| std::fs::rename(temp, path)) {
+        let _ = std::fs::remove_file(temp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -126,6 +140,18 @@ mod tests {
         assert!(!temp.exists());
         let meta = std::fs::metadata(&path).unwrap();
         assert!(same_file(&meta, &std::fs::metadata(&path).unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_replacement_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("partfetch-fs-fail-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("state/inside")).unwrap();
+        // A directory that is not empty cannot be renamed over.
+        let (path, temp) = (dir.join("state"), dir.join("state.new"));
+        assert!(replace_file(&path, &temp, b"new").is_err());
+        assert!(!temp.exists(), "the failed write's temporary is removed");
+        assert!(path.join("inside").is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

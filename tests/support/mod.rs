@@ -16,6 +16,7 @@
 //!   connect to it hangs (for connect timeouts without leaving 127.0.0.1).
 //! - [`cli`]: runs the binary with a deadline and no proxy variables from the
 //!   environment; [`TempDir`]; deterministic test data.
+//! - [`gzip`]: bytes as a gzip member, for a server to send encoded.
 //! - [`tool`]: every other program a test runs, [`require_tool`] to find
 //!   one and [`skip`] to give up visibly (a failure under `CI`).
 //!
@@ -27,6 +28,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod gzip;
 mod reply;
 pub mod seed;
 pub mod serve_proc;

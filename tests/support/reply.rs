@@ -94,6 +94,9 @@ pub struct Reply {
     /// body in two sends, as Python's `http.server` does: the body waits
     /// until the client acknowledges the head.
     pub split_head: bool,
+    /// The answer to a HEAD request: the head as a GET's, no body, as a
+    /// real server answers (set by the server, see [`Reply::for_head`]).
+    pub head_only: bool,
 }
 
 impl Reply {
@@ -108,6 +111,7 @@ impl Reply {
             close: false,
             raw: None,
             split_head: false,
+            head_only: false,
         }
     }
 
@@ -268,6 +272,13 @@ impl Reply {
         self
     }
 
+    /// This reply as the answer to a HEAD: the same head, no body. A raw
+    /// reply is written as scripted.
+    pub fn for_head(mut self) -> Reply {
+        self.head_only = true;
+        self
+    }
+
     /// Whether a header named `name` (any case) is present.
     pub fn has_header(&self, name: &str) -> bool {
         self.headers
@@ -354,6 +365,9 @@ impl Reply {
         };
         head.push_str("\r\n");
         steps.push(Step::Write(head.into_bytes()));
+        if self.head_only {
+            return (steps, self.close || says_close);
+        }
         steps.extend(body_steps);
         (steps, self.close || says_close || close_after)
     }

@@ -434,6 +434,10 @@ fn serve_connection(
                 Reply::status(500).header("Connection", "close")
             }
         };
+        let reply = match request.method.as_str() {
+            "HEAD" => reply.for_head(),
+            _ => reply,
+        };
         // Set for each reply: the server's sockets otherwise send at once.
         let _ = conn.tcp().set_nodelay(!reply.split_head);
         let (steps, close_after): (Vec<Step>, bool) = reply.into_steps();

@@ -59,7 +59,8 @@ pub const TOOLS: &[Tool] = &[
     // tests/cli_tls.rs makes self-signed certificates as people do, and
     // their key pins as curl's manual says.
     tool("openssl", "openssl"),
-    // tests/seeding.rs stops a seed with `kill -INT`, as Ctrl-C does.
+    // tests/seeding.rs stops a seed with `kill -INT`, as Ctrl-C does;
+    // tests/cli_resume.rs a manifest's download.
     tool("kill", "procps"),
     // tests/cli_resume.rs: a small tmpfs for a full disk and a read-only
     // file system.

@@ -415,6 +415,15 @@ pub(super) static OPTIONS: &[Opt] = &[
                announced on stderr (in a download in pieces, those of 1 s or more)",
     },
     Opt {
+        long: "compressed",
+        short: None,
+        takes: Takes::Nothing(|d| d.download.compressed = true),
+        help: "ask for the file gzip-encoded and save it decoded (builds with the gzip \
+               feature): a text file travels in a fraction of its size. It then comes over \
+               one connection, and a cut download starts over rather than resumes; \
+               resuming an earlier run, --mirror and .parts manifests go as stored",
+    },
+    Opt {
         long: "max-files",
         short: None,
         takes: Takes::Value(NUMBER, |d, name, text| {
@@ -598,10 +607,6 @@ pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
         ],
         "no option turns certificate checks off; --cacert FILE trusts a private CA or a \
          self-signed certificate, --pinnedpubkey sha256//BASE64 a server's key",
-    ),
-    (
-        &["--compressed"],
-        "partfetch saves the bytes as the server stores them",
     ),
     (&["-e", "--referer"], "-H 'Referer: URL'"),
     (&["-b", "--cookie"], "-H 'Cookie: NAME=VALUE'"),

@@ -41,6 +41,11 @@ uploading). partfetch seed FILE.torrent DIR uploads the torrent's files
 found in DIR, each piece checked first, until Ctrl-C, --seed-ratio or
 --seed-time.
 
+partfetch FILE.meta4 [DIR] (or the URL of one, or a URL served as
+application/metalink4+xml) downloads the files a Metalink document lists
+into DIR, each from its mirrors, and checks each one's size and hashes
+(exit 6 on a mismatch).
+
 ";
 
 /// The help of the FILE argument, laid out as an option.
@@ -53,7 +58,8 @@ const EXIT_STATUS: &str = "
 Exit status: 0 success, 1 other failure (protocol, manifest, redirect, URL),
 2 usage, 3 not found (404, 410), 4 other HTTP status, 5 network or TLS,
 6 integrity (size or digest mismatch), 7 local file or stream (also when
---resume cannot continue FILE.partfetch).
+--resume cannot continue FILE.partfetch), 130 stopped by Ctrl-C (143 by
+SIGTERM).
 ";
 
 /// The synopsis of the sub-commands.

@@ -100,6 +100,8 @@ pub struct Download {
     pub no_resume: bool,
     /// `--resume`: asked for explicitly (an error where it cannot be done).
     pub resume: bool,
+    /// `--compressed`: a whole file asked for gzip-encoded, saved decoded.
+    pub compressed: bool,
     /// `--limit-rate RATE`: bytes per second at most (`None`: no limit).
     pub limit_rate: Option<u64>,
     /// `--retries N`: attempts in a row before a failing source is dropped.

@@ -132,6 +132,7 @@ fn empty_download() -> Download {
         checksum: None,
         no_resume: false,
         resume: false,
+        compressed: false,
         limit_rate: None,
         retries: None,
         max_peers: None,
@@ -290,12 +291,23 @@ fn finish_list(
 
 /// `example.com/f` → `http://example.com/f`, as curl guesses: a URL with
 /// no `://` is taken for plain HTTP (a redirect to HTTPS is followed).
-/// A `.torrent` is left alone, being most often a local file.
+/// A `.torrent` or `.meta4` is left alone, being most often a local file.
 pub(crate) fn with_scheme(url: String) -> String {
-    if url.contains("://") || partfetch::names_a_torrent(&url) {
+    if url.contains("://") || partfetch::names_a_torrent(&url) || names_a_metalink(&url) {
         return url;
     }
     format!("http://{url}")
+}
+
+#[cfg(feature = "metalink")]
+fn names_a_metalink(url: &str) -> bool {
+    partfetch::names_a_metalink(url)
+}
+
+/// Without Metalink support, a `.meta4` is a file like any other.
+#[cfg(not(feature = "metalink"))]
+fn names_a_metalink(_: &str) -> bool {
+    false
 }
 
 /// Whether a FILE argument starts like an http:// or https:// URL (any
