@@ -53,6 +53,7 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     env_proxy: bool,
     ca_files: Vec<PathBuf>,
+    pinned_keys: Vec<String>,
     events: Option<EventSink>,
     cache_limit: u64,
     parallel: usize,
@@ -73,6 +74,7 @@ impl Default for ClientBuilder {
             proxy: None,
             env_proxy: true,
             ca_files: Vec::new(),
+            pinned_keys: Vec::new(),
             events: None,
             cache_limit: DEFAULT_CACHE_LIMIT,
             parallel: crate::engine::DEFAULT_PARALLEL,
@@ -132,9 +134,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Trusts the CA certificates in this PEM file too, as curl's `--cacert`.
+    /// Trusts the CA certificates in this PEM file too, as curl's `--cacert`,
+    /// and each of them as a server's own certificate when a server
+    /// presents it byte for byte (a self-signed certificate made with
+    /// `openssl req -x509`): its names and dates are still checked.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_files.push(path.into());
+        self
+    }
+
+    /// Accepts a server only when its certificate's public key is one of
+    /// these, as curl's `--pinnedpubkey`: `sha256//BASE64` (several joined
+    /// by `;`), or the path of a PEM or DER public key file. With a pin no
+    /// chain to an authority is needed; the certificate's names and dates
+    /// are still checked. Repeated, any of the keys given is accepted.
+    pub fn pinned_public_key(mut self, pins: impl Into<String>) -> Self {
+        self.pinned_keys.push(pins.into());
         self
     }
 
@@ -250,11 +265,25 @@ impl ClientBuilder {
                  partfetch lacks (the `gzip` feature)",
             ));
         }
+        #[cfg(not(feature = "tls"))]
+        if let Some(pin) = self.pinned_keys.first() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::InvalidInput,
+                "a pinned public key needs HTTPS support, which this build of partfetch lacks",
+            )
+            .with_subject(pin));
+        }
+        #[cfg(feature = "tls")]
+        let mut pins = crate::http::verify::PinnedKeys::default();
+        #[cfg(feature = "tls")]
+        for value in &self.pinned_keys {
+            pins.add(value)?;
+        }
         let connect = ConnectSettings {
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
             #[cfg(feature = "tls")]
-            tls: crate::http::tls::client_config(&self.ca_files)?,
+            tls: crate::http::tls::client_config(&self.ca_files, &pins)?,
         };
         Ok(Client::from(Context {
             http: Arc::new(HttpSettings {

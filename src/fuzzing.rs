@@ -306,6 +306,33 @@ pub fn url(data: &[u8]) {
     }
 }
 
+/// A certificate's validity window (read for certificates trusted as they
+/// are): one that reads, reads the same with bytes after it, and every
+/// shorter prefix is `Partial`, never another answer.
+pub fn certificate_validity(data: &[u8]) {
+    use crate::http::x509::{validity, ValidityError};
+    let (seed, payload) = control(data);
+    let Ok(window) = validity(payload) else {
+        return;
+    };
+    let mut longer = payload.to_vec();
+    longer.push(seed);
+    assert_eq!(
+        validity(&longer),
+        Ok(window),
+        "bytes after it change nothing"
+    );
+    let mut cut = 0;
+    for piece in pieces(seed, payload) {
+        match validity(&payload[..cut]) {
+            Err(ValidityError::Partial) => {}
+            Ok(again) => assert_eq!(again, window, "a prefix reads the same"),
+            Err(other) => panic!("a prefix of a readable certificate: {other}"),
+        }
+        cut += piece.len();
+    }
+}
+
 /// The piece set a control file records: a set that parses prints back to
 /// itself; pieces inserted in any order give sorted, disjoint, non-adjacent
 /// runs that hold exactly the pieces inserted.
@@ -852,6 +879,7 @@ mod tests {
             ("metainfo", metainfo),
             ("tracker_response", tracker_response),
             ("peer_message", peer_message),
+            ("certificate_validity", certificate_validity),
         ];
         #[cfg(feature = "serve")]
         targets.push(("serve_request", serve_request));

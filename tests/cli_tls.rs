@@ -1,5 +1,6 @@
 //! The `partfetch` command over HTTPS, black-box: certificates made at test
-//! time by `support::TestPki`, trusted through `--cacert`.
+//! time by `support::TestPki` (or by `openssl`, as people make them),
+//! trusted through `--cacert` or `--pinnedpubkey`.
 #![cfg(feature = "tls")]
 
 mod support;
@@ -8,7 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use support::cli::{self, Outcome};
-use support::{test_data, Reply, Request, Server, TempDir, TestPki, TunnelProxy};
+use support::{
+    test_data, OpensslCertificate, Reply, Request, Server, TempDir, TestPki, TunnelProxy,
+};
 
 fn cacert(pki: &TestPki) -> String {
     pki.ca_pem_path()
@@ -91,18 +94,6 @@ fn wrong_host_name_exits_5() {
         .assert_error_mentions(&[&url, "it is for localhost, not 127.0.0.1"]);
     assert!(outcome.stdout.is_empty());
     assert!(server.requests().is_empty());
-}
-
-#[test]
-fn a_ca_certificate_served_as_the_servers_own_is_explained() {
-    let pki: TestPki = TestPki::ca_as_server();
-    let server: Server = Server::https(&pki, |_| Reply::ok("secret"));
-    let url: String = server.url("/s");
-    let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &url, "-"]);
-    outcome
-        .assert_code(5)
-        .assert_error_mentions(&[&url, "a CA's certificate, not a server's"]);
-    assert!(outcome.stdout.is_empty());
 }
 
 #[test]
@@ -246,4 +237,185 @@ fn an_unusable_cacert_file_is_named_with_the_option_that_gave_it() {
     outcome
         .assert_code(7)
         .assert_error_mentions(&["CA file", missing, "--cacert"]);
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn a_self_signed_certificate_made_with_openssl_is_trusted_through_cacert() {
+    let dir: TempDir = TempDir::new("tls-openssl");
+    let Some(made) = OpensslCertificate::new(dir.path(), "site", "DNS:localhost") else {
+        return;
+    };
+    let pki: TestPki = TestPki::from_pem_files(&made.cert, &made.key);
+    let server: Server = Server::https(&pki, |_| Reply::ok("self-signed"));
+    let url: String = server.url_on("localhost", "/s");
+    for option in ["--cacert", "--ca-certificate"] {
+        let outcome: Outcome = cli::run(&[option, path(&made.cert), &url, "-"]);
+        outcome.assert_quiet_success();
+        assert_eq!(outcome.stdout, b"self-signed");
+    }
+    // Its name is still checked: it says DNS:localhost only.
+    let by_address: String = server.url("/s");
+    let outcome: Outcome = cli::run(&["--cacert", path(&made.cert), &by_address, "-"]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&by_address, "it is for localhost, not 127.0.0.1"]);
+    assert!(outcome.stdout.is_empty());
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "none over the refused connection"
+    );
+}
+
+#[test]
+fn a_self_signed_certificate_is_trusted_only_by_a_cacert_file_holding_it() {
+    let dir: TempDir = TempDir::new("tls-openssl-other");
+    let (Some(served), Some(other)) = (
+        OpensslCertificate::new(dir.path(), "served", "DNS:localhost"),
+        OpensslCertificate::new(dir.path(), "other", "DNS:localhost"),
+    ) else {
+        return;
+    };
+    let pki: TestPki = TestPki::from_pem_files(&served.cert, &served.key);
+    let server: Server = Server::https(&pki, |_| Reply::ok("secret"));
+    let url: String = server.url_on("localhost", "/s");
+    let outcome: Outcome = cli::run(&["--cacert", path(&other.cert), &url, "-"]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&url, "a CA's certificate, not a server's"]);
+    assert!(outcome.stdout.is_empty());
+    assert!(server.requests().is_empty());
+    // Both files: the one holding it is enough.
+    let outcome: Outcome = cli::run(&[
+        "--cacert",
+        path(&other.cert),
+        "--cacert",
+        path(&served.cert),
+        &url,
+        "-",
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"secret");
+}
+
+#[test]
+fn a_self_signed_certificate_in_the_cacert_file_is_trusted_only_within_its_dates() {
+    let current: TestPki = TestPki::self_signed_between(&["localhost"], (2020, 1, 1), (2099, 1, 1));
+    let server: Server = Server::https(&current, |_| Reply::ok("in date"));
+    let outcome: Outcome = cli::run(&[
+        "--cacert",
+        &cacert(&current),
+        &server.url_on("localhost", "/s"),
+        "-",
+    ]);
+    outcome.assert_quiet_success();
+    assert_eq!(outcome.stdout, b"in date");
+
+    for (not_before, not_after, refusal) in [
+        (
+            (2020, 1, 1),
+            (2021, 1, 1),
+            "it expired on Fri, 01 Jan 2021 00:00:00 GMT",
+        ),
+        (
+            (2098, 1, 1),
+            (2099, 1, 1),
+            "it is not valid before Wed, 01 Jan 2098 00:00:00 GMT",
+        ),
+    ] {
+        let pki: TestPki = TestPki::self_signed_between(&["localhost"], not_before, not_after);
+        let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
+        let url: String = server.url_on("localhost", "/s");
+        let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &url, "-"]);
+        outcome
+            .assert_code(5)
+            .assert_error_mentions(&[&url, refusal]);
+        assert!(server.requests().is_empty());
+    }
+}
+
+#[test]
+fn a_server_without_the_key_of_a_trusted_self_signed_certificate_is_refused() {
+    let pki: TestPki = TestPki::impostor();
+    let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
+    let url: String = server.url_on("localhost", "/s");
+    let outcome: Outcome = cli::run(&["--cacert", &cacert(&pki), &url, "-"]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&url, "not signed with its certificate's key"]);
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_pinned_public_key_is_trusted_without_a_ca_and_its_name_still_checked() {
+    let dir: TempDir = TempDir::new("tls-pin");
+    let Some(made) = OpensslCertificate::new(dir.path(), "site", "DNS:localhost") else {
+        return;
+    };
+    let (Some(pin), Some(key_file)) = (made.pin(), made.public_key_pem()) else {
+        return;
+    };
+    let pki: TestPki = TestPki::from_pem_files(&made.cert, &made.key);
+    let server: Server = Server::https(&pki, |_| Reply::ok("pinned"));
+    let url: String = server.url_on("localhost", "/s");
+    let another: String = format!("sha256//{}=", "A".repeat(43));
+    for pins in [
+        pin.clone(),
+        format!("{another};{pin}"),
+        path(&key_file).to_owned(),
+    ] {
+        let outcome: Outcome = cli::run(&["--pinnedpubkey", &pins, &url, "-"]);
+        outcome.assert_quiet_success();
+        assert_eq!(outcome.stdout, b"pinned", "{pins}");
+    }
+    let by_address: String = server.url("/s");
+    let outcome: Outcome = cli::run(&["--pinnedpubkey", &pin, &by_address, "-"]);
+    outcome
+        .assert_code(5)
+        .assert_error_mentions(&[&by_address, "it is for localhost, not 127.0.0.1"]);
+}
+
+#[test]
+fn a_server_whose_key_is_not_pinned_is_refused_naming_the_pin() {
+    let dir: TempDir = TempDir::new("tls-pin-other");
+    let Some(other) = OpensslCertificate::new(dir.path(), "other", "DNS:localhost") else {
+        return;
+    };
+    let Some(pin) = other.pin() else { return };
+    // The chain is good: the pin is required all the same.
+    let pki: TestPki = TestPki::new();
+    let server: Server = Server::https(&pki, |_| Reply::ok("must not be read"));
+    let url: String = server.url_on("localhost", "/s");
+    let outcome: Outcome =
+        cli::run(&["--cacert", &cacert(&pki), "--pinnedpubkey", &pin, &url, "-"]);
+    outcome.assert_code(5).assert_error_mentions(&[
+        &url,
+        "its public key is sha256//",
+        &format!("not the pinned {pin}"),
+    ]);
+    assert!(outcome.stdout.is_empty());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_malformed_pin_is_refused_naming_it() {
+    let url = "https://127.0.0.1:9/f";
+    for (value, named) in [
+        ("sha256//abc", "sha256//abc"),
+        ("sha256//abc;sha256//def", "sha256//abc"),
+    ] {
+        let outcome: Outcome = cli::run(&["--pinnedpubkey", value, url, "-"]);
+        outcome
+            .assert_code(2)
+            .assert_error_mentions(&[named, "--pinnedpubkey", "sha256//"]);
+    }
+    let missing = "/nonexistent/partfetch-test-key.pem";
+    let outcome: Outcome = cli::run(&["--pinnedpubkey", missing, url, "-"]);
+    outcome
+        .assert_code(7)
+        .assert_error_mentions(&["public key file", missing, "--pinnedpubkey"]);
 }

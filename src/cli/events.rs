@@ -81,10 +81,16 @@ pub fn describe(err: &partfetch::Error, d: &crate::cli::args::Download) -> Strin
         .cacert
         .iter()
         .any(|path| err.subject() == Some(&path.display().to_string()[..]));
+    let from_pin = d.pinned_public_keys.iter().any(|value| {
+        err.subject()
+            .is_some_and(|subject| subject == value || value.split(';').any(|pin| pin == subject))
+    });
     if from_cacert {
         text.push_str(" (given with --cacert)");
+    } else if from_pin {
+        text.push_str(" (given with --pinnedpubkey)");
     } else if unknown_issuer(err) {
-        text.push_str("; --cacert FILE trusts a private CA");
+        text.push_str("; --cacert FILE trusts a private CA, or the server's own certificate");
     }
     text
 }

@@ -142,6 +142,9 @@ fn build_client(d: &Download) -> Result<Client, Error> {
     for ca in &d.cacert {
         builder = builder.ca_file(ca.clone());
     }
+    for pin in &d.pinned_public_keys {
+        builder = builder.pinned_public_key(pin.clone());
+    }
     if let Some(parts) = d.parallel {
         builder = builder.parallel(parts);
     }

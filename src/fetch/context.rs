@@ -220,7 +220,8 @@ impl Context {
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
             #[cfg(feature = "tls")]
-            tls: crate::http::tls::client_config(&[] as &[&str]).expect("the built-in roots"),
+            tls: crate::http::tls::client_config(&[] as &[&str], &Default::default())
+                .expect("the built-in roots"),
         };
         Context {
             http: Arc::new(HttpSettings {

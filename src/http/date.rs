@@ -120,7 +120,7 @@ fn words(text: &str) -> Vec<&str> {
 }
 
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to a date.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -133,7 +133,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = year - i64::from(month <= 2);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

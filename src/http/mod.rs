@@ -34,6 +34,9 @@ pub mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod validator;
+#[cfg(feature = "tls")]
+pub mod verify;
+pub mod x509;
 
 pub use body::HttpBody;
 pub use exchange::{Request, Response};

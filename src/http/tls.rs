@@ -2,8 +2,9 @@
 //!
 //! Owns building one `rustls::ClientConfig` per client: the Mozilla roots
 //! from `webpki-roots`, plus any PEM certificates the user names (curl's
-//! `--cacert`), with the `ring` provider and TLS 1.2 and 1.3. There is no
-//! option that disables verification. Handshakes happen in `conn`.
+//! `--cacert`), and any pinned keys, handed to `verify`'s verifier; with
+//! the `ring` provider and TLS 1.2 and 1.3. There is no option that
+//! disables verification. Handshakes happen in `conn`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,35 +15,48 @@ use rustls::pki_types::CertificateDer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::coalesce::Coalescer;
 use crate::http::socket::Socket;
+use crate::http::verify::{KeyNotPinned, PinnedKeys, Verifier};
 
-/// Builds the configuration, trusting the Mozilla roots and `extra_roots`.
-pub fn client_config(extra_roots: &[impl AsRef<Path>]) -> Result<Arc<rustls::ClientConfig>> {
+/// Builds the configuration, trusting the Mozilla roots and the
+/// certificates of the PEM files `extra_roots` (as authorities, and each
+/// as a server's own), and requiring one of `pins` when there are any.
+pub fn client_config(
+    extra_roots: &[impl AsRef<Path>],
+    pins: &PinnedKeys,
+) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let mut trusted_as_is = Vec::new();
     for path in extra_roots {
-        add_ca_file(&mut roots, path.as_ref())?;
+        add_ca_file(&mut roots, &mut trusted_as_is, path.as_ref())?;
     }
     let mut provider = rustls::crypto::ring::default_provider();
     prefer_aes_128(&mut provider.cipher_suites);
     let provider = Arc::new(provider);
+    let verifier = Verifier::new(roots, trusted_as_is, pins.clone(), Arc::clone(&provider))?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::new(ErrorKind::Tls, e.to_string()))?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-/// Adds the certificates of a PEM file to `roots`.
+/// Adds the certificates of a PEM file to `roots`, and to `trusted_as_is`.
 ///
 /// Whatever is wrong with the file (missing, a directory, not PEM, no
 /// certificate in it, one rustls cannot use) is a fault of a local file the
 /// user named, reported as [`ErrorKind::Io`] with its path: the same exit
 /// status whichever way the file is wrong, and never mistaken for a server
 /// failing its handshake.
-fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
+fn add_ca_file(
+    roots: &mut rustls::RootCertStore,
+    trusted_as_is: &mut Vec<CertificateDer<'static>>,
+    path: &Path,
+) -> Result<()> {
     let unusable = |what: String| {
         Error::new(ErrorKind::Io, format!("CA file: {what}")).with_subject(path.display())
     };
@@ -55,6 +69,7 @@ fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
     for certificate in certificates {
         let certificate = certificate
             .map_err(|e| unusable(format!("invalid PEM certificate ({})", pem_reason(&e))))?;
+        trusted_as_is.push(certificate.clone());
         roots.add(certificate).map_err(|e| match e {
             rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
                 unusable("a certificate that is not valid X.509".to_owned())
@@ -140,12 +155,16 @@ pub fn describe_certificate_error(error: &rustls::CertificateError) -> String {
             "it is not signed by a trusted authority (a CA file can add a private one)".to_owned()
         }
         E::Revoked => "it has been revoked".to_owned(),
+        E::BadSignature => "the server's handshake is not signed with its certificate's key (a \
+                            server that does not hold it)"
+            .to_owned(),
+        E::Other(other) if other.0.downcast_ref::<KeyNotPinned>().is_some() => other.0.to_string(),
         // webpki's own errors come wrapped, and only their debug form
         // names them.
         E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
-            "it is a CA's certificate, not a server's (a self-signed certificate made with \
-             CA:TRUE, as `openssl req -x509` does by default: the server needs one of its own, \
-             signed by the CA the CA file holds)"
+            "it is a CA's certificate, not a server's, and no CA file holds it (a self-signed \
+             certificate, such as `openssl req -x509` makes, is accepted when a CA file holds \
+             that very certificate)"
                 .to_owned()
         }
         other => format!("{other:?}"),
@@ -348,7 +367,7 @@ mod tests {
             ),
         ];
         for (path, reason) in cases {
-            let err = client_config(&[&path]).unwrap_err();
+            let err = client_config(&[&path], &PinnedKeys::default()).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Io, "{err}");
             let text = err.to_string();
             assert!(text.contains("CA file") && text.contains(reason), "{text}");

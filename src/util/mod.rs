@@ -1,5 +1,6 @@
 //! Small helpers every layer uses, with no knowledge of HTTP or pieces.
 
+pub mod base64;
 pub mod block_hash;
 #[cfg(feature = "gzip")]
 pub mod crc32;

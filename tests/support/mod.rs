@@ -42,7 +42,7 @@ pub use reply::{Body, Chunk, Ranges, Reply, Step};
 pub use serve_proc::ServeProcess;
 pub use server::{Options, Request, Server};
 #[cfg(feature = "tls")]
-pub use tls::TestPki;
+pub use tls::{OpensslCertificate, TestPki};
 pub use tool::{require_tool, run_tool, skip, transmission_show_hash};
 pub use tunnel::TunnelProxy;
 

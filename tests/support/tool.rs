@@ -56,6 +56,9 @@ pub const TOOLS: &[Tool] = &[
     // tests/serve.rs reads the listening socket's backlog.
     tool("ss", "iproute2"),
     tool("python3", "python3"),
+    // tests/cli_tls.rs makes self-signed certificates as people do, and
+    // their key pins as curl's manual says.
+    tool("openssl", "openssl"),
     // tests/seeding.rs stops a seed with `kill -INT`, as Ctrl-C does;
     // tests/cli_resume.rs a manifest's download.
     tool("kill", "procps"),

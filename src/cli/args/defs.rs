@@ -117,6 +117,10 @@ const CREDENTIALS: Value = Value {
     name: "USER:PASSWORD",
     needs: "USER:PASSWORD",
 };
+const PIN: Value = Value {
+    name: "sha256//BASE64",
+    needs: "sha256//BASE64 or a public key file",
+};
 const DIGEST: Value = Value {
     name: "sha256=HEX",
     needs: "sha256=HEX",
@@ -186,7 +190,26 @@ pub(super) static OPTIONS: &[Opt] = &[
             d.download.cacert.push(PathBuf::from(file));
             Ok(())
         }),
-        help: "also trust the CA certificates in this PEM file",
+        help: "also trust the CA certificates in this PEM file, and each as a server's own",
+    },
+    Opt {
+        long: "ca-certificate",
+        short: None,
+        takes: Takes::Value(FILE, |d, _, file| {
+            d.download.cacert.push(PathBuf::from(file));
+            Ok(())
+        }),
+        help: "the same as --cacert (wget's and aria2c's name)",
+    },
+    Opt {
+        long: "pinnedpubkey",
+        short: None,
+        takes: Takes::Value(PIN, |d, _, pin| {
+            d.download.pinned_public_keys.push(pin);
+            Ok(())
+        }),
+        help: "accept only a server whose public key is this one: sha256//BASE64 (several \
+               joined by ;) or a PEM or DER key file; no CA is needed then",
     },
     Opt {
         long: "connect-timeout",
@@ -582,7 +605,8 @@ pub(super) static FAMILIAR: &[(&[&str], &str)] = &[
             "--no-check-certificate",
             "--check-certificate",
         ],
-        "no option turns certificate checks off; --cacert FILE trusts a private CA",
+        "no option turns certificate checks off; --cacert FILE trusts a private CA or a \
+         self-signed certificate, --pinnedpubkey sha256//BASE64 a server's key",
     ),
     (&["-e", "--referer"], "-H 'Referer: URL'"),
     (&["-b", "--cookie"], "-H 'Cookie: NAME=VALUE'"),

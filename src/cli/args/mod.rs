@@ -75,6 +75,8 @@ pub struct Download {
     /// input), after `url` when one is given too.
     pub input_file: Option<String>,
     pub cacert: Vec<PathBuf>,
+    /// `--pinnedpubkey` (repeatable): the public keys a server may have.
+    pub pinned_public_keys: Vec<String>,
     pub proxy: Option<String>,
     pub connect_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,

@@ -147,6 +147,7 @@ fn empty_download() -> Download {
         max_filesize: None,
         progress: false,
         cacert: Vec::new(),
+        pinned_public_keys: Vec::new(),
         proxy: None,
         connect_timeout: None,
         idle_timeout: None,
@@ -376,6 +377,7 @@ mod tests {
             "sha256=HEX" => {
                 "sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
             }
+            "sha256//BASE64" => "sha256//47DEQpj8HBSbTUTiBbiYvl2J4Aq6W0G5gE8mZL69DFE=",
             other => panic!("no sample for {other}: add one"),
         }
     }
@@ -406,6 +408,11 @@ mod tests {
                 continue;
             }
             assert_ne!(d, download(&[url]), "{long} changed nothing");
+            // wget's and aria2c's name for --cacert is meant to do what it does.
+            if opt.long == "ca-certificate" {
+                assert_eq!(d, download(&["--cacert", v, url]), "{long}");
+                continue;
+            }
             if let Some((other, _)) = seen.iter().find(|(_, s)| *s == d) {
                 panic!("{long} {v} does what {other} {v} does");
             }
