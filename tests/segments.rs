@@ -48,6 +48,22 @@ fn slow_first_piece(req: &Request, body: &[u8]) -> Option<Reply> {
     Some(partial(0, piece.len() - 1, body.len(), steps))
 }
 
+/// The first piece (`Range: bytes=0-N`) of `body` at the pace of a fast
+/// LAN: a 3 ms wait, then all of it, some 300 MiB/s, between the rate at
+/// which one connection keeps up and the rate at which one core's copying
+/// holds it back; a busy machine that stretches the wait to 10 ms still
+/// keeps it there. The rest then comes as one stream.
+fn lan_first_piece(req: &Request, body: &[u8]) -> Option<Reply> {
+    let range = req.header("range")?;
+    let last: usize = range.strip_prefix("bytes=0-")?.parse().ok()?;
+    let piece = &body[..=last.min(body.len() - 1)];
+    let steps = vec![
+        Step::Sleep(std::time::Duration::from_millis(3)),
+        Step::Write(piece.to_vec()),
+    ];
+    Some(partial(0, piece.len() - 1, body.len(), steps))
+}
+
 /// A 206 for bytes `first..=last` of a resource of `total` bytes, its body
 /// written by `steps` (when they write less than that, the connection is
 /// closed after them).
@@ -406,14 +422,17 @@ fn a_mirror_with_wrong_bytes_is_caught_by_the_digest_and_the_part_fetched_again(
 
 #[test]
 fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
-    // Piece 0 comes at full speed (one stream looks fast enough), the rest
-    // as one slow stream: after half a second it is cut at a piece
+    // Piece 0 comes at a LAN's speed (one stream looks fast enough), the
+    // rest as one slow stream: after half a second it is cut at a piece
     // boundary and the pieces after it are fetched in parallel.
     let body = test_data(24 * PIECE as usize, 40);
     let served = body.clone();
     let rest_from = format!("bytes={PIECE}-");
     let server = Server::start(move |req: &Request| {
         let is_rest = req.header("range") == Some(rest_from.as_str());
+        if let Some(reply) = lan_first_piece(req, &served) {
+            return reply;
+        }
         if !is_rest {
             return Reply::file(req, &served, Ranges::Honour);
         }
@@ -535,7 +554,8 @@ fn a_connection_stalled_while_the_others_go_on_is_replaced() {
 /// A server of `body` whose answer to the first request that `stalls`
 /// picks sends `sent` bytes, then nothing until `release` is set (or 10 s,
 /// then wrong bytes: a download that waited for them would not be the
-/// file). Every other request is answered at once.
+/// file). Every other request is answered at once, a first piece at a
+/// LAN's pace ([`lan_first_piece`]).
 fn stalling_once(
     body: &[u8],
     sent: usize,
@@ -547,6 +567,9 @@ fn stalling_once(
     let stalled = AtomicBool::new(false);
     Server::start(move |req: &Request| {
         if !stalls(req) || stalled.swap(true, Ordering::SeqCst) {
+            if let Some(reply) = lan_first_piece(req, &served) {
+                return reply;
+            }
             return Reply::file(req, &served, Ranges::Honour);
         }
         stalled_reply(req, &served, sent, &stall_until)
@@ -583,7 +606,7 @@ fn then_stalled(
 
 #[test]
 fn the_rest_as_one_stream_stalled_is_taken_over_by_the_workers() {
-    // Piece 0 comes fast, so the rest is asked for as one stream; it stops
+    // Piece 0 comes at a LAN's pace, so the rest is asked for as one stream; it stops
     // 1000 bytes into piece 4. The workers fetch from piece 4 on, and the
     // stream goes on from where it stopped: no byte twice, none missing.
     let body = test_data(12 * PIECE as usize, 48);

@@ -69,11 +69,25 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 /// The most connections to one host by default (`--max-per-host`).
 pub const MAX_PER_HOST: usize = 16;
 
-/// A first piece that arrives at this rate or faster shows a connection
-/// that already runs at the speed of a fast LAN: more connections would
-/// only add copies between threads (measured on loopback: slower, not
-/// faster), so the rest comes as one stream.
+/// A first piece that arrives at this rate or faster, and below
+/// [`CORE_BOUND_BYTES_PER_SEC`], shows a connection that already runs at
+/// the speed of a fast LAN: more connections would add nothing the link
+/// can carry, so the rest comes as one stream.
 pub const FAST_ENOUGH_BYTES_PER_SEC: u64 = 100 * 1024 * 1024;
+
+/// A connection at this rate or faster is bound by the one core that
+/// copies its bytes out of the socket, not by the link, and the workers'
+/// connections copy on every core: 1 GiB from nginx on loopback took 0.26 s
+/// to `/dev/null` over one connection and 0.22 s over four (0.58 s and
+/// 0.41 s to a file on tmpfs; `bench/limit-rate.sh`, BENCHMARKS.md).
+pub const CORE_BOUND_BYTES_PER_SEC: u64 = 1024 * 1024 * 1024;
+
+/// Whether a connection at `rate` bytes a second carries a resource best
+/// alone: fast enough for any link, and not so fast that one core's
+/// copying holds it back.
+fn one_stream_keeps_up(rate: u128) -> bool {
+    (u128::from(FAST_ENOUGH_BYTES_PER_SEC)..u128::from(CORE_BOUND_BYTES_PER_SEC)).contains(&rate)
+}
 
 /// Bytes of an answer that may arrive at once whatever the server's rate:
 /// what the socket buffers on both sides and a rate-capping server's first
@@ -355,7 +369,7 @@ impl SegmentedStream {
         let rate = u128::from(self.shared.layout.piece_length()) * 1_000_000 / micros;
         self.first_rate = rate;
         let after = self.first_index + 1;
-        if self.workers > 0 && rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+        if self.workers > 0 && !one_stream_keeps_up(rate) {
             self.spawn_workers(after);
             return Ok(());
         }
@@ -453,8 +467,9 @@ impl SegmentedStream {
     }
 
     /// The one stream has run for a while: one slower than
-    /// [`FAST_ENOUGH_BYTES_PER_SEC`] past its first [`BURST`] is left at
-    /// the next piece boundary for the workers.
+    /// [`FAST_ENOUGH_BYTES_PER_SEC`] past its first [`BURST`], or as fast
+    /// as [`CORE_BOUND_BYTES_PER_SEC`], is left at the next piece boundary
+    /// for the workers.
     ///
     /// Why past the burst: the first MiBs of an answer may come from
     /// socket buffers at memory speed whatever the server's rate, so the
@@ -654,16 +669,20 @@ enum Verdict {
 /// `elapsed` after a first piece that came at `first_rate` bytes a second,
 /// should be handed over to the workers: when, [`REVIEW_AFTER`] in, it has
 /// brought less than [`FAST_ENOUGH_BYTES_PER_SEC`] past its first
-/// [`BURST`] (see `review_rest`); fallen [`CAPPED_SLOWDOWN`] times below
-/// the first piece's rate, it shows a cap on each request.
+/// [`BURST`] (see `review_rest`), or [`CORE_BOUND_BYTES_PER_SEC`] or more;
+/// fallen [`CAPPED_SLOWDOWN`] times below the first piece's rate, it shows
+/// a cap on each request.
 fn judge_one_stream(received: u64, elapsed: Duration, first_rate: u128) -> Verdict {
     if elapsed < REVIEW_AFTER {
         return Verdict::Keep;
     }
     let paced = received.saturating_sub(BURST);
     let rate = u128::from(paced) * 1_000_000 / elapsed.as_micros().max(1);
-    if rate >= u128::from(FAST_ENOUGH_BYTES_PER_SEC) {
+    if one_stream_keeps_up(rate) {
         return Verdict::Keep;
+    }
+    if rate >= u128::from(CORE_BOUND_BYTES_PER_SEC) {
+        return Verdict::HandOver { capped: false };
     }
     Verdict::HandOver {
         capped: rate * CAPPED_SLOWDOWN < first_rate,
@@ -749,9 +768,9 @@ mod tests {
 
     #[test]
     fn a_fast_stream_is_kept_and_none_is_judged_before_its_time() {
-        // Loopback without a cap: some 300 MiB in 100 ms.
+        // A fast LAN without a cap: some 80 MiB in 100 ms.
         assert_eq!(
-            judge_one_stream(300 * MIB, ms(100), FIRST_FAST),
+            judge_one_stream(80 * MIB, ms(100), FIRST_FAST),
             Verdict::Keep
         );
         // Its first MiBs from the buffers, nothing since: too soon to say.
@@ -772,5 +791,25 @@ mod tests {
             judge_one_stream(4 * MIB + 45 * MIB, ms(500), first),
             Verdict::HandOver { capped: false }
         );
+    }
+
+    #[test]
+    fn a_stream_faster_than_one_core_copies_is_handed_over_uncapped() {
+        // Loopback without a cap: some 400 MiB in 100 ms, after a first
+        // piece faster still. Not a cap, though far below the first piece.
+        assert_eq!(
+            judge_one_stream(400 * MIB, ms(100), 8 * FIRST_FAST),
+            Verdict::HandOver { capped: false }
+        );
+    }
+
+    #[test]
+    fn only_a_rate_between_a_lan_and_a_core_is_carried_alone() {
+        let mib = u128::from(MIB);
+        assert!(!one_stream_keeps_up(99 * mib));
+        assert!(one_stream_keeps_up(100 * mib));
+        assert!(one_stream_keeps_up(1023 * mib));
+        assert!(!one_stream_keeps_up(1024 * mib));
+        assert!(!one_stream_keeps_up(6 * 1024 * mib));
     }
 }
