@@ -197,11 +197,7 @@ fn download_to_output(d: &Download) -> Result<(), Error> {
     let mut line = Line::new(progress_mode(d));
     let mut download = client
         .download(&d.url)
-        .resume(match (d.resume, d.no_resume) {
-            (true, _) => Resume::Require,
-            (false, true) => Resume::Never,
-            (false, false) => Resume::IfPossible,
-        })
+        .resume(resume_of(d))
         .on_progress(|p| {
             limits.check(p);
             line.show(p)
@@ -368,6 +364,15 @@ fn interrupted() -> Option<i32> {
     }
 }
 
+/// What `-c/--resume` and `--no-resume` ask of an earlier run's data.
+fn resume_of(d: &Download) -> Resume {
+    match (d.resume, d.no_resume) {
+        (true, _) => Resume::Require,
+        (false, true) => Resume::Never,
+        (false, false) => Resume::IfPossible,
+    }
+}
+
 /// Downloads the files a Metalink document lists into the directory FILE
 /// names (default: the current one).
 #[cfg(feature = "metalink")]
@@ -387,11 +392,7 @@ fn download_metalink(d: &Download) -> Result<(), Error> {
     let mut line = Line::new(progress_mode(d));
     let mut metalink = client
         .metalink(&d.url)
-        .resume(match (d.resume, d.no_resume) {
-            (true, _) => Resume::Require,
-            (false, true) => Resume::Never,
-            (false, false) => Resume::IfPossible,
-        })
+        .resume(resume_of(d))
         .on_progress(|p| {
             limits.check(p);
             line.show(p)

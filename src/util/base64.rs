@@ -28,9 +28,8 @@ pub fn encode(input: &[u8]) -> String {
 /// The bytes `text` encodes; `None` unless it is canonical padded base64:
 /// a multiple of four characters of the alphabet, `=` only as the last
 /// one or two, and no stray bits in the last character before them (so
-/// that each value has one spelling, and a pin compares as typed). Only
-/// key pins read it, and they need TLS.
-#[cfg(feature = "tls")]
+/// that each value has one spelling, and a pin compares as typed). Key
+/// pins and a server's `Digest` read it.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
     if !text.len().is_multiple_of(4) {
@@ -85,7 +84,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "tls")]
     #[test]
     fn decode_inverts_the_rfc_4648_vectors_and_every_byte() {
         for (plain, encoded) in VECTORS {
@@ -97,7 +95,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "tls")]
     #[test]
     fn decode_refuses_what_is_not_canonical_base64() {
         for text in [
