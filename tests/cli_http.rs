@@ -2410,3 +2410,60 @@ fn a_bad_input_file_is_refused_naming_it() {
         .assert_code(2)
         .assert_error_mentions(&["urls", "line 2", "looks like a URL"]);
 }
+
+#[test]
+fn the_progress_line_fits_a_narrow_terminal() {
+    // partfetch on a pty of 30 columns, as `stty` sets it, with no
+    // `COLUMNS` to tell the width: each drawing of the line fits in 30.
+    let Some(script) = support::require_tool("script") else {
+        return;
+    };
+    let body = test_data(2 * 1024 * 1024, 77);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        let steps = served
+            .chunks(128 * 1024)
+            .flat_map(|c| {
+                [
+                    Step::Write(c.to_vec()),
+                    Step::Sleep(Duration::from_millis(60)),
+                ]
+            })
+            .collect();
+        assert!(req.range().is_none(), "-n 1 asks for the whole file");
+        Reply::new(200)
+            .header("Content-Length", &served.len().to_string())
+            .body(Body::Steps(steps))
+    });
+    let dir = TempDir::new("narrow-terminal");
+    let out = dir.path().join("f");
+    let inner = format!(
+        "stty cols 30 rows 10; exec {} -n 1 {} {}",
+        cli::bin(),
+        server.url("/f"),
+        out.display()
+    );
+    let output = Command::new(script)
+        .args(["-qec", &inner, "/dev/null"])
+        .env_remove("COLUMNS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    assert!(output.status.success(), "{output:?}");
+    assert!(std::fs::read(&out).unwrap() == body, "the file differs");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    let drawings: Vec<&str> = shown
+        .split(['\r', '\n'])
+        .map(str::trim_end)
+        .filter(|d| !d.is_empty() && !d.starts_with("partfetch:"))
+        .collect();
+    assert!(
+        drawings
+            .iter()
+            .any(|d| d.contains("KiB") || d.contains("MiB")),
+        "no progress line: {shown:?}"
+    );
+    for drawing in drawings {
+        assert!(drawing.chars().count() <= 30, "wider than 30: {drawing:?}");
+    }
+}

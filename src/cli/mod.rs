@@ -18,6 +18,7 @@ pub mod make_torrent;
 pub mod progress;
 #[cfg(feature = "serve")]
 pub mod publish;
+mod terminal;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;

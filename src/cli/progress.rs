@@ -5,13 +5,16 @@
 //! seconds elsewhere, when asked) and what a line says: bytes, total and
 //! percent when known, the rate, what runs in parallel, time left; at the
 //! end, the time taken; and, on a terminal, fitting that line to its width
-//! by dropping the fields that matter least. The figures are the library's
+//! by dropping the fields that matter least (`terminal.rs` tells the
+//! width). The figures are the library's
 //! ([`partfetch::Progress`]).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use partfetch::Progress;
+
+use super::terminal::Width;
 
 /// `12.3 MiB`
 pub use partfetch::human_size as human;
@@ -38,6 +41,8 @@ pub struct Line {
     /// it is known to have succeeded.
     last: Option<Progress>,
     width: usize,
+    /// The terminal's width, asked at the first redraw.
+    terminal: Option<Width>,
 }
 
 impl Line {
@@ -48,6 +53,7 @@ impl Line {
             last_draw: None,
             last: None,
             width: 0,
+            terminal: None,
         }
     }
 
@@ -66,24 +72,29 @@ impl Line {
         };
         if due {
             self.last_draw = Some(Instant::now());
-            self.draw(&self.line(progress), false);
+            let line = self.line(progress);
+            self.draw(&line, false);
         }
     }
 
     /// Draws the final line and ends it.
     pub fn finish(&mut self) {
         if let Some(last) = self.last.take() {
-            self.draw(&self.line(&last), true);
+            let line = self.line(&last);
+            self.draw(&line, true);
         }
     }
 
     /// The line for `progress`: on a terminal, within its width, read
     /// again at each redraw; in a log, whole.
-    fn line(&self, progress: &Progress) -> String {
+    fn line(&mut self, progress: &Progress) -> String {
         match self.mode {
             Mode::Terminal => {
-                let columns = std::env::var("COLUMNS").ok();
-                render_within(progress, terminal_width(columns.as_deref()))
+                let columns = self
+                    .terminal
+                    .get_or_insert_with(Width::of_terminal)
+                    .columns();
+                render_within(progress, columns)
             }
             _ => render(progress),
         }
@@ -115,21 +126,6 @@ impl Line {
         };
         let _ = err.flush();
     }
-}
-
-/// The width assumed when `COLUMNS` does not give one.
-const DEFAULT_WIDTH: usize = 80;
-
-/// The terminal's width in columns: `COLUMNS` when it holds a number, else
-/// [`DEFAULT_WIDTH`]. Asking the terminal itself (`ioctl(TIOCGWINSZ)`)
-/// takes unsafe code, which this crate forbids, and no dependency is added
-/// for it; a shell that keeps `COLUMNS` up to date, exported, has the line
-/// follow a resize, since it is read again at each redraw.
-fn terminal_width(columns: Option<&str>) -> usize {
-    columns
-        .and_then(|c| c.trim().parse::<usize>().ok())
-        .filter(|&c| c > 0)
-        .unwrap_or(DEFAULT_WIDTH)
 }
 
 /// How much a field of the line matters: when the line is too wide, the
@@ -357,14 +353,5 @@ mod tests {
         assert!(narrower.contains("10.0 MiB/s"), "{narrower}");
         let tiny = render_within(&p, 12);
         assert_eq!(tiny, "50.0 MiB / ", "cut, never wrapped");
-    }
-
-    #[test]
-    fn the_width_is_columns_else_80() {
-        assert_eq!(terminal_width(Some("132")), 132);
-        assert_eq!(terminal_width(Some(" 40 ")), 40);
-        for unusable in [None, Some(""), Some("0"), Some("wide"), Some("-5")] {
-            assert_eq!(terminal_width(unusable), DEFAULT_WIDTH, "{unusable:?}");
-        }
     }
 }

@@ -70,6 +70,9 @@ pub const TOOLS: &[Tool] = &[
     // root; the swarm bed's process groups and locks.
     tool("setpriv", "util-linux"),
     tool("setsid", "util-linux"),
+    // tests/cli_http.rs gives partfetch a narrow terminal (a pty).
+    tool("script", "bsdutils"),
+    tool("stty", "coreutils"),
     tool("flock", "util-linux"),
     // support::cli::named_pipe; tests/cli_resume.rs; the swarm bed.
     tool("mkfifo", "coreutils"),
