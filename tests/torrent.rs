@@ -30,9 +30,14 @@ fn write_torrent(dir: &TempDir, torrent: &Torrent) -> String {
 #[test]
 fn the_command_saves_a_single_file_torrent_from_two_seeds() {
     let data = test_data(3 * 1024 * 1024 + 12345, 1);
+    // Each seed pauses 2 ms a block, so that the download lasts long
+    // enough (about 0.2 s) for both to be dialled even on a busy machine:
+    // at full speed one seed could send every piece before the other's
+    // handshake.
+    let pace = Behaviour::Slow(std::time::Duration::from_millis(2));
     let (torrent, seeds, tracker) = swarm(
         |url| Torrent::single("big.bin", &data, PIECE, url),
-        &[Behaviour::Honest, Behaviour::Honest],
+        &[pace, pace],
     );
     let dir = TempDir::new("torrent-single");
     let file = write_torrent(&dir, &torrent);
