@@ -179,7 +179,10 @@ fn a_piece_that_fails_for_a_moment_is_fetched_again() {
         slow_first_piece(req, &served).unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour))
     });
     assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
-    assert_eq!(failures.load(Ordering::SeqCst), 3);
+    // Failed twice, then asked again; on a busy machine an idle worker may
+    // also ask for a copy of the late piece, so more asks are fine.
+    let asked = failures.load(Ordering::SeqCst);
+    assert!(asked >= 3, "piece 3 was asked for {asked} times");
 }
 
 #[test]
@@ -463,7 +466,7 @@ fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
 #[test]
 fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
     // From piece 4 on, the first source sends headers and a little of each
-    // piece, then nothing until the test ends (or 10 s, then wrong bytes).
+    // piece, then nothing until the test ends (or 30 s, then wrong bytes).
     // The mirror is slow, so much slower than the first source's first
     // pieces that it gets no new pieces: both workers end up waiting on
     // stalled pieces of the first source, and none is idle to fetch a copy.
@@ -513,7 +516,7 @@ fn a_piece_stalled_on_one_source_is_fetched_again_from_another() {
 #[test]
 fn a_connection_stalled_while_the_others_go_on_is_replaced() {
     // One source. The first request for piece 3 or later sends a little,
-    // then nothing until the test ends (or 10 s, then wrong bytes); every
+    // then nothing until the test ends (or 30 s, then wrong bytes); every
     // other request is answered at once. The other connections go on
     // bringing pieces, so the stalled one is given up and its piece asked
     // for again on a new connection, rather than waited for.
@@ -552,7 +555,7 @@ fn a_connection_stalled_while_the_others_go_on_is_replaced() {
 }
 
 /// A server of `body` whose answer to the first request that `stalls`
-/// picks sends `sent` bytes, then nothing until `release` is set (or 10 s,
+/// picks sends `sent` bytes, then nothing until `release` is set (or 30 s,
 /// then wrong bytes: a download that waited for them would not be the
 /// file). Every other request is answered at once, a first piece at a
 /// LAN's pace ([`lan_first_piece`]).
@@ -586,7 +589,7 @@ fn stalled_reply(req: &Request, served: &[u8], sent: usize, release: &Arc<Atomic
 }
 
 /// A 206 for bytes `range` of `served` whose `lead` steps send the first
-/// `sent` of them; then nothing until `release` is set (or 10 s, then
+/// `sent` of them; then nothing until `release` is set (or 30 s, then
 /// wrong bytes: a download that waited for them would not be the file).
 fn then_stalled(
     served: &[u8],
@@ -598,7 +601,7 @@ fn then_stalled(
     let (first, last) = (*range.start(), *range.end());
     lead.push(Step::Until(
         Arc::clone(release),
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(30),
     ));
     lead.push(Step::Write(vec![0xEE; last + 1 - first - sent]));
     partial(first, last, served.len(), lead)
@@ -927,7 +930,7 @@ fn written_at_their_offsets_runs_that_slow_down_after_their_first_pieces_become_
 fn written_at_their_offsets_a_run_stalled_midway_is_finished_by_the_others() {
     // The first request for three pieces or more to the first source sends
     // its first piece and a little of the next, then nothing until the
-    // download is over (or 10 s, then wrong bytes): the pieces it has not
+    // download is over (or 30 s, then wrong bytes): the pieces it has not
     // sent are taken over (the stalled one copied from the mirror, the rest
     // taken from its run) rather than waited for.
     let body = test_data(24 * PIECE as usize, 46);
