@@ -108,18 +108,13 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
             }
         }
     };
-    if response.unsatisfied_length() == Some(0) {
-        return Ok(empty_stream(response));
+    let first = FirstPiece::of(&response, HTTP_PIECE);
+    // A 416's body is its error page, not the resource's.
+    if response.status() != 416 {
+        ctx.warn_if_encoded(&response);
     }
-    if response.status() == 416 {
-        // Past the end of a resource that is not empty: a server that
-        // does not keep to RFC 9110, asked again without `Range`.
-        drop(response);
-        let response = ctx.get_retrying(&url)?;
-        return stream_of(ctx, url, response);
-    }
-    ctx.warn_if_encoded(&response);
-    let resource = match FirstPiece::of(&response, HTTP_PIECE) {
+    let resource = match first {
+        FirstPiece::Empty => return Ok(empty_stream(response)),
         FirstPiece::Pieces(resource) => resource,
         FirstPiece::Whole => return stream_of(ctx, url, response),
         FirstPiece::AskAgain => {

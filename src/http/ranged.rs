@@ -32,10 +32,15 @@ pub enum FirstPiece {
     /// Not a 206 (a server that ignores `Range` answers 200): the body is
     /// the whole resource.
     Whole,
+    /// A 416 telling an empty resource (`Content-Range: bytes */0`): a
+    /// range from byte 0 of nothing is nothing, so the answer already
+    /// gives every byte (the body its `into_empty_body` makes).
+    Empty,
     /// A 206 of another range than the one asked for (a server may send
-    /// less), or of an unknown length: its body is neither piece 0 nor the
-    /// whole resource, so it is dropped and the resource asked for again
-    /// without `Range`.
+    /// less), or of an unknown length; or a 416 of a resource that is not
+    /// empty (a server that does not keep to RFC 9110): its body is neither
+    /// piece 0 nor the whole resource, so it is dropped and the resource
+    /// asked for again without `Range`.
     AskAgain,
 }
 
@@ -48,8 +53,11 @@ impl FirstPiece {
     /// Reads the answer to [`first_piece_request`] for a piece of `piece`
     /// bytes.
     pub fn of(response: &Response, piece: u64) -> FirstPiece {
-        if response.status() != 206 {
-            return FirstPiece::Whole;
+        match response.status() {
+            206 => {}
+            416 if response.unsatisfied_length() == Some(0) => return FirstPiece::Empty,
+            416 => return FirstPiece::AskAgain,
+            _ => return FirstPiece::Whole,
         }
         match response.content_range() {
             Some((0, last, Some(length))) if length > 0 && last == piece.min(length) - 1 => {

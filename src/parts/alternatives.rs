@@ -255,19 +255,10 @@ fn first_answer(
         return Ok(First::Whole(client.get(url)?));
     }
     let response = client.send(&first_piece_request(url, HTTP_PIECE))?;
-    if response.unsatisfied_length() == Some(0) {
-        return Ok(First::Empty(response));
-    }
-    if response.status() == 416 {
-        // Past the end of a resource that is not empty: a server that
-        // does not keep to RFC 9110, asked again without `Range`.
-        drop(response);
-        return Ok(First::Whole(client.get(url)?));
-    }
-    let response = response.error_for_status()?;
     let resource = match FirstPiece::of(&response, HTTP_PIECE) {
+        FirstPiece::Empty => return Ok(First::Empty(response)),
         FirstPiece::Pieces(resource) => resource,
-        FirstPiece::Whole => return Ok(First::Whole(response)),
+        FirstPiece::Whole => return Ok(First::Whole(response.error_for_status()?)),
         FirstPiece::AskAgain => {
             drop(response);
             return Ok(First::Whole(client.get(url)?));
