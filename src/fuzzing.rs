@@ -49,13 +49,14 @@ pub fn pieces(seed: u8, payload: &[u8]) -> Vec<&[u8]> {
 #[cfg(feature = "gzip")]
 pub fn gzip(data: &[u8]) {
     use crate::http::decoded::GunzipBody;
+    use crate::http::gzip::decode_in_pieces;
     use crate::source::SliceSource;
     use crate::util::crc32::Crc32;
 
     let (seed, payload) = control(data);
     let room = usize::from(seed % 97) + 1;
-    let whole = gunzip_pieces(&[payload], 1 << 16);
-    assert_eq!(whole, gunzip_pieces(&pieces(seed, payload), room));
+    let whole = decode_in_pieces(&[payload], 1 << 16);
+    assert_eq!(whole, decode_in_pieces(&pieces(seed, payload), room));
     let mut body = GunzipBody::new(SliceSource::chunked(payload, room), "fuzz");
     let mut through_body = Vec::new();
     let adapted = loop {
@@ -74,36 +75,9 @@ pub fn gzip(data: &[u8]) {
     member.extend_from_slice(&crc.value().to_le_bytes());
     member.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     assert_eq!(
-        gunzip_pieces(&pieces(seed, &member), room),
+        decode_in_pieces(&pieces(seed, &member), room),
         Ok(payload.to_vec())
     );
-}
-
-/// `input` cut into `pieces`, decoded with `room` bytes of output at a
-/// time; checks that each call progresses as it says.
-#[cfg(feature = "gzip")]
-fn gunzip_pieces(pieces: &[&[u8]], room: usize) -> Result<Vec<u8>, crate::http::gzip::GzipError> {
-    use crate::http::gzip::{Decoded, Gunzip};
-    let mut gunzip = Gunzip::new();
-    let mut out = Vec::new();
-    let mut buf = vec![0; room];
-    for piece in pieces.iter().chain([&&b""[..]]) {
-        let mut rest = *piece;
-        loop {
-            let (step, used, written) = gunzip.decode(rest, &mut buf)?;
-            assert!(used <= rest.len() && written <= room);
-            if step == Decoded::Partial || step == Decoded::End {
-                assert_eq!(used, rest.len(), "{step:?} with input left");
-            }
-            out.extend_from_slice(&buf[..written]);
-            rest = &rest[used..];
-            if step != Decoded::OutputFull && rest.is_empty() && written == 0 {
-                break;
-            }
-        }
-    }
-    gunzip.finish()?;
-    Ok(out)
 }
 
 /// Response head parsing and the framing decision.
