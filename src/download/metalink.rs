@@ -19,6 +19,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::document;
 use crate::download::files::temp_path;
 use crate::download::progress::OnProgress;
 use crate::download::{Download, Progress, Resume, Saved};
@@ -62,7 +63,7 @@ impl<'a> MetalinkDownload<'a> {
         source: &str,
     ) -> Result<MetalinkDownload<'a>> {
         let mut download = MetalinkDownload::new(ctx, source);
-        download.document = Some(read_bounded(stream, source)?);
+        download.document = Some(document::read_bounded(stream, source, MAX_DOCUMENT_BYTES)?);
         Ok(download)
     }
 
@@ -100,7 +101,7 @@ impl<'a> MetalinkDownload<'a> {
         let dir = dir.as_ref();
         let document = match self.document.take() {
             Some(bytes) => bytes,
-            None => load(&self.ctx, &self.source)?,
+            None => document::load(&self.ctx, &self.source, MAX_DOCUMENT_BYTES)?,
         };
         let metalink = Metalink::parse(&document).map_err(|e| {
             Error::new(ErrorKind::Metalink, e.to_string()).with_subject(&self.source)
@@ -267,31 +268,6 @@ fn first_bad_piece(path: &Path, pieces: &crate::metalink::Pieces) -> Result<Opti
         }
     }
     Ok(None)
-}
-
-/// Reads the document from a file, or from a URL through the client.
-fn load(ctx: &Context, source: &str) -> Result<Vec<u8>> {
-    if is_url(source) {
-        read_bounded(crate::open::open_mirrored(ctx, source, &[])?, source)
-    } else {
-        let file = std::fs::File::open(source).map_err(|e| Error::io(e, source))?;
-        read_bounded(file, source)
-    }
-}
-
-/// Reads at most [`MAX_DOCUMENT_BYTES`] and one more byte, so that a
-/// longer document is told apart and refused by the parser.
-fn read_bounded(from: impl Read, source: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    from.take(MAX_DOCUMENT_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(e, source))?;
-    Ok(bytes)
-}
-
-fn is_url(source: &str) -> bool {
-    let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Whether a `Content-Type` says "a Metalink v4 document".

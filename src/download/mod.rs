@@ -29,6 +29,7 @@
 
 mod checksum;
 mod control;
+mod document;
 mod files;
 mod job;
 #[cfg(feature = "metalink")]

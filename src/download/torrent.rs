@@ -19,12 +19,12 @@
 //! ```
 
 use std::cell::Cell;
-use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::document;
 use super::progress::{Meter, OnProgress};
 use super::{Progress, Saved};
 use crate::error::{Error, ErrorKind, Result};
@@ -85,7 +85,7 @@ impl<'a> TorrentDownload<'a> {
         stream: Stream,
         source: &str,
     ) -> Result<TorrentDownload<'a>> {
-        let bytes = read_bounded(stream, source)?;
+        let bytes = document::read_bounded(stream, source, MAX_METAINFO_BYTES)?;
         let mut download = TorrentDownload::new(ctx, source);
         download.metainfo = Some(bytes);
         Ok(download)
@@ -389,23 +389,8 @@ impl Observer for Watcher<'_, '_> {
 
 /// Reads the metainfo from a file, or from a URL through the client.
 fn load(ctx: &Context, source: &str) -> Result<Metainfo> {
-    let bytes = if is_url(source) {
-        read_bounded(crate::open::open_mirrored(ctx, source, &[])?, source)?
-    } else {
-        let file = std::fs::File::open(source).map_err(|e| Error::io(e, source))?;
-        read_bounded(file, source)?
-    };
+    let bytes = document::load(ctx, source, MAX_METAINFO_BYTES)?;
     parse(&bytes, source)
-}
-
-/// Reads a `.torrent` of at most [`MAX_METAINFO_BYTES`] (and one more
-/// byte, so that a longer one is told apart and refused by the parser).
-fn read_bounded(from: impl Read, source: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    from.take(MAX_METAINFO_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(e, source))?;
-    Ok(bytes)
 }
 
 fn parse(bytes: &[u8], source: &str) -> Result<Metainfo> {
@@ -419,12 +404,6 @@ pub(crate) fn is_torrent_type(content_type: Option<&str>) -> bool {
         let essence = t.split(';').next().unwrap_or("").trim();
         essence.eq_ignore_ascii_case("application/x-bittorrent")
     })
-}
-
-/// Whether `source` is a URL rather than a file's path.
-fn is_url(source: &str) -> bool {
-    let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Whether `source` names a `.torrent`: a path or URL whose path ends so.
