@@ -172,7 +172,7 @@ impl ClientBuilder {
     }
 
     /// How many connections one large resource is fetched over (default 4,
-    /// at most [`ClientBuilder::max_per_host`]): a resource of 4 MiB or more whose server honours
+    /// at most [`ClientBuilder::max_per_host`]): a resource of more than 4 MiB whose server honours
     /// `Range` is fetched as pieces, still handed on in order. 1 fetches
     /// everything as one stream.
     pub fn connections(mut self, connections: usize) -> Self {
@@ -394,7 +394,7 @@ impl Client {
     /// place.
     ///
     /// The mirrors serve pieces only when the download is split: a
-    /// resource of 4 MiB or more whose server honours `Range`, and whose
+    /// resource of more than 4 MiB whose server honours `Range`, and whose
     /// first piece came slower than 100 MiB/s. Faster than that (a local
     /// network, or loopback), one connection is already as fast as more
     /// would be, and the rest of the resource comes from the first source

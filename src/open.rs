@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::engine::download::SegmentedDownload;
-use crate::engine::segments::{SegmentedStream, SEGMENT_THRESHOLD};
+use crate::engine::segments::{SegmentedStream, FIRST_ANSWER};
 use crate::engine::HTTP_PIECE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fetch::continuation::Continuation;
@@ -85,13 +85,13 @@ pub fn open_mirrored(ctx: &Context, url: &str, mirrors: &[&str]) -> Result<Strea
     stream_of(&client, url, response)
 }
 
-/// Opens `url` asking for its first piece only: a server that honours
-/// `Range` tells the length, and a large resource is then fetched over
-/// several connections; otherwise the answer streams as usual.
+/// Opens `url` asking for its first [`FIRST_ANSWER`] bytes: a server that
+/// honours `Range` tells the length, and a larger resource is then fetched
+/// over several connections; otherwise the answer streams as usual.
 fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<Stream> {
     let mut causes = Vec::new();
     let response = loop {
-        let request = first_piece_request(&url, HTTP_PIECE);
+        let request = first_piece_request(&url, FIRST_ANSWER);
         // With a mirror left to take its place, a source that fails
         // is not waited for.
         let attempts = if mirrors.is_empty() { ctx.retries } else { 1 };
@@ -108,14 +108,14 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
             }
         }
     };
-    let first = FirstPiece::of(&response, HTTP_PIECE);
+    let first = FirstPiece::of(&response, FIRST_ANSWER, HTTP_PIECE);
     // A 416's body is its error page, not the resource's.
     if response.status() != 416 {
         ctx.warn_if_encoded(&response);
     }
-    let resource = match first {
+    let (resource, answered) = match first {
         FirstPiece::Empty => return Ok(empty_stream(response)),
-        FirstPiece::Pieces(resource) => resource,
+        FirstPiece::Pieces(resource, answered) => (resource, answered),
         FirstPiece::Whole => return stream_of(ctx, url, response),
         FirstPiece::AskAgain => {
             drop(response);
@@ -125,13 +125,20 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
     };
     if is_manifest(&url, &response) {
         // A manifest is read whole, never in pieces: ask again.
-        if resource.length > HTTP_PIECE {
+        if answered < resource.length {
             let response = ctx.get_retrying(&url)?;
             return stream_of(ctx, url, response);
         }
         return stream_of(ctx, url, response);
     }
-    if resource.length <= HTTP_PIECE {
+    // RFC 6249: a server may name mirrors of what it serves; taken when
+    // the caller named none.
+    if mirrors.is_empty() {
+        mirrors = crate::http::duplicates::duplicates(&response);
+    }
+    // All of it came with the first answer: one stream, unless there are
+    // mirrors to take over the pieces of a first source that fails them.
+    if answered == resource.length && (mirrors.is_empty() || resource.length <= HTTP_PIECE) {
         let info = Info::of(&response);
         let kind = Kind::Body {
             length: Some(resource.length),
@@ -141,25 +148,14 @@ fn open_segmented(ctx: &Context, mut url: Url, mut mirrors: Vec<Url>) -> Result<
         };
         return Ok(Stream::new(kind, info));
     }
-    // Below the threshold, one connection: piece 0, then the rest as
-    // one more request on it.
-    let connections = if resource.length < SEGMENT_THRESHOLD {
-        1
-    } else {
-        ctx.connections
-    };
-    // RFC 6249: a server may name mirrors of what it serves; taken when
-    // the caller named none.
-    if mirrors.is_empty() {
-        mirrors = crate::http::duplicates::duplicates(&response);
-    }
     let info = Info::of(&response);
     let stream = SegmentedStream::start(
         ctx,
         resource,
         HTTP_PIECE,
         response.into_body(),
-        connections,
+        answered,
+        ctx.connections,
         mirrors,
     );
     Ok(Stream::new(Kind::Segmented(Box::new(stream)), info))

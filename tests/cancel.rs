@@ -116,7 +116,8 @@ fn a_pause_between_attempts_is_cancelled() {
 }
 
 /// A resource of 8 pieces whose piece 0 comes slowly (so that workers
-/// fetch the others) and whose every other answer stalls after 1000 bytes.
+/// fetch the others) and whose every other piece stalls after 1000 bytes,
+/// in the first answer as in the others.
 fn stalling_pieces(release: &Arc<AtomicBool>) -> (Server, Vec<u8>) {
     let body = test_data(8 * PIECE as usize, 71);
     let served = body.clone();
@@ -126,25 +127,26 @@ fn stalling_pieces(release: &Arc<AtomicBool>) -> (Server, Vec<u8>) {
             return Reply::file(req, &served, Ranges::Honour);
         };
         let start = start as usize;
-        let last = (start + PIECE as usize).min(served.len()) - 1;
-        let bytes = &served[start..=last];
-        let steps = if start == 0 {
-            bytes
-                .chunks(64 * 1024)
-                .flat_map(|chunk| {
-                    [
-                        Step::Write(chunk.to_vec()),
-                        Step::Sleep(Duration::from_millis(1)),
-                    ]
-                })
-                .collect()
-        } else {
-            vec![
-                Step::Write(bytes[..1000].to_vec()),
-                Step::Until(Arc::clone(&stall), STALL),
-                Step::Write(bytes[1000..].to_vec()),
-            ]
+        let last = match req.range() {
+            Some(range) => (*range.end() as usize).min(served.len() - 1),
+            None => served.len() - 1,
         };
+        let bytes = &served[start..=last];
+        let mut steps = Vec::new();
+        let mut stalled = bytes;
+        if start == 0 {
+            let (piece_0, after) = bytes.split_at(PIECE as usize);
+            for chunk in piece_0.chunks(64 * 1024) {
+                steps.push(Step::Write(chunk.to_vec()));
+                steps.push(Step::Sleep(Duration::from_millis(1)));
+            }
+            stalled = after;
+        }
+        steps.extend([
+            Step::Write(stalled[..1000].to_vec()),
+            Step::Until(Arc::clone(&stall), STALL),
+            Step::Write(stalled[1000..].to_vec()),
+        ]);
         partial(start, last, served.len(), steps)
     });
     (server, body)

@@ -256,6 +256,40 @@ fn pieces_element(bytes: &[u8], length: usize) -> String {
 }
 
 #[test]
+fn a_small_file_whose_first_mirror_sends_wrong_bytes_completes_from_the_other() {
+    // 3 MiB come whole in the first answer: still checked piece by piece,
+    // and the pieces fetched again from the other mirror.
+    let good = test_data(3 << 20, 7);
+    let mut bad = good.clone();
+    bad[1000] ^= 0xff;
+    let right = Server::start({
+        let good = good.clone();
+        move |req: &Request| Reply::file(req, &good, Ranges::Honour)
+    });
+    let wrong = Server::start(move |req: &Request| Reply::file(req, &bad, Ranges::Honour));
+    let urls = [(1, wrong.url("/f.bin")), (2, right.url("/f.bin"))];
+    let file = file_element("f.bin", &good, None, &urls)
+        .replace("</file>", &(pieces_element(&good, 256 * 1024) + "</file>"));
+    let tmp = TempDir::new("metalink-small-bad-mirror");
+    let out = tmp.join("out");
+    let outcome = cli::run(&[
+        "--retries",
+        "1",
+        &write_document(&tmp, &document(&[file])),
+        out.to_str().unwrap(),
+    ]);
+    outcome.assert_code(0);
+    assert!(
+        outcome.stderr.contains("does not match its hash"),
+        "the mirror dropped is told: {}",
+        outcome.stderr
+    );
+    assert_eq!(wrong.requests().len(), 1, "one request, whole");
+    assert!(!right.requests().is_empty());
+    assert!(std::fs::read(out.join("f.bin")).unwrap() == good);
+}
+
+#[test]
 fn a_mirror_serving_wrong_bytes_is_dropped_at_the_piece_and_the_file_completes() {
     let good = test_data(8 << 20, 6);
     let mut bad = good.clone();

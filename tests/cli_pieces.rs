@@ -29,10 +29,11 @@ fn fetch(url: &str, out: &std::path::Path, extra: &[&str]) -> Outcome {
 type Offered = Arc<Mutex<(Vec<u8>, String)>>;
 
 /// Serves the offered file with its ETag, honouring Range and If-Range.
-/// Piece 0 is sent slowly, so the download is split over the connections
-/// rather than taken as one fast stream. While `broken` is set, a request
-/// for piece 3 (and whatever pieces it asks for with it) answers 404 after a
-/// second: by then every other piece is on disk.
+/// The first request gets piece 0 alone (as from a server that caps each
+/// range), sent slowly, so the download is split over the connections
+/// rather than taken as one fast stream. While `broken` is set, a later
+/// request for piece 3 (and whatever pieces it asks for with it) answers
+/// 404 after a second: by then every other piece is on disk.
 fn server(offered: Offered, broken: Arc<AtomicBool>) -> Server {
     Server::start(move |req: &Request| {
         let (bytes, etag) = offered.lock().unwrap().clone();
@@ -42,10 +43,11 @@ fn server(offered: Offered, broken: Arc<AtomicBool>) -> Server {
         } else {
             Ranges::Ignore
         };
-        if broken.load(Ordering::SeqCst) && asks_for(req, 3 * PIECE) {
+        let first = req.range_start() == Some(0);
+        if broken.load(Ordering::SeqCst) && !first && asks_for(req, 3 * PIECE) {
             return Reply::status(404).delay(Duration::from_secs(1));
         }
-        if req.range_start() == Some(0) && current {
+        if first && current {
             return slow_first_piece(&bytes).header("ETag", &etag);
         }
         Reply::file(req, &bytes, ranges).header("ETag", &etag)

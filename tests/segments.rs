@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use partfetch::engine::download::SegmentedDownload;
+use partfetch::engine::segments::FIRST_ANSWER;
 use partfetch::engine::HTTP_PIECE as PIECE;
 use partfetch::{ByteSource, Client, ErrorKind};
 use support::{client, read_stream, test_data, Body, Ranges, Reply, Request, Server, Step};
@@ -102,9 +103,12 @@ fn a_large_file_is_fetched_over_several_connections_in_order() {
     let server = slow_start_server(body.clone());
     assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     let requests = server.requests();
-    // One request per piece, every one a range.
-    assert_eq!(requests.len(), 11);
-    assert!(requests.iter().all(|r| r.header("range").is_some()));
+    // The first answer brings pieces 0-3; every other request, a range of
+    // one piece (a worker may take one of the first answer's over).
+    assert_eq!(requests[0].range(), Some(0..=FIRST_ANSWER - 1));
+    let one_piece = |r: &Request| r.range().is_some_and(|r| r.end() - r.start() < PIECE);
+    assert!(requests[1..].iter().all(one_piece), "{requests:?}");
+    assert!(requests.len() >= 8 && requests.len() <= 11, "{requests:?}");
     // The 4 workers, plus the first connection, which the test server
     // closes after its slow piece 0 (a real server's goes back to the pool
     // for a worker to take up).
@@ -168,12 +172,13 @@ fn a_piece_that_fails_for_a_moment_is_fetched_again() {
     let served = body.clone();
     let failures = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&failures);
-    let third_piece = format!("bytes={}-", 3 * PIECE);
+    // Piece 5: one a worker asks for, past those of the first answer.
+    let sixth_piece = format!("bytes={}-", 5 * PIECE);
     let server = Server::start(move |req: &Request| {
-        let is_third = req
+        let is_sixth = req
             .header("range")
-            .is_some_and(|r| r.starts_with(&third_piece));
-        if is_third && seen.fetch_add(1, Ordering::SeqCst) < 2 {
+            .is_some_and(|r| r.starts_with(&sixth_piece));
+        if is_sixth && seen.fetch_add(1, Ordering::SeqCst) < 2 {
             return Reply::status(503);
         }
         slow_first_piece(req, &served).unwrap_or_else(|| Reply::file(req, &served, Ranges::Honour))
@@ -182,18 +187,18 @@ fn a_piece_that_fails_for_a_moment_is_fetched_again() {
     // Failed twice, then asked again; on a busy machine an idle worker may
     // also ask for a copy of the late piece, so more asks are fine.
     let asked = failures.load(Ordering::SeqCst);
-    assert!(asked >= 3, "piece 3 was asked for {asked} times");
+    assert!(asked >= 3, "piece 5 was asked for {asked} times");
 }
 
 #[test]
 fn a_piece_that_keeps_failing_fails_the_download() {
     let body = test_data(8 * PIECE as usize, 10);
-    let third_piece = format!("bytes={}-", 3 * PIECE);
+    let sixth_piece = format!("bytes={}-", 5 * PIECE);
     let server = Server::start(move |req: &Request| {
-        let is_third = req
+        let is_sixth = req
             .header("range")
-            .is_some_and(|r| r.starts_with(&third_piece));
-        if is_third {
+            .is_some_and(|r| r.starts_with(&sixth_piece));
+        if is_sixth {
             return Reply::status(404);
         }
         slow_first_piece(req, &body).unwrap_or_else(|| Reply::file(req, &body, Ranges::Honour))
@@ -272,8 +277,9 @@ fn mirrors_serve_pieces_alongside_the_first_source() {
     assert_eq!(got, body);
     assert!(!mirror_a.requests().is_empty(), "mirror a served nothing");
     assert!(!mirror_b.requests().is_empty(), "mirror b served nothing");
+    // A request per piece, but for the first answer's four.
     let pieces = primary.requests().len() + mirror_a.requests().len() + mirror_b.requests().len();
-    assert!(pieces >= 16, "{pieces}");
+    assert!(pieces >= 13, "{pieces}");
 }
 
 #[test]
@@ -358,7 +364,8 @@ fn retry_after_is_honoured_before_a_busy_source_is_asked_again() {
     let served = body.clone();
     let asked = Arc::new(std::sync::Mutex::new(Vec::<std::time::Instant>::new()));
     let log = Arc::clone(&asked);
-    let second_piece = format!("bytes={PIECE}-");
+    // The first piece after those the first answer brings.
+    let second_piece = format!("bytes={FIRST_ANSWER}-");
     let server = Server::start(move |req: &Request| {
         let is_second = req
             .header("range")
@@ -425,12 +432,12 @@ fn a_mirror_with_wrong_bytes_is_caught_by_the_digest_and_the_part_fetched_again(
 
 #[test]
 fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
-    // Piece 0 comes at a LAN's speed (one stream looks fast enough), the
-    // rest as one slow stream: after half a second it is cut at a piece
-    // boundary and the pieces after it are fetched in parallel.
+    // The first answer comes at a LAN's speed (one stream looks fast
+    // enough), the rest after it as one slow stream: it is soon cut at a
+    // piece boundary and the pieces after it are fetched in parallel.
     let body = test_data(24 * PIECE as usize, 40);
     let served = body.clone();
-    let rest_from = format!("bytes={PIECE}-");
+    let rest_from = format!("bytes={FIRST_ANSWER}-");
     let server = Server::start(move |req: &Request| {
         let is_rest = req.header("range") == Some(rest_from.as_str());
         if let Some(reply) = lan_first_piece(req, &served) {
@@ -439,7 +446,7 @@ fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
         if !is_rest {
             return Reply::file(req, &served, Ranges::Honour);
         }
-        let rest = &served[PIECE as usize..];
+        let rest = &served[FIRST_ANSWER as usize..];
         let steps = rest
             .chunks(64 * 1024)
             .flat_map(|c| {
@@ -449,7 +456,7 @@ fn a_stream_that_slows_down_after_a_fast_start_is_handed_to_the_workers() {
                 ]
             })
             .collect();
-        partial(PIECE as usize, served.len() - 1, served.len(), steps)
+        partial(FIRST_ANSWER as usize, served.len() - 1, served.len(), steps)
     });
     assert_eq!(read_stream(&client(4), &server.url("/f")).unwrap(), body);
     let pieces = server
@@ -609,13 +616,14 @@ fn then_stalled(
 
 #[test]
 fn the_rest_as_one_stream_stalled_is_taken_over_by_the_workers() {
-    // Piece 0 comes at a LAN's pace, so the rest is asked for as one stream; it stops
-    // 1000 bytes into piece 4. The workers fetch from piece 4 on, and the
-    // stream goes on from where it stopped: no byte twice, none missing.
+    // The first answer comes at a LAN's pace, so the rest after it is
+    // asked for as one stream; it stops 1000 bytes into piece 4. The
+    // workers fetch from piece 4 on, and the stream goes on from where it
+    // stopped: no byte twice, none missing.
     let body = test_data(12 * PIECE as usize, 48);
     let release = Arc::new(AtomicBool::new(false));
-    let rest = |req: &Request| req.header("range") == Some(&format!("bytes={PIECE}-")[..]);
-    let server = stalling_once(&body, 3 * PIECE as usize + 1000, &release, rest);
+    let rest = |req: &Request| req.header("range") == Some(&format!("bytes={FIRST_ANSWER}-")[..]);
+    let server = stalling_once(&body, 1000, &release, rest);
     let got = read_all_mirrored(&client(3), &server.url("/f"), &[]);
     release.store(true, Ordering::SeqCst);
     assert!(got.unwrap() == body, "the stream differs");
@@ -680,7 +688,8 @@ fn a_first_piece_that_came_slowly_then_stalled_is_fetched_again() {
             lead.push(Step::Write(chunk.to_vec()));
             lead.push(Step::Sleep(std::time::Duration::from_millis(10)));
         }
-        then_stalled(&served, 0..=PIECE as usize - 1, lead, sent, &stall_until)
+        let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
+        then_stalled(&served, 0..=last, lead, sent, &stall_until)
     });
     let got = read_all_mirrored(&client(3), &server.url("/f"), &[]);
     release.store(true, Ordering::SeqCst);
@@ -710,10 +719,10 @@ impl partfetch::pieces::PieceStore for MemoryStore {
 
 #[test]
 fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
-    // Every answer that carries piece 2 is held until the test has seen
+    // Every answer that carries piece 5 is held until the test has seen
     // the others stored (20 s at most); the others come at once. Into a
     // store, the pieces of the other answers are all written while piece
-    // 2 is still on its way (a stream would hold them in its reorder
+    // 5 is still on its way (a stream would hold them in its reorder
     // window instead, and the hold would run out first). An order, not a
     // time: a busy machine may take long over the others.
     let body = test_data(24 * PIECE as usize, 41);
@@ -728,7 +737,7 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
         }
         let reply = Reply::file(req, &served, Ranges::Honour);
         match req.range() {
-            Some(range) if range.contains(&(2 * PIECE)) => {
+            Some(range) if range.contains(&(5 * PIECE)) => {
                 *slow_range.lock().unwrap() = Some(range);
                 let started = std::time::Instant::now();
                 while !held.load(Ordering::SeqCst) && started.elapsed().as_secs() < 20 {
@@ -748,7 +757,7 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
             let others_stored = (0..24)
                 .filter(|&index| !in_slow_answer(index))
                 .all(|index| have.contains(index));
-            if others_stored && !have.contains(2) {
+            if others_stored && !have.contains(5) {
                 all_but_the_slow_answer = true;
                 release.store(true, Ordering::SeqCst);
             }
@@ -758,7 +767,7 @@ fn written_at_their_offsets_the_pieces_after_a_slow_one_do_not_wait_for_it() {
     release.store(true, Ordering::SeqCst);
     assert!(
         all_but_the_slow_answer,
-        "the pieces after piece 2 waited for it"
+        "the pieces after piece 5 waited for it"
     );
     assert_eq!(download.contiguous(), body.len() as u64);
     assert_eq!(*store.0.lock().unwrap(), body);
@@ -796,8 +805,9 @@ fn written_at_their_offsets_pieces_come_several_to_a_request() {
 
 #[test]
 fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out() {
-    // The answer to the request that starts at piece 1 sends one piece
-    // every 300 ms; the others come at once. The workers that run out take
+    // The answer to the request that starts at piece 4 (the first after
+    // those of the first answer) sends one piece every 300 ms; the others
+    // come at once. The workers that run out take
     // the back half of what that run has not started, and its answer is
     // dropped where their pieces begin.
     let body = test_data(16 * PIECE as usize, 45);
@@ -807,7 +817,7 @@ fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out()
             return reply;
         }
         match req.range() {
-            Some(range) if *range.start() == PIECE => {
+            Some(range) if *range.start() == FIRST_ANSWER => {
                 let (first, last) = (*range.start() as usize, *range.end() as usize);
                 let mut steps = Vec::new();
                 for piece in served[first..=last].chunks(PIECE as usize) {
@@ -829,10 +839,10 @@ fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out()
         .collect();
     let slow = ranges
         .iter()
-        .find(|range| *range.start() == PIECE)
-        .expect("a run starting at piece 1");
+        .find(|range| *range.start() == FIRST_ANSWER)
+        .expect("a run starting at piece 4");
     assert!(
-        *slow.end() >= 3 * PIECE,
+        *slow.end() >= FIRST_ANSWER + 2 * PIECE,
         "the run from piece 1 asked for {slow:?}: too short to share"
     );
     assert!(
@@ -840,6 +850,46 @@ fn written_at_their_offsets_a_slow_run_is_shared_with_the_workers_that_run_out()
             .iter()
             .any(|range| slow.contains(range.start()) && range.start() > slow.start()),
         "no worker took over the slow run's last pieces: {ranges:?}"
+    );
+}
+
+#[test]
+fn written_at_their_offsets_a_slow_first_answer_is_shared_with_the_workers() {
+    // The first answer brings piece 0 at a pace that starts the workers,
+    // then one piece every 300 ms. The workers, done with everything
+    // else, take the first answer's pieces it has not brought yet, rather
+    // than wait for them.
+    let body = test_data(16 * PIECE as usize, 46);
+    let served = body.clone();
+    let server = Server::start(move |req: &Request| {
+        if req.range_start() != Some(0) {
+            return Reply::file(req, &served, Ranges::Honour);
+        }
+        let last = req.range().map_or(served.len() - 1, |r| *r.end() as usize);
+        let (piece_0, later) = served[..=last].split_at(PIECE as usize);
+        let mut steps = Vec::new();
+        for chunk in piece_0.chunks(64 * 1024) {
+            steps.push(Step::Write(chunk.to_vec()));
+            steps.push(Step::Sleep(std::time::Duration::from_millis(1)));
+        }
+        for piece in later.chunks(PIECE as usize) {
+            steps.push(Step::Sleep(std::time::Duration::from_millis(300)));
+            steps.push(Step::Write(piece.to_vec()));
+        }
+        partial(0, last, served.len(), steps)
+    });
+    let (mut download, store) = into_memory_store(&client(4), &server.url("/f"), &[]);
+    while download.advance().unwrap() {}
+    assert_eq!(*store.0.lock().unwrap(), body);
+    let starts: Vec<u64> = server
+        .requests()
+        .iter()
+        .filter_map(Request::range_start)
+        .collect();
+    assert_eq!(starts[0], 0);
+    assert!(
+        starts.iter().any(|&s| s > PIECE && s < FIRST_ANSWER),
+        "no worker took any of the first answer's later pieces: {starts:?}"
     );
 }
 
@@ -1134,9 +1184,13 @@ fn a_first_request_that_fails_for_a_moment_is_sent_again() {
 
 #[test]
 fn a_streamed_response_cut_midway_is_continued_from_where_it_stopped() {
-    // Cut inside piece 0 (the first answer), and inside the one stream that
-    // follows it on a fast connection.
-    for cut_at in [300_000usize, 3 * PIECE as usize + 12_345] {
+    // Cut inside piece 0, inside the first answer after it, and inside the
+    // one stream that follows it on a fast connection.
+    for cut_at in [
+        300_000usize,
+        3 * PIECE as usize + 12_345,
+        5 * PIECE as usize + 12_345,
+    ] {
         let body = test_data(6 * PIECE as usize, 42);
         let served = body.clone();
         let cuts = Arc::new(AtomicUsize::new(0));
@@ -1176,7 +1230,7 @@ fn a_streamed_response_cut_midway_is_continued_from_where_it_stopped() {
             .collect();
         let cut_piece_start = cut_at as u64 / PIECE * PIECE;
         let from_cut = asked.contains(&(cut_at as u64));
-        let piece_again = asked.iter().filter(|&&s| s == cut_piece_start).count() == 2;
+        let piece_again = asked[1..].contains(&cut_piece_start);
         assert!(from_cut || piece_again, "cut at {cut_at}: {asked:?}");
     }
 }
@@ -1284,8 +1338,8 @@ fn a_busy_answer_to_the_request_for_the_rest_does_not_fail_the_download() {
     let served = body.clone();
     let refused = AtomicUsize::new(0);
     let server = Server::start(move |req: &Request| {
-        // The open-ended request for everything after piece 0.
-        let rest = req.header("range") == Some(&format!("bytes={PIECE}-")[..]);
+        // The open-ended request for everything after the first answer.
+        let rest = req.header("range") == Some(&format!("bytes={FIRST_ANSWER}-")[..]);
         if rest && refused.fetch_add(1, Ordering::SeqCst) == 0 {
             return Reply::status(503);
         }
@@ -1295,16 +1349,44 @@ fn a_busy_answer_to_the_request_for_the_rest_does_not_fail_the_download() {
 }
 
 #[test]
-fn a_file_under_the_split_threshold_comes_in_two_requests() {
-    // Piece 0, then everything after it: not one request per piece.
-    let body = test_data(3 * PIECE as usize + 5, 63);
-    let server = file_server(body.clone(), Ranges::Honour);
+fn a_first_answer_cut_short_at_a_piece_boundary_still_starts_a_split_download() {
+    // A server that caps each range at 2 MiB answers the first request
+    // with pieces 0 and 1: they are used, not asked for again whole.
+    let body = test_data(8 * PIECE as usize + 99, 67);
+    let server = file_server(body.clone(), Ranges::Capped(2 * PIECE));
     assert!(read_stream(&client(4), &server.url("/f")).unwrap() == body);
     let requests = server.requests();
-    assert_eq!(requests.len(), 2);
+    assert!(
+        requests.iter().all(|r| r.range().is_some()),
+        "asked again whole: {requests:?}"
+    );
+    assert_eq!(requests[0].range(), Some(0..=FIRST_ANSWER - 1));
+    let from_piece_1 = requests.iter().filter(|r| r.range_start() == Some(PIECE));
+    assert_eq!(from_piece_1.count(), 0, "piece 1 was asked for again");
+}
+
+#[test]
+fn a_file_no_larger_than_the_first_answer_comes_in_one_request() {
+    // Of any size up to the first answer's: one request, whole.
+    for (size, seed) in [(PIECE + 1, 63), (3 * PIECE + 5, 64), (FIRST_ANSWER, 65)] {
+        let body = test_data(size as usize, seed);
+        let server = file_server(body.clone(), Ranges::Honour);
+        assert!(read_stream(&client(4), &server.url("/f")).unwrap() == body);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "{size} bytes: {requests:?}");
+        assert_eq!(requests[0].range(), Some(0..=FIRST_ANSWER - 1));
+    }
+    // One byte more: the first answer, then that byte.
+    let body = test_data(FIRST_ANSWER as usize + 1, 66);
+    let server = file_server(body.clone(), Ranges::Honour);
+    assert!(read_stream(&client(4), &server.url("/f")).unwrap() == body);
+    let ranges: Vec<_> = server.requests().iter().map(Request::range).collect();
     assert_eq!(
-        requests[1].header("range"),
-        Some(&format!("bytes={PIECE}-")[..])
+        ranges,
+        [
+            Some(0..=FIRST_ANSWER - 1),
+            Some(FIRST_ANSWER..=FIRST_ANSWER)
+        ]
     );
 }
 

@@ -96,7 +96,11 @@ impl SegmentedDownload {
         store: Arc<dyn PieceStore>,
     ) -> SegmentedDownload {
         let (first_index, mode) = match first {
-            Some((index, body)) => (index, Mode::First(body)),
+            Some((index, body)) => {
+                let end = layout.start(index + 1).min(layout.length());
+                let lent = 0;
+                (index, Mode::First { body, end, lent })
+            }
             None => (layout.pieces(), Mode::Pieces),
         };
         let stream = SegmentedStream::new(

@@ -19,7 +19,7 @@ use crate::http::ranged::{range_answered, Resource};
 use crate::http::retry_after::retry_after;
 use crate::http::socket::Watch;
 use crate::http::validator::{same_version, strong_etag, validator_of};
-use crate::http::{Request, Response};
+use crate::http::{HttpBody, Request, Response};
 use crate::pieces::scheduler::Ended;
 use crate::source::ByteSource;
 use crate::url::Url;
@@ -283,4 +283,89 @@ fn ask_for_range(
     }
     same_version(&response, url, validator)?;
     Ok(response)
+}
+
+/// The rest of an answer whose first bytes went elsewhere: the first
+/// answer, whose first piece the consumer reads itself and whose later
+/// pieces the one stream or a worker reads on. It lends the bytes of the
+/// last chunk the piece did not take, then the body's.
+pub(super) struct ReadOn {
+    /// The offset of the next byte lent.
+    at: u64,
+    /// Where the answer's bytes end (exclusive).
+    end: u64,
+    /// Bytes past the piece's end in its last chunk, lent first.
+    spill: Vec<u8>,
+    spill_lent: bool,
+    body: HttpBody,
+}
+
+impl ReadOn {
+    /// The answer `body` for bytes up to `end` (exclusive), read up to
+    /// `at`, `spill` the bytes from `at` on that were read already.
+    pub(super) fn new(body: HttpBody, spill: Vec<u8>, at: u64, end: u64) -> ReadOn {
+        ReadOn {
+            at,
+            end,
+            spill,
+            spill_lent: false,
+            body,
+        }
+    }
+
+    /// The chunk the last `next_chunk` lent.
+    pub(super) fn last_chunk(&self) -> &[u8] {
+        if self.spill_lent {
+            &self.spill
+        } else {
+            self.body.last_chunk()
+        }
+    }
+
+    /// Whether the next `next_chunk` lends bytes without waiting.
+    pub(super) fn has_payload_ready(&mut self) -> bool {
+        (!self.spill.is_empty() && !self.spill_lent) || self.body.has_payload_ready()
+    }
+
+    /// Watches the waits for the rest of the body (see [`Watch`]).
+    pub(super) fn set_watch(&mut self, watch: Option<Watch>) -> std::io::Result<()> {
+        self.body.set_watch(watch)
+    }
+
+    /// Hands every byte left, with its offset, to `deliver`; an answer
+    /// that ends before its end is an error.
+    pub(super) fn deliver_to(mut self, url: &Url, deliver: &mut Deliver) -> Result<(), Failed> {
+        while let Some(n) = self.next_chunk()?.map(<[u8]>::len) {
+            deliver(self.at - n as u64, self.last_chunk())?;
+        }
+        if self.at < self.end {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!("the answer ended at byte {}, before {}", self.at, self.end),
+            )
+            .with_subject(url.redacted())
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl ByteSource for ReadOn {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        if self.spill_lent {
+            self.spill_lent = false;
+            self.spill = Vec::new();
+        } else if !self.spill.is_empty() {
+            self.spill_lent = true;
+            self.at += self.spill.len() as u64;
+            return Ok(Some(&self.spill));
+        }
+        match self.body.next_chunk()? {
+            Some(chunk) => {
+                self.at += chunk.len() as u64;
+                Ok(Some(chunk))
+            }
+            None => Ok(None),
+        }
+    }
 }

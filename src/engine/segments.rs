@@ -4,7 +4,11 @@
 //! Owns the consumer's side: the first answer, the one stream after it on
 //! a fast connection, starting the workers and handing pieces on. The
 //! resource is cut into pieces (its [`Layout`]); the consumer streams piece 0 straight from the first response
-//! (its first byte is not delayed), while worker threads, each with a
+//! (its first byte is not delayed). That answer brings up to
+//! [`FIRST_ANSWER`] bytes, so that a file that size or smaller costs one
+//! request; its later pieces are read on by the one stream or, adopted by
+//! the schedule as a run, by a worker (`docs/engine.md`, "The first
+//! answer"). Worker threads, each with a
 //! kept-alive connection, claim the next unclaimed piece, fetch it with a
 //! bounded `Range` request and park it until the consumer reaches it.
 //! Claims stay within a window of pieces ahead of the consumer, so memory is
@@ -44,6 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::engine::range_fetch::ReadOn;
 use crate::engine::worker::{work, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fetch::continuation::{ask_again, CutsInARow};
@@ -52,7 +57,7 @@ use crate::http::ranged::{check_range, Resource};
 use crate::http::socket::{Watch, WATCH_INTERVAL};
 use crate::http::validator::same_version;
 use crate::http::{HttpBody, Request};
-use crate::pieces::scheduler::{Plan, Scheduler, GIVE_UP_FLOOR};
+use crate::pieces::scheduler::{Plan, Scheduler, Ticket, GIVE_UP_FLOOR};
 use crate::pieces::sources::Sources;
 use crate::pieces::{Layout, PieceSet};
 use crate::source::ByteSource;
@@ -60,8 +65,12 @@ use crate::url::Url;
 
 pub use crate::pieces::scheduler::{MAX_SPAN, STORE_WINDOW};
 
-/// A resource is split only from this size on; below, one stream.
-pub const SEGMENT_THRESHOLD: u64 = 4 * 1024 * 1024;
+/// The first request asks for this many bytes. A resource of this size
+/// or less comes whole in its answer: one request, where asking for the
+/// first piece and then the rest took two. A larger one is split, and the
+/// answer brings its first pieces: the consumer reads the first itself,
+/// the one stream or a worker the others (see `docs/engine.md`).
+pub const FIRST_ANSWER: u64 = 4 * 1024 * 1024;
 
 /// Connections per download by default (`-n/--connections`).
 pub const DEFAULT_CONNECTIONS: usize = 4;
@@ -107,18 +116,40 @@ const CAPPED_SLOWDOWN: u128 = 4;
 
 /// Where the stream stands.
 pub(super) enum Mode {
-    /// Piece 0, straight from the first response as it arrives.
-    First(HttpBody),
-    /// Everything after piece 0 as one response (a fast connection), up to
+    /// Piece 0, straight from the first response as it arrives; the
+    /// response's bytes end at `end` (exclusive), maybe past the piece.
+    /// `lent` of the last chunk are the piece's.
+    First {
+        body: HttpBody,
+        end: u64,
+        lent: usize,
+    },
+    /// Everything after piece 0 as one stream (a fast connection): the
+    /// first answer read on, then one more request for the rest; up to
     /// `until` once it has proved slow (then pieces take over there).
     Rest {
-        body: HttpBody,
+        body: ReadOn,
         until: Option<u64>,
         lent: usize,
     },
     /// Pieces from the workers (or fetched in turn when there are none).
     Pieces,
     Ended,
+}
+
+/// What becomes of the first answer's pieces after the consumer's when
+/// the workers start (`SegmentedStream::start_workers`).
+// One per download, passed on at once: the large variant is not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum FirstAnswer {
+    /// Given up, or over: the workers fetch every piece from there.
+    Gone,
+    /// Still bringing the consumer's piece: the pieces after it are
+    /// adopted by the schedule, and the worker held back reads them on
+    /// once the consumer's piece is in.
+    Streaming,
+    /// Past the consumer's piece: a worker reads the pieces it brings on.
+    ReadOn(ReadOn),
 }
 
 /// A resource streamed in order from pieces fetched in parallel.
@@ -146,6 +177,12 @@ pub struct SegmentedStream {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// One worker waits for the first piece's connection.
     held_back: bool,
+    /// Where the first answer's bytes end (exclusive).
+    first_end: u64,
+    /// The pieces after the consumer's that the first answer brings,
+    /// adopted by the schedule when the workers started while the
+    /// consumer's piece still streamed: the worker held back reads them.
+    adopted: Option<Ticket>,
     /// The watch on the answer the consumer reads itself gave it up.
     gave_up: Arc<AtomicBool>,
     /// Bytes at the start of the next piece from the workers that the
@@ -158,9 +195,12 @@ pub struct SegmentedStream {
 }
 
 impl SegmentedStream {
-    /// Streams `resource`, whose piece 0 is `first` (the body of the 206
-    /// answer to the request for the first `piece` bytes), over `connections` in all.
-    /// The workers start once piece 0 has shown how fast one connection is.
+    /// Streams `resource` cut into pieces of `piece` bytes, over
+    /// `connections` in all, from `first`: the body of the 206 answer to
+    /// the request for its first `answered` bytes (a piece or more). The
+    /// workers start once piece 0 has shown how fast one connection is;
+    /// the answer's later pieces are then read on by one of them, or by
+    /// the one stream.
     ///
     /// `mirrors` serve the same bytes from elsewhere: each is checked by its
     /// first answer (same length, same strong `ETag` when both send one) and
@@ -171,15 +211,21 @@ impl SegmentedStream {
         resource: Resource,
         piece: u64,
         first: HttpBody,
+        answered: u64,
         connections: usize,
         mirrors: Vec<Url>,
     ) -> SegmentedStream {
         let layout = Layout::new(resource.length, piece);
+        let end = answered.clamp(piece.min(resource.length), resource.length);
         SegmentedStream::new(
             client,
             resource,
             layout,
-            Mode::First(first),
+            Mode::First {
+                body: first,
+                end,
+                lent: 0,
+            },
             0,
             PieceSet::new(),
             connections,
@@ -246,6 +292,8 @@ impl SegmentedStream {
             workers_started: false,
             threads: Vec::new(),
             held_back: false,
+            first_end: layout.start(first_index + 1).min(layout.length()),
+            adopted: None,
             gave_up: Arc::new(AtomicBool::new(false)),
             skip: 0,
             current_from: 0,
@@ -255,7 +303,14 @@ impl SegmentedStream {
             current: Vec::new(),
         };
         stream.mode = match mode {
-            Mode::First(body) => Mode::First(stream.watched(body)),
+            Mode::First { body, end, lent } => {
+                stream.first_end = end;
+                Mode::First {
+                    body: stream.watched(body),
+                    end,
+                    lent,
+                }
+            }
             other => other,
         };
         stream
@@ -294,14 +349,21 @@ impl SegmentedStream {
             self.skip = (position - layout.start(index)) as usize;
         }
         if self.workers_started {
-            // Started while the first piece streamed: they are past it.
-            self.shared.lock().schedule.take_over(index);
+            // Started while the first piece streamed: they are past it,
+            // and the pieces of the answer given up are theirs again.
+            {
+                let mut state = self.shared.lock();
+                state.schedule.take_over(index);
+                if let Some(ticket) = self.adopted.take() {
+                    state.schedule.release(ticket);
+                }
+            }
             self.shared.changed.notify_all();
             if std::mem::take(&mut self.held_back) {
-                self.spawn_worker(self.workers - 1);
+                self.spawn_worker(self.workers - 1, None);
             }
         } else {
-            self.start_workers(index, false);
+            self.start_workers(index, FirstAnswer::Gone);
         }
         self.mode = Mode::Pieces;
     }
@@ -348,8 +410,11 @@ impl SegmentedStream {
     /// threads (asking would mean waiting), and at the end.
     pub fn has_chunk_ready(&mut self) -> bool {
         let position = self.rest_from + self.rest_received;
+        let first_piece_left = matches!(self.mode, Mode::First { .. })
+            && self.shared.layout.start(self.first_index) + self.first_received
+                < self.first_piece_end();
         match &mut self.mode {
-            Mode::First(body) => body.has_payload_ready(),
+            Mode::First { body, .. } => first_piece_left && body.has_payload_ready(),
             Mode::Rest { body, until, .. } => {
                 until.is_none_or(|stop| position < stop) && body.has_payload_ready()
             }
@@ -362,90 +427,149 @@ impl SegmentedStream {
         self.shared.resource.validator.as_deref()
     }
 
-    /// The first piece is in: either the rest as one stream, or the
-    /// workers.
-    fn after_first_piece(&mut self) -> Result<()> {
+    /// Where the consumer's own piece ends (exclusive).
+    fn first_piece_end(&self) -> u64 {
+        let layout = self.shared.layout;
+        layout.start(self.first_index + 1).min(layout.length())
+    }
+
+    /// The first piece is in, and `answer` is what its answer brings
+    /// after it: either the rest as one stream (the answer read on, then
+    /// one more request), or the workers (one of them reading the answer
+    /// on).
+    fn after_first_piece(&mut self, answer: ReadOn) -> Result<()> {
         let micros = self.started.elapsed().as_micros().max(1);
         let rate = u128::from(self.shared.layout.piece_length()) * 1_000_000 / micros;
         self.first_rate = rate;
         let after = self.first_index + 1;
         if self.workers > 0 && !one_stream_keeps_up(rate) {
-            self.spawn_workers(after);
+            self.start_workers(after, FirstAnswer::ReadOn(answer));
+            self.mode = Mode::Pieces;
             return Ok(());
         }
         // One stream up to the next piece an earlier run already has (or
         // to the end).
-        let resource = &self.shared.resource;
         let stop = self
             .shared
             .lock()
             .schedule
             .have()
             .next_present_after(self.first_index);
-        let end = stop.map_or(resource.length, |index| self.shared.layout.start(index));
+        let end = stop.map_or(self.shared.resource.length, |index| {
+            self.shared.layout.start(index)
+        });
         if self.rest_from >= end {
             self.spawn_workers(after);
             return Ok(());
         }
-        let last = stop.map(|_| end - 1);
-        let mut request = Request::get(resource.url.clone()).range(self.rest_from, last);
-        if let Some(validator) = &resource.validator {
-            request = request.if_range(validator.clone());
-        }
-        let answer = self.client.send(&request).and_then(|response| {
-            let response = response.error_for_status()?;
-            same_version(&response, &resource.url, resource.validator.as_deref())?;
-            check_range(&response, &resource.url, resource, self.rest_from, end - 1)?;
-            Ok(response)
-        });
-        let response = match answer {
-            Ok(response) => response,
-            Err(err) if err.kind() == ErrorKind::Integrity => return Err(err),
-            // A busy server, or one that caps ranges: the workers ask for
-            // pieces instead, each retried on its own.
-            Err(_) => {
-                self.spawn_workers(after);
-                return Ok(());
-            }
-        };
         self.started = Instant::now();
         self.mode = Mode::Rest {
-            body: self.watched(response.into_body()),
+            body: answer,
             until: stop.map(|index| self.shared.layout.start(index)),
             lent: 0,
         };
         Ok(())
     }
 
+    /// The answer the one stream reads ended at `from`, before `until`
+    /// (or the end): the rest is asked for as one more request, on the
+    /// connection it freed. `None` when the server will not send it (a
+    /// busy server, or one that caps ranges): the workers then ask for
+    /// pieces instead, each retried on its own.
+    fn ask_rest(&self, from: u64, until: Option<u64>) -> Result<Option<ReadOn>> {
+        let resource = &self.shared.resource;
+        let end = until.unwrap_or(resource.length);
+        let mut request = Request::get(resource.url.clone()).range(from, until.map(|u| u - 1));
+        if let Some(validator) = &resource.validator {
+            request = request.if_range(validator.clone());
+        }
+        let answer = self.client.send(&request).and_then(|response| {
+            let response = response.error_for_status()?;
+            same_version(&response, &resource.url, resource.validator.as_deref())?;
+            check_range(&response, &resource.url, resource, from, end - 1)?;
+            Ok(response)
+        });
+        match answer {
+            Ok(response) => {
+                let body = self.watched(response.into_body());
+                Ok(Some(ReadOn::new(body, Vec::new(), from, end)))
+            }
+            Err(err) if err.kind() == ErrorKind::Integrity => Err(err),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Starts the workers on the pieces from `index` on.
     fn spawn_workers(&mut self, index: u64) {
         if !self.workers_started {
-            self.start_workers(index, false);
+            self.start_workers(index, FirstAnswer::Gone);
         }
         self.mode = Mode::Pieces;
     }
 
-    /// Starts the workers on the pieces from `index` on; the consumer
-    /// reads what comes before `index` itself (`alongside_first`: the first
-    /// piece is still arriving on its own connection).
-    fn start_workers(&mut self, index: u64, alongside_first: bool) {
-        self.shared.lock().schedule.start(index, Instant::now());
-        // While the first piece still streams (workers started early), its
-        // connection is busy: one worker fewer until it ends, so that the
-        // connections stay N.
-        self.held_back = alongside_first;
-        let now = self.workers - usize::from(self.held_back);
-        for worker in 0..now {
-            self.spawn_worker(worker);
-        }
-        self.workers_started = true;
+    /// The pieces from `index` on that the first answer brings.
+    fn first_answer_brings(&self, index: u64) -> Option<std::ops::Range<u64>> {
+        let layout = self.shared.layout;
+        (self.first_end > layout.start(index))
+            .then(|| index..layout.piece_at(self.first_end - 1) + 1)
     }
 
-    fn spawn_worker(&mut self, worker: usize) {
+    /// Starts the workers on the pieces from `index` on; the consumer
+    /// reads what comes before `index` itself. The pieces from `index` on
+    /// that the first answer brings are adopted by the schedule, read on
+    /// by one worker (see [`FirstAnswer`]).
+    fn start_workers(&mut self, index: u64, first: FirstAnswer) {
+        let now = Instant::now();
+        let reads_on = self.workers > 0 && !matches!(first, FirstAnswer::Gone);
+        let adopted = {
+            let brings = self.first_answer_brings(index).filter(|_| reads_on);
+            let mut state = self.shared.lock();
+            state.schedule.start(index, now);
+            brings.map(|pieces| state.schedule.adopt(0, pieces, now))
+        };
+        self.workers_started = true;
+        let mut reader = None;
+        match first {
+            // While the first piece still streams, its connection is
+            // busy: one worker fewer until it ends, so that the
+            // connections stay N. That one then reads the answer on.
+            FirstAnswer::Streaming => {
+                self.held_back = true;
+                self.adopted = adopted;
+            }
+            FirstAnswer::ReadOn(answer) => reader = adopted.map(|ticket| (ticket, answer)),
+            FirstAnswer::Gone => {}
+        }
+        let now = self.workers - usize::from(self.held_back);
+        for worker in 0..now {
+            let first = if worker + 1 == now {
+                reader.take()
+            } else {
+                None
+            };
+            self.spawn_worker(worker, first);
+        }
+    }
+
+    /// The consumer's piece is in while the workers run: the worker held
+    /// back takes up the first answer's connection, reading on the pieces
+    /// the schedule adopted for it, or as a new request once the answer
+    /// is over.
+    fn first_piece_freed(&mut self, answer: ReadOn) {
+        let adopted = self.adopted.take();
+        if std::mem::take(&mut self.held_back) {
+            self.spawn_worker(self.workers - 1, adopted.map(|ticket| (ticket, answer)));
+        } else if let Some(ticket) = adopted {
+            self.shared.lock().schedule.release(ticket);
+        }
+        self.mode = Mode::Pieces;
+    }
+
+    fn spawn_worker(&mut self, worker: usize, first: Option<(Ticket, ReadOn)>) {
         let shared = Arc::clone(&self.shared);
         let client = self.client.clone();
         // Worker 0 starts on the first mirror, if any.
-        let thread = std::thread::spawn(move || work(&client, &shared, worker + 1));
+        let thread = std::thread::spawn(move || work(&client, &shared, worker + 1, first));
         self.threads.push(thread);
     }
 
@@ -462,7 +586,7 @@ impl SegmentedStream {
         // hiccup of the machine, not the link, can make it look slow. Only
         // a rate far below it starts the workers this early.
         if rate < u128::from(FAST_ENOUGH_BYTES_PER_SEC / 4) {
-            self.start_workers(self.first_index + 1, true);
+            self.start_workers(self.first_index + 1, FirstAnswer::Streaming);
         }
     }
 
@@ -539,36 +663,60 @@ impl SegmentedStream {
     /// come next.
     pub(super) fn next_streamed(&mut self) -> Result<Next> {
         loop {
+            let piece_end = self.first_piece_end();
             match &mut self.mode {
-                Mode::First(body) => match body.next_chunk() {
-                    Ok(Some(chunk)) => {
-                        let offset =
-                            self.shared.layout.start(self.first_index) + self.first_received;
-                        self.first_received += chunk.len() as u64;
-                        self.review_first();
-                        return Ok(Next::Chunk { offset });
-                    }
-                    Err(err) => {
-                        let from = self.shared.layout.start(self.first_index) + self.first_received;
-                        if self.gave_up.swap(false, Ordering::Relaxed) {
-                            self.take_over(from);
-                            continue;
+                Mode::First { body, end, lent } => {
+                    let position = self.shared.layout.start(self.first_index) + self.first_received;
+                    if position == piece_end {
+                        // What the answer brings after the piece goes on,
+                        // starting with the rest of the chunk it ended in.
+                        let spill = body.last_chunk()[*lent..].to_vec();
+                        let end = *end;
+                        let Mode::First { body, .. } =
+                            std::mem::replace(&mut self.mode, Mode::Ended)
+                        else {
+                            unreachable!("matched above");
+                        };
+                        let answer = ReadOn::new(body, spill, position, end);
+                        if self.workers_started {
+                            self.first_piece_freed(answer);
+                        } else {
+                            self.after_first_piece(answer)?;
                         }
-                        let (_, to) = self.shared.layout.range(self.first_index);
-                        let cuts = self.cuts.cut_at(from);
-                        let body = self.continue_from(from, to, err, cuts)?;
-                        self.mode = Mode::First(self.watched(body));
+                        continue;
                     }
-                    Ok(None) if self.workers_started => {
-                        // The first piece's connection is free: the worker
-                        // held back takes it up.
-                        if std::mem::take(&mut self.held_back) {
-                            self.spawn_worker(self.workers - 1);
+                    let read = match body.next_chunk() {
+                        Ok(Some(chunk)) => Ok(chunk.len()),
+                        Ok(None) => Err(Error::new(
+                            ErrorKind::Protocol,
+                            format!("the answer ended at byte {position}, within its first piece"),
+                        )
+                        .with_subject(self.shared.resource.url.redacted())),
+                        Err(err) => Err(err),
+                    };
+                    match read {
+                        Ok(n) => {
+                            *lent = n.min((piece_end - position) as usize);
+                            self.first_received += *lent as u64;
+                            self.review_first();
+                            return Ok(Next::Chunk { offset: position });
                         }
-                        self.mode = Mode::Pieces;
+                        Err(err) => {
+                            if self.gave_up.swap(false, Ordering::Relaxed) {
+                                self.take_over(position);
+                                continue;
+                            }
+                            let end = *end;
+                            let cuts = self.cuts.cut_at(position);
+                            let body = self.continue_from(position, end - 1, err, cuts)?;
+                            self.mode = Mode::First {
+                                body: self.watched(body),
+                                end,
+                                lent: 0,
+                            };
+                        }
                     }
-                    Ok(None) => self.after_first_piece()?,
-                },
+                }
                 Mode::Rest { body, until, lent } => {
                     let position = self.rest_from + self.rest_received;
                     if let Some(stop) = *until {
@@ -586,6 +734,21 @@ impl SegmentedStream {
                             self.review_rest();
                             return Ok(Next::Chunk { offset: position });
                         }
+                        // The first answer ends before the resource: the
+                        // rest comes with one more request.
+                        Ok(None) if position < until.unwrap_or(self.shared.resource.length) => {
+                            let until = *until;
+                            match self.ask_rest(position, until)? {
+                                Some(body) => {
+                                    self.mode = Mode::Rest {
+                                        body,
+                                        until,
+                                        lent: 0,
+                                    }
+                                }
+                                None => self.spawn_workers(self.shared.layout.piece_at(position)),
+                            }
+                        }
                         Ok(None) => self.mode = Mode::Ended,
                         Err(err) => {
                             if self.gave_up.swap(false, Ordering::Relaxed) {
@@ -597,7 +760,7 @@ impl SegmentedStream {
                             let cuts = self.cuts.cut_at(position);
                             let body = self.continue_from(position, to, err, cuts)?;
                             self.mode = Mode::Rest {
-                                body: self.watched(body),
+                                body: ReadOn::new(self.watched(body), Vec::new(), position, to + 1),
                                 until,
                                 lent: 0,
                             };
@@ -703,7 +866,7 @@ impl SegmentedStream {
     /// The chunk the last `next_chunk` returned (empty before the first).
     pub fn last_chunk(&self) -> &[u8] {
         match &self.mode {
-            Mode::First(body) => body.last_chunk(),
+            Mode::First { body, lent, .. } => &body.last_chunk()[..*lent],
             Mode::Rest { body, lent, .. } => &body.last_chunk()[..*lent],
             Mode::Pieces | Mode::Ended => &self.current[self.current_from..],
         }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::engine::range_fetch::{fetch_range, fetch_with_retries, Asking, Failed};
+use crate::engine::range_fetch::{fetch_range, fetch_with_retries, Asking, Failed, ReadOn};
 use crate::error::Result;
 use crate::error::{Error, ErrorKind};
 use crate::fetch::Context;
@@ -184,7 +184,17 @@ fn claim(shared: &Shared, worker: usize) -> Option<Ticket> {
 
 /// A worker's loop: claims pieces, asks their source for them with one
 /// request, and tells the schedule how it went, until nothing is left.
-pub(super) fn work(client: &Context, shared: &Arc<Shared>, worker: usize) {
+/// The worker given `first` reads on the first answer before: the
+/// pieces of `first`'s ticket, which the schedule adopted.
+pub(super) fn work(
+    client: &Context,
+    shared: &Arc<Shared>,
+    worker: usize,
+    first: Option<(Ticket, ReadOn)>,
+) {
+    if let Some((ticket, answer)) = first {
+        read_on(client, shared, ticket, answer);
+    }
     while let Some(ticket) = claim(shared, worker) {
         let source = ticket.source();
         let (url, validator, verified) = {
@@ -213,6 +223,25 @@ pub(super) fn work(client: &Context, shared: &Arc<Shared>, worker: usize) {
         );
         run.finish(client, fetched, verified);
     }
+}
+
+/// Reads the pieces of `ticket` from `answer`, which brings them from
+/// where the consumer's piece ended: as a run of its own, whose later
+/// pieces an idle worker may take, it holds nothing up when slow.
+fn read_on(client: &Context, shared: &Arc<Shared>, mut ticket: Ticket, mut answer: ReadOn) {
+    let source = ticket.source();
+    let url = {
+        let mut state = shared.lock();
+        state.schedule.begin(&mut ticket, Instant::now());
+        state.schedule.source(source).url.clone()
+    };
+    let vigil = Arc::new(Vigil::new(ticket.current()));
+    // A socket that cannot be set to wake waits as it did.
+    let _ = answer.set_watch(Some(Vigil::watch(&vigil, shared, source)));
+    let mut run = Run::new(shared, ticket, vigil, &url);
+    let fetched = answer.deliver_to(&url, &mut |offset, bytes| run.deliver(offset, bytes));
+    let validator = shared.resource.validator.clone();
+    run.finish(client, fetched.map(|()| validator), true);
 }
 
 /// The error that drops a source whose bytes fail their digest.

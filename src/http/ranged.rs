@@ -26,9 +26,11 @@ pub struct Resource {
 /// What the answer to the first piece's request ([`first_piece_request`])
 /// allows.
 pub enum FirstPiece {
-    /// A 206 carrying exactly the range asked for, of a resource whose
-    /// length it tells: the rest can come in pieces.
-    Pieces(Resource),
+    /// A 206 from byte 0 of a resource whose length it tells, carrying
+    /// the range asked for, or less of it in whole pieces (a server may
+    /// cap the length of a range): the rest can come in pieces. The
+    /// number is how many bytes it carries.
+    Pieces(Resource, u64),
     /// Not a 206 (a server that ignores `Range` answers 200): the body is
     /// the whole resource.
     Whole,
@@ -36,41 +38,46 @@ pub enum FirstPiece {
     /// range from byte 0 of nothing is nothing, so the answer already
     /// gives every byte (the body its `into_empty_body` makes).
     Empty,
-    /// A 206 of another range than the one asked for (a server may send
-    /// less), or of an unknown length; or a 416 of a resource that is not
+    /// A 206 of another range than the one asked for (less of it, but
+    /// not in whole pieces), or of an unknown length; or a 416 of a
+    /// resource that is not
     /// empty (a server that does not keep to RFC 9110): its body is neither
     /// piece 0 nor the whole resource, so it is dropped and the resource
     /// asked for again without `Range`.
     AskAgain,
 }
 
-/// The request for the first piece of `url`, `piece` bytes long.
-pub fn first_piece_request(url: &Url, piece: u64) -> Request {
-    Request::get(url.clone()).range(0, Some(piece.max(1) - 1))
+/// The request for the first `bytes` of `url`.
+pub fn first_piece_request(url: &Url, bytes: u64) -> Request {
+    Request::get(url.clone()).range(0, Some(bytes.max(1) - 1))
 }
 
 impl FirstPiece {
-    /// Reads the answer to [`first_piece_request`] for a piece of `piece`
-    /// bytes.
-    pub fn of(response: &Response, piece: u64) -> FirstPiece {
+    /// Reads the answer to [`first_piece_request`] for `asked` bytes, of a
+    /// resource cut into pieces of `piece` bytes.
+    pub fn of(response: &Response, asked: u64, piece: u64) -> FirstPiece {
         match response.status() {
             206 => {}
             416 if response.unsatisfied_length() == Some(0) => return FirstPiece::Empty,
             416 => return FirstPiece::AskAgain,
             _ => return FirstPiece::Whole,
         }
-        match response.content_range() {
-            Some((0, last, Some(length))) if length > 0 && last == piece.min(length) - 1 => {
-                FirstPiece::Pieces(Resource {
-                    url: response.url().clone(),
-                    length,
-                    validator: validator_of(response),
-                    etag: strong_etag(response),
-                    last_modified: response.header("last-modified").map(str::to_owned),
-                })
-            }
-            _ => FirstPiece::AskAgain,
+        let Some((0, last, Some(length))) = response.content_range() else {
+            return FirstPiece::AskAgain;
+        };
+        let (answered, expected) = (last.saturating_add(1), asked.min(length));
+        let whole_pieces = answered < expected && answered % piece.max(1) == 0;
+        if length == 0 || !(answered == expected || whole_pieces) {
+            return FirstPiece::AskAgain;
         }
+        let resource = Resource {
+            url: response.url().clone(),
+            length,
+            validator: validator_of(response),
+            etag: strong_etag(response),
+            last_modified: response.header("last-modified").map(str::to_owned),
+        };
+        FirstPiece::Pieces(resource, answered)
     }
 }
 

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use crate::engine::segments::{SegmentedStream, SEGMENT_THRESHOLD};
+use crate::engine::segments::{SegmentedStream, FIRST_ANSWER};
 use crate::engine::HTTP_PIECE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, Retry};
@@ -165,7 +165,7 @@ fn open_once(
                 let body = PartBody::Http(response.into_empty_body());
                 return finish_open(client, plan, serving, body, causes, is_manifest);
             }
-            First::Pieces(resource, response) => {
+            First::Pieces(resource, answered, response) => {
                 if let Some(size) = plan.size.filter(|&size| size != resource.length) {
                     causes.push(
                         Error::new(
@@ -182,18 +182,14 @@ fn open_once(
                 // The alternatives after this one serve the same bytes:
                 // mirrors, checked by their first answer.
                 let mirrors = plan.alternatives[index + 1..].to_vec();
-                let connections = if resource.length < SEGMENT_THRESHOLD {
-                    1
-                } else {
-                    client.connections_per_part()
-                };
                 let validator = resource.validator.clone();
                 let stream = SegmentedStream::start(
                     client,
                     resource,
                     HTTP_PIECE,
                     response.into_body(),
-                    connections,
+                    answered,
+                    client.connections_per_part(),
                     mirrors,
                 );
                 let body = PartBody::Pieces(Box::new(stream));
@@ -234,37 +230,35 @@ enum First {
     /// A 416 telling that the part is empty: its bytes are all there.
     Empty(Response),
     /// A server that honours `Range` told the length of a part larger than
-    /// a piece: the response carries piece 0.
-    Pieces(Resource, Response),
+    /// its answer, which carries the part's first bytes (their number).
+    Pieces(Resource, u64, Response),
 }
 
-/// Asks `url` for the part: for its first piece only when the client
-/// fetches large resources in pieces (a small part or a manifest then
-/// comes whole all the same). A part whose `(size=…)` is below
-/// [`SEGMENT_THRESHOLD`] would come over one connection anyway, so it is
-/// asked for whole: one request, where piece 0 and then the rest would
-/// take two.
+/// Asks `url` for the part: for its first [`FIRST_ANSWER`] bytes only
+/// when the client fetches large resources in pieces, so that a part of
+/// that size or less (or a manifest that short) comes whole all the same,
+/// with one request.
 fn first_answer(
     client: &Context,
     url: &Url,
     size: Option<u64>,
     is_manifest: IsManifest,
 ) -> Result<First> {
-    let small = size.is_some_and(|size| size < SEGMENT_THRESHOLD);
+    let small = size.is_some_and(|size| size <= FIRST_ANSWER);
     if client.connections() <= 1 || url.path().ends_with(".parts") || small {
         return Ok(First::Whole(client.get(url)?));
     }
-    let response = client.send(&first_piece_request(url, HTTP_PIECE))?;
-    let resource = match FirstPiece::of(&response, HTTP_PIECE) {
+    let response = client.send(&first_piece_request(url, FIRST_ANSWER))?;
+    let (resource, answered) = match FirstPiece::of(&response, FIRST_ANSWER, HTTP_PIECE) {
         FirstPiece::Empty => return Ok(First::Empty(response)),
-        FirstPiece::Pieces(resource) => resource,
+        FirstPiece::Pieces(resource, answered) => (resource, answered),
         FirstPiece::Whole => return Ok(First::Whole(response.error_for_status()?)),
         FirstPiece::AskAgain => {
             drop(response);
             return Ok(First::Whole(client.get(url)?));
         }
     };
-    if resource.length <= HTTP_PIECE {
+    if answered == resource.length {
         return Ok(First::Whole(response));
     }
     if is_manifest(url, &response) {
@@ -272,7 +266,7 @@ fn first_answer(
         drop(response);
         return Ok(First::Whole(client.get(url)?));
     }
-    Ok(First::Pieces(resource, response))
+    Ok(First::Pieces(resource, answered, response))
 }
 
 /// Makes the reader for alternative `index` answering with `body` (whose

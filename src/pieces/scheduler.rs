@@ -256,6 +256,12 @@ struct Outstanding {
 struct Run {
     source: usize,
     unstarted: Range<u64>,
+    /// Its answer was adopted ([`Scheduler::adopt`]): its pieces are
+    /// taken from it only once its current one has stalled, not merely
+    /// because a worker has nothing to do. They are on their way already,
+    /// or queued behind the consumer's piece, and what is on its way
+    /// would be lost with the connection.
+    adopted: bool,
 }
 
 /// The schedule the consumer and the workers share (behind the engine's
@@ -356,6 +362,73 @@ impl Scheduler {
         if !self.in_place {
             self.next_out = index;
         }
+    }
+
+    /// Pieces `pieces` are coming from `source`, asked for at `now` by an
+    /// answer no claim made: the first answer, which brings the resource's
+    /// first pieces after the one the consumer reads itself. They become a
+    /// run as if claimed, so that an idle worker may take the back half of
+    /// its pieces not started and a copy of its current piece may be
+    /// fetched when it stalls: a slow first source holds nothing up (a
+    /// fast one keeps them: see `Run::adopted`). The ticket goes to the
+    /// worker that reads the answer on.
+    pub fn adopt(&mut self, source: usize, pieces: Range<u64>, now: Instant) -> Ticket {
+        self.sources.answering(source);
+        for index in pieces.clone() {
+            self.retry.remove(&index);
+        }
+        if (pieces.start..pieces.end).contains(&self.next_claim) {
+            self.next_claim = pieces.end;
+        }
+        let id = self.next_run;
+        self.next_run += 1;
+        let run = Run {
+            source,
+            unstarted: pieces.start + 1..pieces.end,
+            adopted: true,
+        };
+        self.runs.insert(id, run);
+        let outstanding = Outstanding {
+            since: now,
+            source,
+            copies: 1,
+        };
+        self.claimed.insert(pieces.start, outstanding);
+        Ticket {
+            source,
+            run: Some(id),
+            current: pieces.start,
+            since: now,
+            end: pieces.end,
+            under_way: true,
+            received: 0,
+            done: 0,
+            opening: Duration::ZERO,
+            later: 0,
+            slow: 0,
+        }
+    }
+
+    /// The adopted answer starts on the ticket's current piece at `now`
+    /// (its bytes before were the consumer's): the piece is timed from
+    /// here, so that it is not taken for stalled.
+    pub fn begin(&mut self, ticket: &mut Ticket, now: Instant) {
+        ticket.since = now;
+        if let Some(outstanding) = self.claimed.get_mut(&ticket.current) {
+            outstanding.since = now;
+        }
+    }
+
+    /// The adopted answer is dropped before it brought any of the ticket's
+    /// pieces (the consumer gave it up in its own piece): they go back to
+    /// be fetched again first.
+    pub fn release(&mut self, ticket: Ticket) {
+        if let Some(run) = ticket.run.and_then(|id| self.runs.remove(&id)) {
+            self.retry.extend(run.unstarted);
+        }
+        self.sources.cancelled(ticket.source, 0, Duration::ZERO);
+        let needed = ticket.under_way && self.needs(ticket.current);
+        self.let_go(&ticket, needed);
     }
 
     /// `source` sent bytes that fail their hash on the answer the consumer
@@ -606,7 +679,8 @@ impl Scheduler {
         // The back half of the longest run's pieces not started yet: its
         // worker stops where they begin (as aria2 and axel split the
         // largest remaining range). A run's last piece is left to it,
-        // unless the piece before (its current one) has stalled.
+        // unless the piece before (its current one) has stalled; so is
+        // all of an adopted one.
         let stuck = |unstarted: &Range<u64>| {
             let current = unstarted.start.saturating_sub(1);
             self.claimed
@@ -615,12 +689,12 @@ impl Scheduler {
         };
         self.runs
             .iter()
-            .map(|(id, run)| (id, &run.unstarted))
-            .filter(|(_, unstarted)| match unstarted.end - unstarted.start {
+            .filter(|(_, run)| match run.unstarted.end - run.unstarted.start {
                 0 => false,
-                1 => stuck(unstarted),
-                _ => true,
+                1 => stuck(&run.unstarted),
+                _ => !run.adopted || stuck(&run.unstarted),
             })
+            .map(|(id, run)| (id, &run.unstarted))
             .max_by_key(|(_, unstarted)| unstarted.end - unstarted.start)
             .map(|(&id, unstarted)| {
                 let half = (unstarted.end - unstarted.start).div_ceil(2);
@@ -715,6 +789,7 @@ impl Scheduler {
         let run = Run {
             source,
             unstarted: pieces.start + 1..pieces.end,
+            adopted: false,
         };
         self.runs.insert(id, run);
         let outstanding = Outstanding {
@@ -1306,6 +1381,39 @@ mod tests {
         }
         assert!(matches!(s.claim(4, t0 + ms(20)), Claim::Wait));
         assert_eq!(s.look_again_at(t0 + ms(20)), None);
+    }
+
+    #[test]
+    fn the_first_answer_adopted_is_shared_only_once_its_current_piece_stalls() {
+        let t0 = Instant::now();
+        // In order: the first answer brings pieces 1-3 after the
+        // consumer's piece 0.
+        let mut s = schedule(20, 2, 1, false, t0);
+        let mut first = s.adopt(0, 1..4, t0);
+        assert_eq!(first.pieces(), 1..4);
+        assert_eq!(ticket(s.claim(0, t0)).pieces(), 4..5, "past the adopted");
+        // The window is full, and the adopted pieces, on their way, are
+        // not taken because a worker has nothing to do.
+        s.begin(&mut first, t0 + ms(10));
+        assert!(matches!(s.claim(1, t0 + ms(50)), Claim::Wait));
+        assert!(arrive(&mut s, &mut first, t0 + ms(60)));
+        assert!(matches!(s.claim(1, t0 + ms(60)), Claim::Wait));
+        // Its piece 2 stalls: a worker takes the back half of what it has
+        // not started, and the answer stops where that begins.
+        assert_eq!(ticket(s.claim(1, t0 + ms(300))).pieces(), 3..4);
+        assert!(arrive(&mut s, &mut first, t0 + ms(310)));
+        assert!(first.cut_short(), "piece 3 is another worker's");
+    }
+
+    #[test]
+    fn a_first_answer_given_up_leaves_its_pieces_to_be_fetched_first() {
+        let t0 = Instant::now();
+        let mut s = schedule(100, 2, 1, true, t0);
+        let first = s.adopt(0, 1..4, t0);
+        let run = ticket(s.claim(0, t0));
+        assert_eq!(run.pieces().start, 4, "past the adopted");
+        s.release(first);
+        assert_eq!(ticket(s.claim(1, t0)).pieces(), 1..4);
     }
 
     #[test]

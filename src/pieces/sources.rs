@@ -154,6 +154,12 @@ impl Sources {
         chosen
     }
 
+    /// A request to `index` is under way that no pick chose (the first
+    /// answer, read on by a worker).
+    pub fn answering(&mut self, index: usize) {
+        self.list[index].in_use += 1;
+    }
+
     /// A piece of `bytes` came from `index` in `took` (one request may
     /// carry several).
     pub fn served(&mut self, index: usize, bytes: u64, took: Duration) {

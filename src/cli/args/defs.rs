@@ -300,7 +300,7 @@ pub(super) static OPTIONS: &[Opt] = &[
             d.download.connections = Some(count(name, &text, 1, 64)?);
             Ok(())
         }),
-        help: "connections for one file of 4 MiB or more whose server honours Range \
+        help: "connections for one file of more than 4 MiB whose server honours Range \
                (default 4; at most --max-per-host; 1: one plain request)",
     },
     Opt {
