@@ -99,10 +99,7 @@ counted() {
   echo $(($(grep -c '^/p/' "$LOG" || true) - before)) >>"$result.req"
 }
 
-aria2() {
-  rm -rf "$WORK/aria" && mkdir -p "$WORK/aria"
-  aria2c -q --allow-overwrite=true --auto-file-renaming=false -d "$WORK/aria" "$@"
-}
+ARIA2=(aria2c -q --allow-overwrite=true --auto-file-renaming=false -d "$WORK/aria")
 
 # Correctness, untimed: the assembled stream is the parts in order.
 for tool in "${TOOLS[@]}"; do
@@ -120,11 +117,11 @@ for i in $(seq "$RUNS"); do
     cmp -s "$WORK/one" "$WORK/part" || die "$tool saved a wrong file"
   done
   counted "$WORK/seq-curl" curl -s -K "$WORK/files.curl"
-  counted "$WORK/seq-aria2c" aria2 -j 1 -i "$WORK/files.aria2"
-  counted "$WORK/window-aria2c" aria2 -i "$WORK/files.aria2"
+  counted "$WORK/seq-aria2c" "${ARIA2[@]}" -j 1 -i "$WORK/files.aria2"
+  counted "$WORK/window-aria2c" "${ARIA2[@]}" -i "$WORK/files.aria2"
   rm -f "$WORK/one"
   counted "$WORK/one-curl" curl -s -o "$WORK/one" "$URL/p/0"
-  counted "$WORK/one-aria2c" aria2 -o one "$URL/p/0"
+  counted "$WORK/one-aria2c" "${ARIA2[@]}" -o one "$URL/p/0"
   note "run $i/$RUNS done"
 done
 
