@@ -49,6 +49,21 @@ baseline_must_run() {
   [ -z "${BASELINE:-}" ] || [ -x "$BASELINE" ] || die "BASELINE=$BASELINE is not an executable"
 }
 
+# Sets TOOLS to the builds of partfetch to time: partfetch, and baseline
+# when $BASELINE is set. bin_of TOOL prints a build's binary ($BIN is
+# build_release's).
+partfetch_builds() {
+  TOOLS=(partfetch)
+  [ -n "${BASELINE:-}" ] && TOOLS+=(baseline)
+  return 0
+}
+bin_of() {
+  case $1 in
+    partfetch) echo "$BIN" ;;
+    baseline) echo "$BASELINE" ;;
+  esac
+}
+
 # Stops unless GNU time (for wall, CPU and peak RSS) is installed.
 need_gnu_time() {
   [ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"

@@ -51,17 +51,8 @@ build_release
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_workdir
 baseline_must_run
-TOOLS=(partfetch)
-[ -n "$BASELINE" ] && TOOLS+=(baseline)
+partfetch_builds
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
-
-# The binary of a tool's name.
-bin_of() {
-  case $1 in
-    partfetch) echo "$BIN" ;;
-    baseline) echo "$BASELINE" ;;
-  esac
-}
 
 SERVERS=()
 stop_servers() {

@@ -4,8 +4,9 @@
 //! Owns the request for bytes `start..=end` (with `If-Range`, and a
 //! [`Watch`] on a worker's waits), the checks that the answer is of the
 //! resource's version and, for a mirror's first answer, the same file,
-//! asking again for the rest when a server sends less than asked, and
-//! retrying one piece on its own when there are no workers. What a failure
+//! asking again for the rest when a server sends less than asked,
+//! retrying one piece on its own when there are no workers, and the rest
+//! of an answer whose first bytes went elsewhere ([`ReadOn`]). What a failure
 //! does to the schedule is [`Scheduler`](crate::pieces::scheduler::Scheduler)'s,
 //! told through [`Failed::ended`].
 

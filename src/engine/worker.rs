@@ -3,7 +3,8 @@
 //!
 //! Owns the threads' side of the schedule: the lock around the
 //! [`Scheduler`] and the condition variable they wait on, each worker's
-//! loop (claim, ask, deliver, finish), the piece buffers handed between
+//! loop (claim, ask, deliver, finish) and the reading on of the first
+//! answer's later pieces (`read_on`), the piece buffers handed between
 //! threads, and the watch on a worker's waiting reads ([`Vigil`]). Which
 //! pieces a worker claims, from which source, and what a finished piece or
 //! request does to the schedule are the [`Scheduler`]'s: every call to it

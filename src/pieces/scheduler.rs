@@ -138,6 +138,24 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// A claim of `pieces` from `source` (run `run`), its first piece
+    /// asked for at `now`.
+    fn new(source: usize, run: Option<u64>, pieces: Range<u64>, now: Instant) -> Ticket {
+        Ticket {
+            source,
+            run,
+            current: pieces.start,
+            since: now,
+            end: pieces.end,
+            under_way: true,
+            received: 0,
+            done: 0,
+            opening: Duration::ZERO,
+            later: 0,
+            slow: 0,
+        }
+    }
+
     /// The source to ask.
     pub fn source(&self) -> usize {
         self.source
@@ -374,39 +392,7 @@ impl Scheduler {
     /// worker that reads the answer on.
     pub fn adopt(&mut self, source: usize, pieces: Range<u64>, now: Instant) -> Ticket {
         self.sources.answering(source);
-        for index in pieces.clone() {
-            self.retry.remove(&index);
-        }
-        if (pieces.start..pieces.end).contains(&self.next_claim) {
-            self.next_claim = pieces.end;
-        }
-        let id = self.next_run;
-        self.next_run += 1;
-        let run = Run {
-            source,
-            unstarted: pieces.start + 1..pieces.end,
-            adopted: true,
-        };
-        self.runs.insert(id, run);
-        let outstanding = Outstanding {
-            since: now,
-            source,
-            copies: 1,
-        };
-        self.claimed.insert(pieces.start, outstanding);
-        Ticket {
-            source,
-            run: Some(id),
-            current: pieces.start,
-            since: now,
-            end: pieces.end,
-            under_way: true,
-            received: 0,
-            done: 0,
-            opening: Duration::ZERO,
-            later: 0,
-            slow: 0,
-        }
+        self.open_run(source, pieces, true, now)
     }
 
     /// The adopted answer starts on the ticket's current piece at `now`
@@ -778,10 +764,23 @@ impl Scheduler {
             }
             None => pieces.end = pieces.end.min(pieces.start.saturating_add(can_fetch)),
         }
+        Claim::Fetch(self.open_run(source, pieces, false, now))
+    }
+
+    /// Records `pieces` as a run under way from `source` since `now`
+    /// (`adopted`: see `Run::adopted`), its first piece outstanding;
+    /// returns its ticket.
+    fn open_run(
+        &mut self,
+        source: usize,
+        pieces: Range<u64>,
+        adopted: bool,
+        now: Instant,
+    ) -> Ticket {
         for index in pieces.clone() {
             self.retry.remove(&index);
         }
-        if pieces.start == self.next_claim {
+        if pieces.contains(&self.next_claim) {
             self.next_claim = pieces.end;
         }
         let id = self.next_run;
@@ -789,7 +788,7 @@ impl Scheduler {
         let run = Run {
             source,
             unstarted: pieces.start + 1..pieces.end,
-            adopted: false,
+            adopted,
         };
         self.runs.insert(id, run);
         let outstanding = Outstanding {
@@ -798,19 +797,7 @@ impl Scheduler {
             copies: 1,
         };
         self.claimed.insert(pieces.start, outstanding);
-        Claim::Fetch(Ticket {
-            source,
-            run: Some(id),
-            current: pieces.start,
-            since: now,
-            end: pieces.end,
-            under_way: true,
-            received: 0,
-            done: 0,
-            opening: Duration::ZERO,
-            later: 0,
-            slow: 0,
-        })
+        Ticket::new(source, Some(id), pieces, now)
     }
 
     /// Claims a copy of piece `index` for `worker`, from a source other
@@ -822,19 +809,7 @@ impl Scheduler {
         if let Some(outstanding) = self.claimed.get_mut(&index) {
             outstanding.copies += 1;
         }
-        Claim::Fetch(Ticket {
-            source,
-            run: None,
-            current: index,
-            since: now,
-            end: index + 1,
-            under_way: true,
-            received: 0,
-            done: 0,
-            opening: Duration::ZERO,
-            later: 0,
-            slow: 0,
-        })
+        Claim::Fetch(Ticket::new(source, None, index..index + 1, now))
     }
 
     /// The ticket's current piece is whole at `now`: it is recorded (as
