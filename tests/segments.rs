@@ -1349,20 +1349,28 @@ fn a_busy_answer_to_the_request_for_the_rest_does_not_fail_the_download() {
 }
 
 #[test]
-fn a_first_answer_cut_short_at_a_piece_boundary_still_starts_a_split_download() {
-    // A server that caps each range at 2 MiB answers the first request
-    // with pieces 0 and 1: they are used, not asked for again whole.
-    let body = test_data(8 * PIECE as usize + 99, 67);
-    let server = file_server(body.clone(), Ranges::Capped(2 * PIECE));
-    assert!(read_stream(&client(4), &server.url("/f")).unwrap() == body);
-    let requests = server.requests();
-    assert!(
-        requests.iter().all(|r| r.range().is_some()),
-        "asked again whole: {requests:?}"
-    );
-    assert_eq!(requests[0].range(), Some(0..=FIRST_ANSWER - 1));
-    let from_piece_1 = requests.iter().filter(|r| r.range_start() == Some(PIECE));
-    assert_eq!(from_piece_1.count(), 0, "piece 1 was asked for again");
+fn a_first_answer_cut_short_still_starts_a_split_download() {
+    // A server that caps each range at 2 MiB, or at 2.5 MiB, answers the
+    // first request with pieces 0 and 1 (and half of piece 2): they are
+    // used, not asked for again whole.
+    for cap in [2 * PIECE, 5 * PIECE / 2] {
+        let body = test_data(8 * PIECE as usize + 99, 67);
+        let server = file_server(body.clone(), Ranges::Capped(cap));
+        let got = read_stream(&client(4), &server.url("/f")).unwrap();
+        assert!(got == body, "capped at {cap}");
+        let requests = server.requests();
+        assert!(
+            requests.iter().all(|r| r.header("range").is_some()),
+            "capped at {cap}, asked again whole: {requests:?}"
+        );
+        assert_eq!(requests[0].range(), Some(0..=FIRST_ANSWER - 1));
+        let from_piece_1 = requests.iter().filter(|r| r.range_start() == Some(PIECE));
+        assert_eq!(
+            from_piece_1.count(),
+            0,
+            "capped at {cap}: piece 1 asked again"
+        );
+    }
 }
 
 #[test]

@@ -507,11 +507,14 @@ impl SegmentedStream {
         self.mode = Mode::Pieces;
     }
 
-    /// The pieces from `index` on that the first answer brings.
+    /// The pieces from `index` on that the first answer brings whole.
     fn first_answer_brings(&self, index: u64) -> Option<std::ops::Range<u64>> {
         let layout = self.shared.layout;
-        (self.first_end > layout.start(index))
-            .then(|| index..layout.piece_at(self.first_end - 1) + 1)
+        let whole = match self.first_end >= layout.length() {
+            true => layout.pieces(),
+            false => layout.piece_at(self.first_end),
+        };
+        (whole > index).then_some(index..whole)
     }
 
     /// Starts the workers on the pieces from `index` on; the consumer
@@ -735,7 +738,9 @@ impl SegmentedStream {
                             return Ok(Next::Chunk { offset: position });
                         }
                         // The first answer ends before the resource: the
-                        // rest comes with one more request.
+                        // rest comes with one more request, or from the
+                        // workers, from the piece it ended in (a server
+                        // may have cut it short mid-piece).
                         Ok(None) if position < until.unwrap_or(self.shared.resource.length) => {
                             let until = *until;
                             match self.ask_rest(position, until)? {
@@ -746,7 +751,7 @@ impl SegmentedStream {
                                         lent: 0,
                                     }
                                 }
-                                None => self.spawn_workers(self.shared.layout.piece_at(position)),
+                                None => self.take_over(position),
                             }
                         }
                         Ok(None) => self.mode = Mode::Ended,

@@ -27,8 +27,8 @@ pub struct Resource {
 /// allows.
 pub enum FirstPiece {
     /// A 206 from byte 0 of a resource whose length it tells, carrying
-    /// the range asked for, or less of it in whole pieces (a server may
-    /// cap the length of a range): the rest can come in pieces. The
+    /// the range asked for, or less of it but a piece at least (a server
+    /// may cap the length of a range): the rest can come in pieces. The
     /// number is how many bytes it carries.
     Pieces(Resource, u64),
     /// Not a 206 (a server that ignores `Range` answers 200): the body is
@@ -38,9 +38,9 @@ pub enum FirstPiece {
     /// range from byte 0 of nothing is nothing, so the answer already
     /// gives every byte (the body its `into_empty_body` makes).
     Empty,
-    /// A 206 of another range than the one asked for (less of it, but
-    /// not in whole pieces), or of an unknown length; or a 416 of a
-    /// resource that is not
+    /// A 206 of another range than the one asked for (less than a piece
+    /// of it), or of an unknown length; or a 416 of a resource that is
+    /// not
     /// empty (a server that does not keep to RFC 9110): its body is neither
     /// piece 0 nor the whole resource, so it is dropped and the resource
     /// asked for again without `Range`.
@@ -66,8 +66,8 @@ impl FirstPiece {
             return FirstPiece::AskAgain;
         };
         let (answered, expected) = (last.saturating_add(1), asked.min(length));
-        let whole_pieces = answered < expected && answered % piece.max(1) == 0;
-        if length == 0 || !(answered == expected || whole_pieces) {
+        let a_piece_or_more = answered < expected && answered >= piece;
+        if length == 0 || !(answered == expected || a_piece_or_more) {
             return FirstPiece::AskAgain;
         }
         let resource = Resource {
