@@ -34,9 +34,9 @@ fn file_server(body: Vec<u8>, ranges: Ranges) -> Server {
     Server::start(move |req: &Request| Reply::file(req, &body, ranges))
 }
 
-/// The answer to a request for piece 0, sent slowly (64 KiB per
-/// millisecond at most): a connection well under the speed at which one
-/// stream is enough, so the download is split.
+/// The first answer (`Range: bytes=0-N`: piece 0 and the three after it),
+/// sent slowly (64 KiB per millisecond at most): a connection well under
+/// the speed at which one stream is enough, so the download is split.
 fn slow_first_piece(req: &Request, body: &[u8]) -> Option<Reply> {
     let range = req.header("range")?;
     let last: usize = range.strip_prefix("bytes=0-")?.parse().ok()?;
@@ -49,8 +49,8 @@ fn slow_first_piece(req: &Request, body: &[u8]) -> Option<Reply> {
     Some(partial(0, piece.len() - 1, body.len(), steps))
 }
 
-/// The first piece (`Range: bytes=0-N`) of `body` at the pace of a fast
-/// LAN: a 3 ms wait, then all of it, some 300 MiB/s, between the rate at
+/// The first answer (`Range: bytes=0-N`) of `body` at the pace of a fast
+/// LAN: a 3 ms wait, then all of it, piece 0 at some 300 MiB/s, between the rate at
 /// which one connection keeps up and the rate at which one core's copying
 /// holds it back; a busy machine that stretches the wait to 10 ms still
 /// keeps it there. The rest then comes as one stream.
