@@ -314,6 +314,11 @@ impl ReadOn {
         }
     }
 
+    /// Where its bytes end (exclusive).
+    pub(super) fn end(&self) -> u64 {
+        self.end
+    }
+
     /// The chunk the last `next_chunk` lent.
     pub(super) fn last_chunk(&self) -> &[u8] {
         if self.spill_lent {

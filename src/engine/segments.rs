@@ -56,7 +56,7 @@ use crate::fetch::Context;
 use crate::http::ranged::{check_range, Resource};
 use crate::http::socket::{Watch, WATCH_INTERVAL};
 use crate::http::validator::same_version;
-use crate::http::{HttpBody, Request};
+use crate::http::{HttpBody, Request, Response};
 use crate::pieces::scheduler::{Plan, Scheduler, Ticket, GIVE_UP_FLOOR};
 use crate::pieces::sources::Sources;
 use crate::pieces::{Layout, PieceSet};
@@ -177,8 +177,6 @@ pub struct SegmentedStream {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// One worker waits for the first piece's connection.
     held_back: bool,
-    /// Where the first answer's bytes end (exclusive).
-    first_end: u64,
     /// The pieces after the consumer's that the first answer brings,
     /// adopted by the schedule when the workers started while the
     /// consumer's piece still streamed: the worker held back reads them.
@@ -292,7 +290,6 @@ impl SegmentedStream {
             workers_started: false,
             threads: Vec::new(),
             held_back: false,
-            first_end: layout.start(first_index + 1).min(layout.length()),
             adopted: None,
             gave_up: Arc::new(AtomicBool::new(false)),
             skip: 0,
@@ -303,14 +300,11 @@ impl SegmentedStream {
             current: Vec::new(),
         };
         stream.mode = match mode {
-            Mode::First { body, end, lent } => {
-                stream.first_end = end;
-                Mode::First {
-                    body: stream.watched(body),
-                    end,
-                    lent,
-                }
-            }
+            Mode::First { body, end, lent } => Mode::First {
+                body: stream.watched(body),
+                end,
+                lent,
+            },
             other => other,
         };
         stream
@@ -410,9 +404,7 @@ impl SegmentedStream {
     /// threads (asking would mean waiting), and at the end.
     pub fn has_chunk_ready(&mut self) -> bool {
         let position = self.rest_from + self.rest_received;
-        let first_piece_left = matches!(self.mode, Mode::First { .. })
-            && self.shared.layout.start(self.first_index) + self.first_received
-                < self.first_piece_end();
+        let first_piece_left = self.first_position() < self.first_piece_end();
         match &mut self.mode {
             Mode::First { body, .. } => first_piece_left && body.has_payload_ready(),
             Mode::Rest { body, until, .. } => {
@@ -425,6 +417,11 @@ impl SegmentedStream {
     /// The resource's `If-Range` value, if the server gave one.
     pub fn validator(&self) -> Option<&str> {
         self.shared.resource.validator.as_deref()
+    }
+
+    /// The offset of the consumer's next byte of its own piece.
+    fn first_position(&self) -> u64 {
+        self.shared.layout.start(self.first_index) + self.first_received
     }
 
     /// Where the consumer's own piece ends (exclusive).
@@ -477,18 +474,12 @@ impl SegmentedStream {
     /// busy server, or one that caps ranges): the workers then ask for
     /// pieces instead, each retried on its own.
     fn ask_rest(&self, from: u64, until: Option<u64>) -> Result<Option<ReadOn>> {
-        let resource = &self.shared.resource;
-        let end = until.unwrap_or(resource.length);
-        let mut request = Request::get(resource.url.clone()).range(from, until.map(|u| u - 1));
-        if let Some(validator) = &resource.validator {
-            request = request.if_range(validator.clone());
-        }
-        let answer = self.client.send(&request).and_then(|response| {
-            let response = response.error_for_status()?;
-            same_version(&response, &resource.url, resource.validator.as_deref())?;
-            check_range(&response, &resource.url, resource, from, end - 1)?;
-            Ok(response)
-        });
+        let end = until.unwrap_or(self.shared.resource.length);
+        let request = self.range_request(from, until.map(|u| u - 1));
+        let answer = self
+            .client
+            .send(&request)
+            .and_then(|response| self.checked(response, from, end - 1));
         match answer {
             Ok(response) => {
                 let body = self.watched(response.into_body());
@@ -507,12 +498,18 @@ impl SegmentedStream {
         self.mode = Mode::Pieces;
     }
 
-    /// The pieces from `index` on that the first answer brings whole.
-    fn first_answer_brings(&self, index: u64) -> Option<std::ops::Range<u64>> {
+    /// The pieces from `index` on that `first`, the first answer, brings
+    /// whole and still to come.
+    fn first_answer_brings(&self, index: u64, first: &FirstAnswer) -> Option<std::ops::Range<u64>> {
+        let end = match (first, &self.mode) {
+            (FirstAnswer::ReadOn(answer), _) => answer.end(),
+            (FirstAnswer::Streaming, Mode::First { end, .. }) => *end,
+            _ => return None,
+        };
         let layout = self.shared.layout;
-        let whole = match self.first_end >= layout.length() {
+        let whole = match end >= layout.length() {
             true => layout.pieces(),
-            false => layout.piece_at(self.first_end),
+            false => layout.piece_at(end),
         };
         (whole > index).then_some(index..whole)
     }
@@ -523,9 +520,10 @@ impl SegmentedStream {
     /// by one worker (see [`FirstAnswer`]).
     fn start_workers(&mut self, index: u64, first: FirstAnswer) {
         let now = Instant::now();
-        let reads_on = self.workers > 0 && !matches!(first, FirstAnswer::Gone);
         let adopted = {
-            let brings = self.first_answer_brings(index).filter(|_| reads_on);
+            let brings = self
+                .first_answer_brings(index, &first)
+                .filter(|_| self.workers > 0);
             let mut state = self.shared.lock();
             state.schedule.start(index, now);
             brings.map(|pieces| state.schedule.adopt(0, pieces, now))
@@ -543,9 +541,9 @@ impl SegmentedStream {
             FirstAnswer::ReadOn(answer) => reader = adopted.map(|ticket| (ticket, answer)),
             FirstAnswer::Gone => {}
         }
-        let now = self.workers - usize::from(self.held_back);
-        for worker in 0..now {
-            let first = if worker + 1 == now {
+        let starting = self.workers - usize::from(self.held_back);
+        for worker in 0..starting {
+            let first = if worker + 1 == starting {
                 reader.take()
             } else {
                 None
@@ -666,10 +664,9 @@ impl SegmentedStream {
     /// come next.
     pub(super) fn next_streamed(&mut self) -> Result<Next> {
         loop {
-            let piece_end = self.first_piece_end();
+            let (position, piece_end) = (self.first_position(), self.first_piece_end());
             match &mut self.mode {
                 Mode::First { body, end, lent } => {
-                    let position = self.shared.layout.start(self.first_index) + self.first_received;
                     if position == piece_end {
                         // What the answer brings after the piece goes on,
                         // starting with the rest of the chunk it ended in.
@@ -783,11 +780,7 @@ impl SegmentedStream {
     /// `If-Range`), see [`ask_again`]. Pieces fetched by the workers are
     /// retried the same way (`fetch_with_retries`).
     fn continue_from(&self, from: u64, to: u64, err: Error, cuts: u32) -> Result<HttpBody> {
-        let resource = &self.shared.resource;
-        let mut request = Request::get(resource.url.clone()).range(from, Some(to));
-        if let Some(validator) = &resource.validator {
-            request = request.if_range(validator.clone());
-        }
+        let request = self.range_request(from, Some(to));
         let cancelled = || self.shared.lock().schedule.is_cancelled();
         ask_again(
             &self.client,
@@ -795,13 +788,29 @@ impl SegmentedStream {
             err,
             cuts,
             &cancelled,
-            &|response, _| {
-                let response = response.error_for_status()?;
-                same_version(&response, &resource.url, resource.validator.as_deref())?;
-                check_range(&response, &resource.url, resource, from, to)?;
-                Ok(response.into_body())
-            },
+            &|response, _| Ok(self.checked(response, from, to)?.into_body()),
         )
+    }
+
+    /// The request to the resource's URL for bytes `from..=to` (to its end
+    /// with `None`), with `If-Range` its validator.
+    fn range_request(&self, from: u64, to: Option<u64>) -> Request {
+        let resource = &self.shared.resource;
+        let request = Request::get(resource.url.clone()).range(from, to);
+        match &resource.validator {
+            Some(validator) => request.if_range(validator.clone()),
+            None => request,
+        }
+    }
+
+    /// `response` to [`SegmentedStream::range_request`], if it is bytes
+    /// `from..=to` of the resource's version.
+    fn checked(&self, response: Response, from: u64, to: u64) -> Result<Response> {
+        let resource = &self.shared.resource;
+        let response = response.error_for_status()?;
+        same_version(&response, &resource.url, resource.validator.as_deref())?;
+        check_range(&response, &resource.url, resource, from, to)?;
+        Ok(response)
     }
 
     fn step(&mut self) -> Result<bool> {
