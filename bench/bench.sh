@@ -61,9 +61,7 @@ if ! command -v openssl >/dev/null 2>&1; then
     die "openssl is missing (apt-get install openssl)"
   fi
 fi
-for tool in curl cargo; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
-done
+need_tools curl cargo
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
 need_gnu_time
 

@@ -32,9 +32,7 @@ cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 need_gnu_time
-for tool in curl wget aria2c; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
+need_tools curl wget aria2c
 note "building: cargo build --release --features gzip"
 CARGO_TARGET_DIR=target/gzip cargo build --release --quiet --features gzip
 BIN=$PWD/target/gzip/release/partfetch

@@ -37,9 +37,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-for tool in aria2c axel; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install aria2 axel)"
-done
+need_tools aria2c:aria2 axel:axel
 note "building: cargo build --release --example download"
 cargo build --release --quiet --example download
 EXAMPLE=$REPO/target/release/examples/download

@@ -40,9 +40,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 
-for tool in curl hyperfine jq cargo; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
-done
+need_tools curl hyperfine jq cargo
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
 
 build_release

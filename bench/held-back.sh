@@ -33,7 +33,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-command -v curl >/dev/null 2>&1 || die "curl is missing"
+need_tools curl
 
 build_release
 bench_workdir

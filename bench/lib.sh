@@ -64,6 +64,18 @@ bin_of() {
   esac
 }
 
+# Stops unless every TOOL is on PATH; TOOL:PACKAGE names the Debian
+# package that has it, for the message.
+need_tools() {
+  local spec tool
+  for spec in "$@"; do
+    tool=${spec%%:*}
+    command -v "$tool" >/dev/null 2>&1 && continue
+    [ "$spec" = "$tool" ] && die "$tool is missing"
+    die "$tool is missing (apt-get install ${spec#*:})"
+  done
+}
+
 # Stops unless GNU time (for wall, CPU and peak RSS) is installed.
 need_gnu_time() {
   [ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"

@@ -56,9 +56,7 @@ runs_must_be_positive
 need_gnu_time
 BASELINE=${BASELINE:-}
 [ -z "$BASELINE" ] || baseline_must_run
-for tool in aria2c axel curl; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install aria2 axel curl)"
-done
+need_tools aria2c:aria2 axel:axel curl:curl
 build_release
 COMMIT=$(bench_commit)
 

@@ -42,7 +42,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-command -v mktorrent >/dev/null 2>&1 || die "mktorrent is missing (apt-get install mktorrent)"
+need_tools mktorrent:mktorrent
 HAVE_TC=0
 command -v transmission-create >/dev/null 2>&1 && HAVE_TC=1
 

@@ -36,7 +36,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-command -v aria2c >/dev/null 2>&1 || die "aria2c is missing (apt-get install aria2)"
+need_tools aria2c:aria2
 build_release
 
 bench_workdir

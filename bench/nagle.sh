@@ -44,8 +44,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-command -v curl >/dev/null 2>&1 || die "curl is missing"
-command -v python3 >/dev/null 2>&1 || die "python3 is missing"
+need_tools curl python3
 
 build_release
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

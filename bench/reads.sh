@@ -30,8 +30,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-command -v gcc >/dev/null 2>&1 || die "gcc is missing (apt-get install gcc)"
-command -v curl >/dev/null 2>&1 || die "curl is missing"
+need_tools gcc:gcc curl
 
 bench_workdir
 gcc -O2 -Wall -o "$WORK/reads" bench/reads.c

@@ -39,9 +39,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-for tool in curl aria2c python3; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
-done
+need_tools curl aria2c python3
 
 build_release
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

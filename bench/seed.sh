@@ -49,9 +49,7 @@ BED=$REPO/tests/swarm/bed.sh
 LT_PYTHON=/usr/bin/python3
 
 [ "$(id -u)" = 0 ] || die "run as root: network namespaces and a bridge need it"
-for tool in ip cmp aria2c mktorrent opentracker transmission-daemon transmission-remote curl; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
-done
+need_tools ip cmp aria2c mktorrent opentracker transmission-daemon transmission-remote curl
 "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null ||
   die "$LT_PYTHON cannot import libtorrent (apt-get install python3-libtorrent)"
 if ip link show pfsw-br >/dev/null 2>&1; then

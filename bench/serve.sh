@@ -43,8 +43,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 
-command -v curl >/dev/null 2>&1 || die "curl is missing"
-command -v python3 >/dev/null 2>&1 || die "python3 is missing (bench/serve-clients.py)"
+need_tools curl python3
 # 2100 connections at once, and the server's end of each.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 8192 ] ||

@@ -39,9 +39,7 @@ cd "$REPO"
 . bench/lib.sh
 runs_must_be_positive
 need_gnu_time
-for tool in python3 aria2c axel curl; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
-done
+need_tools python3 aria2c axel curl
 
 build_release
 bench_workdir

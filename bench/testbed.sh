@@ -63,9 +63,7 @@ runs_must_be_positive
 # ---------------------------------------------------------------- checks
 
 [ "$(id -u)" = 0 ] || die "run as root: network namespaces and tc need it"
-for tool in ip tc aria2c axel cargo cmp; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install iproute2 aria2 axel)"
-done
+need_tools ip:iproute2 tc:iproute2 aria2c:aria2 axel:axel cargo cmp
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
 need_gnu_time
 NS_PREFIX=pftb

@@ -48,9 +48,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-for tool in strace curl aria2c axel python3; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
-done
+need_tools strace curl aria2c axel python3
 
 baseline_must_run
 build_release
