@@ -273,15 +273,7 @@ fn resuming_pieces_without_a_validator_warns_too() {
     let dir = TempDir::new("pieces-no-validator");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    std::fs::write(dir.join("out.bin.partfetch"), &body[..piece]).unwrap();
-    std::fs::write(
-        dir.join("out.bin.partfetch.state"),
-        format!(
-            "partfetch-state 1\nurl {url}\nlength {}\ndone {piece}\npiece {piece}\nhave 0\n",
-            body.len()
-        ),
-    )
-    .unwrap();
+    leave_first_piece(&dir, &url, &body, None);
     let outcome = fetch(&url, &out, &[]);
     outcome.assert_code(0);
     assert!(
@@ -1035,15 +1027,7 @@ fn a_download_resumed_in_pieces_is_complete_when_run_again() {
     let dir = TempDir::new("pieces-dated");
     let out = dir.join("out.bin");
     let url = server.url("/f");
-    std::fs::write(dir.join("out.bin.partfetch"), &body[..piece]).unwrap();
-    std::fs::write(
-        dir.join("out.bin.partfetch.state"),
-        format!(
-            "partfetch-state 1\nurl {url}\nlength {}\nvalidator {date}\ndone {piece}\npiece {piece}\nhave 0\n",
-            body.len()
-        ),
-    )
-    .unwrap();
+    leave_first_piece(&dir, &url, &body, Some(date));
     fetch(&url, &out, &[]).assert_quiet_success();
     assert_eq!(std::fs::read(&out).unwrap(), body);
     assert_eq!(server.requests()[0].range_start(), Some(PIECE), "resumed");
@@ -1055,4 +1039,18 @@ fn a_download_resumed_in_pieces_is_complete_when_run_again() {
         format!("partfetch: {} is complete\n", out.display())
     );
     assert_eq!(server.requests().len(), before + 1);
+}
+
+/// Leaves in `dir` what a download of `body` from `url` in pieces leaves
+/// after its first piece: `out.bin.partfetch` and its control file, with
+/// `validator` if given.
+fn leave_first_piece(dir: &TempDir, url: &str, body: &[u8], validator: Option<&str>) {
+    let piece = PIECE as usize;
+    std::fs::write(dir.join("out.bin.partfetch"), &body[..piece]).unwrap();
+    let validator = validator.map_or(String::new(), |v| format!("validator {v}\n"));
+    let state = format!(
+        "partfetch-state 1\nurl {url}\nlength {}\n{validator}done {piece}\npiece {piece}\nhave 0\n",
+        body.len()
+    );
+    std::fs::write(dir.join("out.bin.partfetch.state"), state).unwrap();
 }
